@@ -1,0 +1,111 @@
+package config
+
+import "time"
+
+// Defaults of every optional setting. docs/config.md quotes these values and
+// a test keeps the two in step.
+const (
+	DefaultReadHeaderTimeout     = 5 * time.Second
+	DefaultReadTimeout           = 30 * time.Second
+	DefaultWriteTimeout          = 60 * time.Second
+	DefaultIdleTimeout           = 120 * time.Second
+	DefaultMaxHeaderBytes        = 64 << 10
+	DefaultMaxConnections        = 10000
+	DefaultMaxBodyBytes          = 1 << 20
+	DefaultHSTSMaxAge            = 365 * 24 * time.Hour
+	DefaultConnectTimeout        = 5 * time.Second
+	DefaultResponseTimeout       = 30 * time.Second
+	DefaultIdleConnTimeout       = 90 * time.Second
+	DefaultMaxIdleConnsPerTarget = 256
+	DefaultHealthInterval        = 10 * time.Second
+	DefaultHealthTimeout         = 2 * time.Second
+	DefaultHealthyThreshold      = 2
+	DefaultUnhealthyThreshold    = 3
+	DefaultPassiveFailures       = 5
+	DefaultEjectFor              = 30 * time.Second
+	DefaultBreakerFailures       = 20
+	DefaultBreakerOpenFor        = 10 * time.Second
+	DefaultRetryAttempts         = 2
+)
+
+func setDur(d *Duration, def time.Duration) {
+	if *d == 0 {
+		*d = Duration(def)
+	}
+}
+
+func setInt(v *int, def int) {
+	if *v == 0 {
+		*v = def
+	}
+}
+
+func setBool(b **bool, def bool) {
+	if *b == nil {
+		v := def
+		*b = &v
+	}
+}
+
+func (c *Config) applyDefaults() {
+	for i := range c.Listeners {
+		l := &c.Listeners[i]
+		lim := &l.Limits
+		setDur(&lim.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+		setDur(&lim.ReadTimeout, DefaultReadTimeout)
+		setDur(&lim.WriteTimeout, DefaultWriteTimeout)
+		setDur(&lim.IdleTimeout, DefaultIdleTimeout)
+		if lim.MaxHeaderBytes == 0 {
+			lim.MaxHeaderBytes = DefaultMaxHeaderBytes
+		}
+		setInt(&lim.MaxConnections, DefaultMaxConnections)
+		if lim.MaxBodyBytes == 0 {
+			lim.MaxBodyBytes = DefaultMaxBodyBytes
+		}
+		if l.TLS != nil {
+			setBool(&l.TLS.HSTS.Enabled, true)
+			setBool(&l.TLS.HSTS.IncludeSubdomains, true)
+			setDur(&l.TLS.HSTS.MaxAge, DefaultHSTSMaxAge)
+		}
+	}
+	for i := range c.Upstreams {
+		u := &c.Upstreams[i]
+		if u.Balance == "" {
+			u.Balance = "round_robin"
+		}
+		if u.Balance == "consistent_hash" && u.HashOn == "" {
+			u.HashOn = "client_ip"
+		}
+		for j := range u.Targets {
+			setInt(&u.Targets[j].Weight, 1)
+		}
+		setDur(&u.Timeouts.Connect, DefaultConnectTimeout)
+		setDur(&u.Timeouts.Response, DefaultResponseTimeout)
+		setDur(&u.Timeouts.Idle, DefaultIdleConnTimeout)
+		setInt(&u.MaxIdleConnsPerTarget, DefaultMaxIdleConnsPerTarget)
+		if h := u.HealthCheck; h != nil {
+			setDur(&h.Interval, DefaultHealthInterval)
+			setDur(&h.Timeout, DefaultHealthTimeout)
+			setInt(&h.HealthyThreshold, DefaultHealthyThreshold)
+			setInt(&h.UnhealthyThreshold, DefaultUnhealthyThreshold)
+		}
+		setBool(&u.Passive.Enabled, true)
+		setInt(&u.Passive.ConsecutiveFailures, DefaultPassiveFailures)
+		setDur(&u.Passive.EjectFor, DefaultEjectFor)
+		if b := u.CircuitBreaker; b != nil {
+			setInt(&b.ConsecutiveFailures, DefaultBreakerFailures)
+			setDur(&b.OpenFor, DefaultBreakerOpenFor)
+		}
+	}
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		setInt(&r.Retries.Attempts, DefaultRetryAttempts)
+		if len(r.Retries.On) == 0 {
+			r.Retries.On = []string{"connect_failure"}
+		}
+	}
+	setBool(&c.AccessLog.Enabled, true)
+	if c.AccessLog.Output == "" {
+		c.AccessLog.Output = "stdout"
+	}
+}

@@ -1,0 +1,71 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"strings"
+)
+
+// environment is the source of ${env:} and ${file:} values (swapped in tests).
+type environment interface {
+	LookupEnv(name string) (string, bool)
+	ReadFile(path string) ([]byte, error)
+}
+
+type osEnv struct{}
+
+func (osEnv) LookupEnv(name string) (string, bool) { return os.LookupEnv(name) }
+func (osEnv) ReadFile(path string) ([]byte, error) { return os.ReadFile(path) }
+
+// maxSecretFile bounds ${file:} reads: a secret is small, and a reference to
+// /dev/zero or a log file must not exhaust memory.
+const maxSecretFile = 64 << 10
+
+// resolveSecret resolves "${env:NAME}" or "${file:/abs/path}". Anything else
+// is a literal value (ref == ""). A value that merely looks like a reference
+// but is malformed is an error, never silently a literal.
+func resolveSecret(raw string, env environment) (value, ref string, err error) {
+	if !strings.HasPrefix(raw, "${") {
+		if strings.Contains(raw, "${") {
+			return "", "", fmt.Errorf("%w: a reference must be the whole value, like \"${env:NAME}\"", ErrSecretRef)
+		}
+		return raw, "", nil
+	}
+	inner, ok := strings.CutSuffix(raw[2:], "}")
+	if !ok {
+		return "", "", fmt.Errorf("%w %q: missing closing brace", ErrSecretRef, raw)
+	}
+	kind, arg, ok := strings.Cut(inner, ":")
+	if !ok || arg == "" {
+		return "", "", fmt.Errorf("%w %q: expected ${env:NAME} or ${file:/path}", ErrSecretRef, raw)
+	}
+	switch kind {
+	case "env":
+		v, ok := env.LookupEnv(arg)
+		if !ok {
+			return "", "", fmt.Errorf("%w: environment variable %s is not set", ErrSecretRef, arg)
+		}
+		if v == "" {
+			return "", "", fmt.Errorf("%w: environment variable %s is empty", ErrSecretRef, arg)
+		}
+		return v, "env:" + arg, nil
+	case "file":
+		if !strings.HasPrefix(arg, "/") {
+			return "", "", fmt.Errorf("%w: ${file:%s} must be an absolute path", ErrSecretRef, arg)
+		}
+		b, err := env.ReadFile(arg)
+		if err != nil {
+			return "", "", fmt.Errorf("%w: ${file:%s}: %v", ErrSecretRef, arg, err)
+		}
+		if len(b) > maxSecretFile {
+			return "", "", fmt.Errorf("%w: ${file:%s} is larger than %d bytes", ErrSecretRef, arg, maxSecretFile)
+		}
+		v := strings.TrimRight(string(b), "\r\n")
+		if v == "" {
+			return "", "", fmt.Errorf("%w: ${file:%s} is empty", ErrSecretRef, arg)
+		}
+		return v, "file:" + arg, nil
+	default:
+		return "", "", fmt.Errorf("%w %q: unknown source %q (use env or file)", ErrSecretRef, raw, kind)
+	}
+}

@@ -1,0 +1,267 @@
+// Package config defines Rampart's configuration file: its types (each field
+// documented; docs/config.schema.json is generated from them), strict
+// loading with file:line errors, defaults, secret references and validation.
+// It imports nothing internal.
+package config
+
+// Config is a whole configuration file.
+type Config struct {
+	// Version of the config format. Must be 1.
+	Version int `yaml:"version"`
+	// Listeners are the addresses the gateway serves on.
+	Listeners []Listener `yaml:"listeners"`
+	// Upstreams are the services requests are forwarded to.
+	Upstreams []Upstream `yaml:"upstreams"`
+	// Routes map requests (host, method, path) to upstreams. Deny by default:
+	// a request that matches no route gets 404 and is never forwarded.
+	Routes []Route `yaml:"routes"`
+	// AccessLog configures the JSON access log.
+	AccessLog AccessLog `yaml:"access_log"`
+
+	// File is the path the config was loaded from ("" when from memory).
+	File string `yaml:"-"`
+	// Warnings are non-fatal findings (for example a literal secret).
+	Warnings []*FieldError `yaml:"-"`
+	lines    map[string]int
+}
+
+// Listener is one address the gateway accepts connections on.
+type Listener struct {
+	// Name identifies the listener; routes refer to it.
+	Name string `yaml:"name"`
+	// Address is host:port to listen on, e.g. "127.0.0.1:8080" or ":8443".
+	Address string `yaml:"address"`
+	// TLS turns on HTTPS (TLS 1.2+, ECDHE+AEAD suites only, HTTP/2).
+	TLS *ListenerTLS `yaml:"tls"`
+	// TrustedProxies are CIDRs (or single IPs) of proxies in front of the
+	// gateway. Only from these peers are X-Forwarded-For and X-Request-ID
+	// honoured; the client IP is then the right-most untrusted address of
+	// X-Forwarded-For. Empty (the default) trusts no one.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Limits are the server limits of this listener.
+	Limits ListenerLimits `yaml:"limits"`
+}
+
+// ListenerTLS configures HTTPS on a listener.
+type ListenerTLS struct {
+	// CertFile is a PEM certificate chain (leaf first). Re-read on reload.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the PEM private key of the certificate. Re-read on reload.
+	KeyFile string `yaml:"key_file"`
+	// HSTS configures the Strict-Transport-Security response header.
+	HSTS HSTS `yaml:"hsts"`
+}
+
+// HSTS configures the Strict-Transport-Security header sent on TLS listeners.
+type HSTS struct {
+	// Enabled sends the header. Default true.
+	Enabled *bool `yaml:"enabled"`
+	// MaxAge is the header's max-age. Default 365d.
+	MaxAge Duration `yaml:"max_age"`
+	// IncludeSubdomains adds includeSubDomains. Default true.
+	IncludeSubdomains *bool `yaml:"include_subdomains"`
+	// Preload adds preload. Default false.
+	Preload bool `yaml:"preload"`
+}
+
+// ListenerLimits are server limits. Every field has a safe default.
+type ListenerLimits struct {
+	// ReadHeaderTimeout bounds reading the request headers (slowloris).
+	// Default 5s.
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	// ReadTimeout bounds reading the whole request, body included. Default 30s.
+	ReadTimeout Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing the response. Routes with stream: true and
+	// WebSocket upgrades are exempt. Default 60s.
+	WriteTimeout Duration `yaml:"write_timeout"`
+	// IdleTimeout closes idle keep-alive connections. Default 120s.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MaxHeaderBytes bounds the request line and headers; larger requests
+	// get 431. Default 64KiB.
+	MaxHeaderBytes ByteSize `yaml:"max_header_bytes"`
+	// MaxConnections bounds concurrent connections; further connections
+	// wait in the kernel backlog. Default 10000.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxBodyBytes is the default request body limit (413 beyond it); a
+	// route may override it. Default 1MiB.
+	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
+}
+
+// Upstream is a service made of one or more targets.
+type Upstream struct {
+	// Name identifies the upstream; routes refer to it.
+	Name string `yaml:"name"`
+	// Targets are the service instances, as URLs without a path
+	// ("https://10.0.0.5:8443").
+	Targets []Target `yaml:"targets"`
+	// Balance is the load-balancing policy: round_robin (default, weighted),
+	// least_requests, or consistent_hash.
+	Balance string `yaml:"balance"`
+	// HashOn is the consistent_hash key: client_ip (default), path, or
+	// header:NAME.
+	HashOn string `yaml:"hash_on"`
+	// AllowPlaintext permits http:// targets. Off by default: traffic to
+	// services is encrypted unless the config says otherwise.
+	AllowPlaintext bool `yaml:"allow_plaintext"`
+	// TLS configures https:// targets: CA bundle, server name, client
+	// certificate for mTLS.
+	TLS UpstreamTLS `yaml:"tls"`
+	// Timeouts are the upstream's timeouts; routes may override them.
+	Timeouts UpstreamTimeouts `yaml:"timeouts"`
+	// HealthCheck turns on active health checks.
+	HealthCheck *HealthCheck `yaml:"health_check"`
+	// Passive configures passive ejection of failing targets.
+	Passive Passive `yaml:"passive"`
+	// CircuitBreaker fails fast with 503 after repeated upstream failures.
+	CircuitBreaker *CircuitBreaker `yaml:"circuit_breaker"`
+	// MaxIdleConnsPerTarget bounds pooled keep-alive connections per target.
+	// Default 256.
+	MaxIdleConnsPerTarget int `yaml:"max_idle_conns_per_target"`
+	// MaxConnsPerTarget bounds all connections per target (0 = unlimited).
+	MaxConnsPerTarget int `yaml:"max_conns_per_target"`
+	// Credential is a header the gateway adds to every request to this
+	// upstream (for example an API key the service expects). Its value is a
+	// secret reference.
+	Credential *Credential `yaml:"credential"`
+}
+
+// Target is one instance of an upstream.
+type Target struct {
+	// URL is scheme://host:port, without path, query or user info.
+	URL string `yaml:"url"`
+	// Weight is the relative share of traffic (round_robin). Default 1.
+	Weight int `yaml:"weight"`
+}
+
+// UpstreamTLS configures TLS to https:// targets.
+type UpstreamTLS struct {
+	// CAFile is a PEM bundle of CAs to trust. Default: the system pool.
+	CAFile string `yaml:"ca_file"`
+	// ServerName is the name verified in the target's certificate and sent
+	// as SNI. Default: the target's host.
+	ServerName string `yaml:"server_name"`
+	// CertFile is the gateway's client certificate for upstream mTLS.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the private key of CertFile.
+	KeyFile string `yaml:"key_file"`
+}
+
+// UpstreamTimeouts bound the conversation with a target.
+type UpstreamTimeouts struct {
+	// Connect bounds dialling a target (TCP and TLS). Default 5s.
+	Connect Duration `yaml:"connect"`
+	// Response bounds the wait for the response headers after the request
+	// was sent. Default 30s.
+	Response Duration `yaml:"response"`
+	// Idle closes pooled connections idle this long. Default 90s.
+	Idle Duration `yaml:"idle"`
+}
+
+// HealthCheck configures active health checks of every target.
+type HealthCheck struct {
+	// Path is requested with GET on each target, e.g. "/healthz".
+	Path string `yaml:"path"`
+	// Interval between checks. Default 10s.
+	Interval Duration `yaml:"interval"`
+	// Timeout of one check. Default 2s.
+	Timeout Duration `yaml:"timeout"`
+	// HealthyThreshold is the consecutive successes that bring an unhealthy
+	// target back. Default 2.
+	HealthyThreshold int `yaml:"healthy_threshold"`
+	// UnhealthyThreshold is the consecutive failures that take a target out.
+	// Default 3.
+	UnhealthyThreshold int `yaml:"unhealthy_threshold"`
+	// ExpectStatus lists the statuses counted as healthy. Default 200-399.
+	ExpectStatus []int `yaml:"expect_status"`
+}
+
+// Passive configures ejection of targets that fail live requests.
+type Passive struct {
+	// Enabled turns passive ejection on. Default true.
+	Enabled *bool `yaml:"enabled"`
+	// ConsecutiveFailures (connection errors, 502/503/504) that eject a
+	// target. Default 5.
+	ConsecutiveFailures int `yaml:"consecutive_failures"`
+	// EjectFor is how long an ejected target gets no traffic. Default 30s.
+	EjectFor Duration `yaml:"eject_for"`
+}
+
+// CircuitBreaker opens after repeated upstream failures and answers 503
+// without contacting the upstream until a probe succeeds.
+type CircuitBreaker struct {
+	// ConsecutiveFailures that open the breaker. Default 20.
+	ConsecutiveFailures int `yaml:"consecutive_failures"`
+	// OpenFor is how long the breaker stays open before a probe. Default 10s.
+	OpenFor Duration `yaml:"open_for"`
+}
+
+// Credential is a header with a secret value added to upstream requests.
+type Credential struct {
+	// Header is the header name, e.g. "X-Api-Key".
+	Header string `yaml:"header"`
+	// Value is a secret reference: ${env:NAME} or ${file:/path}.
+	Value Secret `yaml:"value"`
+}
+
+// Route maps matching requests to an upstream.
+type Route struct {
+	// ID identifies the route in logs, metrics and errors. Unique.
+	ID string `yaml:"id"`
+	// Listeners restricts the route to these listeners. Default: all.
+	Listeners []string `yaml:"listeners"`
+	// Hosts the route serves: exact ("api.example.com") or one-label
+	// wildcards ("*.example.com"). Default: any host.
+	Hosts []string `yaml:"hosts"`
+	// Methods allowed (case-sensitive, e.g. GET, POST). Others get 405.
+	// Default: any method.
+	Methods []string `yaml:"methods"`
+	// Path matches one normalised path exactly, or a template whose
+	// {name} segments capture one path segment each ("/users/{id}").
+	Path string `yaml:"path"`
+	// Prefix matches a path and everything below it at a segment boundary:
+	// "/api" matches /api and /api/x, not /apix.
+	Prefix string `yaml:"prefix"`
+	// Upstream is the name of the upstream requests are forwarded to.
+	Upstream string `yaml:"upstream"`
+	// Public declares that the route needs no authentication. Deny by
+	// default: a route without authentication must say public: true.
+	Public bool `yaml:"public"`
+	// PreserveHost forwards the client's Host header instead of the
+	// target's host.
+	PreserveHost bool `yaml:"preserve_host"`
+	// MaxBodyBytes overrides the listener's request body limit.
+	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
+	// Timeouts override the upstream's.
+	Timeouts RouteTimeouts `yaml:"timeouts"`
+	// Retries configures retries of idempotent requests.
+	Retries Retries `yaml:"retries"`
+	// Stream marks long-lived responses (server-sent events, long polling):
+	// the listener's write timeout does not apply.
+	Stream bool `yaml:"stream"`
+}
+
+// RouteTimeouts override upstream timeouts for one route.
+type RouteTimeouts struct {
+	// Connect bounds dialling a target.
+	Connect Duration `yaml:"connect"`
+	// Response bounds the wait for response headers.
+	Response Duration `yaml:"response"`
+}
+
+// Retries configures retries. Only idempotent methods without a request body
+// are retried, and only before any response byte reached the client.
+type Retries struct {
+	// Attempts is the total number of tries, first included. Default 2; 1
+	// turns retries off.
+	Attempts int `yaml:"attempts"`
+	// On lists what is retried: connect_failure (default), 502, 503, 504.
+	On []string `yaml:"on"`
+}
+
+// AccessLog configures the JSON access log.
+type AccessLog struct {
+	// Enabled writes one JSON line per request. Default true.
+	Enabled *bool `yaml:"enabled"`
+	// Output is stdout (default), stderr, or a file path (appended).
+	Output string `yaml:"output"`
+}

@@ -1,0 +1,432 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+func (c *Config) validate(p *Problems) {
+	if c.Version != 1 {
+		if c.Version == 0 {
+			p.Add("version", "missing; set version: 1")
+		} else {
+			p.Add("version", "unsupported version %d (this release reads version 1)", c.Version)
+		}
+	}
+	if len(c.Listeners) == 0 {
+		p.Add("listeners", "at least one listener is required")
+	}
+	listeners := map[string]bool{}
+	addrs := map[string]string{}
+	for i, l := range c.Listeners {
+		base := fmt.Sprintf("listeners[%d]", i)
+		checkName(p, base+".name", l.Name, "listener")
+		if listeners[l.Name] {
+			p.Add(base+".name", "duplicate listener name %q", l.Name)
+		}
+		listeners[l.Name] = true
+		if _, port, err := net.SplitHostPort(l.Address); err != nil {
+			p.Add(base+".address", "invalid address %q: want host:port", l.Address)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			p.Add(base+".address", "invalid port in %q", l.Address)
+		} else if prev, dup := addrs[l.Address]; dup {
+			p.Add(base+".address", "address %q is already used by listener %q", l.Address, prev)
+		} else {
+			addrs[l.Address] = l.Name
+		}
+		if t := l.TLS; t != nil {
+			if t.CertFile == "" {
+				p.Add(base+".tls.cert_file", "required for a TLS listener")
+			}
+			if t.KeyFile == "" {
+				p.Add(base+".tls.key_file", "required for a TLS listener")
+			}
+			if t.HSTS.MaxAge.D() > 0 && t.HSTS.MaxAge.D().Hours() < 24*180 && *t.HSTS.Enabled {
+				c.warn(base+".tls.hsts.max_age", "HSTS max_age below 180 days weakens protection (scanners grade it down)")
+			}
+		}
+		for j, cidr := range l.TrustedProxies {
+			if _, err := ParsePrefix(cidr); err != nil {
+				p.Add(fmt.Sprintf("%s.trusted_proxies[%d]", base, j), "%v", err)
+			}
+		}
+		lim := l.Limits
+		if lim.MaxHeaderBytes < 1024 {
+			p.Add(base+".limits.max_header_bytes", "must be at least 1KiB")
+		}
+		if lim.MaxConnections < 1 {
+			p.Add(base+".limits.max_connections", "must be positive")
+		}
+		if lim.MaxBodyBytes < 0 {
+			p.Add(base+".limits.max_body_bytes", "must not be negative")
+		}
+	}
+
+	upstreams := map[string]bool{}
+	for i, u := range c.Upstreams {
+		base := fmt.Sprintf("upstreams[%d]", i)
+		checkName(p, base+".name", u.Name, "upstream")
+		if upstreams[u.Name] {
+			p.Add(base+".name", "duplicate upstream name %q", u.Name)
+		}
+		upstreams[u.Name] = true
+		c.validateUpstream(p, base, u)
+	}
+
+	if len(c.Routes) == 0 {
+		c.warn("routes", "no routes: every request will get 404")
+	}
+	ids := map[string]int{}
+	type matchKey struct{ hosts, methods, path, prefix, listeners string }
+	seen := map[matchKey]int{}
+	for i, r := range c.Routes {
+		base := fmt.Sprintf("routes[%d]", i)
+		checkName(p, base+".id", r.ID, "route")
+		if prev, dup := ids[r.ID]; dup && r.ID != "" {
+			p.Add(base+".id", "duplicate route id %q (also routes[%d])", r.ID, prev)
+		} else {
+			ids[r.ID] = i
+		}
+		// Deny by default: until authentication is configured on a route,
+		// it must be declared public explicitly.
+		if !r.Public {
+			p.Add(base, "route %q declares no authentication; set public: true to serve it without authentication (deny by default)", r.ID)
+		}
+		if r.Upstream == "" {
+			p.Add(base+".upstream", "required")
+		} else if !upstreams[r.Upstream] {
+			msg := fmt.Sprintf("unknown upstream %q", r.Upstream)
+			if s := suggest(r.Upstream, keys(upstreams)); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			p.Add(base+".upstream", "%s", msg)
+		}
+		for j, ln := range r.Listeners {
+			if !listeners[ln] {
+				p.Add(fmt.Sprintf("%s.listeners[%d]", base, j), "unknown listener %q", ln)
+			}
+		}
+		switch {
+		case r.Path == "" && r.Prefix == "":
+			p.Add(base, "set path (exact or template) or prefix")
+		case r.Path != "" && r.Prefix != "":
+			p.Add(base+".prefix", "set either path or prefix, not both")
+		case r.Path != "":
+			if err := CheckRoutePath(r.Path, true); err != nil {
+				p.Add(base+".path", "%v", err)
+			}
+		default:
+			if err := CheckRoutePath(r.Prefix, false); err != nil {
+				p.Add(base+".prefix", "%v", err)
+			}
+		}
+		for j, h := range r.Hosts {
+			if err := checkHostPattern(h); err != nil {
+				p.Add(fmt.Sprintf("%s.hosts[%d]", base, j), "%v", err)
+			}
+		}
+		methods := map[string]bool{}
+		for j, m := range r.Methods {
+			mp := fmt.Sprintf("%s.methods[%d]", base, j)
+			switch {
+			case !isToken(m):
+				p.Add(mp, "invalid method %q", m)
+			case methods[m]:
+				p.Add(mp, "duplicate method %q", m)
+			case m != strings.ToUpper(m):
+				p.Add(mp, "method %q is not upper case; methods are case-sensitive, so it would never match a standard client", m)
+			}
+			methods[m] = true
+		}
+		if r.MaxBodyBytes < 0 {
+			p.Add(base+".max_body_bytes", "must not be negative")
+		}
+		if r.Retries.Attempts < 1 || r.Retries.Attempts > 10 {
+			p.Add(base+".retries.attempts", "must be between 1 and 10")
+		}
+		for j, on := range r.Retries.On {
+			switch on {
+			case "connect_failure", "502", "503", "504":
+			default:
+				p.Add(fmt.Sprintf("%s.retries.on[%d]", base, j), "unknown retry condition %q (use connect_failure, 502, 503 or 504)", on)
+			}
+		}
+		k := matchKey{
+			hosts:     strings.ToLower(strings.Join(sortedCopy(r.Hosts), ",")),
+			methods:   strings.Join(sortedCopy(r.Methods), ","),
+			path:      r.Path,
+			prefix:    r.Prefix,
+			listeners: strings.Join(sortedCopy(r.Listeners), ","),
+		}
+		if prev, dup := seen[k]; dup {
+			p.Add(base, "route %q matches exactly the same requests as routes[%d] (%q); one of them would never be used", r.ID, prev, c.Routes[prev].ID)
+		} else {
+			seen[k] = i
+		}
+	}
+	c.validateAccessLog(p)
+}
+
+func (c *Config) validateUpstream(p *Problems, base string, u Upstream) {
+	if len(u.Targets) == 0 {
+		p.Add(base+".targets", "at least one target is required")
+	}
+	for j, t := range u.Targets {
+		tp := fmt.Sprintf("%s.targets[%d]", base, j)
+		if t.Weight < 1 || t.Weight > 1000 {
+			p.Add(tp+".weight", "must be between 1 and 1000")
+		}
+		if err := checkTargetURL(t.URL); err != nil {
+			p.Add(tp+".url", "%v", err)
+			continue
+		}
+		if strings.HasPrefix(t.URL, "http://") && !u.AllowPlaintext {
+			p.Add(tp+".url", "plaintext target %q: use https:// or set allow_plaintext: true on the upstream", t.URL)
+		}
+	}
+	switch u.Balance {
+	case "round_robin", "least_requests", "consistent_hash":
+	default:
+		p.Add(base+".balance", "unknown policy %q (use round_robin, least_requests or consistent_hash)", u.Balance)
+	}
+	if u.HashOn != "" {
+		if u.Balance != "consistent_hash" {
+			p.Add(base+".hash_on", "only used with balance: consistent_hash")
+		}
+		if h, ok := strings.CutPrefix(u.HashOn, "header:"); ok {
+			if !isToken(h) {
+				p.Add(base+".hash_on", "invalid header name %q", h)
+			}
+		} else if u.HashOn != "client_ip" && u.HashOn != "path" {
+			p.Add(base+".hash_on", "unknown key %q (use client_ip, path or header:NAME)", u.HashOn)
+		}
+	}
+	tlsSet := u.TLS != (UpstreamTLS{})
+	if (u.TLS.CertFile == "") != (u.TLS.KeyFile == "") {
+		p.Add(base+".tls", "cert_file and key_file must be set together")
+	}
+	if tlsSet {
+		anyTLS := false
+		for _, t := range u.Targets {
+			anyTLS = anyTLS || strings.HasPrefix(t.URL, "https://")
+		}
+		if !anyTLS {
+			p.Add(base+".tls", "tls is set but no target uses https://")
+		}
+	}
+	if h := u.HealthCheck; h != nil {
+		if !strings.HasPrefix(h.Path, "/") {
+			p.Add(base+".health_check.path", "must start with /")
+		}
+		if h.Timeout > h.Interval {
+			p.Add(base+".health_check.timeout", "must not exceed the interval")
+		}
+		if h.HealthyThreshold < 1 {
+			p.Add(base+".health_check.healthy_threshold", "must be positive")
+		}
+		if h.UnhealthyThreshold < 1 {
+			p.Add(base+".health_check.unhealthy_threshold", "must be positive")
+		}
+		for j, s := range h.ExpectStatus {
+			if s < 100 || s > 599 {
+				p.Add(fmt.Sprintf("%s.health_check.expect_status[%d]", base, j), "invalid status %d", s)
+			}
+		}
+	}
+	if u.Passive.ConsecutiveFailures < 1 {
+		p.Add(base+".passive.consecutive_failures", "must be positive")
+	}
+	if b := u.CircuitBreaker; b != nil && b.ConsecutiveFailures < 1 {
+		p.Add(base+".circuit_breaker.consecutive_failures", "must be positive")
+	}
+	if u.MaxIdleConnsPerTarget < 0 || u.MaxConnsPerTarget < 0 {
+		p.Add(base, "connection limits must not be negative")
+	}
+	if cr := u.Credential; cr != nil {
+		if !isToken(cr.Header) {
+			p.Add(base+".credential.header", "invalid header name %q", cr.Header)
+		}
+		if !cr.Value.IsSet() {
+			p.Add(base+".credential.value", "required")
+		} else if cr.Value.Literal() {
+			c.warn(base+".credential.value", "literal secret in config; use ${env:NAME} or ${file:/path}")
+		}
+	}
+}
+
+func (c *Config) validateAccessLog(p *Problems) {
+	out := c.AccessLog.Output
+	if out != "stdout" && out != "stderr" && !strings.HasPrefix(out, "/") {
+		p.Add("access_log.output", "use stdout, stderr or an absolute file path")
+	}
+}
+
+func (c *Config) warn(path, format string, args ...any) {
+	c.Warnings = append(c.Warnings, c.Problem(path, format, args...))
+}
+
+func checkName(p *Problems, path, name, what string) {
+	if name == "" {
+		p.Add(path, "required")
+		return
+	}
+	if len(name) > 64 {
+		p.Add(path, "%s name longer than 64 characters", what)
+		return
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			p.Add(path, "%s name %q may hold only letters, digits, '-', '_' and '.'", what, name)
+			return
+		}
+	}
+}
+
+func checkTargetURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("invalid URL %q", raw)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("target %q must use http:// or https://", raw)
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return fmt.Errorf("target %q has no host", raw)
+	}
+	if u.User != nil {
+		return fmt.Errorf("target %q must not carry user info; use credential", raw)
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("target %q must not have a path, query or fragment", raw)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("target %q has an invalid port", raw)
+		}
+	}
+	return nil
+}
+
+// ParsePrefix parses a CIDR or a single address (a /32 or /128).
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		pfx, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("invalid CIDR %q", s)
+		}
+		return pfx.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("invalid IP or CIDR %q", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// CheckRoutePath checks the syntax of a route path or prefix: absolute, in
+// normalised form (no dot segments, no empty segments, no characters the
+// gateway rejects in requests), with templates ({name}) only as whole
+// segments and only when allowed.
+func CheckRoutePath(path string, templates bool) error {
+	if !strings.HasPrefix(path, "/") {
+		return fmt.Errorf("%q must start with /", path)
+	}
+	names := map[string]bool{}
+	segs := strings.Split(path[1:], "/")
+	for i, seg := range segs {
+		if seg == "" {
+			if i == len(segs)-1 {
+				continue // trailing slash
+			}
+			return fmt.Errorf("%q has an empty segment (//)", path)
+		}
+		if seg == "." || seg == ".." {
+			return fmt.Errorf("%q has a dot segment", path)
+		}
+		if strings.ContainsAny(seg, "{}") {
+			if !templates {
+				return fmt.Errorf("%q: templates ({name}) are allowed only in path, not prefix", path)
+			}
+			name, ok := strings.CutPrefix(seg, "{")
+			name, ok2 := strings.CutSuffix(name, "}")
+			if !ok || !ok2 || name == "" || strings.ContainsAny(name, "{}") || !isIdent(name) {
+				return fmt.Errorf("%q: segment %q must be a whole {name} with a name of letters, digits and '_'", path, seg)
+			}
+			if names[name] {
+				return fmt.Errorf("%q: parameter {%s} appears twice", path, name)
+			}
+			names[name] = true
+			continue
+		}
+		for j := 0; j < len(seg); j++ {
+			ch := seg[j]
+			if ch <= ' ' || ch >= 0x7f || strings.IndexByte("\\#?;%", ch) >= 0 {
+				return fmt.Errorf("%q: character %q is not allowed in a route path", path, ch)
+			}
+		}
+	}
+	return nil
+}
+
+func checkHostPattern(h string) error {
+	s := strings.TrimPrefix(h, "*.")
+	if s == "" || strings.Contains(s, "*") {
+		return fmt.Errorf("invalid host %q: use an exact name or *.domain", h)
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == ':' || r == '[' || r == ']') {
+			return fmt.Errorf("invalid host %q (no ports, schemes or paths)", h)
+		}
+	}
+	if strings.HasSuffix(s, ".") || strings.HasPrefix(s, ".") || strings.Contains(s, "..") {
+		return fmt.Errorf("invalid host %q", h)
+	}
+	return nil
+}
+
+func isIdent(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// isToken reports whether s is an RFC 9110 token (method and header names).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func sortedCopy(s []string) []string {
+	c := append([]string(nil), s...)
+	for i := 1; i < len(c); i++ {
+		for j := i; j > 0 && c[j] < c[j-1]; j-- {
+			c[j], c[j-1] = c[j-1], c[j]
+		}
+	}
+	return c
+}

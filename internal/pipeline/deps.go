@@ -1,0 +1,16 @@
+package pipeline
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Deps are the explicit dependencies handed to every stage constructor.
+// There is no package-level state anywhere in Rampart: what a stage needs
+// arrives here.
+type Deps struct {
+	// Log is the gateway's operational logger (not the access log).
+	Log *slog.Logger
+	// Now returns the current time; tests replace it.
+	Now func() time.Time
+}

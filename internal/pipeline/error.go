@@ -1,0 +1,53 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Error is a decision: a refusal with an HTTP status and a stable code
+// ("stage.reason"). Detail is safe to show to the client; Err is the internal
+// cause, logged with the request id and never sent.
+type Error struct {
+	Status int
+	Code   string
+	Detail string
+	Err    error
+	// Close asks the server to close the connection after the response
+	// (framing errors, where the rest of the byte stream cannot be trusted).
+	Close bool
+	// Header holds extra response headers (for example Allow on a 405).
+	Header http.Header
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s (%d): %s: %v", e.Code, e.Status, e.Detail, e.Err)
+	}
+	return fmt.Sprintf("%s (%d): %s", e.Code, e.Status, e.Detail)
+}
+
+// Unwrap returns the internal cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Deny returns a decision with a client-safe detail.
+func Deny(status int, code, detail string) *Error {
+	return &Error{Status: status, Code: code, Detail: detail}
+}
+
+// DenyErr is Deny with an internal cause that is logged but never sent.
+func DenyErr(status int, code, detail string, cause error) *Error {
+	return &Error{Status: status, Code: code, Detail: detail, Err: cause}
+}
+
+// AsError converts any error into a decision. Errors that are not decisions
+// become a 500 gateway.internal whose cause is kept for the log only.
+func AsError(err error) *Error {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return &Error{Status: http.StatusInternalServerError, Code: "gateway.internal", Detail: "internal error", Err: err}
+}

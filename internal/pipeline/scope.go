@@ -1,0 +1,62 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"net/netip"
+	"time"
+)
+
+// Scope is the one request-scoped state object, placed in the request
+// context once by the gateway. Stages read and extend it; nothing else about
+// a request travels through context values.
+type Scope struct {
+	// Start is when the gateway began handling the request.
+	Start time.Time
+	// RequestID is the gateway's id for this request (generated, or kept
+	// from a trusted proxy).
+	RequestID string
+	// ClientIP is the real client address: the TCP peer, or the right-most
+	// untrusted X-Forwarded-For entry when the peer is a trusted proxy.
+	ClientIP netip.Addr
+	// PeerIP is the TCP peer address.
+	PeerIP netip.Addr
+	// TrustedPeer reports whether the TCP peer is a configured trusted proxy.
+	TrustedPeer bool
+	// TLS is the client connection's TLS state, nil on plaintext listeners.
+	TLS *tls.ConnectionState
+	// Listener is the name of the listener that accepted the request.
+	Listener string
+	// Host is the canonical request host (lower case, no port).
+	Host string
+	// Path is the normalised, escaped request path the router matched and
+	// the upstream receives.
+	Path string
+	// RouteID is the matched route's id, empty before routing.
+	RouteID string
+	// Params holds template path parameters (decoded), nil when none.
+	Params map[string]string
+	// Upstream is the upstream target (host:port) that served the request.
+	Upstream string
+	// Decision is the refusal that ended the request, nil on success.
+	Decision *Error
+	// Attrs are extra access-log attributes added by stages.
+	Attrs []slog.Attr
+}
+
+type scopeKey struct{}
+
+// WithScope returns ctx carrying s.
+func WithScope(ctx context.Context, s *Scope) context.Context {
+	return context.WithValue(ctx, scopeKey{}, s)
+}
+
+// ScopeOf returns the request scope, or nil outside the gateway.
+func ScopeOf(ctx context.Context) *Scope {
+	s, _ := ctx.Value(scopeKey{}).(*Scope)
+	return s
+}
+
+// Param returns a template path parameter of the matched route.
+func (s *Scope) Param(name string) string { return s.Params[name] }
