@@ -39,6 +39,10 @@ type Scope struct {
 	Params map[string]string
 	// Upstream is the upstream target (host:port) that served the request.
 	Upstream string
+	// BodyError records why reading the client's request body failed
+	// (oversize, malformed chunking, client gone), so that a failed upstream
+	// exchange is blamed on the client (400/413), not the upstream (502).
+	BodyError error
 	// Decision is the refusal that ended the request, nil on success.
 	Decision *Error
 	// Attrs are extra access-log attributes added by stages.

@@ -202,7 +202,9 @@ func (e *entry[T]) matchHost(host string) bool {
 
 func (e *entry[T]) allows(method string) bool {
 	if len(e.methods) == 0 {
-		return true
+		// A route without a method list allows every method except
+		// TRACE and CONNECT, which a route must list explicitly.
+		return method != "TRACE" && method != "CONNECT"
 	}
 	for _, m := range e.methods {
 		if m == method {

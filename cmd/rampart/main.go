@@ -1,0 +1,257 @@
+// Command rampart is a security-first API gateway.
+//
+//	rampart run --config FILE      serve the configured listeners
+//	rampart check --config FILE    validate a config, print every problem
+//	rampart quickstart             run the embedded demo on 127.0.0.1:8080
+//	rampart version                print the version
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/gateway"
+	"github.com/rampart-gw/rampart/internal/pipeline"
+	"github.com/rampart-gw/rampart/internal/quickstart"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage: rampart <command> [flags]
+
+commands:
+  run --config FILE       serve the configured listeners (SIGHUP or a file change reloads)
+  check --config FILE     validate a config and print every problem (exit 1 on error)
+  quickstart [--addr A]   run the embedded demo config in front of a built-in upstream
+  version                 print the version
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stderr)
+	case "check":
+		return cmdCheck(args[1:], stdout, stderr)
+	case "quickstart":
+		return cmdQuickstart(args[1:], stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, versionString())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "rampart: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+func versionString() string {
+	v, rev := "(devel)", ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				rev = " " + s.Value[:12]
+			}
+		}
+	}
+	return fmt.Sprintf("rampart %s (%s%s)", v, runtime.Version(), rev)
+}
+
+func configFlag(name string, args []string, stderr io.Writer) (string, *flag.FlagSet, bool) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (YAML)")
+	if err := fs.Parse(args); err != nil {
+		return "", fs, false
+	}
+	if *path == "" {
+		fmt.Fprintf(stderr, "rampart %s: --config FILE is required\n", name)
+		return "", fs, false
+	}
+	return *path, fs, true
+}
+
+func cmdCheck(args []string, stdout, stderr io.Writer) int {
+	path, _, ok := configFlag("check", args, stderr)
+	if !ok {
+		return 2
+	}
+	cfg, err := config.Load(path)
+	if err == nil {
+		err = gateway.Check(cfg)
+	}
+	if cfg != nil {
+		for _, w := range cfg.Warnings {
+			fmt.Fprintf(stderr, "warning: %s\n", w)
+		}
+	}
+	if err != nil {
+		printProblems(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: OK (%d listeners, %d upstreams, %d routes)\n", path, len(cfg.Listeners), len(cfg.Upstreams), len(cfg.Routes))
+	return 0
+}
+
+func printProblems(w io.Writer, err error) {
+	probs := config.FieldErrors(err)
+	if len(probs) == 0 {
+		fmt.Fprintf(w, "error: %v\n", err)
+		return
+	}
+	for _, p := range probs {
+		fmt.Fprintf(w, "error: %s\n", p)
+	}
+	fmt.Fprintf(w, "%d problem(s)\n", len(probs))
+}
+
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+func cmdRun(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (YAML)")
+	drain := fs.Duration("drain-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
+	watch := fs.Bool("watch", true, "reload when the config file changes")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *path == "" {
+		fmt.Fprintln(stderr, "rampart run: --config FILE is required")
+		return 2
+	}
+	log := newLogger(stderr)
+	cfg, err := config.Load(*path)
+	if err != nil {
+		printProblems(stderr, err)
+		return 1
+	}
+	for _, w := range cfg.Warnings {
+		log.Warn("config", "warning", w.Error())
+	}
+	return serve(cfg, *path, *watch, *drain, log, stderr)
+}
+
+// serve runs a gateway until SIGINT/SIGTERM, reloading on SIGHUP and, when
+// watch is set, on changes of the config file.
+func serve(cfg *config.Config, path string, watch bool, drain time.Duration, log *slog.Logger, stderr io.Writer) int {
+	g, err := gateway.New(cfg, pipeline.Deps{Log: log, Now: time.Now})
+	if err != nil {
+		printProblems(stderr, err)
+		return 1
+	}
+	if err := g.Start(); err != nil {
+		fmt.Fprintf(stderr, "error: %v\n", err)
+		return 1
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	reload := func(reason string) {
+		next, err := config.Load(path)
+		if err == nil {
+			err = g.Reload(next)
+		}
+		if err != nil {
+			msgs := []string{}
+			for _, p := range config.FieldErrors(err) {
+				msgs = append(msgs, p.Error())
+			}
+			if len(msgs) == 0 {
+				msgs = append(msgs, err.Error())
+			}
+			log.Error("reload rejected; the previous config keeps serving", "trigger", reason, "problems", msgs)
+			return
+		}
+		for _, w := range next.Warnings {
+			log.Warn("config", "warning", w.Error())
+		}
+		log.Info("config reloaded", "trigger", reason, "routes", len(next.Routes))
+	}
+	if path != "" && watch {
+		if err := gateway.Watch(ctx, path, log, func() { reload("file change") }); err != nil {
+			log.Warn("config watch unavailable; reload with SIGHUP", "error", err.Error())
+		}
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				if path != "" {
+					reload("SIGHUP")
+				}
+				continue
+			}
+			log.Info("shutting down; draining in-flight requests", "signal", sig.String(), "timeout", drain.String())
+			sctx, scancel := context.WithTimeout(context.Background(), drain)
+			err := g.Shutdown(sctx)
+			scancel()
+			if err != nil {
+				log.Error("shutdown", "error", err.Error())
+				return 1
+			}
+			return 0
+		case err := <-g.Errors():
+			if err != nil {
+				log.Error("listener failed", "error", err.Error())
+				sctx, scancel := context.WithTimeout(context.Background(), drain)
+				_ = g.Shutdown(sctx)
+				scancel()
+				return 1
+			}
+		}
+	}
+}
+
+func cmdQuickstart(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("quickstart", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "gateway listen address")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintf(stderr, "error: demo upstream: %v\n", err)
+		return 1
+	}
+	demo := &http.Server{Handler: quickstart.Demo(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = demo.Serve(ln) }()
+	defer demo.Close()
+	cfg, err := config.Parse(quickstart.Config(*addr, ln.Addr().String()), "quickstart.yaml (embedded)")
+	if err != nil {
+		printProblems(stderr, err)
+		return 1
+	}
+	fmt.Fprint(stdout, quickstart.Guide(*addr))
+	code := serve(cfg, "", false, 5*time.Second, newLogger(stderr), stderr)
+	if code != 0 {
+		fmt.Fprintf(stderr, "hint: is %s already in use? try: rampart quickstart --addr 127.0.0.1:8081\n", *addr)
+	}
+	return code
+}

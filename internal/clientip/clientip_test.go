@@ -1,0 +1,39 @@
+package clientip
+
+import (
+	"net/netip"
+	"testing"
+)
+
+func TestResolve(t *testing.T) {
+	t.Parallel()
+	r := New([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")})
+	tests := []struct {
+		name    string
+		peer    string
+		xff     []string
+		want    string
+		trusted bool
+	}{
+		{"untrusted peer ignores spoofed XFF", "203.0.113.9", []string{"1.1.1.1"}, "203.0.113.9", false},
+		{"trusted peer without XFF", "10.0.0.1", nil, "10.0.0.1", true},
+		{"right-most untrusted wins", "10.0.0.1", []string{"6.6.6.6, 198.51.100.7, 10.0.0.2"}, "198.51.100.7", true},
+		{"attacker prefix ignored", "10.0.0.1", []string{"1.2.3.4", "198.51.100.7"}, "198.51.100.7", true},
+		{"garbage stops at last trusted hop", "10.0.0.1", []string{"1.2.3.4, not-an-ip, 10.0.0.3"}, "10.0.0.3", true},
+		{"garbage at the right end", "10.0.0.1", []string{"1.2.3.4, <script>"}, "10.0.0.1", true},
+		{"all trusted gives left-most", "10.0.0.1", []string{"10.0.0.5, 10.0.0.4"}, "10.0.0.5", true},
+		{"port form", "10.0.0.1", []string{"198.51.100.7:4711"}, "198.51.100.7", true},
+		{"mapped v4 peer", "::ffff:10.0.0.1", []string{"198.51.100.7"}, "198.51.100.7", true},
+		{"v6 loopback trusted", "::1", []string{"2001:db8::7"}, "2001:db8::7", true},
+	}
+	for _, tc := range tests {
+		got, trusted := r.Resolve(netip.MustParseAddr(tc.peer), tc.xff)
+		if got.String() != tc.want || trusted != tc.trusted {
+			t.Errorf("%s: got %s trusted=%v, want %s trusted=%v", tc.name, got, trusted, tc.want, tc.trusted)
+		}
+	}
+	none := New(nil)
+	if got, _ := none.Resolve(netip.MustParseAddr("10.0.0.1"), []string{"1.1.1.1"}); got.String() != "10.0.0.1" {
+		t.Errorf("no trusted proxies: got %s", got)
+	}
+}

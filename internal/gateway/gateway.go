@@ -1,0 +1,194 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/observe"
+	"github.com/rampart-gw/rampart/internal/pipeline"
+	"github.com/rampart-gw/rampart/internal/server"
+)
+
+// Gateway serves the current plan on its listeners and reloads it.
+type Gateway struct {
+	deps     pipeline.Deps
+	plan     atomic.Pointer[Plan]
+	reloadMu sync.Mutex
+
+	listeners []*server.Listener
+	access    *slog.Logger
+	accessOut *observe.BufferedWriter
+
+	idPrefix   string
+	reqCounter atomic.Uint64
+
+	serveErr chan error
+}
+
+// ErrListenersChanged refuses a reload that adds, removes or re-addresses
+// listeners: sockets are bound once, at start.
+var ErrListenersChanged = errors.New("listener set changed")
+
+// New compiles cfg into the first plan. Nothing is bound until Start.
+func New(cfg *config.Config, deps pipeline.Deps) (*Gateway, error) {
+	if deps.Log == nil {
+		deps.Log = slog.New(slog.DiscardHandler)
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	g := &Gateway{deps: deps, idPrefix: newIDPrefix(func(b []byte) { _, _ = rand.Read(b) })}
+	plan, err := compile(cfg, deps, nil)
+	if err != nil {
+		return nil, err
+	}
+	if *cfg.AccessLog.Enabled {
+		out, err := observe.OpenOutput(cfg.AccessLog.Output)
+		if err != nil {
+			plan.closeNewPools(nil)
+			return nil, cfg.Problem("access_log.output", "%v", err)
+		}
+		g.accessOut = out
+		g.access = observe.NewAccessLogger(out)
+	}
+	g.plan.Store(plan)
+	return g, nil
+}
+
+// Plan returns the current plan.
+func (g *Gateway) Plan() *Plan { return g.plan.Load() }
+
+// Handler returns the HTTP handler of a listener (tests serve it directly).
+func (g *Gateway) Handler(listener string) http.Handler {
+	return &listenerHandler{g: g, name: listener}
+}
+
+// Start binds every listener and starts serving; it returns once all are
+// bound. Pools start their health checks.
+func (g *Gateway) Start() error {
+	plan := g.plan.Load()
+	for _, e := range plan.pools {
+		e.pool.Start()
+	}
+	g.serveErr = make(chan error, len(plan.Config.Listeners))
+	for _, lc := range plan.Config.Listeners {
+		l, err := server.Listen(lc, g.Handler(lc.Name), g.deps.Log)
+		if err != nil {
+			g.closeListeners()
+			return err
+		}
+		g.listeners = append(g.listeners, l)
+	}
+	for _, l := range g.listeners {
+		g.deps.Log.Info("listening", "listener", l.Name, "address", l.Addr().String())
+		go func() { g.serveErr <- l.Serve() }()
+	}
+	return nil
+}
+
+// Errors delivers fatal serve errors.
+func (g *Gateway) Errors() <-chan error { return g.serveErr }
+
+// Addr returns the bound address of a listener, or nil.
+func (g *Gateway) Addr(name string) net.Addr {
+	for _, l := range g.listeners {
+		if l.Name == name {
+			return l.Addr()
+		}
+	}
+	return nil
+}
+
+// Reload compiles cfg and, if it compiles, swaps it in atomically.
+// Requests in flight finish on the old plan. On error the old plan keeps
+// serving and the error lists every problem.
+func (g *Gateway) Reload(cfg *config.Config) error {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	old := g.plan.Load()
+	if err := sameListeners(old.Config, cfg); err != nil {
+		return err
+	}
+	plan, err := compile(cfg, g.deps, old.pools)
+	if err != nil {
+		return err
+	}
+	for _, e := range plan.pools {
+		e.pool.Start()
+	}
+	g.plan.Store(plan)
+	for _, l := range g.listeners {
+		if lp := plan.listeners[l.Name]; lp != nil && lp.cert != nil && l.Certs != nil {
+			l.Certs.Set(lp.cert)
+		}
+	}
+	// Pools the new plan no longer uses stop their health checks and
+	// close idle connections; requests still using them finish.
+	for name, e := range old.pools {
+		if ne, ok := plan.pools[name]; !ok || ne != e {
+			e.pool.Close()
+		}
+	}
+	return nil
+}
+
+// sameListeners refuses reloads that change sockets or server limits,
+// which are fixed when a listener is bound.
+func sameListeners(a, b *config.Config) error {
+	if len(a.Listeners) != len(b.Listeners) {
+		return fmt.Errorf("%w: restart rampart to add or remove listeners", ErrListenersChanged)
+	}
+	for i := range a.Listeners {
+		x, y := a.Listeners[i], b.Listeners[i]
+		if x.Name != y.Name || x.Address != y.Address || (x.TLS == nil) != (y.TLS == nil) || !reflect.DeepEqual(x.Limits, y.Limits) {
+			return fmt.Errorf("%w: listener %q: address, TLS on/off and limits need a restart", ErrListenersChanged, y.Name)
+		}
+	}
+	return nil
+}
+
+// Shutdown stops accepting, drains in-flight requests until ctx ends,
+// stops health checks and flushes the access log.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	var errs []error
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, l := range g.listeners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.Shutdown(ctx); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("listener %s: %w", l.Name, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, e := range g.plan.Load().pools {
+		e.pool.Close()
+	}
+	if g.accessOut != nil {
+		_ = g.accessOut.Close()
+	}
+	return errors.Join(errs...)
+}
+
+func (g *Gateway) closeListeners() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	for _, l := range g.listeners {
+		_ = l.Shutdown(ctx)
+	}
+	g.listeners = nil
+}

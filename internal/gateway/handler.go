@@ -1,0 +1,355 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/rampart-gw/rampart/internal/observe"
+	"github.com/rampart-gw/rampart/internal/pipeline"
+	"github.com/rampart-gw/rampart/internal/proxy"
+	"github.com/rampart-gw/rampart/internal/router"
+	"github.com/rampart-gw/rampart/internal/server"
+)
+
+// Decision codes of the gateway's own stages.
+const (
+	CodeFraming          = "request.framing"
+	CodeBadPath          = "request.bad_path"
+	CodeBadQuery         = "request.bad_query"
+	CodeBadHost          = "request.bad_host"
+	CodeMisdirected      = "request.misdirected"
+	CodeNotFound         = "router.not_found"
+	CodeUnknownHost      = "router.unknown_host"
+	CodeMethodNotAllowed = "router.method_not_allowed"
+)
+
+// listenerHandler serves one listener through the current plan.
+type listenerHandler struct {
+	g    *Gateway
+	name string
+}
+
+func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g := h.g
+	plan := g.plan.Load()
+	lp := plan.listeners[h.name]
+	ci := server.ConnInfoFrom(r.Context())
+	s := &pipeline.Scope{Start: g.deps.Now(), Listener: h.name}
+	if ci != nil {
+		s.TLS = ci.TLS
+	}
+	if r.TLS == nil && s.TLS != nil {
+		r.TLS = s.TLS
+	}
+	rec := &recorder{ResponseWriter: w, hsts: lp.hsts, upgrade: r.Header.Get("Upgrade") != "" || r.Method == http.MethodConnect}
+	r = r.WithContext(pipeline.WithScope(r.Context(), s))
+
+	s.PeerIP = proxy.PeerAddr(r.RemoteAddr)
+	s.ClientIP, s.TrustedPeer = lp.resolver.Resolve(s.PeerIP, r.Header["X-Forwarded-For"])
+	s.RequestID = g.requestID(r, s.TrustedPeer)
+	rec.Header().Set("X-Request-Id", s.RequestID)
+
+	var route *routePlan
+	err := h.admit(r, s, ci, lp, &route)
+	if err == nil {
+		s.RouteID = route.id
+		err = route.handler(rec, r)
+	}
+	if err != nil {
+		pipeline.Render(rec, r, pipeline.AsError(err))
+	}
+	g.logAccess(r, s, rec)
+}
+
+// admit runs the fixed pre-route stages: framing verdict, host, path
+// normalisation and routing.
+func (h *listenerHandler) admit(r *http.Request, s *pipeline.Scope, ci *server.ConnInfo, lp *listenerPlan, route **routePlan) error {
+	v := ci.Begin()
+	if v.Problem != "" {
+		e := pipeline.DenyErr(http.StatusBadRequest, CodeFraming, "ambiguous request framing", errString(v.Problem))
+		e.Close = true
+		return e
+	}
+	host, err := router.CanonicalHost(r.Host)
+	if err != nil {
+		return pipeline.DenyErr(http.StatusBadRequest, CodeBadHost, "invalid Host", err)
+	}
+	if v.Absolute && v.AbsoluteHost != "" {
+		// Absolute-form target: its authority must name the same host as
+		// the Host header, or one of them is lying.
+		if hh, err := router.CanonicalHost(v.AbsoluteHost); err != nil || hh != host {
+			return pipeline.Deny(http.StatusMisdirectedRequest, CodeMisdirected, "request target authority does not match Host")
+		}
+	}
+	if r.ProtoMajor == 2 {
+		if hv, ok := r.Header["Host"]; ok {
+			// RFC 9113 §8.3.1: :authority and Host must agree.
+			if len(hv) != 1 {
+				return pipeline.Deny(http.StatusBadRequest, CodeBadHost, "conflicting Host headers")
+			}
+			if hh, err := router.CanonicalHost(hv[0]); err != nil || hh != host {
+				return pipeline.Deny(http.StatusBadRequest, CodeBadHost, ":authority and Host differ")
+			}
+			delete(r.Header, "Host")
+		}
+	}
+	s.Host = host
+	raw, ok := originForm(r.RequestURI)
+	if !ok {
+		return pipeline.Deny(http.StatusBadRequest, CodeBadPath, "invalid request target")
+	}
+	pathPart, query, _ := cutQuery(raw)
+	path, err := router.Normalise(pathPart)
+	if err != nil {
+		return pipeline.DenyErr(http.StatusBadRequest, CodeBadPath, "invalid request path", err)
+	}
+	if !validQuery(query) {
+		return pipeline.Deny(http.StatusBadRequest, CodeBadQuery, "invalid query string")
+	}
+	s.Path = path
+	m := lp.router.Match(host, r.Method, path)
+	switch m.Result {
+	case router.Found:
+		*route = m.Value
+		s.Params = m.Params
+		return nil
+	case router.MethodNotAllowed:
+		e := pipeline.Deny(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method not allowed")
+		e.Header = http.Header{"Allow": {joinComma(m.Allow)}}
+		return e
+	case router.UnknownHost:
+		return pipeline.Deny(http.StatusNotFound, CodeUnknownHost, "no route for this host")
+	}
+	return pipeline.Deny(http.StatusNotFound, CodeNotFound, "no route matches")
+}
+
+// originForm returns the path-and-query part of a request target; for an
+// absolute-form target it strips "scheme://authority".
+func originForm(target string) (string, bool) {
+	if target != "" && target[0] == '/' {
+		return target, true
+	}
+	i := strings.Index(target, "://")
+	if i <= 0 {
+		return "", false // "*", authority-form, garbage
+	}
+	rest := target[i+3:]
+	j := strings.IndexAny(rest, "/?")
+	switch {
+	case j < 0:
+		return "/", true
+	case rest[j] == '?':
+		return "/" + rest[j:], true
+	}
+	return rest[j:], true
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
+
+func cutQuery(s string) (path, query string, ok bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '?' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+// validQuery refuses query strings that Go's ReverseProxy would silently
+// rewrite (it drops pairs with ';' or bad escapes): the gateway and the
+// service must see the same parameters.
+func validQuery(q string) bool {
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case c == '%':
+			if i+2 >= len(q) || !isHex(q[i+1]) || !isHex(q[i+2]) {
+				return false
+			}
+			i += 2
+		case c == ';' || c == '#' || c < 0x20 || c == 0x7f:
+			return false
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func joinComma(s []string) string {
+	out := ""
+	for i, v := range s {
+		if i > 0 {
+			out += ", "
+		}
+		out += v
+	}
+	return out
+}
+
+// requestID keeps a trusted proxy's X-Request-ID when it is well formed,
+// and otherwise generates one: a per-process random prefix and a counter,
+// unique without a system call per request.
+func (g *Gateway) requestID(r *http.Request, trusted bool) string {
+	if trusted {
+		if v := r.Header.Get("X-Request-Id"); validRequestID(v) {
+			return v
+		}
+	}
+	n := g.reqCounter.Add(1)
+	var buf [32]byte
+	b := append(buf[:0], g.idPrefix...)
+	b = append(b, '-')
+	b = strconv.AppendUint(b, n, 36)
+	return string(b)
+}
+
+func validRequestID(v string) bool {
+	if v == "" || len(v) > 128 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func newIDPrefix(rand func([]byte)) string {
+	var b [6]byte
+	rand(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (g *Gateway) logAccess(r *http.Request, s *pipeline.Scope, rec *recorder) {
+	if g.access == nil {
+		return
+	}
+	code := ""
+	status := rec.status
+	if s.Decision != nil {
+		code = s.Decision.Code
+		if s.Decision.Status == 499 {
+			status = 499
+		}
+	}
+	if status == 0 {
+		status = http.StatusOK
+	}
+	dur := g.deps.Now().Sub(s.Start)
+	attrs := make([]slog.Attr, 0, 16+len(s.Attrs))
+	attrs = append(attrs,
+		slog.String("request_id", s.RequestID),
+		slog.String("listener", s.Listener),
+		slog.String("method", r.Method),
+		slog.String("host", s.Host),
+		slog.String("path", s.Path),
+	)
+	if q := r.URL.RawQuery; q != "" {
+		attrs = append(attrs, slog.String("query", observe.RedactQuery(q)))
+	}
+	attrs = append(attrs,
+		slog.String("proto", r.Proto),
+		slog.String("route", s.RouteID),
+		slog.Int("status", status),
+		slog.Float64("duration_ms", float64(dur.Microseconds())/1000),
+		slog.Int64("bytes", rec.bytes),
+		slog.String("client_ip", addrString(s)),
+		slog.String("upstream", s.Upstream),
+		slog.String("code", code),
+	)
+	attrs = append(attrs, s.Attrs...)
+	g.access.LogAttrs(context.Background(), slog.LevelInfo, "access", attrs...)
+}
+
+func addrString(s *pipeline.Scope) string {
+	if !s.ClientIP.IsValid() {
+		return ""
+	}
+	return s.ClientIP.String()
+}
+
+// recorder is the response writer of every request: it records status and
+// size for the access log and applies response hygiene in one place, for
+// proxied and gateway-generated responses alike.
+type recorder struct {
+	http.ResponseWriter
+	status  int
+	bytes   int64
+	hsts    string
+	upgrade bool
+}
+
+// hopByHop are removed from 1xx responses (Go's ReverseProxy forwards
+// them unfiltered; golang/go#81319).
+var hopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+func (w *recorder) WriteHeader(code int) {
+	h := w.ResponseWriter.Header()
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		for _, k := range hopByHop {
+			delete(h, k)
+		}
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	if w.status != 0 {
+		return
+	}
+	w.status = code
+	delete(h, "Server")
+	delete(h, "X-Powered-By")
+	h["X-Content-Type-Options"] = []string{"nosniff"}
+	if w.hsts != "" {
+		h["Strict-Transport-Security"] = []string{w.hsts}
+	}
+	if w.upgrade && code != http.StatusSwitchingProtocols {
+		// The framing checker stopped reading at the upgrade request;
+		// close so that no later request on this connection goes
+		// unchecked.
+		h["Connection"] = []string{"close"}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *recorder) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Flush implements http.Flusher (streaming responses).
+func (w *recorder) Flush() {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Hijack implements http.Hijacker (WebSocket).
+func (w *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.status == 0 {
+		w.status = http.StatusSwitchingProtocols
+	}
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+var _ http.Flusher = (*recorder)(nil)

@@ -1,0 +1,178 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/pipeline"
+)
+
+// seen is one request as the upstream received it.
+type seen struct {
+	Method   string
+	URI      string
+	Host     string
+	Header   http.Header
+	Body     string
+	Complete bool // the whole body was read without error
+}
+
+// upstream is a recording test service.
+type upstream struct {
+	*httptest.Server
+	mu   sync.Mutex
+	reqs []seen
+}
+
+func newUpstream(t *testing.T, h http.HandlerFunc) *upstream {
+	t.Helper()
+	u := &upstream{}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		u.mu.Lock()
+		u.reqs = append(u.reqs, seen{Method: r.Method, URI: r.RequestURI, Host: r.Host, Header: r.Header.Clone(), Body: string(b), Complete: err == nil})
+		u.mu.Unlock()
+		if h != nil {
+			h(w, r)
+			return
+		}
+		w.Header().Set("Server", "upstream/1.0")
+		w.Header().Set("X-Powered-By", "PHP/5.1")
+		io.WriteString(w, "ok "+r.URL.EscapedPath())
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *upstream) received() []seen {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]seen(nil), u.reqs...)
+}
+
+func (u *upstream) completeCount() int {
+	n := 0
+	for _, r := range u.received() {
+		if r.Complete {
+			n++
+		}
+	}
+	return n
+}
+
+func (u *upstream) hostPort() string { return strings.TrimPrefix(u.URL, "http://") }
+
+// baseConfig is a config with one listener on a free port, one plaintext
+// upstream and a few public routes. extra is appended verbatim.
+func baseConfig(up string, extra string) string {
+	return `version: 1
+listeners:
+  - name: public
+    address: 127.0.0.1:0
+    limits:
+      read_header_timeout: 2s
+      max_body_bytes: 1KiB
+upstreams:
+  - name: svc
+    allow_plaintext: true
+    targets:
+      - url: http://` + up + `
+routes:
+  - id: api
+    prefix: /api
+    upstream: svc
+    public: true
+  - id: public
+    prefix: /public
+    upstream: svc
+    public: true
+  - id: users
+    path: /users/{id}
+    methods: [GET]
+    upstream: svc
+    public: true
+` + extra
+}
+
+// startGateway loads yaml, starts a gateway and returns it with the address
+// of its first listener.
+func startGateway(t *testing.T, yaml string) (*Gateway, string) {
+	t.Helper()
+	cfg, err := config.Parse([]byte(yaml), "test.yaml")
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	cfg.AccessLog.Enabled = new(bool)
+	g, err := New(cfg, pipeline.Deps{Now: time.Now})
+	if err != nil {
+		t.Fatalf("gateway: %v", err)
+	}
+	if err := g.Start(); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = g.Shutdown(ctx)
+	})
+	return g, g.Addr(cfg.Listeners[0].Name).String()
+}
+
+// rawExchange writes raw bytes to addr and returns everything read until
+// the server closes the connection or 2 s pass.
+func rawExchange(t *testing.T, addr, raw string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	b, _ := io.ReadAll(c)
+	return string(b)
+}
+
+var statusRE = regexp.MustCompile(`HTTP/1\.[01] (\d{3}) `)
+
+// statusLines returns the status codes of every response in a raw stream.
+func statusLines(resp string) []string {
+	var out []string
+	for _, m := range statusRE.FindAllStringSubmatch(resp, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+func get(t *testing.T, url string, hdr map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range hdr {
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}

@@ -1,0 +1,240 @@
+// Package gateway is the composition root: it compiles a config into an
+// immutable Plan (listeners, routers, per-route stage chains in a fixed
+// order), serves requests through the current plan, and swaps plans
+// atomically on reload.
+package gateway
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/clientip"
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/pipeline"
+	"github.com/rampart-gw/rampart/internal/proxy"
+	"github.com/rampart-gw/rampart/internal/router"
+	"github.com/rampart-gw/rampart/internal/server"
+)
+
+// Plan is a compiled config. It is immutable once built; requests read it
+// through an atomic pointer and finish on the plan they started with.
+type Plan struct {
+	// Config is the config the plan was compiled from.
+	Config    *config.Config
+	listeners map[string]*listenerPlan
+	pools     map[string]*poolEntry
+}
+
+type listenerPlan struct {
+	name     string
+	router   *router.Router[*routePlan]
+	resolver *clientip.Resolver
+	tls      bool
+	hsts     string
+	maxBody  int64
+	cert     *tls.Certificate
+	routes   []*routePlan // config order
+}
+
+type routePlan struct {
+	id      string
+	handler pipeline.Handler
+	stages  []string
+}
+
+type poolEntry struct {
+	fingerprint string
+	pool        *proxy.Pool
+}
+
+// stage is one named step of a route's chain.
+type stage struct {
+	name string
+	mw   pipeline.Middleware
+}
+
+// compile builds a plan. Pools whose upstream config is unchanged are
+// taken from prev, so health, ejection and breaker state survive reloads.
+// New pools are created but not started; the caller starts them once the
+// plan is accepted, and closes them if it is not.
+func compile(cfg *config.Config, deps pipeline.Deps, prev map[string]*poolEntry) (*Plan, error) {
+	var errs []error
+	p := &Plan{Config: cfg, listeners: map[string]*listenerPlan{}, pools: map[string]*poolEntry{}}
+	for i, u := range cfg.Upstreams {
+		fp, err := fingerprint(u)
+		if err != nil {
+			errs = append(errs, cfg.Problem(fmt.Sprintf("upstreams[%d]", i), "%v", err))
+			continue
+		}
+		if old, ok := prev[u.Name]; ok && old.fingerprint == fp {
+			p.pools[u.Name] = old
+			continue
+		}
+		pool, err := proxy.NewPool(u, deps)
+		if err != nil {
+			errs = append(errs, cfg.Problem(fmt.Sprintf("upstreams[%d]", i), "%v", err))
+			continue
+		}
+		p.pools[u.Name] = &poolEntry{fingerprint: fp, pool: pool}
+	}
+	for i, l := range cfg.Listeners {
+		base := fmt.Sprintf("listeners[%d]", i)
+		lp := &listenerPlan{name: l.Name, maxBody: int64(l.Limits.MaxBodyBytes)}
+		var trusted []netip.Prefix
+		for _, s := range l.TrustedProxies {
+			pfx, _ := config.ParsePrefix(s) // validated at load
+			trusted = append(trusted, pfx)
+		}
+		lp.resolver = clientip.New(trusted)
+		if l.TLS != nil {
+			lp.tls = true
+			cert, err := server.LoadCertificate(l.TLS.CertFile, l.TLS.KeyFile)
+			if err != nil {
+				errs = append(errs, cfg.Problem(base+".tls.cert_file", "%v", err))
+			}
+			lp.cert = cert
+			if h := l.TLS.HSTS; *h.Enabled {
+				lp.hsts = "max-age=" + strconv.FormatInt(int64(h.MaxAge.D()/time.Second), 10)
+				if *h.IncludeSubdomains {
+					lp.hsts += "; includeSubDomains"
+				}
+				if h.Preload {
+					lp.hsts += "; preload"
+				}
+			}
+		}
+		var specs []router.Spec[*routePlan]
+		for j, r := range cfg.Routes {
+			if !servesListener(r, l.Name) {
+				continue
+			}
+			entry := p.pools[r.Upstream]
+			if entry == nil {
+				continue // reported above
+			}
+			rp, err := compileRoute(r, lp, entry.pool, deps)
+			if err != nil {
+				errs = append(errs, cfg.Problem(fmt.Sprintf("routes[%d]", j), "%v", err))
+				continue
+			}
+			lp.routes = append(lp.routes, rp)
+			specs = append(specs, router.Spec[*routePlan]{
+				ID: r.ID, Hosts: r.Hosts, Methods: r.Methods, Path: r.Path, Prefix: r.Prefix, Value: rp,
+			})
+		}
+		rt, err := router.New(specs)
+		if err != nil {
+			errs = append(errs, cfg.Problem(base, "%v", err))
+		}
+		lp.router = rt
+		p.listeners[l.Name] = lp
+	}
+	if len(errs) > 0 {
+		p.closeNewPools(prev)
+		return nil, errors.Join(errs...)
+	}
+	return p, nil
+}
+
+// compileRoute builds a route's chain. The order of stages is fixed here,
+// in code, and never read from config; config only turns stages on and
+// sets their parameters. TestGoldenPlan pins this order.
+func compileRoute(r config.Route, lp *listenerPlan, pool *proxy.Pool, deps pipeline.Deps) (*routePlan, error) {
+	maxBody := lp.maxBody
+	if r.MaxBodyBytes > 0 {
+		maxBody = int64(r.MaxBodyBytes)
+	}
+	stages := []stage{
+		{"body_limit", bodyLimit(maxBody)},
+	}
+	rp := &routePlan{id: r.ID}
+	mws := make([]pipeline.Middleware, 0, len(stages))
+	for _, s := range stages {
+		if s.mw != nil {
+			rp.stages = append(rp.stages, s.name)
+			mws = append(mws, s.mw)
+		}
+	}
+	rp.stages = append(rp.stages, "proxy")
+	rp.handler = pipeline.Chain(proxy.NewHandler(r, pool, deps), mws...)
+	return rp, nil
+}
+
+func servesListener(r config.Route, name string) bool {
+	if len(r.Listeners) == 0 {
+		return true
+	}
+	for _, l := range r.Listeners {
+		if l == name {
+			return true
+		}
+	}
+	return false
+}
+
+// fingerprint identifies an upstream's config, including secret values and
+// the identity of files it reads, so that a changed CA bundle or client
+// certificate builds a new pool on reload.
+func fingerprint(u config.Upstream) (string, error) {
+	b, err := json.Marshal(u)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	h.Write(b)
+	if u.Credential != nil {
+		h.Write([]byte(u.Credential.Value.Reveal()))
+	}
+	for _, f := range []string{u.TLS.CAFile, u.TLS.CertFile, u.TLS.KeyFile} {
+		if f == "" {
+			continue
+		}
+		st, err := os.Stat(f)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", f, err)
+		}
+		fmt.Fprintf(h, "%s:%d:%d", f, st.Size(), st.ModTime().UnixNano())
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// closeNewPools closes pools of p that are not in keep.
+func (p *Plan) closeNewPools(keep map[string]*poolEntry) {
+	for name, e := range p.pools {
+		if k, ok := keep[name]; !ok || k != e {
+			e.pool.Close()
+		}
+	}
+}
+
+// Stages returns, for each route id, its stage names in order (for the
+// golden plan test).
+func (p *Plan) Stages() map[string][]string {
+	out := map[string][]string{}
+	for _, lp := range p.listeners {
+		for _, rp := range lp.routes {
+			out[rp.id] = rp.stages
+		}
+	}
+	return out
+}
+
+// Check compiles cfg without binding anything, to find the problems that
+// loading cannot see (unreadable certificates, CA bundles, key files).
+func Check(cfg *config.Config) error {
+	p, err := compile(cfg, pipeline.Deps{Log: slog.New(slog.DiscardHandler), Now: time.Now}, nil)
+	if err != nil {
+		return err
+	}
+	p.closeNewPools(nil)
+	return nil
+}

@@ -1,0 +1,163 @@
+// Package observe holds what the gateway reports about traffic: the access
+// log (and, in later issues, security events, metrics and traces).
+package observe
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// BufferedWriter batches log lines: one write system call per flush
+// instead of one per request. Lines reach the output within FlushEvery.
+type BufferedWriter struct {
+	mu    sync.Mutex
+	w     *bufio.Writer
+	out   io.Writer
+	close func() error
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+// FlushEvery is the longest a log line waits in the buffer.
+const FlushEvery = 200 * time.Millisecond
+
+// OpenOutput opens an access log output: "stdout", "stderr" or a file path
+// (created 0600 if missing, appended).
+func OpenOutput(spec string) (*BufferedWriter, error) {
+	switch spec {
+	case "stdout":
+		return NewBufferedWriter(os.Stdout, nil), nil
+	case "stderr":
+		return NewBufferedWriter(os.Stderr, nil), nil
+	}
+	f, err := os.OpenFile(spec, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("access log: %w", err)
+	}
+	return NewBufferedWriter(f, f.Close), nil
+}
+
+// NewBufferedWriter starts a writer over out; closeFn (optional) closes out.
+func NewBufferedWriter(out io.Writer, closeFn func() error) *BufferedWriter {
+	b := &BufferedWriter{w: bufio.NewWriterSize(out, 64<<10), out: out, close: closeFn, stop: make(chan struct{}), done: make(chan struct{})}
+	go b.loop()
+	return b
+}
+
+func (b *BufferedWriter) loop() {
+	defer close(b.done)
+	t := time.NewTicker(FlushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			b.Flush()
+		case <-b.stop:
+			return
+		}
+	}
+}
+
+// Write implements io.Writer.
+func (b *BufferedWriter) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.w.Write(p)
+}
+
+// Flush writes buffered lines out.
+func (b *BufferedWriter) Flush() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_ = b.w.Flush()
+}
+
+// Close flushes and stops the writer.
+func (b *BufferedWriter) Close() error {
+	select {
+	case <-b.stop:
+		return nil
+	default:
+	}
+	close(b.stop)
+	<-b.done
+	b.Flush()
+	if b.close != nil {
+		return b.close()
+	}
+	return nil
+}
+
+// NewAccessLogger returns the slog logger of the access log: JSON, one line
+// per request, with "msg" fixed to "access" and no level.
+func NewAccessLogger(w io.Writer) *slog.Logger {
+	h := slog.NewJSONHandler(w, &slog.HandlerOptions{
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.LevelKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	})
+	return slog.New(h)
+}
+
+// sensitiveParam reports query parameter names whose values are
+// credentials (tokens, keys, signatures, passwords, codes) and are never
+// logged.
+func sensitiveParam(name string) bool {
+	n := strings.ToLower(name)
+	for _, s := range []string{"token", "key", "secret", "pass", "pwd", "auth", "sig", "session", "code", "credential", "jwt", "bearer", "assertion", "ticket", "nonce"} {
+		if strings.Contains(n, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// RedactQuery returns raw with the values of credential-like parameters
+// replaced by REDACTED. Unparsable pairs are dropped entirely.
+func RedactQuery(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	var b strings.Builder
+	for pair := range strings.SplitSeq(raw, "&") {
+		if pair == "" {
+			continue
+		}
+		k, _, hasV := strings.Cut(pair, "=")
+		dk, err := url.QueryUnescape(k)
+		if err != nil {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(k)
+		if sensitiveParam(dk) {
+			b.WriteString("=REDACTED")
+		} else if hasV {
+			b.WriteString(pair[len(k):])
+		}
+	}
+	return b.String()
+}
+
+// Discard is a logger that drops everything.
+func Discard() *slog.Logger { return slog.New(discardHandler{}) }
+
+type discardHandler struct{}
+
+func (discardHandler) Enabled(context.Context, slog.Level) bool  { return false }
+func (discardHandler) Handle(context.Context, slog.Record) error { return nil }
+func (d discardHandler) WithAttrs([]slog.Attr) slog.Handler      { return d }
+func (d discardHandler) WithGroup(string) slog.Handler           { return d }

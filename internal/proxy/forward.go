@@ -1,0 +1,340 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/pipeline"
+	"github.com/rampart-gw/rampart/internal/router"
+)
+
+// NewHandler returns the final stage of a route: it forwards the request to
+// the route's upstream pool through a ReverseProxy in Rewrite mode (never
+// Director), applying header hygiene, timeouts and retries.
+func NewHandler(route config.Route, pool *Pool, deps pipeline.Deps) pipeline.Handler {
+	connect := pool.baseTimeout.Connect.D()
+	if route.Timeouts.Connect > 0 {
+		connect = route.Timeouts.Connect.D()
+	}
+	response := pool.baseTimeout.Response.D()
+	if route.Timeouts.Response > 0 {
+		response = route.Timeouts.Response.D()
+	}
+	rt := &routeTransport{
+		pool:     pool,
+		base:     pool.transport(connect, response),
+		attempts: route.Retries.Attempts,
+	}
+	for _, on := range route.Retries.On {
+		switch on {
+		case "connect_failure":
+			rt.onConnect = true
+		case "502":
+			rt.onStatus[0] = true
+		case "503":
+			rt.onStatus[1] = true
+		case "504":
+			rt.onStatus[2] = true
+		}
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite:        rewriter(route.PreserveHost, pool),
+		Transport:      rt,
+		BufferPool:     pool.buffers,
+		ModifyResponse: modifyResponse,
+		ErrorHandler:   errorHandler(deps.Log),
+		ErrorLog:       log.New(slogWriter{deps.Log}, "", 0),
+	}
+	if route.Stream {
+		rp.FlushInterval = -1
+	}
+	stream := route.Stream
+	return func(w http.ResponseWriter, r *http.Request) error {
+		stripUpgrade(r.Header)
+		if stream || IsWebSocket(r) {
+			// Long-lived exchanges are exempt from the listener's write
+			// timeout (idle and read limits still apply until upgrade).
+			_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+		}
+		rp.ServeHTTP(w, r)
+		return nil
+	}
+}
+
+// rewriter builds the outbound request. ReverseProxy has already removed
+// hop-by-hop headers (and any header a client named in Connection) and the
+// client's Forwarded/X-Forwarded-* before Rewrite runs, so every header set
+// here is the gateway's own and cannot be removed by the client.
+func rewriter(preserveHost bool, pool *Pool) func(*httputil.ProxyRequest) {
+	credHeader, credValue := pool.credHeader, pool.credValue
+	return func(pr *httputil.ProxyRequest) {
+		in, out := pr.In, pr.Out
+		s := pipeline.ScopeOf(in.Context())
+		// The upstream receives exactly the path the router matched.
+		out.URL.Scheme = "http"
+		out.URL.Host = pool.Name
+		out.URL.RawPath = s.Path
+		out.URL.Path = router.Unescape(s.Path)
+		if out.URL.Path == s.Path {
+			out.URL.RawPath = ""
+		}
+		out.URL.RawQuery = in.URL.RawQuery
+		if preserveHost {
+			out.Host = in.Host
+		} else {
+			out.Host = ""
+		}
+		stripSpoofable(out.Header)
+		h := out.Header
+		client := s.ClientIP.String()
+		if s.TrustedPeer {
+			// A trusted proxy's chain is kept and extended.
+			if prior := in.Header["X-Forwarded-For"]; len(prior) > 0 {
+				h["X-Forwarded-For"] = []string{joinComma(prior) + ", " + s.PeerIP.String()}
+			} else {
+				h["X-Forwarded-For"] = []string{client}
+			}
+		} else {
+			h["X-Forwarded-For"] = []string{client}
+		}
+		h["X-Real-Ip"] = []string{client}
+		proto := "http"
+		if s.TLS != nil {
+			proto = "https"
+		}
+		h["X-Forwarded-Proto"] = []string{proto}
+		h["X-Forwarded-Host"] = []string{in.Host}
+		h["X-Request-Id"] = []string{s.RequestID}
+		if credHeader != "" {
+			h[credHeader] = []string{credValue.Reveal()}
+		}
+	}
+}
+
+func joinComma(vs []string) string {
+	if len(vs) == 1 {
+		return vs[0]
+	}
+	n := 0
+	for _, v := range vs {
+		n += len(v) + 2
+	}
+	b := make([]byte, 0, n)
+	for i, v := range vs {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, v...)
+	}
+	return string(b)
+}
+
+// modifyResponse removes headers that fingerprint the service.
+func modifyResponse(resp *http.Response) error {
+	h := resp.Header
+	delete(h, "Server")
+	delete(h, "X-Powered-By")
+	delete(h, "X-Aspnet-Version")
+	delete(h, "X-Aspnetmvc-Version")
+	return nil
+}
+
+// Upstream decision codes.
+const (
+	CodeUnreachable = "upstream.unreachable"
+	CodeTimeout     = "upstream.timeout"
+	CodeUnavailable = "upstream.unavailable"
+	CodeCircuitOpen = "upstream.circuit_open"
+	CodeBadResponse = "upstream.bad_response"
+	CodeTooLarge    = "request.too_large"
+	CodeBodyError   = "request.body_error"
+	CodeClientGone  = "client.closed"
+)
+
+// ClassifyError maps a failed upstream exchange to a decision. A failure
+// to read the client's body is the client's fault (400/413), never a 502.
+func ClassifyError(r *http.Request, err error) *pipeline.Error {
+	s := pipeline.ScopeOf(r.Context())
+	if s != nil && s.BodyError != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(s.BodyError, &mbe) {
+			e := pipeline.DenyErr(http.StatusRequestEntityTooLarge, CodeTooLarge, "request body too large", s.BodyError)
+			e.Close = true
+			return e
+		}
+		e := pipeline.DenyErr(http.StatusBadRequest, CodeBodyError, "malformed or incomplete request body", s.BodyError)
+		e.Close = true
+		return e
+	}
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		return pipeline.DenyErr(499, CodeClientGone, "client closed the request", err)
+	}
+	switch {
+	case errors.Is(err, ErrNoHealthyTarget):
+		return pipeline.DenyErr(http.StatusServiceUnavailable, CodeUnavailable, "upstream unavailable", err)
+	case errors.Is(err, ErrCircuitOpen):
+		return pipeline.DenyErr(http.StatusServiceUnavailable, CodeCircuitOpen, "upstream unavailable", err)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
+		return pipeline.DenyErr(http.StatusGatewayTimeout, CodeTimeout, "upstream timed out", err)
+	}
+	if isConnectFailure(err) {
+		return pipeline.DenyErr(http.StatusBadGateway, CodeUnreachable, "upstream unreachable", err)
+	}
+	return pipeline.DenyErr(http.StatusBadGateway, CodeBadResponse, "bad response from upstream", err)
+}
+
+func errorHandler(logger *slog.Logger) func(http.ResponseWriter, *http.Request, error) {
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		e := ClassifyError(r, err)
+		if e.Status == 499 {
+			if s := pipeline.ScopeOf(r.Context()); s != nil {
+				s.Decision = e
+			}
+			return
+		}
+		pipeline.Render(w, r, e)
+	}
+}
+
+// isConnectFailure reports errors where the request never reached the
+// target (so a retry cannot duplicate it).
+func isConnectFailure(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, ErrNoHealthyTarget)
+}
+
+// routeTransport picks a target per attempt and retries, for idempotent
+// requests without a body, before any response reached the client.
+type routeTransport struct {
+	pool      *Pool
+	base      *http.Transport
+	attempts  int
+	onConnect bool
+	onStatus  [3]bool // 502, 503, 504
+}
+
+func idempotent(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
+func (t *routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	s := pipeline.ScopeOf(req.Context())
+	if b := t.pool.breaker; b != nil && !b.allow() {
+		return nil, ErrCircuitOpen
+	}
+	retryable := t.attempts > 1 && idempotent(req.Method) && (req.Body == nil || req.Body == http.NoBody) && req.ContentLength == 0
+	var tried []*Target
+	for attempt := 1; ; attempt++ {
+		target, err := t.pool.pick(req, s, tried)
+		if err != nil {
+			if attempt > 1 {
+				// Everything left was tried; report the last failure.
+				return nil, ErrNoHealthyTarget
+			}
+			return nil, err
+		}
+		req.URL.Scheme = target.scheme
+		req.URL.Host = target.Host
+		if s != nil {
+			s.Upstream = target.Host
+		}
+		target.inflight.Add(1)
+		resp, err := t.base.RoundTrip(req)
+		if resp != nil && resp.Body != nil && resp.Body != http.NoBody {
+			resp.Body = &inflightBody{ReadCloser: resp.Body, t: target}
+		} else {
+			target.inflight.Add(-1)
+		}
+		failed := err != nil || resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusGatewayTimeout
+		t.pool.observe(target, failed)
+		if !failed || !retryable || attempt >= t.attempts || req.Context().Err() != nil || !t.shouldRetry(resp, err) {
+			return resp, err
+		}
+		if resp != nil {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+		}
+		tried = append(tried, target)
+		if len(tried) >= len(t.pool.targets) {
+			// Every target failed once; retry the least recent rather
+			// than give up when there is a single target.
+			tried = tried[:0]
+		}
+	}
+}
+
+func (t *routeTransport) shouldRetry(resp *http.Response, err error) bool {
+	if err != nil {
+		return t.onConnect && isConnectFailure(err)
+	}
+	switch resp.StatusCode {
+	case http.StatusBadGateway:
+		return t.onStatus[0]
+	case http.StatusServiceUnavailable:
+		return t.onStatus[1]
+	case http.StatusGatewayTimeout:
+		return t.onStatus[2]
+	}
+	return false
+}
+
+// inflightBody counts a request as in flight on its target until the
+// response body is closed (least_requests balancing).
+type inflightBody struct {
+	io.ReadCloser
+	t    *Target
+	once sync.Once
+}
+
+func (b *inflightBody) Close() error {
+	b.once.Do(func() { b.t.inflight.Add(-1) })
+	return b.ReadCloser.Close()
+}
+
+// bufferPool recycles the 32 KiB copy buffers of ReverseProxy.
+type bufferPool struct{ p sync.Pool }
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+}
+
+func (b *bufferPool) Get() []byte  { return *(b.p.Get().(*[]byte)) }
+func (b *bufferPool) Put(x []byte) { b.p.Put(&x) }
+
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.l.Warn("reverse proxy", "msg", string(p))
+	return len(p), nil
+}
+
+// PeerAddr parses an http.Request.RemoteAddr.
+func PeerAddr(remote string) netip.Addr {
+	if ap, err := netip.ParseAddrPort(remote); err == nil {
+		return ap.Addr().Unmap()
+	}
+	if a, err := netip.ParseAddr(remote); err == nil {
+		return a.Unmap()
+	}
+	return netip.Addr{}
+}

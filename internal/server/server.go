@@ -1,0 +1,173 @@
+// Package server runs listeners: TCP and TLS (1.2+, ECDHE+AEAD only,
+// HTTP/2), server limits, a connection cap, strict HTTP/1 framing checks,
+// certificate reload and graceful shutdown.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/rampart-gw/rampart/internal/config"
+)
+
+// CipherSuites are the TLS 1.2 suites offered: ECDHE key exchange with
+// AEAD ciphers only. Go's defaults still include CBC suites. (TLS 1.3
+// suites are not configurable and all AEAD.)
+var CipherSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// Certs holds a listener's current certificate; reloads swap it atomically
+// so that rotation needs no restart.
+type Certs struct {
+	cur atomic.Pointer[tls.Certificate]
+}
+
+// Load reads a certificate and key and makes them current.
+func (c *Certs) Load(certFile, keyFile string) error {
+	cert, err := LoadCertificate(certFile, keyFile)
+	if err != nil {
+		return err
+	}
+	c.cur.Store(cert)
+	return nil
+}
+
+// Set makes cert current.
+func (c *Certs) Set(cert *tls.Certificate) { c.cur.Store(cert) }
+
+// LoadCertificate reads a PEM certificate chain and key.
+func LoadCertificate(certFile, keyFile string) (*tls.Certificate, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("load certificate %s: %w", certFile, err)
+	}
+	return &cert, nil
+}
+
+// TLSConfig returns the server TLS configuration of a listener.
+func TLSConfig(certs *Certs) *tls.Config {
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		CipherSuites: CipherSuites,
+		NextProtos:   []string{"h2", "http/1.1"},
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return certs.cur.Load(), nil
+		},
+	}
+}
+
+// Listener is one running listener.
+type Listener struct {
+	// Name is the listener's config name.
+	Name  string
+	srv   *http.Server
+	acc   *acceptor
+	lim   *limiter
+	Certs *Certs
+}
+
+// Listen binds a listener and prepares its server; Serve starts it. The
+// handler sees a *ConnInfo in every request context (ConnInfoFrom).
+func Listen(cfg config.Listener, handler http.Handler, logger *slog.Logger) (*Listener, error) {
+	var tlsConf *tls.Config
+	var certs *Certs
+	if cfg.TLS != nil {
+		certs = &Certs{}
+		if err := certs.Load(cfg.TLS.CertFile, cfg.TLS.KeyFile); err != nil {
+			return nil, err
+		}
+		tlsConf = TLSConfig(certs)
+	}
+	ln, err := net.Listen("tcp", cfg.Address)
+	if err != nil {
+		return nil, fmt.Errorf("listener %s: %w", cfg.Name, err)
+	}
+	lim := newLimiter(cfg.Limits.MaxConnections)
+	acc := newAcceptor(ln, cfg.Name, lim, tlsConf, cfg.Limits.ReadHeaderTimeout.D())
+	l := &Listener{Name: cfg.Name, acc: acc, lim: lim, Certs: certs}
+	l.srv = &http.Server{
+		Handler: handler,
+		// "OPTIONS *" reaches the gateway (which refuses it) instead of
+		// being answered by net/http.
+		DisableGeneralOptionsHandler: true,
+		ReadHeaderTimeout:            cfg.Limits.ReadHeaderTimeout.D(),
+		ReadTimeout:                  cfg.Limits.ReadTimeout.D(),
+		WriteTimeout:                 cfg.Limits.WriteTimeout.D(),
+		IdleTimeout:                  cfg.Limits.IdleTimeout.D(),
+		MaxHeaderBytes:               int(cfg.Limits.MaxHeaderBytes),
+		TLSConfig:                    tlsConf,
+		ErrorLog:                     log.New(logWriter{logger}, "", 0),
+		HTTP2: &http.HTTP2Config{
+			MaxConcurrentStreams:      250,
+			MaxDecoderHeaderTableSize: 4096,
+			MaxEncoderHeaderTableSize: 4096,
+			MaxReadFrameSize:          1 << 20,
+		},
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			switch cc := c.(type) {
+			case *inspectedConn:
+				return context.WithValue(ctx, connInfoKey{}, cc.info)
+			case *tls.Conn:
+				st := cc.ConnectionState()
+				return context.WithValue(ctx, connInfoKey{}, &ConnInfo{Listener: cfg.Name, TLS: &st})
+			}
+			return context.WithValue(ctx, connInfoKey{}, &ConnInfo{Listener: cfg.Name})
+		},
+		ConnState: func(c net.Conn, st http.ConnState) {
+			if st == http.StateClosed {
+				lim.release(c)
+			}
+		},
+	}
+	// HTTP/1 and HTTP/2 over TLS only: unencrypted HTTP/2 (h2c) stays off.
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	protos.SetHTTP2(tlsConf != nil)
+	l.srv.Protocols = &protos
+	return l, nil
+}
+
+// Addr is the bound address (useful with port 0).
+func (l *Listener) Addr() net.Addr { return l.acc.Addr() }
+
+// Serve serves until Shutdown; it returns nil after a clean shutdown.
+func (l *Listener) Serve() error {
+	err := l.srv.Serve(l.acc)
+	if err == http.ErrServerClosed {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting, waits for in-flight requests until ctx ends,
+// then closes what is left.
+func (l *Listener) Shutdown(ctx context.Context) error {
+	err := l.srv.Shutdown(ctx)
+	_ = l.acc.Close()
+	if err != nil {
+		_ = l.srv.Close()
+	}
+	return err
+}
+
+// Connections is the number of open connections.
+func (l *Listener) Connections() int { return l.lim.count() }
+
+type logWriter struct{ l *slog.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.l.Debug("http server", "msg", string(p))
+	return len(p), nil
+}
