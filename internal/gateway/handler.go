@@ -210,7 +210,7 @@ func (g *Gateway) requestID(r *http.Request, trusted bool) string {
 	var buf [32]byte
 	b := append(buf[:0], g.idPrefix...)
 	b = append(b, '-')
-	b = strconv.AppendUint(b, n, 36)
+	b = strconv.AppendUint(b, n, 16)
 	return string(b)
 }
 
@@ -270,6 +270,10 @@ func (g *Gateway) logAccess(r *http.Request, s *pipeline.Scope, rec *recorder) {
 		slog.String("upstream", s.Upstream),
 		slog.String("code", code),
 	)
+	if s.Decision != nil && s.Decision.Err != nil {
+		// The internal cause is for operators only; clients never see it.
+		attrs = append(attrs, slog.String("error", s.Decision.Err.Error()))
+	}
 	attrs = append(attrs, s.Attrs...)
 	g.access.LogAttrs(context.Background(), slog.LevelInfo, "access", attrs...)
 }

@@ -111,7 +111,11 @@ func startGateway(t *testing.T, yaml string) (*Gateway, string) {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	cfg.AccessLog.Enabled = new(bool)
+	if testing.Verbose() {
+		cfg.AccessLog.Output = "stderr"
+	} else {
+		cfg.AccessLog.Enabled = new(bool)
+	}
 	g, err := New(cfg, pipeline.Deps{Now: time.Now})
 	if err != nil {
 		t.Fatalf("gateway: %v", err)

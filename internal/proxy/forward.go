@@ -260,7 +260,9 @@ func (t *routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		target.inflight.Add(1)
 		resp, err := t.base.RoundTrip(req)
-		if resp != nil && resp.Body != nil && resp.Body != http.NoBody {
+		// A 101's body is the upgraded connection (an io.ReadWriteCloser
+		// that ReverseProxy needs unwrapped).
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols && resp.Body != nil && resp.Body != http.NoBody {
 			resp.Body = &inflightBody{ReadCloser: resp.Body, t: target}
 		} else {
 			target.inflight.Add(-1)

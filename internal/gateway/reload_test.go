@@ -1,0 +1,211 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/config"
+)
+
+func reloadConfig(upA, upB, which string, extraRoute bool) string {
+	s := `version: 1
+listeners:
+  - name: public
+    address: 127.0.0.1:0
+upstreams:
+  - name: a
+    allow_plaintext: true
+    targets: [{url: "http://` + upA + `"}]
+  - name: b
+    allow_plaintext: true
+    targets: [{url: "http://` + upB + `"}]
+routes:
+  - id: api
+    prefix: /api
+    upstream: ` + which + `
+    public: true
+`
+	if extraRoute {
+		s += "  - id: extra\n    path: /extra\n    upstream: a\n    public: true\n"
+	}
+	return s
+}
+
+// TestReloadUnderLoad: continuous traffic across 20 reloads sees zero
+// failed requests, and every reload takes effect.
+func TestReloadUnderLoad(t *testing.T) {
+	t.Parallel()
+	upA := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "A") })
+	upB := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "B") })
+	g, addr := startGateway(t, reloadConfig(upA.hostPort(), upB.hostPort(), "a", false))
+	// The listener address is fixed at start; reloads keep 127.0.0.1:0 in
+	// the config, which is the same config value.
+	var ok, failed atomic.Int64
+	var failures sync.Map
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	client := &http.Client{Timeout: 5 * time.Second}
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 100000; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := client.Get("http://" + addr + "/api/x")
+				if err != nil {
+					failed.Add(1)
+					failures.Store(err.Error(), true)
+					continue
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || (string(b) != "A" && string(b) != "B") {
+					failed.Add(1)
+					failures.Store(fmt.Sprintf("%d %s", resp.StatusCode, b), true)
+					continue
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	for i := 0; i < 20; i++ {
+		which := "a"
+		if i%2 == 0 {
+			which = "b"
+		}
+		cfg, err := config.Parse([]byte(reloadConfig(upA.hostPort(), upB.hostPort(), which, i%3 == 0)), "reload.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Reload(cfg); err != nil {
+			t.Fatalf("reload %d: %v", i, err)
+		}
+		time.Sleep(25 * time.Millisecond)
+		_, body := get(t, "http://"+addr+"/api/check", nil)
+		if want := strings.ToUpper(which); body != want {
+			t.Fatalf("reload %d: served by %q, want %q", i, body, want)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if failed.Load() != 0 {
+		var msgs []string
+		failures.Range(func(k, _ any) bool { msgs = append(msgs, k.(string)); return true })
+		t.Fatalf("%d of %d requests failed across reloads: %v", failed.Load(), failed.Load()+ok.Load(), msgs)
+	}
+	if ok.Load() < 100 {
+		t.Fatalf("only %d requests ran", ok.Load())
+	}
+	t.Logf("%d requests across 20 reloads, 0 failed", ok.Load())
+}
+
+// TestBadReloadKeepsOldPlan: a config that fails to compile is rejected
+// with its problems and the old plan keeps serving.
+func TestBadReloadKeepsOldPlan(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, nil)
+	g, addr := startGateway(t, baseConfig(up.hostPort(), ""))
+	bad := baseConfig(up.hostPort(), "") + `  - id: broken
+    path: /broken
+    upstream: svc
+    public: true
+    retries: {attempts: 99}
+`
+	if _, err := config.Parse([]byte(bad), "bad.yaml"); err == nil {
+		t.Fatal("bad config loaded")
+	}
+	// A config that loads but does not compile (unreadable CA bundle).
+	uncompilable := strings.Replace(baseConfig(up.hostPort(), ""), "- url: http://"+up.hostPort(), "- url: https://"+up.hostPort()+"\n    tls: {ca_file: /nonexistent/ca.pem}", 1)
+	cfgBad, err := config.Parse([]byte(uncompilable), "bad.yaml")
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	err = g.Reload(cfgBad)
+	if fe := config.FieldErrors(err); len(fe) != 1 || fe[0].Path != "upstreams[0]" || fe[0].Line == 0 || !strings.Contains(fe[0].Msg, "/nonexistent/ca.pem") {
+		t.Fatalf("compile error not located: %v", err)
+	}
+	if resp, _ := get(t, "http://"+addr+"/api/x", nil); resp.StatusCode != 200 {
+		t.Fatalf("old plan not serving after a rejected reload: %d", resp.StatusCode)
+	}
+	unset := strings.Replace(baseConfig(up.hostPort(), ""), "    allow_plaintext: true\n", "    allow_plaintext: true\n    credential: {header: X-Key, value: \"${env:RAMPART_TEST_UNSET_VAR}\"}\n", 1)
+	if _, err := config.Parse([]byte(unset), "bad.yaml"); err == nil || !strings.Contains(err.Error(), "RAMPART_TEST_UNSET_VAR") {
+		t.Fatalf("unset secret not reported: %v", err)
+	}
+	changed := strings.Replace(baseConfig(up.hostPort(), ""), "address: 127.0.0.1:0", "address: 127.0.0.1:1", 1)
+	cfg, err := config.Parse([]byte(changed), "moved.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Reload(cfg); !errors.Is(err, ErrListenersChanged) {
+		t.Fatalf("listener change: %v", err)
+	}
+	if resp, _ := get(t, "http://"+addr+"/api/x", nil); resp.StatusCode != 200 {
+		t.Fatalf("old plan not serving: %d", resp.StatusCode)
+	}
+}
+
+// TestReloadKeepsPoolState: an unchanged upstream keeps its pool (and so
+// its breaker, ejections and health) across a reload.
+func TestReloadKeepsPoolState(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, nil)
+	g, _ := startGateway(t, baseConfig(up.hostPort(), ""))
+	before := g.Plan().pools["svc"]
+	cfg, err := config.Parse([]byte(baseConfig(up.hostPort(), "  - id: more\n    path: /more\n    upstream: svc\n    public: true\n")), "r.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if g.Plan().pools["svc"] != before {
+		t.Fatal("unchanged upstream got a new pool")
+	}
+}
+
+// TestDrainOnShutdown: Shutdown lets an in-flight request finish.
+func TestDrainOnShutdown(t *testing.T) {
+	t.Parallel()
+	started := make(chan struct{})
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		time.Sleep(300 * time.Millisecond)
+		io.WriteString(w, "finished")
+	})
+	g, addr := startGateway(t, baseConfig(up.hostPort(), ""))
+	done := make(chan string, 1)
+	go func() {
+		resp, err := http.Get("http://" + addr + "/api/slow")
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- string(b)
+	}()
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := g.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-done; got != "finished" {
+		t.Fatalf("in-flight request got %q", got)
+	}
+	if _, err := http.Get("http://" + addr + "/api/x"); err == nil {
+		t.Fatal("new request accepted after shutdown")
+	}
+}

@@ -1,0 +1,151 @@
+package gateway
+
+import (
+	"crypto/tls"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/rampart-gw/rampart/internal/testpki"
+)
+
+func tlsGatewayConfig(up, cert, key string) string {
+	return `version: 1
+listeners:
+  - name: secure
+    address: 127.0.0.1:0
+    tls:
+      cert_file: ` + cert + `
+      key_file: ` + key + `
+upstreams:
+  - name: svc
+    allow_plaintext: true
+    targets:
+      - url: http://` + up + `
+routes:
+  - id: api
+    prefix: /api
+    upstream: svc
+    public: true
+`
+}
+
+func TestTLSListener(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "test-ca")
+	cert, key := ca.Server(t).WriteFiles(t, dir, "server")
+	up := newUpstream(t, nil)
+	_, addr := startGateway(t, tlsGatewayConfig(up.hostPort(), cert, key))
+
+	h2 := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, ForceAttemptHTTP2: true}}
+	resp, err := h2.Get("https://" + addr + "/api/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || string(body) != "ok /api/x" {
+		t.Fatalf("proto %s body %q, want HTTP/2", resp.Proto, body)
+	}
+	if got := resp.Header.Get("Strict-Transport-Security"); got != "max-age=31536000; includeSubDomains" {
+		t.Errorf("HSTS = %q", got)
+	}
+	if fwd := up.received()[0].Header.Get("X-Forwarded-Proto"); fwd != "https" {
+		t.Errorf("X-Forwarded-Proto = %q", fwd)
+	}
+
+	h1 := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), NextProtos: []string{"http/1.1"}}}}
+	resp, err = h1.Get("https://" + addr + "/api/y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 1 || resp.Header.Get("Strict-Transport-Security") == "" {
+		t.Fatalf("HTTP/1.1 over TLS: %s, HSTS %q", resp.Proto, resp.Header.Get("Strict-Transport-Security"))
+	}
+	// HTTP/1.1 over TLS still goes through the framing checks.
+	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool(), NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(conn, "POST /api/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+	raw, _ := io.ReadAll(conn)
+	conn.Close()
+	if c := statusLines(string(raw)); len(c) != 1 || c[0] != "400" {
+		t.Fatalf("CL.TE over TLS: %v", c)
+	}
+
+	refused := []struct {
+		name string
+		conf *tls.Config
+	}{
+		{"TLS 1.1", &tls.Config{RootCAs: ca.Pool(), MaxVersion: tls.VersionTLS11}},
+		{"CBC suites only", &tls.Config{RootCAs: ca.Pool(), MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA}}},
+		{"RSA key exchange", &tls.Config{RootCAs: ca.Pool(), MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_RSA_WITH_AES_128_GCM_SHA256}}},
+	}
+	for _, tc := range refused {
+		if c, err := tls.Dial("tcp", addr, tc.conf); err == nil {
+			c.Close()
+			t.Errorf("%s: handshake succeeded", tc.name)
+		}
+	}
+	// Plain HTTP on the TLS port is refused, never served.
+	if resp := rawExchange(t, addr, "GET /api/x HTTP/1.1\r\nHost: gw\r\n\r\n"); strings.Contains(resp, "200 OK") {
+		t.Fatal("plaintext request served on TLS listener")
+	}
+}
+
+// TestUpstreamMTLS: the gateway verifies the service against the configured
+// CA and presents its client certificate; a service that requires client
+// certificates accepts it.
+func TestUpstreamMTLS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "internal-ca")
+	svc := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello "+r.TLS.PeerCertificates[0].Subject.CommonName)
+	}))
+	svc.TLS = &tls.Config{Certificates: []tls.Certificate{ca.Server(t).TLS}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool()}
+	svc.StartTLS()
+	defer svc.Close()
+	caFile := ca.WriteCA(t, dir, "ca")
+	cert, key := ca.Client(t, "rampart-gateway").WriteFiles(t, dir, "client")
+	cfg := `version: 1
+listeners:
+  - name: public
+    address: 127.0.0.1:0
+upstreams:
+  - name: svc
+    targets:
+      - url: ` + svc.URL + `
+    tls:
+      ca_file: ` + caFile + `
+      server_name: localhost
+      cert_file: ` + cert + `
+      key_file: ` + key + `
+  - name: wrong-ca
+    targets:
+      - url: ` + svc.URL + `
+routes:
+  - id: api
+    prefix: /api
+    upstream: svc
+    public: true
+  - id: bad
+    prefix: /bad
+    upstream: wrong-ca
+    public: true
+`
+	_, addr := startGateway(t, cfg)
+	resp, body := get(t, "http://"+addr+"/api/x", nil)
+	if resp.StatusCode != 200 || body != "hello rampart-gateway" {
+		t.Fatalf("mTLS upstream: %d %q", resp.StatusCode, body)
+	}
+	// The system pool does not trust the test CA: refused, 502.
+	if resp, _ := get(t, "http://"+addr+"/bad/x", nil); resp.StatusCode != 502 {
+		t.Fatalf("untrusted upstream certificate: status %d, want 502", resp.StatusCode)
+	}
+}
