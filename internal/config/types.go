@@ -7,9 +7,9 @@ package config
 // Config is a whole configuration file.
 type Config struct {
 	// Version of the config format. Must be 1.
-	Version int `yaml:"version"`
+	Version int `yaml:"version" required:"true"`
 	// Listeners are the addresses the gateway serves on.
-	Listeners []Listener `yaml:"listeners"`
+	Listeners []Listener `yaml:"listeners" required:"true"`
 	// Upstreams are the services requests are forwarded to.
 	Upstreams []Upstream `yaml:"upstreams"`
 	// Routes map requests (host, method, path) to upstreams. Deny by default:
@@ -28,9 +28,9 @@ type Config struct {
 // Listener is one address the gateway accepts connections on.
 type Listener struct {
 	// Name identifies the listener; routes refer to it.
-	Name string `yaml:"name"`
+	Name string `yaml:"name" required:"true"`
 	// Address is host:port to listen on, e.g. "127.0.0.1:8080" or ":8443".
-	Address string `yaml:"address"`
+	Address string `yaml:"address" required:"true"`
 	// TLS turns on HTTPS (TLS 1.2+, ECDHE+AEAD suites only, HTTP/2).
 	TLS *ListenerTLS `yaml:"tls"`
 	// TrustedProxies are CIDRs (or single IPs) of proxies in front of the
@@ -45,9 +45,9 @@ type Listener struct {
 // ListenerTLS configures HTTPS on a listener.
 type ListenerTLS struct {
 	// CertFile is a PEM certificate chain (leaf first). Re-read on reload.
-	CertFile string `yaml:"cert_file"`
+	CertFile string `yaml:"cert_file" required:"true"`
 	// KeyFile is the PEM private key of the certificate. Re-read on reload.
-	KeyFile string `yaml:"key_file"`
+	KeyFile string `yaml:"key_file" required:"true"`
 	// HSTS configures the Strict-Transport-Security response header.
 	HSTS HSTS `yaml:"hsts"`
 }
@@ -90,13 +90,13 @@ type ListenerLimits struct {
 // Upstream is a service made of one or more targets.
 type Upstream struct {
 	// Name identifies the upstream; routes refer to it.
-	Name string `yaml:"name"`
+	Name string `yaml:"name" required:"true"`
 	// Targets are the service instances, as URLs without a path
 	// ("https://10.0.0.5:8443").
-	Targets []Target `yaml:"targets"`
+	Targets []Target `yaml:"targets" required:"true"`
 	// Balance is the load-balancing policy: round_robin (default, weighted),
 	// least_requests, or consistent_hash.
-	Balance string `yaml:"balance"`
+	Balance string `yaml:"balance" enum:"round_robin,least_requests,consistent_hash"`
 	// HashOn is the consistent_hash key: client_ip (default), path, or
 	// header:NAME.
 	HashOn string `yaml:"hash_on"`
@@ -128,7 +128,7 @@ type Upstream struct {
 // Target is one instance of an upstream.
 type Target struct {
 	// URL is scheme://host:port, without path, query or user info.
-	URL string `yaml:"url"`
+	URL string `yaml:"url" required:"true"`
 	// Weight is the relative share of traffic (round_robin). Default 1.
 	Weight int `yaml:"weight"`
 }
@@ -160,7 +160,7 @@ type UpstreamTimeouts struct {
 // HealthCheck configures active health checks of every target.
 type HealthCheck struct {
 	// Path is requested with GET on each target, e.g. "/healthz".
-	Path string `yaml:"path"`
+	Path string `yaml:"path" required:"true"`
 	// Interval between checks. Default 10s.
 	Interval Duration `yaml:"interval"`
 	// Timeout of one check. Default 2s.
@@ -198,15 +198,15 @@ type CircuitBreaker struct {
 // Credential is a header with a secret value added to upstream requests.
 type Credential struct {
 	// Header is the header name, e.g. "X-Api-Key".
-	Header string `yaml:"header"`
+	Header string `yaml:"header" required:"true"`
 	// Value is a secret reference: ${env:NAME} or ${file:/path}.
-	Value Secret `yaml:"value"`
+	Value Secret `yaml:"value" required:"true"`
 }
 
 // Route maps matching requests to an upstream.
 type Route struct {
 	// ID identifies the route in logs, metrics and errors. Unique.
-	ID string `yaml:"id"`
+	ID string `yaml:"id" required:"true"`
 	// Listeners restricts the route to these listeners. Default: all.
 	Listeners []string `yaml:"listeners"`
 	// Hosts the route serves: exact ("api.example.com") or one-label
@@ -222,7 +222,7 @@ type Route struct {
 	// "/api" matches /api and /api/x, not /apix.
 	Prefix string `yaml:"prefix"`
 	// Upstream is the name of the upstream requests are forwarded to.
-	Upstream string `yaml:"upstream"`
+	Upstream string `yaml:"upstream" required:"true"`
 	// Public declares that the route needs no authentication. Deny by
 	// default: a route without authentication must say public: true.
 	Public bool `yaml:"public"`
@@ -255,7 +255,7 @@ type Retries struct {
 	// turns retries off.
 	Attempts int `yaml:"attempts"`
 	// On lists what is retried: connect_failure (default), 502, 503, 504.
-	On []string `yaml:"on"`
+	On []string `yaml:"on" enum:"connect_failure,502,503,504"`
 }
 
 // AccessLog configures the JSON access log.

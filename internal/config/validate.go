@@ -33,7 +33,7 @@ func (c *Config) validate(p *Problems) {
 			p.Add(base+".address", "invalid address %q: want host:port", l.Address)
 		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 			p.Add(base+".address", "invalid port in %q", l.Address)
-		} else if prev, dup := addrs[l.Address]; dup {
+		} else if prev, dup := addrs[l.Address]; dup && n != 0 {
 			p.Add(base+".address", "address %q is already used by listener %q", l.Address, prev)
 		} else {
 			addrs[l.Address] = l.Name

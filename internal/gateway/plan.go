@@ -216,13 +216,19 @@ func (p *Plan) closeNewPools(keep map[string]*poolEntry) {
 	}
 }
 
-// Stages returns, for each route id, its stage names in order (for the
-// golden plan test).
+// preRouteStages are the stages every request passes before routing, in
+// the order listenerHandler runs them.
+func preRouteStages() []string {
+	return []string{"framing", "request_id", "client_ip", "host", "normalise", "route"}
+}
+
+// Stages returns, for each route id, every stage a request on that route
+// passes, in order (for the golden plan test).
 func (p *Plan) Stages() map[string][]string {
 	out := map[string][]string{}
 	for _, lp := range p.listeners {
 		for _, rp := range lp.routes {
-			out[rp.id] = rp.stages
+			out[rp.id] = append(preRouteStages(), rp.stages...)
 		}
 	}
 	return out

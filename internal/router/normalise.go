@@ -96,6 +96,11 @@ func Normalise(p string) (string, error) {
 	if len(out) == 0 || trailing {
 		out = append(out, '/')
 	}
+	if len(out) > MaxPathLength {
+		// Percent-encoding can grow a path; the limit holds for the
+		// canonical form too, so that Normalise stays idempotent.
+		return "", ErrTargetTooLong
+	}
 	return string(out), nil
 }
 

@@ -1,0 +1,180 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestBadConfigsGolden loads every testdata/bad/*.yaml and compares the
+// full error report (every problem, with file:line and key path) with its
+// .golden file. Regenerate with -update.
+func TestBadConfigsGolden(t *testing.T) {
+	files, _ := filepath.Glob("testdata/bad/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no test configs")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			_, err := Load(f)
+			if err == nil {
+				t.Fatal("bad config loaded without error")
+			}
+			var b strings.Builder
+			for _, fe := range FieldErrors(err) {
+				b.WriteString(fe.Error())
+				b.WriteByte('\n')
+			}
+			got := b.String()
+			if got == "" {
+				t.Fatalf("error is not made of FieldErrors: %v", err)
+			}
+			golden := strings.TrimSuffix(f, ".yaml") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update)", err)
+			}
+			if got != string(want) {
+				t.Errorf("errors changed:\n--- got\n%s--- want\n%s", got, want)
+			}
+		})
+	}
+}
+
+func TestErrorsNameFileLineAndPath(t *testing.T) {
+	_, err := Load("testdata/bad/many_problems.yaml")
+	want := "testdata/bad/many_problems.yaml:16: routes[0].upstream: unknown upstream \"ordrs\" (did you mean \"orders\"?)"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("want %q in:\n%v", want, err)
+	}
+	if n := len(FieldErrors(err)); n < 10 {
+		t.Fatalf("only %d problems reported; all must be reported at once", n)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := Parse([]byte(`version: 1
+listeners:
+  - name: l
+    address: 127.0.0.1:0
+    tls: {cert_file: /c, key_file: /k}
+upstreams:
+  - name: u
+    targets: [{url: "https://u.internal"}]
+    health_check: {path: /h}
+    circuit_breaker: {}
+routes:
+  - id: r
+    prefix: /
+    upstream: u
+    public: true
+`), "d.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := cfg.Listeners[0]
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"read_header_timeout", l.Limits.ReadHeaderTimeout.D(), DefaultReadHeaderTimeout},
+		{"read_timeout", l.Limits.ReadTimeout.D(), DefaultReadTimeout},
+		{"write_timeout", l.Limits.WriteTimeout.D(), DefaultWriteTimeout},
+		{"idle_timeout", l.Limits.IdleTimeout.D(), DefaultIdleTimeout},
+		{"max_header_bytes", int64(l.Limits.MaxHeaderBytes), int64(64 << 10)},
+		{"max_connections", l.Limits.MaxConnections, DefaultMaxConnections},
+		{"max_body_bytes", int64(l.Limits.MaxBodyBytes), int64(1 << 20)},
+		{"hsts", *l.TLS.HSTS.Enabled && *l.TLS.HSTS.IncludeSubdomains && !l.TLS.HSTS.Preload, true},
+		{"hsts max_age", l.TLS.HSTS.MaxAge.D(), DefaultHSTSMaxAge},
+		{"balance", cfg.Upstreams[0].Balance, "round_robin"},
+		{"weight", cfg.Upstreams[0].Targets[0].Weight, 1},
+		{"connect", cfg.Upstreams[0].Timeouts.Connect.D(), DefaultConnectTimeout},
+		{"response", cfg.Upstreams[0].Timeouts.Response.D(), DefaultResponseTimeout},
+		{"health interval", cfg.Upstreams[0].HealthCheck.Interval.D(), DefaultHealthInterval},
+		{"passive", *cfg.Upstreams[0].Passive.Enabled, true},
+		{"breaker", cfg.Upstreams[0].CircuitBreaker.ConsecutiveFailures, DefaultBreakerFailures},
+		{"retries", cfg.Routes[0].Retries.Attempts, DefaultRetryAttempts},
+		{"retry on", strings.Join(cfg.Routes[0].Retries.On, ","), "connect_failure"},
+		{"access log", *cfg.AccessLog.Enabled && cfg.AccessLog.Output == "stdout", true},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestSecrets(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "key")
+	if err := os.WriteFile(f, []byte("from-file-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("RAMPART_TEST_KEY", "from-env-secret")
+	base := `version: 1
+listeners: [{name: l, address: "127.0.0.1:0"}]
+upstreams:
+  - name: u
+    targets: [{url: "https://u.internal"}]
+    credential: {header: X-Key, value: "%s"}
+routes: [{id: r, prefix: /, upstream: u, public: true}]
+`
+	for ref, want := range map[string]string{"${env:RAMPART_TEST_KEY}": "from-env-secret", "${file:" + f + "}": "from-file-secret"} {
+		cfg, err := Parse([]byte(strings.Replace(base, "%s", ref, 1)), "s.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := cfg.Upstreams[0].Credential.Value
+		if s.Reveal() != want || s.Literal() || len(cfg.Warnings) != 0 {
+			t.Errorf("%s: got %q literal=%v warnings=%v", ref, s.Reveal(), s.Literal(), cfg.Warnings)
+		}
+		for _, out := range []string{s.String(), s.GoString(), s.LogValue().String()} {
+			if strings.Contains(out, want) {
+				t.Errorf("secret printed: %q", out)
+			}
+		}
+	}
+	cfg, err := Parse([]byte(strings.Replace(base, "%s", "literal-secret-value", 1)), "s.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0].Error(), "s.yaml:6: upstreams[0].credential.value: literal secret") {
+		t.Errorf("literal secret warning: %v", cfg.Warnings)
+	}
+}
+
+func TestEmptyAndMultiDocument(t *testing.T) {
+	if _, err := Parse([]byte(""), "e.yaml"); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Errorf("empty: %v", err)
+	}
+	if _, err := Parse([]byte("version: 1\n---\nversion: 1\n"), "m.yaml"); err == nil || !strings.Contains(err.Error(), "more than one") {
+		t.Errorf("multi-document: %v", err)
+	}
+	if _, err := Load("testdata/does-not-exist.yaml"); err == nil || !strings.Contains(err.Error(), "does-not-exist.yaml") {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestParseValues(t *testing.T) {
+	for in, want := range map[string]int64{"65536": 65536, "64KiB": 65536, "1MiB": 1 << 20, "1MB": 1000000, "10 KiB": 10240} {
+		if got, err := ParseByteSize(in); err != nil || got != want {
+			t.Errorf("ParseByteSize(%q) = %d, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"-1", "1TiB", "KiB", "1.5MiB", ""} {
+		if _, err := ParseByteSize(in); err == nil {
+			t.Errorf("ParseByteSize(%q) accepted", in)
+		}
+	}
+	for _, in := range []string{"-5s", "5", "5 s", "d", "40000d"} {
+		if _, err := ParseDuration(in); err == nil {
+			t.Errorf("ParseDuration(%q) accepted", in)
+		}
+	}
+}

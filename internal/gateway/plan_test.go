@@ -1,0 +1,58 @@
+package gateway
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/pipeline"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// TestGoldenPlan pins the compiled plan: for each listener, the routes in
+// precedence order and each route's stages in order. A change of security
+// ordering shows up here as a reviewable diff. Regenerate with -update.
+func TestGoldenPlan(t *testing.T) {
+	cfg, err := config.Load("testdata/plan.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := compile(cfg, pipeline.Deps{Log: slog.New(slog.DiscardHandler), Now: time.Now}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.closeNewPools(nil)
+	var b strings.Builder
+	names := make([]string, 0, len(p.listeners))
+	for n := range p.listeners {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	stages := p.Stages()
+	for _, n := range names {
+		fmt.Fprintf(&b, "listener %s\n", n)
+		for _, id := range p.listeners[n].router.Order() {
+			fmt.Fprintf(&b, "  route %-10s %s\n", id, strings.Join(stages[id], " > "))
+		}
+	}
+	got := b.String()
+	if *update {
+		if err := os.WriteFile("testdata/plan.golden", []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile("testdata/plan.golden")
+	if err != nil {
+		t.Fatalf("%v (run with -update)", err)
+	}
+	if got != string(want) {
+		t.Errorf("compiled plan changed:\n--- got\n%s--- want\n%s", got, want)
+	}
+}
