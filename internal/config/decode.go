@@ -21,13 +21,24 @@ type yamlDecoder interface {
 // path. It keeps going after an error so that all problems are reported at
 // once, and it records the line of every key for later validation messages.
 type decoder struct {
-	probs *Problems
-	lines map[string]int
+	probs  *Problems
+	lines  map[string]int
+	visits int
 }
+
+// maxVisits bounds the nodes decoded, aliases expanded, so that an alias
+// bomb cannot make loading a config take unbounded time.
+const maxVisits = 1 << 20
 
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	for n.Kind == yaml.AliasNode {
 		n = n.Alias
+	}
+	if d.visits++; d.visits > maxVisits {
+		if d.visits == maxVisits+1 {
+			d.probs.addAt(n.Line, path, "config too large after alias expansion")
+		}
+		return
 	}
 	if _, ok := d.lines[path]; !ok {
 		d.lines[path] = n.Line

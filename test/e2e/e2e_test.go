@@ -1,0 +1,373 @@
+// Package e2e drives the built rampart binary as a user would: quickstart,
+// check, run with reloads by SIGHUP and by file change, and SIGTERM drain.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "rampart-e2e")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "rampart")
+	build := exec.Command("go", "build", "-o", binary, "../../cmd/rampart")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		panic("build rampart: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// proc is a running rampart process with its output captured.
+type proc struct {
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	stdout bytes.Buffer
+	stderr bytes.Buffer
+	done   chan struct{}
+	err    error
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func start(t *testing.T, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(binary, args...), done: make(chan struct{})}
+	p.cmd.Stdout = lockedWriter{&p.mu, &p.stdout}
+	p.cmd.Stderr = lockedWriter{&p.mu, &p.stderr}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+func (p *proc) output() (string, string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stdout.String(), p.stderr.String()
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func waitListening(t *testing.T, addr string) {
+	waitFor(t, addr+" to listen", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+}
+
+func do(t *testing.T, method, url string) (int, http.Header, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+func rawGet(t *testing.T, addr, target string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", target, addr)
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	return line
+}
+
+// TestQuickstartGuide runs `rampart quickstart` and performs every request
+// its printed guide suggests, checking that each shows what it says.
+func TestQuickstartGuide(t *testing.T) {
+	addr := freePort(t)
+	p := start(t, "quickstart", "--addr", addr)
+	waitListening(t, addr)
+	base := "http://" + addr
+	stdout, _ := p.output()
+	for _, want := range []string{"curl -i " + base + "/hello", "/echo/../admin", "%2e%2e"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("guide lacks %q:\n%s", want, stdout)
+		}
+	}
+	if code, _, body := do(t, "GET", base+"/hello"); code != 200 || !strings.Contains(body, "hello from the demo upstream") {
+		t.Errorf("/hello: %d %s", code, body)
+	}
+	if code, _, body := do(t, "GET", base+"/users/42"); code != 200 || !strings.Contains(body, `"id": "42"`) {
+		t.Errorf("/users/42: %d %s", code, body)
+	}
+	req, _ := http.NewRequest("GET", base+"/echo", nil)
+	req.Header.Set("X-Forwarded-For", "6.6.6.6")
+	req.Header.Set("X-Real-IP", "6.6.6.6")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var echo struct{ Headers map[string]string }
+	json.NewDecoder(resp.Body).Decode(&echo)
+	resp.Body.Close()
+	if echo.Headers["X-Forwarded-For"] != "127.0.0.1" || echo.Headers["X-Real-Ip"] != "127.0.0.1" || echo.Headers["X-Request-Id"] == "" {
+		t.Errorf("echo headers: %v", echo.Headers)
+	}
+	code, hdr, body := do(t, "GET", base+"/admin")
+	if code != 404 || hdr.Get("Content-Type") != "application/problem+json" || strings.Contains(body, "secret") {
+		t.Errorf("/admin: %d %s", code, body)
+	}
+	if line := rawGet(t, addr, "/echo/../admin"); !strings.Contains(line, " 404 ") {
+		t.Errorf("/echo/../admin: %q", line)
+	}
+	if line := rawGet(t, addr, "/echo/%2e%2e/admin"); !strings.Contains(line, " 400 ") {
+		t.Errorf("encoded traversal: %q", line)
+	}
+	if code, hdr, _ := do(t, "DELETE", base+"/hello"); code != 405 || hdr.Get("Allow") != "GET, HEAD" {
+		t.Errorf("DELETE /hello: %d Allow=%q", code, hdr.Get("Allow"))
+	}
+	// The JSON access log is on stdout, one parseable line per request.
+	waitFor(t, "access log lines", func() bool {
+		out, _ := p.output()
+		return strings.Count(out, `"msg":"access"`) >= 7
+	})
+	out, _ := p.output()
+	for _, line := range strings.Split(out, "\n") {
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Errorf("access log line is not JSON: %q", line)
+			continue
+		}
+		for _, k := range []string{"time", "request_id", "method", "route", "status", "duration_ms", "bytes", "client_ip", "upstream", "code"} {
+			if _, ok := m[k]; !ok {
+				t.Errorf("access log line lacks %q: %s", k, line)
+			}
+		}
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("quickstart did not stop on SIGTERM")
+	}
+}
+
+func TestCheckCommand(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte(`version: 1
+listeners:
+  - name: public
+    address: 127.0.0.1:8080
+upstreams:
+  - name: orders
+    allow_plaintext: true
+    targets: [{url: "http://127.0.0.1:9000"}]
+routes:
+  - id: a
+    path: /a
+    upstream: orders
+    public: true
+  - id: b
+    path: /b
+    upstream: orders
+    public: true
+  - id: c
+    path: /c
+    upstream: ordrs
+    public: true
+  - id: d
+    path: /d
+    upstream: orders
+`), 0o600)
+	out, err := exec.Command(binary, "check", "--config", bad).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("exit: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		bad + `:20: routes[2].upstream: unknown upstream "ordrs" (did you mean "orders"?)`,
+		bad + `:22: routes[3]: route "d" declares no authentication`,
+		"2 problem(s)",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	good := filepath.Join(dir, "good.yaml")
+	os.WriteFile(good, []byte("version: 1\nlisteners: [{name: l, address: \"127.0.0.1:0\"}]\nupstreams: [{name: u, targets: [{url: \"https://u.internal\"}], credential: {header: X-Key, value: literal-key}}]\nroutes: [{id: r, prefix: /, upstream: u, public: true}]\n"), 0o600)
+	out, err = exec.Command(binary, "check", "--config", good).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "OK") || !strings.Contains(string(out), "warning: "+good+":3: upstreams[0].credential.value: literal secret") {
+		t.Fatalf("good config: %v\n%s", err, out)
+	}
+	out, _ = exec.Command(binary, "version").CombinedOutput()
+	if !strings.HasPrefix(string(out), "rampart ") {
+		t.Errorf("version: %q", out)
+	}
+}
+
+func writeConfig(t *testing.T, path, listen, upstream, body string) {
+	t.Helper()
+	cfg := fmt.Sprintf(`version: 1
+listeners:
+  - name: public
+    address: %s
+upstreams:
+  - name: svc
+    allow_plaintext: true
+    targets: [{url: "http://%s"}]
+routes:
+  - id: api
+    prefix: /api
+    upstream: svc
+    public: true
+%s`, listen, upstream, body)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil { // atomic, like editors and ConfigMaps
+		t.Fatal(err)
+	}
+}
+
+// TestRunReloadAndDrain: SIGHUP and a file change both reload; a bad file
+// is rejected (logged with file:line) while the old config keeps serving;
+// SIGTERM drains an in-flight request before exit.
+func TestRunReloadAndDrain(t *testing.T) {
+	release := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/slow" {
+			<-release
+		}
+		io.WriteString(w, "up "+r.URL.Path)
+	}))
+	defer up.Close()
+	upAddr := strings.TrimPrefix(up.URL, "http://")
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "rampart.yaml")
+	addr := freePort(t)
+	writeConfig(t, cfgPath, addr, upAddr, "")
+	p := start(t, "run", "--config", cfgPath)
+	waitListening(t, addr)
+	base := "http://" + addr
+	if code, _, _ := do(t, "GET", base+"/new"); code != 404 {
+		t.Fatalf("/new before reload: %d", code)
+	}
+
+	// Reload by file change.
+	writeConfig(t, cfgPath, addr, upAddr, "  - id: new\n    path: /new\n    upstream: svc\n    public: true\n")
+	waitFor(t, "file-change reload", func() bool { c, _, _ := do(t, "GET", base+"/new"); return c == 200 })
+
+	// A bad config is rejected; the old one keeps serving.
+	os.WriteFile(cfgPath, []byte("version: 1\nlisteners:\n  - name: public\n    address: "+addr+"\n    bogus: 1\n"), 0o600)
+	waitFor(t, "rejected reload logged", func() bool {
+		_, errOut := p.output()
+		return strings.Contains(errOut, "reload rejected") && strings.Contains(errOut, cfgPath+":5: listeners[0].bogus: unknown key")
+	})
+	if c, _, _ := do(t, "GET", base+"/new"); c != 200 {
+		t.Fatalf("old config not serving after a bad reload: %d", c)
+	}
+
+	// Reload by SIGHUP (watching disabled would be the same path).
+	writeConfig(t, cfgPath, addr, upAddr, "")
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "SIGHUP reload", func() bool { c, _, _ := do(t, "GET", base+"/new"); return c == 404 })
+
+	// SIGTERM drains the in-flight request.
+	got := make(chan string, 1)
+	go func() {
+		resp, err := http.Get(base + "/api/slow")
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- string(b)
+	}()
+	time.Sleep(200 * time.Millisecond)
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(200 * time.Millisecond)
+	select {
+	case <-p.done:
+		t.Fatal("exited before the in-flight request finished")
+	default:
+	}
+	close(release)
+	if b := <-got; b != "up /api/slow" {
+		t.Fatalf("in-flight request: %q", b)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("did not exit after drain")
+	}
+	if p.err != nil {
+		t.Fatalf("exit: %v", p.err)
+	}
+}
