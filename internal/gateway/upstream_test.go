@@ -390,3 +390,32 @@ func TestStreamingNotBuffered(t *testing.T) {
 		t.Fatalf("rest %q", rest)
 	}
 }
+
+// TestClientCancelDoesNotEject: clients that hang up mid-request are not
+// upstream failures; they must not eject a target or open the breaker.
+func TestClientCancelDoesNotEject(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(5 * time.Second):
+			}
+		}
+	})
+	_, addr := startGateway(t, upstreamConfig([]string{up.hostPort()},
+		"    passive: {consecutive_failures: 2, eject_for: 1m}\n    circuit_breaker: {consecutive_failures: 2, open_for: 1m}\n", ""))
+	for i := 0; i < 5; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprint(c, "GET /slow HTTP/1.1\r\nHost: gw\r\n\r\n")
+		time.Sleep(50 * time.Millisecond)
+		c.Close()
+	}
+	time.Sleep(50 * time.Millisecond)
+	if resp, _ := get(t, "http://"+addr+"/fast", nil); resp.StatusCode != 200 {
+		t.Fatalf("after client cancellations: status %d, want 200", resp.StatusCode)
+	}
+}

@@ -267,6 +267,12 @@ func (t *routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		} else {
 			target.inflight.Add(-1)
 		}
+		if err != nil && req.Context().Err() != nil {
+			// The client went away (or the gateway is shutting down): not
+			// the target's fault, so neither ejection nor the breaker
+			// hears of it.
+			return nil, err
+		}
 		failed := err != nil || resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusGatewayTimeout
 		t.pool.observe(target, failed)
 		if !failed || !retryable || attempt >= t.attempts || req.Context().Err() != nil || !t.shouldRetry(resp, err) {

@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Side-by-side load benchmark on loopback: the upstream directly, rampart,
+# a bare Go httputil.ReverseProxy, nginx and Caddy, interleaved and repeated.
+# For each target it prints median req/s, p50/p99 latency and the proxy's
+# CPU time per request (from /proc/PID/stat before and after each run).
+#
+#   bench/run.sh                 # 5 rounds of 10 s per target
+#   ROUNDS=3 DURATION=5 bench/run.sh
+#
+# Pinning: wrk on CPU 0; upstream and proxy on CPU 1 (GOMAXPROCS=1 for Go
+# processes, one nginx worker). Every run is bounded by DURATION.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-50}
+WRK_CPU=${WRK_CPU:-0}
+SUT_CPU=${SUT_CPU:-1}
+TARGETS=${TARGETS:-"direct rampart bare nginx caddy"}
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need wrk || ! need nginx || ! need caddy || ! need taskset; then
+	echo "installing wrk, nginx, caddy (Debian packages)..." >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >/dev/null
+	apt-get install -y -qq wrk nginx caddy util-linux >/dev/null
+fi
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+P_UP=$(free_port); P_RAMPART=$(free_port); P_BARE=$(free_port); P_NGINX=$(free_port); P_CADDY=$(free_port)
+
+echo "building..." >&2
+go build -o "$work/upstream" ./bench/upstream
+go build -o "$work/bareproxy" ./bench/bareproxy
+go build -o "$work/rampart" ./cmd/rampart
+
+pin() { taskset -c "$SUT_CPU" env GOMAXPROCS=1 "$@"; }
+
+pin "$work/upstream" -addr "127.0.0.1:$P_UP" &
+pids+=($!)
+
+cat >"$work/rampart.yaml" <<YAML
+version: 1
+listeners:
+  - name: bench
+    address: 127.0.0.1:$P_RAMPART
+upstreams:
+  - name: up
+    allow_plaintext: true
+    targets: [{url: "http://127.0.0.1:$P_UP"}]
+routes:
+  - id: all
+    prefix: /
+    upstream: up
+    public: true
+access_log:
+  output: $work/rampart-access.log
+YAML
+pin "$work/rampart" run --config "$work/rampart.yaml" --watch=false 2>"$work/rampart.err" &
+pids+=($!)
+PID_RAMPART=$!
+
+pin "$work/bareproxy" -addr "127.0.0.1:$P_BARE" -target "http://127.0.0.1:$P_UP" &
+pids+=($!)
+PID_BARE=$!
+
+mkdir -p "$work/nginx"
+cat >"$work/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log $work/nginx/access.log combined buffer=64k flush=1s;
+  client_body_temp_path $work/nginx;
+  proxy_temp_path $work/nginx;
+  fastcgi_temp_path $work/nginx;
+  uwsgi_temp_path $work/nginx;
+  scgi_temp_path $work/nginx;
+  upstream up { server 127.0.0.1:$P_UP; keepalive 64; }
+  server {
+    listen 127.0.0.1:$P_NGINX;
+    location / {
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+NGINX
+taskset -c "$SUT_CPU" nginx -p "$work/nginx" -e "$work/nginx/error.log" -c "$work/nginx/nginx.conf" -g 'daemon off;' &
+pids+=($!)
+PID_NGINX=$!
+
+cat >"$work/Caddyfile" <<CADDY
+{
+	admin off
+	auto_https off
+}
+http://127.0.0.1:$P_CADDY {
+	reverse_proxy 127.0.0.1:$P_UP
+}
+CADDY
+HOME=$work XDG_DATA_HOME=$work XDG_CONFIG_HOME=$work pin caddy run --config "$work/Caddyfile" --adapter caddyfile >"$work/caddy.log" 2>&1 &
+pids+=($!)
+PID_CADDY=$!
+
+port_of() { case $1 in direct) echo "$P_UP";; rampart) echo "$P_RAMPART";; bare) echo "$P_BARE";; nginx) echo "$P_NGINX";; caddy) echo "$P_CADDY";; esac; }
+pid_of() { case $1 in direct) echo "";; rampart) echo "$PID_RAMPART";; bare) echo "$PID_BARE";; nginx) echo "$PID_NGINX";; caddy) echo "$PID_CADDY";; esac; }
+
+for t in $TARGETS; do
+	for i in $(seq 1 100); do
+		curl -fsS -o /dev/null "http://127.0.0.1:$(port_of "$t")/" 2>/dev/null && break
+		sleep 0.1
+		[ "$i" = 100 ] && { echo "$t did not come up" >&2; cat "$work"/*.err "$work"/*.log 2>/dev/null >&2; exit 1; }
+	done
+done
+
+# cpu_ticks PID: utime+stime of PID and its children processes (nginx
+# workers), in clock ticks.
+cpu_ticks() {
+	local root=$1 total=0 p
+	for p in $root $(pgrep -P "$root" 2>/dev/null || true); do
+		[ -r "/proc/$p/stat" ] || continue
+		total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+	done
+	echo $total
+}
+HZ=$(getconf CLK_TCK)
+
+to_us() { # "1.23ms" -> microseconds
+	awk -v v="$1" 'BEGIN{ n=v+0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n*1000; else if (v ~ /s$/) print n*1000000; else print n }'
+}
+
+bad=0
+results="$work/results.tsv"
+: >"$results"
+echo "warming up..." >&2
+for t in $TARGETS; do taskset -c "$WRK_CPU" wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$(port_of "$t")/" >/dev/null; done
+
+for r in $(seq 1 "$ROUNDS"); do
+	for t in $TARGETS; do
+		pid=$(pid_of "$t")
+		before=0; [ -n "$pid" ] && before=$(cpu_ticks "$pid")
+		out=$(taskset -c "$WRK_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$(port_of "$t")/")
+		after=0; [ -n "$pid" ] && after=$(cpu_ticks "$pid")
+		rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+		reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+		p50=$(to_us "$(awk '$1=="50%" {print $2}' <<<"$out")")
+		p99=$(to_us "$(awk '$1=="99%" {print $2}' <<<"$out")")
+		errs=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
+		if [ -n "$errs" ]; then
+			echo "WARNING: $t: $errs (this run is not a valid measurement)" >&2
+			bad=1
+		fi
+		cpu_us=$(awk -v d=$((after - before)) -v hz="$HZ" -v n="$reqs" 'BEGIN{ if (n>0) printf "%.1f", d/hz*1e6/n; else print 0 }')
+		printf "%s\t%s\t%s\t%s\t%s\t%s\n" "$r" "$t" "$rps" "$p50" "$p99" "$cpu_us" >>"$results"
+		printf "round %s %-8s %10s req/s  p50 %8sus  p99 %8sus  cpu %6sus/req %s\n" "$r" "$t" "$rps" "$p50" "$p99" "$cpu_us" "$errs" >&2
+	done
+done
+
+python3 - "$results" "$TARGETS" <<'PY'
+import sys, statistics
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+targets = sys.argv[2].split()
+med = {}
+for t in targets:
+    rs = [r for r in rows if r[1] == t]
+    med[t] = {k: statistics.median(float(r[i]) for r in rs) for k, i in (("rps", 2), ("p50", 3), ("p99", 4), ("cpu", 5))}
+print(f"\nmedians of {len(rows)//len(targets)} interleaved rounds (wrk -t1 -c50, 1 KiB responses)\n")
+print(f"| target | req/s | p50 µs | p99 µs | proxy CPU µs/req | req/s vs nginx | CPU vs bare Go proxy |")
+print(f"|---|---:|---:|---:|---:|---:|---:|")
+for t in targets:
+    m = med[t]
+    vs_nginx = f"{m['rps']/med['nginx']['rps']:.2f}×" if "nginx" in med else "-"
+    vs_bare = f"{m['cpu']/med['bare']['cpu']:.2f}×" if "bare" in med and t != "direct" and med['bare']['cpu'] > 0 else "-"
+    cpu = f"{m['cpu']:.1f}" if t != "direct" else "-"
+    print(f"| {t} | {m['rps']:.0f} | {m['p50']:.0f} | {m['p99']:.0f} | {cpu} | {vs_nginx} | {vs_bare} |")
+if "direct" in med and "rampart" in med:
+    print(f"\nrampart added latency: p50 +{med['rampart']['p50']-med['direct']['p50']:.0f} µs, p99 +{med['rampart']['p99']-med['direct']['p99']:.0f} µs")
+PY
+if [ "$bad" = 1 ]; then
+	echo "some runs had errors; see the warnings above" >&2
+	exit 1
+fi
