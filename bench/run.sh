@@ -44,9 +44,11 @@ go build -o "$work/upstream" ./bench/upstream
 go build -o "$work/bareproxy" ./bench/bareproxy
 go build -o "$work/rampart" ./cmd/rampart
 
-pin() { taskset -c "$SUT_CPU" env GOMAXPROCS=1 "$@"; }
+# Not a shell function: "$!" must be the server's own PID so that the
+# CPU accounting and the cleanup reach it.
+PIN="taskset -c $SUT_CPU env GOMAXPROCS=1"
 
-pin "$work/upstream" -addr "127.0.0.1:$P_UP" &
+$PIN "$work/upstream" -addr "127.0.0.1:$P_UP" &
 pids+=($!)
 
 cat >"$work/rampart.yaml" <<YAML
@@ -66,11 +68,11 @@ routes:
 access_log:
   output: $work/rampart-access.log
 YAML
-pin "$work/rampart" run --config "$work/rampart.yaml" --watch=false 2>"$work/rampart.err" &
+$PIN "$work/rampart" run --config "$work/rampart.yaml" --watch=false 2>"$work/rampart.err" &
 pids+=($!)
 PID_RAMPART=$!
 
-pin "$work/bareproxy" -addr "127.0.0.1:$P_BARE" -target "http://127.0.0.1:$P_UP" &
+$PIN "$work/bareproxy" -addr "127.0.0.1:$P_BARE" -target "http://127.0.0.1:$P_UP" &
 pids+=($!)
 PID_BARE=$!
 
@@ -111,7 +113,7 @@ http://127.0.0.1:$P_CADDY {
 	reverse_proxy 127.0.0.1:$P_UP
 }
 CADDY
-HOME=$work XDG_DATA_HOME=$work XDG_CONFIG_HOME=$work pin caddy run --config "$work/Caddyfile" --adapter caddyfile >"$work/caddy.log" 2>&1 &
+HOME=$work XDG_DATA_HOME=$work XDG_CONFIG_HOME=$work $PIN caddy run --config "$work/Caddyfile" --adapter caddyfile >"$work/caddy.log" 2>&1 &
 pids+=($!)
 PID_CADDY=$!
 

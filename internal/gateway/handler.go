@@ -47,11 +47,14 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.TLS == nil && s.TLS != nil {
 		r.TLS = s.TLS
 	}
-	rec := &recorder{ResponseWriter: w, hsts: lp.hsts, upgrade: r.Header.Get("Upgrade") != "" || r.Method == http.MethodConnect}
+	rec := &recorder{ResponseWriter: w, lp: lp, upgrade: r.Header.Get("Upgrade") != "" || r.Method == http.MethodConnect}
 	r = r.WithContext(pipeline.WithScope(r.Context(), s))
 
 	s.PeerIP = proxy.PeerAddr(r.RemoteAddr)
 	s.ClientIP, s.TrustedPeer = lp.resolver.Resolve(s.PeerIP, r.Header["X-Forwarded-For"])
+	if s.ClientIP.IsValid() {
+		s.ClientIPText = s.ClientIP.String()
+	}
 	s.RequestID = g.requestID(r, s.TrustedPeer)
 	rec.Header().Set("X-Request-Id", s.RequestID)
 
@@ -266,7 +269,7 @@ func (g *Gateway) logAccess(r *http.Request, s *pipeline.Scope, rec *recorder) {
 		slog.Int("status", status),
 		slog.Float64("duration_ms", float64(dur.Microseconds())/1000),
 		slog.Int64("bytes", rec.bytes),
-		slog.String("client_ip", addrString(s)),
+		slog.String("client_ip", s.ClientIPText),
 		slog.String("upstream", s.Upstream),
 		slog.String("code", code),
 	)
@@ -278,13 +281,6 @@ func (g *Gateway) logAccess(r *http.Request, s *pipeline.Scope, rec *recorder) {
 	g.access.LogAttrs(context.Background(), slog.LevelInfo, "access", attrs...)
 }
 
-func addrString(s *pipeline.Scope) string {
-	if !s.ClientIP.IsValid() {
-		return ""
-	}
-	return s.ClientIP.String()
-}
-
 // recorder is the response writer of every request: it records status and
 // size for the access log and applies response hygiene in one place, for
 // proxied and gateway-generated responses alike.
@@ -292,7 +288,7 @@ type recorder struct {
 	http.ResponseWriter
 	status  int
 	bytes   int64
-	hsts    string
+	lp      *listenerPlan
 	upgrade bool
 }
 
@@ -315,9 +311,10 @@ func (w *recorder) WriteHeader(code int) {
 	w.status = code
 	delete(h, "Server")
 	delete(h, "X-Powered-By")
-	h["X-Content-Type-Options"] = []string{"nosniff"}
-	if w.hsts != "" {
-		h["Strict-Transport-Security"] = []string{w.hsts}
+	// The value slices are shared, read-only, per listener.
+	h["X-Content-Type-Options"] = w.lp.nosniff
+	if w.lp.hstsValue != nil {
+		h["Strict-Transport-Security"] = w.lp.hstsValue
 	}
 	if w.upgrade && code != http.StatusSwitchingProtocols {
 		// The framing checker stopped reading at the upgrade request;

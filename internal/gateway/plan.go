@@ -41,6 +41,9 @@ type listenerPlan struct {
 	tls      bool
 	hsts     string
 	maxBody  int64
+	// Shared read-only header values set on every response.
+	nosniff   []string
+	hstsValue []string
 	cert     *tls.Certificate
 	routes   []*routePlan // config order
 }
@@ -88,7 +91,7 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev map[string]*poolEntry)
 	}
 	for i, l := range cfg.Listeners {
 		base := fmt.Sprintf("listeners[%d]", i)
-		lp := &listenerPlan{name: l.Name, maxBody: int64(l.Limits.MaxBodyBytes)}
+		lp := &listenerPlan{name: l.Name, maxBody: int64(l.Limits.MaxBodyBytes), nosniff: []string{"nosniff"}}
 		var trusted []netip.Prefix
 		for _, s := range l.TrustedProxies {
 			pfx, _ := config.ParsePrefix(s) // validated at load
@@ -110,6 +113,7 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev map[string]*poolEntry)
 				if h.Preload {
 					lp.hsts += "; preload"
 				}
+				lp.hstsValue = []string{lp.hsts}
 			}
 		}
 		var specs []router.Spec[*routePlan]

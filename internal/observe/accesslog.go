@@ -4,7 +4,6 @@ package observe
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -96,18 +95,10 @@ func (b *BufferedWriter) Close() error {
 	return nil
 }
 
-// NewAccessLogger returns the slog logger of the access log: JSON, one line
-// per request, with "msg" fixed to "access" and no level.
+// NewAccessLogger returns the slog logger of the access log: one JSON
+// object per line with "time", "msg" ("access") and the request's fields.
 func NewAccessLogger(w io.Writer) *slog.Logger {
-	h := slog.NewJSONHandler(w, &slog.HandlerOptions{
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) == 0 && a.Key == slog.LevelKey {
-				return slog.Attr{}
-			}
-			return a
-		},
-	})
-	return slog.New(h)
+	return slog.New(NewLineHandler(w))
 }
 
 // sensitiveParam reports query parameter names whose values are
@@ -151,13 +142,3 @@ func RedactQuery(raw string) string {
 	}
 	return b.String()
 }
-
-// Discard is a logger that drops everything.
-func Discard() *slog.Logger { return slog.New(discardHandler{}) }
-
-type discardHandler struct{}
-
-func (discardHandler) Enabled(context.Context, slog.Level) bool  { return false }
-func (discardHandler) Handle(context.Context, slog.Record) error { return nil }
-func (d discardHandler) WithAttrs([]slog.Attr) slog.Handler      { return d }
-func (d discardHandler) WithGroup(string) slog.Handler           { return d }

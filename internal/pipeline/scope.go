@@ -20,6 +20,8 @@ type Scope struct {
 	// ClientIP is the real client address: the TCP peer, or the right-most
 	// untrusted X-Forwarded-For entry when the peer is a trusted proxy.
 	ClientIP netip.Addr
+	// ClientIPText is ClientIP formatted once for headers and logs.
+	ClientIPText string
 	// PeerIP is the TCP peer address.
 	PeerIP netip.Addr
 	// TrustedPeer reports whether the TCP peer is a configured trusted proxy.

@@ -13,7 +13,26 @@ import (
 
 type balancer interface {
 	// pick returns an acceptable target, or nil if none is.
-	pick(targets []*Target, key string, ok func(*Target) bool) *Target
+	pick(targets []*Target, key string, ok acceptable) *Target
+}
+
+// acceptable says which targets may take an attempt: available at now and
+// not already tried.
+type acceptable struct {
+	now   int64
+	tried []*Target
+}
+
+func (a acceptable) ok(t *Target) bool {
+	if !t.Available(a.now) {
+		return false
+	}
+	for _, x := range a.tried {
+		if x == t {
+			return false
+		}
+	}
+	return true
 }
 
 // roundRobin is weighted round robin over a precomputed smooth sequence
@@ -45,12 +64,12 @@ func newRoundRobin(targets []*Target) *roundRobin {
 	return &roundRobin{seq: seq}
 }
 
-func (rr *roundRobin) pick(targets []*Target, _ string, ok func(*Target) bool) *Target {
+func (rr *roundRobin) pick(targets []*Target, _ string, ok acceptable) *Target {
 	n := uint64(len(rr.seq))
 	start := rr.next.Add(1) - 1
 	for i := uint64(0); i < n; i++ {
 		t := targets[rr.seq[(start+i)%n]]
-		if ok(t) {
+		if ok.ok(t) {
 			return t
 		}
 	}
@@ -61,11 +80,11 @@ func (rr *roundRobin) pick(targets []*Target, _ string, ok func(*Target) bool) *
 // targets, the one with fewer requests in flight (relative to weight).
 type leastRequests struct{}
 
-func (leastRequests) pick(targets []*Target, _ string, ok func(*Target) bool) *Target {
+func (leastRequests) pick(targets []*Target, _ string, ok acceptable) *Target {
 	n := len(targets)
 	first := func(from int, skip *Target) *Target {
 		for i := 0; i < n; i++ {
-			if t := targets[(from+i)%n]; t != skip && ok(t) {
+			if t := targets[(from+i)%n]; t != skip && ok.ok(t) {
 				return t
 			}
 		}
@@ -113,12 +132,12 @@ func newHashRing(targets []*Target) *hashRing {
 	return r
 }
 
-func (r *hashRing) pick(targets []*Target, key string, ok func(*Target) bool) *Target {
+func (r *hashRing) pick(targets []*Target, key string, ok acceptable) *Target {
 	h := hash64(key)
 	i := sort.Search(len(r.points), func(i int) bool { return r.points[i] >= h })
 	for j := 0; j < len(r.points); j++ {
 		t := targets[r.owner[(i+j)%len(r.points)]]
-		if ok(t) {
+		if ok.ok(t) {
 			return t
 		}
 	}
@@ -139,6 +158,6 @@ func hashKeyFunc(on string) func(*http.Request, *pipeline.Scope) string {
 		name := http.CanonicalHeaderKey(on[7:])
 		return func(r *http.Request, _ *pipeline.Scope) string { return r.Header.Get(name) }
 	default:
-		return func(_ *http.Request, s *pipeline.Scope) string { return s.ClientIP.String() }
+		return func(_ *http.Request, s *pipeline.Scope) string { return s.ClientIPText }
 	}
 }

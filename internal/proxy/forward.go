@@ -78,6 +78,12 @@ func NewHandler(route config.Route, pool *Pool, deps pipeline.Deps) pipeline.Han
 // here is the gateway's own and cannot be removed by the client.
 func rewriter(preserveHost bool, pool *Pool) func(*httputil.ProxyRequest) {
 	credHeader, credValue := pool.credHeader, pool.credValue
+	// Constant header values are shared, read-only, by every request.
+	httpProto, httpsProto := []string{"http"}, []string{"https"}
+	var cred []string
+	if credHeader != "" {
+		cred = []string{credValue.Reveal()}
+	}
 	return func(pr *httputil.ProxyRequest) {
 		in, out := pr.In, pr.Out
 		s := pipeline.ScopeOf(in.Context())
@@ -97,27 +103,24 @@ func rewriter(preserveHost bool, pool *Pool) func(*httputil.ProxyRequest) {
 		}
 		stripSpoofable(out.Header)
 		h := out.Header
-		client := s.ClientIP.String()
+		client := []string{s.ClientIPText}
+		h["X-Forwarded-For"] = client
 		if s.TrustedPeer {
 			// A trusted proxy's chain is kept and extended.
 			if prior := in.Header["X-Forwarded-For"]; len(prior) > 0 {
 				h["X-Forwarded-For"] = []string{joinComma(prior) + ", " + s.PeerIP.String()}
-			} else {
-				h["X-Forwarded-For"] = []string{client}
 			}
-		} else {
-			h["X-Forwarded-For"] = []string{client}
 		}
-		h["X-Real-Ip"] = []string{client}
-		proto := "http"
+		h["X-Real-Ip"] = client
 		if s.TLS != nil {
-			proto = "https"
+			h["X-Forwarded-Proto"] = httpsProto
+		} else {
+			h["X-Forwarded-Proto"] = httpProto
 		}
-		h["X-Forwarded-Proto"] = []string{proto}
 		h["X-Forwarded-Host"] = []string{in.Host}
 		h["X-Request-Id"] = []string{s.RequestID}
-		if credHeader != "" {
-			h[credHeader] = []string{credValue.Reveal()}
+		if cred != nil {
+			h[credHeader] = cred
 		}
 	}
 }

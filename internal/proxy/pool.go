@@ -153,17 +153,7 @@ func (p *Pool) pick(r *http.Request, s *pipeline.Scope, tried []*Target) (*Targe
 	if p.hashKey != nil {
 		key = p.hashKey(r, s)
 	}
-	t := p.bal.pick(p.targets, key, func(t *Target) bool {
-		if !t.Available(now) {
-			return false
-		}
-		for _, x := range tried {
-			if x == t {
-				return false
-			}
-		}
-		return true
-	})
+	t := p.bal.pick(p.targets, key, acceptable{now: now, tried: tried})
 	if t == nil {
 		return nil, ErrNoHealthyTarget
 	}
