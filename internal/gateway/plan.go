@@ -44,8 +44,8 @@ type listenerPlan struct {
 	// Shared read-only header values set on every response.
 	nosniff   []string
 	hstsValue []string
-	cert     *tls.Certificate
-	routes   []*routePlan // config order
+	cert      *tls.Certificate
+	routes    []*routePlan // config order
 }
 
 type routePlan struct {
