@@ -355,7 +355,7 @@ func TestTrustedProxyChain(t *testing.T) {
 	up := newUpstream(t, nil)
 	cfg := strings.Replace(baseConfig(up.hostPort(), ""), "    limits:", "    trusted_proxies: [127.0.0.0/8]\n    limits:", 1)
 	_, addr := startGateway(t, cfg)
-	raw := "GET /api/x HTTP/1.1\r\nHost: gw\r\nX-Forwarded-For: 6.6.6.6, 198.51.100.7\r\nX-Request-ID: edge-123\r\nConnection: close\r\n\r\n"
+	raw := "GET /api/x HTTP/1.1\r\nHost: gw\r\nX-Forwarded-For: 6.6.6.6, 198.51.100.7\r\nX-Request-ID: edge-123\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: api.example.com\r\nX-Real-IP: 6.6.6.6\r\nConnection: close\r\n\r\n"
 	rawExchange(t, addr, raw)
 	got := up.received()
 	if len(got) != 1 {
@@ -370,6 +370,9 @@ func TestTrustedProxyChain(t *testing.T) {
 	}
 	if h.Get("X-Request-Id") != "edge-123" {
 		t.Errorf("X-Request-Id = %q, want the trusted proxy's", h.Get("X-Request-Id"))
+	}
+	if h.Get("X-Forwarded-Proto") != "https" || h.Get("X-Forwarded-Host") != "api.example.com" {
+		t.Errorf("trusted proxy's proto/host not kept: %q %q", h.Get("X-Forwarded-Proto"), h.Get("X-Forwarded-Host"))
 	}
 }
 

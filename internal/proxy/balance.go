@@ -144,10 +144,20 @@ func (r *hashRing) pick(targets []*Target, key string, ok acceptable) *Target {
 	return nil
 }
 
+// hash64 is FNV-1a followed by the murmur3 64-bit finaliser: FNV alone
+// maps similar keys (sequential IPs, ids) to nearby ring positions, which
+// would pile them onto one target. Deterministic, so every gateway
+// instance agrees.
 func hash64(s string) uint64 {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(s))
-	return h.Sum64()
+	x := h.Sum64()
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return x
 }
 
 func hashKeyFunc(on string) func(*http.Request, *pipeline.Scope) string {

@@ -118,6 +118,21 @@ func rewriter(preserveHost bool, pool *Pool) func(*httputil.ProxyRequest) {
 			h["X-Forwarded-Proto"] = httpProto
 		}
 		h["X-Forwarded-Host"] = []string{in.Host}
+		if s.TrustedPeer {
+			// A trusted proxy in front (a TLS-terminating load balancer)
+			// knows the original scheme and host; keep them when well formed.
+			switch in.Header.Get("X-Forwarded-Proto") {
+			case "https":
+				h["X-Forwarded-Proto"] = httpsProto
+			case "http":
+				h["X-Forwarded-Proto"] = httpProto
+			}
+			if fh := in.Header.Get("X-Forwarded-Host"); fh != "" {
+				if _, err := router.CanonicalHost(fh); err == nil {
+					h["X-Forwarded-Host"] = []string{fh}
+				}
+			}
+		}
 		h["X-Request-Id"] = []string{s.RequestID}
 		if cred != nil {
 			h[credHeader] = cred

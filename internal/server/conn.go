@@ -71,6 +71,16 @@ func (c *inspectedConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// CloseWrite half-closes the connection when the underlying one can, so
+// that net/http can let a client read a final error response (400 after a
+// framing attack) before the connection is torn down, instead of a reset.
+func (c *inspectedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 func (c *inspectedConn) Close() error {
 	c.once.Do(c.release)
 	return c.Conn.Close()
