@@ -241,7 +241,7 @@ func isConnectFailure(err error) bool {
 // requests without a body, before any response reached the client.
 type routeTransport struct {
 	pool      *Pool
-	base      *http.Transport
+	base      transport
 	attempts  int
 	onConnect bool
 	onStatus  [3]bool // 502, 503, 504

@@ -69,7 +69,7 @@ type Pool struct {
 
 	buffers    *bufferPool
 	mu         sync.Mutex
-	transports map[[2]time.Duration]*http.Transport
+	transports map[[2]time.Duration]transport
 
 	stopHealth context.CancelFunc
 	healthDone chan struct{}
@@ -84,7 +84,7 @@ func NewPool(u config.Upstream, deps pipeline.Deps) (*Pool, error) {
 		log:         deps.Log.With("upstream", u.Name),
 		baseTimeout: u.Timeouts,
 		cfg:         u,
-		transports:  map[[2]time.Duration]*http.Transport{},
+		transports:  map[[2]time.Duration]transport{},
 		buffers:     newBufferPool(),
 	}
 	if p.now == nil {
@@ -131,16 +131,27 @@ func NewPool(u config.Upstream, deps pipeline.Deps) (*Pool, error) {
 // Targets returns the pool's targets (for status pages and tests).
 func (p *Pool) Targets() []*Target { return p.targets }
 
+// transport is what routes send requests through.
+type transport interface {
+	http.RoundTripper
+	CloseIdleConnections()
+}
+
 // transport returns the shared transport for a pair of timeouts, so that
 // routes with the same timeouts share one connection pool.
-func (p *Pool) transport(connect, response time.Duration) *http.Transport {
+func (p *Pool) transport(connect, response time.Duration) transport {
 	key := [2]time.Duration{connect, response}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if t, ok := p.transports[key]; ok {
 		return t
 	}
-	t := newTransport(p.cfg, p.tlsConf, connect, response)
+	var t transport = newTransport(p.cfg, p.tlsConf, connect, response)
+	if p.cfg.MaxConnsPerTarget == 0 {
+		// The fast path keeps its own pool; it cannot honour a total
+		// connection cap, so a capped upstream uses http.Transport only.
+		t = newFastTransport(t.(*http.Transport), p.tlsConf, connect, response, p.cfg.Timeouts.Idle.D(), p.cfg.MaxIdleConnsPerTarget)
+	}
 	p.transports[key] = t
 	return t
 }

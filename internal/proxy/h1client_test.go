@@ -1,0 +1,269 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func newFast(t *testing.T) *fastTransport {
+	t.Helper()
+	slow := &http.Transport{DisableCompression: true}
+	ft := newFastTransport(slow, nil, time.Second, 2*time.Second, time.Minute, 8)
+	t.Cleanup(ft.CloseIdleConnections)
+	return ft
+}
+
+func do(t *testing.T, ft *fastTransport, method, rawURL string, hdr http.Header) (*http.Response, string, error) {
+	t.Helper()
+	u, _ := url.Parse(rawURL)
+	req := (&http.Request{Method: method, URL: u, Header: hdr, Host: u.Host}).WithContext(context.Background())
+	if req.Header == nil {
+		req.Header = http.Header{}
+	}
+	resp, err := ft.RoundTrip(req)
+	if err != nil {
+		return nil, "", err
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b), nil
+}
+
+// rawServer answers each connection with the given handler over raw TCP.
+func rawServer(t *testing.T, handle func(c net.Conn, br *bufio.Reader)) (addr string, conns *atomic.Int32) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	conns = &atomic.Int32{}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer c.Close()
+				handle(c, bufio.NewReader(c))
+			}()
+		}
+	}()
+	return l.Addr().String(), conns
+}
+
+func readReq(br *bufio.Reader) (*http.Request, error) {
+	r, err := http.ReadRequest(br)
+	if err == nil {
+		io.Copy(io.Discard, r.Body)
+	}
+	return r, err
+}
+
+func TestFastPathReusesConnections(t *testing.T) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/chunked":
+			w.(http.Flusher).Flush()
+			io.WriteString(w, "chunk")
+		case "/empty":
+			w.WriteHeader(204)
+		default:
+			io.WriteString(w, "hello "+r.URL.RequestURI()+" "+r.Header.Get("X-A")+" "+r.Host)
+		}
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	ft := newFast(t)
+	for _, path := range []string{"/a%2Fb?q=1&r=%20", "/chunked", "/empty", "/x"} {
+		for i := 0; i < 3; i++ {
+			resp, body, err := do(t, ft, "GET", srv.URL+path, http.Header{"X-A": {"v"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if path == "/a%2Fb?q=1&r=%20" && body != "hello /a%2Fb?q=1&r=%20 v "+strings.TrimPrefix(srv.URL, "http://") {
+				t.Fatalf("body %q", body)
+			}
+			if path == "/empty" && resp.StatusCode != 204 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+		}
+	}
+	if _, _, err := do(t, ft, "HEAD", srv.URL+"/x", nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d upstream connections for 13 sequential requests, want 1", n)
+	}
+}
+
+// TestFastPathIdleCloseRetried: a kept-alive connection the service closed
+// while idle is retried once on a fresh connection.
+func TestFastPathIdleCloseRetried(t *testing.T) {
+	addr, conns := rawServer(t, func(c net.Conn, br *bufio.Reader) {
+		if _, err := readReq(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		// Then close the idle connection, as servers with short
+		// keep-alive timeouts do.
+	})
+	ft := newFast(t)
+	for i := 0; i < 3; i++ {
+		if _, body, err := do(t, ft, "GET", "http://"+addr+"/", nil); err != nil || body != "ok" {
+			t.Fatalf("request %d: %q %v", i, body, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := conns.Load(); n != 3 {
+		t.Errorf("%d connections, want 3", n)
+	}
+}
+
+// TestFastPathNoReuseAfterCloseOrGarbage: "Connection: close", unsolicited
+// bytes after a response and read-until-close bodies never go back to the
+// pool.
+func TestFastPathNoReuse(t *testing.T) {
+	cases := map[string]string{
+		"connection close": "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+		"unsolicited":      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nevil!",
+		"until close":      "HTTP/1.0 200 OK\r\n\r\nok",
+	}
+	for name, answer := range cases {
+		t.Run(name, func(t *testing.T) {
+			addr, conns := rawServer(t, func(c net.Conn, br *bufio.Reader) {
+				for {
+					if _, err := readReq(br); err != nil {
+						return
+					}
+					io.WriteString(c, answer)
+					if name == "until close" {
+						return
+					}
+				}
+			})
+			ft := newFast(t)
+			for i := 0; i < 2; i++ {
+				_, body, err := do(t, ft, "GET", "http://"+addr+"/", nil)
+				if err != nil || body != "ok" {
+					t.Fatalf("request %d: %q %v", i, body, err)
+				}
+			}
+			if n := conns.Load(); n != 2 {
+				t.Errorf("%d connections, want 2 (no reuse)", n)
+			}
+		})
+	}
+}
+
+func TestFastPathDropsInformational(t *testing.T) {
+	addr, _ := rawServer(t, func(c net.Conn, br *bufio.Reader) {
+		if _, err := readReq(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	ft := newFast(t)
+	resp, body, err := do(t, ft, "GET", "http://"+addr+"/", nil)
+	if err != nil || resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("%v %q %v", resp, body, err)
+	}
+}
+
+func TestFastPathTimeoutAndCancel(t *testing.T) {
+	addr, _ := rawServer(t, func(c net.Conn, br *bufio.Reader) {
+		readReq(br)
+		time.Sleep(3 * time.Second)
+	})
+	ft := newFastTransport(&http.Transport{}, nil, time.Second, 200*time.Millisecond, time.Minute, 8)
+	start := time.Now()
+	_, _, err := do(t, ft, "GET", "http://"+addr+"/", nil)
+	var ne net.Error
+	if err == nil || !(asNetErr(err, &ne) && ne.Timeout()) || time.Since(start) > time.Second {
+		t.Fatalf("response timeout: %v after %v", err, time.Since(start))
+	}
+	ft.response = 0
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	u, _ := url.Parse("http://" + addr + "/")
+	req := (&http.Request{Method: "GET", URL: u, Header: http.Header{}, Host: u.Host}).WithContext(ctx)
+	start = time.Now()
+	if _, err := ft.RoundTrip(req); err == nil || time.Since(start) > time.Second {
+		t.Fatalf("cancel: %v after %v", err, time.Since(start))
+	}
+}
+
+func asNetErr(err error, ne *net.Error) bool {
+	for err != nil {
+		if e, ok := err.(net.Error); ok {
+			*ne = e
+			return true
+		}
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return false
+		}
+		err = u.Unwrap()
+	}
+	return false
+}
+
+func TestFastPathEligibility(t *testing.T) {
+	u, _ := url.Parse("http://x/")
+	cases := []struct {
+		req  *http.Request
+		fast bool
+	}{
+		{&http.Request{Method: "GET", URL: u, Header: http.Header{}}, true},
+		{&http.Request{Method: "HEAD", URL: u, Header: http.Header{}}, true},
+		{&http.Request{Method: "POST", URL: u, Header: http.Header{}}, false},
+		{&http.Request{Method: "GET", URL: u, Header: http.Header{}, ContentLength: 3, Body: io.NopCloser(strings.NewReader("abc"))}, false},
+		{&http.Request{Method: "GET", URL: u, Header: http.Header{"Upgrade": {"websocket"}}}, false},
+		{&http.Request{Method: "GET", URL: u, Header: http.Header{"Expect": {"100-continue"}}}, false},
+	}
+	for i, c := range cases {
+		if got := fastPath(c.req); got != c.fast {
+			t.Errorf("case %d (%s): fast=%v, want %v", i, c.req.Method, got, c.fast)
+		}
+	}
+}
+
+func TestWriteRequestSanitises(t *testing.T) {
+	var b strings.Builder
+	w := bufio.NewWriter(&b)
+	u, _ := url.Parse("http://up:80/p%20q?x=1")
+	req := &http.Request{Method: "GET", URL: u, Host: "svc.internal", Header: http.Header{
+		"User-Agent": {""}, "X-A": {"a\r\nX-Injected: 1"}, "Bad Name": {"v"}, "Content-Length": {"5"},
+	}}
+	if err := writeRequest(w, req); err != nil {
+		t.Fatal(err)
+	}
+	got := b.String()
+	for _, bad := range []string{"\r\nX-Injected", "Bad Name", "User-Agent", "Content-Length"} {
+		if strings.Contains(got, bad) {
+			t.Errorf("request contains %q:\n%s", bad, got)
+		}
+	}
+	if !strings.HasPrefix(got, "GET /p%20q?x=1 HTTP/1.1\r\nHost: svc.internal\r\n") || !strings.Contains(got, "X-A: a  X-Injected: 1\r\n") {
+		t.Errorf("request:\n%s", got)
+	}
+	fmt.Fprint(io.Discard, got)
+}
