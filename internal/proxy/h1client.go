@@ -36,6 +36,7 @@ type fastTransport struct {
 	mu     sync.Mutex
 	idle   map[string][]*h1Conn
 	closed bool
+	reaper *time.Timer // closes connections idle longer than idleFor
 }
 
 type h1Conn struct {
@@ -265,6 +266,9 @@ func (t *fastTransport) put(key string, c *h1Conn) {
 	t.mu.Lock()
 	if !t.closed && len(t.idle[key]) < t.maxIdle {
 		t.idle[key] = append(t.idle[key], c)
+		if t.reaper == nil {
+			t.reaper = time.AfterFunc(t.idleFor, t.reap)
+		}
 		t.mu.Unlock()
 		return
 	}
@@ -272,9 +276,35 @@ func (t *fastTransport) put(key string, c *h1Conn) {
 	c.Close()
 }
 
+// reap closes connections idle for longer than idleFor. The pools are
+// stacks, so the stale ones are at the bottom.
+func (t *fastTransport) reap() {
+	cutoff := time.Now().Add(-t.idleFor)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.reaper = nil
+	left := 0
+	for k, list := range t.idle {
+		n := 0
+		for n < len(list) && list[n].lastUsed.Before(cutoff) {
+			list[n].Close()
+			n++
+		}
+		t.idle[k] = append(list[:0], list[n:]...)
+		left += len(t.idle[k])
+	}
+	if left > 0 && !t.closed {
+		t.reaper = time.AfterFunc(t.idleFor/2+time.Millisecond, t.reap)
+	}
+}
+
 // CloseIdleConnections closes pooled connections of both paths.
 func (t *fastTransport) CloseIdleConnections() {
 	t.mu.Lock()
+	if t.reaper != nil {
+		t.reaper.Stop()
+		t.reaper = nil
+	}
 	for k, list := range t.idle {
 		for _, c := range list {
 			c.Close()

@@ -267,3 +267,32 @@ func TestWriteRequestSanitises(t *testing.T) {
 	}
 	fmt.Fprint(io.Discard, got)
 }
+
+func TestFastPathReapsIdle(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer srv.Close()
+	ft := newFastTransport(&http.Transport{}, nil, time.Second, time.Second, 100*time.Millisecond, 8)
+	defer ft.CloseIdleConnections()
+	if _, _, err := do(t, ft, "GET", srv.URL+"/", nil); err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		ft.mu.Lock()
+		defer ft.mu.Unlock()
+		n := 0
+		for _, l := range ft.idle {
+			n += len(l)
+		}
+		return n
+	}
+	if count() != 1 {
+		t.Fatalf("idle %d, want 1", count())
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for count() != 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if count() != 0 {
+		t.Fatal("idle connection never reaped")
+	}
+}
