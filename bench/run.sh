@@ -15,6 +15,7 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-50}
+RATE=${RATE:-5000}   # latency phase: requests/s, below every target's saturation
 WRK_CPU=${WRK_CPU:-0}
 SUT_CPU=${SUT_CPU:-1}
 TARGETS=${TARGETS:-"direct rampart bare nginx caddy"}
@@ -43,6 +44,7 @@ echo "building..." >&2
 go build -o "$work/upstream" ./bench/upstream
 go build -o "$work/bareproxy" ./bench/bareproxy
 go build -o "$work/rampart" ./cmd/rampart
+go build -o "$work/latency" ./bench/latency
 
 # Not a shell function: "$!" must be the server's own PID so that the
 # CPU accounting and the cleanup reach it.
@@ -171,7 +173,22 @@ for r in $(seq 1 "$ROUNDS"); do
 	done
 done
 
-python3 - "$results" "$TARGETS" <<'PY'
+latres="$work/latency.tsv"
+: >"$latres"
+echo "latency at a fixed $RATE req/s over $CONNS connections..." >&2
+for r in $(seq 1 "$ROUNDS"); do
+	for t in $TARGETS; do
+		if ! out=$(taskset -c "$WRK_CPU" "$work/latency" -url "http://127.0.0.1:$(port_of "$t")/" -rate "$RATE" -conns "$CONNS" -duration "${DURATION}s"); then
+			echo "WARNING: $t: errors in the latency run: $out" >&2
+			bad=1
+		fi
+		read -r n e p50 p90 p99 p999 <<<"$out"
+		printf "%s\t%s\t%s\t%s\t%s\n" "$r" "$t" "$p50" "$p99" "$p999" >>"$latres"
+		printf "latency round %s %-8s p50 %6sus  p99 %6sus  p99.9 %6sus\n" "$r" "$t" "$p50" "$p99" "$p999" >&2
+	done
+done
+
+python3 - "$results" "$TARGETS" "$latres" "$RATE" <<'PY'
 import sys, statistics
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 targets = sys.argv[2].split()
@@ -188,8 +205,22 @@ for t in targets:
     vs_bare = f"{m['cpu']/med['bare']['cpu']:.2f}×" if "bare" in med and t != "direct" and med['bare']['cpu'] > 0 else "-"
     cpu = f"{m['cpu']:.1f}" if t != "direct" else "-"
     print(f"| {t} | {m['rps']:.0f} | {m['p50']:.0f} | {m['p99']:.0f} | {cpu} | {vs_nginx} | {vs_bare} |")
-if "direct" in med and "rampart" in med:
-    print(f"\nrampart added latency: p50 +{med['rampart']['p50']-med['direct']['p50']:.0f} µs, p99 +{med['rampart']['p99']-med['direct']['p99']:.0f} µs")
+lat = [l.rstrip("\n").split("\t") for l in open(sys.argv[3]) if l.strip()]
+lm = {}
+for t in targets:
+    rs = [r for r in lat if r[1] == t]
+    if rs:
+        lm[t] = {k: statistics.median(float(r[i]) for r in rs) for k, i in (("p50", 2), ("p99", 3), ("p999", 4))}
+print(f"\nlatency at a fixed {sys.argv[4]} req/s over 50 connections (open loop, medians)\n")
+print("| target | p50 µs | p99 µs | p99.9 µs | added p50 | added p99 |")
+print("|---|---:|---:|---:|---:|---:|")
+for t in targets:
+    if t not in lm:
+        continue
+    m = lm[t]
+    add50 = f"+{m['p50']-lm['direct']['p50']:.0f}" if "direct" in lm and t != "direct" else "-"
+    add99 = f"+{m['p99']-lm['direct']['p99']:.0f}" if "direct" in lm and t != "direct" else "-"
+    print(f"| {t} | {m['p50']:.0f} | {m['p99']:.0f} | {m['p999']:.0f} | {add50} | {add99} |")
 PY
 if [ "$bad" = 1 ]; then
 	echo "some runs had errors; see the warnings above" >&2

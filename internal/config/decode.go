@@ -2,8 +2,10 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -146,7 +148,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		idx, ok := fields[k.Value]
 		if !ok {
 			msg := "unknown key"
-			if s := suggest(k.Value, fieldNames(fields)); s != "" {
+			if s := suggest(k.Value, slices.Collect(maps.Keys(fields))); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			}
 			d.probs.addAt(k.Line, kp, "%s", msg)
@@ -184,14 +186,6 @@ func structFields(t reflect.Type) map[string]int {
 		m[name] = i
 	}
 	return m
-}
-
-func fieldNames(m map[string]int) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }
 
 func describe(n *yaml.Node) string {

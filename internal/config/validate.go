@@ -2,9 +2,11 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -100,7 +102,7 @@ func (c *Config) validate(p *Problems) {
 			p.Add(base+".upstream", "required")
 		} else if !upstreams[r.Upstream] {
 			msg := fmt.Sprintf("unknown upstream %q", r.Upstream)
-			if s := suggest(r.Upstream, keys(upstreams)); s != "" {
+			if s := suggest(r.Upstream, slices.Collect(maps.Keys(upstreams))); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			}
 			p.Add(base+".upstream", "%s", msg)
@@ -413,20 +415,8 @@ func isToken(s string) bool {
 	return true
 }
 
-func keys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
-}
-
 func sortedCopy(s []string) []string {
-	c := append([]string(nil), s...)
-	for i := 1; i < len(c); i++ {
-		for j := i; j > 0 && c[j] < c[j-1]; j-- {
-			c[j], c[j-1] = c[j-1], c[j]
-		}
-	}
+	c := slices.Clone(s)
+	slices.Sort(c)
 	return c
 }

@@ -448,3 +448,19 @@ func TestTemplateParamsReachScope(t *testing.T) {
 		t.Fatalf("empty param: status %d", resp.StatusCode)
 	}
 }
+
+// TestNoH2CPriorKnowledge: a plaintext listener never speaks HTTP/2, not
+// even to a client that starts with the HTTP/2 connection preface.
+func TestNoH2CPriorKnowledge(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, nil)
+	_, addr := startGateway(t, baseConfig(up.hostPort(), ""))
+	resp := rawExchange(t, addr, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+	// An HTTP/2 server would answer with a SETTINGS frame (type 0x04).
+	if len(resp) >= 9 && resp[3] == 0x04 {
+		t.Fatalf("plaintext listener answered the h2c preface with HTTP/2: %q", resp)
+	}
+	if len(up.received()) != 0 {
+		t.Fatal("upstream received a request")
+	}
+}
