@@ -26,6 +26,11 @@ const (
 	DefaultBreakerFailures       = 20
 	DefaultBreakerOpenFor        = 10 * time.Second
 	DefaultRetryAttempts         = 2
+	DefaultClockSkew             = 30 * time.Second
+	MaxClockSkew                 = 5 * time.Minute
+	DefaultJWKSRefresh           = 5 * time.Minute
+	DefaultMinRefetch            = 30 * time.Second
+	DefaultFetchTimeout          = 5 * time.Second
 )
 
 func setDur(d *Duration, def time.Duration) {
@@ -103,6 +108,13 @@ func (c *Config) applyDefaults() {
 		if len(r.Retries.On) == 0 {
 			r.Retries.On = []string{"connect_failure"}
 		}
+	}
+	for i := range c.Authn.JWT {
+		j := &c.Authn.JWT[i]
+		setDur(&j.ClockSkew, DefaultClockSkew)
+		setDur(&j.Refresh, DefaultJWKSRefresh)
+		setDur(&j.MinRefetch, DefaultMinRefetch)
+		setDur(&j.FetchTimeout, DefaultFetchTimeout)
 	}
 	setBool(&c.AccessLog.Enabled, true)
 	if c.AccessLog.Output == "" {

@@ -17,6 +17,9 @@ type Config struct {
 	Routes []Route `yaml:"routes"`
 	// AccessLog configures the JSON access log.
 	AccessLog AccessLog `yaml:"access_log"`
+	// Authn defines the credentials the gateway trusts; routes choose
+	// among them with auth.
+	Authn Authn `yaml:"authn"`
 
 	// File is the path the config was loaded from ("" when from memory).
 	File string `yaml:"-"`
@@ -224,8 +227,10 @@ type Route struct {
 	// Upstream is the name of the upstream requests are forwarded to.
 	Upstream string `yaml:"upstream" required:"true"`
 	// Public declares that the route needs no authentication. Deny by
-	// default: a route without authentication must say public: true.
+	// default: a route must have auth or say public: true.
 	Public bool `yaml:"public"`
+	// Auth requires callers to authenticate.
+	Auth *RouteAuth `yaml:"auth"`
 	// PreserveHost forwards the client's Host header instead of the
 	// target's host.
 	PreserveHost bool `yaml:"preserve_host"`
@@ -264,4 +269,83 @@ type AccessLog struct {
 	Enabled *bool `yaml:"enabled"`
 	// Output is stdout (default), stderr, or a file path (appended).
 	Output string `yaml:"output"`
+}
+
+// Authn lists trusted credential sources.
+type Authn struct {
+	// JWT lists the token issuers the gateway trusts.
+	JWT []JWTIssuer `yaml:"jwt"`
+}
+
+// JWTIssuer is one trusted issuer of bearer JWTs. Its keys come from
+// exactly one of jwks_url, discovery or keys.
+type JWTIssuer struct {
+	// Name identifies the issuer; routes refer to it.
+	Name string `yaml:"name" required:"true"`
+	// Issuer is the exact "iss" claim of its tokens (and, with discovery,
+	// the base of /.well-known/openid-configuration).
+	Issuer string `yaml:"issuer" required:"true"`
+	// Audiences: a token's "aud" must hold one of them.
+	Audiences []string `yaml:"audiences" required:"true"`
+	// Algorithms allowed for this issuer (RS256/384/512, PS256/384/512,
+	// ES256/384/512, EdDSA, HS256/384/512). The algorithm is never taken
+	// from the token; "none" is never allowed.
+	Algorithms []string `yaml:"algorithms" required:"true"`
+	// JWKSURL is the issuer's JSON Web Key Set (https).
+	JWKSURL string `yaml:"jwks_url"`
+	// Discovery finds the JWKS through OpenID Connect discovery.
+	Discovery bool `yaml:"discovery"`
+	// Keys are static verification keys.
+	Keys []JWTKey `yaml:"keys"`
+	// RequireType demands this "typ" header, e.g. at+jwt (RFC 9068), so
+	// that ID tokens cannot be used as access tokens.
+	RequireType string `yaml:"require_type"`
+	// ClockSkew tolerated on exp, nbf and iat. Default 30s, at most 5m.
+	ClockSkew Duration `yaml:"clock_skew"`
+	// Refresh is the JWKS refresh interval when the IdP sends no
+	// Cache-Control max-age. Default 5m.
+	Refresh Duration `yaml:"refresh"`
+	// MinRefetch bounds refetches on unknown key ids to one per interval.
+	// Default 30s.
+	MinRefetch Duration `yaml:"min_refetch"`
+	// FetchTimeout bounds one JWKS or discovery request. Default 5s.
+	FetchTimeout Duration `yaml:"fetch_timeout"`
+	// CAFile is the CA bundle trusted for the IdP's TLS certificate.
+	// Default: the system pool.
+	CAFile string `yaml:"ca_file"`
+	// AllowPlaintext permits http:// IdP URLs (local development only).
+	AllowPlaintext bool `yaml:"allow_plaintext"`
+	// ScopesClaim holds the granted scopes (space-separated string or
+	// list). Default "scope" (falling back to "scp").
+	ScopesClaim string `yaml:"scopes_claim"`
+	// RolesClaim is a dotted path to the roles list, e.g.
+	// realm_access.roles.
+	RolesClaim string `yaml:"roles_claim"`
+	// Claims are copied into the verified identity for later stages.
+	Claims []string `yaml:"claims"`
+}
+
+// JWTKey is a static verification key.
+type JWTKey struct {
+	// KID is the key id tokens name in their "kid" header. Optional when
+	// the issuer has one key per algorithm.
+	KID string `yaml:"kid"`
+	// Algorithm the key is bound to.
+	Algorithm string `yaml:"algorithm" required:"true"`
+	// File is a PEM public key or certificate, or a JWK (JSON).
+	File string `yaml:"file"`
+	// Secret is an HS256/384/512 shared secret of at least 32 bytes; it
+	// must be a reference (${env:NAME} or ${file:/path}).
+	Secret Secret `yaml:"secret"`
+}
+
+// RouteAuth is how callers of a route authenticate.
+type RouteAuth struct {
+	// JWT lists the names of the issuers whose tokens the route accepts.
+	JWT []string `yaml:"jwt"`
+	// MaxTokenLifetime refuses tokens whose exp − iat exceeds it (tokens
+	// must expire as soon as possible). 0: no limit.
+	MaxTokenLifetime Duration `yaml:"max_token_lifetime"`
+	// RequiredClaims must be present in the token.
+	RequiredClaims []string `yaml:"required_claims"`
 }

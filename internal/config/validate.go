@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 func (c *Config) validate(p *Problems) {
@@ -79,6 +80,7 @@ func (c *Config) validate(p *Problems) {
 		c.validateUpstream(p, base, u)
 	}
 
+	issuers := c.validateAuthn(p)
 	if len(c.Routes) == 0 {
 		c.warn("routes", "no routes: every request will get 404")
 	}
@@ -93,10 +95,15 @@ func (c *Config) validate(p *Problems) {
 		} else {
 			ids[r.ID] = i
 		}
-		// Deny by default: until authentication is configured on a route,
-		// it must be declared public explicitly.
-		if !r.Public {
-			p.Add(base, "route %q declares no authentication; set public: true to serve it without authentication (deny by default)", r.ID)
+		// Deny by default: a route authenticates its callers or says
+		// explicitly that it is public.
+		switch {
+		case !r.Public && r.Auth == nil:
+			p.Add(base, "route %q declares no authentication; add auth or set public: true (deny by default)", r.ID)
+		case r.Public && r.Auth != nil:
+			p.Add(base+".public", "route %q has both auth and public: true; choose one", r.ID)
+		case r.Auth != nil:
+			c.validateRouteAuth(p, base+".auth", r.Auth, issuers)
 		}
 		if r.Upstream == "" {
 			p.Add(base+".upstream", "required")
@@ -258,6 +265,129 @@ func (c *Config) validateUpstream(p *Problems, base string, u Upstream) {
 			c.warn(base+".credential.value", "literal secret in config; use ${env:NAME} or ${file:/path}")
 		}
 	}
+}
+
+var jwtAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512"}
+
+func (c *Config) validateAuthn(p *Problems) map[string]bool {
+	names := map[string]bool{}
+	issuerIDs := map[string]string{}
+	for i, j := range c.Authn.JWT {
+		base := fmt.Sprintf("authn.jwt[%d]", i)
+		checkName(p, base+".name", j.Name, "issuer")
+		if names[j.Name] {
+			p.Add(base+".name", "duplicate issuer name %q", j.Name)
+		}
+		names[j.Name] = true
+		if j.Issuer == "" {
+			p.Add(base+".issuer", "required: the exact iss of the tokens")
+		} else if prev, dup := issuerIDs[j.Issuer]; dup {
+			p.Add(base+".issuer", "issuer %q is already configured as %q", j.Issuer, prev)
+		} else {
+			issuerIDs[j.Issuer] = j.Name
+		}
+		if len(j.Audiences) == 0 {
+			p.Add(base+".audiences", "at least one audience is required (RFC 8725 §3.9)")
+		}
+		for k, a := range j.Audiences {
+			if a == "" {
+				p.Add(fmt.Sprintf("%s.audiences[%d]", base, k), "empty audience")
+			}
+		}
+		if len(j.Algorithms) == 0 {
+			p.Add(base+".algorithms", "list the allowed algorithms explicitly")
+		}
+		hmacAlgs := 0
+		for k, a := range j.Algorithms {
+			if !slices.Contains(jwtAlgorithms, a) {
+				p.Add(fmt.Sprintf("%s.algorithms[%d]", base, k), "unsupported algorithm %q (supported: %s)", a, strings.Join(jwtAlgorithms, ", "))
+			}
+			if strings.HasPrefix(a, "HS") {
+				hmacAlgs++
+			}
+		}
+		sources := 0
+		for _, on := range []bool{j.JWKSURL != "", j.Discovery, len(j.Keys) > 0} {
+			if on {
+				sources++
+			}
+		}
+		if sources != 1 {
+			p.Add(base, "set exactly one key source: jwks_url, discovery or keys")
+		}
+		if hmacAlgs > 0 && len(j.Keys) == 0 {
+			p.Add(base+".algorithms", "HS* algorithms need static keys with a secret")
+		}
+		if j.JWKSURL != "" {
+			if err := checkFetchURL(j.JWKSURL, j.AllowPlaintext); err != nil {
+				p.Add(base+".jwks_url", "%v", err)
+			}
+		}
+		if j.Discovery {
+			if err := checkFetchURL(j.Issuer, j.AllowPlaintext); err != nil {
+				p.Add(base+".issuer", "discovery needs an https issuer URL: %v", err)
+			}
+		}
+		if j.ClockSkew.D() > MaxClockSkew {
+			p.Add(base+".clock_skew", "at most %s", MaxClockSkew)
+		}
+		if j.MinRefetch.D() < time.Second {
+			p.Add(base+".min_refetch", "at least 1s")
+		}
+		for k, key := range j.Keys {
+			kp := fmt.Sprintf("%s.keys[%d]", base, k)
+			if !slices.Contains(j.Algorithms, key.Algorithm) {
+				p.Add(kp+".algorithm", "%q is not in the issuer's algorithms", key.Algorithm)
+			}
+			isHMAC := strings.HasPrefix(key.Algorithm, "HS")
+			switch {
+			case isHMAC && key.File != "":
+				p.Add(kp+".file", "an HS* key is a secret, not a file")
+			case isHMAC && !key.Secret.IsSet():
+				p.Add(kp+".secret", "required for %s", key.Algorithm)
+			case isHMAC && key.Secret.Literal():
+				p.Add(kp+".secret", "an HMAC secret must be a reference (${env:NAME} or ${file:/path}), never a literal in the config")
+			case isHMAC && len(key.Secret.Reveal()) < 32:
+				p.Add(kp+".secret", "an HMAC secret must be at least 32 bytes (it has %d)", len(key.Secret.Reveal()))
+			case !isHMAC && key.File == "":
+				p.Add(kp+".file", "required: a PEM public key, certificate or JWK")
+			case !isHMAC && key.Secret.IsSet():
+				p.Add(kp+".secret", "only HS* keys take a secret")
+			}
+		}
+	}
+	return names
+}
+
+func (c *Config) validateRouteAuth(p *Problems, base string, a *RouteAuth, issuers map[string]bool) {
+	if len(a.JWT) == 0 {
+		p.Add(base, "name at least one authentication method (jwt)")
+	}
+	for i, n := range a.JWT {
+		if !issuers[n] {
+			msg := fmt.Sprintf("unknown issuer %q", n)
+			if s := suggest(n, slices.Collect(maps.Keys(issuers))); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			p.Add(fmt.Sprintf("%s.jwt[%d]", base, i), "%s", msg)
+		}
+	}
+}
+
+func checkFetchURL(raw string, allowPlaintext bool) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("invalid URL %q", raw)
+	}
+	switch {
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && allowPlaintext:
+		return nil
+	case u.Scheme == "http":
+		return fmt.Errorf("%q is plaintext; use https:// (or allow_plaintext: true for a local development IdP)", raw)
+	}
+	return fmt.Errorf("%q: scheme must be https", raw)
 }
 
 func (c *Config) validateAccessLog(p *Problems) {

@@ -55,7 +55,7 @@ func New(cfg *config.Config, deps pipeline.Deps) (*Gateway, error) {
 	if *cfg.AccessLog.Enabled {
 		out, err := observe.OpenOutput(cfg.AccessLog.Output)
 		if err != nil {
-			plan.closeNewPools(nil)
+			plan.closeNew(nil)
 			return nil, cfg.Problem("access_log.output", "%v", err)
 		}
 		g.accessOut = out
@@ -77,9 +77,7 @@ func (g *Gateway) Handler(listener string) http.Handler {
 // bound. Pools start their health checks.
 func (g *Gateway) Start() error {
 	plan := g.plan.Load()
-	for _, e := range plan.pools {
-		e.pool.Start()
-	}
+	plan.start()
 	g.serveErr = make(chan error, len(plan.Config.Listeners))
 	for _, lc := range plan.Config.Listeners {
 		l, err := server.Listen(lc, g.Handler(lc.Name), g.deps.Log)
@@ -119,13 +117,11 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	if err := sameListeners(old.Config, cfg); err != nil {
 		return err
 	}
-	plan, err := compile(cfg, g.deps, old.pools)
+	plan, err := compile(cfg, g.deps, old)
 	if err != nil {
 		return err
 	}
-	for _, e := range plan.pools {
-		e.pool.Start()
-	}
+	plan.start()
 	g.plan.Store(plan)
 	for _, l := range g.listeners {
 		if lp := plan.listeners[l.Name]; lp != nil && lp.cert != nil && l.Certs != nil {
@@ -134,11 +130,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	}
 	// Pools the new plan no longer uses stop their health checks and
 	// close idle connections; requests still using them finish.
-	for name, e := range old.pools {
-		if ne, ok := plan.pools[name]; !ok || ne != e {
-			e.pool.Close()
-		}
-	}
+	old.closeNew(plan)
 	return nil
 }
 
@@ -175,9 +167,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	for _, e := range g.plan.Load().pools {
-		e.pool.Close()
-	}
+	g.plan.Load().closeNew(nil)
 	if g.accessOut != nil {
 		_ = g.accessOut.Close()
 	}

@@ -32,6 +32,7 @@ type Plan struct {
 	Config    *config.Config
 	listeners map[string]*listenerPlan
 	pools     map[string]*poolEntry
+	issuers   map[string]*issuerEntry
 }
 
 type listenerPlan struct {
@@ -69,16 +70,24 @@ type stage struct {
 // taken from prev, so health, ejection and breaker state survive reloads.
 // New pools are created but not started; the caller starts them once the
 // plan is accepted, and closes them if it is not.
-func compile(cfg *config.Config, deps pipeline.Deps, prev map[string]*poolEntry) (*Plan, error) {
+func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan) (*Plan, error) {
 	var errs []error
 	p := &Plan{Config: cfg, listeners: map[string]*listenerPlan{}, pools: map[string]*poolEntry{}}
+	var prevPools map[string]*poolEntry
+	var prevIssuers map[string]*issuerEntry
+	if prev != nil {
+		prevPools, prevIssuers = prev.pools, prev.issuers
+	}
+	var ierrs []error
+	p.issuers, ierrs = compileIssuers(cfg, deps, prevIssuers)
+	errs = append(errs, ierrs...)
 	for i, u := range cfg.Upstreams {
 		fp, err := fingerprint(u)
 		if err != nil {
 			errs = append(errs, cfg.Problem(fmt.Sprintf("upstreams[%d]", i), "%v", err))
 			continue
 		}
-		if old, ok := prev[u.Name]; ok && old.fingerprint == fp {
+		if old, ok := prevPools[u.Name]; ok && old.fingerprint == fp {
 			p.pools[u.Name] = old
 			continue
 		}
@@ -125,7 +134,7 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev map[string]*poolEntry)
 			if entry == nil {
 				continue // reported above
 			}
-			rp, err := compileRoute(r, lp, entry.pool, deps)
+			rp, err := compileRoute(r, lp, entry.pool, p.issuers, deps)
 			if err != nil {
 				errs = append(errs, cfg.Problem(fmt.Sprintf("routes[%d]", j), "%v", err))
 				continue
@@ -143,7 +152,7 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev map[string]*poolEntry)
 		p.listeners[l.Name] = lp
 	}
 	if len(errs) > 0 {
-		p.closeNewPools(prev)
+		p.closeNew(prev)
 		return nil, errors.Join(errs...)
 	}
 	return p, nil
@@ -152,12 +161,13 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev map[string]*poolEntry)
 // compileRoute builds a route's chain. The order of stages is fixed here,
 // in code, and never read from config; config only turns stages on and
 // sets their parameters. TestGoldenPlan pins this order.
-func compileRoute(r config.Route, lp *listenerPlan, pool *proxy.Pool, deps pipeline.Deps) (*routePlan, error) {
+func compileRoute(r config.Route, lp *listenerPlan, pool *proxy.Pool, issuers map[string]*issuerEntry, deps pipeline.Deps) (*routePlan, error) {
 	maxBody := lp.maxBody
 	if r.MaxBodyBytes > 0 {
 		maxBody = int64(r.MaxBodyBytes)
 	}
 	stages := []stage{
+		{"authenticate", authStage(r, issuers, deps)},
 		{"body_limit", bodyLimit(maxBody)},
 	}
 	rp := &routePlan{id: r.ID}
@@ -211,12 +221,27 @@ func fingerprint(u config.Upstream) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// closeNewPools closes pools of p that are not in keep.
-func (p *Plan) closeNewPools(keep map[string]*poolEntry) {
+// closeNew closes the pools and key sets of p that prev does not share.
+func (p *Plan) closeNew(prev *Plan) {
 	for name, e := range p.pools {
-		if k, ok := keep[name]; !ok || k != e {
+		if prev == nil || prev.pools[name] != e {
 			e.pool.Close()
 		}
+	}
+	for name, e := range p.issuers {
+		if prev == nil || prev.issuers[name] != e {
+			e.close()
+		}
+	}
+}
+
+// start starts health checks and key fetching (idempotent).
+func (p *Plan) start() {
+	for _, e := range p.pools {
+		e.pool.Start()
+	}
+	for _, e := range p.issuers {
+		e.start()
 	}
 }
 
@@ -245,6 +270,6 @@ func Check(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	p.closeNewPools(nil)
+	p.closeNew(nil)
 	return nil
 }

@@ -28,7 +28,7 @@ func TestGoldenPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.closeNewPools(nil)
+	defer p.closeNew(nil)
 	var b strings.Builder
 	names := make([]string, 0, len(p.listeners))
 	for n := range p.listeners {

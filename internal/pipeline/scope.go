@@ -39,6 +39,9 @@ type Scope struct {
 	RouteID string
 	// Params holds template path parameters (decoded), nil when none.
 	Params map[string]string
+	// Identity is the authenticated caller, nil on public routes and
+	// before authentication.
+	Identity *Identity
 	// Upstream is the upstream target (host:port) that served the request.
 	Upstream string
 	// BodyError records why reading the client's request body failed
@@ -66,3 +69,25 @@ func ScopeOf(ctx context.Context) *Scope {
 
 // Param returns a template path parameter of the matched route.
 func (s *Scope) Param(name string) string { return s.Params[name] }
+
+// Identity is a verified caller. It is set by the authenticate stage and
+// read by authorization, rate limiting and logging. It is never modified
+// after authentication.
+type Identity struct {
+	// Subject is the caller's id ("sub" of a token, a certificate's SAN).
+	Subject string
+	// Issuer is who vouched for the caller ("iss", a CA name).
+	Issuer string
+	// Method is how the caller authenticated: "jwt", "apikey", "mtls"...
+	Method string
+	// Scopes granted to the caller.
+	Scopes []string
+	// Roles of the caller, from the configured claim path.
+	Roles []string
+	// Claims are the selected token claims exposed to later stages.
+	Claims map[string]any
+	// TokenID is the token's "jti", if any.
+	TokenID string
+	// ExpiresAt is when the credential expires.
+	ExpiresAt time.Time
+}

@@ -1,0 +1,151 @@
+package gateway
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/rampart-gw/rampart/internal/authn"
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/pipeline"
+)
+
+// issuerEntry is a compiled JWT issuer. Remote key sets are state (the
+// last good keys, the refetch clock) that survives a reload as long as the
+// issuer's config is unchanged.
+type issuerEntry struct {
+	fingerprint string
+	issuer      *authn.Issuer
+	remote      *authn.RemoteKeys
+}
+
+func (e *issuerEntry) start() {
+	if e.remote != nil {
+		e.remote.Start()
+	}
+}
+
+func (e *issuerEntry) close() {
+	if e.remote != nil {
+		e.remote.Close()
+	}
+}
+
+// compileIssuers builds the JWT issuers, reusing unchanged ones from prev.
+func compileIssuers(cfg *config.Config, deps pipeline.Deps, prev map[string]*issuerEntry) (map[string]*issuerEntry, []error) {
+	out := map[string]*issuerEntry{}
+	var errs []error
+	for i, j := range cfg.Authn.JWT {
+		base := fmt.Sprintf("authn.jwt[%d]", i)
+		fp, err := issuerFingerprint(j)
+		if err != nil {
+			errs = append(errs, cfg.Problem(base, "%v", err))
+			continue
+		}
+		if old, ok := prev[j.Name]; ok && old.fingerprint == fp {
+			out[j.Name] = old
+			continue
+		}
+		e := &issuerEntry{fingerprint: fp}
+		var keys authn.KeySet
+		if len(j.Keys) > 0 {
+			var ks []*authn.Key
+			for k, kc := range j.Keys {
+				key, err := staticKey(kc, j.Algorithms)
+				if err != nil {
+					errs = append(errs, cfg.Problem(fmt.Sprintf("%s.keys[%d]", base, k), "%v", err))
+					continue
+				}
+				ks = append(ks, key)
+			}
+			keys = authn.NewStaticKeys(ks)
+		} else {
+			rk, err := authn.NewRemoteKeys(authn.RemoteOptions{
+				JWKSURL: j.JWKSURL, Discovery: j.Discovery, Issuer: j.Issuer, Allowed: j.Algorithms,
+				Refresh: j.Refresh.D(), MinRefetch: j.MinRefetch.D(), Timeout: j.FetchTimeout.D(),
+				CAFile: j.CAFile, AllowPlaintext: j.AllowPlaintext,
+				Log: deps.Log.With("issuer", j.Name), Now: deps.Now,
+			})
+			if err != nil {
+				errs = append(errs, cfg.Problem(base+".ca_file", "%v", err))
+				continue
+			}
+			e.remote = rk
+			keys = rk
+		}
+		e.issuer = authn.NewIssuer(authn.IssuerOptions{
+			Name: j.Name, ID: j.Issuer, Audiences: j.Audiences, Algorithms: j.Algorithms, Keys: keys,
+			RequireType: j.RequireType, ClockSkew: j.ClockSkew.D(), ScopesClaim: j.ScopesClaim,
+			RolesClaim: j.RolesClaim, ExposedClaims: j.Claims,
+		})
+		out[j.Name] = e
+	}
+	return out, errs
+}
+
+func staticKey(kc config.JWTKey, allowed []string) (*authn.Key, error) {
+	if authn.IsHMAC(kc.Algorithm) {
+		return authn.NewHMACKey(kc.KID, kc.Algorithm, []byte(kc.Secret.Reveal()))
+	}
+	data, err := os.ReadFile(kc.File)
+	if err != nil {
+		return nil, err
+	}
+	if bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) {
+		k, err := authn.ParseJWK(data, []string{kc.Algorithm})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", kc.File, err)
+		}
+		if kc.KID != "" {
+			k.ID = kc.KID
+		}
+		return k, nil
+	}
+	pub, err := authn.ParsePEMPublicKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", kc.File, err)
+	}
+	return authn.NewPublicKey(kc.KID, kc.Algorithm, pub)
+}
+
+func issuerFingerprint(j config.JWTIssuer) (string, error) {
+	b, err := json.Marshal(j)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	h.Write(b)
+	for _, k := range j.Keys {
+		h.Write([]byte(k.Secret.Reveal()))
+		if k.File != "" {
+			data, err := os.ReadFile(k.File)
+			if err != nil {
+				return "", err
+			}
+			h.Write(data)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// authStage builds a route's authenticate stage (nil when public).
+func authStage(r config.Route, issuers map[string]*issuerEntry, deps pipeline.Deps) pipeline.Middleware {
+	if r.Auth == nil {
+		return nil
+	}
+	var list []*authn.Issuer
+	for _, n := range r.Auth.JWT {
+		if e := issuers[n]; e != nil {
+			list = append(list, e.issuer)
+		}
+	}
+	return authn.NewJWT(authn.JWTOptions{
+		Issuers:   list,
+		Policy:    authn.Policy{MaxLifetime: r.Auth.MaxTokenLifetime.D(), RequiredClaims: r.Auth.RequiredClaims},
+		CacheSize: 10000,
+		Now:       deps.Now,
+	})
+}
