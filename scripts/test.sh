@@ -23,5 +23,6 @@ go test -race -count=1 -timeout 12m "$@" ./...
 echo "== fuzz seeds (short runs of each fuzz target)"
 go test -run '^$' -fuzz '^FuzzNormalise$' -fuzztime 10s ./internal/router
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 10s ./internal/config
+go test -run '^$' -fuzz '^FuzzParseAndVerify$' -fuzztime 10s ./internal/authn
 
 echo "all tests passed"

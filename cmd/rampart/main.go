@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/devidp"
 	"github.com/rampart-gw/rampart/internal/gateway"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 	"github.com/rampart-gw/rampart/internal/quickstart"
@@ -38,6 +39,7 @@ commands:
   run --config FILE       serve the configured listeners (SIGHUP or a file change reloads)
   check --config FILE     validate a config and print every problem (exit 1 on error)
   quickstart [--addr A]   run the embedded demo config in front of a built-in upstream
+  token --key FILE ...    mint a test JWT from a private key (development only)
   version                 print the version
 `
 
@@ -53,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(args[1:], stdout, stderr)
 	case "quickstart":
 		return cmdQuickstart(args[1:], stdout, stderr)
+	case "token":
+		return cmdToken(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return 0
@@ -267,15 +271,72 @@ func cmdQuickstart(args []string, stdout, stderr io.Writer) int {
 	demo := &http.Server{Handler: quickstart.Demo(), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = demo.Serve(ln) }()
 	defer demo.Close()
-	cfg, err := config.Parse(quickstart.Config(*addr, ln.Addr().String()), "quickstart.yaml (embedded)")
+
+	// The development identity provider: an ephemeral ES256 key, its
+	// JWKS and discovery document on loopback.
+	idpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintf(stderr, "error: development IdP: %v\n", err)
+		return 1
+	}
+	issuer := "http://" + idpLn.Addr().String()
+	signer, err := devidp.NewES256("dev-1")
+	if err != nil {
+		fmt.Fprintf(stderr, "error: %v\n", err)
+		return 1
+	}
+	idp := &http.Server{Handler: devidp.Handler(issuer, signer), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = idp.Serve(idpLn) }()
+	defer idp.Close()
+	token, err := signer.Sign(devidp.Claims{Issuer: issuer, Subject: "alice", Audience: "rampart-demo", TTL: time.Hour, Scope: "orders:read"})
+	if err != nil {
+		fmt.Fprintf(stderr, "error: %v\n", err)
+		return 1
+	}
+	wrongAud, _ := signer.Sign(devidp.Claims{Issuer: issuer, Subject: "alice", Audience: "some-other-api", TTL: time.Hour})
+
+	cfg, err := config.Parse(quickstart.Config(*addr, ln.Addr().String(), idpLn.Addr().String()), "quickstart.yaml (embedded)")
 	if err != nil {
 		printProblems(stderr, err)
 		return 1
 	}
-	fmt.Fprint(stdout, quickstart.Guide(*addr))
+	fmt.Fprint(stdout, quickstart.Guide(*addr, token, wrongAud))
 	code := serve(cfg, "", false, 5*time.Second, newLogger(stderr), stderr)
 	if code != 0 {
 		fmt.Fprintf(stderr, "hint: is %s already in use? try: rampart quickstart --addr 127.0.0.1:8081\n", *addr)
 	}
 	return code
+}
+
+func cmdToken(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	key := fs.String("key", "", "PEM private key (EC, RSA or Ed25519)")
+	kid := fs.String("kid", "", "key id (kid header)")
+	alg := fs.String("alg", "", "algorithm (default: from the key type)")
+	iss := fs.String("iss", "", "issuer (iss)")
+	aud := fs.String("aud", "", "audience (aud)")
+	sub := fs.String("sub", "", "subject (sub)")
+	scope := fs.String("scope", "", "space-separated scopes")
+	ttl := fs.Duration("ttl", 15*time.Minute, "lifetime")
+	typ := fs.String("typ", "at+jwt", "typ header")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *key == "" || *iss == "" || *aud == "" || *sub == "" {
+		fmt.Fprintln(stderr, "rampart token: --key, --iss, --aud and --sub are required")
+		return 2
+	}
+	s, err := devidp.LoadSigner(*key, *kid, *alg)
+	if err != nil {
+		fmt.Fprintf(stderr, "error: %v\n", err)
+		return 1
+	}
+	tok, err := s.Sign(devidp.Claims{Issuer: *iss, Subject: *sub, Audience: *aud, TTL: *ttl, Scope: *scope, Type: *typ})
+	if err != nil {
+		fmt.Fprintf(stderr, "error: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, tok)
+	return 0
 }

@@ -55,6 +55,10 @@ func TestDocumentedDefaults(t *testing.T) {
 		"upstreams[].circuit_breaker.consecutive_failures": fmt.Sprint(DefaultBreakerFailures),
 		"upstreams[].circuit_breaker.open_for":             dur(DefaultBreakerOpenFor),
 		"routes[].retries.attempts":                        fmt.Sprint(DefaultRetryAttempts),
+		"authn.jwt[].clock_skew":                           dur(DefaultClockSkew),
+		"authn.jwt[].refresh":                              dur(DefaultJWKSRefresh),
+		"authn.jwt[].min_refetch":                          dur(DefaultMinRefetch),
+		"authn.jwt[].fetch_timeout":                        dur(DefaultFetchTimeout),
 	}
 	for key, val := range want {
 		row := fmt.Sprintf("| `%s` | `%s` |", key, val)

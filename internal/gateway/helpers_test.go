@@ -2,6 +2,9 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"io"
 	"net"
 	"net/http"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/pipeline"
+	"github.com/rampart-gw/rampart/internal/testpki"
 )
 
 // seen is one request as the upstream received it.
@@ -179,4 +183,16 @@ func get(t *testing.T, url string, hdr map[string]string) (*http.Response, strin
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp, string(b)
+}
+
+func tlsCAConfig(t *testing.T, ca *testpki.CA) *tls.Config {
+	return &tls.Config{Certificates: []tls.Certificate{ca.Server(t).TLS}}
+}
+
+func x509MarshalPKIX(pub any) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
 }

@@ -14,10 +14,10 @@ import (
 //go:embed quickstart.yaml
 var configTemplate string
 
-// Config returns the embedded config with the gateway's listen address and
-// the demo upstream's address filled in.
-func Config(listen, upstream string) []byte {
-	r := strings.NewReplacer("{{LISTEN}}", listen, "{{UPSTREAM}}", upstream)
+// Config returns the embedded config with the gateway's listen address,
+// the demo upstream's and the development IdP's addresses filled in.
+func Config(listen, upstream, idp string) []byte {
+	r := strings.NewReplacer("{{LISTEN}}", listen, "{{UPSTREAM}}", upstream, "{{IDP}}", idp)
 	return []byte(r.Replace(configTemplate))
 }
 
@@ -30,6 +30,9 @@ func Demo() http.Handler {
 	})
 	mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"id": r.PathValue("id"), "name": "user " + r.PathValue("id")})
+	})
+	mux.HandleFunc("GET /orders/{id}", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, map[string]any{"order": r.PathValue("id"), "status": "shipped"})
 	})
 	mux.HandleFunc("/echo/", echo)
 	mux.HandleFunc("/echo", echo)
@@ -62,8 +65,9 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = enc.Encode(v)
 }
 
-// Guide is printed when quickstart starts.
-func Guide(addr string) string {
+// Guide is printed when quickstart starts; token is a valid access token
+// of the development IdP and wrongAud one for another audience.
+func Guide(addr, token, wrongAud string) string {
 	base := "http://" + addr
 	return fmt.Sprintf(`Rampart quickstart: gateway on %[1]s in front of a built-in demo upstream.
 Try these in another terminal (the JSON access log appears below):
@@ -87,6 +91,13 @@ Try these in another terminal (the JSON access log appears below):
   # method not allowed (405, with Allow)
   curl -i -X DELETE %[1]s/hello
 
+  # authentication: /orders/{id} needs a token from the development IdP
+  curl -i %[1]s/orders/7                                   # 401
+  TOKEN=%[2]s
+  curl -i -H "Authorization: Bearer $TOKEN" %[1]s/orders/7   # 200
+  # a validly signed token for another audience is refused too (401)
+  curl -i -H "Authorization: Bearer %[3]s" %[1]s/orders/7
+
 Stop with Ctrl-C.
-`, base)
+`, base, token, wrongAud)
 }

@@ -5,7 +5,12 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -188,10 +194,37 @@ func TestQuickstartGuide(t *testing.T) {
 	if code, hdr, _ := do(t, "DELETE", base+"/hello"); code != 405 || hdr.Get("Allow") != "GET, HEAD" {
 		t.Errorf("DELETE /hello: %d Allow=%q", code, hdr.Get("Allow"))
 	}
+	// Authentication: the printed tokens do what the guide says.
+	token := regexp.MustCompile(`TOKEN=(\S+)`).FindStringSubmatch(stdout)
+	wrong := regexp.MustCompile(`Bearer (ey\S+)"`).FindStringSubmatch(stdout)
+	if token == nil || wrong == nil {
+		t.Fatalf("guide lacks tokens:\n%s", stdout)
+	}
+	authGet := func(tok string) int {
+		req, _ := http.NewRequest("GET", base+"/orders/7", nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if c := authGet(""); c != 401 {
+		t.Errorf("/orders/7 without a token: %d", c)
+	}
+	if c := authGet(token[1]); c != 200 {
+		t.Errorf("/orders/7 with the printed token: %d", c)
+	}
+	if c := authGet(wrong[1]); c != 401 {
+		t.Errorf("/orders/7 with the other-audience token: %d", c)
+	}
 	// The JSON access log is on stdout, one parseable line per request.
 	waitFor(t, "access log lines", func() bool {
 		out, _ := p.output()
-		return strings.Count(out, `"msg":"access"`) >= 7
+		return strings.Count(out, `"msg":"access"`) >= 10
 	})
 	out, _ := p.output()
 	for _, line := range strings.Split(out, "\n") {
@@ -369,5 +402,52 @@ func TestRunReloadAndDrain(t *testing.T) {
 	}
 	if p.err != nil {
 		t.Fatalf("exit: %v", p.err)
+	}
+}
+
+// TestTokenCommand: `rampart token` mints a token that a gateway with the
+// matching public key accepts.
+func TestTokenCommand(t *testing.T) {
+	dir := t.TempDir()
+	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalECPrivateKey(priv)
+	keyFile := filepath.Join(dir, "signing.key")
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600)
+	pubDER, _ := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	pubFile := filepath.Join(dir, "signing.pub")
+	os.WriteFile(pubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o600)
+	out, err := exec.Command(binary, "token", "--key", keyFile, "--kid", "k1", "--iss", "https://idp.test", "--aud", "api", "--sub", "carol", "--ttl", "5m").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := strings.TrimSpace(string(out))
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer up.Close()
+	addr := freePort(t)
+	cfg := filepath.Join(dir, "rampart.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`version: 1
+listeners: [{name: l, address: "%s"}]
+upstreams: [{name: u, allow_plaintext: true, targets: [{url: "%s"}]}]
+authn:
+  jwt:
+    - name: idp
+      issuer: https://idp.test
+      audiences: [api]
+      algorithms: [ES256]
+      require_type: at+jwt
+      keys: [{kid: k1, algorithm: ES256, file: %s}]
+routes: [{id: r, prefix: /, upstream: u, auth: {jwt: [idp]}}]
+`, addr, up.URL, pubFile)), 0o600)
+	start(t, "run", "--config", cfg)
+	waitListening(t, addr)
+	req, _ := http.NewRequest("GET", "http://"+addr+"/x", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("minted token: %d", resp.StatusCode)
 	}
 }
