@@ -19,9 +19,11 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/authn"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/devidp"
 	"github.com/rampart-gw/rampart/internal/gateway"
@@ -40,6 +42,8 @@ commands:
   check --config FILE     validate a config and print every problem (exit 1 on error)
   quickstart [--addr A]   run the embedded demo config in front of a built-in upstream
   token --key FILE ...    mint a test JWT from a private key (development only)
+  keys create --config FILE --consumer NAME [--scopes a,b] [--ttl 90d]
+                          create an API key (printed once; only its keyed hash is stored)
   version                 print the version
 `
 
@@ -57,6 +61,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdQuickstart(args[1:], stdout, stderr)
 	case "token":
 		return cmdToken(args[1:], stdout, stderr)
+	case "keys":
+		return cmdKeys(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return 0
@@ -338,5 +344,64 @@ func cmdToken(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintln(stdout, tok)
+	return 0
+}
+
+func cmdKeys(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "create" {
+		fmt.Fprintln(stderr, "usage: rampart keys create --config FILE --consumer NAME [--scopes a,b] [--ttl 90d]")
+		return 2
+	}
+	fs := flag.NewFlagSet("keys create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (its authn.api_keys section)")
+	consumer := fs.String("consumer", "", "who the key is for")
+	scopes := fs.String("scopes", "", "comma-separated scopes")
+	ttl := fs.String("ttl", "90d", "validity (e.g. 90d, 720h; 0 = no expiry)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	if *path == "" || *consumer == "" {
+		fmt.Fprintln(stderr, "rampart keys create: --config and --consumer are required")
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		printProblems(stderr, err)
+		return 1
+	}
+	k := cfg.Authn.APIKeys
+	if k == nil {
+		fmt.Fprintf(stderr, "error: %s has no authn.api_keys section\n", *path)
+		return 1
+	}
+	d, err := config.ParseDuration(*ttl)
+	if err != nil {
+		fmt.Fprintf(stderr, "error: --ttl: %v\n", err)
+		return 2
+	}
+	var sc []string
+	for _, s := range strings.Split(*scopes, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			sc = append(sc, s)
+		}
+	}
+	store, err := authn.LoadAPIKeys(k.File)
+	if err != nil {
+		fmt.Fprintf(stderr, "error: %v\n", err)
+		return 1
+	}
+	key, rec, err := authn.NewAPIKey([]byte(k.Secret.Reveal()), *consumer, sc, d, time.Now())
+	if err != nil {
+		fmt.Fprintf(stderr, "error: %v\n", err)
+		return 1
+	}
+	store.Keys = append(store.Keys, rec)
+	if err := authn.SaveAPIKeys(k.File, store); err != nil {
+		fmt.Fprintf(stderr, "error: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stderr, "created key %s for %s in %s; it is shown once, store it now (reload rampart to use it):\n", rec.Prefix, rec.Consumer, k.File)
+	fmt.Fprintln(stdout, key)
 	return 0
 }

@@ -14,7 +14,112 @@ import (
 // failure; the precise reason is logged, never sent.
 const CodeUnauthorized = "authn.unauthorized"
 
-// JWTOptions configure the jwt stage of a route.
+// Method is one way to authenticate a request.
+type Method interface {
+	// Name is the method's name in logs ("jwt", "apikey", "mtls", ...).
+	Name() string
+	// Authenticate verifies the request's credential of this kind. A
+	// Failure with Reason ReasonMissing means the request carries no such
+	// credential (any_of then tries the next method).
+	Authenticate(r *http.Request, now time.Time) (*pipeline.Identity, *Failure)
+}
+
+// Combine says how a route's methods combine.
+type Combine int
+
+const (
+	// AnyOf accepts the first method that succeeds.
+	AnyOf Combine = iota
+	// AllOf requires every method to succeed.
+	AllOf
+)
+
+// NewStage returns the authenticate stage of a route: its methods,
+// combined with any_of or all_of, set the scope's identity or refuse the
+// request with the generic 401.
+func NewStage(methods []Method, combine Combine, now func() time.Time) pipeline.Middleware {
+	if len(methods) == 0 {
+		return nil
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return func(next pipeline.Handler) pipeline.Handler {
+		return func(w http.ResponseWriter, r *http.Request) error {
+			id, f := run(methods, combine, r, now())
+			if f != nil {
+				return Unauthorized(f, f.Reason != ReasonMissing)
+			}
+			if s := pipeline.ScopeOf(r.Context()); s != nil {
+				s.Identity = id
+			}
+			return next(w, r)
+		}
+	}
+}
+
+func run(methods []Method, combine Combine, r *http.Request, now time.Time) (*pipeline.Identity, *Failure) {
+	if combine == AnyOf {
+		var first *Failure
+		for _, m := range methods {
+			id, f := m.Authenticate(r, now)
+			if f == nil {
+				return id, nil
+			}
+			// Report the most telling failure: a bad credential beats
+			// a missing one.
+			if first == nil || (first.Reason == ReasonMissing && f.Reason != ReasonMissing) {
+				first = f
+			}
+		}
+		return nil, first
+	}
+	var merged *pipeline.Identity
+	var names []string
+	for _, m := range methods {
+		id, f := m.Authenticate(r, now)
+		if f != nil {
+			return nil, f
+		}
+		names = append(names, id.Method)
+		merged = mergeIdentity(merged, id)
+	}
+	merged.Method = strings.Join(names, "+")
+	return merged, nil
+}
+
+// mergeIdentity combines all_of identities: the first method's subject and
+// issuer (list mTLS first and a token second, and the token's subject
+// wins: see the order below), scopes and roles united, the earliest expiry.
+func mergeIdentity(a, b *pipeline.Identity) *pipeline.Identity {
+	if a == nil {
+		c := *b
+		return &c
+	}
+	c := *a
+	if c.Method == "mtls" && b.Method != "mtls" {
+		// A token names the user; the certificate names the client.
+		if c.Claims == nil {
+			c.Claims = map[string]any{}
+		}
+		c.Claims["client_certificate_subject"] = c.Subject
+		c.Subject, c.Issuer, c.TokenID = b.Subject, b.Issuer, b.TokenID
+	}
+	c.Scopes = append(append([]string(nil), c.Scopes...), b.Scopes...)
+	c.Roles = append(append([]string(nil), c.Roles...), b.Roles...)
+	for k, v := range b.Claims {
+		if c.Claims == nil {
+			c.Claims = map[string]any{}
+		}
+		c.Claims[k] = v
+	}
+	if !b.ExpiresAt.IsZero() && (c.ExpiresAt.IsZero() || b.ExpiresAt.Before(c.ExpiresAt)) {
+		c.ExpiresAt = b.ExpiresAt
+	}
+	return &c
+}
+
+// JWTOptions configure the jwt method of a route.
 type JWTOptions struct {
 	// Issuers accepted on the route.
 	Issuers []*Issuer
@@ -26,36 +131,38 @@ type JWTOptions struct {
 	Now func() time.Time
 }
 
-// NewJWT returns the stage that requires a valid bearer JWT from one of
-// the route's issuers. Tokens are read from the Authorization header only;
-// a request carrying a token in the query string is refused (it has
-// leaked into logs and caches on its way).
-func NewJWT(o JWTOptions) pipeline.Middleware {
-	byIss := make(map[string]*Issuer, len(o.Issuers))
+// JWTMethod verifies bearer JWTs from the Authorization header only; a
+// request carrying a token in the query string is refused (it has leaked
+// into logs and caches on its way).
+type JWTMethod struct {
+	byIss map[string]*Issuer
+	pol   Policy
+	cache *tokenCache
+}
+
+// NewJWTMethod builds the jwt method of a route.
+func NewJWTMethod(o JWTOptions) *JWTMethod {
+	m := &JWTMethod{byIss: make(map[string]*Issuer, len(o.Issuers)), pol: o.Policy}
 	for _, is := range o.Issuers {
-		byIss[is.ID] = is
+		m.byIss[is.ID] = is
 	}
-	now := o.Now
-	if now == nil {
-		now = time.Now
-	}
-	var cache *tokenCache
 	if o.CacheSize > 0 {
-		cache = newTokenCache(o.CacheSize)
+		m.cache = newTokenCache(o.CacheSize)
 	}
-	pol := o.Policy
-	return func(next pipeline.Handler) pipeline.Handler {
-		return func(w http.ResponseWriter, r *http.Request) error {
-			id, f := authenticate(r, byIss, pol, cache, now())
-			if f != nil {
-				return Unauthorized(f, f.Reason != ReasonMissing)
-			}
-			if s := pipeline.ScopeOf(r.Context()); s != nil {
-				s.Identity = id
-			}
-			return next(w, r)
-		}
-	}
+	return m
+}
+
+// Name implements Method.
+func (m *JWTMethod) Name() string { return "jwt" }
+
+// Authenticate implements Method.
+func (m *JWTMethod) Authenticate(r *http.Request, now time.Time) (*pipeline.Identity, *Failure) {
+	return authenticate(r, m.byIss, m.pol, m.cache, now)
+}
+
+// NewJWT is the stage of a route that accepts bearer JWTs only.
+func NewJWT(o JWTOptions) pipeline.Middleware {
+	return NewStage([]Method{NewJWTMethod(o)}, AnyOf, o.Now)
 }
 
 // Unauthorized is the 401 decision: the same body for every cause, with

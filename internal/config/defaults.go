@@ -116,6 +116,9 @@ func (c *Config) applyDefaults() {
 		setDur(&j.MinRefetch, DefaultMinRefetch)
 		setDur(&j.FetchTimeout, DefaultFetchTimeout)
 	}
+	if k := c.Authn.APIKeys; k != nil && k.Header == "" {
+		k.Header = "X-Api-Key"
+	}
 	setBool(&c.AccessLog.Enabled, true)
 	if c.AccessLog.Output == "" {
 		c.AccessLog.Output = "stdout"

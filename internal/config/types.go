@@ -53,6 +53,16 @@ type ListenerTLS struct {
 	KeyFile string `yaml:"key_file" required:"true"`
 	// HSTS configures the Strict-Transport-Security response header.
 	HSTS HSTS `yaml:"hsts"`
+	// ClientCAFile is the PEM bundle of CAs whose client certificates the
+	// listener verifies (mTLS). The system pool is never used for clients.
+	// Fixed at start.
+	ClientCAFile string `yaml:"client_ca_file"`
+	// ClientCRLFile is a CRL (PEM or DER) signed by a client CA; revoked
+	// certificates are refused. Re-read on reload.
+	ClientCRLFile string `yaml:"client_crl_file"`
+	// ClientRevokedSerials are revoked client certificate serial numbers
+	// (hex).
+	ClientRevokedSerials []string `yaml:"client_revoked_serials"`
 }
 
 // HSTS configures the Strict-Transport-Security header sent on TLS listeners.
@@ -231,6 +241,9 @@ type Route struct {
 	Public bool `yaml:"public"`
 	// Auth requires callers to authenticate.
 	Auth *RouteAuth `yaml:"auth"`
+	// Sensitive marks a high-value route: API keys alone are not enough
+	// to call it (NIST SP 800-204 MS-SS-1).
+	Sensitive bool `yaml:"sensitive"`
 	// PreserveHost forwards the client's Host header instead of the
 	// target's host.
 	PreserveHost bool `yaml:"preserve_host"`
@@ -275,6 +288,22 @@ type AccessLog struct {
 type Authn struct {
 	// JWT lists the token issuers the gateway trusts.
 	JWT []JWTIssuer `yaml:"jwt"`
+	// APIKeys configures API keys (a supplement to stronger methods).
+	APIKeys *APIKeys `yaml:"api_keys"`
+}
+
+// APIKeys configures API-key authentication. Keys are made with
+// `rampart keys create` and stored only as HMAC-SHA-256 under Secret.
+type APIKeys struct {
+	// Secret is the server key of the stored hashes (at least 32 bytes; a
+	// reference such as ${env:RAMPART_API_KEY_SECRET}).
+	Secret Secret `yaml:"secret" required:"true"`
+	// File is the key store written by `rampart keys create`. Re-read on
+	// reload.
+	File string `yaml:"file" required:"true"`
+	// Header carries the key. Default X-Api-Key. Keys are never read from
+	// the URL.
+	Header string `yaml:"header"`
 }
 
 // JWTIssuer is one trusted issuer of bearer JWTs. Its keys come from
@@ -343,6 +372,14 @@ type JWTKey struct {
 type RouteAuth struct {
 	// JWT lists the names of the issuers whose tokens the route accepts.
 	JWT []string `yaml:"jwt"`
+	// APIKey accepts API keys from authn.api_keys.
+	APIKey bool `yaml:"api_key"`
+	// MTLS accepts (or, with all_of, requires) a client certificate
+	// verified by the listener's client_ca_file.
+	MTLS bool `yaml:"mtls"`
+	// Combine says how several methods combine: any_of (one suffices) or
+	// all_of (every one is required). Required with more than one method.
+	Combine string `yaml:"combine" enum:"any_of,all_of"`
 	// MaxTokenLifetime refuses tokens whose exp − iat exceeds it (tokens
 	// must expire as soon as possible). 0: no limit.
 	MaxTokenLifetime Duration `yaml:"max_token_lifetime"`

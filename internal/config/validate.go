@@ -103,7 +103,10 @@ func (c *Config) validate(p *Problems) {
 		case r.Public && r.Auth != nil:
 			p.Add(base+".public", "route %q has both auth and public: true; choose one", r.ID)
 		case r.Auth != nil:
-			c.validateRouteAuth(p, base+".auth", r.Auth, issuers)
+			c.validateRouteAuth(p, base, r, issuers)
+		}
+		if r.Sensitive && r.Public {
+			p.Add(base+".sensitive", "a sensitive route cannot be public")
 		}
 		if r.Upstream == "" {
 			p.Add(base+".upstream", "required")
@@ -270,6 +273,22 @@ func (c *Config) validateUpstream(p *Problems, base string, u Upstream) {
 var jwtAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512"}
 
 func (c *Config) validateAuthn(p *Problems) map[string]bool {
+	if k := c.Authn.APIKeys; k != nil {
+		switch {
+		case !k.Secret.IsSet():
+			p.Add("authn.api_keys.secret", "required")
+		case k.Secret.Literal():
+			p.Add("authn.api_keys.secret", "must be a reference (${env:NAME} or ${file:/path}), never a literal")
+		case len(k.Secret.Reveal()) < 32:
+			p.Add("authn.api_keys.secret", "must be at least 32 bytes (it has %d)", len(k.Secret.Reveal()))
+		}
+		if !strings.HasPrefix(k.File, "/") {
+			p.Add("authn.api_keys.file", "an absolute path is required")
+		}
+		if k.Header != "" && !isToken(k.Header) {
+			p.Add("authn.api_keys.header", "invalid header name %q", k.Header)
+		}
+	}
 	names := map[string]bool{}
 	issuerIDs := map[string]string{}
 	for i, j := range c.Authn.JWT {
@@ -359,9 +378,41 @@ func (c *Config) validateAuthn(p *Problems) map[string]bool {
 	return names
 }
 
-func (c *Config) validateRouteAuth(p *Problems, base string, a *RouteAuth, issuers map[string]bool) {
-	if len(a.JWT) == 0 {
-		p.Add(base, "name at least one authentication method (jwt)")
+func (c *Config) validateRouteAuth(p *Problems, routeBase string, r Route, issuers map[string]bool) {
+	a, base := r.Auth, routeBase+".auth"
+	methods := 0
+	if len(a.JWT) > 0 {
+		methods++
+	}
+	if a.APIKey {
+		methods++
+		if c.Authn.APIKeys == nil {
+			p.Add(base+".api_key", "authn.api_keys is not configured")
+		}
+	}
+	if a.MTLS {
+		methods++
+		for _, l := range c.Listeners {
+			if len(r.Listeners) > 0 && !slices.Contains(r.Listeners, l.Name) {
+				continue
+			}
+			if l.TLS == nil || l.TLS.ClientCAFile == "" {
+				p.Add(base+".mtls", "listener %q has no tls.client_ca_file; restrict the route to mTLS listeners with listeners:", l.Name)
+			}
+		}
+	}
+	switch {
+	case methods == 0:
+		p.Add(base, "name at least one authentication method (jwt, api_key, mtls)")
+	case methods > 1 && a.Combine == "":
+		p.Add(base+".combine", "several methods: say combine: any_of (one suffices) or all_of (all required)")
+	case a.Combine != "" && a.Combine != "any_of" && a.Combine != "all_of":
+		p.Add(base+".combine", "use any_of or all_of")
+	}
+	// NIST SP 800-204 MS-SS-1: an API key alone must not open a
+	// sensitive route.
+	if r.Sensitive && a.APIKey && (methods == 1 || a.Combine == "any_of") {
+		p.Add(base+".api_key", "route %q is sensitive: API keys alone cannot authenticate it; use combine: all_of with a stronger method, or drop api_key", r.ID)
 	}
 	for i, n := range a.JWT {
 		if !issuers[n] {

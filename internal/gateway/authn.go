@@ -3,8 +3,10 @@ package gateway
 import (
 	"bytes"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"os"
 
@@ -131,21 +133,113 @@ func issuerFingerprint(j config.JWTIssuer) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// authStage builds a route's authenticate stage (nil when public).
-func authStage(r config.Route, issuers map[string]*issuerEntry, deps pipeline.Deps) pipeline.Middleware {
+// authStage builds a route's authenticate stage (nil when public). The
+// methods are listed mTLS first, so that with all_of a token's subject
+// names the user and the certificate the client.
+func authStage(r config.Route, lp *listenerPlan, issuers map[string]*issuerEntry, apiKeys *authn.APIKeyMethod, deps pipeline.Deps) pipeline.Middleware {
 	if r.Auth == nil {
 		return nil
 	}
-	var list []*authn.Issuer
-	for _, n := range r.Auth.JWT {
-		if e := issuers[n]; e != nil {
-			list = append(list, e.issuer)
+	var methods []authn.Method
+	if r.Auth.MTLS {
+		methods = append(methods, authn.NewMTLSMethod(lp.revocations))
+	}
+	if len(r.Auth.JWT) > 0 {
+		var list []*authn.Issuer
+		for _, n := range r.Auth.JWT {
+			if e := issuers[n]; e != nil {
+				list = append(list, e.issuer)
+			}
+		}
+		methods = append(methods, authn.NewJWTMethod(authn.JWTOptions{
+			Issuers:   list,
+			Policy:    authn.Policy{MaxLifetime: r.Auth.MaxTokenLifetime.D(), RequiredClaims: r.Auth.RequiredClaims},
+			CacheSize: 10000,
+		}))
+	}
+	if r.Auth.APIKey && apiKeys != nil {
+		methods = append(methods, apiKeys)
+	}
+	combine := authn.AnyOf
+	if r.Auth.Combine == "all_of" {
+		combine = authn.AllOf
+	}
+	return authn.NewStage(methods, combine, deps.Now)
+}
+
+// compileAPIKeys loads the API key store.
+func compileAPIKeys(cfg *config.Config) (*authn.APIKeyMethod, error) {
+	k := cfg.Authn.APIKeys
+	if k == nil {
+		return nil, nil
+	}
+	f, err := authn.LoadAPIKeys(k.File)
+	if err != nil {
+		return nil, err
+	}
+	return authn.NewAPIKeyMethod(k.Header, []byte(k.Secret.Reveal()), f), nil
+}
+
+// compileRevocations reads a listener's client-certificate revocations.
+// A CRL must be signed by one of the client CAs.
+func compileRevocations(t *config.ListenerTLS) (*authn.Revocations, error) {
+	if t == nil || t.ClientCAFile == "" {
+		return nil, nil
+	}
+	var crl *x509.RevocationList
+	if t.ClientCRLFile != "" {
+		data, err := os.ReadFile(t.ClientCRLFile)
+		if err != nil {
+			return nil, err
+		}
+		if b, _ := pem.Decode(data); b != nil {
+			data = b.Bytes
+		}
+		crl, err = x509.ParseRevocationList(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", t.ClientCRLFile, err)
+		}
+		cas, err := readCerts(t.ClientCAFile)
+		if err != nil {
+			return nil, err
+		}
+		signed := false
+		for _, ca := range cas {
+			if crl.CheckSignatureFrom(ca) == nil {
+				signed = true
+				break
+			}
+		}
+		if !signed {
+			return nil, fmt.Errorf("%s is not signed by a CA of %s", t.ClientCRLFile, t.ClientCAFile)
 		}
 	}
-	return authn.NewJWT(authn.JWTOptions{
-		Issuers:   list,
-		Policy:    authn.Policy{MaxLifetime: r.Auth.MaxTokenLifetime.D(), RequiredClaims: r.Auth.RequiredClaims},
-		CacheSize: 10000,
-		Now:       deps.Now,
-	})
+	return authn.NewRevocations(t.ClientRevokedSerials, crl), nil
+}
+
+func readCerts(path string) ([]*x509.Certificate, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []*x509.Certificate
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no certificates", path)
+	}
+	return out, nil
 }

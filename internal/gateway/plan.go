@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/authn"
 	"github.com/rampart-gw/rampart/internal/clientip"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/pipeline"
@@ -47,6 +48,8 @@ type listenerPlan struct {
 	hstsValue []string
 	cert      *tls.Certificate
 	routes    []*routePlan // config order
+	// revocations of client certificates (mTLS listeners).
+	revocations *authn.Revocations
 }
 
 type routePlan struct {
@@ -81,6 +84,10 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan) (*Plan, error) 
 	var ierrs []error
 	p.issuers, ierrs = compileIssuers(cfg, deps, prevIssuers)
 	errs = append(errs, ierrs...)
+	apiKeys, err := compileAPIKeys(cfg)
+	if err != nil {
+		errs = append(errs, cfg.Problem("authn.api_keys.file", "%v", err))
+	}
 	for i, u := range cfg.Upstreams {
 		fp, err := fingerprint(u)
 		if err != nil {
@@ -107,6 +114,11 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan) (*Plan, error) 
 			trusted = append(trusted, pfx)
 		}
 		lp.resolver = clientip.New(trusted)
+		if rev, err := compileRevocations(l.TLS); err != nil {
+			errs = append(errs, cfg.Problem(base+".tls.client_crl_file", "%v", err))
+		} else {
+			lp.revocations = rev
+		}
 		if l.TLS != nil {
 			lp.tls = true
 			cert, err := server.LoadCertificate(l.TLS.CertFile, l.TLS.KeyFile)
@@ -134,7 +146,7 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan) (*Plan, error) 
 			if entry == nil {
 				continue // reported above
 			}
-			rp, err := compileRoute(r, lp, entry.pool, p.issuers, deps)
+			rp, err := compileRoute(r, lp, entry.pool, p.issuers, apiKeys, deps)
 			if err != nil {
 				errs = append(errs, cfg.Problem(fmt.Sprintf("routes[%d]", j), "%v", err))
 				continue
@@ -161,13 +173,13 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan) (*Plan, error) 
 // compileRoute builds a route's chain. The order of stages is fixed here,
 // in code, and never read from config; config only turns stages on and
 // sets their parameters. TestGoldenPlan pins this order.
-func compileRoute(r config.Route, lp *listenerPlan, pool *proxy.Pool, issuers map[string]*issuerEntry, deps pipeline.Deps) (*routePlan, error) {
+func compileRoute(r config.Route, lp *listenerPlan, pool *proxy.Pool, issuers map[string]*issuerEntry, apiKeys *authn.APIKeyMethod, deps pipeline.Deps) (*routePlan, error) {
 	maxBody := lp.maxBody
 	if r.MaxBodyBytes > 0 {
 		maxBody = int64(r.MaxBodyBytes)
 	}
 	stages := []stage{
-		{"authenticate", authStage(r, issuers, deps)},
+		{"authenticate", authStage(r, lp, issuers, apiKeys, deps)},
 		{"body_limit", bodyLimit(maxBody)},
 	}
 	rp := &routePlan{id: r.ID}

@@ -6,11 +6,13 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync/atomic"
 
 	"github.com/rampart-gw/rampart/internal/config"
@@ -89,6 +91,21 @@ func Listen(cfg config.Listener, handler http.Handler, logger *slog.Logger) (*Li
 			return nil, err
 		}
 		tlsConf = TLSConfig(certs)
+		if f := cfg.TLS.ClientCAFile; f != "" {
+			pem, err := os.ReadFile(f)
+			if err != nil {
+				return nil, fmt.Errorf("listener %s: client_ca_file: %w", cfg.Name, err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("listener %s: client_ca_file %s: no PEM certificates", cfg.Name, f)
+			}
+			// Verified when presented; routes decide whether one is
+			// required. Only this bundle is trusted, never the system
+			// pool.
+			tlsConf.ClientAuth = tls.VerifyClientCertIfGiven
+			tlsConf.ClientCAs = pool
+		}
 	}
 	ln, err := net.Listen("tcp", cfg.Address)
 	if err != nil {
