@@ -60,6 +60,10 @@ type Policy struct {
 	MaxLifetime time.Duration
 	// RequiredClaims must be present.
 	RequiredClaims []string
+	// JTIs holds revoked token ids and the replay guard's memory.
+	JTIs *JTIStore
+	// SingleUse accepts each token id once (jti required).
+	SingleUse bool
 }
 
 // verify checks a parsed token against this issuer and the route policy.

@@ -475,3 +475,35 @@ func TestKeyBinding(t *testing.T) {
 		t.Error("private JWK accepted as verification key")
 	}
 }
+
+// TestRevocationAndReplay: a revoked jti is refused even when the token is
+// cached; a single-use route accepts each jti once.
+func TestRevocationAndReplay(t *testing.T) {
+	store := NewJTIStore()
+	h := newHarness(t, Policy{JTIs: store}, "")
+	tok := h.rs256(claimsJSON(h.now, ""))
+	if c, _, _ := h.do("Bearer "+tok, ""); c != 200 {
+		t.Fatalf("before revocation: %d", c)
+	}
+	store.Revoke("j1", time.Time{}, h.now)
+	if c, _, _ := h.do("Bearer "+tok, ""); c != 401 {
+		t.Fatalf("revoked (cached) token: %d", c)
+	}
+	store.SetRevoked(nil, h.now)
+	if c, _, _ := h.do("Bearer "+tok, ""); c != 200 {
+		t.Fatalf("after un-revoking: %d", c)
+	}
+
+	once := newHarness(t, Policy{JTIs: NewJTIStore(), SingleUse: true}, "")
+	tok = once.rs256(claimsJSON(once.now, ""))
+	if c, _, _ := once.do("Bearer "+tok, ""); c != 200 {
+		t.Fatalf("first use: %d", c)
+	}
+	if c, _, _ := once.do("Bearer "+tok, ""); c != 401 {
+		t.Fatalf("replay: %d", c)
+	}
+	noJTI := once.rs256(fmt.Sprintf(`{"sub":"a","iss":%q,"aud":"rampart","iat":%d,"exp":%d}`, iss, once.now.Unix(), once.now.Unix()+60))
+	if c, _, _ := once.do("Bearer "+noJTI, ""); c != 401 {
+		t.Fatalf("single-use without jti: %d", c)
+	}
+}

@@ -189,7 +189,7 @@ func authenticate(r *http.Request, byIss map[string]*Issuer, pol Policy, cache *
 	if cache != nil {
 		key = sha256.Sum256([]byte(raw))
 		if id := cache.get(key, now); id != nil {
-			return id, nil
+			return checkJTI(id, pol, now)
 		}
 	}
 	t, f := parse(raw)
@@ -207,6 +207,26 @@ func authenticate(r *http.Request, byIss map[string]*Issuer, pol Policy, cache *
 	}
 	if cache != nil {
 		cache.put(key, id)
+	}
+	return checkJTI(id, pol, now)
+}
+
+// checkJTI applies revocation and the replay guard, on every request,
+// cached or not.
+func checkJTI(id *pipeline.Identity, pol Policy, now time.Time) (*pipeline.Identity, *Failure) {
+	if pol.JTIs == nil {
+		return id, nil
+	}
+	if pol.JTIs.Revoked(id.TokenID, now) {
+		return nil, fail(ReasonRevoked, "jti %q revoked", id.TokenID)
+	}
+	if pol.SingleUse {
+		if id.TokenID == "" {
+			return nil, fail(ReasonClaims, "single-use route needs a jti")
+		}
+		if !pol.JTIs.FirstUse(id.TokenID, id.ExpiresAt, now) {
+			return nil, fail(ReasonReplayed, "jti %q already used", id.TokenID)
+		}
 	}
 	return id, nil
 }

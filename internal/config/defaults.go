@@ -31,6 +31,9 @@ const (
 	DefaultJWKSRefresh           = 5 * time.Minute
 	DefaultMinRefetch            = 30 * time.Second
 	DefaultFetchTimeout          = 5 * time.Second
+	DefaultIntrospectionTimeout  = 2 * time.Second
+	DefaultIntrospectionCache    = 60 * time.Second
+	DefaultIntrospectionNegCache = 10 * time.Second
 )
 
 func setDur(d *Duration, def time.Duration) {
@@ -115,6 +118,12 @@ func (c *Config) applyDefaults() {
 		setDur(&j.Refresh, DefaultJWKSRefresh)
 		setDur(&j.MinRefetch, DefaultMinRefetch)
 		setDur(&j.FetchTimeout, DefaultFetchTimeout)
+	}
+	for i := range c.Authn.Introspection {
+		in := &c.Authn.Introspection[i]
+		setDur(&in.Timeout, DefaultIntrospectionTimeout)
+		setDur(&in.CacheTTL, DefaultIntrospectionCache)
+		setDur(&in.NegativeCacheTTL, DefaultIntrospectionNegCache)
 	}
 	if k := c.Authn.APIKeys; k != nil && k.Header == "" {
 		k.Header = "X-Api-Key"

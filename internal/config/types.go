@@ -290,6 +290,40 @@ type Authn struct {
 	JWT []JWTIssuer `yaml:"jwt"`
 	// APIKeys configures API keys (a supplement to stronger methods).
 	APIKeys *APIKeys `yaml:"api_keys"`
+	// Introspection lists OAuth2 token introspection endpoints (RFC 7662)
+	// for opaque access tokens.
+	Introspection []Introspection `yaml:"introspection"`
+	// RevokedTokenIDs are token "jti" values refused on every route,
+	// cached or not. Applied on reload.
+	RevokedTokenIDs []string `yaml:"revoked_token_ids"`
+}
+
+// Introspection is an RFC 7662 endpoint the gateway asks about opaque
+// bearer tokens. The gateway fails closed: no answer, no access.
+type Introspection struct {
+	// Name identifies the endpoint; routes refer to it.
+	Name string `yaml:"name" required:"true"`
+	// Endpoint is the introspection URL (https).
+	Endpoint string `yaml:"endpoint" required:"true"`
+	// ClientID authenticates the gateway to the endpoint (HTTP Basic).
+	ClientID string `yaml:"client_id" required:"true"`
+	// ClientSecret is a reference (${env:NAME} or ${file:/path}).
+	ClientSecret Secret `yaml:"client_secret" required:"true"`
+	// Issuer, when set, must equal the answer's "iss".
+	Issuer string `yaml:"issuer"`
+	// Audiences, when set: the answer's "aud" must hold one of them.
+	Audiences []string `yaml:"audiences"`
+	// Timeout of one introspection request. Default 2s.
+	Timeout Duration `yaml:"timeout"`
+	// CacheTTL bounds the reuse of an active answer (never past the
+	// token's exp). Default 60s.
+	CacheTTL Duration `yaml:"cache_ttl"`
+	// NegativeCacheTTL bounds the reuse of an inactive answer. Default 10s.
+	NegativeCacheTTL Duration `yaml:"negative_cache_ttl"`
+	// CAFile is the CA bundle trusted for the endpoint. Default: system.
+	CAFile string `yaml:"ca_file"`
+	// AllowPlaintext permits an http:// endpoint (local development).
+	AllowPlaintext bool `yaml:"allow_plaintext"`
 }
 
 // APIKeys configures API-key authentication. Keys are made with
@@ -372,6 +406,9 @@ type JWTKey struct {
 type RouteAuth struct {
 	// JWT lists the names of the issuers whose tokens the route accepts.
 	JWT []string `yaml:"jwt"`
+	// Introspection lists the introspection endpoints asked about opaque
+	// bearer tokens.
+	Introspection []string `yaml:"introspection"`
 	// APIKey accepts API keys from authn.api_keys.
 	APIKey bool `yaml:"api_key"`
 	// MTLS accepts (or, with all_of, requires) a client certificate
@@ -385,4 +422,7 @@ type RouteAuth struct {
 	MaxTokenLifetime Duration `yaml:"max_token_lifetime"`
 	// RequiredClaims must be present in the token.
 	RequiredClaims []string `yaml:"required_claims"`
+	// SingleUse accepts each token (by "jti", then required) only once: a
+	// replay guard for high-security routes.
+	SingleUse bool `yaml:"single_use"`
 }

@@ -273,6 +273,27 @@ func (c *Config) validateUpstream(p *Problems, base string, u Upstream) {
 var jwtAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512"}
 
 func (c *Config) validateAuthn(p *Problems) map[string]bool {
+	inNames := map[string]bool{}
+	for i, in := range c.Authn.Introspection {
+		base := fmt.Sprintf("authn.introspection[%d]", i)
+		checkName(p, base+".name", in.Name, "introspection endpoint")
+		if inNames[in.Name] {
+			p.Add(base+".name", "duplicate name %q", in.Name)
+		}
+		inNames[in.Name] = true
+		if err := checkFetchURL(in.Endpoint, in.AllowPlaintext); err != nil {
+			p.Add(base+".endpoint", "%v", err)
+		}
+		if in.ClientID == "" {
+			p.Add(base+".client_id", "required")
+		}
+		switch {
+		case !in.ClientSecret.IsSet():
+			p.Add(base+".client_secret", "required")
+		case in.ClientSecret.Literal():
+			p.Add(base+".client_secret", "must be a reference (${env:NAME} or ${file:/path}), never a literal")
+		}
+	}
 	if k := c.Authn.APIKeys; k != nil {
 		switch {
 		case !k.Secret.IsSet():
@@ -384,6 +405,18 @@ func (c *Config) validateRouteAuth(p *Problems, routeBase string, r Route, issue
 	if len(a.JWT) > 0 {
 		methods++
 	}
+	if len(a.Introspection) > 0 {
+		methods++
+		known := map[string]bool{}
+		for _, in := range c.Authn.Introspection {
+			known[in.Name] = true
+		}
+		for i, n := range a.Introspection {
+			if !known[n] {
+				p.Add(fmt.Sprintf("%s.introspection[%d]", base, i), "unknown introspection endpoint %q", n)
+			}
+		}
+	}
 	if a.APIKey {
 		methods++
 		if c.Authn.APIKeys == nil {
@@ -403,7 +436,7 @@ func (c *Config) validateRouteAuth(p *Problems, routeBase string, r Route, issue
 	}
 	switch {
 	case methods == 0:
-		p.Add(base, "name at least one authentication method (jwt, api_key, mtls)")
+		p.Add(base, "name at least one authentication method (jwt, introspection, api_key, mtls)")
 	case methods > 1 && a.Combine == "":
 		p.Add(base+".combine", "several methods: say combine: any_of (one suffices) or all_of (all required)")
 	case a.Combine != "" && a.Combine != "any_of" && a.Combine != "all_of":

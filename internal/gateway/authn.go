@@ -136,7 +136,7 @@ func issuerFingerprint(j config.JWTIssuer) (string, error) {
 // authStage builds a route's authenticate stage (nil when public). The
 // methods are listed mTLS first, so that with all_of a token's subject
 // names the user and the certificate the client.
-func authStage(r config.Route, lp *listenerPlan, issuers map[string]*issuerEntry, apiKeys *authn.APIKeyMethod, deps pipeline.Deps) pipeline.Middleware {
+func authStage(r config.Route, lp *listenerPlan, issuers map[string]*issuerEntry, intros map[string]*authn.Introspector, apiKeys *authn.APIKeyMethod, jtis *authn.JTIStore, deps pipeline.Deps) pipeline.Middleware {
 	if r.Auth == nil {
 		return nil
 	}
@@ -152,10 +152,16 @@ func authStage(r config.Route, lp *listenerPlan, issuers map[string]*issuerEntry
 			}
 		}
 		methods = append(methods, authn.NewJWTMethod(authn.JWTOptions{
-			Issuers:   list,
-			Policy:    authn.Policy{MaxLifetime: r.Auth.MaxTokenLifetime.D(), RequiredClaims: r.Auth.RequiredClaims},
+			Issuers: list,
+			Policy: authn.Policy{MaxLifetime: r.Auth.MaxTokenLifetime.D(), RequiredClaims: r.Auth.RequiredClaims,
+				JTIs: jtis, SingleUse: r.Auth.SingleUse},
 			CacheSize: 10000,
 		}))
+	}
+	for _, n := range r.Auth.Introspection {
+		if in := intros[n]; in != nil {
+			methods = append(methods, in)
+		}
 	}
 	if r.Auth.APIKey && apiKeys != nil {
 		methods = append(methods, apiKeys)
@@ -242,4 +248,24 @@ func readCerts(path string) ([]*x509.Certificate, error) {
 		return nil, fmt.Errorf("%s: no certificates", path)
 	}
 	return out, nil
+}
+
+// compileIntrospection builds the introspection clients. Their caches are
+// per plan: a reload starts them empty (they are an optimisation).
+func compileIntrospection(cfg *config.Config) (map[string]*authn.Introspector, []error) {
+	out := map[string]*authn.Introspector{}
+	var errs []error
+	for i, c := range cfg.Authn.Introspection {
+		in, err := authn.NewIntrospector(authn.IntrospectionOptions{
+			Name: c.Name, Endpoint: c.Endpoint, ClientID: c.ClientID, ClientSecret: c.ClientSecret.Reveal(),
+			Issuer: c.Issuer, Audiences: c.Audiences, Timeout: c.Timeout.D(),
+			CacheTTL: c.CacheTTL.D(), NegativeTTL: c.NegativeCacheTTL.D(), CAFile: c.CAFile,
+		})
+		if err != nil {
+			errs = append(errs, cfg.Problem(fmt.Sprintf("authn.introspection[%d].ca_file", i), "%v", err))
+			continue
+		}
+		out[c.Name] = in
+	}
+	return out, errs
 }

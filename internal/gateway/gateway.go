@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/authn"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/pipeline"
@@ -29,6 +30,7 @@ type Gateway struct {
 	access    *slog.Logger
 	accessOut *observe.BufferedWriter
 
+	jtis       *authn.JTIStore // revocations and replay memory survive reloads
 	idPrefix   string
 	reqCounter atomic.Uint64
 
@@ -47,8 +49,9 @@ func New(cfg *config.Config, deps pipeline.Deps) (*Gateway, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	g := &Gateway{deps: deps, idPrefix: newIDPrefix(func(b []byte) { _, _ = rand.Read(b) })}
-	plan, err := compile(cfg, deps, nil)
+	g := &Gateway{deps: deps, jtis: authn.NewJTIStore(), idPrefix: newIDPrefix(func(b []byte) { _, _ = rand.Read(b) })}
+	g.jtis.SetRevoked(cfg.Authn.RevokedTokenIDs, deps.Now())
+	plan, err := compile(cfg, deps, nil, g.jtis)
 	if err != nil {
 		return nil, err
 	}
@@ -117,10 +120,11 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	if err := sameListeners(old.Config, cfg); err != nil {
 		return err
 	}
-	plan, err := compile(cfg, g.deps, old)
+	plan, err := compile(cfg, g.deps, old, g.jtis)
 	if err != nil {
 		return err
 	}
+	g.jtis.SetRevoked(cfg.Authn.RevokedTokenIDs, g.deps.Now())
 	plan.start()
 	g.plan.Store(plan)
 	for _, l := range g.listeners {

@@ -34,6 +34,7 @@ type Plan struct {
 	listeners map[string]*listenerPlan
 	pools     map[string]*poolEntry
 	issuers   map[string]*issuerEntry
+	intros    map[string]*authn.Introspector
 }
 
 type listenerPlan struct {
@@ -73,7 +74,7 @@ type stage struct {
 // taken from prev, so health, ejection and breaker state survive reloads.
 // New pools are created but not started; the caller starts them once the
 // plan is accepted, and closes them if it is not.
-func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan) (*Plan, error) {
+func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTIStore) (*Plan, error) {
 	var errs []error
 	p := &Plan{Config: cfg, listeners: map[string]*listenerPlan{}, pools: map[string]*poolEntry{}}
 	var prevPools map[string]*poolEntry
@@ -84,6 +85,9 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan) (*Plan, error) 
 	var ierrs []error
 	p.issuers, ierrs = compileIssuers(cfg, deps, prevIssuers)
 	errs = append(errs, ierrs...)
+	intros, ierrs2 := compileIntrospection(cfg)
+	errs = append(errs, ierrs2...)
+	p.intros = intros
 	apiKeys, err := compileAPIKeys(cfg)
 	if err != nil {
 		errs = append(errs, cfg.Problem("authn.api_keys.file", "%v", err))
@@ -146,7 +150,7 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan) (*Plan, error) 
 			if entry == nil {
 				continue // reported above
 			}
-			rp, err := compileRoute(r, lp, entry.pool, p.issuers, apiKeys, deps)
+			rp, err := compileRoute(r, lp, entry.pool, p.issuers, p.intros, apiKeys, jtis, deps)
 			if err != nil {
 				errs = append(errs, cfg.Problem(fmt.Sprintf("routes[%d]", j), "%v", err))
 				continue
@@ -173,13 +177,13 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan) (*Plan, error) 
 // compileRoute builds a route's chain. The order of stages is fixed here,
 // in code, and never read from config; config only turns stages on and
 // sets their parameters. TestGoldenPlan pins this order.
-func compileRoute(r config.Route, lp *listenerPlan, pool *proxy.Pool, issuers map[string]*issuerEntry, apiKeys *authn.APIKeyMethod, deps pipeline.Deps) (*routePlan, error) {
+func compileRoute(r config.Route, lp *listenerPlan, pool *proxy.Pool, issuers map[string]*issuerEntry, intros map[string]*authn.Introspector, apiKeys *authn.APIKeyMethod, jtis *authn.JTIStore, deps pipeline.Deps) (*routePlan, error) {
 	maxBody := lp.maxBody
 	if r.MaxBodyBytes > 0 {
 		maxBody = int64(r.MaxBodyBytes)
 	}
 	stages := []stage{
-		{"authenticate", authStage(r, lp, issuers, apiKeys, deps)},
+		{"authenticate", authStage(r, lp, issuers, intros, apiKeys, jtis, deps)},
 		{"body_limit", bodyLimit(maxBody)},
 	}
 	rp := &routePlan{id: r.ID}
@@ -245,6 +249,11 @@ func (p *Plan) closeNew(prev *Plan) {
 			e.close()
 		}
 	}
+	for name, in := range p.intros {
+		if prev == nil || prev.intros[name] != in {
+			in.Close()
+		}
+	}
 }
 
 // start starts health checks and key fetching (idempotent).
@@ -278,7 +287,7 @@ func (p *Plan) Stages() map[string][]string {
 // Check compiles cfg without binding anything, to find the problems that
 // loading cannot see (unreadable certificates, CA bundles, key files).
 func Check(cfg *config.Config) error {
-	p, err := compile(cfg, pipeline.Deps{Log: slog.New(slog.DiscardHandler), Now: time.Now}, nil)
+	p, err := compile(cfg, pipeline.Deps{Log: slog.New(slog.DiscardHandler), Now: time.Now}, nil, authn.NewJTIStore())
 	if err != nil {
 		return err
 	}
