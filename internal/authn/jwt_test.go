@@ -507,3 +507,44 @@ func TestRevocationAndReplay(t *testing.T) {
 		t.Fatalf("single-use without jti: %d", c)
 	}
 }
+
+// TestTokenSourceOptIns: query and cookie tokens only where a route opted
+// in, and only the named parameter or cookie.
+func TestTokenSourceOptIns(t *testing.T) {
+	k := keysOnce(t)
+	key, _ := NewPublicKey("k-rsa", "RS256", &k.rsa.PublicKey)
+	is := NewIssuer(IssuerOptions{Name: "i", ID: iss, Audiences: []string{"rampart"}, Algorithms: []string{"RS256"}, Keys: NewStaticKeys([]*Key{key}), ClockSkew: time.Minute})
+	tok := mint(t, `{"alg":"RS256","kid":"k-rsa"}`, claimsJSON(time.Now(), ""), "RS256", k.rsa)
+	try := func(o JWTOptions, query, cookie string) int {
+		o.Issuers = []*Issuer{is}
+		h := NewJWT(o)(func(w http.ResponseWriter, r *http.Request) error { w.WriteHeader(200); return nil })
+		req := httptest.NewRequest("GET", "http://gw/x?"+query, nil)
+		if cookie != "" {
+			req.AddCookie(&http.Cookie{Name: cookie, Value: tok})
+		}
+		req = req.WithContext(pipeline.WithScope(req.Context(), &pipeline.Scope{}))
+		w := httptest.NewRecorder()
+		if err := h(w, req); err != nil {
+			return pipeline.AsError(err).Status
+		}
+		return w.Code
+	}
+	cases := []struct {
+		name          string
+		o             JWTOptions
+		query, cookie string
+		want          int
+	}{
+		{"query without opt-in", JWTOptions{}, "access_token=" + tok, "", 401},
+		{"query with opt-in", JWTOptions{QueryParam: "access_token"}, "access_token=" + tok, "", 200},
+		{"other parameter", JWTOptions{QueryParam: "t"}, "access_token=" + tok, "", 401},
+		{"cookie without opt-in", JWTOptions{}, "", "session", 401},
+		{"cookie with opt-in", JWTOptions{Cookie: "session"}, "", "session", 200},
+		{"other cookie", JWTOptions{Cookie: "session"}, "", "other", 401},
+	}
+	for _, c := range cases {
+		if got := try(c.o, c.query, c.cookie); got != c.want {
+			t.Errorf("%s: %d, want %d", c.name, got, c.want)
+		}
+	}
+}

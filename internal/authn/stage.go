@@ -129,20 +129,27 @@ type JWTOptions struct {
 	CacheSize int
 	// Now is the clock.
 	Now func() time.Time
+	// QueryParam, when set, also accepts the token from this query
+	// parameter (an explicit opt-in; tokens in URLs leak).
+	QueryParam string
+	// Cookie, when set, also accepts the token from this cookie.
+	Cookie string
 }
 
 // JWTMethod verifies bearer JWTs from the Authorization header only; a
 // request carrying a token in the query string is refused (it has leaked
 // into logs and caches on its way).
 type JWTMethod struct {
-	byIss map[string]*Issuer
-	pol   Policy
-	cache *tokenCache
+	byIss      map[string]*Issuer
+	pol        Policy
+	cache      *tokenCache
+	queryParam string
+	cookie     string
 }
 
 // NewJWTMethod builds the jwt method of a route.
 func NewJWTMethod(o JWTOptions) *JWTMethod {
-	m := &JWTMethod{byIss: make(map[string]*Issuer, len(o.Issuers)), pol: o.Policy}
+	m := &JWTMethod{byIss: make(map[string]*Issuer, len(o.Issuers)), pol: o.Policy, queryParam: o.QueryParam, cookie: o.Cookie}
 	for _, is := range o.Issuers {
 		m.byIss[is.ID] = is
 	}
@@ -157,7 +164,39 @@ func (m *JWTMethod) Name() string { return "jwt" }
 
 // Authenticate implements Method.
 func (m *JWTMethod) Authenticate(r *http.Request, now time.Time) (*pipeline.Identity, *Failure) {
-	return authenticate(r, m.byIss, m.pol, m.cache, now)
+	raw, f := m.token(r)
+	if f != nil {
+		return nil, f
+	}
+	return verifyRaw(r, raw, m.byIss, m.pol, m.cache, now)
+}
+
+// token finds the bearer token: the Authorization header, or the route's
+// opted-in query parameter or cookie. A token in the query string is
+// refused unless the route opted in to that very parameter.
+func (m *JWTMethod) token(r *http.Request) (string, *Failure) {
+	if _, ok := r.Header["Authorization"]; ok || (m.queryParam == "" && m.cookie == "") {
+		if tokenInQuery(r.URL.RawQuery) && m.queryParam == "" {
+			return "", fail(ReasonMalformed, "token in the query string")
+		}
+		return bearer(r.Header)
+	}
+	if m.queryParam != "" {
+		if vs := r.URL.Query()[m.queryParam]; len(vs) == 1 && vs[0] != "" {
+			return vs[0], nil
+		} else if len(vs) > 1 {
+			return "", fail(ReasonMalformed, "several %s parameters", m.queryParam)
+		}
+	}
+	if tokenInQuery(r.URL.RawQuery) && m.queryParam == "" {
+		return "", fail(ReasonMalformed, "token in the query string")
+	}
+	if m.cookie != "" {
+		if c, err := r.Cookie(m.cookie); err == nil && c.Value != "" {
+			return c.Value, nil
+		}
+	}
+	return "", fail(ReasonMissing, "no token")
 }
 
 // NewJWT is the stage of a route that accepts bearer JWTs only.
@@ -177,14 +216,7 @@ func Unauthorized(f *Failure, invalid bool) *pipeline.Error {
 	return e
 }
 
-func authenticate(r *http.Request, byIss map[string]*Issuer, pol Policy, cache *tokenCache, now time.Time) (*pipeline.Identity, *Failure) {
-	if tokenInQuery(r.URL.RawQuery) {
-		return nil, fail(ReasonMalformed, "token in the query string")
-	}
-	raw, f := bearer(r.Header)
-	if f != nil {
-		return nil, f
-	}
+func verifyRaw(r *http.Request, raw string, byIss map[string]*Issuer, pol Policy, cache *tokenCache, now time.Time) (*pipeline.Identity, *Failure) {
 	var key [32]byte
 	if cache != nil {
 		key = sha256.Sum256([]byte(raw))

@@ -425,4 +425,11 @@ type RouteAuth struct {
 	// SingleUse accepts each token (by "jti", then required) only once: a
 	// replay guard for high-security routes.
 	SingleUse bool `yaml:"single_use"`
+	// TokenQueryParam opts in to reading the JWT from this query
+	// parameter when no Authorization header is sent (tokens in URLs leak
+	// into logs and caches; the access log redacts them).
+	TokenQueryParam string `yaml:"token_query_param"`
+	// TokenCookie opts in to reading the JWT from this cookie when no
+	// Authorization header is sent.
+	TokenCookie string `yaml:"token_cookie"`
 }

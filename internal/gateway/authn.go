@@ -155,7 +155,9 @@ func authStage(r config.Route, lp *listenerPlan, issuers map[string]*issuerEntry
 			Issuers: list,
 			Policy: authn.Policy{MaxLifetime: r.Auth.MaxTokenLifetime.D(), RequiredClaims: r.Auth.RequiredClaims,
 				JTIs: jtis, SingleUse: r.Auth.SingleUse},
-			CacheSize: 10000,
+			CacheSize:  10000,
+			QueryParam: r.Auth.TokenQueryParam,
+			Cookie:     r.Auth.TokenCookie,
 		}))
 	}
 	for _, n := range r.Auth.Introspection {

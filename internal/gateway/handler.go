@@ -273,6 +273,9 @@ func (g *Gateway) logAccess(r *http.Request, s *pipeline.Scope, rec *recorder) {
 		slog.String("upstream", s.Upstream),
 		slog.String("code", code),
 	)
+	if id := s.Identity; id != nil {
+		attrs = append(attrs, slog.String("subject", id.Subject), slog.String("auth", id.Method))
+	}
 	if s.Decision != nil && s.Decision.Err != nil {
 		// The internal cause is for operators only; clients never see it.
 		attrs = append(attrs, slog.String("error", s.Decision.Err.Error()))

@@ -451,3 +451,54 @@ routes: [{id: r, prefix: /, upstream: u, auth: {jwt: [idp]}}]
 		t.Fatalf("minted token: %d", resp.StatusCode)
 	}
 }
+
+// TestKeysCreate: `rampart keys create` prints a key once, stores only its
+// keyed hash, and the key opens the route after a reload.
+func TestKeysCreate(t *testing.T) {
+	dir := t.TempDir()
+	store := filepath.Join(dir, "keys.json")
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer up.Close()
+	addr := freePort(t)
+	cfg := filepath.Join(dir, "rampart.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`version: 1
+listeners: [{name: l, address: "%s"}]
+upstreams: [{name: u, allow_plaintext: true, targets: [{url: "%s"}]}]
+authn:
+  api_keys: {secret: "${env:E2E_API_KEY_SECRET}", file: %s}
+routes: [{id: r, prefix: /, upstream: u, auth: {api_key: true}}]
+`, addr, up.URL, store)), 0o600)
+	t.Setenv("E2E_API_KEY_SECRET", "e2e-api-key-secret-0123456789abcdef")
+	p := start(t, "run", "--config", cfg)
+	waitListening(t, addr)
+	out, err := exec.Command(binary, "keys", "create", "--config", cfg, "--consumer", "reports-job", "--scopes", "reports:read", "--ttl", "1d").Output()
+	if err != nil {
+		t.Fatalf("keys create: %v", err)
+	}
+	key := strings.TrimSpace(string(out))
+	if !strings.HasPrefix(key, "rpk_") {
+		t.Fatalf("key %q", key)
+	}
+	raw, _ := os.ReadFile(store)
+	if strings.Contains(string(raw), key) || strings.Contains(string(raw), strings.Split(key, "_")[2]) {
+		t.Fatal("store holds the key")
+	}
+	if st, _ := os.Stat(store); st.Mode().Perm() != 0o600 {
+		t.Errorf("store mode %v", st.Mode().Perm())
+	}
+	send := func(k string) int {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/x", nil)
+		req.Header.Set("X-Api-Key", k)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if c := send(key); c != 401 {
+		t.Fatalf("before reload: %d", c)
+	}
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "reload with the new key", func() bool { return send(key) == 200 })
+}
