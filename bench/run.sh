@@ -18,7 +18,7 @@ CONNS=${CONNS:-50}
 RATE=${RATE:-5000}   # latency phase: requests/s, below every target's saturation
 WRK_CPU=${WRK_CPU:-0}
 SUT_CPU=${SUT_CPU:-1}
-TARGETS=${TARGETS:-"direct rampart bare nginx caddy"}
+TARGETS=${TARGETS:-"direct rampart rampart-jwt bare nginx caddy"}
 
 need() { command -v "$1" >/dev/null 2>&1; }
 if ! need wrk || ! need nginx || ! need caddy || ! need taskset; then
@@ -53,6 +53,12 @@ PIN="taskset -c $SUT_CPU env GOMAXPROCS=1"
 $PIN "$work/upstream" -addr "127.0.0.1:$P_UP" &
 pids+=($!)
 
+# An ES256 key for the authenticated route; one token, reused by wrk (the
+# verified-token cache is what a real client's repeated token hits).
+openssl ecparam -name prime256v1 -genkey -noout -out "$work/jwt.key" 2>/dev/null
+openssl ec -in "$work/jwt.key" -pubout -out "$work/jwt.pub" 2>/dev/null
+TOKEN=$("$work/rampart" token --key "$work/jwt.key" --kid bench --iss https://idp.bench --aud bench --sub wrk --ttl 1h)
+
 cat >"$work/rampart.yaml" <<YAML
 version: 1
 listeners:
@@ -62,7 +68,18 @@ upstreams:
   - name: up
     allow_plaintext: true
     targets: [{url: "http://127.0.0.1:$P_UP"}]
+authn:
+  jwt:
+    - name: bench
+      issuer: https://idp.bench
+      audiences: [bench]
+      algorithms: [ES256]
+      keys: [{kid: bench, algorithm: ES256, file: $work/jwt.pub}]
 routes:
+  - id: jwt
+    prefix: /auth
+    upstream: up
+    auth: {jwt: [bench]}
   - id: all
     prefix: /
     upstream: up
@@ -119,12 +136,16 @@ HOME=$work XDG_DATA_HOME=$work XDG_CONFIG_HOME=$work $PIN caddy run --config "$w
 pids+=($!)
 PID_CADDY=$!
 
-port_of() { case $1 in direct) echo "$P_UP";; rampart) echo "$P_RAMPART";; bare) echo "$P_BARE";; nginx) echo "$P_NGINX";; caddy) echo "$P_CADDY";; esac; }
-pid_of() { case $1 in direct) echo "";; rampart) echo "$PID_RAMPART";; bare) echo "$PID_BARE";; nginx) echo "$PID_NGINX";; caddy) echo "$PID_CADDY";; esac; }
+port_of() { case $1 in direct) echo "$P_UP";; rampart|rampart-jwt) echo "$P_RAMPART";; bare) echo "$P_BARE";; nginx) echo "$P_NGINX";; caddy) echo "$P_CADDY";; esac; }
+pid_of() { case $1 in direct) echo "";; rampart|rampart-jwt) echo "$PID_RAMPART";; bare) echo "$PID_BARE";; nginx) echo "$PID_NGINX";; caddy) echo "$PID_CADDY";; esac; }
+
+path_of() { case $1 in rampart-jwt) echo "/auth/x";; *) echo "/";; esac; }
+# wrk_auth: header arguments for a target.
+hdr_of() { case $1 in rampart-jwt) echo "Authorization: Bearer $TOKEN";; *) echo "X-Bench: 1";; esac; }
 
 for t in $TARGETS; do
 	for i in $(seq 1 100); do
-		curl -fsS -o /dev/null "http://127.0.0.1:$(port_of "$t")/" 2>/dev/null && break
+		curl -fsS -o /dev/null -H "$(hdr_of "$t")" "http://127.0.0.1:$(port_of "$t")$(path_of "$t")" 2>/dev/null && break
 		sleep 0.1
 		[ "$i" = 100 ] && { echo "$t did not come up" >&2; cat "$work"/*.err "$work"/*.log 2>/dev/null >&2; exit 1; }
 	done
@@ -150,13 +171,13 @@ bad=0
 results="$work/results.tsv"
 : >"$results"
 echo "warming up..." >&2
-for t in $TARGETS; do taskset -c "$WRK_CPU" wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$(port_of "$t")/" >/dev/null; done
+for t in $TARGETS; do taskset -c "$WRK_CPU" wrk -t1 -c"$CONNS" -d2s -H "$(hdr_of "$t")" "http://127.0.0.1:$(port_of "$t")$(path_of "$t")" >/dev/null; done
 
 for r in $(seq 1 "$ROUNDS"); do
 	for t in $TARGETS; do
 		pid=$(pid_of "$t")
 		before=0; [ -n "$pid" ] && before=$(cpu_ticks "$pid")
-		out=$(taskset -c "$WRK_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$(port_of "$t")/")
+		out=$(taskset -c "$WRK_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -H "$(hdr_of "$t")" "http://127.0.0.1:$(port_of "$t")$(path_of "$t")")
 		after=0; [ -n "$pid" ] && after=$(cpu_ticks "$pid")
 		rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
 		reqs=$(awk '/requests in/ {print $1}' <<<"$out")
@@ -178,7 +199,7 @@ latres="$work/latency.tsv"
 echo "latency at a fixed $RATE req/s over $CONNS connections..." >&2
 for r in $(seq 1 "$ROUNDS"); do
 	for t in $TARGETS; do
-		if ! out=$(taskset -c "$WRK_CPU" "$work/latency" -url "http://127.0.0.1:$(port_of "$t")/" -rate "$RATE" -conns "$CONNS" -duration "${DURATION}s"); then
+		if ! out=$(taskset -c "$WRK_CPU" "$work/latency" -url "http://127.0.0.1:$(port_of "$t")$(path_of "$t")" -header "$(hdr_of "$t")" -rate "$RATE" -conns "$CONNS" -duration "${DURATION}s"); then
 			echo "WARNING: $t: errors in the latency run: $out" >&2
 			bad=1
 		fi
@@ -205,6 +226,8 @@ for t in targets:
     vs_bare = f"{m['cpu']/med['bare']['cpu']:.2f}×" if "bare" in med and t != "direct" and med['bare']['cpu'] > 0 else "-"
     cpu = f"{m['cpu']:.1f}" if t != "direct" else "-"
     print(f"| {t} | {m['rps']:.0f} | {m['p50']:.0f} | {m['p99']:.0f} | {cpu} | {vs_nginx} | {vs_bare} |")
+if "rampart" in med and "rampart-jwt" in med:
+    print(f"\nauthenticated route (ES256, cached token): {med['rampart-jwt']['rps']/med['rampart']['rps']:.2f}× the pass-through req/s; proxy CPU {med['rampart-jwt']['cpu']:.1f} vs {med['rampart']['cpu']:.1f} µs/req")
 lat = [l.rstrip("\n").split("\t") for l in open(sys.argv[3]) if l.strip()]
 lm = {}
 for t in targets:
@@ -218,8 +241,8 @@ for t in targets:
     if t not in lm:
         continue
     m = lm[t]
-    add50 = f"+{m['p50']-lm['direct']['p50']:.0f}" if "direct" in lm and t != "direct" else "-"
-    add99 = f"+{m['p99']-lm['direct']['p99']:.0f}" if "direct" in lm and t != "direct" else "-"
+    add50 = f"{m['p50']-lm['direct']['p50']:+.0f}" if "direct" in lm and t != "direct" else "-"
+    add99 = f"{m['p99']-lm['direct']['p99']:+.0f}" if "direct" in lm and t != "direct" else "-"
     print(f"| {t} | {m['p50']:.0f} | {m['p99']:.0f} | {m['p999']:.0f} | {add50} | {add99} |")
 PY
 if [ "$bad" = 1 ]; then

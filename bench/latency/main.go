@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -22,6 +23,7 @@ func main() {
 	rate := flag.Int("rate", 5000, "requests per second, total")
 	conns := flag.Int("conns", 50, "connections")
 	dur := flag.Duration("duration", 10*time.Second, "how long to send")
+	header := flag.String("header", "", "one request header, \"Name: value\"")
 	flag.Parse()
 	tr := &http.Transport{MaxIdleConnsPerHost: *conns, MaxConnsPerHost: *conns, DisableCompression: true}
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
@@ -43,7 +45,11 @@ func main() {
 				if d := time.Until(next); d > 0 {
 					time.Sleep(d)
 				}
-				resp, err := client.Get(*url)
+				req, _ := http.NewRequest(http.MethodGet, *url, nil)
+				if k, v, ok := strings.Cut(*header, ":"); ok {
+					req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
+				}
+				resp, err := client.Do(req)
 				if err != nil {
 					localErrs++
 				} else {
