@@ -11,6 +11,7 @@ import (
 // full error report (every problem, with file:line and key path) with its
 // .golden file. Regenerate with -update.
 func TestBadConfigsGolden(t *testing.T) {
+	t.Setenv("RAMPART_TEST_SHORT_SECRET", "only-16-bytes!!!")
 	files, _ := filepath.Glob("testdata/bad/*.yaml")
 	if len(files) == 0 {
 		t.Fatal("no test configs")

@@ -59,6 +59,9 @@ func TestDocumentedDefaults(t *testing.T) {
 		"authn.jwt[].refresh":                              dur(DefaultJWKSRefresh),
 		"authn.jwt[].min_refetch":                          dur(DefaultMinRefetch),
 		"authn.jwt[].fetch_timeout":                        dur(DefaultFetchTimeout),
+		"authn.introspection[].timeout":                    dur(DefaultIntrospectionTimeout),
+		"authn.introspection[].cache_ttl":                  dur(DefaultIntrospectionCache),
+		"authn.introspection[].negative_cache_ttl":         dur(DefaultIntrospectionNegCache),
 	}
 	for key, val := range want {
 		row := fmt.Sprintf("| `%s` | `%s` |", key, val)
