@@ -287,22 +287,10 @@ func (c *Config) validateAuthn(p *Problems) map[string]bool {
 		if in.ClientID == "" {
 			p.Add(base+".client_id", "required")
 		}
-		switch {
-		case !in.ClientSecret.IsSet():
-			p.Add(base+".client_secret", "required")
-		case in.ClientSecret.Literal():
-			p.Add(base+".client_secret", "must be a reference (${env:NAME} or ${file:/path}), never a literal")
-		}
+		checkSecretRef(p, base+".client_secret", in.ClientSecret, 0)
 	}
 	if k := c.Authn.APIKeys; k != nil {
-		switch {
-		case !k.Secret.IsSet():
-			p.Add("authn.api_keys.secret", "required")
-		case k.Secret.Literal():
-			p.Add("authn.api_keys.secret", "must be a reference (${env:NAME} or ${file:/path}), never a literal")
-		case len(k.Secret.Reveal()) < 32:
-			p.Add("authn.api_keys.secret", "must be at least 32 bytes (it has %d)", len(k.Secret.Reveal()))
-		}
+		checkSecretRef(p, "authn.api_keys.secret", k.Secret, 32)
 		if !strings.HasPrefix(k.File, "/") {
 			p.Add("authn.api_keys.file", "an absolute path is required")
 		}
@@ -455,6 +443,19 @@ func (c *Config) validateRouteAuth(p *Problems, routeBase string, r Route, issue
 			}
 			p.Add(fmt.Sprintf("%s.jwt[%d]", base, i), "%s", msg)
 		}
+	}
+}
+
+// checkSecretRef requires a secret that came from a reference (never a
+// literal in the file) and, when minLen > 0, is at least that long.
+func checkSecretRef(p *Problems, path string, s Secret, minLen int) {
+	switch {
+	case !s.IsSet():
+		p.Add(path, "required")
+	case s.Literal():
+		p.Add(path, "must be a reference (${env:NAME} or ${file:/path}), never a literal")
+	case len(s.Reveal()) < minLen:
+		p.Add(path, "must be at least %d bytes (it has %d)", minLen, len(s.Reveal()))
 	}
 }
 
