@@ -12,6 +12,12 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// scalarShorthand is implemented by struct types that also accept a
+// one-word scalar form (authorize: any_authenticated).
+type scalarShorthand interface {
+	decodeScalar(v string) error
+}
+
 // yamlDecoder is implemented by config value types with their own syntax
 // (durations, sizes, secrets).
 type yamlDecoder interface {
@@ -63,6 +69,14 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		}
 		d.decode(n, v.Elem(), path)
 	case reflect.Struct:
+		if n.Kind == yaml.ScalarNode && v.CanAddr() {
+			if sh, ok := v.Addr().Interface().(scalarShorthand); ok {
+				if err := sh.decodeScalar(n.Value); err != nil {
+					d.probs.addAt(n.Line, path, "%v", err)
+				}
+				return
+			}
+		}
 		d.decodeStruct(n, v, path)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {

@@ -128,6 +128,9 @@ func (c *Config) applyDefaults() {
 	if k := c.Authn.APIKeys; k != nil && k.Header == "" {
 		k.Header = "X-Api-Key"
 	}
+	if c.StripIdentityHeaders == nil {
+		c.StripIdentityHeaders = []string{"X-Auth-*", "X-User-*", "X-Forwarded-User", "X-Remote-User", "X-Consumer-*"}
+	}
 	setBool(&c.AccessLog.Enabled, true)
 	if c.AccessLog.Output == "" {
 		c.AccessLog.Output = "stdout"

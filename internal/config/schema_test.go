@@ -54,9 +54,19 @@ func docComments(t *testing.T) map[string]string {
 // types, their yaml/required/enum tags and their doc comments.
 func generateSchema(t *testing.T) []byte {
 	docs := docComments(t)
+	defs := map[string]any{}
 	var gen func(rt reflect.Type) map[string]any
 	gen = func(rt reflect.Type) map[string]any {
 		switch rt {
+		case reflect.TypeOf(Authorize{}):
+			// Recursive (methods hold policies) and with a scalar
+			// shorthand: defined once under $defs.
+			if _, done := defs["authorize"]; !done {
+				defs["authorize"] = nil
+				obj := genStruct(rt, gen, docs)
+				defs["authorize"] = map[string]any{"oneOf": []any{map[string]any{"const": "any_authenticated"}, obj}}
+			}
+			return map[string]any{"$ref": "#/$defs/authorize"}
 		case reflect.TypeOf(Duration(0)):
 			return map[string]any{"type": "string", "pattern": `^(0|[0-9]+d|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$`}
 		case reflect.TypeOf(ByteSize(0)):
@@ -78,48 +88,59 @@ func generateSchema(t *testing.T) []byte {
 			return map[string]any{"type": "string"}
 		case reflect.Slice:
 			return map[string]any{"type": "array", "items": gen(rt.Elem())}
+		case reflect.Map:
+			return map[string]any{"type": "object", "additionalProperties": gen(rt.Elem())}
 		case reflect.Struct:
-			props := map[string]any{}
-			var required []string
-			for i := 0; i < rt.NumField(); i++ {
-				f := rt.Field(i)
-				name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-				if !f.IsExported() || name == "" || name == "-" {
-					continue
-				}
-				s := gen(f.Type)
-				if d := docs[rt.Name()+"."+f.Name]; d != "" {
-					s["description"] = d
-				}
-				if e := f.Tag.Get("enum"); e != "" {
-					vals := []any{}
-					for _, v := range strings.Split(e, ",") {
-						vals = append(vals, v)
-						if n, err := strconv.Atoi(v); err == nil {
-							vals = append(vals, n) // YAML reads 503 as a number
-						}
-					}
-					if s["type"] == "array" {
-						s["items"] = map[string]any{"enum": vals}
-					} else {
-						s["enum"] = vals
-					}
-				}
-				if f.Tag.Get("required") == "true" {
-					required = append(required, name)
-				}
-				props[name] = s
-			}
-			out := map[string]any{"type": "object", "additionalProperties": false, "properties": props}
-			if len(required) > 0 {
-				out["required"] = required
-			}
-			return out
+			return genStruct(rt, gen, docs)
 		}
 		t.Fatalf("no schema for %s", rt)
 		return nil
 	}
 	root := gen(reflect.TypeOf(Config{}))
+	root["$defs"] = defs
+	return encodeSchema(t, root)
+}
+
+func genStruct(rt reflect.Type, gen func(reflect.Type) map[string]any, docs map[string]string) map[string]any {
+	props := map[string]any{}
+	var required []string
+	for i := 0; i < rt.NumField(); i++ {
+		f := rt.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if !f.IsExported() || name == "" || name == "-" {
+			continue
+		}
+		s := gen(f.Type)
+		if d := docs[rt.Name()+"."+f.Name]; d != "" {
+			s["description"] = d
+		}
+		if e := f.Tag.Get("enum"); e != "" {
+			vals := []any{}
+			for _, v := range strings.Split(e, ",") {
+				vals = append(vals, v)
+				if n, err := strconv.Atoi(v); err == nil {
+					vals = append(vals, n) // YAML reads 503 as a number
+				}
+			}
+			if s["type"] == "array" {
+				s["items"] = map[string]any{"enum": vals}
+			} else {
+				s["enum"] = vals
+			}
+		}
+		if f.Tag.Get("required") == "true" {
+			required = append(required, name)
+		}
+		props[name] = s
+	}
+	out := map[string]any{"type": "object", "additionalProperties": false, "properties": props}
+	if len(required) > 0 {
+		out["required"] = required
+	}
+	return out
+}
+
+func encodeSchema(t *testing.T, root map[string]any) []byte {
 	root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
 	root["$id"] = "https://github.com/rampart-gw/rampart/docs/config.schema.json"
 	root["title"] = "Rampart configuration"

@@ -4,6 +4,8 @@
 // It imports nothing internal.
 package config
 
+import "fmt"
+
 // Config is a whole configuration file.
 type Config struct {
 	// Version of the config format. Must be 1.
@@ -20,6 +22,12 @@ type Config struct {
 	// Authn defines the credentials the gateway trusts; routes choose
 	// among them with auth.
 	Authn Authn `yaml:"authn"`
+	// StripIdentityHeaders are client request headers removed on every
+	// route before the gateway sets its own verified identity headers
+	// (names, or prefixes ending in "*"; case and '_' vs '-' ignored).
+	// Default: X-Auth-*, X-User-*, X-Forwarded-User, X-Remote-User,
+	// X-Consumer-*.
+	StripIdentityHeaders []string `yaml:"strip_identity_headers"`
 
 	// File is the path the config was loaded from ("" when from memory).
 	File string `yaml:"-"`
@@ -244,6 +252,13 @@ type Route struct {
 	// Sensitive marks a high-value route: API keys alone are not enough
 	// to call it (NIST SP 800-204 MS-SS-1).
 	Sensitive bool `yaml:"sensitive"`
+	// Authorize is the route's policy. Deny by default: an authenticated
+	// route needs one, or the explicit "authorize: any_authenticated".
+	Authorize *Authorize `yaml:"authorize"`
+	// ForwardAuthorization forwards the client's Authorization header to
+	// the upstream. Off by default (NIST SP 800-204 MS-SS-10): the gateway
+	// consumed the credential and vouches for the caller itself.
+	ForwardAuthorization bool `yaml:"forward_authorization"`
 	// PreserveHost forwards the client's Host header instead of the
 	// target's host.
 	PreserveHost bool `yaml:"preserve_host"`
@@ -432,4 +447,45 @@ type RouteAuth struct {
 	// TokenCookie opts in to reading the JWT from this cookie when no
 	// Authorization header is sent.
 	TokenCookie string `yaml:"token_cookie"`
+}
+
+// Authorize is a route's authorization policy. Every condition given must
+// hold. Written as the string "any_authenticated", it admits every
+// authenticated caller.
+type Authorize struct {
+	// AnyAuthenticated admits every authenticated caller.
+	AnyAuthenticated bool `yaml:"any_authenticated"`
+	// ScopesAll are scopes the caller must all hold.
+	ScopesAll []string `yaml:"scopes_all"`
+	// ScopesAny are scopes of which the caller must hold one.
+	ScopesAny []string `yaml:"scopes_any"`
+	// RolesAll are roles the caller must all hold.
+	RolesAll []string `yaml:"roles_all"`
+	// RolesAny are roles of which the caller must hold one.
+	RolesAny []string `yaml:"roles_any"`
+	// Claims maps a claim (dotted path; "sub" and "iss" included) to the
+	// values it may take. A list claim passes when one element does.
+	Claims map[string][]string `yaml:"claims"`
+	// Bind ties path parameters to claims: {userId: sub} admits
+	// /users/{userId} only when userId equals the caller's subject
+	// (object-level authorization, OWASP API1).
+	Bind map[string]string `yaml:"bind"`
+	// CEL is a boolean CEL expression over identity (sub, iss, method,
+	// scopes, roles, claims), request (method, path, params, headers,
+	// client_ip) and now (a timestamp).
+	CEL string `yaml:"cel"`
+	// Headers are the request headers visible to CEL as request.headers
+	// (lower-case names).
+	Headers []string `yaml:"headers"`
+	// Methods adds a policy per HTTP method (function-level
+	// authorization, OWASP API5), on top of the route's.
+	Methods map[string]*Authorize `yaml:"methods"`
+}
+
+func (a *Authorize) decodeScalar(v string) error {
+	if v != "any_authenticated" {
+		return fmt.Errorf("expected a policy or \"any_authenticated\", got %q", v)
+	}
+	a.AnyAuthenticated = true
+	return nil
 }

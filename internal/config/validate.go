@@ -108,6 +108,14 @@ func (c *Config) validate(p *Problems) {
 		if r.Sensitive && r.Public {
 			p.Add(base+".sensitive", "a sensitive route cannot be public")
 		}
+		switch {
+		case r.Auth != nil && r.Authorize == nil:
+			p.Add(base, "route %q authenticates but has no policy; add authorize (or authorize: any_authenticated) (deny by default)", r.ID)
+		case r.Public && r.Authorize != nil:
+			p.Add(base+".authorize", "a public route has no identity to authorize; remove authorize or add auth")
+		case r.Authorize != nil:
+			validateAuthorize(p, base+".authorize", r.Authorize, r, true)
+		}
 		if r.Upstream == "" {
 			p.Add(base+".upstream", "required")
 		} else if !upstreams[r.Upstream] {
@@ -443,6 +451,59 @@ func (c *Config) validateRouteAuth(p *Problems, routeBase string, r Route, issue
 			}
 			p.Add(fmt.Sprintf("%s.jwt[%d]", base, i), "%s", msg)
 		}
+	}
+}
+
+func validateAuthorize(p *Problems, base string, a *Authorize, r Route, top bool) {
+	conditions := len(a.ScopesAll) + len(a.ScopesAny) + len(a.RolesAll) + len(a.RolesAny) + len(a.Claims) + len(a.Bind) + len(a.Methods)
+	if a.CEL != "" {
+		conditions++
+	}
+	if a.AnyAuthenticated && conditions > 0 {
+		p.Add(base, "any_authenticated cannot be combined with conditions")
+	}
+	if !a.AnyAuthenticated && conditions == 0 {
+		p.Add(base, "empty policy; say any_authenticated to admit every authenticated caller")
+	}
+	params := map[string]bool{}
+	for _, seg := range strings.Split(r.Path, "/") {
+		if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
+			params[seg[1:len(seg)-1]] = true
+		}
+	}
+	for param, claim := range a.Bind {
+		if !params[param] {
+			p.Add(base+".bind."+param, "route path %q has no parameter {%s}", r.Path, param)
+		}
+		if claim == "" {
+			p.Add(base+".bind."+param, "name the claim to bind to (e.g. sub)")
+		}
+	}
+	for claim, vals := range a.Claims {
+		if len(vals) == 0 {
+			p.Add(base+".claims."+claim, "list the allowed values")
+		}
+	}
+	if a.CEL == "" && len(a.Headers) > 0 {
+		p.Add(base+".headers", "only used by cel")
+	}
+	for m, sub := range a.Methods {
+		mp := base + ".methods." + m
+		if !top {
+			p.Add(mp, "methods cannot be nested")
+			continue
+		}
+		if !isToken(m) || m != strings.ToUpper(m) {
+			p.Add(mp, "invalid method %q", m)
+		}
+		if len(r.Methods) > 0 && !slices.Contains(r.Methods, m) {
+			p.Add(mp, "the route does not allow %s", m)
+		}
+		if sub == nil {
+			p.Add(mp, "empty policy")
+			continue
+		}
+		validateAuthorize(p, mp, sub, r, false)
 	}
 }
 

@@ -54,6 +54,7 @@ routes:
     prefix: /reports
     upstream: svc
     auth: {api_key: true}
+    authorize: any_authenticated
 `
 	_, addr := startGateway(t, cfg)
 	send := func(header, query string) int {
@@ -118,7 +119,7 @@ routes:
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	if _, err := config.Parse([]byte(base+"    auth: {api_key: true, jwt: [idp], combine: all_of}\n"), "s.yaml"); err != nil {
+	if _, err := config.Parse([]byte(base+"    auth: {api_key: true, jwt: [idp], combine: all_of}\n    authorize: any_authenticated\n"), "s.yaml"); err != nil {
 		t.Errorf("all_of with a token: %v", err)
 	}
 }
@@ -177,10 +178,12 @@ routes:
     prefix: /machine
     upstream: svc
     auth: {mtls: true}
+    authorize: any_authenticated
   - id: both
     prefix: /both
     upstream: svc
     auth: {mtls: true, jwt: [idp], combine: all_of}
+    authorize: any_authenticated
 `
 	_, addr := startGateway(t, cfg)
 	client := func(l *testpki.Leaf) *http.Client {

@@ -126,6 +126,7 @@ routes:
     auth:
       jwt: [idp]
       max_token_lifetime: 1h
+    authorize: any_authenticated
   - id: health
     path: /health
     upstream: svc

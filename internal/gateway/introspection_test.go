@@ -58,6 +58,7 @@ routes:
     prefix: /orders
     upstream: svc
     auth: {introspection: [as]}
+    authorize: any_authenticated
 `
 	_, addr := startGateway(t, cfg)
 	url := "http://" + addr + "/orders/1"

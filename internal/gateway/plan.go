@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/authn"
+	"github.com/rampart-gw/rampart/internal/authz"
 	"github.com/rampart-gw/rampart/internal/clientip"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/pipeline"
@@ -150,9 +151,14 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTI
 			if entry == nil {
 				continue // reported above
 			}
-			rp, err := compileRoute(r, lp, entry.pool, p.issuers, p.intros, apiKeys, jtis, deps)
+			rp, err := compileRoute(r, lp, entry.pool, p.issuers, p.intros, apiKeys, jtis, cfg.StripIdentityHeaders, deps)
 			if err != nil {
-				errs = append(errs, cfg.Problem(fmt.Sprintf("routes[%d]", j), "%v", err))
+				path := fmt.Sprintf("routes[%d]", j)
+				var se *stageError
+				if errors.As(err, &se) {
+					path += "." + se.path
+				}
+				errs = append(errs, cfg.Problem(path, "%v", err))
 				continue
 			}
 			lp.routes = append(lp.routes, rp)
@@ -174,16 +180,30 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTI
 	return p, nil
 }
 
+// stageError locates a stage's compile error inside the route.
+type stageError struct {
+	path string
+	err  error
+}
+
+func (e *stageError) Error() string { return e.err.Error() }
+func (e *stageError) Unwrap() error { return e.err }
+
 // compileRoute builds a route's chain. The order of stages is fixed here,
 // in code, and never read from config; config only turns stages on and
 // sets their parameters. TestGoldenPlan pins this order.
-func compileRoute(r config.Route, lp *listenerPlan, pool *proxy.Pool, issuers map[string]*issuerEntry, intros map[string]*authn.Introspector, apiKeys *authn.APIKeyMethod, jtis *authn.JTIStore, deps pipeline.Deps) (*routePlan, error) {
+func compileRoute(r config.Route, lp *listenerPlan, pool *proxy.Pool, issuers map[string]*issuerEntry, intros map[string]*authn.Introspector, apiKeys *authn.APIKeyMethod, jtis *authn.JTIStore, stripHeaders []string, deps pipeline.Deps) (*routePlan, error) {
 	maxBody := lp.maxBody
 	if r.MaxBodyBytes > 0 {
 		maxBody = int64(r.MaxBodyBytes)
 	}
+	authorize, err := authz.New(r.Authorize)
+	if err != nil {
+		return nil, &stageError{path: "authorize", err: err}
+	}
 	stages := []stage{
 		{"authenticate", authStage(r, lp, issuers, intros, apiKeys, jtis, deps)},
+		{"authorize", authorize},
 		{"body_limit", bodyLimit(maxBody)},
 	}
 	rp := &routePlan{id: r.ID}
@@ -195,7 +215,7 @@ func compileRoute(r config.Route, lp *listenerPlan, pool *proxy.Pool, issuers ma
 		}
 	}
 	rp.stages = append(rp.stages, "proxy")
-	rp.handler = pipeline.Chain(proxy.NewHandler(r, pool, deps), mws...)
+	rp.handler = pipeline.Chain(proxy.NewHandler(r, pool, deps, proxy.Options{StripIdentityHeaders: stripHeaders}), mws...)
 	return rp, nil
 }
 

@@ -21,6 +21,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // precedence order and each route's stages in order. A change of security
 // ordering shows up here as a reviewable diff. Regenerate with -update.
 func TestGoldenPlan(t *testing.T) {
+	t.Setenv("RAMPART_PLAN_TEST_SECRET", "plan-test-secret-0123456789abcdef!")
 	cfg, err := config.Load("testdata/plan.yaml")
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -19,10 +20,17 @@ import (
 	"github.com/rampart-gw/rampart/internal/router"
 )
 
+// Options are gateway-wide settings of the forward stage.
+type Options struct {
+	// StripIdentityHeaders are removed from every client request (names or
+	// "prefix*" patterns).
+	StripIdentityHeaders []string
+}
+
 // NewHandler returns the final stage of a route: it forwards the request to
 // the route's upstream pool through a ReverseProxy in Rewrite mode (never
 // Director), applying header hygiene, timeouts and retries.
-func NewHandler(route config.Route, pool *Pool, deps pipeline.Deps) pipeline.Handler {
+func NewHandler(route config.Route, pool *Pool, deps pipeline.Deps, opts Options) pipeline.Handler {
 	connect := pool.baseTimeout.Connect.D()
 	if route.Timeouts.Connect > 0 {
 		connect = route.Timeouts.Connect.D()
@@ -49,7 +57,7 @@ func NewHandler(route config.Route, pool *Pool, deps pipeline.Deps) pipeline.Han
 		}
 	}
 	rp := &httputil.ReverseProxy{
-		Rewrite:        rewriter(route.PreserveHost, pool),
+		Rewrite:        rewriter(route, pool, compileStrip(opts.StripIdentityHeaders)),
 		Transport:      rt,
 		BufferPool:     pool.buffers,
 		ModifyResponse: modifyResponse,
@@ -76,7 +84,8 @@ func NewHandler(route config.Route, pool *Pool, deps pipeline.Deps) pipeline.Han
 // hop-by-hop headers (and any header a client named in Connection) and the
 // client's Forwarded/X-Forwarded-* before Rewrite runs, so every header set
 // here is the gateway's own and cannot be removed by the client.
-func rewriter(preserveHost bool, pool *Pool) func(*httputil.ProxyRequest) {
+func rewriter(route config.Route, pool *Pool, strip stripper) func(*httputil.ProxyRequest) {
+	preserveHost, forwardAuth := route.PreserveHost, route.ForwardAuthorization
 	credHeader, credValue := pool.credHeader, pool.credValue
 	// Constant header values are shared, read-only, by every request.
 	httpProto, httpsProto := []string{"http"}, []string{"https"}
@@ -102,7 +111,16 @@ func rewriter(preserveHost bool, pool *Pool) func(*httputil.ProxyRequest) {
 			out.Host = ""
 		}
 		stripSpoofable(out.Header)
+		strip.apply(out.Header)
+		if !forwardAuth {
+			// NIST SP 800-204 MS-SS-10: the gateway consumed the
+			// credential; the service trusts the gateway's assertion.
+			delete(out.Header, "Authorization")
+		}
 		h := out.Header
+		if id := s.Identity; id != nil {
+			setIdentityHeaders(h, id)
+		}
 		client := []string{s.ClientIPText}
 		h["X-Forwarded-For"] = client
 		if s.TrustedPeer {
@@ -363,4 +381,61 @@ func PeerAddr(remote string) netip.Addr {
 		return a.Unmap()
 	}
 	return netip.Addr{}
+}
+
+// stripper removes client-supplied identity headers.
+type stripper struct {
+	exact    map[string]bool
+	prefixes []string
+}
+
+func compileStrip(patterns []string) stripper {
+	st := stripper{exact: map[string]bool{}}
+	for _, p := range patterns {
+		p = normHeader(p)
+		if pre, ok := strings.CutSuffix(p, "*"); ok {
+			st.prefixes = append(st.prefixes, pre)
+		} else {
+			st.exact[p] = true
+		}
+	}
+	return st
+}
+
+func normHeader(s string) string {
+	return strings.ReplaceAll(strings.ToLower(s), "_", "-")
+}
+
+func (st stripper) apply(h http.Header) {
+	for k := range h {
+		n := normHeader(k)
+		if st.exact[n] {
+			delete(h, k)
+			continue
+		}
+		for _, p := range st.prefixes {
+			if strings.HasPrefix(n, p) {
+				delete(h, k)
+				break
+			}
+		}
+	}
+}
+
+// setIdentityHeaders adds the gateway's verified identity. They are set
+// after every client header of these names was stripped, so a service that
+// reads them reads the gateway's values (the signed assertion is the proof
+// a service should verify).
+func setIdentityHeaders(h http.Header, id *pipeline.Identity) {
+	h["X-Auth-Subject"] = []string{id.Subject}
+	h["X-Auth-Method"] = []string{id.Method}
+	if id.Issuer != "" {
+		h["X-Auth-Issuer"] = []string{id.Issuer}
+	}
+	if len(id.Scopes) > 0 {
+		h["X-Auth-Scopes"] = []string{strings.Join(id.Scopes, " ")}
+	}
+	if len(id.Roles) > 0 {
+		h["X-Auth-Roles"] = []string{strings.Join(id.Roles, ",")}
+	}
 }

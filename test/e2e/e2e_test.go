@@ -436,7 +436,7 @@ authn:
       algorithms: [ES256]
       require_type: at+jwt
       keys: [{kid: k1, algorithm: ES256, file: %s}]
-routes: [{id: r, prefix: /, upstream: u, auth: {jwt: [idp]}}]
+routes: [{id: r, prefix: /, upstream: u, auth: {jwt: [idp]}, authorize: any_authenticated}]
 `, addr, up.URL, pubFile)), 0o600)
 	start(t, "run", "--config", cfg)
 	waitListening(t, addr)
@@ -466,7 +466,7 @@ listeners: [{name: l, address: "%s"}]
 upstreams: [{name: u, allow_plaintext: true, targets: [{url: "%s"}]}]
 authn:
   api_keys: {secret: "${env:E2E_API_KEY_SECRET}", file: %s}
-routes: [{id: r, prefix: /, upstream: u, auth: {api_key: true}}]
+routes: [{id: r, prefix: /, upstream: u, auth: {api_key: true}, authorize: any_authenticated}]
 `, addr, up.URL, store)), 0o600)
 	t.Setenv("E2E_API_KEY_SECRET", "e2e-api-key-secret-0123456789abcdef")
 	p := start(t, "run", "--config", cfg)
