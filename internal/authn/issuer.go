@@ -24,6 +24,7 @@ type Issuer struct {
 	scopesClaim string
 	rolesPath   []string
 	claims      []string
+	binding     bool
 }
 
 // IssuerOptions configure an Issuer.
@@ -37,6 +38,8 @@ type IssuerOptions struct {
 	ScopesClaim   string   // default "scope"
 	RolesClaim    string   // dotted path, e.g. realm_access.roles
 	ExposedClaims []string // claims copied into the identity
+	// RequireBinding demands an "htb" request-binding claim (assertions).
+	RequireBinding bool
 }
 
 // NewIssuer builds an issuer verifier.
@@ -44,6 +47,7 @@ func NewIssuer(o IssuerOptions) *Issuer {
 	is := &Issuer{
 		Name: o.Name, ID: o.ID, audiences: o.Audiences, algs: o.Algorithms, keys: o.Keys,
 		requireTyp: strings.ToLower(o.RequireType), skew: o.ClockSkew, scopesClaim: o.ScopesClaim, claims: o.ExposedClaims,
+		binding: o.RequireBinding,
 	}
 	if is.scopesClaim == "" {
 		is.scopesClaim = "scope"
@@ -141,6 +145,13 @@ func (is *Issuer) verify(ctx context.Context, t *token, now time.Time, pol Polic
 	}
 	if is.rolesPath != nil {
 		id.Roles = stringList(claimPath(c, is.rolesPath), false)
+	}
+	if is.binding {
+		htb, _ := c["htb"].(string)
+		if htb == "" {
+			return nil, fail(ReasonClaims, "no htb request binding")
+		}
+		id.Binding = htb
 	}
 	if len(is.claims) > 0 {
 		id.Claims = make(map[string]any, len(is.claims))

@@ -206,6 +206,9 @@ func (r *RemoteKeys) refresh(ctx context.Context) time.Duration {
 	r.mu.Unlock()
 	if err != nil {
 		r.opt.Log.Warn("JWKS refresh failed; keeping the last good key set", "issuer", r.opt.Issuer, "error", err.Error())
+		if !r.Ready() {
+			return time.Second // nothing to serve with yet: retry soon
+		}
 		return min(r.opt.Refresh, 30*time.Second)
 	}
 	if maxAge > 0 {
@@ -226,7 +229,11 @@ func (r *RemoteKeys) Lookup(ctx context.Context, kid, alg string) (*Key, *Failur
 	if k := r.cur.Load().find(kid, alg); k != nil {
 		return k, nil // another request's refetch found it
 	}
-	if r.opt.Now().Sub(r.lastAttempt) < r.opt.MinRefetch {
+	interval := r.opt.MinRefetch
+	if !r.Ready() {
+		interval = min(interval, time.Second)
+	}
+	if r.opt.Now().Sub(r.lastAttempt) < interval {
 		if !r.Ready() {
 			return nil, fail(ReasonKeysUnavail, "no key set loaded")
 		}

@@ -2,6 +2,7 @@ package authn
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"net/http"
 	"strings"
 	"sync"
@@ -134,6 +135,9 @@ type JWTOptions struct {
 	QueryParam string
 	// Cookie, when set, also accepts the token from this cookie.
 	Cookie string
+	// Header, when set, reads the raw token from this header instead of
+	// Authorization (no "Bearer" scheme).
+	Header string
 }
 
 // JWTMethod verifies bearer JWTs from the Authorization header only; a
@@ -145,11 +149,12 @@ type JWTMethod struct {
 	cache      *tokenCache
 	queryParam string
 	cookie     string
+	header     string
 }
 
 // NewJWTMethod builds the jwt method of a route.
 func NewJWTMethod(o JWTOptions) *JWTMethod {
-	m := &JWTMethod{byIss: make(map[string]*Issuer, len(o.Issuers)), pol: o.Policy, queryParam: o.QueryParam, cookie: o.Cookie}
+	m := &JWTMethod{byIss: make(map[string]*Issuer, len(o.Issuers)), pol: o.Policy, queryParam: o.QueryParam, cookie: o.Cookie, header: http.CanonicalHeaderKey(o.Header)}
 	for _, is := range o.Issuers {
 		m.byIss[is.ID] = is
 	}
@@ -168,13 +173,52 @@ func (m *JWTMethod) Authenticate(r *http.Request, now time.Time) (*pipeline.Iden
 	if f != nil {
 		return nil, f
 	}
-	return verifyRaw(r, raw, m.byIss, m.pol, m.cache, now)
+	id, f := verifyRaw(r, raw, m.byIss, m.pol, m.cache, now)
+	if f != nil {
+		return nil, f
+	}
+	if id.Binding != "" && id.Binding != RequestBinding(r) {
+		return nil, fail(ReasonClaims, "request binding does not match this request")
+	}
+	return id, nil
+}
+
+// RequestBinding computes the htb of a request as a service or a
+// micro-gateway sees it: method, the original host (X-Forwarded-Host set
+// by the signing gateway, else Host; lower case, no port) and the escaped
+// path. It equals what the signing gateway bound.
+func RequestBinding(r *http.Request) string {
+	host := r.Header.Get("X-Forwarded-Host")
+	if host == "" {
+		host = r.Host
+	}
+	host = strings.ToLower(host)
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {
+		host = host[:i]
+	}
+	host = strings.TrimSuffix(host, ".")
+	path := r.URL.EscapedPath()
+	if s := pipeline.ScopeOf(r.Context()); s != nil && s.Path != "" {
+		path = s.Path
+	}
+	sum := sha256.Sum256([]byte(r.Method + "\n" + host + "\n" + path))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // token finds the bearer token: the Authorization header, or the route's
 // opted-in query parameter or cookie. A token in the query string is
 // refused unless the route opted in to that very parameter.
 func (m *JWTMethod) token(r *http.Request) (string, *Failure) {
+	if m.header != "" {
+		vals := r.Header[m.header]
+		switch {
+		case len(vals) == 0 || vals[0] == "":
+			return "", fail(ReasonMissing, "no %s header", m.header)
+		case len(vals) > 1:
+			return "", fail(ReasonMalformed, "several %s headers", m.header)
+		}
+		return vals[0], nil
+	}
 	if _, ok := r.Header["Authorization"]; ok || (m.queryParam == "" && m.cookie == "") {
 		if tokenInQuery(r.URL.RawQuery) && m.queryParam == "" {
 			return "", fail(ReasonMalformed, "token in the query string")

@@ -34,6 +34,7 @@ const (
 	DefaultIntrospectionTimeout  = 2 * time.Second
 	DefaultIntrospectionCache    = 60 * time.Second
 	DefaultIntrospectionNegCache = 10 * time.Second
+	DefaultAssertionTTL          = 60 * time.Second
 )
 
 func setDur(d *Duration, def time.Duration) {
@@ -127,6 +128,15 @@ func (c *Config) applyDefaults() {
 	}
 	if k := c.Authn.APIKeys; k != nil && k.Header == "" {
 		k.Header = "X-Api-Key"
+	}
+	if a := c.Assertion; a != nil {
+		if a.Algorithm == "" {
+			a.Algorithm = "EdDSA"
+		}
+		setDur(&a.TTL, DefaultAssertionTTL)
+		if a.Header == "" {
+			a.Header = "X-Rampart-Assertion"
+		}
 	}
 	if c.StripIdentityHeaders == nil {
 		c.StripIdentityHeaders = []string{"X-Auth-*", "X-User-*", "X-Forwarded-User", "X-Remote-User", "X-Consumer-*"}

@@ -22,6 +22,10 @@ type Config struct {
 	// Authn defines the credentials the gateway trusts; routes choose
 	// among them with auth.
 	Authn Authn `yaml:"authn"`
+	// Assertion signs the caller's identity for upstreams: a short-lived
+	// JWT on every forwarded request, verifiable against the gateway's
+	// JWKS (see the verify package).
+	Assertion *Assertion `yaml:"assertion"`
 	// StripIdentityHeaders are client request headers removed on every
 	// route before the gateway sets its own verified identity headers
 	// (names, or prefixes ending in "*"; case and '_' vs '-' ignored).
@@ -401,6 +405,10 @@ type JWTIssuer struct {
 	RolesClaim string `yaml:"roles_claim"`
 	// Claims are copied into the verified identity for later stages.
 	Claims []string `yaml:"claims"`
+	// RequireBinding demands an "htb" claim binding the token to the
+	// request's method, host and path (assertions of an edge rampart):
+	// a token replayed for another request is refused.
+	RequireBinding bool `yaml:"require_binding"`
 }
 
 // JWTKey is a static verification key.
@@ -447,6 +455,10 @@ type RouteAuth struct {
 	// TokenCookie opts in to reading the JWT from this cookie when no
 	// Authorization header is sent.
 	TokenCookie string `yaml:"token_cookie"`
+	// TokenHeader reads the JWT, without "Bearer", from this header
+	// instead of Authorization: a micro-gateway reads its edge's
+	// assertion from X-Rampart-Assertion.
+	TokenHeader string `yaml:"token_header"`
 }
 
 // Authorize is a route's authorization policy. Every condition given must
@@ -488,4 +500,26 @@ func (a *Authorize) decodeScalar(v string) error {
 	}
 	a.AnyAuthenticated = true
 	return nil
+}
+
+// Assertion configures the gateway-signed identity assertion.
+type Assertion struct {
+	// Issuer is the assertions' "iss", e.g. https://edge.example.com.
+	Issuer string `yaml:"issuer" required:"true"`
+	// Algorithm of the signing key: EdDSA (default) or ES256.
+	Algorithm string `yaml:"algorithm" enum:"EdDSA,ES256"`
+	// KeyFile holds the PEM private signing key; generated (0600) on
+	// first start when missing.
+	KeyFile string `yaml:"key_file" required:"true"`
+	// PreviousKeyFiles are retired keys still published in the JWKS, for
+	// rotation with overlap.
+	PreviousKeyFiles []string `yaml:"previous_key_files"`
+	// TTL of an assertion. Default 60s, at most 10m.
+	TTL Duration `yaml:"ttl"`
+	// Header carries the assertion. Default X-Rampart-Assertion. A client
+	// value of it is always removed.
+	Header string `yaml:"header"`
+	// JWKSPath, when set, serves the public keys on every listener at this
+	// path (e.g. /.well-known/rampart-jwks.json).
+	JWKSPath string `yaml:"jwks_path"`
 }

@@ -80,6 +80,28 @@ func (c *Config) validate(p *Problems) {
 		c.validateUpstream(p, base, u)
 	}
 
+	if a := c.Assertion; a != nil {
+		if a.Issuer == "" {
+			p.Add("assertion.issuer", "required")
+		}
+		if a.Algorithm != "EdDSA" && a.Algorithm != "ES256" {
+			p.Add("assertion.algorithm", "use EdDSA or ES256")
+		}
+		if !strings.HasPrefix(a.KeyFile, "/") {
+			p.Add("assertion.key_file", "an absolute path is required")
+		}
+		if a.TTL.D() > 10*time.Minute || a.TTL.D() < time.Second {
+			p.Add("assertion.ttl", "between 1s and 10m (assertions must be short-lived)")
+		}
+		if !isToken(a.Header) {
+			p.Add("assertion.header", "invalid header name %q", a.Header)
+		}
+		if a.JWKSPath != "" {
+			if err := CheckRoutePath(a.JWKSPath, false); err != nil {
+				p.Add("assertion.jwks_path", "%v", err)
+			}
+		}
+	}
 	issuers := c.validateAuthn(p)
 	if len(c.Routes) == 0 {
 		c.warn("routes", "no routes: every request will get 404")

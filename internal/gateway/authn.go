@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"net/http"
 	"os"
 
+	"github.com/rampart-gw/rampart/internal/assert"
 	"github.com/rampart-gw/rampart/internal/authn"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/pipeline"
@@ -81,7 +83,7 @@ func compileIssuers(cfg *config.Config, deps pipeline.Deps, prev map[string]*iss
 		e.issuer = authn.NewIssuer(authn.IssuerOptions{
 			Name: j.Name, ID: j.Issuer, Audiences: j.Audiences, Algorithms: j.Algorithms, Keys: keys,
 			RequireType: j.RequireType, ClockSkew: j.ClockSkew.D(), ScopesClaim: j.ScopesClaim,
-			RolesClaim: j.RolesClaim, ExposedClaims: j.Claims,
+			RolesClaim: j.RolesClaim, ExposedClaims: j.Claims, RequireBinding: j.RequireBinding,
 		})
 		out[j.Name] = e
 	}
@@ -158,6 +160,7 @@ func authStage(r config.Route, lp *listenerPlan, issuers map[string]*issuerEntry
 			CacheSize:  10000,
 			QueryParam: r.Auth.TokenQueryParam,
 			Cookie:     r.Auth.TokenCookie,
+			Header:     r.Auth.TokenHeader,
 		}))
 	}
 	for _, n := range r.Auth.Introspection {
@@ -270,4 +273,43 @@ func compileIntrospection(cfg *config.Config) (map[string]*authn.Introspector, [
 		out[c.Name] = in
 	}
 	return out, errs
+}
+
+// compileSigner loads (or creates) the assertion signing key and the
+// previous keys still published for overlap.
+func compileSigner(a *config.Assertion) (*assert.Signer, error) {
+	cur, err := assert.LoadOrCreate(a.KeyFile, a.Algorithm)
+	if err != nil {
+		return nil, err
+	}
+	var prev []*assert.Key
+	for _, f := range a.PreviousKeyFiles {
+		if _, err := os.Stat(f); err != nil {
+			return nil, fmt.Errorf("previous key %s: %w", f, err)
+		}
+		k, err := assert.LoadOrCreate(f, a.Algorithm)
+		if err != nil {
+			return nil, err
+		}
+		prev = append(prev, k)
+	}
+	return assert.NewSigner(a.Issuer, a.TTL.D(), cur, prev), nil
+}
+
+// jwksRoute serves the gateway's public assertion keys.
+func jwksRoute(s *assert.Signer) *routePlan {
+	body := s.JWKS()
+	return &routePlan{id: "rampart.jwks", stages: []string{"jwks"}, handler: func(w http.ResponseWriter, r *http.Request) error {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			e := pipeline.Deny(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method not allowed")
+			e.Header = http.Header{"Allow": {"GET, HEAD"}}
+			return e
+		}
+		w.Header().Set("Content-Type", "application/jwk-set+json")
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		if r.Method == http.MethodGet {
+			_, _ = w.Write(body)
+		}
+		return nil
+	}}
 }

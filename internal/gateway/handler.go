@@ -59,7 +59,7 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec.Header().Set("X-Request-Id", s.RequestID)
 
 	var route *routePlan
-	err := h.admit(r, s, ci, lp, &route)
+	err := h.admit(r, s, ci, plan, lp, &route)
 	if err == nil {
 		s.RouteID = route.id
 		err = route.handler(rec, r)
@@ -72,7 +72,7 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // admit runs the fixed pre-route stages: framing verdict, host, path
 // normalisation and routing.
-func (h *listenerHandler) admit(r *http.Request, s *pipeline.Scope, ci *server.ConnInfo, lp *listenerPlan, route **routePlan) error {
+func (h *listenerHandler) admit(r *http.Request, s *pipeline.Scope, ci *server.ConnInfo, plan *Plan, lp *listenerPlan, route **routePlan) error {
 	v := ci.Begin()
 	if v.Problem != "" {
 		e := pipeline.DenyErr(http.StatusBadRequest, CodeFraming, "ambiguous request framing", errString(v.Problem))
@@ -116,6 +116,10 @@ func (h *listenerHandler) admit(r *http.Request, s *pipeline.Scope, ci *server.C
 		return pipeline.Deny(http.StatusBadRequest, CodeBadQuery, "invalid query string")
 	}
 	s.Path = path
+	if plan.jwksRoute != nil && path == plan.jwksPath {
+		*route = plan.jwksRoute
+		return nil
+	}
 	m := lp.router.Match(host, r.Method, path)
 	switch m.Result {
 	case router.Found:

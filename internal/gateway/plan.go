@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/assert"
 	"github.com/rampart-gw/rampart/internal/authn"
 	"github.com/rampart-gw/rampart/internal/authz"
 	"github.com/rampart-gw/rampart/internal/clientip"
@@ -36,6 +37,9 @@ type Plan struct {
 	pools     map[string]*poolEntry
 	issuers   map[string]*issuerEntry
 	intros    map[string]*authn.Introspector
+	signer    *assert.Signer
+	jwksPath  string
+	jwksRoute *routePlan
 }
 
 type listenerPlan struct {
@@ -86,6 +90,17 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTI
 	var ierrs []error
 	p.issuers, ierrs = compileIssuers(cfg, deps, prevIssuers)
 	errs = append(errs, ierrs...)
+	if a := cfg.Assertion; a != nil {
+		signer, err := compileSigner(a)
+		if err != nil {
+			errs = append(errs, cfg.Problem("assertion.key_file", "%v", err))
+		}
+		p.signer = signer
+		if a.JWKSPath != "" && signer != nil {
+			p.jwksPath = a.JWKSPath
+			p.jwksRoute = jwksRoute(signer)
+		}
+	}
 	intros, ierrs2 := compileIntrospection(cfg)
 	errs = append(errs, ierrs2...)
 	p.intros = intros
@@ -151,7 +166,11 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTI
 			if entry == nil {
 				continue // reported above
 			}
-			rp, err := compileRoute(r, lp, entry.pool, p.issuers, p.intros, apiKeys, jtis, cfg.StripIdentityHeaders, deps)
+			fwd := proxy.Options{StripIdentityHeaders: cfg.StripIdentityHeaders, Signer: p.signer, Now: deps.Now}
+			if cfg.Assertion != nil {
+				fwd.AssertionHeader = cfg.Assertion.Header
+			}
+			rp, err := compileRoute(r, lp, entry.pool, p.issuers, p.intros, apiKeys, jtis, fwd, deps)
 			if err != nil {
 				path := fmt.Sprintf("routes[%d]", j)
 				var se *stageError
@@ -192,7 +211,7 @@ func (e *stageError) Unwrap() error { return e.err }
 // compileRoute builds a route's chain. The order of stages is fixed here,
 // in code, and never read from config; config only turns stages on and
 // sets their parameters. TestGoldenPlan pins this order.
-func compileRoute(r config.Route, lp *listenerPlan, pool *proxy.Pool, issuers map[string]*issuerEntry, intros map[string]*authn.Introspector, apiKeys *authn.APIKeyMethod, jtis *authn.JTIStore, stripHeaders []string, deps pipeline.Deps) (*routePlan, error) {
+func compileRoute(r config.Route, lp *listenerPlan, pool *proxy.Pool, issuers map[string]*issuerEntry, intros map[string]*authn.Introspector, apiKeys *authn.APIKeyMethod, jtis *authn.JTIStore, fwd proxy.Options, deps pipeline.Deps) (*routePlan, error) {
 	maxBody := lp.maxBody
 	if r.MaxBodyBytes > 0 {
 		maxBody = int64(r.MaxBodyBytes)
@@ -215,7 +234,10 @@ func compileRoute(r config.Route, lp *listenerPlan, pool *proxy.Pool, issuers ma
 		}
 	}
 	rp.stages = append(rp.stages, "proxy")
-	rp.handler = pipeline.Chain(proxy.NewHandler(r, pool, deps, proxy.Options{StripIdentityHeaders: stripHeaders}), mws...)
+	if fwd.Signer != nil {
+		rp.stages = append(rp.stages[:len(rp.stages)-1], "sign_assertion", "proxy")
+	}
+	rp.handler = pipeline.Chain(proxy.NewHandler(r, pool, deps, fwd), mws...)
 	return rp, nil
 }
 

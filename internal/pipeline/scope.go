@@ -90,4 +90,7 @@ type Identity struct {
 	TokenID string
 	// ExpiresAt is when the credential expires.
 	ExpiresAt time.Time
+	// Binding is the request binding ("htb") of an assertion token, checked
+	// against every request that presents it.
+	Binding string
 }

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/assert"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 	"github.com/rampart-gw/rampart/internal/router"
@@ -25,6 +26,14 @@ type Options struct {
 	// StripIdentityHeaders are removed from every client request (names or
 	// "prefix*" patterns).
 	StripIdentityHeaders []string
+	// Signer, when set, attaches a signed identity assertion in
+	// AssertionHeader to every forwarded request.
+	Signer *assert.Signer
+	// AssertionHeader carries the assertion (a client value is always
+	// removed).
+	AssertionHeader string
+	// Now is the clock of assertions.
+	Now func() time.Time
 }
 
 // NewHandler returns the final stage of a route: it forwards the request to
@@ -57,7 +66,7 @@ func NewHandler(route config.Route, pool *Pool, deps pipeline.Deps, opts Options
 		}
 	}
 	rp := &httputil.ReverseProxy{
-		Rewrite:        rewriter(route, pool, compileStrip(opts.StripIdentityHeaders)),
+		Rewrite:        rewriter(route, pool, compileStrip(opts.StripIdentityHeaders), opts),
 		Transport:      rt,
 		BufferPool:     pool.buffers,
 		ModifyResponse: modifyResponse,
@@ -84,8 +93,16 @@ func NewHandler(route config.Route, pool *Pool, deps pipeline.Deps, opts Options
 // hop-by-hop headers (and any header a client named in Connection) and the
 // client's Forwarded/X-Forwarded-* before Rewrite runs, so every header set
 // here is the gateway's own and cannot be removed by the client.
-func rewriter(route config.Route, pool *Pool, strip stripper) func(*httputil.ProxyRequest) {
+func rewriter(route config.Route, pool *Pool, strip stripper, opts Options) func(*httputil.ProxyRequest) {
 	preserveHost, forwardAuth := route.PreserveHost, route.ForwardAuthorization
+	assertHeader := http.CanonicalHeaderKey(opts.AssertionHeader)
+	if assertHeader == "" {
+		assertHeader = "X-Rampart-Assertion"
+	}
+	signer, now := opts.Signer, opts.Now
+	if now == nil {
+		now = time.Now
+	}
 	credHeader, credValue := pool.credHeader, pool.credValue
 	// Constant header values are shared, read-only, by every request.
 	httpProto, httpsProto := []string{"http"}, []string{"https"}
@@ -118,8 +135,16 @@ func rewriter(route config.Route, pool *Pool, strip stripper) func(*httputil.Pro
 			delete(out.Header, "Authorization")
 		}
 		h := out.Header
+		// Only this gateway's assertion reaches the service.
+		delete(h, assertHeader)
+		delete(h, "X-Rampart-Assertion")
 		if id := s.Identity; id != nil {
 			setIdentityHeaders(h, id)
+		}
+		if signer != nil {
+			if a, err := signer.Sign(pool.Name, in.Method, s, now()); err == nil {
+				h[assertHeader] = []string{a}
+			}
 		}
 		client := []string{s.ClientIPText}
 		h["X-Forwarded-For"] = client

@@ -1,0 +1,243 @@
+// Package assert signs the gateway's identity assertions: short-lived JWTs
+// (EdDSA or ES256) that tell a service who called, through which gateway,
+// for which method, host and path. Services verify them with the public
+// package verify against the gateway's JWKS, so a request that did not
+// come through the gateway is refused.
+package assert
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/pipeline"
+)
+
+// Type is the "typ" header of assertions, so that no other token can be
+// mistaken for one.
+const Type = "rampart-assertion+jwt"
+
+var b64 = base64.RawURLEncoding
+
+// Key is a signing key with its id.
+type Key struct {
+	ID   string
+	Alg  string
+	priv crypto.Signer
+}
+
+// LoadOrCreate reads a PEM private key (Ed25519 or P-256) from path; if
+// the file does not exist it generates one of alg and writes it (0600), so
+// the gateway's key survives restarts.
+func LoadOrCreate(path, alg string) (*Key, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return create(path, alg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return parse(data, path)
+}
+
+func create(path, alg string) (*Key, error) {
+	var priv crypto.Signer
+	switch alg {
+	case "EdDSA":
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		priv = k
+	case "ES256":
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		priv = k
+	default:
+		return nil, fmt.Errorf("unsupported assertion algorithm %q (EdDSA or ES256)", alg)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return nil, err
+	}
+	return newKey(priv)
+}
+
+func parse(data []byte, path string) (*Key, error) {
+	b, _ := pem.Decode(data)
+	if b == nil {
+		return nil, fmt.Errorf("%s: no PEM block", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+	if err != nil {
+		if ek, err2 := x509.ParseECPrivateKey(b.Bytes); err2 == nil {
+			k, err = ek, nil
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	s, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("%s: not a signing key", path)
+	}
+	return newKey(s)
+}
+
+func newKey(priv crypto.Signer) (*Key, error) {
+	k := &Key{priv: priv}
+	switch p := priv.Public().(type) {
+	case ed25519.PublicKey:
+		k.Alg = "EdDSA"
+	case *ecdsa.PublicKey:
+		if p.Curve != elliptic.P256() {
+			return nil, errors.New("ECDSA assertion keys must be P-256")
+		}
+		k.Alg = "ES256"
+	default:
+		return nil, fmt.Errorf("unsupported key type %T", p)
+	}
+	// The kid is a thumbprint-like hash of the public key, stable across
+	// restarts and distinct per key.
+	der, _ := x509.MarshalPKIXPublicKey(priv.Public())
+	sum := sha256.Sum256(der)
+	k.ID = b64.EncodeToString(sum[:12])
+	return k, nil
+}
+
+// JWK returns the public JWK of the key.
+func (k *Key) JWK() map[string]string {
+	j := map[string]string{"kid": k.ID, "alg": k.Alg, "use": "sig"}
+	switch p := k.priv.Public().(type) {
+	case ed25519.PublicKey:
+		j["kty"], j["crv"], j["x"] = "OKP", "Ed25519", b64.EncodeToString(p)
+	case *ecdsa.PublicKey:
+		j["kty"], j["crv"] = "EC", "P-256"
+		j["x"] = b64.EncodeToString(p.X.FillBytes(make([]byte, 32)))
+		j["y"] = b64.EncodeToString(p.Y.FillBytes(make([]byte, 32)))
+	}
+	return j
+}
+
+// Signer signs assertions with the current key and publishes the current
+// and previous keys (rotation with overlap: services keep accepting
+// assertions signed with the previous key while they are still valid).
+type Signer struct {
+	issuer   string
+	ttl      time.Duration
+	current  *Key
+	previous []*Key
+	header   string // precomputed protected header, base64url
+	jwks     []byte
+}
+
+// NewSigner builds a signer.
+func NewSigner(issuer string, ttl time.Duration, current *Key, previous []*Key) *Signer {
+	s := &Signer{issuer: issuer, ttl: ttl, current: current, previous: previous}
+	h, _ := json.Marshal(map[string]string{"alg": current.Alg, "typ": Type, "kid": current.ID})
+	s.header = b64.EncodeToString(h)
+	keys := []map[string]string{current.JWK()}
+	for _, p := range previous {
+		keys = append(keys, p.JWK())
+	}
+	s.jwks, _ = json.Marshal(map[string]any{"keys": keys})
+	return s
+}
+
+// JWKS is the public key set, JSON.
+func (s *Signer) JWKS() []byte { return s.jwks }
+
+// Binding is the hash that ties an assertion to one request:
+// base64url(SHA-256(method "\n" host "\n" path)), host canonical (lower
+// case, no port) and path as forwarded.
+func Binding(method, host, path string) string {
+	sum := sha256.Sum256([]byte(method + "\n" + host + "\n" + path))
+	return b64.EncodeToString(sum[:])
+}
+
+// Sign mints the assertion for one request to audience (the upstream).
+func (s *Signer) Sign(aud, method string, sc *pipeline.Scope, now time.Time) (string, error) {
+	var jti [12]byte
+	_, _ = rand.Read(jti[:])
+	var b strings.Builder
+	b.Grow(384)
+	b.WriteString(`{"iss":`)
+	writeJSON(&b, s.issuer)
+	b.WriteString(`,"aud":`)
+	writeJSON(&b, aud)
+	iat := now.Unix()
+	b.WriteString(`,"iat":`)
+	b.WriteString(strconv.FormatInt(iat, 10))
+	b.WriteString(`,"exp":`)
+	b.WriteString(strconv.FormatInt(iat+int64(s.ttl/time.Second), 10))
+	b.WriteString(`,"jti":"`)
+	b.WriteString(b64.EncodeToString(jti[:]))
+	b.WriteString(`","rid":`)
+	writeJSON(&b, sc.RequestID)
+	b.WriteString(`,"htb":"`)
+	b.WriteString(Binding(method, sc.Host, sc.Path))
+	b.WriteByte('"')
+	if id := sc.Identity; id != nil {
+		b.WriteString(`,"sub":`)
+		writeJSON(&b, id.Subject)
+		b.WriteString(`,"auth":`)
+		writeJSON(&b, id.Method)
+		if len(id.Scopes) > 0 {
+			b.WriteString(`,"scope":`)
+			writeJSON(&b, strings.Join(id.Scopes, " "))
+		}
+		if len(id.Roles) > 0 {
+			b.WriteString(`,"roles":`)
+			r, _ := json.Marshal(id.Roles)
+			b.Write(r)
+		}
+	}
+	b.WriteByte('}')
+	input := s.header + "." + b64.EncodeToString([]byte(b.String()))
+	sig, err := s.current.sign([]byte(input))
+	if err != nil {
+		return "", err
+	}
+	return input + "." + b64.EncodeToString(sig), nil
+}
+
+func (k *Key) sign(input []byte) ([]byte, error) {
+	switch p := k.priv.(type) {
+	case ed25519.PrivateKey:
+		return ed25519.Sign(p, input), nil
+	case *ecdsa.PrivateKey:
+		d := sha256.Sum256(input)
+		r, s, err := ecdsa.Sign(rand.Reader, p, d[:])
+		if err != nil {
+			return nil, err
+		}
+		out := make([]byte, 64)
+		r.FillBytes(out[:32])
+		s.FillBytes(out[32:])
+		return out, nil
+	}
+	return nil, errors.New("unsupported key")
+}
+
+func writeJSON(b *strings.Builder, s string) {
+	e, _ := json.Marshal(s)
+	b.Write(e)
+}
