@@ -18,7 +18,7 @@ CONNS=${CONNS:-50}
 RATE=${RATE:-5000}   # latency phase: requests/s, below every target's saturation
 WRK_CPU=${WRK_CPU:-0}
 SUT_CPU=${SUT_CPU:-1}
-TARGETS=${TARGETS:-"direct rampart rampart-jwt bare nginx caddy"}
+TARGETS=${TARGETS:-"direct rampart rampart-jwt rampart-chain bare nginx caddy"}
 
 need() { command -v "$1" >/dev/null 2>&1; }
 if ! need wrk || ! need nginx || ! need caddy || ! need taskset; then
@@ -57,7 +57,7 @@ pids+=($!)
 # verified-token cache is what a real client's repeated token hits).
 openssl ecparam -name prime256v1 -genkey -noout -out "$work/jwt.key" 2>/dev/null
 openssl ec -in "$work/jwt.key" -pubout -out "$work/jwt.pub" 2>/dev/null
-TOKEN=$("$work/rampart" token --key "$work/jwt.key" --kid bench --iss https://idp.bench --aud bench --sub wrk --ttl 1h)
+TOKEN=$("$work/rampart" token --key "$work/jwt.key" --kid bench --iss https://idp.bench --aud bench --sub wrk --ttl 1h --scope "bench:read")
 
 cat >"$work/rampart.yaml" <<YAML
 version: 1
@@ -75,15 +75,26 @@ authn:
       audiences: [bench]
       algorithms: [ES256]
       keys: [{kid: bench, algorithm: ES256, file: $work/jwt.pub}]
+assertion:
+  issuer: https://rampart.bench
+  key_file: $work/assertion.key
 routes:
   - id: jwt
     prefix: /auth
     upstream: up
     auth: {jwt: [bench]}
+    authorize: any_authenticated
+    skip_assertion: true
+  - id: chain
+    prefix: /chain
+    upstream: up
+    auth: {jwt: [bench]}
+    authorize: {scopes_all: ["bench:read"]}
   - id: all
     prefix: /
     upstream: up
     public: true
+    skip_assertion: true
 access_log:
   output: $work/rampart-access.log
 YAML
@@ -136,12 +147,12 @@ HOME=$work XDG_DATA_HOME=$work XDG_CONFIG_HOME=$work $PIN caddy run --config "$w
 pids+=($!)
 PID_CADDY=$!
 
-port_of() { case $1 in direct) echo "$P_UP";; rampart|rampart-jwt) echo "$P_RAMPART";; bare) echo "$P_BARE";; nginx) echo "$P_NGINX";; caddy) echo "$P_CADDY";; esac; }
-pid_of() { case $1 in direct) echo "";; rampart|rampart-jwt) echo "$PID_RAMPART";; bare) echo "$PID_BARE";; nginx) echo "$PID_NGINX";; caddy) echo "$PID_CADDY";; esac; }
+port_of() { case $1 in direct) echo "$P_UP";; rampart|rampart-jwt|rampart-chain) echo "$P_RAMPART";; bare) echo "$P_BARE";; nginx) echo "$P_NGINX";; caddy) echo "$P_CADDY";; esac; }
+pid_of() { case $1 in direct) echo "";; rampart|rampart-jwt|rampart-chain) echo "$PID_RAMPART";; bare) echo "$PID_BARE";; nginx) echo "$PID_NGINX";; caddy) echo "$PID_CADDY";; esac; }
 
-path_of() { case $1 in rampart-jwt) echo "/auth/x";; *) echo "/";; esac; }
+path_of() { case $1 in rampart-jwt) echo "/auth/x";; rampart-chain) echo "/chain/x";; *) echo "/";; esac; }
 # wrk_auth: header arguments for a target.
-hdr_of() { case $1 in rampart-jwt) echo "Authorization: Bearer $TOKEN";; *) echo "X-Bench: 1";; esac; }
+hdr_of() { case $1 in rampart-jwt|rampart-chain) echo "Authorization: Bearer $TOKEN";; *) echo "X-Bench: 1";; esac; }
 
 for t in $TARGETS; do
 	for i in $(seq 1 100); do
@@ -226,6 +237,8 @@ for t in targets:
     vs_bare = f"{m['cpu']/med['bare']['cpu']:.2f}×" if "bare" in med and t != "direct" and med['bare']['cpu'] > 0 else "-"
     cpu = f"{m['cpu']:.1f}" if t != "direct" else "-"
     print(f"| {t} | {m['rps']:.0f} | {m['p50']:.0f} | {m['p99']:.0f} | {cpu} | {vs_nginx} | {vs_bare} |")
+if "rampart" in med and "rampart-chain" in med:
+    print(f"full chain (JWT cached + policy + signed EdDSA assertion): {med['rampart-chain']['rps']/med['rampart']['rps']:.2f}× the pass-through req/s; proxy CPU {med['rampart-chain']['cpu']:.1f} vs {med['rampart']['cpu']:.1f} µs/req")
 if "rampart" in med and "rampart-jwt" in med:
     print(f"\nauthenticated route (ES256, cached token): {med['rampart-jwt']['rps']/med['rampart']['rps']:.2f}× the pass-through req/s; proxy CPU {med['rampart-jwt']['cpu']:.1f} vs {med['rampart']['cpu']:.1f} µs/req")
 lat = [l.rstrip("\n").split("\t") for l in open(sys.argv[3]) if l.strip()]

@@ -51,6 +51,9 @@ type Options struct {
 	AllowPlaintextJWKS bool
 	// CAFile pins the CA of the JWKS endpoint.
 	CAFile string
+	// MinRefetch bounds JWKS refetches on an unknown key id (a gateway key
+	// rotation). Default 10s.
+	MinRefetch time.Duration
 	// OnReject, if set, is called with the reason of every refusal (for
 	// logs); the client always gets a bare 401.
 	OnReject func(r *http.Request, reason error)
@@ -91,6 +94,9 @@ func Middleware(o Options) (func(http.Handler) http.Handler, error) {
 	if o.Leeway == 0 {
 		o.Leeway = 5 * time.Second
 	}
+	if o.MinRefetch == 0 {
+		o.MinRefetch = 10 * time.Second
+	}
 	algs := []string{"EdDSA", "ES256"}
 	var keys authn.KeySet
 	switch {
@@ -114,7 +120,7 @@ func Middleware(o Options) (func(http.Handler) http.Handler, error) {
 		}
 		rk, err := authn.NewRemoteKeys(authn.RemoteOptions{
 			JWKSURL: o.JWKSURL, Issuer: o.Issuer, Allowed: algs, Refresh: 5 * time.Minute,
-			MinRefetch: 10 * time.Second, Timeout: 5 * time.Second, CAFile: o.CAFile,
+			MinRefetch: o.MinRefetch, Timeout: 5 * time.Second, CAFile: o.CAFile,
 			AllowPlaintext: o.AllowPlaintextJWKS, Log: slog.New(slog.DiscardHandler),
 		})
 		if err != nil {

@@ -259,6 +259,9 @@ type Route struct {
 	// Authorize is the route's policy. Deny by default: an authenticated
 	// route needs one, or the explicit "authorize: any_authenticated".
 	Authorize *Authorize `yaml:"authorize"`
+	// SkipAssertion sends no signed assertion on this route (for example
+	// static content whose service verifies nothing).
+	SkipAssertion bool `yaml:"skip_assertion"`
 	// ForwardAuthorization forwards the client's Authorization header to
 	// the upstream. Off by default (NIST SP 800-204 MS-SS-10): the gateway
 	// consumed the credential and vouches for the caller itself.

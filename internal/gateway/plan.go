@@ -167,6 +167,9 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTI
 				continue // reported above
 			}
 			fwd := proxy.Options{StripIdentityHeaders: cfg.StripIdentityHeaders, Signer: p.signer, Now: deps.Now}
+			if r.SkipAssertion {
+				fwd.Signer = nil
+			}
 			if cfg.Assertion != nil {
 				fwd.AssertionHeader = cfg.Assertion.Header
 			}
