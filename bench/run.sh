@@ -18,7 +18,7 @@ CONNS=${CONNS:-50}
 RATE=${RATE:-5000}   # latency phase: requests/s, below every target's saturation
 WRK_CPU=${WRK_CPU:-0}
 SUT_CPU=${SUT_CPU:-1}
-TARGETS=${TARGETS:-"direct rampart rampart-jwt rampart-chain bare nginx caddy"}
+TARGETS=${TARGETS:-"direct rampart rampart-jwt rampart-chain rampart-chain-reuse bare nginx caddy"}
 
 need() { command -v "$1" >/dev/null 2>&1; }
 if ! need wrk || ! need nginx || ! need caddy || ! need taskset; then
@@ -38,7 +38,7 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-P_UP=$(free_port); P_RAMPART=$(free_port); P_BARE=$(free_port); P_NGINX=$(free_port); P_CADDY=$(free_port)
+P_UP=$(free_port); P_RAMPART=$(free_port); P_RAMPART2=$(free_port); P_BARE=$(free_port); P_NGINX=$(free_port); P_CADDY=$(free_port)
 
 echo "building..." >&2
 go build -o "$work/upstream" ./bench/upstream
@@ -102,6 +102,14 @@ $PIN "$work/rampart" run --config "$work/rampart.yaml" --watch=false 2>"$work/ra
 pids+=($!)
 PID_RAMPART=$!
 
+# A second instance with assertion reuse (one signature per caller and
+# request shape per 5 s), measured with its own CPU counters.
+sed -e "s/127.0.0.1:$P_RAMPART/127.0.0.1:$P_RAMPART2/" -e "s#  key_file: $work/assertion.key#  key_file: $work/assertion.key\n  reuse: 5s#" \
+	-e "s#output: $work/rampart-access.log#output: $work/rampart2-access.log#" "$work/rampart.yaml" >"$work/rampart2.yaml"
+$PIN "$work/rampart" run --config "$work/rampart2.yaml" --watch=false 2>"$work/rampart2.err" &
+pids+=($!)
+PID_RAMPART2=$!
+
 $PIN "$work/bareproxy" -addr "127.0.0.1:$P_BARE" -target "http://127.0.0.1:$P_UP" &
 pids+=($!)
 PID_BARE=$!
@@ -147,12 +155,12 @@ HOME=$work XDG_DATA_HOME=$work XDG_CONFIG_HOME=$work $PIN caddy run --config "$w
 pids+=($!)
 PID_CADDY=$!
 
-port_of() { case $1 in direct) echo "$P_UP";; rampart|rampart-jwt|rampart-chain) echo "$P_RAMPART";; bare) echo "$P_BARE";; nginx) echo "$P_NGINX";; caddy) echo "$P_CADDY";; esac; }
-pid_of() { case $1 in direct) echo "";; rampart|rampart-jwt|rampart-chain) echo "$PID_RAMPART";; bare) echo "$PID_BARE";; nginx) echo "$PID_NGINX";; caddy) echo "$PID_CADDY";; esac; }
+port_of() { case $1 in direct) echo "$P_UP";; rampart|rampart-jwt|rampart-chain) echo "$P_RAMPART";; rampart-chain-reuse) echo "$P_RAMPART2";; bare) echo "$P_BARE";; nginx) echo "$P_NGINX";; caddy) echo "$P_CADDY";; esac; }
+pid_of() { case $1 in direct) echo "";; rampart|rampart-jwt|rampart-chain) echo "$PID_RAMPART";; rampart-chain-reuse) echo "$PID_RAMPART2";; bare) echo "$PID_BARE";; nginx) echo "$PID_NGINX";; caddy) echo "$PID_CADDY";; esac; }
 
-path_of() { case $1 in rampart-jwt) echo "/auth/x";; rampart-chain) echo "/chain/x";; *) echo "/";; esac; }
+path_of() { case $1 in rampart-jwt) echo "/auth/x";; rampart-chain|rampart-chain-reuse) echo "/chain/x";; *) echo "/";; esac; }
 # wrk_auth: header arguments for a target.
-hdr_of() { case $1 in rampart-jwt|rampart-chain) echo "Authorization: Bearer $TOKEN";; *) echo "X-Bench: 1";; esac; }
+hdr_of() { case $1 in rampart-jwt|rampart-chain|rampart-chain-reuse) echo "Authorization: Bearer $TOKEN";; *) echo "X-Bench: 1";; esac; }
 
 for t in $TARGETS; do
 	for i in $(seq 1 100); do
@@ -239,6 +247,8 @@ for t in targets:
     print(f"| {t} | {m['rps']:.0f} | {m['p50']:.0f} | {m['p99']:.0f} | {cpu} | {vs_nginx} | {vs_bare} |")
 if "rampart" in med and "rampart-chain" in med:
     print(f"full chain (JWT cached + policy + signed EdDSA assertion): {med['rampart-chain']['rps']/med['rampart']['rps']:.2f}× the pass-through req/s; proxy CPU {med['rampart-chain']['cpu']:.1f} vs {med['rampart']['cpu']:.1f} µs/req")
+if "rampart" in med and "rampart-chain-reuse" in med:
+    print(f"full chain with assertion reuse (5 s): {med['rampart-chain-reuse']['rps']/med['rampart']['rps']:.2f}× the pass-through req/s; proxy CPU {med['rampart-chain-reuse']['cpu']:.1f} vs {med['rampart']['cpu']:.1f} µs/req")
 if "rampart" in med and "rampart-jwt" in med:
     print(f"\nauthenticated route (ES256, cached token): {med['rampart-jwt']['rps']/med['rampart']['rps']:.2f}× the pass-through req/s; proxy CPU {med['rampart-jwt']['cpu']:.1f} vs {med['rampart']['cpu']:.1f} µs/req")
 lat = [l.rstrip("\n").split("\t") for l in open(sys.argv[3]) if l.strip()]

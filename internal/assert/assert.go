@@ -21,6 +21,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/pipeline"
@@ -147,6 +148,32 @@ type Signer struct {
 	previous []*Key
 	header   string // precomputed protected header, base64url
 	jwks     []byte
+
+	// reuse > 0 lets one assertion serve the same caller, audience,
+	// method, host and path for that long (signing is the costliest step
+	// of a request; see BENCHMARKS.md). Its jti and rid are then those of
+	// the first request, so services must not use a replay cache.
+	reuse time.Duration
+	mu    sync.Mutex
+	cache map[reuseKey]reused
+}
+
+type reuseKey struct {
+	id                      *pipeline.Identity
+	aud, method, host, path string
+}
+
+type reused struct {
+	token string
+	until time.Time
+}
+
+// SetReuse enables assertion reuse within d (0 disables it).
+func (s *Signer) SetReuse(d time.Duration) {
+	s.reuse = d
+	if d > 0 {
+		s.cache = map[reuseKey]reused{}
+	}
 }
 
 // NewSigner builds a signer.
@@ -173,8 +200,41 @@ func Binding(method, host, path string) string {
 	return b64.EncodeToString(sum[:])
 }
 
-// Sign mints the assertion for one request to audience (the upstream).
+// Sign returns the assertion for one request to audience (the upstream):
+// freshly signed, or, with reuse on, one signed for the same caller and
+// request shape less than the reuse window ago.
 func (s *Signer) Sign(aud, method string, sc *pipeline.Scope, now time.Time) (string, error) {
+	if s.reuse <= 0 || sc.Identity == nil {
+		return s.sign(aud, method, sc, now)
+	}
+	k := reuseKey{id: sc.Identity, aud: aud, method: method, host: sc.Host, path: sc.Path}
+	s.mu.Lock()
+	if r, ok := s.cache[k]; ok && now.Before(r.until) {
+		s.mu.Unlock()
+		return r.token, nil
+	}
+	s.mu.Unlock()
+	tok, err := s.sign(aud, method, sc, now)
+	if err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	if len(s.cache) >= 10000 {
+		for kk, r := range s.cache {
+			if !now.Before(r.until) {
+				delete(s.cache, kk)
+			}
+		}
+		if len(s.cache) >= 10000 {
+			clear(s.cache)
+		}
+	}
+	s.cache[k] = reused{token: tok, until: now.Add(s.reuse)}
+	s.mu.Unlock()
+	return tok, nil
+}
+
+func (s *Signer) sign(aud, method string, sc *pipeline.Scope, now time.Time) (string, error) {
 	var jti [12]byte
 	_, _ = rand.Read(jti[:])
 	var b strings.Builder

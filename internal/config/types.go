@@ -525,4 +525,9 @@ type Assertion struct {
 	// JWKSPath, when set, serves the public keys on every listener at this
 	// path (e.g. /.well-known/rampart-jwks.json).
 	JWKSPath string `yaml:"jwks_path"`
+	// Reuse lets one assertion serve the same caller, upstream, method,
+	// host and path for this long instead of signing each request (at most
+	// half the TTL). Its jti and rid are then the first request's, so
+	// services must not enable a replay cache. Default 0: off.
+	Reuse Duration `yaml:"reuse"`
 }

@@ -96,6 +96,9 @@ func (c *Config) validate(p *Problems) {
 		if !isToken(a.Header) {
 			p.Add("assertion.header", "invalid header name %q", a.Header)
 		}
+		if a.Reuse.D() > a.TTL.D()/2 {
+			p.Add("assertion.reuse", "at most half the ttl (%s)", a.TTL.D()/2)
+		}
 		if a.JWKSPath != "" {
 			if err := CheckRoutePath(a.JWKSPath, false); err != nil {
 				p.Add("assertion.jwks_path", "%v", err)

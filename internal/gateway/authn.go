@@ -293,7 +293,9 @@ func compileSigner(a *config.Assertion) (*assert.Signer, error) {
 		}
 		prev = append(prev, k)
 	}
-	return assert.NewSigner(a.Issuer, a.TTL.D(), cur, prev), nil
+	s := assert.NewSigner(a.Issuer, a.TTL.D(), cur, prev)
+	s.SetReuse(a.Reuse.D())
+	return s, nil
 }
 
 // jwksRoute serves the gateway's public assertion keys.
