@@ -124,6 +124,9 @@ func newKey(priv crypto.Signer) (*Key, error) {
 	return k, nil
 }
 
+// Public returns the key's public half.
+func (k *Key) Public() (crypto.PublicKey, error) { return k.priv.Public(), nil }
+
 // JWK returns the public JWK of the key.
 func (k *Key) JWK() map[string]string {
 	j := map[string]string{"kid": k.ID, "alg": k.Alg, "use": "sig"}

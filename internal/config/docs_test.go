@@ -60,6 +60,7 @@ func TestDocumentedDefaults(t *testing.T) {
 		"authn.jwt[].min_refetch":                          dur(DefaultMinRefetch),
 		"authn.jwt[].fetch_timeout":                        dur(DefaultFetchTimeout),
 		"authn.introspection[].timeout":                    dur(DefaultIntrospectionTimeout),
+		"assertion.ttl":                                    dur(DefaultAssertionTTL),
 		"authn.introspection[].cache_ttl":                  dur(DefaultIntrospectionCache),
 		"authn.introspection[].negative_cache_ttl":         dur(DefaultIntrospectionNegCache),
 	}
