@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Defaults of every optional setting. docs/config.md quotes these values and
 // a test keeps the two in step.
@@ -109,6 +112,18 @@ func (c *Config) applyDefaults() {
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		setInt(&r.Retries.Attempts, DefaultRetryAttempts)
+		for j := range r.RateLimits {
+			rl := &r.RateLimits[j]
+			if rl.Name == "" {
+				rl.Name = fmt.Sprintf("limit%d", j)
+			}
+			if len(rl.Key) == 0 {
+				rl.Key = []string{"client_ip"}
+			}
+			if rl.Burst == 0 {
+				rl.Burst = rl.Rate
+			}
+		}
 		if len(r.Retries.On) == 0 {
 			r.Retries.On = []string{"connect_failure"}
 		}
@@ -141,6 +156,8 @@ func (c *Config) applyDefaults() {
 	if c.StripIdentityHeaders == nil {
 		c.StripIdentityHeaders = []string{"X-Auth-*", "X-User-*", "X-Forwarded-User", "X-Remote-User", "X-Consumer-*"}
 	}
+	setInt(&c.RateLimiting.IPv6Prefix, 64)
+	setInt(&c.RateLimiting.MaxKeys, 1000000)
 	setBool(&c.AccessLog.Enabled, true)
 	if c.AccessLog.Output == "" {
 		c.AccessLog.Output = "stdout"

@@ -26,6 +26,8 @@ type Config struct {
 	// JWT on every forwarded request, verifiable against the gateway's
 	// JWKS (see the verify package).
 	Assertion *Assertion `yaml:"assertion"`
+	// RateLimiting holds settings shared by every route's limits.
+	RateLimiting RateLimiting `yaml:"rate_limiting"`
 	// StripIdentityHeaders are client request headers removed on every
 	// route before the gateway sets its own verified identity headers
 	// (names, or prefixes ending in "*"; case and '_' vs '-' ignored).
@@ -259,6 +261,12 @@ type Route struct {
 	// Authorize is the route's policy. Deny by default: an authenticated
 	// route needs one, or the explicit "authorize: any_authenticated".
 	Authorize *Authorize `yaml:"authorize"`
+	// RateLimits are the route's rate limits; every one must allow a
+	// request. Limits keyed by the client IP alone are checked before
+	// authentication, the others after authorization.
+	RateLimits []RateLimit `yaml:"rate_limits"`
+	// MaxInFlight bounds the route's concurrent requests (429 beyond).
+	MaxInFlight int `yaml:"max_in_flight"`
 	// SkipAssertion sends no signed assertion on this route (for example
 	// static content whose service verifies nothing).
 	SkipAssertion bool `yaml:"skip_assertion"`
@@ -530,4 +538,28 @@ type Assertion struct {
 	// half the TTL). Its jti and rid are then the first request's, so
 	// services must not enable a replay cache. Default 0: off.
 	Reuse Duration `yaml:"reuse"`
+}
+
+// RateLimiting holds gateway-wide rate-limit settings.
+type RateLimiting struct {
+	// IPv6Prefix keys IPv6 clients by this prefix length. Default 64.
+	IPv6Prefix int `yaml:"ipv6_prefix"`
+	// MaxKeys bounds the local store. Default 1000000.
+	MaxKeys int `yaml:"max_keys"`
+}
+
+// RateLimit is one GCRA limit: Rate requests per Per, bursts of Burst.
+type RateLimit struct {
+	// Name appears in RateLimit headers and logs. Default limitN.
+	Name string `yaml:"name"`
+	// Key builds the bucket from verified data only: client_ip (the
+	// resolved real client), subject, api_key, claim:NAME, route; several
+	// combine. Default [client_ip].
+	Key []string `yaml:"key"`
+	// Rate is the number of requests per Per.
+	Rate int `yaml:"rate" required:"true"`
+	// Per is the period of Rate, e.g. 1s, 1m, 1h.
+	Per Duration `yaml:"per" required:"true"`
+	// Burst is how many requests may arrive at once. Default Rate.
+	Burst int `yaml:"burst"`
 }

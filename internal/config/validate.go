@@ -105,6 +105,9 @@ func (c *Config) validate(p *Problems) {
 			}
 		}
 	}
+	if v := c.RateLimiting.IPv6Prefix; v < 32 || v > 128 {
+		p.Add("rate_limiting.ipv6_prefix", "between 32 and 128")
+	}
 	issuers := c.validateAuthn(p)
 	if len(c.Routes) == 0 {
 		c.warn("routes", "no routes: every request will get 404")
@@ -129,6 +132,35 @@ func (c *Config) validate(p *Problems) {
 			p.Add(base+".public", "route %q has both auth and public: true; choose one", r.ID)
 		case r.Auth != nil:
 			c.validateRouteAuth(p, base, r, issuers)
+		}
+		for j, rl := range r.RateLimits {
+			rp := fmt.Sprintf("%s.rate_limits[%d]", base, j)
+			if rl.Rate < 1 {
+				p.Add(rp+".rate", "must be positive")
+			}
+			if rl.Per.D() <= 0 {
+				p.Add(rp+".per", "must be positive")
+			} else if rl.Rate > 0 && rl.Per.D()/time.Duration(rl.Rate) <= 0 {
+				p.Add(rp+".per", "rate too high for the period")
+			}
+			if rl.Burst < 1 {
+				p.Add(rp+".burst", "must be positive")
+			}
+			for k, part := range rl.Key {
+				kp := fmt.Sprintf("%s.key[%d]", rp, k)
+				switch {
+				case part == "client_ip" || part == "route":
+				case part == "subject" || part == "api_key" || strings.HasPrefix(part, "claim:") && len(part) > 6:
+					if r.Auth == nil {
+						p.Add(kp, "%q needs an authenticated route (keys come from verified data only)", part)
+					}
+				default:
+					p.Add(kp, "unknown key %q (use client_ip, subject, api_key, claim:NAME or route)", part)
+				}
+			}
+		}
+		if r.MaxInFlight < 0 {
+			p.Add(base+".max_in_flight", "must not be negative")
 		}
 		if r.Sensitive && r.Public {
 			p.Add(base+".sensitive", "a sensitive route cannot be public")

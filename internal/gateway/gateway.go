@@ -17,6 +17,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/pipeline"
+	"github.com/rampart-gw/rampart/internal/ratelimit"
 	"github.com/rampart-gw/rampart/internal/server"
 )
 
@@ -30,7 +31,8 @@ type Gateway struct {
 	access    *slog.Logger
 	accessOut *observe.BufferedWriter
 
-	jtis       *authn.JTIStore // revocations and replay memory survive reloads
+	jtis       *authn.JTIStore  // revocations and replay memory survive reloads
+	limits     *ratelimit.Local // rate-limit buckets survive reloads
 	idPrefix   string
 	reqCounter atomic.Uint64
 
@@ -49,9 +51,9 @@ func New(cfg *config.Config, deps pipeline.Deps) (*Gateway, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	g := &Gateway{deps: deps, jtis: authn.NewJTIStore(), idPrefix: newIDPrefix(func(b []byte) { _, _ = rand.Read(b) })}
+	g := &Gateway{deps: deps, jtis: authn.NewJTIStore(), limits: ratelimit.NewLocal(cfg.RateLimiting.MaxKeys), idPrefix: newIDPrefix(func(b []byte) { _, _ = rand.Read(b) })}
 	g.jtis.SetRevoked(cfg.Authn.RevokedTokenIDs, deps.Now())
-	plan, err := compile(cfg, deps, nil, g.jtis)
+	plan, err := compile(cfg, deps, nil, g.jtis, g.limits)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +122,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	if err := sameListeners(old.Config, cfg); err != nil {
 		return err
 	}
-	plan, err := compile(cfg, g.deps, old, g.jtis)
+	plan, err := compile(cfg, g.deps, old, g.jtis, g.limits)
 	if err != nil {
 		return err
 	}

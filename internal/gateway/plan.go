@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/assert"
@@ -24,6 +25,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 	"github.com/rampart-gw/rampart/internal/proxy"
+	"github.com/rampart-gw/rampart/internal/ratelimit"
 	"github.com/rampart-gw/rampart/internal/router"
 	"github.com/rampart-gw/rampart/internal/server"
 )
@@ -79,7 +81,7 @@ type stage struct {
 // taken from prev, so health, ejection and breaker state survive reloads.
 // New pools are created but not started; the caller starts them once the
 // plan is accepted, and closes them if it is not.
-func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTIStore) (*Plan, error) {
+func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTIStore, limits ratelimit.Store) (*Plan, error) {
 	var errs []error
 	p := &Plan{Config: cfg, listeners: map[string]*listenerPlan{}, pools: map[string]*poolEntry{}}
 	var prevPools map[string]*poolEntry
@@ -173,7 +175,8 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTI
 			if cfg.Assertion != nil {
 				fwd.AssertionHeader = cfg.Assertion.Header
 			}
-			rp, err := compileRoute(r, lp, entry.pool, p.issuers, p.intros, apiKeys, jtis, fwd, deps)
+			pre, post := limitStages(r, limits, cfg.RateLimiting.IPv6Prefix, deps)
+			rp, err := compileRoute(r, lp, entry.pool, p.issuers, p.intros, apiKeys, jtis, fwd, pre, post, deps)
 			if err != nil {
 				path := fmt.Sprintf("routes[%d]", j)
 				var se *stageError
@@ -202,6 +205,40 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTI
 	return p, nil
 }
 
+// limitStages splits a route's limits: those keyed by the client IP and
+// the route alone run before authentication (cheap refusals first, and
+// floods of bad credentials are limited too); identity-keyed ones run
+// after authorization.
+func limitStages(r config.Route, store ratelimit.Store, v6 int, deps pipeline.Deps) (pre, post pipeline.Middleware) {
+	var early, late []ratelimit.Rule
+	for _, rl := range r.RateLimits {
+		rule := ratelimit.Rule{Name: rl.Name, Store: store, Limit: ratelimit.Limit{Rate: rl.Rate, Period: rl.Per.D(), Burst: rl.Burst}}
+		identity := false
+		for _, k := range rl.Key {
+			switch {
+			case k == "client_ip":
+				rule.Keys = append(rule.Keys, ratelimit.KeyClientIP)
+			case k == "route":
+				rule.Keys = append(rule.Keys, ratelimit.KeyRoute)
+			case k == "subject":
+				rule.Keys, identity = append(rule.Keys, ratelimit.KeySubject), true
+			case k == "api_key":
+				rule.Keys, identity = append(rule.Keys, ratelimit.KeyAPIKey), true
+			case strings.HasPrefix(k, "claim:"):
+				rule.Keys, rule.Claim, identity = append(rule.Keys, ratelimit.KeyClaim), k[6:], true
+			}
+		}
+		if identity {
+			late = append(late, rule)
+		} else {
+			early = append(early, rule)
+		}
+	}
+	pre = ratelimit.New(ratelimit.Options{RouteID: r.ID, Rules: early, IPv6Prefix: v6, Now: deps.Now})
+	post = ratelimit.New(ratelimit.Options{RouteID: r.ID + "#id", Rules: late, IPv6Prefix: v6, Now: deps.Now})
+	return pre, post
+}
+
 // stageError locates a stage's compile error inside the route.
 type stageError struct {
 	path string
@@ -214,7 +251,7 @@ func (e *stageError) Unwrap() error { return e.err }
 // compileRoute builds a route's chain. The order of stages is fixed here,
 // in code, and never read from config; config only turns stages on and
 // sets their parameters. TestGoldenPlan pins this order.
-func compileRoute(r config.Route, lp *listenerPlan, pool *proxy.Pool, issuers map[string]*issuerEntry, intros map[string]*authn.Introspector, apiKeys *authn.APIKeyMethod, jtis *authn.JTIStore, fwd proxy.Options, deps pipeline.Deps) (*routePlan, error) {
+func compileRoute(r config.Route, lp *listenerPlan, pool *proxy.Pool, issuers map[string]*issuerEntry, intros map[string]*authn.Introspector, apiKeys *authn.APIKeyMethod, jtis *authn.JTIStore, fwd proxy.Options, preLimit, limit pipeline.Middleware, deps pipeline.Deps) (*routePlan, error) {
 	maxBody := lp.maxBody
 	if r.MaxBodyBytes > 0 {
 		maxBody = int64(r.MaxBodyBytes)
@@ -224,8 +261,11 @@ func compileRoute(r config.Route, lp *listenerPlan, pool *proxy.Pool, issuers ma
 		return nil, &stageError{path: "authorize", err: err}
 	}
 	stages := []stage{
+		{"pre_limit", preLimit},
 		{"authenticate", authStage(r, lp, issuers, intros, apiKeys, jtis, deps)},
 		{"authorize", authorize},
+		{"limit", limit},
+		{"concurrency", ratelimit.NewConcurrency(int64(r.MaxInFlight))},
 		{"body_limit", bodyLimit(maxBody)},
 	}
 	rp := &routePlan{id: r.ID}
@@ -332,7 +372,7 @@ func (p *Plan) Stages() map[string][]string {
 // Check compiles cfg without binding anything, to find the problems that
 // loading cannot see (unreadable certificates, CA bundles, key files).
 func Check(cfg *config.Config) error {
-	p, err := compile(cfg, pipeline.Deps{Log: slog.New(slog.DiscardHandler), Now: time.Now}, nil, authn.NewJTIStore())
+	p, err := compile(cfg, pipeline.Deps{Log: slog.New(slog.DiscardHandler), Now: time.Now}, nil, authn.NewJTIStore(), ratelimit.NewLocal(1024))
 	if err != nil {
 		return err
 	}

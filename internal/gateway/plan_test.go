@@ -13,6 +13,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/authn"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/pipeline"
+	"github.com/rampart-gw/rampart/internal/ratelimit"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -26,7 +27,7 @@ func TestGoldenPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := compile(cfg, pipeline.Deps{Log: slog.New(slog.DiscardHandler), Now: time.Now}, nil, authn.NewJTIStore())
+	p, err := compile(cfg, pipeline.Deps{Log: slog.New(slog.DiscardHandler), Now: time.Now}, nil, authn.NewJTIStore(), ratelimit.NewLocal(1024))
 	if err != nil {
 		t.Fatal(err)
 	}
