@@ -17,6 +17,20 @@ fi
 echo "== go vet"
 go vet ./...
 
+echo "== services"
+# Redis for the shared rate-limit tests: installed from Debian when
+# missing; each test starts its own private instance on a free loopback
+# port and stops it.
+if ! command -v redis-server >/dev/null 2>&1; then
+	echo "installing redis-server (Debian package)"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >/dev/null
+	apt-get install -y -qq redis-server >/dev/null
+	# The package starts a system instance; the tests do not use it.
+	(service redis-server stop || pkill -x redis-server || true) >/dev/null 2>&1
+fi
+export RAMPART_REQUIRE_REDIS=1
+
 echo "== go test -race"
 go test -race -count=1 -timeout 12m "$@" ./...
 

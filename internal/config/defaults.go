@@ -123,6 +123,15 @@ func (c *Config) applyDefaults() {
 			if rl.Burst == 0 {
 				rl.Burst = rl.Rate
 			}
+			if rl.Store == "" {
+				rl.Store = "local"
+				if c.RateLimiting.Redis != nil {
+					rl.Store = "redis"
+				}
+			}
+			if rl.OnStoreError == "" {
+				rl.OnStoreError = "fail_open"
+			}
 		}
 		if len(r.Retries.On) == 0 {
 			r.Retries.On = []string{"connect_failure"}
@@ -155,6 +164,12 @@ func (c *Config) applyDefaults() {
 	}
 	if c.StripIdentityHeaders == nil {
 		c.StripIdentityHeaders = []string{"X-Auth-*", "X-User-*", "X-Forwarded-User", "X-Remote-User", "X-Consumer-*"}
+	}
+	if r := c.RateLimiting.Redis; r != nil {
+		setDur(&r.Timeout, 100*time.Millisecond)
+		if r.KeyPrefix == "" {
+			r.KeyPrefix = "rampart:rl:"
+		}
 	}
 	setInt(&c.RateLimiting.IPv6Prefix, 64)
 	setInt(&c.RateLimiting.MaxKeys, 1000000)

@@ -546,6 +546,29 @@ type RateLimiting struct {
 	IPv6Prefix int `yaml:"ipv6_prefix"`
 	// MaxKeys bounds the local store. Default 1000000.
 	MaxKeys int `yaml:"max_keys"`
+	// Redis shares limits across gateway instances. Limits use it by
+	// default when it is configured.
+	Redis *Redis `yaml:"redis"`
+}
+
+// Redis is a Redis deployment: standalone (one address), Sentinel
+// (master_name) or Cluster (several addresses).
+type Redis struct {
+	// Addresses are host:port of the server, the sentinels or the
+	// cluster nodes.
+	Addresses []string `yaml:"addresses" required:"true"`
+	// MasterName selects Sentinel mode.
+	MasterName string `yaml:"master_name"`
+	// Username for Redis ACLs.
+	Username string `yaml:"username"`
+	// Password is a secret reference.
+	Password Secret `yaml:"password"`
+	// DB is the database number (standalone and Sentinel).
+	DB int `yaml:"db"`
+	// Timeout of one limit check. Default 100ms.
+	Timeout Duration `yaml:"timeout"`
+	// KeyPrefix namespaces rampart's keys. Default "rampart:rl:".
+	KeyPrefix string `yaml:"key_prefix"`
 }
 
 // RateLimit is one GCRA limit: Rate requests per Per, bursts of Burst.
@@ -562,4 +585,10 @@ type RateLimit struct {
 	Per Duration `yaml:"per" required:"true"`
 	// Burst is how many requests may arrive at once. Default Rate.
 	Burst int `yaml:"burst"`
+	// Store holds the buckets: redis (shared by every instance; default
+	// when rate_limiting.redis is set) or local.
+	Store string `yaml:"store" enum:"local,redis"`
+	// OnStoreError is what happens when Redis fails: fail_open (default:
+	// the local store takes over) or fail_closed (503).
+	OnStoreError string `yaml:"on_store_error" enum:"fail_open,fail_closed"`
 }

@@ -105,6 +105,19 @@ func (c *Config) validate(p *Problems) {
 			}
 		}
 	}
+	if r := c.RateLimiting.Redis; r != nil {
+		if len(r.Addresses) == 0 {
+			p.Add("rate_limiting.redis.addresses", "at least one address is required")
+		}
+		for i, a := range r.Addresses {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				p.Add(fmt.Sprintf("rate_limiting.redis.addresses[%d]", i), "invalid address %q: want host:port", a)
+			}
+		}
+		if r.Password.IsSet() && r.Password.Literal() {
+			c.warn("rate_limiting.redis.password", "literal secret in config; use ${env:NAME} or ${file:/path}")
+		}
+	}
 	if v := c.RateLimiting.IPv6Prefix; v < 32 || v > 128 {
 		p.Add("rate_limiting.ipv6_prefix", "between 32 and 128")
 	}
@@ -145,6 +158,15 @@ func (c *Config) validate(p *Problems) {
 			}
 			if rl.Burst < 1 {
 				p.Add(rp+".burst", "must be positive")
+			}
+			switch {
+			case rl.Store == "redis" && c.RateLimiting.Redis == nil:
+				p.Add(rp+".store", "rate_limiting.redis is not configured")
+			case rl.Store != "redis" && rl.Store != "local":
+				p.Add(rp+".store", "use local or redis")
+			}
+			if rl.OnStoreError != "fail_open" && rl.OnStoreError != "fail_closed" {
+				p.Add(rp+".on_store_error", "use fail_open or fail_closed")
 			}
 			for k, part := range rl.Key {
 				kp := fmt.Sprintf("%s.key[%d]", rp, k)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/authn"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/pipeline"
@@ -33,6 +35,7 @@ type Gateway struct {
 
 	jtis       *authn.JTIStore  // revocations and replay memory survive reloads
 	limits     *ratelimit.Local // rate-limit buckets survive reloads
+	redis      *redisEntry      // shared store, kept while its config is unchanged
 	idPrefix   string
 	reqCounter atomic.Uint64
 
@@ -53,7 +56,8 @@ func New(cfg *config.Config, deps pipeline.Deps) (*Gateway, error) {
 	}
 	g := &Gateway{deps: deps, jtis: authn.NewJTIStore(), limits: ratelimit.NewLocal(cfg.RateLimiting.MaxKeys), idPrefix: newIDPrefix(func(b []byte) { _, _ = rand.Read(b) })}
 	g.jtis.SetRevoked(cfg.Authn.RevokedTokenIDs, deps.Now())
-	plan, err := compile(cfg, deps, nil, g.jtis, g.limits)
+	g.redis = openRedis(cfg.RateLimiting.Redis, nil)
+	plan, err := compile(cfg, deps, nil, g.jtis, g.limits, g.redis.store())
 	if err != nil {
 		return nil, err
 	}
@@ -122,10 +126,19 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	if err := sameListeners(old.Config, cfg); err != nil {
 		return err
 	}
-	plan, err := compile(cfg, g.deps, old, g.jtis, g.limits)
+	rd := openRedis(cfg.RateLimiting.Redis, g.redis)
+	plan, err := compile(cfg, g.deps, old, g.jtis, g.limits, rd.store())
 	if err != nil {
+		if rd != g.redis {
+			rd.close()
+		}
 		return err
 	}
+	if rd != g.redis {
+		old := g.redis
+		defer old.close() // after the swap; in-flight checks may still use it
+	}
+	g.redis = rd
 	g.jtis.SetRevoked(cfg.Authn.RevokedTokenIDs, g.deps.Now())
 	plan.start()
 	g.plan.Store(plan)
@@ -174,6 +187,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	}
 	wg.Wait()
 	g.plan.Load().closeNew(nil)
+	g.redis.close()
 	if g.accessOut != nil {
 		_ = g.accessOut.Close()
 	}
@@ -187,4 +201,43 @@ func (g *Gateway) closeListeners() {
 		_ = l.Shutdown(ctx)
 	}
 	g.listeners = nil
+}
+
+// redisEntry is the shared limit store and the config it was made from.
+type redisEntry struct {
+	fingerprint string
+	client      redis.UniversalClient
+	limiter     *ratelimit.Redis
+}
+
+func (e *redisEntry) store() ratelimit.Store {
+	if e == nil {
+		return nil
+	}
+	return e.limiter
+}
+
+func (e *redisEntry) close() {
+	if e != nil {
+		_ = e.client.Close()
+	}
+}
+
+// openRedis returns prev when the Redis config is unchanged, a new client
+// otherwise (nil when Redis is not configured). Connecting is lazy: a Redis
+// that is down at start is handled by each limit's failure policy.
+func openRedis(c *config.Redis, prev *redisEntry) *redisEntry {
+	if c == nil {
+		return nil
+	}
+	fp := fmt.Sprintf("%v|%s|%s|%s|%d|%s|%s", c.Addresses, c.MasterName, c.Username, c.Password.Reveal(), c.DB, c.Timeout, c.KeyPrefix)
+	if prev != nil && prev.fingerprint == fp {
+		return prev
+	}
+	client := redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs: c.Addresses, MasterName: c.MasterName, Username: c.Username, Password: c.Password.Reveal(), DB: c.DB,
+		DialTimeout: time.Second, ReadTimeout: c.Timeout.D(), WriteTimeout: c.Timeout.D(), PoolTimeout: c.Timeout.D(),
+		MaxRetries: -1, // a limit check is not retried: the failure policy decides
+	})
+	return &redisEntry{fingerprint: fp, client: client, limiter: ratelimit.NewRedis(client, c.KeyPrefix, c.Timeout.D())}
 }

@@ -81,7 +81,7 @@ type stage struct {
 // taken from prev, so health, ejection and breaker state survive reloads.
 // New pools are created but not started; the caller starts them once the
 // plan is accepted, and closes them if it is not.
-func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTIStore, limits ratelimit.Store) (*Plan, error) {
+func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTIStore, limits ratelimit.Store, shared ratelimit.Store) (*Plan, error) {
 	var errs []error
 	p := &Plan{Config: cfg, listeners: map[string]*listenerPlan{}, pools: map[string]*poolEntry{}}
 	var prevPools map[string]*poolEntry
@@ -175,7 +175,7 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTI
 			if cfg.Assertion != nil {
 				fwd.AssertionHeader = cfg.Assertion.Header
 			}
-			pre, post := limitStages(r, limits, cfg.RateLimiting.IPv6Prefix, deps)
+			pre, post := limitStages(r, limits, shared, cfg.RateLimiting.IPv6Prefix, deps)
 			rp, err := compileRoute(r, lp, entry.pool, p.issuers, p.intros, apiKeys, jtis, fwd, pre, post, deps)
 			if err != nil {
 				path := fmt.Sprintf("routes[%d]", j)
@@ -209,10 +209,13 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTI
 // the route alone run before authentication (cheap refusals first, and
 // floods of bad credentials are limited too); identity-keyed ones run
 // after authorization.
-func limitStages(r config.Route, store ratelimit.Store, v6 int, deps pipeline.Deps) (pre, post pipeline.Middleware) {
+func limitStages(r config.Route, local, shared ratelimit.Store, v6 int, deps pipeline.Deps) (pre, post pipeline.Middleware) {
 	var early, late []ratelimit.Rule
 	for _, rl := range r.RateLimits {
-		rule := ratelimit.Rule{Name: rl.Name, Store: store, Limit: ratelimit.Limit{Rate: rl.Rate, Period: rl.Per.D(), Burst: rl.Burst}}
+		rule := ratelimit.Rule{Name: rl.Name, Store: local, Limit: ratelimit.Limit{Rate: rl.Rate, Period: rl.Per.D(), Burst: rl.Burst}}
+		if rl.Store == "redis" && shared != nil {
+			rule.Store, rule.Fallback, rule.FailOpen = shared, local, rl.OnStoreError == "fail_open"
+		}
 		identity := false
 		for _, k := range rl.Key {
 			switch {
@@ -372,7 +375,7 @@ func (p *Plan) Stages() map[string][]string {
 // Check compiles cfg without binding anything, to find the problems that
 // loading cannot see (unreadable certificates, CA bundles, key files).
 func Check(cfg *config.Config) error {
-	p, err := compile(cfg, pipeline.Deps{Log: slog.New(slog.DiscardHandler), Now: time.Now}, nil, authn.NewJTIStore(), ratelimit.NewLocal(1024))
+	p, err := compile(cfg, pipeline.Deps{Log: slog.New(slog.DiscardHandler), Now: time.Now}, nil, authn.NewJTIStore(), ratelimit.NewLocal(1024), nil)
 	if err != nil {
 		return err
 	}

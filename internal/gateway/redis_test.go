@@ -1,0 +1,218 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/pipeline"
+)
+
+// redisServer is a private redis-server for one test, on a free port.
+type redisServer struct {
+	addr string
+	cmd  *exec.Cmd
+	dir  string
+}
+
+// startRedis starts redis-server (installed by scripts/test.sh). Without
+// it the test is skipped, unless RAMPART_REQUIRE_REDIS=1 (CI), where that
+// is a failure.
+func startRedis(t *testing.T, addr string) *redisServer {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("RAMPART_REQUIRE_REDIS") == "1" {
+			t.Fatal("redis-server not found")
+		}
+		t.Skip("redis-server not installed (scripts/test.sh installs it)")
+	}
+	if addr == "" {
+		addr = freeAddr(t)
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	rs := &redisServer{addr: addr, dir: t.TempDir()}
+	rs.cmd = exec.Command(bin, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no", "--dir", rs.dir)
+	if err := rs.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rs.stop)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return rs
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("redis-server did not start")
+	return nil
+}
+
+func (rs *redisServer) stop() {
+	if rs.cmd != nil && rs.cmd.Process != nil {
+		_ = rs.cmd.Process.Kill()
+		_ = rs.cmd.Wait()
+		rs.cmd = nil
+	}
+}
+
+func redisLimitConfig(up, redisAddr, listen string) string {
+	return fmt.Sprintf(`version: 1
+listeners: [{name: public, address: "%s"}]
+upstreams: [{name: svc, allow_plaintext: true, targets: [{url: "http://%s"}]}]
+rate_limiting:
+  redis: {addresses: ["%s"], timeout: 200ms}
+routes:
+  - id: shared
+    prefix: /shared
+    upstream: svc
+    public: true
+    rate_limits:
+      - {name: shared, key: [route], rate: 100, per: 1s, burst: 10}
+  - id: open
+    prefix: /open
+    upstream: svc
+    public: true
+    rate_limits:
+      - {name: open, key: [route], rate: 1, per: 1h, burst: 5, on_store_error: fail_open}
+  - id: closed
+    prefix: /closed
+    upstream: svc
+    public: true
+    rate_limits:
+      - {name: closed, key: [route], rate: 1, per: 1h, burst: 5, on_store_error: fail_closed}
+`, listen, up, redisAddr)
+}
+
+// TestRedisSharedLimit: three instances sharing one Redis hold one limit
+// within 2% over the window.
+func TestRedisSharedLimit(t *testing.T) {
+	rs := startRedis(t, "")
+	up := newUpstream(t, nil)
+	var addrs []string
+	for i := 0; i < 3; i++ {
+		_, a := startGateway(t, redisLimitConfig(up.hostPort(), rs.addr, "127.0.0.1:0"))
+		addrs = append(addrs, a)
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	var allowed, refused, other atomic.Int64
+	var first, last atomic.Int64
+	stop := time.Now().Add(2 * time.Second)
+	var wg sync.WaitGroup
+	for w := 0; w < 6; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				resp, err := client.Get("http://" + addrs[w%3] + "/shared/x")
+				if err != nil {
+					other.Add(1)
+					continue
+				}
+				resp.Body.Close()
+				switch resp.StatusCode {
+				case 200:
+					now := time.Now().UnixNano()
+					first.CompareAndSwap(0, now)
+					last.Store(now)
+					allowed.Add(1)
+				case 429:
+					refused.Add(1)
+				default:
+					other.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if other.Load() != 0 {
+		t.Fatalf("%d unexpected answers", other.Load())
+	}
+	window := time.Duration(last.Load() - first.Load())
+	want := 10 + window.Seconds()*100
+	got := float64(allowed.Load())
+	if got < want*0.98-1 || got > want*1.02+1 {
+		t.Fatalf("allowed %v over %v across 3 instances, want %.0f ± 2%% (refused %d)", got, window, want, refused.Load())
+	}
+	t.Logf("allowed %v, expected %.1f, refused %d", got, want, refused.Load())
+}
+
+// TestRedisOutageAndRestart: when Redis dies, fail_open limits fall back
+// to the local store and fail_closed ones refuse with 503; when it
+// returns, shared limiting resumes; counters survive a gateway restart.
+func TestRedisOutageAndRestart(t *testing.T) {
+	rs := startRedis(t, "")
+	up := newUpstream(t, nil)
+	cfgText := redisLimitConfig(up.hostPort(), rs.addr, "127.0.0.1:0")
+	cfg, err := config.Parse([]byte(cfgText), "r.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.AccessLog.Enabled = new(bool)
+	g1, err := New(cfg, pipeline.Deps{Now: time.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g1.Start(); err != nil {
+		t.Fatal(err)
+	}
+	a1 := g1.Addr("public").String()
+	code := func(addr, path string) int {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := 0; i < 5; i++ {
+		if c := code(a1, "/open/x"); c != 200 {
+			t.Fatalf("open %d: %d", i, c)
+		}
+	}
+	if c := code(a1, "/open/x"); c != 429 {
+		t.Fatalf("open over the limit: %d", c)
+	}
+	// Restart the gateway: the Redis counter is still exhausted.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	g1.Shutdown(ctx)
+	cancel()
+	_, a2 := startGateway(t, cfgText)
+	if c := code(a2, "/open/x"); c != 429 {
+		t.Fatalf("after a gateway restart: %d, want 429 (counter in Redis)", c)
+	}
+	// Kill Redis.
+	rs.stop()
+	if c := code(a2, "/closed/x"); c != 503 {
+		t.Fatalf("fail_closed with Redis down: %d, want 503", c)
+	}
+	opened := 0
+	for i := 0; i < 8; i++ {
+		if code(a2, "/open/x") == 200 {
+			opened++
+		}
+	}
+	if opened != 5 {
+		t.Fatalf("fail_open with Redis down: %d allowed, want the local burst of 5", opened)
+	}
+	// Redis returns (empty: a fresh instance on the same port).
+	startRedis(t, rs.addr)
+	deadline := time.Now().Add(6 * time.Second)
+	for time.Now().Before(deadline) {
+		if code(a2, "/closed/x") == 200 {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatal("shared limiting did not recover when Redis returned")
+}
+
