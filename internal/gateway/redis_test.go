@@ -215,4 +215,3 @@ func TestRedisOutageAndRestart(t *testing.T) {
 	}
 	t.Fatal("shared limiting did not recover when Redis returned")
 }
-
