@@ -18,14 +18,14 @@ CONNS=${CONNS:-50}
 RATE=${RATE:-5000}   # latency phase: requests/s, below every target's saturation
 WRK_CPU=${WRK_CPU:-0}
 SUT_CPU=${SUT_CPU:-1}
-TARGETS=${TARGETS:-"direct rampart rampart-jwt rampart-chain rampart-chain-reuse bare nginx caddy"}
+TARGETS=${TARGETS:-"direct rampart rampart-rl-local rampart-rl-redis rampart-jwt rampart-chain rampart-chain-reuse bare nginx caddy"}
 
 need() { command -v "$1" >/dev/null 2>&1; }
-if ! need wrk || ! need nginx || ! need caddy || ! need taskset; then
-	echo "installing wrk, nginx, caddy (Debian packages)..." >&2
+if ! need wrk || ! need nginx || ! need caddy || ! need taskset || ! need redis-server; then
+	echo "installing wrk, nginx, caddy, redis (Debian packages)..." >&2
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq >/dev/null
-	apt-get install -y -qq wrk nginx caddy util-linux >/dev/null
+	apt-get install -y -qq wrk nginx caddy util-linux redis-server >/dev/null
 fi
 
 work=$(mktemp -d)
@@ -38,7 +38,7 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-P_UP=$(free_port); P_RAMPART=$(free_port); P_RAMPART2=$(free_port); P_BARE=$(free_port); P_NGINX=$(free_port); P_CADDY=$(free_port)
+P_UP=$(free_port); P_RAMPART=$(free_port); P_RAMPART2=$(free_port); P_REDIS=$(free_port); P_BARE=$(free_port); P_NGINX=$(free_port); P_CADDY=$(free_port)
 
 echo "building..." >&2
 go build -o "$work/upstream" ./bench/upstream
@@ -51,6 +51,8 @@ go build -o "$work/latency" ./bench/latency
 PIN="taskset -c $SUT_CPU env GOMAXPROCS=1"
 
 $PIN "$work/upstream" -addr "127.0.0.1:$P_UP" &
+pids+=($!)
+taskset -c "$SUT_CPU" redis-server --bind 127.0.0.1 --port "$P_REDIS" --save "" --appendonly no --dir "$work" >/dev/null &
 pids+=($!)
 
 # An ES256 key for the authenticated route; one token, reused by wrk (the
@@ -78,7 +80,21 @@ authn:
 assertion:
   issuer: https://rampart.bench
   key_file: $work/assertion.key
+rate_limiting:
+  redis: {addresses: ["127.0.0.1:$P_REDIS"]}
 routes:
+  - id: rl-local
+    prefix: /rl-local
+    upstream: up
+    public: true
+    skip_assertion: true
+    rate_limits: [{key: [client_ip], rate: 1000000, per: 1s, store: local}]
+  - id: rl-redis
+    prefix: /rl-redis
+    upstream: up
+    public: true
+    skip_assertion: true
+    rate_limits: [{key: [client_ip], rate: 1000000, per: 1s, store: redis, on_store_error: fail_closed}]
   - id: jwt
     prefix: /auth
     upstream: up
@@ -155,10 +171,10 @@ HOME=$work XDG_DATA_HOME=$work XDG_CONFIG_HOME=$work $PIN caddy run --config "$w
 pids+=($!)
 PID_CADDY=$!
 
-port_of() { case $1 in direct) echo "$P_UP";; rampart|rampart-jwt|rampart-chain) echo "$P_RAMPART";; rampart-chain-reuse) echo "$P_RAMPART2";; bare) echo "$P_BARE";; nginx) echo "$P_NGINX";; caddy) echo "$P_CADDY";; esac; }
-pid_of() { case $1 in direct) echo "";; rampart|rampart-jwt|rampart-chain) echo "$PID_RAMPART";; rampart-chain-reuse) echo "$PID_RAMPART2";; bare) echo "$PID_BARE";; nginx) echo "$PID_NGINX";; caddy) echo "$PID_CADDY";; esac; }
+port_of() { case $1 in direct) echo "$P_UP";; rampart|rampart-jwt|rampart-chain|rampart-rl-local|rampart-rl-redis) echo "$P_RAMPART";; rampart-chain-reuse) echo "$P_RAMPART2";; bare) echo "$P_BARE";; nginx) echo "$P_NGINX";; caddy) echo "$P_CADDY";; esac; }
+pid_of() { case $1 in direct) echo "";; rampart|rampart-jwt|rampart-chain|rampart-rl-local|rampart-rl-redis) echo "$PID_RAMPART";; rampart-chain-reuse) echo "$PID_RAMPART2";; bare) echo "$PID_BARE";; nginx) echo "$PID_NGINX";; caddy) echo "$PID_CADDY";; esac; }
 
-path_of() { case $1 in rampart-jwt) echo "/auth/x";; rampart-chain|rampart-chain-reuse) echo "/chain/x";; *) echo "/";; esac; }
+path_of() { case $1 in rampart-jwt) echo "/auth/x";; rampart-chain|rampart-chain-reuse) echo "/chain/x";; rampart-rl-local) echo "/rl-local/x";; rampart-rl-redis) echo "/rl-redis/x";; *) echo "/";; esac; }
 # wrk_auth: header arguments for a target.
 hdr_of() { case $1 in rampart-jwt|rampart-chain|rampart-chain-reuse) echo "Authorization: Bearer $TOKEN";; *) echo "X-Bench: 1";; esac; }
 
@@ -245,6 +261,9 @@ for t in targets:
     vs_bare = f"{m['cpu']/med['bare']['cpu']:.2f}×" if "bare" in med and t != "direct" and med['bare']['cpu'] > 0 else "-"
     cpu = f"{m['cpu']:.1f}" if t != "direct" else "-"
     print(f"| {t} | {m['rps']:.0f} | {m['p50']:.0f} | {m['p99']:.0f} | {cpu} | {vs_nginx} | {vs_bare} |")
+for t in ("rampart-rl-local", "rampart-rl-redis"):
+    if "rampart" in med and t in med:
+        print(f"{t}: {med[t]['rps']/med['rampart']['rps']:.2f}× the pass-through req/s; proxy CPU {med[t]['cpu']:.1f} vs {med['rampart']['cpu']:.1f} µs/req")
 if "rampart" in med and "rampart-chain" in med:
     print(f"full chain (JWT cached + policy + signed EdDSA assertion): {med['rampart-chain']['rps']/med['rampart']['rps']:.2f}× the pass-through req/s; proxy CPU {med['rampart-chain']['cpu']:.1f} vs {med['rampart']['cpu']:.1f} µs/req")
 if "rampart" in med and "rampart-chain-reuse" in med:
