@@ -112,6 +112,10 @@ type ListenerLimits struct {
 	// MaxBodyBytes is the default request body limit (413 beyond it); a
 	// route may override it. Default 1MiB.
 	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
+	// MaxConnectionsPerIP bounds concurrent connections from one TCP peer
+	// address; further ones are closed at once. 0 (default) is no cap:
+	// behind a load balancer every connection comes from its address.
+	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
 }
 
 // Upstream is a service made of one or more targets.

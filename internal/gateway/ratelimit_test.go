@@ -1,9 +1,12 @@
 package gateway
 
 import (
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rampart-gw/rampart/internal/config"
 )
@@ -133,4 +136,39 @@ func TestConcurrencyLimit(t *testing.T) {
 	close(release)
 	<-done
 	<-done
+}
+
+// TestConnectionsPerIP: a peer beyond max_connections_per_ip is closed at
+// once; others are unaffected.
+func TestConnectionsPerIP(t *testing.T) {
+	up := newUpstream(t, nil)
+	cfg := strings.Replace(limitConfig(up.hostPort(), ""), "    trusted_proxies: [127.0.0.2]\n", "    limits: {max_connections_per_ip: 2}\n", 1)
+	_, addr := startGateway(t, cfg)
+	var held []net.Conn
+	for i := 0; i < 2; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		held = append(held, c)
+	}
+	time.Sleep(50 * time.Millisecond)
+	third, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	third.SetReadDeadline(time.Now().Add(2 * time.Second))
+	io.WriteString(third, "GET /api/x HTTP/1.1\r\nHost: gw\r\n\r\n")
+	b := make([]byte, 16)
+	if n, err := third.Read(b); err == nil {
+		t.Fatalf("third connection from one IP served: %q", b[:n])
+	}
+	held[0].Close()
+	time.Sleep(100 * time.Millisecond)
+	resp := rawExchange(t, addr, "GET /api/x HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+	if c := statusLines(resp); len(c) != 1 || c[0] != "200" {
+		t.Fatalf("after one closed: %v", c)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"net/netip"
 	"sync"
 )
 
@@ -90,13 +91,22 @@ func (c *inspectedConn) Close() error {
 // reached, so excess connections wait in the kernel backlog instead of
 // being accepted and starved.
 type limiter struct {
-	sem  chan struct{}
-	mu   sync.Mutex
-	live map[net.Conn]struct{}
+	sem   chan struct{}
+	mu    sync.Mutex
+	live  map[net.Conn]netip.Addr
+	perIP map[netip.Addr]int
+	maxIP int
 }
 
-func newLimiter(n int) *limiter {
-	return &limiter{sem: make(chan struct{}, n), live: map[net.Conn]struct{}{}}
+func newLimiter(n, perIP int) *limiter {
+	return &limiter{sem: make(chan struct{}, n), live: map[net.Conn]netip.Addr{}, perIP: map[netip.Addr]int{}, maxIP: perIP}
+}
+
+func peerOf(c net.Conn) netip.Addr {
+	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
 }
 
 func (l *limiter) acquire(done <-chan struct{}) bool {
@@ -108,18 +118,28 @@ func (l *limiter) acquire(done <-chan struct{}) bool {
 	}
 }
 
-func (l *limiter) track(c net.Conn) {
+// track records an accepted connection; it reports false (and frees the
+// slot) when the peer already holds its maximum of connections.
+func (l *limiter) track(c net.Conn) bool {
+	ip := peerOf(c)
 	l.mu.Lock()
-	l.live[c] = struct{}{}
+	if l.maxIP > 0 && l.perIP[ip] >= l.maxIP {
+		l.mu.Unlock()
+		<-l.sem
+		return false
+	}
+	l.live[c] = ip
+	l.perIP[ip]++
 	l.mu.Unlock()
+	return true
 }
 
 // retrack moves c's slot to key.
 func (l *limiter) retrack(c, key net.Conn) {
 	l.mu.Lock()
-	if _, ok := l.live[c]; ok {
+	if ip, ok := l.live[c]; ok {
 		delete(l.live, c)
-		l.live[key] = struct{}{}
+		l.live[key] = ip
 	}
 	l.mu.Unlock()
 }
@@ -127,8 +147,13 @@ func (l *limiter) retrack(c, key net.Conn) {
 // release frees c's slot; calling it again for c is a no-op.
 func (l *limiter) release(c net.Conn) {
 	l.mu.Lock()
-	_, ok := l.live[c]
-	delete(l.live, c)
+	ip, ok := l.live[c]
+	if ok {
+		delete(l.live, c)
+		if l.perIP[ip]--; l.perIP[ip] <= 0 {
+			delete(l.perIP, ip)
+		}
+	}
 	l.mu.Unlock()
 	if ok {
 		<-l.sem

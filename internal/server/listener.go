@@ -57,17 +57,22 @@ func (a *acceptor) Accept() (net.Conn, error) {
 }
 
 func (a *acceptor) acceptPlain() (net.Conn, error) {
-	if !a.lim.acquire(a.done) {
-		return nil, net.ErrClosed
+	for {
+		if !a.lim.acquire(a.done) {
+			return nil, net.ErrClosed
+		}
+		c, err := a.Listener.Accept()
+		if err != nil {
+			<-a.lim.sem
+			return nil, err
+		}
+		if !a.lim.track(c) {
+			_ = c.Close() // this peer holds its maximum of connections
+			continue
+		}
+		info := &ConnInfo{Listener: a.name, framing: newFraming()}
+		return &inspectedConn{Conn: c, info: info, release: func() { a.lim.release(c) }}, nil
 	}
-	c, err := a.Listener.Accept()
-	if err != nil {
-		<-a.lim.sem
-		return nil, err
-	}
-	a.lim.track(c)
-	info := &ConnInfo{Listener: a.name, framing: newFraming()}
-	return &inspectedConn{Conn: c, info: info, release: func() { a.lim.release(c) }}, nil
 }
 
 // acceptLoop accepts TCP connections for a TLS listener and handshakes each
@@ -92,7 +97,10 @@ func (a *acceptor) acceptLoop() {
 			}
 			return
 		}
-		a.lim.track(c)
+		if !a.lim.track(c) {
+			_ = c.Close()
+			continue
+		}
 		go a.finishTLS(c)
 	}
 }

@@ -111,7 +111,7 @@ func Listen(cfg config.Listener, handler http.Handler, logger *slog.Logger) (*Li
 	if err != nil {
 		return nil, fmt.Errorf("listener %s: %w", cfg.Name, err)
 	}
-	lim := newLimiter(cfg.Limits.MaxConnections)
+	lim := newLimiter(cfg.Limits.MaxConnections, cfg.Limits.MaxConnectionsPerIP)
 	acc := newAcceptor(ln, cfg.Name, lim, tlsConf, cfg.Limits.ReadHeaderTimeout.D())
 	l := &Listener{Name: cfg.Name, acc: acc, lim: lim, Certs: certs}
 	l.srv = &http.Server{
