@@ -480,7 +480,7 @@ routes: [{id: r, prefix: /, upstream: u, auth: {api_key: true}, authorize: any_a
 		t.Fatalf("key %q", key)
 	}
 	raw, _ := os.ReadFile(store)
-	if strings.Contains(string(raw), key) || strings.Contains(string(raw), strings.Split(key, "_")[2]) {
+	if strings.Contains(string(raw), key) || strings.Contains(string(raw), strings.SplitN(key, "_", 3)[2]) {
 		t.Fatal("store holds the key")
 	}
 	if st, _ := os.Stat(store); st.Mode().Perm() != 0o600 {
