@@ -112,6 +112,18 @@ func (c *Config) applyDefaults() {
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		setInt(&r.Retries.Attempts, DefaultRetryAttempts)
+		for j := range r.Quotas {
+			q := &r.Quotas[j]
+			if q.Name == "" {
+				q.Name = fmt.Sprintf("quota%d", j)
+			}
+			if len(q.Key) == 0 {
+				q.Key = []string{"subject"}
+			}
+			if q.OnStoreError == "" {
+				q.OnStoreError = "fail_open"
+			}
+		}
 		for j := range r.RateLimits {
 			rl := &r.RateLimits[j]
 			if rl.Name == "" {

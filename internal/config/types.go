@@ -271,6 +271,8 @@ type Route struct {
 	RateLimits []RateLimit `yaml:"rate_limits"`
 	// MaxInFlight bounds the route's concurrent requests (429 beyond).
 	MaxInFlight int `yaml:"max_in_flight"`
+	// Quotas bound requests per consumer per calendar day or month (UTC).
+	Quotas []Quota `yaml:"quotas"`
 	// SkipAssertion sends no signed assertion on this route (for example
 	// static content whose service verifies nothing).
 	SkipAssertion bool `yaml:"skip_assertion"`
@@ -594,5 +596,20 @@ type RateLimit struct {
 	Store string `yaml:"store" enum:"local,redis"`
 	// OnStoreError is what happens when Redis fails: fail_open (default:
 	// the local store takes over) or fail_closed (503).
+	OnStoreError string `yaml:"on_store_error" enum:"fail_open,fail_closed"`
+}
+
+// Quota is a number of requests per consumer per calendar day or month.
+type Quota struct {
+	// Name identifies the quota. Default quotaN.
+	Name string `yaml:"name"`
+	// Key is the consumer: subject (default), api_key, claim:NAME,
+	// client_ip, route.
+	Key []string `yaml:"key"`
+	// Limit is the number of requests per period.
+	Limit int64 `yaml:"limit" required:"true"`
+	// Period is day or month (calendar, UTC).
+	Period string `yaml:"period" required:"true" enum:"day,month"`
+	// OnStoreError: fail_open (default) or fail_closed.
 	OnStoreError string `yaml:"on_store_error" enum:"fail_open,fail_closed"`
 }

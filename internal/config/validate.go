@@ -181,6 +181,30 @@ func (c *Config) validate(p *Problems) {
 				}
 			}
 		}
+		for j, q := range r.Quotas {
+			qp := fmt.Sprintf("%s.quotas[%d]", base, j)
+			if q.Limit < 1 {
+				p.Add(qp+".limit", "must be positive")
+			}
+			if q.Period != "day" && q.Period != "month" {
+				p.Add(qp+".period", "use day or month")
+			}
+			if q.OnStoreError != "fail_open" && q.OnStoreError != "fail_closed" {
+				p.Add(qp+".on_store_error", "use fail_open or fail_closed")
+			}
+			for k, part := range q.Key {
+				kp := fmt.Sprintf("%s.key[%d]", qp, k)
+				switch {
+				case part == "client_ip" || part == "route":
+				case part == "subject" || part == "api_key" || strings.HasPrefix(part, "claim:") && len(part) > 6:
+					if r.Auth == nil {
+						p.Add(kp, "%q needs an authenticated route (keys come from verified data only)", part)
+					}
+				default:
+					p.Add(kp, "unknown key %q", part)
+				}
+			}
+		}
 		if r.MaxInFlight < 0 {
 			p.Add(base+".max_in_flight", "must not be negative")
 		}

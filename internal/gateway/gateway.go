@@ -36,6 +36,7 @@ type Gateway struct {
 	jtis       *authn.JTIStore  // revocations and replay memory survive reloads
 	limits     *ratelimit.Local // rate-limit buckets survive reloads
 	redis      *redisEntry      // shared store, kept while its config is unchanged
+	quotas     *ratelimit.LocalQuotas
 	idPrefix   string
 	reqCounter atomic.Uint64
 
@@ -57,7 +58,8 @@ func New(cfg *config.Config, deps pipeline.Deps) (*Gateway, error) {
 	g := &Gateway{deps: deps, jtis: authn.NewJTIStore(), limits: ratelimit.NewLocal(cfg.RateLimiting.MaxKeys), idPrefix: newIDPrefix(func(b []byte) { _, _ = rand.Read(b) })}
 	g.jtis.SetRevoked(cfg.Authn.RevokedTokenIDs, deps.Now())
 	g.redis = openRedis(cfg.RateLimiting.Redis, nil)
-	plan, err := compile(cfg, deps, nil, g.jtis, g.limits, g.redis.store())
+	g.quotas = ratelimit.NewLocalQuotas()
+	plan, err := compile(cfg, deps, nil, g.jtis, g.limits, g.redis.store(), g.quotaStore(g.redis))
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +129,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 		return err
 	}
 	rd := openRedis(cfg.RateLimiting.Redis, g.redis)
-	plan, err := compile(cfg, g.deps, old, g.jtis, g.limits, rd.store())
+	plan, err := compile(cfg, g.deps, old, g.jtis, g.limits, rd.store(), g.quotaStore(rd))
 	if err != nil {
 		if rd != g.redis {
 			rd.close()
@@ -203,11 +205,20 @@ func (g *Gateway) closeListeners() {
 	g.listeners = nil
 }
 
+// quotaStore is Redis when configured (shared, persistent), else local.
+func (g *Gateway) quotaStore(rd *redisEntry) ratelimit.QuotaStore {
+	if rd != nil {
+		return rd.quotas
+	}
+	return g.quotas
+}
+
 // redisEntry is the shared limit store and the config it was made from.
 type redisEntry struct {
 	fingerprint string
 	client      redis.UniversalClient
 	limiter     *ratelimit.Redis
+	quotas      *ratelimit.RedisQuotas
 }
 
 func (e *redisEntry) store() ratelimit.Store {
@@ -239,5 +250,6 @@ func openRedis(c *config.Redis, prev *redisEntry) *redisEntry {
 		DialTimeout: time.Second, ReadTimeout: c.Timeout.D(), WriteTimeout: c.Timeout.D(), PoolTimeout: c.Timeout.D(),
 		MaxRetries: -1, // a limit check is not retried: the failure policy decides
 	})
-	return &redisEntry{fingerprint: fp, client: client, limiter: ratelimit.NewRedis(client, c.KeyPrefix, c.Timeout.D())}
+	return &redisEntry{fingerprint: fp, client: client, limiter: ratelimit.NewRedis(client, c.KeyPrefix, c.Timeout.D()),
+		quotas: ratelimit.NewRedisQuotas(client, c.KeyPrefix+"quota:", c.Timeout.D())}
 }

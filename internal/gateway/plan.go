@@ -81,7 +81,7 @@ type stage struct {
 // taken from prev, so health, ejection and breaker state survive reloads.
 // New pools are created but not started; the caller starts them once the
 // plan is accepted, and closes them if it is not.
-func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTIStore, limits ratelimit.Store, shared ratelimit.Store) (*Plan, error) {
+func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTIStore, limits ratelimit.Store, shared ratelimit.Store, quotas ratelimit.QuotaStore) (*Plan, error) {
 	var errs []error
 	p := &Plan{Config: cfg, listeners: map[string]*listenerPlan{}, pools: map[string]*poolEntry{}}
 	var prevPools map[string]*poolEntry
@@ -176,7 +176,8 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTI
 				fwd.AssertionHeader = cfg.Assertion.Header
 			}
 			pre, post := limitStages(r, limits, shared, cfg.RateLimiting.IPv6Prefix, deps)
-			rp, err := compileRoute(r, lp, entry.pool, p.issuers, p.intros, apiKeys, jtis, fwd, pre, post, deps)
+			quota := quotaStage(r, quotas, cfg.RateLimiting.IPv6Prefix, deps)
+			rp, err := compileRoute(r, lp, entry.pool, p.issuers, p.intros, apiKeys, jtis, fwd, pre, post, quota, deps)
 			if err != nil {
 				path := fmt.Sprintf("routes[%d]", j)
 				var se *stageError
@@ -242,6 +243,30 @@ func limitStages(r config.Route, local, shared ratelimit.Store, v6 int, deps pip
 	return pre, post
 }
 
+// quotaStage builds a route's quotas over the gateway's quota store.
+func quotaStage(r config.Route, store ratelimit.QuotaStore, v6 int, deps pipeline.Deps) pipeline.Middleware {
+	var qs []ratelimit.Quota
+	for _, q := range r.Quotas {
+		cq := ratelimit.Quota{Name: q.Name, Limit: q.Limit, Monthly: q.Period == "month", Store: store, FailOpen: q.OnStoreError == "fail_open"}
+		for _, k := range q.Key {
+			switch {
+			case k == "client_ip":
+				cq.Keys = append(cq.Keys, ratelimit.KeyClientIP)
+			case k == "route":
+				cq.Keys = append(cq.Keys, ratelimit.KeyRoute)
+			case k == "subject":
+				cq.Keys = append(cq.Keys, ratelimit.KeySubject)
+			case k == "api_key":
+				cq.Keys = append(cq.Keys, ratelimit.KeyAPIKey)
+			case strings.HasPrefix(k, "claim:"):
+				cq.Keys, cq.Claim = append(cq.Keys, ratelimit.KeyClaim), k[6:]
+			}
+		}
+		qs = append(qs, cq)
+	}
+	return ratelimit.NewQuotas(r.ID, qs, v6, deps.Now)
+}
+
 // stageError locates a stage's compile error inside the route.
 type stageError struct {
 	path string
@@ -254,7 +279,7 @@ func (e *stageError) Unwrap() error { return e.err }
 // compileRoute builds a route's chain. The order of stages is fixed here,
 // in code, and never read from config; config only turns stages on and
 // sets their parameters. TestGoldenPlan pins this order.
-func compileRoute(r config.Route, lp *listenerPlan, pool *proxy.Pool, issuers map[string]*issuerEntry, intros map[string]*authn.Introspector, apiKeys *authn.APIKeyMethod, jtis *authn.JTIStore, fwd proxy.Options, preLimit, limit pipeline.Middleware, deps pipeline.Deps) (*routePlan, error) {
+func compileRoute(r config.Route, lp *listenerPlan, pool *proxy.Pool, issuers map[string]*issuerEntry, intros map[string]*authn.Introspector, apiKeys *authn.APIKeyMethod, jtis *authn.JTIStore, fwd proxy.Options, preLimit, limit, quota pipeline.Middleware, deps pipeline.Deps) (*routePlan, error) {
 	maxBody := lp.maxBody
 	if r.MaxBodyBytes > 0 {
 		maxBody = int64(r.MaxBodyBytes)
@@ -268,6 +293,7 @@ func compileRoute(r config.Route, lp *listenerPlan, pool *proxy.Pool, issuers ma
 		{"authenticate", authStage(r, lp, issuers, intros, apiKeys, jtis, deps)},
 		{"authorize", authorize},
 		{"limit", limit},
+		{"quota", quota},
 		{"concurrency", ratelimit.NewConcurrency(int64(r.MaxInFlight))},
 		{"body_limit", bodyLimit(maxBody)},
 	}
@@ -375,7 +401,7 @@ func (p *Plan) Stages() map[string][]string {
 // Check compiles cfg without binding anything, to find the problems that
 // loading cannot see (unreadable certificates, CA bundles, key files).
 func Check(cfg *config.Config) error {
-	p, err := compile(cfg, pipeline.Deps{Log: slog.New(slog.DiscardHandler), Now: time.Now}, nil, authn.NewJTIStore(), ratelimit.NewLocal(1024), nil)
+	p, err := compile(cfg, pipeline.Deps{Log: slog.New(slog.DiscardHandler), Now: time.Now}, nil, authn.NewJTIStore(), ratelimit.NewLocal(1024), nil, ratelimit.NewLocalQuotas())
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -214,4 +215,58 @@ func TestRedisOutageAndRestart(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatal("shared limiting did not recover when Redis returned")
+}
+
+// TestQuotas: a daily quota per subject refuses with 429 quota.exceeded and
+// Retry-After until the end of the UTC day; with Redis it is shared by
+// instances and survives restarts.
+func TestQuotas(t *testing.T) {
+	t.Setenv("RAMPART_AUTHZ_SECRET", authzSecret)
+	up := newUpstream(t, nil)
+	cfg := func(redisLine string) string {
+		return `version: 1
+listeners: [{name: public, address: "127.0.0.1:0"}]
+upstreams: [{name: svc, allow_plaintext: true, targets: [{url: "http://` + up.hostPort() + `"}]}]
+authn:
+  jwt:
+    - {name: idp, issuer: "https://idp.test", audiences: [api], algorithms: [HS256], keys: [{kid: k, algorithm: HS256, secret: "${env:RAMPART_AUTHZ_SECRET}"}]}
+` + redisLine + `routes:
+  - id: api
+    prefix: /api
+    upstream: svc
+    auth: {jwt: [idp]}
+    authorize: any_authenticated
+    quotas: [{limit: 3, period: day}]
+`
+	}
+	alice := hsToken(t, map[string]any{"sub": "alice"})
+	bob := hsToken(t, map[string]any{"sub": "bob"})
+	send := func(addr, tok string) string {
+		resp := rawExchange(t, addr, "GET /api/x HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer "+tok+"\r\nConnection: close\r\n\r\n")
+		c := statusLines(resp)
+		if len(c) == 1 && c[0] == "429" {
+			checkProblem(t, resp, "quota.exceeded")
+			if !strings.Contains(resp, "Retry-After: ") {
+				t.Error("no Retry-After")
+			}
+		}
+		return strings.Join(c, ",")
+	}
+	_, local := startGateway(t, cfg(""))
+	got := []string{send(local, alice), send(local, alice), send(local, alice), send(local, alice), send(local, bob)}
+	if strings.Join(got, " ") != "200 200 200 429 200" {
+		t.Fatalf("local quota: %v", got)
+	}
+	rs := startRedis(t, "")
+	line := "rate_limiting:\n  redis: {addresses: [\"" + rs.addr + "\"]}\n"
+	_, a1 := startGateway(t, cfg(line))
+	_, a2 := startGateway(t, cfg(line))
+	got = []string{send(a1, alice), send(a2, alice), send(a1, alice), send(a2, alice)}
+	if strings.Join(got, " ") != "200 200 200 429" {
+		t.Fatalf("shared quota across two instances: %v", got)
+	}
+	_, a3 := startGateway(t, cfg(line)) // a "restarted" instance
+	if c := send(a3, alice); c != "429" {
+		t.Fatalf("quota after restart: %s", c)
+	}
 }

@@ -93,3 +93,23 @@ func BenchmarkLocalParallel(b *testing.B) {
 		}
 	})
 }
+
+func TestQuotaWindows(t *testing.T) {
+	now := time.Date(2026, 11, 27, 23, 59, 0, 0, time.UTC)
+	if e := windowEnd(now, false); !e.Equal(time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("day end %v", e)
+	}
+	if e := windowEnd(time.Date(2026, 12, 31, 10, 0, 0, 0, time.UTC), true); !e.Equal(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("month end %v", e)
+	}
+	q := NewLocalQuotas()
+	end := windowEnd(now, false)
+	for i := 1; i <= 3; i++ {
+		if n, _ := q.Incr(context.Background(), "k", end); n != int64(i) {
+			t.Fatalf("count %d, want %d", n, i)
+		}
+	}
+	if n, _ := q.Incr(context.Background(), "k", end.Add(24*time.Hour)); n != 1 {
+		t.Fatalf("a new window starts at 1, got %d", n)
+	}
+}

@@ -1,0 +1,150 @@
+package ratelimit
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rampart-gw/rampart/internal/pipeline"
+)
+
+// CodeQuota is the decision code of an exhausted quota.
+const CodeQuota = "quota.exceeded"
+
+// QuotaStore counts requests per key in a calendar window.
+type QuotaStore interface {
+	// Incr adds one to key's count for the window ending at end and
+	// returns the new count.
+	Incr(ctx context.Context, key string, end time.Time) (int64, error)
+}
+
+// LocalQuotas is an in-process quota store (one machine).
+type LocalQuotas struct {
+	mu sync.Mutex
+	m  map[string]quotaEntry
+}
+
+type quotaEntry struct {
+	n   int64
+	end time.Time
+}
+
+// NewLocalQuotas returns an empty store.
+func NewLocalQuotas() *LocalQuotas { return &LocalQuotas{m: map[string]quotaEntry{}} }
+
+// Incr implements QuotaStore.
+func (q *LocalQuotas) Incr(_ context.Context, key string, end time.Time) (int64, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	e := q.m[key]
+	if !e.end.Equal(end) {
+		e = quotaEntry{end: end}
+		if len(q.m) > 100000 {
+			now := time.Now()
+			for k, v := range q.m {
+				if now.After(v.end) {
+					delete(q.m, k)
+				}
+			}
+		}
+	}
+	e.n++
+	q.m[key] = e
+	return e.n, nil
+}
+
+// RedisQuotas keeps quotas in Redis, shared by every instance and
+// persistent across restarts.
+type RedisQuotas struct {
+	client  redis.UniversalClient
+	prefix  string
+	timeout time.Duration
+}
+
+// NewRedisQuotas wraps a go-redis client.
+func NewRedisQuotas(c redis.UniversalClient, prefix string, timeout time.Duration) *RedisQuotas {
+	return &RedisQuotas{client: c, prefix: prefix, timeout: timeout}
+}
+
+var quotaScript = redis.NewScript(`
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIREAT', KEYS[1], ARGV[1]) end
+return n
+`)
+
+// Incr implements QuotaStore.
+func (q *RedisQuotas) Incr(ctx context.Context, key string, end time.Time) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, q.timeout)
+	defer cancel()
+	// The key names the window, so a late expiry never mixes windows.
+	k := q.prefix + key + "|" + strconv.FormatInt(end.Unix(), 10)
+	return quotaScript.Run(ctx, q.client, []string{k}, end.Add(time.Hour).UnixMilli()).Int64()
+}
+
+// Quota is one compiled quota of a route.
+type Quota struct {
+	// Name identifies the quota.
+	Name string
+	// Limit requests per window.
+	Limit int64
+	// Monthly selects calendar months (UTC); otherwise calendar days.
+	Monthly bool
+	// Keys build the consumer key (verified data only).
+	Keys []KeyPart
+	// Claim for KeyClaim.
+	Claim string
+	// Store counts.
+	Store QuotaStore
+	// FailOpen admits requests when the store fails.
+	FailOpen bool
+}
+
+// windowEnd is the end of the calendar day or month (UTC) holding now.
+func windowEnd(now time.Time, monthly bool) time.Time {
+	now = now.UTC()
+	if monthly {
+		return time.Date(now.Year(), now.Month()+1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	return time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC)
+}
+
+// NewQuotas returns the quota stage of a route (nil without quotas).
+func NewQuotas(routeID string, quotas []Quota, v6 int, now func() time.Time) pipeline.Middleware {
+	if len(quotas) == 0 {
+		return nil
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return func(next pipeline.Handler) pipeline.Handler {
+		return func(w http.ResponseWriter, r *http.Request) error {
+			s := pipeline.ScopeOf(r.Context())
+			t := now()
+			for i := range quotas {
+				q := &quotas[i]
+				rule := Rule{Keys: q.Keys, Claim: q.Claim}
+				key := bucketKey(routeID+"#quota", i, &rule, s, v6)
+				end := windowEnd(t, q.Monthly)
+				n, err := q.Store.Incr(r.Context(), key, end)
+				if err != nil {
+					if q.FailOpen {
+						continue
+					}
+					return pipeline.DenyErr(http.StatusServiceUnavailable, "ratelimit.unavailable", "quota store unavailable", err)
+				}
+				if n > q.Limit {
+					e := pipeline.Deny(http.StatusTooManyRequests, CodeQuota, "quota exceeded")
+					secs := int(math.Ceil(end.Sub(t).Seconds()))
+					e.Header = http.Header{"Retry-After": {strconv.Itoa(max(secs, 1))}}
+					return e
+				}
+			}
+			return next(w, r)
+		}
+	}
+}
