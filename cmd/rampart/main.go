@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
@@ -23,6 +24,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rampart-gw/rampart/internal/abuse"
 	"github.com/rampart-gw/rampart/internal/authn"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/devidp"
@@ -44,6 +48,8 @@ commands:
   token --key FILE ...    mint a test JWT from a private key (development only)
   keys create --config FILE --consumer NAME [--scopes a,b] [--ttl 90d]
                           create an API key (printed once; only its keyed hash is stored)
+  bans lift --config FILE IP
+                          lift an abuse ban on every instance sharing the config's Redis
   version                 print the version
 `
 
@@ -63,6 +69,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdToken(args[1:], stdout, stderr)
 	case "keys":
 		return cmdKeys(args[1:], stdout, stderr)
+	case "bans":
+		return cmdBans(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return 0
@@ -403,5 +411,47 @@ func cmdKeys(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "created key %s for %s in %s; it is shown once, store it now (reload rampart to use it):\n", rec.Prefix, rec.Consumer, k.File)
 	fmt.Fprintln(stdout, key)
+	return 0
+}
+
+func cmdBans(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "lift" {
+		fmt.Fprintln(stderr, "usage: rampart bans lift --config FILE IP")
+		return 2
+	}
+	fs := flag.NewFlagSet("bans lift", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (its rate_limiting.redis section)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	if *path == "" || fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "usage: rampart bans lift --config FILE IP")
+		return 2
+	}
+	ip, err := netip.ParseAddr(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintf(stderr, "error: %q is not an IP address\n", fs.Arg(0))
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		printProblems(stderr, err)
+		return 1
+	}
+	rc := cfg.RateLimiting.Redis
+	if rc == nil {
+		fmt.Fprintln(stderr, "error: bans are shared only through rate_limiting.redis; without it, restart rampart to clear bans")
+		return 1
+	}
+	client := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: rc.Addresses, MasterName: rc.MasterName, Username: rc.Username, Password: rc.Password.Reveal(), DB: rc.DB})
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := abuse.LiftShared(ctx, client, rc.KeyPrefix+"abuse:", ip); err != nil {
+		fmt.Fprintf(stderr, "error: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "ban on %s lifted\n", ip)
 	return 0
 }

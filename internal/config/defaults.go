@@ -174,6 +174,16 @@ func (c *Config) applyDefaults() {
 			a.Header = "X-Rampart-Assertion"
 		}
 	}
+	if a := c.Abuse; a != nil {
+		setDur(&a.BanFor, 15*time.Minute)
+		for _, d := range []struct {
+			det       *Detector
+			threshold int
+		}{{&a.BruteForce, 10}, {&a.Scanning, 50}, {&a.Enumeration, 30}} {
+			setInt(&d.det.Threshold, d.threshold)
+			setDur(&d.det.Window, time.Minute)
+		}
+	}
 	if c.StripIdentityHeaders == nil {
 		c.StripIdentityHeaders = []string{"X-Auth-*", "X-User-*", "X-Forwarded-User", "X-Remote-User", "X-Consumer-*"}
 	}

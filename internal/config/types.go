@@ -28,6 +28,8 @@ type Config struct {
 	Assertion *Assertion `yaml:"assertion"`
 	// RateLimiting holds settings shared by every route's limits.
 	RateLimiting RateLimiting `yaml:"rate_limiting"`
+	// Abuse turns on behaviour-based detection and bans.
+	Abuse *Abuse `yaml:"abuse"`
 	// StripIdentityHeaders are client request headers removed on every
 	// route before the gateway sets its own verified identity headers
 	// (names, or prefixes ending in "*"; case and '_' vs '-' ignored).
@@ -612,4 +614,35 @@ type Quota struct {
 	Period string `yaml:"period" required:"true" enum:"day,month"`
 	// OnStoreError: fail_open (default) or fail_closed.
 	OnStoreError string `yaml:"on_store_error" enum:"fail_open,fail_closed"`
+}
+
+// Abuse configures detection of abusive clients (per real client IP) and
+// their temporary bans. With rate_limiting.redis, bans are shared by every
+// instance.
+type Abuse struct {
+	// BanFor is how long a detected client is banned. Default 15m.
+	BanFor Duration `yaml:"ban_for"`
+	// Allow lists CIDRs never banned (monitoring, partners).
+	Allow []string `yaml:"allow"`
+	// BruteForce bans after Threshold 401 answers in Window (credential
+	// stuffing, password guessing). Defaults: 10 per 1m.
+	BruteForce Detector `yaml:"brute_force"`
+	// Scanning bans after Threshold requests for paths no route serves
+	// (404 router.not_found) in Window. Defaults: 50 per 1m.
+	Scanning Detector `yaml:"scanning"`
+	// Enumeration bans after Threshold 403/404 answers on routed requests
+	// (probing ids, BOLA attempts) in Window. Defaults: 30 per 1m.
+	Enumeration Detector `yaml:"enumeration"`
+}
+
+// Detector is a threshold of signals per client in a window.
+type Detector struct {
+	// Disabled turns the detector off.
+	Disabled bool `yaml:"disabled"`
+	// Threshold of signals that bans.
+	Threshold int `yaml:"threshold"`
+	// Window of counting.
+	Window Duration `yaml:"window"`
+	// SensitiveOnly counts only on routes marked sensitive.
+	SensitiveOnly bool `yaml:"sensitive_only"`
 }

@@ -121,6 +121,18 @@ func (c *Config) validate(p *Problems) {
 	if v := c.RateLimiting.IPv6Prefix; v < 32 || v > 128 {
 		p.Add("rate_limiting.ipv6_prefix", "between 32 and 128")
 	}
+	if a := c.Abuse; a != nil {
+		for i, cidr := range a.Allow {
+			if _, err := ParsePrefix(cidr); err != nil {
+				p.Add(fmt.Sprintf("abuse.allow[%d]", i), "%v", err)
+			}
+		}
+		for name, d := range map[string]Detector{"brute_force": a.BruteForce, "scanning": a.Scanning, "enumeration": a.Enumeration} {
+			if d.Threshold < 1 {
+				p.Add("abuse."+name+".threshold", "must be positive")
+			}
+		}
+	}
 	issuers := c.validateAuthn(p)
 	if len(c.Routes) == 0 {
 		c.warn("routes", "no routes: every request will get 404")

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/abuse"
 	"github.com/rampart-gw/rampart/internal/authn"
 	"github.com/redis/go-redis/v9"
 
@@ -37,6 +38,7 @@ type Gateway struct {
 	limits     *ratelimit.Local // rate-limit buckets survive reloads
 	redis      *redisEntry      // shared store, kept while its config is unchanged
 	quotas     *ratelimit.LocalQuotas
+	guard      *abuse.Guard // abuse counters and bans survive reloads; nil when off
 	idPrefix   string
 	reqCounter atomic.Uint64
 
@@ -59,6 +61,13 @@ func New(cfg *config.Config, deps pipeline.Deps) (*Gateway, error) {
 	g.jtis.SetRevoked(cfg.Authn.RevokedTokenIDs, deps.Now())
 	g.redis = openRedis(cfg.RateLimiting.Redis, nil)
 	g.quotas = ratelimit.NewLocalQuotas()
+	if cfg.Abuse != nil {
+		o := guardOptions(cfg, deps)
+		if g.redis != nil {
+			o.Redis, o.Prefix = g.redis.client, cfg.RateLimiting.Redis.KeyPrefix+"abuse:"
+		}
+		g.guard = abuse.New(o)
+	}
 	plan, err := compile(cfg, deps, nil, g.jtis, g.limits, g.redis.store(), g.quotaStore(g.redis))
 	if err != nil {
 		return nil, err
@@ -141,6 +150,9 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 		defer old.close() // after the swap; in-flight checks may still use it
 	}
 	g.redis = rd
+	if g.guard != nil && cfg.Abuse != nil {
+		g.guard.Configure(guardOptions(cfg, g.deps))
+	}
 	g.jtis.SetRevoked(cfg.Authn.RevokedTokenIDs, g.deps.Now())
 	plan.start()
 	g.plan.Store(plan)
@@ -189,6 +201,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	}
 	wg.Wait()
 	g.plan.Load().closeNew(nil)
+	if g.guard != nil {
+		g.guard.Close()
+	}
 	g.redis.close()
 	if g.accessOut != nil {
 		_ = g.accessOut.Close()
@@ -253,3 +268,33 @@ func openRedis(c *config.Redis, prev *redisEntry) *redisEntry {
 	return &redisEntry{fingerprint: fp, client: client, limiter: ratelimit.NewRedis(client, c.KeyPrefix, c.Timeout.D()),
 		quotas: ratelimit.NewRedisQuotas(client, c.KeyPrefix+"quota:", c.Timeout.D())}
 }
+
+// guardOptions compiles the abuse section's detectors.
+func guardOptions(cfg *config.Config, deps pipeline.Deps) abuse.Options {
+	a := cfg.Abuse
+	o := abuse.Options{BanFor: a.BanFor.D(), Log: deps.Log}
+	for _, s := range a.Allow {
+		if p, err := config.ParsePrefix(s); err == nil {
+			o.Allow = append(o.Allow, p)
+		}
+	}
+	add := func(name string, d config.Detector, match func(int, string, bool) bool) {
+		if d.Disabled {
+			return
+		}
+		if d.SensitiveOnly {
+			inner := match
+			match = func(st int, code string, sensitive bool) bool { return sensitive && inner(st, code, sensitive) }
+		}
+		o.Detectors = append(o.Detectors, abuse.Detector{Name: name, Match: match, Threshold: d.Threshold, Window: d.Window.D()})
+	}
+	add("brute_force", a.BruteForce, abuse.Statuses(false, 401))
+	add("scanning", a.Scanning, abuse.Codes(CodeNotFound, CodeUnknownHost))
+	add("enumeration", a.Enumeration, func(status int, code string, _ bool) bool {
+		return (status == 403 || status == 404) && code != CodeNotFound && code != CodeUnknownHost
+	})
+	return o
+}
+
+// Guard returns the abuse guard (nil when detection is off).
+func (g *Gateway) Guard() *abuse.Guard { return g.guard }

@@ -27,6 +27,7 @@ const (
 	CodeNotFound         = "router.not_found"
 	CodeUnknownHost      = "router.unknown_host"
 	CodeMethodNotAllowed = "router.method_not_allowed"
+	CodeBanned           = "abuse.banned"
 )
 
 // listenerHandler serves one listener through the current plan.
@@ -68,16 +69,36 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		pipeline.Render(rec, r, pipeline.AsError(err))
 	}
 	g.logAccess(r, s, rec)
+	if g.guard != nil {
+		code := ""
+		if s.Decision != nil {
+			code = s.Decision.Code
+		}
+		status := rec.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		g.guard.Observe(s.ClientIP, status, code, route != nil && route.sensitive, g.deps.Now())
+	}
 }
 
 // admit runs the fixed pre-route stages: framing verdict, host, path
 // normalisation and routing.
 func (h *listenerHandler) admit(r *http.Request, s *pipeline.Scope, ci *server.ConnInfo, plan *Plan, lp *listenerPlan, route **routePlan) error {
+	// Security: Begin runs for every request, first, so that the framing
+	// verdicts stay aligned with the requests of the connection.
 	v := ci.Begin()
 	if v.Problem != "" {
 		e := pipeline.DenyErr(http.StatusBadRequest, CodeFraming, "ambiguous request framing", errString(v.Problem))
 		e.Close = true
 		return e
+	}
+	if guard := h.g.guard; guard != nil {
+		if until, banned := guard.Banned(s.ClientIP, s.Start); banned {
+			e := pipeline.Deny(http.StatusForbidden, CodeBanned, "client temporarily banned")
+			e.Header = http.Header{"Retry-After": {strconv.Itoa(max(1, int(until.Sub(s.Start).Seconds())))}}
+			return e
+		}
 	}
 	host, err := router.CanonicalHost(r.Host)
 	if err != nil {

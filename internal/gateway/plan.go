@@ -61,9 +61,10 @@ type listenerPlan struct {
 }
 
 type routePlan struct {
-	id      string
-	handler pipeline.Handler
-	stages  []string
+	id        string
+	handler   pipeline.Handler
+	stages    []string
+	sensitive bool
 }
 
 type poolEntry struct {
@@ -297,7 +298,7 @@ func compileRoute(r config.Route, lp *listenerPlan, pool *proxy.Pool, issuers ma
 		{"concurrency", ratelimit.NewConcurrency(int64(r.MaxInFlight))},
 		{"body_limit", bodyLimit(maxBody)},
 	}
-	rp := &routePlan{id: r.ID}
+	rp := &routePlan{id: r.ID, sensitive: r.Sensitive}
 	mws := make([]pipeline.Middleware, 0, len(stages))
 	for _, s := range stages {
 		if s.mw != nil {

@@ -1,0 +1,126 @@
+package gateway
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+func abuseConfig(up, redisLine string) string {
+	return `version: 1
+listeners: [{name: public, address: "127.0.0.1:0"}]
+upstreams: [{name: svc, allow_plaintext: true, targets: [{url: "http://` + up + `"}]}]
+authn:
+  jwt:
+    - {name: idp, issuer: "https://idp.test", audiences: [api], algorithms: [HS256], keys: [{kid: k, algorithm: HS256, secret: "${env:RAMPART_AUTHZ_SECRET}"}]}
+` + redisLine + `abuse:
+  ban_for: 1s
+  brute_force: {threshold: 5, window: 1m}
+  scanning: {threshold: 8, window: 1m}
+routes:
+  - id: login
+    path: /login
+    upstream: svc
+    sensitive: true
+    auth: {jwt: [idp]}
+    authorize: any_authenticated
+  - id: public
+    prefix: /public
+    upstream: svc
+    public: true
+`
+}
+
+// TestBruteForceBan: five 401s in the window ban the client (403
+// abuse.banned, nothing forwarded, even with a valid token); the ban lifts
+// after its TTL. Bans propagate between instances through Redis, and an
+// operator lift applies everywhere.
+func TestBruteForceBan(t *testing.T) {
+	t.Setenv("RAMPART_AUTHZ_SECRET", authzSecret)
+	up := newUpstream(t, nil)
+	_, addr := startGateway(t, abuseConfig(up.hostPort(), ""))
+	good := hsToken(t, map[string]any{"sub": "alice"})
+	try := func(a, tok, path string) string {
+		hdr := ""
+		if tok != "" {
+			hdr = "Authorization: Bearer " + tok + "\r\n"
+		}
+		return strings.Join(statusLines(rawExchange(t, a, "GET "+path+" HTTP/1.1\r\nHost: gw\r\n"+hdr+"Connection: close\r\n\r\n")), ",")
+	}
+	for i := 0; i < 5; i++ {
+		if c := try(addr, "wrong.token.here", "/login"); c != "401" {
+			t.Fatalf("attempt %d: %s", i, c)
+		}
+	}
+	before := len(up.received())
+	if c := try(addr, good, "/login"); c != "403" {
+		t.Fatalf("after the threshold: %s, want 403 (banned)", c)
+	}
+	if c := try(addr, "", "/public/x"); c != "403" {
+		t.Fatalf("banned client on a public route: %s", c)
+	}
+	if len(up.received()) != before {
+		t.Fatal("a banned client's request was forwarded")
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if c := try(addr, good, "/login"); c != "200" {
+		t.Fatalf("after the ban TTL: %s", c)
+	}
+}
+
+// TestScanningBan: many requests for unknown paths ban the scanner.
+func TestScanningBan(t *testing.T) {
+	t.Setenv("RAMPART_AUTHZ_SECRET", authzSecret)
+	up := newUpstream(t, nil)
+	_, addr := startGateway(t, abuseConfig(up.hostPort(), ""))
+	for i := 0; i < 8; i++ {
+		rawExchange(t, addr, "GET /wp-admin/"+string(rune('a'+i))+" HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+	}
+	if c := statusLines(rawExchange(t, addr, "GET /public/x HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")); len(c) != 1 || c[0] != "403" {
+		t.Fatalf("scanner not banned: %v", c)
+	}
+}
+
+func TestBansPropagateThroughRedis(t *testing.T) {
+	t.Setenv("RAMPART_AUTHZ_SECRET", authzSecret)
+	rs := startRedis(t, "")
+	up := newUpstream(t, nil)
+	line := "rate_limiting:\n  redis: {addresses: [\"" + rs.addr + "\"]}\n"
+	cfg := strings.Replace(abuseConfig(up.hostPort(), line), "ban_for: 1s", "ban_for: 1m", 1)
+	g1, a1 := startGateway(t, cfg)
+	g2, a2 := startGateway(t, cfg)
+	time.Sleep(200 * time.Millisecond) // subscriptions established
+	for i := 0; i < 5; i++ {
+		rawExchange(t, a1, "GET /login HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer x.y.z\r\nConnection: close\r\n\r\n")
+	}
+	ip := netip.MustParseAddr("127.0.0.1")
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, banned := g2.Guard().Banned(ip, time.Now()); banned {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if c := statusLines(rawExchange(t, a2, "GET /public/x HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")); len(c) != 1 || c[0] != "403" {
+		t.Fatalf("ban did not reach the second instance: %v", c)
+	}
+	// A third instance started later loads the ban.
+	_, a3 := startGateway(t, cfg)
+	time.Sleep(200 * time.Millisecond)
+	if c := statusLines(rawExchange(t, a3, "GET /public/x HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")); len(c) != 1 || c[0] != "403" {
+		t.Fatalf("new instance did not load the ban: %v", c)
+	}
+	// An operator lifts it on one instance: it is lifted everywhere.
+	g1.Guard().Lift(ip)
+	deadline = time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, banned := g2.Guard().Banned(ip, time.Now()); !banned {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if c := statusLines(rawExchange(t, a2, "GET /public/x HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")); len(c) != 1 || c[0] != "200" {
+		t.Fatalf("lift did not reach the second instance: %v", c)
+	}
+}
