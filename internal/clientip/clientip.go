@@ -66,6 +66,35 @@ func (r *Resolver) Resolve(peer netip.Addr, xff []string) (client netip.Addr, tr
 	return client, true
 }
 
+// ForwardedFor extracts the for= addresses of RFC 7239 Forwarded header
+// values, in order, as X-Forwarded-For style entries ("unknown" and
+// obfuscated identifiers become entries that do not parse, which stops the
+// walk like any garbage).
+func ForwardedFor(values []string) []string {
+	var out []string
+	for _, v := range values {
+		for _, elem := range strings.Split(v, ",") {
+			for _, pair := range strings.Split(elem, ";") {
+				k, val, ok := strings.Cut(strings.TrimSpace(pair), "=")
+				if !ok || !strings.EqualFold(k, "for") {
+					continue
+				}
+				val = strings.Trim(val, `"`)
+				if strings.HasPrefix(val, "[") {
+					if end := strings.IndexByte(val, ']'); end > 0 {
+						val = val[1:end]
+					}
+				}
+				out = append(out, val)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return []string{strings.Join(out, ", ")}
+}
+
 // parseAddr accepts an IP, optionally with a port ("1.2.3.4:5",
 // "[::1]:5"), as some proxies write them.
 func parseAddr(s string) (netip.Addr, bool) {

@@ -37,3 +37,17 @@ func TestResolve(t *testing.T) {
 		t.Errorf("no trusted proxies: got %s", got)
 	}
 }
+
+func TestForwardedFor(t *testing.T) {
+	got := ForwardedFor([]string{`for=192.0.2.60;proto=http;by=203.0.113.43`, `For="[2001:db8:cafe::17]:4711", for=unknown`})
+	if len(got) != 1 || got[0] != "192.0.2.60, 2001:db8:cafe::17, unknown" {
+		t.Fatalf("%q", got)
+	}
+	r := New([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")})
+	if c, _ := r.Resolve(netip.MustParseAddr("10.0.0.1"), ForwardedFor([]string{"for=198.51.100.7"})); c.String() != "198.51.100.7" {
+		t.Fatalf("Forwarded from a trusted proxy: %s", c)
+	}
+	if c, _ := r.Resolve(netip.MustParseAddr("10.0.0.1"), ForwardedFor([]string{"for=198.51.100.7, for=unknown"})); c.String() != "10.0.0.1" {
+		t.Fatalf("unknown right-most entry: %s", c)
+	}
+}

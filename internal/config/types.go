@@ -152,6 +152,9 @@ type Upstream struct {
 	MaxIdleConnsPerTarget int `yaml:"max_idle_conns_per_target"`
 	// MaxConnsPerTarget bounds all connections per target (0 = unlimited).
 	MaxConnsPerTarget int `yaml:"max_conns_per_target"`
+	// MaxInFlight bounds requests in flight to the upstream across all
+	// routes (503 upstream.overloaded beyond; 0 = unlimited).
+	MaxInFlight int `yaml:"max_in_flight"`
 	// Credential is a header the gateway adds to every request to this
 	// upstream (for example an API key the service expects). Its value is a
 	// secret reference.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rampart-gw/rampart/internal/clientip"
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 	"github.com/rampart-gw/rampart/internal/proxy"
@@ -52,7 +53,13 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(pipeline.WithScope(r.Context(), s))
 
 	s.PeerIP = proxy.PeerAddr(r.RemoteAddr)
-	s.ClientIP, s.TrustedPeer = lp.resolver.Resolve(s.PeerIP, r.Header["X-Forwarded-For"])
+	xff := r.Header["X-Forwarded-For"]
+	if xff == nil {
+		if fwd := r.Header["Forwarded"]; fwd != nil {
+			xff = clientip.ForwardedFor(fwd) // RFC 7239, from trusted proxies only
+		}
+	}
+	s.ClientIP, s.TrustedPeer = lp.resolver.Resolve(s.PeerIP, xff)
 	if s.ClientIP.IsValid() {
 		s.ClientIPText = s.ClientIP.String()
 	}

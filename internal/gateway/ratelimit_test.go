@@ -172,3 +172,29 @@ func TestConnectionsPerIP(t *testing.T) {
 		t.Fatalf("after one closed: %v", c)
 	}
 }
+
+// TestRateLimitTrustedProxyChain: behind a trusted proxy, each real client
+// (right-most untrusted X-Forwarded-For or Forwarded entry) has its own
+// bucket, and rotating the left part of the chain changes nothing.
+func TestRateLimitTrustedProxyChain(t *testing.T) {
+	up := newUpstream(t, nil)
+	cfg := strings.Replace(limitConfig(up.hostPort(), ""), "trusted_proxies: [127.0.0.2]", "trusted_proxies: [127.0.0.1]", 1)
+	_, addr := startGateway(t, cfg)
+	send := func(hdr string) string {
+		return strings.Join(statusLines(rawExchange(t, addr, "GET /api/x HTTP/1.1\r\nHost: gw\r\n"+hdr+"Connection: close\r\n\r\n")), "")
+	}
+	var a []string
+	for i := 0; i < 4; i++ {
+		// The attacker rotates what it controls: the left of the chain.
+		a = append(a, send("X-Forwarded-For: 10.9.9."+string(rune('1'+i))+", 198.51.100.7\r\n"))
+	}
+	if strings.Join(a, " ") != "200 200 200 429" {
+		t.Fatalf("one client behind the proxy: %v", a)
+	}
+	if c := send("X-Forwarded-For: 198.51.100.8\r\n"); c != "200" {
+		t.Fatalf("another client: %s", c)
+	}
+	if c := send("Forwarded: for=198.51.100.7\r\n"); c != "429" {
+		t.Fatalf("same client via Forwarded: %s", c)
+	}
+}

@@ -419,3 +419,33 @@ func TestClientCancelDoesNotEject(t *testing.T) {
 		t.Fatalf("after client cancellations: status %d, want 200", resp.StatusCode)
 	}
 }
+
+// TestUpstreamMaxInFlight: beyond the upstream's max_in_flight, 503
+// upstream.overloaded without contacting it.
+func TestUpstreamMaxInFlight(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	started := make(chan struct{}, 2)
+	var hits atomic.Int32
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		started <- struct{}{}
+		<-release
+	})
+	_, addr := startGateway(t, upstreamConfig([]string{up.hostPort()}, "    max_in_flight: 1\n", ""))
+	go func() {
+		if resp, err := http.Get("http://" + addr + "/slow"); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-started
+	resp := rawExchange(t, addr, "GET /x HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+	if c := statusLines(resp); len(c) != 1 || c[0] != "503" {
+		t.Fatalf("%v", c)
+	}
+	checkProblem(t, resp, "upstream.overloaded")
+	close(release)
+	if hits.Load() != 1 {
+		t.Fatalf("upstream contacted %d times", hits.Load())
+	}
+}

@@ -221,6 +221,7 @@ const (
 	CodeTooLarge    = "request.too_large"
 	CodeBodyError   = "request.body_error"
 	CodeClientGone  = "client.closed"
+	CodeOverloaded  = "upstream.overloaded"
 )
 
 // ClassifyError maps a failed upstream exchange to a decision. A failure
@@ -246,6 +247,8 @@ func ClassifyError(r *http.Request, err error) *pipeline.Error {
 		return pipeline.DenyErr(http.StatusServiceUnavailable, CodeUnavailable, "upstream unavailable", err)
 	case errors.Is(err, ErrCircuitOpen):
 		return pipeline.DenyErr(http.StatusServiceUnavailable, CodeCircuitOpen, "upstream unavailable", err)
+	case errors.Is(err, ErrOverloaded):
+		return pipeline.DenyErr(http.StatusServiceUnavailable, CodeOverloaded, "upstream overloaded", err)
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
@@ -299,6 +302,45 @@ func idempotent(m string) bool {
 }
 
 func (t *routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	p := t.pool
+	if p.maxFlight > 0 {
+		if p.inflight.Add(1) > p.maxFlight {
+			p.inflight.Add(-1)
+			return nil, ErrOverloaded
+		}
+		resp, err := t.roundTrip(req)
+		if err != nil || resp.Body == nil || resp.Body == http.NoBody {
+			p.inflight.Add(-1)
+			return resp, err
+		}
+		resp.Body = &poolFlightBody{ReadCloser: resp.Body, p: p}
+		return resp, nil
+	}
+	return t.roundTrip(req)
+}
+
+// poolFlightBody counts a request in flight on its upstream until the
+// response body is closed.
+type poolFlightBody struct {
+	io.ReadCloser
+	p    *Pool
+	once sync.Once
+}
+
+func (b *poolFlightBody) Close() error {
+	b.once.Do(func() { b.p.inflight.Add(-1) })
+	return b.ReadCloser.Close()
+}
+
+// Read and Write keep a 101's body usable as the upgraded connection.
+func (b *poolFlightBody) Write(p []byte) (int, error) {
+	if w, ok := b.ReadCloser.(io.Writer); ok {
+		return w.Write(p)
+	}
+	return 0, errors.New("body is not writable")
+}
+
+func (t *routeTransport) roundTrip(req *http.Request) (*http.Response, error) {
 	s := pipeline.ScopeOf(req.Context())
 	if b := t.pool.breaker; b != nil && !b.allow() {
 		return nil, ErrCircuitOpen

@@ -25,6 +25,7 @@ import (
 var (
 	ErrNoHealthyTarget = errors.New("no healthy target")
 	ErrCircuitOpen     = errors.New("circuit breaker open")
+	ErrOverloaded      = errors.New("upstream max_in_flight reached")
 )
 
 // Target is one instance of an upstream and its live health state.
@@ -68,6 +69,8 @@ type Pool struct {
 	credValue   config.Secret
 
 	buffers    *bufferPool
+	inflight   atomic.Int64
+	maxFlight  int64
 	mu         sync.Mutex
 	transports map[[2]time.Duration]transport
 
@@ -86,6 +89,7 @@ func NewPool(u config.Upstream, deps pipeline.Deps) (*Pool, error) {
 		cfg:         u,
 		transports:  map[[2]time.Duration]transport{},
 		buffers:     newBufferPool(),
+		maxFlight:   int64(u.MaxInFlight),
 	}
 	if p.now == nil {
 		p.now = time.Now
