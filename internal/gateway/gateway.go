@@ -245,6 +245,7 @@ func (e *redisEntry) store() ratelimit.Store {
 
 func (e *redisEntry) close() {
 	if e != nil {
+		e.limiter.Close()
 		_ = e.client.Close()
 	}
 }

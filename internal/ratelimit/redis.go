@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,15 +39,110 @@ type Redis struct {
 	client  redis.UniversalClient
 	prefix  string
 	timeout time.Duration
+	calls   chan *call
+	stop    chan struct{}
 
 	mu        sync.Mutex
 	failures  int
 	openUntil time.Time
 }
 
-// NewRedis wraps a go-redis client. prefix namespaces the keys.
+// call is one queued check.
+type call struct {
+	key   string
+	T     int64
+	tau   int64
+	reply chan callResult
+}
+
+type callResult struct {
+	vals []int64
+	err  error
+}
+
+// NewRedis wraps a go-redis client. prefix namespaces the keys. Checks
+// are coalesced: whatever checks are waiting when the previous batch
+// returns go to Redis together, pipelined, one write and one read for all
+// of them; under load that amortises the round trip over many requests.
 func NewRedis(client redis.UniversalClient, prefix string, timeout time.Duration) *Redis {
-	return &Redis{client: client, prefix: prefix, timeout: timeout}
+	r := &Redis{client: client, prefix: prefix, timeout: timeout, calls: make(chan *call, 1024), stop: make(chan struct{})}
+	go r.loop()
+	return r
+}
+
+// Close stops the batching loop.
+func (r *Redis) Close() { close(r.stop) }
+
+const maxBatch = 128
+
+func (r *Redis) loop() {
+	batch := make([]*call, 0, maxBatch)
+	for {
+		select {
+		case <-r.stop:
+			return
+		case c := <-r.calls:
+			batch = append(batch[:0], c)
+		}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case c := <-r.calls:
+				batch = append(batch, c)
+			default:
+				break drain
+			}
+		}
+		r.run(batch)
+	}
+}
+
+func (r *Redis) run(batch []*call) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
+	defer cancel()
+	cmds, err := r.exec(ctx, batch)
+	if err != nil && isNoScript(err) {
+		// Redis restarted and lost the script: load it once and retry.
+		if lerr := gcraScript.Load(ctx, r.client).Err(); lerr == nil {
+			cmds, err = r.exec(ctx, batch)
+		}
+	}
+	for i, c := range batch {
+		var res callResult
+		if err != nil && cmds == nil {
+			res.err = err
+		} else {
+			res.vals, res.err = cmds[i].Int64Slice()
+		}
+		c.reply <- res
+	}
+}
+
+func (r *Redis) exec(ctx context.Context, batch []*call) ([]*redis.Cmd, error) {
+	pipe := r.client.Pipeline()
+	cmds := make([]*redis.Cmd, len(batch))
+	for i, c := range batch {
+		cmds[i] = gcraScript.EvalSha(ctx, pipe, []string{r.prefix + c.key}, c.T, c.tau)
+	}
+	_, err := pipe.Exec(ctx)
+	if err != nil && !isNoScript(err) {
+		// A reply-level error of one command is in its Cmd; a transport
+		// error fails them all.
+		for _, cmd := range cmds {
+			if cmd.Err() == nil {
+				return cmds, nil
+			}
+		}
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	return cmds, nil
+}
+
+func isNoScript(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
 }
 
 const (
@@ -62,13 +158,30 @@ func (r *Redis) Allow(ctx context.Context, key string, l Limit, now time.Time) (
 		return Result{}, ErrStoreOpen
 	}
 	r.mu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
-	defer cancel()
 	T := l.interval().Microseconds()
 	if T < 1 {
 		T = 1
 	}
-	res, err := gcraScript.Run(ctx, r.client, []string{r.prefix + key}, T, T*int64(l.Burst)).Int64Slice()
+	c := &call{key: key, T: T, tau: T * int64(l.Burst), reply: make(chan callResult, 1)}
+	timer := time.NewTimer(r.timeout)
+	defer timer.Stop()
+	var res []int64
+	var err error
+	select {
+	case r.calls <- c:
+		select {
+		case out := <-c.reply:
+			res, err = out.vals, out.err
+		case <-timer.C:
+			err = context.DeadlineExceeded
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	case <-timer.C:
+		err = context.DeadlineExceeded
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
 	r.mu.Lock()
 	if err != nil {
 		r.failures++
