@@ -47,6 +47,8 @@ type Guard struct {
 	redis     redis.UniversalClient
 	prefix    string
 	stopSub   context.CancelFunc
+	baseline  *Baseline
+	banOutlie bool
 }
 
 // Options configure a Guard.
@@ -61,13 +63,18 @@ type Options struct {
 	// Redis, when set, shares bans across instances (key prefix Prefix).
 	Redis  redis.UniversalClient
 	Prefix string
+	// Baseline, when set, scores every client against the learned
+	// population; BanOutliers bans them, otherwise they are only reported.
+	Baseline    *Baseline
+	BanOutliers bool
 }
 
 // New builds a guard; with Redis it loads current bans and follows new
 // ones and lifts published by other instances.
 func New(o Options) *Guard {
 	g := &Guard{detectors: o.Detectors, counts: map[string]*counter{}, bans: map[netip.Addr]time.Time{},
-		allow: o.Allow, banFor: o.BanFor, log: o.Log, redis: o.Redis, prefix: o.Prefix}
+		allow: o.Allow, banFor: o.BanFor, log: o.Log, redis: o.Redis, prefix: o.Prefix,
+		baseline: o.Baseline, banOutlie: o.BanOutliers}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -90,7 +97,10 @@ func (g *Guard) Close() {
 // and bans.
 func (g *Guard) Configure(o Options) {
 	g.mu.Lock()
-	g.detectors, g.allow, g.banFor = o.Detectors, o.Allow, o.BanFor
+	g.detectors, g.allow, g.banFor, g.banOutlie = o.Detectors, o.Allow, o.BanFor, o.BanOutliers
+	if (o.Baseline == nil) != (g.baseline == nil) {
+		g.baseline = o.Baseline // keep the learned state unless turned on or off
+	}
 	g.mu.Unlock()
 }
 
@@ -111,6 +121,7 @@ func (g *Guard) Observe(ip netip.Addr, status int, code string, sensitive bool, 
 	if !ip.IsValid() {
 		return ""
 	}
+	g.observeBaseline(ip, status, now)
 	g.mu.RLock()
 	any := false
 	for _, d := range g.detectors {
@@ -161,6 +172,41 @@ func (g *Guard) Observe(ip netip.Addr, status int, code string, sensitive bool, 
 		g.publish(ip, until)
 	}
 	return fired
+}
+
+// observeBaseline feeds the learned baseline and acts on the outliers of
+// an interval that just closed.
+func (g *Guard) observeBaseline(ip netip.Addr, status int, now time.Time) {
+	g.mu.RLock()
+	b, ban := g.baseline, g.banOutlie
+	g.mu.RUnlock()
+	if b == nil {
+		return
+	}
+	for out, signal := range b.Add(ip, status, now) {
+		if g.allowed(out) {
+			continue
+		}
+		if !ban {
+			g.log.Warn("security event", "event", "abuse.anomaly", "signal", signal, "client_ip", out.String())
+			continue
+		}
+		until := now.Add(g.banFor)
+		g.Ban(out, until)
+		g.log.Warn("security event", "event", "abuse.banned", "detector", "anomaly:"+signal, "client_ip", out.String(), "until", until.UTC().Format(time.RFC3339))
+		g.publish(out, until)
+	}
+}
+
+func (g *Guard) allowed(ip netip.Addr) bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	for _, p := range g.allow {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 func (g *Guard) sweepLocked(now time.Time) {

@@ -183,6 +183,16 @@ func (c *Config) applyDefaults() {
 			setInt(&d.det.Threshold, d.threshold)
 			setDur(&d.det.Window, time.Minute)
 		}
+		if an := a.Anomaly; an != nil {
+			setDur(&an.Interval, 10*time.Second)
+			if an.Z == 0 {
+				an.Z = 6
+			}
+			setInt(&an.MinRequests, 50)
+			if an.Action == "" {
+				an.Action = "log"
+			}
+		}
 	}
 	if c.StripIdentityHeaders == nil {
 		c.StripIdentityHeaders = []string{"X-Auth-*", "X-User-*", "X-Forwarded-User", "X-Remote-User", "X-Consumer-*"}

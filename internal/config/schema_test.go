@@ -84,6 +84,8 @@ func generateSchema(t *testing.T) []byte {
 			return map[string]any{"type": "boolean"}
 		case reflect.Int, reflect.Int64:
 			return map[string]any{"type": "integer"}
+		case reflect.Float64:
+			return map[string]any{"type": "number"}
 		case reflect.String:
 			return map[string]any{"type": "string"}
 		case reflect.Slice:

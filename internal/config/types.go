@@ -636,6 +636,21 @@ type Abuse struct {
 	// Enumeration bans after Threshold 403/404 answers on routed requests
 	// (probing ids, BOLA attempts) in Window. Defaults: 30 per 1m.
 	Enumeration Detector `yaml:"enumeration"`
+	// Anomaly learns the population's request rate and error share per
+	// client and flags clients far above it.
+	Anomaly *Anomaly `yaml:"anomaly"`
+}
+
+// Anomaly configures the learned baseline.
+type Anomaly struct {
+	// Interval of counting. Default 10s.
+	Interval Duration `yaml:"interval"`
+	// Z is the outlier threshold in standard deviations. Default 6.
+	Z float64 `yaml:"z"`
+	// MinRequests in an interval before a client is scored. Default 50.
+	MinRequests int `yaml:"min_requests"`
+	// Action: log (default: a security event) or ban.
+	Action string `yaml:"action" enum:"log,ban"`
 }
 
 // Detector is a threshold of signals per client in a window.

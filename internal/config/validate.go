@@ -127,6 +127,17 @@ func (c *Config) validate(p *Problems) {
 				p.Add(fmt.Sprintf("abuse.allow[%d]", i), "%v", err)
 			}
 		}
+		if an := a.Anomaly; an != nil {
+			if an.Action != "log" && an.Action != "ban" {
+				p.Add("abuse.anomaly.action", "use log or ban")
+			}
+			if an.Z < 2 {
+				p.Add("abuse.anomaly.z", "at least 2 (lower flags ordinary clients)")
+			}
+			if an.Interval.D() < 100*time.Millisecond {
+				p.Add("abuse.anomaly.interval", "at least 100ms")
+			}
+		}
 		for name, d := range map[string]Detector{"brute_force": a.BruteForce, "scanning": a.Scanning, "enumeration": a.Enumeration} {
 			if d.Threshold < 1 {
 				p.Add("abuse."+name+".threshold", "must be positive")

@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -122,5 +124,59 @@ func TestBansPropagateThroughRedis(t *testing.T) {
 	}
 	if c := statusLines(rawExchange(t, a2, "GET /public/x HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")); len(c) != 1 || c[0] != "200" {
 		t.Fatalf("lift did not reach the second instance: %v", c)
+	}
+}
+
+// TestAnomalyBan: behind a trusted proxy, twenty clients at a steady pace
+// teach the baseline; one client flooding far above it is banned, the
+// others are not.
+func TestAnomalyBan(t *testing.T) {
+	up := newUpstream(t, nil)
+	cfg := `version: 1
+listeners: [{name: public, address: "127.0.0.1:0", trusted_proxies: [127.0.0.1]}]
+upstreams: [{name: svc, allow_plaintext: true, targets: [{url: "http://` + up.hostPort() + `"}]}]
+abuse:
+  ban_for: 1m
+  scanning: {disabled: true}
+  enumeration: {disabled: true}
+  brute_force: {disabled: true}
+  anomaly: {interval: 400ms, z: 6, min_requests: 20, action: ban}
+routes:
+  - {id: public, prefix: /public, upstream: svc, public: true}
+`
+	_, addr := startGateway(t, cfg)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	get := func(ip string) int {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/public/x", nil)
+		req.Header.Set("X-Forwarded-For", ip)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for interval := 0; interval < 6; interval++ {
+		start := time.Now()
+		for c := 1; c <= 20; c++ {
+			for k := 0; k < 8+c%5; k++ {
+				get("198.51.100." + strconv.Itoa(c))
+			}
+		}
+		if interval == 4 {
+			for k := 0; k < 300; k++ {
+				get("203.0.113.66")
+			}
+		}
+		time.Sleep(time.Until(start.Add(420 * time.Millisecond)))
+	}
+	get("198.51.100.1") // closes the last interval
+	if c := get("203.0.113.66"); c != 403 {
+		t.Fatalf("flooding client: %d, want 403 (banned as an anomaly)", c)
+	}
+	for c := 1; c <= 20; c++ {
+		if code := get("198.51.100." + strconv.Itoa(c)); code != 200 {
+			t.Fatalf("normal client %d: %d", c, code)
+		}
 	}
 }

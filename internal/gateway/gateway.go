@@ -289,6 +289,10 @@ func guardOptions(cfg *config.Config, deps pipeline.Deps) abuse.Options {
 		}
 		o.Detectors = append(o.Detectors, abuse.Detector{Name: name, Match: match, Threshold: d.Threshold, Window: d.Window.D()})
 	}
+	if an := a.Anomaly; an != nil {
+		o.Baseline = abuse.NewBaseline(an.Interval.D(), an.Z, an.MinRequests)
+		o.BanOutliers = an.Action == "ban"
+	}
 	add("brute_force", a.BruteForce, abuse.Statuses(false, 401))
 	add("scanning", a.Scanning, abuse.Codes(CodeNotFound, CodeUnknownHost))
 	add("enumeration", a.Enumeration, func(status int, code string, _ bool) bool {
