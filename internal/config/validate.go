@@ -188,21 +188,7 @@ func (c *Config) validate(p *Problems) {
 			case rl.Store != "redis" && rl.Store != "local":
 				p.Add(rp+".store", "use local or redis")
 			}
-			if rl.OnStoreError != "fail_open" && rl.OnStoreError != "fail_closed" {
-				p.Add(rp+".on_store_error", "use fail_open or fail_closed")
-			}
-			for k, part := range rl.Key {
-				kp := fmt.Sprintf("%s.key[%d]", rp, k)
-				switch {
-				case part == "client_ip" || part == "route":
-				case part == "subject" || part == "api_key" || strings.HasPrefix(part, "claim:") && len(part) > 6:
-					if r.Auth == nil {
-						p.Add(kp, "%q needs an authenticated route (keys come from verified data only)", part)
-					}
-				default:
-					p.Add(kp, "unknown key %q (use client_ip, subject, api_key, claim:NAME or route)", part)
-				}
-			}
+			checkLimitKeys(p, rp, rl.Key, rl.OnStoreError, r)
 		}
 		for j, q := range r.Quotas {
 			qp := fmt.Sprintf("%s.quotas[%d]", base, j)
@@ -212,21 +198,7 @@ func (c *Config) validate(p *Problems) {
 			if q.Period != "day" && q.Period != "month" {
 				p.Add(qp+".period", "use day or month")
 			}
-			if q.OnStoreError != "fail_open" && q.OnStoreError != "fail_closed" {
-				p.Add(qp+".on_store_error", "use fail_open or fail_closed")
-			}
-			for k, part := range q.Key {
-				kp := fmt.Sprintf("%s.key[%d]", qp, k)
-				switch {
-				case part == "client_ip" || part == "route":
-				case part == "subject" || part == "api_key" || strings.HasPrefix(part, "claim:") && len(part) > 6:
-					if r.Auth == nil {
-						p.Add(kp, "%q needs an authenticated route (keys come from verified data only)", part)
-					}
-				default:
-					p.Add(kp, "unknown key %q", part)
-				}
-			}
+			checkLimitKeys(p, qp, q.Key, q.OnStoreError, r)
 		}
 		if r.MaxInFlight < 0 {
 			p.Add(base+".max_in_flight", "must not be negative")
@@ -630,6 +602,27 @@ func validateAuthorize(p *Problems, base string, a *Authorize, r Route, top bool
 			continue
 		}
 		validateAuthorize(p, mp, sub, r, false)
+	}
+}
+
+// checkLimitKeys checks the key parts and failure policy of a rate limit
+// or quota: keys come from verified data only, so identity keys need an
+// authenticated route.
+func checkLimitKeys(p *Problems, base string, keys []string, onError string, r Route) {
+	if onError != "fail_open" && onError != "fail_closed" {
+		p.Add(base+".on_store_error", "use fail_open or fail_closed")
+	}
+	for k, part := range keys {
+		kp := fmt.Sprintf("%s.key[%d]", base, k)
+		switch {
+		case part == "client_ip" || part == "route":
+		case part == "subject" || part == "api_key" || strings.HasPrefix(part, "claim:") && len(part) > 6:
+			if r.Auth == nil {
+				p.Add(kp, "%q needs an authenticated route (keys come from verified data only)", part)
+			}
+		default:
+			p.Add(kp, "unknown key %q (use client_ip, subject, api_key, claim:NAME or route)", part)
+		}
 	}
 }
 

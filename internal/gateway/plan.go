@@ -218,21 +218,8 @@ func limitStages(r config.Route, local, shared ratelimit.Store, v6 int, deps pip
 		if rl.Store == "redis" && shared != nil {
 			rule.Store, rule.Fallback, rule.FailOpen = shared, local, rl.OnStoreError == "fail_open"
 		}
-		identity := false
-		for _, k := range rl.Key {
-			switch {
-			case k == "client_ip":
-				rule.Keys = append(rule.Keys, ratelimit.KeyClientIP)
-			case k == "route":
-				rule.Keys = append(rule.Keys, ratelimit.KeyRoute)
-			case k == "subject":
-				rule.Keys, identity = append(rule.Keys, ratelimit.KeySubject), true
-			case k == "api_key":
-				rule.Keys, identity = append(rule.Keys, ratelimit.KeyAPIKey), true
-			case strings.HasPrefix(k, "claim:"):
-				rule.Keys, rule.Claim, identity = append(rule.Keys, ratelimit.KeyClaim), k[6:], true
-			}
-		}
+		var identity bool
+		rule.Keys, rule.Claim, identity = keyParts(rl.Key)
 		if identity {
 			late = append(late, rule)
 		} else {
@@ -244,25 +231,32 @@ func limitStages(r config.Route, local, shared ratelimit.Store, v6 int, deps pip
 	return pre, post
 }
 
+// keyParts maps configured key names to verified key sources; identity
+// reports whether any needs the authenticated caller.
+func keyParts(keys []string) (parts []ratelimit.KeyPart, claim string, identity bool) {
+	for _, k := range keys {
+		switch {
+		case k == "client_ip":
+			parts = append(parts, ratelimit.KeyClientIP)
+		case k == "route":
+			parts = append(parts, ratelimit.KeyRoute)
+		case k == "subject":
+			parts, identity = append(parts, ratelimit.KeySubject), true
+		case k == "api_key":
+			parts, identity = append(parts, ratelimit.KeyAPIKey), true
+		case strings.HasPrefix(k, "claim:"):
+			parts, claim, identity = append(parts, ratelimit.KeyClaim), k[6:], true
+		}
+	}
+	return parts, claim, identity
+}
+
 // quotaStage builds a route's quotas over the gateway's quota store.
 func quotaStage(r config.Route, store ratelimit.QuotaStore, v6 int, deps pipeline.Deps) pipeline.Middleware {
 	var qs []ratelimit.Quota
 	for _, q := range r.Quotas {
 		cq := ratelimit.Quota{Name: q.Name, Limit: q.Limit, Monthly: q.Period == "month", Store: store, FailOpen: q.OnStoreError == "fail_open"}
-		for _, k := range q.Key {
-			switch {
-			case k == "client_ip":
-				cq.Keys = append(cq.Keys, ratelimit.KeyClientIP)
-			case k == "route":
-				cq.Keys = append(cq.Keys, ratelimit.KeyRoute)
-			case k == "subject":
-				cq.Keys = append(cq.Keys, ratelimit.KeySubject)
-			case k == "api_key":
-				cq.Keys = append(cq.Keys, ratelimit.KeyAPIKey)
-			case strings.HasPrefix(k, "claim:"):
-				cq.Keys, cq.Claim = append(cq.Keys, ratelimit.KeyClaim), k[6:]
-			}
-		}
+		cq.Keys, cq.Claim, _ = keyParts(q.Key)
 		qs = append(qs, cq)
 	}
 	return ratelimit.NewQuotas(r.ID, qs, v6, deps.Now)
