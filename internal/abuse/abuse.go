@@ -29,6 +29,12 @@ type Detector struct {
 	Window time.Duration
 }
 
+// sanction is what a detected client gets: a ban, or a tightened limit.
+type sanction struct {
+	until   time.Time
+	tighten bool
+}
+
 type counter struct {
 	n     int
 	start time.Time
@@ -40,7 +46,7 @@ type Guard struct {
 	mu        sync.RWMutex
 	detectors []Detector
 	counts    map[string]*counter // detector|ip
-	bans      map[netip.Addr]time.Time
+	bans      map[netip.Addr]sanction
 	allow     []netip.Prefix
 	banFor    time.Duration
 	log       *slog.Logger
@@ -49,6 +55,7 @@ type Guard struct {
 	stopSub   context.CancelFunc
 	baseline  *Baseline
 	banOutlie bool
+	tighten   bool // detections tighten the client's limit instead of banning
 }
 
 // Options configure a Guard.
@@ -67,14 +74,17 @@ type Options struct {
 	// population; BanOutliers bans them, otherwise they are only reported.
 	Baseline    *Baseline
 	BanOutliers bool
+	// Tighten makes detections (and banned outliers) throttle the client
+	// to the caller's tightened limit instead of refusing everything.
+	Tighten bool
 }
 
 // New builds a guard; with Redis it loads current bans and follows new
 // ones and lifts published by other instances.
 func New(o Options) *Guard {
-	g := &Guard{detectors: o.Detectors, counts: map[string]*counter{}, bans: map[netip.Addr]time.Time{},
+	g := &Guard{detectors: o.Detectors, counts: map[string]*counter{}, bans: map[netip.Addr]sanction{},
 		allow: o.Allow, banFor: o.BanFor, log: o.Log, redis: o.Redis, prefix: o.Prefix,
-		baseline: o.Baseline, banOutlie: o.BanOutliers}
+		baseline: o.Baseline, banOutlie: o.BanOutliers, tighten: o.Tighten}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -97,22 +107,37 @@ func (g *Guard) Close() {
 // and bans.
 func (g *Guard) Configure(o Options) {
 	g.mu.Lock()
-	g.detectors, g.allow, g.banFor, g.banOutlie = o.Detectors, o.Allow, o.BanFor, o.BanOutliers
+	g.detectors, g.allow, g.banFor, g.banOutlie, g.tighten = o.Detectors, o.Allow, o.BanFor, o.BanOutliers, o.Tighten
 	if (o.Baseline == nil) != (g.baseline == nil) {
 		g.baseline = o.Baseline // keep the learned state unless turned on or off
 	}
 	g.mu.Unlock()
 }
 
-// Banned reports whether ip is banned at now, and until when.
+// Banned reports whether ip is banned at now, and until when. A client
+// whose limit is tightened instead is not banned (see Tightened).
 func (g *Guard) Banned(ip netip.Addr, now time.Time) (time.Time, bool) {
-	g.mu.RLock()
-	until, ok := g.bans[ip]
-	g.mu.RUnlock()
-	if ok && !now.Before(until) {
-		return time.Time{}, false // expired; swept with the counters
+	sc, ok := g.sanction(ip, now)
+	if !ok || sc.tighten {
+		return time.Time{}, false
 	}
-	return until, ok
+	return sc.until, true
+}
+
+// Tightened reports whether ip's limit is tightened at now.
+func (g *Guard) Tightened(ip netip.Addr, now time.Time) bool {
+	sc, ok := g.sanction(ip, now)
+	return ok && sc.tighten
+}
+
+func (g *Guard) sanction(ip netip.Addr, now time.Time) (sanction, bool) {
+	g.mu.RLock()
+	sc, ok := g.bans[ip]
+	g.mu.RUnlock()
+	if ok && !now.Before(sc.until) {
+		return sanction{}, false // expired; swept with the counters
+	}
+	return sc, ok
 }
 
 // Observe feeds one finished request. It returns the detector that banned
@@ -161,15 +186,15 @@ func (g *Guard) Observe(ip netip.Addr, status int, code string, sensitive bool, 
 			delete(g.counts, k)
 		}
 	}
-	var until time.Time
+	var sc sanction
 	if fired != "" {
-		until = now.Add(g.banFor)
-		g.bans[ip] = until
+		sc = sanction{until: now.Add(g.banFor), tighten: g.tighten}
+		g.bans[ip] = sc
 	}
 	g.mu.Unlock()
 	if fired != "" {
-		g.log.Warn("security event", "event", "abuse.banned", "detector", fired, "client_ip", ip.String(), "until", until.UTC().Format(time.RFC3339))
-		g.publish(ip, until)
+		g.log.Warn("security event", "event", eventName(sc), "detector", fired, "client_ip", ip.String(), "until", sc.until.UTC().Format(time.RFC3339))
+		g.publish(ip, sc)
 	}
 	return fired
 }
@@ -191,10 +216,12 @@ func (g *Guard) observeBaseline(ip netip.Addr, status int, now time.Time) {
 			g.log.Warn("security event", "event", "abuse.anomaly", "signal", signal, "client_ip", out.String())
 			continue
 		}
-		until := now.Add(g.banFor)
-		g.Ban(out, until)
-		g.log.Warn("security event", "event", "abuse.banned", "detector", "anomaly:"+signal, "client_ip", out.String(), "until", until.UTC().Format(time.RFC3339))
-		g.publish(out, until)
+		g.mu.RLock()
+		sc := sanction{until: now.Add(g.banFor), tighten: g.tighten}
+		g.mu.RUnlock()
+		g.set(out, sc)
+		g.log.Warn("security event", "event", eventName(sc), "detector", "anomaly:"+signal, "client_ip", out.String(), "until", sc.until.UTC().Format(time.RFC3339))
+		g.publish(out, sc)
 	}
 }
 
@@ -215,18 +242,27 @@ func (g *Guard) sweepLocked(now time.Time) {
 			delete(g.counts, k)
 		}
 	}
-	for ip, until := range g.bans {
-		if !now.Before(until) {
+	for ip, sc := range g.bans {
+		if !now.Before(sc.until) {
 			delete(g.bans, ip)
 		}
 	}
 }
 
 // Ban bans ip until the given time (operators, other instances).
-func (g *Guard) Ban(ip netip.Addr, until time.Time) {
+func (g *Guard) Ban(ip netip.Addr, until time.Time) { g.set(ip, sanction{until: until}) }
+
+func (g *Guard) set(ip netip.Addr, sc sanction) {
 	g.mu.Lock()
-	g.bans[ip] = until
+	g.bans[ip] = sc
 	g.mu.Unlock()
+}
+
+func eventName(sc sanction) string {
+	if sc.tighten {
+		return "abuse.tightened"
+	}
+	return "abuse.banned"
 }
 
 // Lift removes a ban locally and, with Redis, everywhere.
@@ -242,15 +278,31 @@ func (g *Guard) Lift(ip netip.Addr) {
 	}
 }
 
-func (g *Guard) publish(ip netip.Addr, until time.Time) {
+func (g *Guard) publish(ip netip.Addr, sc sanction) {
 	if g.redis == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	ttl := time.Until(until)
-	g.redis.Set(ctx, g.prefix+"ban:"+ip.String(), strconv.FormatInt(until.Unix(), 10), ttl)
-	g.redis.Publish(ctx, g.prefix+"bans", "ban "+ip.String()+" "+strconv.FormatInt(until.Unix(), 10))
+	kind := "ban"
+	if sc.tighten {
+		kind = "tighten"
+	}
+	v := strconv.FormatInt(sc.until.Unix(), 10) + " " + kind
+	g.redis.Set(ctx, g.prefix+"ban:"+ip.String(), v, time.Until(sc.until))
+	g.redis.Publish(ctx, g.prefix+"bans", "ban "+ip.String()+" "+v)
+}
+
+// parseSanction reads "UNIX [ban|tighten]".
+func parseSanction(f []string) (sanction, bool) {
+	if len(f) == 0 {
+		return sanction{}, false
+	}
+	sec, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return sanction{}, false
+	}
+	return sanction{until: time.Unix(sec, 0), tighten: len(f) > 1 && f[1] == "tighten"}, true
 }
 
 // follow loads current bans from Redis and applies bans and lifts other
@@ -277,9 +329,9 @@ func (g *Guard) follow(ctx context.Context) {
 				continue
 			}
 			switch {
-			case f[0] == "ban" && len(f) == 3:
-				if sec, err := strconv.ParseInt(f[2], 10, 64); err == nil {
-					g.Ban(ip, time.Unix(sec, 0))
+			case f[0] == "ban" && len(f) >= 3:
+				if sc, ok := parseSanction(f[2:]); ok {
+					g.set(ip, sc)
 				}
 			case f[0] == "lift":
 				g.mu.Lock()
@@ -298,9 +350,12 @@ func (g *Guard) loadBans(ctx context.Context) {
 		if err != nil {
 			continue
 		}
-		v, err := g.redis.Get(ctx, k).Int64()
-		if err == nil {
-			g.Ban(ip, time.Unix(v, 0))
+		v, err := g.redis.Get(ctx, k).Result()
+		if err != nil {
+			continue
+		}
+		if sc, ok := parseSanction(strings.Fields(v)); ok {
+			g.set(ip, sc)
 		}
 	}
 }

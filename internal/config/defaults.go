@@ -176,6 +176,15 @@ func (c *Config) applyDefaults() {
 	}
 	if a := c.Abuse; a != nil {
 		setDur(&a.BanFor, 15*time.Minute)
+		if a.Action == "" {
+			a.Action = "ban"
+		}
+		if a.TightenTo == nil {
+			a.TightenTo = &RateLimit{Rate: 1, Per: Duration(10 * time.Second)}
+		}
+		if a.TightenTo.Burst == 0 {
+			a.TightenTo.Burst = a.TightenTo.Rate
+		}
 		for _, d := range []struct {
 			det       *Detector
 			threshold int

@@ -623,8 +623,13 @@ type Quota struct {
 // their temporary bans. With rate_limiting.redis, bans are shared by every
 // instance.
 type Abuse struct {
-	// BanFor is how long a detected client is banned. Default 15m.
+	// BanFor is how long a detected client is sanctioned. Default 15m.
 	BanFor Duration `yaml:"ban_for"`
+	// Action on detection: ban (default: 403 to everything) or tighten
+	// (the client is held to tighten_to).
+	Action string `yaml:"action" enum:"ban,tighten"`
+	// TightenTo is the limit of a tightened client. Default 1 per 10s.
+	TightenTo *RateLimit `yaml:"tighten_to"`
 	// Allow lists CIDRs never banned (monitoring, partners).
 	Allow []string `yaml:"allow"`
 	// BruteForce bans after Threshold 401 answers in Window (credential
@@ -649,7 +654,8 @@ type Anomaly struct {
 	Z float64 `yaml:"z"`
 	// MinRequests in an interval before a client is scored. Default 50.
 	MinRequests int `yaml:"min_requests"`
-	// Action: log (default: a security event) or ban.
+	// Action: log (default: a security event) or ban (the abuse section's
+	// action: a ban or a tightened limit).
 	Action string `yaml:"action" enum:"log,ban"`
 }
 

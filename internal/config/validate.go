@@ -122,6 +122,12 @@ func (c *Config) validate(p *Problems) {
 		p.Add("rate_limiting.ipv6_prefix", "between 32 and 128")
 	}
 	if a := c.Abuse; a != nil {
+		if a.Action != "ban" && a.Action != "tighten" {
+			p.Add("abuse.action", "use ban or tighten")
+		}
+		if t := a.TightenTo; t != nil && (t.Rate < 1 || t.Per.D() <= 0 || t.Burst < 1) {
+			p.Add("abuse.tighten_to", "rate, per and burst must be positive")
+		}
 		for i, cidr := range a.Allow {
 			if _, err := ParsePrefix(cidr); err != nil {
 				p.Add(fmt.Sprintf("abuse.allow[%d]", i), "%v", err)

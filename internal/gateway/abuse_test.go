@@ -180,3 +180,31 @@ routes:
 		}
 	}
 }
+
+// TestTightenAction: with action: tighten, a detected client is throttled
+// to tighten_to (429 abuse.throttled beyond it) instead of banned.
+func TestTightenAction(t *testing.T) {
+	t.Setenv("RAMPART_AUTHZ_SECRET", authzSecret)
+	up := newUpstream(t, nil)
+	cfg := strings.Replace(abuseConfig(up.hostPort(), ""), "  ban_for: 1s\n", "  ban_for: 1m\n  action: tighten\n  tighten_to: {rate: 1, per: 1h, burst: 2}\n", 1)
+	_, addr := startGateway(t, cfg)
+	try := func(path, auth string) string {
+		hdr := ""
+		if auth != "" {
+			hdr = "Authorization: Bearer " + auth + "\r\n"
+		}
+		resp := rawExchange(t, addr, "GET "+path+" HTTP/1.1\r\nHost: gw\r\n"+hdr+"Connection: close\r\n\r\n")
+		c := strings.Join(statusLines(resp), ",")
+		if c == "429" {
+			checkProblem(t, resp, "abuse.throttled")
+		}
+		return c
+	}
+	for i := 0; i < 5; i++ {
+		try("/login", "bad.token.x")
+	}
+	got := []string{try("/public/a", ""), try("/public/b", ""), try("/public/c", "")}
+	if strings.Join(got, " ") != "200 200 429" {
+		t.Fatalf("tightened client: %v, want two allowed then 429", got)
+	}
+}

@@ -273,7 +273,7 @@ func openRedis(c *config.Redis, prev *redisEntry) *redisEntry {
 // guardOptions compiles the abuse section's detectors.
 func guardOptions(cfg *config.Config, deps pipeline.Deps) abuse.Options {
 	a := cfg.Abuse
-	o := abuse.Options{BanFor: a.BanFor.D(), Log: deps.Log}
+	o := abuse.Options{BanFor: a.BanFor.D(), Log: deps.Log, Tighten: a.Action == "tighten"}
 	for _, s := range a.Allow {
 		if p, err := config.ParsePrefix(s); err == nil {
 			o.Allow = append(o.Allow, p)

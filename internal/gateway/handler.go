@@ -29,6 +29,7 @@ const (
 	CodeUnknownHost      = "router.unknown_host"
 	CodeMethodNotAllowed = "router.method_not_allowed"
 	CodeBanned           = "abuse.banned"
+	CodeThrottled        = "abuse.throttled"
 )
 
 // listenerHandler serves one listener through the current plan.
@@ -105,6 +106,14 @@ func (h *listenerHandler) admit(r *http.Request, s *pipeline.Scope, ci *server.C
 			e := pipeline.Deny(http.StatusForbidden, CodeBanned, "client temporarily banned")
 			e.Header = http.Header{"Retry-After": {strconv.Itoa(max(1, int(until.Sub(s.Start).Seconds())))}}
 			return e
+		}
+		if guard.Tightened(s.ClientIP, s.Start) && plan.tighten.Rate > 0 {
+			res, _ := h.g.limits.Allow(r.Context(), "abuse|"+s.ClientIP.String(), plan.tighten, s.Start)
+			if !res.Allowed {
+				e := pipeline.Deny(http.StatusTooManyRequests, CodeThrottled, "client temporarily throttled")
+				e.Header = http.Header{"Retry-After": {strconv.Itoa(max(1, int(res.RetryAfter.Seconds()+0.999)))}}
+				return e
+			}
 		}
 	}
 	host, err := router.CanonicalHost(r.Host)

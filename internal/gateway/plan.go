@@ -40,6 +40,7 @@ type Plan struct {
 	issuers   map[string]*issuerEntry
 	intros    map[string]*authn.Introspector
 	signer    *assert.Signer
+	tighten   ratelimit.Limit // limit of clients the abuse guard tightened
 	jwksPath  string
 	jwksRoute *routePlan
 }
@@ -103,6 +104,9 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTI
 			p.jwksPath = a.JWKSPath
 			p.jwksRoute = jwksRoute(signer)
 		}
+	}
+	if a := cfg.Abuse; a != nil && a.TightenTo != nil {
+		p.tighten = ratelimit.Limit{Rate: a.TightenTo.Rate, Period: a.TightenTo.Per.D(), Burst: a.TightenTo.Burst}
 	}
 	intros, ierrs2 := compileIntrospection(cfg)
 	errs = append(errs, ierrs2...)
