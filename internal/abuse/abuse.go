@@ -56,6 +56,18 @@ type Guard struct {
 	baseline  *Baseline
 	banOutlie bool
 	tighten   bool // detections tighten the client's limit instead of banning
+
+	// Account-level detection: failed logins on one account from many
+	// client IPs (credential stuffing spread over a botnet).
+	accountIPs  int
+	accountWin  time.Duration
+	accountFail map[string]*accountWindow
+	locked      map[string]time.Time
+}
+
+type accountWindow struct {
+	start time.Time
+	ips   map[netip.Addr]struct{}
 }
 
 // Options configure a Guard.
@@ -77,6 +89,10 @@ type Options struct {
 	// Tighten makes detections (and banned outliers) throttle the client
 	// to the caller's tightened limit instead of refusing everything.
 	Tighten bool
+	// AccountIPs locks an account after failed logins from this many
+	// distinct client IPs within AccountWindow (0: off).
+	AccountIPs    int
+	AccountWindow time.Duration
 }
 
 // New builds a guard; with Redis it loads current bans and follows new
@@ -84,7 +100,9 @@ type Options struct {
 func New(o Options) *Guard {
 	g := &Guard{detectors: o.Detectors, counts: map[string]*counter{}, bans: map[netip.Addr]sanction{},
 		allow: o.Allow, banFor: o.BanFor, log: o.Log, redis: o.Redis, prefix: o.Prefix,
-		baseline: o.Baseline, banOutlie: o.BanOutliers, tighten: o.Tighten}
+		baseline: o.Baseline, banOutlie: o.BanOutliers, tighten: o.Tighten,
+		accountIPs: o.AccountIPs, accountWin: o.AccountWindow,
+		accountFail: map[string]*accountWindow{}, locked: map[string]time.Time{}}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -108,6 +126,7 @@ func (g *Guard) Close() {
 func (g *Guard) Configure(o Options) {
 	g.mu.Lock()
 	g.detectors, g.allow, g.banFor, g.banOutlie, g.tighten = o.Detectors, o.Allow, o.BanFor, o.BanOutliers, o.Tighten
+	g.accountIPs, g.accountWin = o.AccountIPs, o.AccountWindow
 	if (o.Baseline == nil) != (g.baseline == nil) {
 		g.baseline = o.Baseline // keep the learned state unless turned on or off
 	}
@@ -247,6 +266,56 @@ func (g *Guard) sweepLocked(now time.Time) {
 			delete(g.bans, ip)
 		}
 	}
+}
+
+// AccountLocked reports whether logins for account (on a route) are
+// locked at now.
+func (g *Guard) AccountLocked(account string, now time.Time) bool {
+	if account == "" {
+		return false
+	}
+	g.mu.RLock()
+	until, ok := g.locked[account]
+	g.mu.RUnlock()
+	return ok && now.Before(until)
+}
+
+// ObserveLogin feeds the outcome of a login attempt naming account: a 401
+// from a new client IP counts towards locking the account.
+func (g *Guard) ObserveLogin(account string, ip netip.Addr, status int, now time.Time) bool {
+	if account == "" || status != 401 {
+		return false
+	}
+	g.mu.Lock()
+	if g.accountIPs <= 0 {
+		g.mu.Unlock()
+		return false
+	}
+	w := g.accountFail[account]
+	if w == nil || now.Sub(w.start) >= g.accountWin {
+		if len(g.accountFail) > 100000 {
+			for k, v := range g.accountFail {
+				if now.Sub(v.start) >= g.accountWin {
+					delete(g.accountFail, k)
+				}
+			}
+		}
+		w = &accountWindow{start: now, ips: map[netip.Addr]struct{}{}}
+		g.accountFail[account] = w
+	}
+	w.ips[ip] = struct{}{}
+	fired := len(w.ips) >= g.accountIPs
+	var until time.Time
+	if fired {
+		until = now.Add(g.banFor)
+		g.locked[account] = until
+		delete(g.accountFail, account)
+	}
+	g.mu.Unlock()
+	if fired {
+		g.log.Warn("security event", "event", "abuse.account_locked", "detector", "credential_stuffing", "account", account, "until", until.UTC().Format(time.RFC3339))
+	}
+	return fired
 }
 
 // Ban bans ip until the given time (operators, other instances).

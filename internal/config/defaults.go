@@ -179,6 +179,8 @@ func (c *Config) applyDefaults() {
 		if a.Action == "" {
 			a.Action = "ban"
 		}
+		setInt(&a.CredentialStuffing.DistinctIPs, 5)
+		setDur(&a.CredentialStuffing.Window, 10*time.Minute)
 		if a.TightenTo == nil {
 			a.TightenTo = &RateLimit{Rate: 1, Per: Duration(10 * time.Second)}
 		}

@@ -276,6 +276,9 @@ type Route struct {
 	RateLimits []RateLimit `yaml:"rate_limits"`
 	// MaxInFlight bounds the route's concurrent requests (429 beyond).
 	MaxInFlight int `yaml:"max_in_flight"`
+	// AbuseAccount names the field of a login request that holds the
+	// account, for abuse.credential_stuffing.
+	AbuseAccount *AbuseAccount `yaml:"abuse_account"`
 	// Quotas bound requests per consumer per calendar day or month (UTC).
 	Quotas []Quota `yaml:"quotas"`
 	// SkipAssertion sends no signed assertion on this route (for example
@@ -644,6 +647,28 @@ type Abuse struct {
 	// Anomaly learns the population's request rate and error share per
 	// client and flags clients far above it.
 	Anomaly *Anomaly `yaml:"anomaly"`
+	// CredentialStuffing locks an account after failed logins (401) from
+	// DistinctIPs client IPs within Window, on routes with abuse_account.
+	// Defaults: 5 IPs per 10m.
+	CredentialStuffing CredentialStuffing `yaml:"credential_stuffing"`
+}
+
+// CredentialStuffing configures account-level detection.
+type CredentialStuffing struct {
+	// Disabled turns the detector off.
+	Disabled bool `yaml:"disabled"`
+	// DistinctIPs that fail on one account before it is locked.
+	DistinctIPs int `yaml:"distinct_ips"`
+	// Window of counting.
+	Window Duration `yaml:"window"`
+}
+
+// AbuseAccount says where a login request carries the account.
+type AbuseAccount struct {
+	// JSONField is a top-level field of a JSON body.
+	JSONField string `yaml:"json_field"`
+	// FormField is a field of an application/x-www-form-urlencoded body.
+	FormField string `yaml:"form_field"`
 }
 
 // Anomaly configures the learned baseline.

@@ -206,6 +206,14 @@ func (c *Config) validate(p *Problems) {
 			}
 			checkLimitKeys(p, qp, q.Key, q.OnStoreError, r)
 		}
+		if aa := r.AbuseAccount; aa != nil {
+			if (aa.JSONField == "") == (aa.FormField == "") {
+				p.Add(base+".abuse_account", "set json_field or form_field")
+			}
+			if c.Abuse == nil {
+				p.Add(base+".abuse_account", "needs the abuse section")
+			}
+		}
 		if r.MaxInFlight < 0 {
 			p.Add(base+".max_in_flight", "must not be negative")
 		}

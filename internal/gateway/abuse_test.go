@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -206,5 +207,65 @@ func TestTightenAction(t *testing.T) {
 	got := []string{try("/public/a", ""), try("/public/b", ""), try("/public/c", "")}
 	if strings.Join(got, " ") != "200 200 429" {
 		t.Fatalf("tightened client: %v, want two allowed then 429", got)
+	}
+}
+
+// TestCredentialStuffingLocksAccount: failed logins on one account from
+// five client IPs lock that account (even with the right password, from a
+// fresh IP); other accounts are unaffected and no IP is banned.
+func TestCredentialStuffingLocksAccount(t *testing.T) {
+	upLogin := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]string
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		if body["password"] != "right" {
+			w.WriteHeader(401)
+		}
+	})
+	cfg := `version: 1
+listeners: [{name: public, address: "127.0.0.1:0", trusted_proxies: [127.0.0.1]}]
+upstreams: [{name: accounts, allow_plaintext: true, targets: [{url: "http://` + upLogin.hostPort() + `"}]}]
+abuse:
+  ban_for: 1m
+  credential_stuffing: {distinct_ips: 5, window: 1m}
+routes:
+  - id: login
+    path: /login
+    methods: [POST]
+    upstream: accounts
+    public: true
+    abuse_account: {json_field: username}
+`
+	_, addr := startGateway(t, cfg)
+	login := func(ip, user, pass string) int {
+		body := `{"username":"` + user + `","password":"` + pass + `"}`
+		req, _ := http.NewRequest("POST", "http://"+addr+"/login", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", ip)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := 1; i <= 5; i++ {
+		if c := login("198.51.100."+strconv.Itoa(i), "Alice", "guess"+strconv.Itoa(i)); c != 401 {
+			t.Fatalf("attempt %d: %d", i, c)
+		}
+	}
+	before := len(upLogin.received())
+	if c := login("203.0.113.9", "alice", "right"); c != 403 {
+		t.Fatalf("locked account: %d, want 403", c)
+	}
+	if len(upLogin.received()) != before {
+		t.Fatal("a login for a locked account was forwarded")
+	}
+	if c := login("198.51.100.1", "bob", "right"); c != 200 {
+		t.Fatalf("another account from an attacking IP: %d (no IP ban expected)", c)
+	}
+	// The upstream still received the exact body.
+	got := upLogin.received()
+	if !strings.Contains(got[len(got)-1].Body, `"username":"bob"`) {
+		t.Fatalf("body not forwarded intact: %q", got[len(got)-1].Body)
 	}
 }

@@ -68,7 +68,7 @@ func New(cfg *config.Config, deps pipeline.Deps) (*Gateway, error) {
 		}
 		g.guard = abuse.New(o)
 	}
-	plan, err := compile(cfg, deps, nil, g.jtis, g.limits, g.redis.store(), g.quotaStore(g.redis))
+	plan, err := compile(cfg, deps, nil, g.jtis, g.limits, g.redis.store(), g.quotaStore(g.redis), g.Guard)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +138,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 		return err
 	}
 	rd := openRedis(cfg.RateLimiting.Redis, g.redis)
-	plan, err := compile(cfg, g.deps, old, g.jtis, g.limits, rd.store(), g.quotaStore(rd))
+	plan, err := compile(cfg, g.deps, old, g.jtis, g.limits, rd.store(), g.quotaStore(rd), g.Guard)
 	if err != nil {
 		if rd != g.redis {
 			rd.close()
@@ -274,6 +274,9 @@ func openRedis(c *config.Redis, prev *redisEntry) *redisEntry {
 func guardOptions(cfg *config.Config, deps pipeline.Deps) abuse.Options {
 	a := cfg.Abuse
 	o := abuse.Options{BanFor: a.BanFor.D(), Log: deps.Log, Tighten: a.Action == "tighten"}
+	if cs := a.CredentialStuffing; !cs.Disabled {
+		o.AccountIPs, o.AccountWindow = cs.DistinctIPs, cs.Window.D()
+	}
 	for _, s := range a.Allow {
 		if p, err := config.ParsePrefix(s); err == nil {
 			o.Allow = append(o.Allow, p)

@@ -30,6 +30,7 @@ const (
 	CodeMethodNotAllowed = "router.method_not_allowed"
 	CodeBanned           = "abuse.banned"
 	CodeThrottled        = "abuse.throttled"
+	CodeAccountLocked    = "abuse.account_locked"
 )
 
 // listenerHandler serves one listener through the current plan.
@@ -87,6 +88,7 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusOK
 		}
 		g.guard.Observe(s.ClientIP, status, code, route != nil && route.sensitive, g.deps.Now())
+		g.guard.ObserveLogin(s.Account, s.ClientIP, status, g.deps.Now())
 	}
 }
 

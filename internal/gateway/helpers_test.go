@@ -46,6 +46,7 @@ func newUpstream(t *testing.T, h http.HandlerFunc) *upstream {
 		u.reqs = append(u.reqs, seen{Method: r.Method, URI: r.RequestURI, Host: r.Host, Header: r.Header.Clone(), Body: string(b), Complete: err == nil})
 		u.mu.Unlock()
 		if h != nil {
+			r.Body = io.NopCloser(strings.NewReader(string(b)))
 			h(w, r)
 			return
 		}

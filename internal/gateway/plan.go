@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/abuse"
 	"github.com/rampart-gw/rampart/internal/assert"
 	"github.com/rampart-gw/rampart/internal/authn"
 	"github.com/rampart-gw/rampart/internal/authz"
@@ -83,7 +84,7 @@ type stage struct {
 // taken from prev, so health, ejection and breaker state survive reloads.
 // New pools are created but not started; the caller starts them once the
 // plan is accepted, and closes them if it is not.
-func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTIStore, limits ratelimit.Store, shared ratelimit.Store, quotas ratelimit.QuotaStore) (*Plan, error) {
+func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTIStore, limits ratelimit.Store, shared ratelimit.Store, quotas ratelimit.QuotaStore, guard func() *abuse.Guard) (*Plan, error) {
 	var errs []error
 	p := &Plan{Config: cfg, listeners: map[string]*listenerPlan{}, pools: map[string]*poolEntry{}}
 	var prevPools map[string]*poolEntry
@@ -182,7 +183,7 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTI
 			}
 			pre, post := limitStages(r, limits, shared, cfg.RateLimiting.IPv6Prefix, deps)
 			quota := quotaStage(r, quotas, cfg.RateLimiting.IPv6Prefix, deps)
-			rp, err := compileRoute(r, lp, entry.pool, p.issuers, p.intros, apiKeys, jtis, fwd, pre, post, quota, deps)
+			rp, err := compileRoute(r, lp, entry.pool, p.issuers, p.intros, apiKeys, jtis, fwd, pre, post, quota, guard, deps)
 			if err != nil {
 				path := fmt.Sprintf("routes[%d]", j)
 				var se *stageError
@@ -278,7 +279,7 @@ func (e *stageError) Unwrap() error { return e.err }
 // compileRoute builds a route's chain. The order of stages is fixed here,
 // in code, and never read from config; config only turns stages on and
 // sets their parameters. TestGoldenPlan pins this order.
-func compileRoute(r config.Route, lp *listenerPlan, pool *proxy.Pool, issuers map[string]*issuerEntry, intros map[string]*authn.Introspector, apiKeys *authn.APIKeyMethod, jtis *authn.JTIStore, fwd proxy.Options, preLimit, limit, quota pipeline.Middleware, deps pipeline.Deps) (*routePlan, error) {
+func compileRoute(r config.Route, lp *listenerPlan, pool *proxy.Pool, issuers map[string]*issuerEntry, intros map[string]*authn.Introspector, apiKeys *authn.APIKeyMethod, jtis *authn.JTIStore, fwd proxy.Options, preLimit, limit, quota pipeline.Middleware, guard func() *abuse.Guard, deps pipeline.Deps) (*routePlan, error) {
 	maxBody := lp.maxBody
 	if r.MaxBodyBytes > 0 {
 		maxBody = int64(r.MaxBodyBytes)
@@ -295,6 +296,7 @@ func compileRoute(r config.Route, lp *listenerPlan, pool *proxy.Pool, issuers ma
 		{"quota", quota},
 		{"concurrency", ratelimit.NewConcurrency(int64(r.MaxInFlight))},
 		{"body_limit", bodyLimit(maxBody)},
+		{"abuse_account", accountStage(r.AbuseAccount, guard)},
 	}
 	rp := &routePlan{id: r.ID, sensitive: r.Sensitive}
 	mws := make([]pipeline.Middleware, 0, len(stages))
@@ -400,7 +402,7 @@ func (p *Plan) Stages() map[string][]string {
 // Check compiles cfg without binding anything, to find the problems that
 // loading cannot see (unreadable certificates, CA bundles, key files).
 func Check(cfg *config.Config) error {
-	p, err := compile(cfg, pipeline.Deps{Log: slog.New(slog.DiscardHandler), Now: time.Now}, nil, authn.NewJTIStore(), ratelimit.NewLocal(1024), nil, ratelimit.NewLocalQuotas())
+	p, err := compile(cfg, pipeline.Deps{Log: slog.New(slog.DiscardHandler), Now: time.Now}, nil, authn.NewJTIStore(), ratelimit.NewLocal(1024), nil, ratelimit.NewLocalQuotas(), func() *abuse.Guard { return nil })
 	if err != nil {
 		return err
 	}

@@ -42,6 +42,9 @@ type Scope struct {
 	// Identity is the authenticated caller, nil on public routes and
 	// before authentication.
 	Identity *Identity
+	// Account is the account a login request names (routes with
+	// abuse_account), for account-level abuse detection.
+	Account string
 	// Upstream is the upstream target (host:port) that served the request.
 	Upstream string
 	// BodyError records why reading the client's request body failed
