@@ -6,6 +6,7 @@ package abuse
 
 import (
 	"context"
+	"encoding/hex"
 	"log/slog"
 	"net/netip"
 	"strconv"
@@ -314,6 +315,7 @@ func (g *Guard) ObserveLogin(account string, ip netip.Addr, status int, now time
 	g.mu.Unlock()
 	if fired {
 		g.log.Warn("security event", "event", "abuse.account_locked", "detector", "credential_stuffing", "account", account, "until", until.UTC().Format(time.RFC3339))
+		g.publishLock(account, until)
 	}
 	return fired
 }
@@ -362,6 +364,19 @@ func (g *Guard) publish(ip netip.Addr, sc sanction) {
 	g.redis.Publish(ctx, g.prefix+"bans", "ban "+ip.String()+" "+v)
 }
 
+// publishLock shares an account lock with the other instances. Account
+// names travel hex-encoded so that no byte of them can break the message.
+func (g *Guard) publishLock(account string, until time.Time) {
+	if g.redis == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	a := hex.EncodeToString([]byte(account))
+	g.redis.Set(ctx, g.prefix+"lock:"+a, strconv.FormatInt(until.Unix(), 10), time.Until(until))
+	g.redis.Publish(ctx, g.prefix+"bans", "lock "+a+" "+strconv.FormatInt(until.Unix(), 10))
+}
+
 // parseSanction reads "UNIX [ban|tighten]".
 func parseSanction(f []string) (sanction, bool) {
 	if len(f) == 0 {
@@ -393,6 +408,16 @@ func (g *Guard) follow(ctx context.Context) {
 			if len(f) < 2 {
 				continue
 			}
+			if f[0] == "lock" && len(f) == 3 {
+				acc, err1 := hex.DecodeString(f[1])
+				sec, err2 := strconv.ParseInt(f[2], 10, 64)
+				if err1 == nil && err2 == nil {
+					g.mu.Lock()
+					g.locked[string(acc)] = time.Unix(sec, 0)
+					g.mu.Unlock()
+				}
+				continue
+			}
 			ip, err := netip.ParseAddr(f[1])
 			if err != nil {
 				continue
@@ -412,6 +437,19 @@ func (g *Guard) follow(ctx context.Context) {
 }
 
 func (g *Guard) loadBans(ctx context.Context) {
+	locks := g.redis.Scan(ctx, 0, g.prefix+"lock:*", 1000).Iterator()
+	for locks.Next(ctx) {
+		k := locks.Val()
+		acc, err := hex.DecodeString(strings.TrimPrefix(k, g.prefix+"lock:"))
+		if err != nil {
+			continue
+		}
+		if sec, err := g.redis.Get(ctx, k).Int64(); err == nil {
+			g.mu.Lock()
+			g.locked[string(acc)] = time.Unix(sec, 0)
+			g.mu.Unlock()
+		}
+	}
 	iter := g.redis.Scan(ctx, 0, g.prefix+"ban:*", 1000).Iterator()
 	for iter.Next(ctx) {
 		k := iter.Val()

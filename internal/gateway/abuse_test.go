@@ -269,3 +269,45 @@ routes:
 		t.Fatalf("body not forwarded intact: %q", got[len(got)-1].Body)
 	}
 }
+
+// TestAccountLocksShared: an account locked on one instance is locked on
+// another through Redis.
+func TestAccountLocksShared(t *testing.T) {
+	rs := startRedis(t, "")
+	upLogin := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(401) })
+	cfg := `version: 1
+listeners: [{name: public, address: "127.0.0.1:0", trusted_proxies: [127.0.0.1]}]
+upstreams: [{name: accounts, allow_plaintext: true, targets: [{url: "http://` + upLogin.hostPort() + `"}]}]
+rate_limiting:
+  redis: {addresses: ["` + rs.addr + `"]}
+abuse:
+  ban_for: 1m
+  credential_stuffing: {distinct_ips: 3, window: 1m}
+routes:
+  - {id: login, path: /login, methods: [POST], upstream: accounts, public: true, abuse_account: {form_field: user}}
+`
+	_, a1 := startGateway(t, cfg)
+	g2, a2 := startGateway(t, cfg)
+	time.Sleep(200 * time.Millisecond)
+	login := func(addr, ip string) int {
+		req, _ := http.NewRequest("POST", "http://"+addr+"/login", strings.NewReader("user=carol&pass=x"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", ip)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := 1; i <= 3; i++ {
+		login(a1, "198.51.100."+strconv.Itoa(i))
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) && !g2.Guard().AccountLocked("carol", time.Now()) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if c := login(a2, "203.0.113.1"); c != 403 {
+		t.Fatalf("lock did not reach the second instance: %d", c)
+	}
+}
