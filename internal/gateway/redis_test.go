@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -268,5 +269,169 @@ authn:
 	_, a3 := startGateway(t, cfg(line)) // a "restarted" instance
 	if c := send(a3, alice); c != "429" {
 		t.Fatalf("quota after restart: %s", c)
+	}
+}
+
+// startSentinel runs a Redis Sentinel watching master under the name
+// "rampart" and returns its address.
+func startSentinel(t *testing.T, master string) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server not installed")
+	}
+	addr := freeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	mh, mp, _ := net.SplitHostPort(master)
+	dir := t.TempDir()
+	conf := dir + "/sentinel.conf"
+	if err := os.WriteFile(conf, []byte("port "+port+"\nbind 127.0.0.1\ndir "+dir+"\nsentinel monitor rampart "+mh+" "+mp+" 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, conf, "--sentinel")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return addr
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("sentinel did not start")
+	return ""
+}
+
+// TestRedisSentinel: limits work through Sentinel (master_name), shared by
+// two instances.
+func TestRedisSentinel(t *testing.T) {
+	rs := startRedis(t, "")
+	sentinel := startSentinel(t, rs.addr)
+	up := newUpstream(t, nil)
+	cfg := `version: 1
+listeners: [{name: public, address: "127.0.0.1:0"}]
+upstreams: [{name: svc, allow_plaintext: true, targets: [{url: "http://` + up.hostPort() + `"}]}]
+rate_limiting:
+  redis: {addresses: ["` + sentinel + `"], master_name: rampart, timeout: 500ms}
+routes:
+  - id: api
+    prefix: /api
+    upstream: svc
+    public: true
+    rate_limits: [{key: [route], rate: 1, per: 1h, burst: 3, on_store_error: fail_closed}]
+`
+	_, a1 := startGateway(t, cfg)
+	_, a2 := startGateway(t, cfg)
+	var got []string
+	for i, a := range []string{a1, a2, a1, a2} {
+		resp, err := http.Get("http://" + a + "/api/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		got = append(got, strconv.Itoa(resp.StatusCode))
+		_ = i
+	}
+	if strings.Join(got, " ") != "200 200 200 429" {
+		t.Fatalf("through Sentinel: %v", got)
+	}
+}
+
+// TestRedisCluster: limits and quotas work on a three-master Redis
+// Cluster, shared by two instances.
+func TestRedisCluster(t *testing.T) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("RAMPART_REQUIRE_REDIS") == "1" {
+			t.Fatal("redis-server not found")
+		}
+		t.Skip("redis-server not installed")
+	}
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		t.Skip("redis-cli not installed")
+	}
+	var nodes []string
+	for i := 0; i < 3; i++ {
+		addr := freeAddr(t)
+		_, port, _ := net.SplitHostPort(addr)
+		dir := t.TempDir()
+		cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no", "--dir", dir,
+			"--cluster-enabled", "yes", "--cluster-config-file", dir+"/nodes.conf")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		nodes = append(nodes, addr)
+	}
+	for _, n := range nodes {
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			if c, err := net.Dial("tcp", n); err == nil {
+				c.Close()
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	args := append([]string{"--cluster", "create"}, nodes...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		t.Fatalf("cluster create: %v\n%s", err, out)
+	}
+	_, p0, _ := net.SplitHostPort(nodes[0])
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, _ := exec.Command(cli, "-p", p0, "cluster", "info").Output()
+		if strings.Contains(string(out), "cluster_state:ok") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cluster not ready:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	up := newUpstream(t, nil)
+	cfg := `version: 1
+listeners: [{name: public, address: "127.0.0.1:0"}]
+upstreams: [{name: svc, allow_plaintext: true, targets: [{url: "http://` + up.hostPort() + `"}]}]
+rate_limiting:
+  redis: {addresses: ["` + strings.Join(nodes, `", "`) + `"], timeout: 500ms}
+routes:
+  - id: api
+    prefix: /api
+    upstream: svc
+    public: true
+    rate_limits: [{key: [route], rate: 1, per: 1h, burst: 3, on_store_error: fail_closed}]
+  - id: per-ip
+    prefix: /ip
+    upstream: svc
+    public: true
+    rate_limits: [{key: [client_ip, route], rate: 1, per: 1h, burst: 2, on_store_error: fail_closed}]
+`
+	_, a1 := startGateway(t, cfg)
+	_, a2 := startGateway(t, cfg)
+	var got []string
+	for _, a := range []string{a1, a2, a1, a2} {
+		resp, err := http.Get("http://" + a + "/api/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		got = append(got, strconv.Itoa(resp.StatusCode))
+	}
+	for _, a := range []string{a2, a1, a2} {
+		resp, err := http.Get("http://" + a + "/ip/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		got = append(got, strconv.Itoa(resp.StatusCode))
+	}
+	if strings.Join(got, " ") != "200 200 200 429 200 200 429" {
+		t.Fatalf("through Cluster: %v", got)
 	}
 }
