@@ -193,6 +193,7 @@ func (c *Config) applyDefaults() {
 		}{{&a.BruteForce, 10}, {&a.Scanning, 50}, {&a.Enumeration, 30}} {
 			setInt(&d.det.Threshold, d.threshold)
 			setDur(&d.det.Window, time.Minute)
+			setInt(&d.det.SensitiveThreshold, max(1, (d.det.Threshold+1)/2))
 		}
 		if an := a.Anomaly; an != nil {
 			setDur(&an.Interval, 10*time.Second)

@@ -694,4 +694,8 @@ type Detector struct {
 	Window Duration `yaml:"window"`
 	// SensitiveOnly counts only on routes marked sensitive.
 	SensitiveOnly bool `yaml:"sensitive_only"`
+	// SensitiveThreshold is the tighter threshold on routes marked
+	// sensitive (login, payment), counted separately. Default: half of
+	// Threshold.
+	SensitiveThreshold int `yaml:"sensitive_threshold"`
 }

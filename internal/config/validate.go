@@ -217,9 +217,6 @@ func (c *Config) validate(p *Problems) {
 		if r.MaxInFlight < 0 {
 			p.Add(base+".max_in_flight", "must not be negative")
 		}
-		if r.Sensitive && r.Public {
-			p.Add(base+".sensitive", "a sensitive route cannot be public")
-		}
 		switch {
 		case r.Auth != nil && r.Authorize == nil:
 			p.Add(base, "route %q authenticates but has no policy; add authorize (or authorize: any_authenticated) (deny by default)", r.ID)

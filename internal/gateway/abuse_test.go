@@ -19,7 +19,7 @@ authn:
     - {name: idp, issuer: "https://idp.test", audiences: [api], algorithms: [HS256], keys: [{kid: k, algorithm: HS256, secret: "${env:RAMPART_AUTHZ_SECRET}"}]}
 ` + redisLine + `abuse:
   ban_for: 1s
-  brute_force: {threshold: 5, window: 1m}
+  brute_force: {threshold: 5, sensitive_threshold: 5, window: 1m}
   scanning: {threshold: 8, window: 1m}
 routes:
   - id: login

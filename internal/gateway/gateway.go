@@ -286,11 +286,13 @@ func guardOptions(cfg *config.Config, deps pipeline.Deps) abuse.Options {
 		if d.Disabled {
 			return
 		}
-		if d.SensitiveOnly {
-			inner := match
-			match = func(st int, code string, sensitive bool) bool { return sensitive && inner(st, code, sensitive) }
+		// Sensitive routes (login, payment) get their own, tighter count.
+		o.Detectors = append(o.Detectors, abuse.Detector{Name: name + "/sensitive", Threshold: d.SensitiveThreshold, Window: d.Window.D(),
+			Match: func(st int, code string, sensitive bool) bool { return sensitive && match(st, code, sensitive) }})
+		if !d.SensitiveOnly {
+			o.Detectors = append(o.Detectors, abuse.Detector{Name: name, Threshold: d.Threshold, Window: d.Window.D(),
+				Match: func(st int, code string, sensitive bool) bool { return !sensitive && match(st, code, sensitive) }})
 		}
-		o.Detectors = append(o.Detectors, abuse.Detector{Name: name, Match: match, Threshold: d.Threshold, Window: d.Window.D()})
 	}
 	if an := a.Anomaly; an != nil {
 		o.Baseline = abuse.NewBaseline(an.Interval.D(), an.Z, an.MinRequests)
