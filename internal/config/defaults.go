@@ -135,6 +135,12 @@ func (c *Config) applyDefaults() {
 			if rl.Burst == 0 {
 				rl.Burst = rl.Rate
 			}
+			for name, tier := range rl.Tiers {
+				if tier.Burst == 0 {
+					tier.Burst = tier.Rate
+					rl.Tiers[name] = tier
+				}
+			}
 			if rl.Store == "" {
 				rl.Store = "local"
 				if c.RateLimiting.Redis != nil {

@@ -605,6 +605,22 @@ type RateLimit struct {
 	// OnStoreError is what happens when Redis fails: fail_open (default:
 	// the local store takes over) or fail_closed (503).
 	OnStoreError string `yaml:"on_store_error" enum:"fail_open,fail_closed"`
+	// TierClaim selects the limit by a verified claim of the caller (for
+	// example plan); never by a request header.
+	TierClaim string `yaml:"tier_claim"`
+	// Tiers maps values of TierClaim to their limits; callers without a
+	// listed value get the limit's own rate.
+	Tiers map[string]Tier `yaml:"tiers"`
+}
+
+// Tier is the rate of one tier.
+type Tier struct {
+	// Rate requests per Per.
+	Rate int `yaml:"rate" required:"true"`
+	// Per is the period.
+	Per Duration `yaml:"per" required:"true"`
+	// Burst; default Rate.
+	Burst int `yaml:"burst"`
 }
 
 // Quota is a number of requests per consumer per calendar day or month.

@@ -195,6 +195,17 @@ func (c *Config) validate(p *Problems) {
 				p.Add(rp+".store", "use local or redis")
 			}
 			checkLimitKeys(p, rp, rl.Key, rl.OnStoreError, r)
+			if (rl.TierClaim == "") != (len(rl.Tiers) == 0) {
+				p.Add(rp+".tiers", "tier_claim and tiers go together")
+			}
+			if rl.TierClaim != "" && r.Auth == nil {
+				p.Add(rp+".tier_claim", "tiers come from a verified claim: the route needs auth")
+			}
+			for name, tier := range rl.Tiers {
+				if tier.Rate < 1 || tier.Per.D() <= 0 || tier.Burst < 1 {
+					p.Add(rp+".tiers."+name, "rate, per and burst must be positive")
+				}
+			}
 		}
 		for j, q := range r.Quotas {
 			qp := fmt.Sprintf("%s.quotas[%d]", base, j)

@@ -225,6 +225,13 @@ func limitStages(r config.Route, local, shared ratelimit.Store, v6 int, deps pip
 		}
 		var identity bool
 		rule.Keys, rule.Claim, identity = keyParts(rl.Key)
+		if rl.TierClaim != "" {
+			identity = true
+			rule.TierClaim, rule.Tiers = rl.TierClaim, map[string]ratelimit.Limit{}
+			for name, tier := range rl.Tiers {
+				rule.Tiers[name] = ratelimit.Limit{Rate: tier.Rate, Period: tier.Per.D(), Burst: tier.Burst}
+			}
+		}
 		if identity {
 			late = append(late, rule)
 		} else {

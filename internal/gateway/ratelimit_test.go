@@ -198,3 +198,41 @@ func TestRateLimitTrustedProxyChain(t *testing.T) {
 		t.Fatalf("same client via Forwarded: %s", c)
 	}
 }
+
+// TestRateLimitTiers: the tier comes from a verified claim only; a request
+// header naming a better plan changes nothing.
+func TestRateLimitTiers(t *testing.T) {
+	t.Setenv("RAMPART_AUTHZ_SECRET", authzSecret)
+	up := newUpstream(t, nil)
+	cfg := `version: 1
+listeners: [{name: public, address: "127.0.0.1:0"}]
+upstreams: [{name: svc, allow_plaintext: true, targets: [{url: "http://` + up.hostPort() + `"}]}]
+authn:
+  jwt:
+    - {name: idp, issuer: "https://idp.test", audiences: [api], algorithms: [HS256], keys: [{kid: k, algorithm: HS256, secret: "${env:RAMPART_AUTHZ_SECRET}"}], claims: [plan]}
+routes:
+  - id: api
+    prefix: /api
+    upstream: svc
+    auth: {jwt: [idp]}
+    authorize: any_authenticated
+    rate_limits:
+      - name: per-user
+        key: [subject]
+        rate: 1
+        per: 1h
+        burst: 1
+        tier_claim: plan
+        tiers: {premium: {rate: 1, per: 1h, burst: 3}}
+`
+	_, addr := startGateway(t, cfg)
+	send := func(tok string) string {
+		return strings.Join(statusLines(rawExchange(t, addr, "GET /api/x HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer "+tok+"\r\nX-Plan: premium\r\nConnection: close\r\n\r\n")), "")
+	}
+	free := hsToken(t, map[string]any{"sub": "fred", "plan": "free"})
+	premium := hsToken(t, map[string]any{"sub": "pat", "plan": "premium"})
+	got := []string{send(free), send(free), send(premium), send(premium), send(premium), send(premium)}
+	if strings.Join(got, " ") != "200 429 200 200 200 429" {
+		t.Fatalf("tiers: %v", got)
+	}
+}

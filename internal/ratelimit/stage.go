@@ -49,6 +49,23 @@ type Rule struct {
 	FailOpen bool
 	// Fallback is used when Store errs and FailOpen is set.
 	Fallback Store
+	// TierClaim selects a limit from Tiers by the caller's verified claim.
+	TierClaim string
+	// Tiers are the limits per claim value.
+	Tiers map[string]Limit
+}
+
+// limitFor picks the rule's limit for the caller: a tier chosen by a
+// verified claim, or the rule's own.
+func (r *Rule) limitFor(s *pipeline.Scope) Limit {
+	if r.TierClaim != "" && s != nil && s.Identity != nil {
+		if v, ok := s.Identity.Claims[r.TierClaim].(string); ok {
+			if l, ok := r.Tiers[v]; ok {
+				return l
+			}
+		}
+	}
+	return r.Limit
 }
 
 // Options configure a route's limit stage.
@@ -89,12 +106,13 @@ func New(o Options) pipeline.Middleware {
 			for i := range o.Rules {
 				rule := &o.Rules[i]
 				key := bucketKey(o.RouteID, i, rule, s, o.IPv6Prefix)
-				res, err := rule.Store.Allow(r.Context(), key, rule.Limit, now)
+				lim := rule.limitFor(s)
+				res, err := rule.Store.Allow(r.Context(), key, lim, now)
 				if err != nil {
 					if !rule.FailOpen || rule.Fallback == nil {
 						return pipeline.DenyErr(http.StatusServiceUnavailable, "ratelimit.unavailable", "rate limit store unavailable", err)
 					}
-					res, _ = rule.Fallback.Allow(r.Context(), key, rule.Limit, now)
+					res, _ = rule.Fallback.Allow(r.Context(), key, lim, now)
 				}
 				if !res.Allowed {
 					e := pipeline.Deny(http.StatusTooManyRequests, CodeExceeded, "rate limit exceeded")
