@@ -112,6 +112,10 @@ func (c *Config) applyDefaults() {
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		setInt(&r.Retries.Attempts, DefaultRetryAttempts)
+		if v := r.Validate; v != nil && v.JSON != nil {
+			setInt(&v.JSON.MaxDepth, 32)
+			setInt(&v.JSON.MaxElements, 10000)
+		}
 		for j := range r.Quotas {
 			q := &r.Quotas[j]
 			if q.Name == "" {

@@ -276,6 +276,8 @@ type Route struct {
 	RateLimits []RateLimit `yaml:"rate_limits"`
 	// MaxInFlight bounds the route's concurrent requests (429 beyond).
 	MaxInFlight int `yaml:"max_in_flight"`
+	// Validate checks the request's input before it is forwarded.
+	Validate *Validate `yaml:"validate"`
 	// AbuseAccount names the field of a login request that holds the
 	// account, for abuse.credential_stuffing.
 	AbuseAccount *AbuseAccount `yaml:"abuse_account"`
@@ -714,4 +716,28 @@ type Detector struct {
 	// sensitive (login, payment), counted separately. Default: half of
 	// Threshold.
 	SensitiveThreshold int `yaml:"sensitive_threshold"`
+}
+
+// Validate is a route's input checks.
+type Validate struct {
+	// ContentTypes allowed for request bodies (415 otherwise), e.g.
+	// [application/json].
+	ContentTypes []string `yaml:"content_types"`
+	// MaxHeaders bounds the number of header fields (431 beyond).
+	MaxHeaders int `yaml:"max_headers"`
+	// MaxQueryParams bounds the number of query parameters.
+	MaxQueryParams int `yaml:"max_query_params"`
+	// JSON checks JSON bodies: one valid UTF-8 value, no duplicate member
+	// names, within the limits below.
+	JSON *JSONLimits `yaml:"json"`
+}
+
+// JSONLimits bound a JSON body.
+type JSONLimits struct {
+	// MaxDepth of nesting. Default 32.
+	MaxDepth int `yaml:"max_depth"`
+	// MaxElements in total. Default 10000.
+	MaxElements int `yaml:"max_elements"`
+	// MaxStringLength in bytes (0: no limit beyond the body limit).
+	MaxStringLength int `yaml:"max_string_length"`
 }

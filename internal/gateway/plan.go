@@ -29,6 +29,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/ratelimit"
 	"github.com/rampart-gw/rampart/internal/router"
 	"github.com/rampart-gw/rampart/internal/server"
+	"github.com/rampart-gw/rampart/internal/validate"
 )
 
 // Plan is a compiled config. It is immutable once built; requests read it
@@ -243,6 +244,18 @@ func limitStages(r config.Route, local, shared ratelimit.Store, v6 int, deps pip
 	return pre, post
 }
 
+// validateStage builds a route's input checks.
+func validateStage(v *config.Validate) pipeline.Middleware {
+	if v == nil {
+		return nil
+	}
+	o := validate.Options{ContentTypes: v.ContentTypes, MaxHeaders: v.MaxHeaders, MaxQueryParams: v.MaxQueryParams}
+	if j := v.JSON; j != nil {
+		o.JSON, o.MaxDepth, o.MaxElements, o.MaxStringLength = true, j.MaxDepth, j.MaxElements, j.MaxStringLength
+	}
+	return validate.New(o)
+}
+
 // keyParts maps configured key names to verified key sources; identity
 // reports whether any needs the authenticated caller.
 func keyParts(keys []string) (parts []ratelimit.KeyPart, claim string, identity bool) {
@@ -303,6 +316,7 @@ func compileRoute(r config.Route, lp *listenerPlan, pool *proxy.Pool, issuers ma
 		{"quota", quota},
 		{"concurrency", ratelimit.NewConcurrency(int64(r.MaxInFlight))},
 		{"body_limit", bodyLimit(maxBody)},
+		{"validate", validateStage(r.Validate)},
 		{"abuse_account", accountStage(r.AbuseAccount, guard)},
 	}
 	rp := &routePlan{id: r.ID, sensitive: r.Sensitive}

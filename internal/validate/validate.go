@@ -1,0 +1,175 @@
+// Package validate checks request input at the gateway before it reaches
+// a service: content types, header and query parameter counts, and JSON
+// bodies (nesting depth, element and string sizes, duplicate keys, UTF-8).
+package validate
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/rampart-gw/rampart/internal/pipeline"
+)
+
+// Decision codes.
+const (
+	CodeContentType = "validate.content_type"
+	CodeJSON        = "validate.json"
+	CodeLimits      = "validate.limits"
+)
+
+// Options are a route's input limits. Zero values disable a check.
+type Options struct {
+	// ContentTypes allowed for requests with a body (media types, e.g.
+	// application/json); others get 415.
+	ContentTypes []string
+	// MaxHeaders bounds the number of header fields.
+	MaxHeaders int
+	// MaxQueryParams bounds the number of query parameters.
+	MaxQueryParams int
+	// JSON turns on JSON body checks for JSON content types.
+	JSON bool
+	// MaxDepth of JSON nesting.
+	MaxDepth int
+	// MaxElements bounds the members and items of a JSON body in total.
+	MaxElements int
+	// MaxStringLength bounds JSON strings (bytes).
+	MaxStringLength int
+}
+
+// New returns the validate stage (nil when nothing is checked).
+func New(o Options) pipeline.Middleware {
+	if len(o.ContentTypes) == 0 && o.MaxHeaders == 0 && o.MaxQueryParams == 0 && !o.JSON {
+		return nil
+	}
+	return func(next pipeline.Handler) pipeline.Handler {
+		return func(w http.ResponseWriter, r *http.Request) error {
+			if o.MaxHeaders > 0 {
+				n := 0
+				for _, v := range r.Header {
+					n += len(v)
+				}
+				if n > o.MaxHeaders {
+					return pipeline.Deny(http.StatusRequestHeaderFieldsTooLarge, CodeLimits, "too many header fields")
+				}
+			}
+			if o.MaxQueryParams > 0 && r.URL.RawQuery != "" && strings.Count(r.URL.RawQuery, "&")+1 > o.MaxQueryParams {
+				return pipeline.Deny(http.StatusBadRequest, CodeLimits, "too many query parameters")
+			}
+			hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+			if !hasBody {
+				return next(w, r)
+			}
+			mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			if len(o.ContentTypes) > 0 && (err != nil || !allowed(o.ContentTypes, mt)) {
+				return pipeline.Deny(http.StatusUnsupportedMediaType, CodeContentType, "unsupported content type")
+			}
+			if o.JSON && (mt == "application/json" || strings.HasSuffix(mt, "+json")) {
+				body, err := io.ReadAll(r.Body) // bounded by the body_limit stage before this one
+				if err != nil {
+					return err
+				}
+				if err := checkJSON(body, o); err != nil {
+					return pipeline.DenyErr(http.StatusBadRequest, CodeJSON, "invalid JSON body", err)
+				}
+				r.Body = io.NopCloser(bytes.NewReader(body))
+			}
+			return next(w, r)
+		}
+	}
+}
+
+func allowed(list []string, mt string) bool {
+	for _, a := range list {
+		if strings.EqualFold(a, mt) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkJSON walks the document once with a streaming tokenizer: one
+// value, valid UTF-8, no duplicate member names, within the limits.
+func checkJSON(b []byte, o Options) error {
+	if !utf8.Valid(b) {
+		return errors.New("invalid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	type frame struct {
+		object bool
+		keys   map[string]struct{}
+		expect bool // next string token in an object is a key
+	}
+	var stack []*frame
+	elements := 0
+	done := false // one complete top-level value was read
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			if len(stack) > 0 || !done {
+				return errors.New("unterminated document")
+			}
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("syntax: %v", err)
+		}
+		if done {
+			return errors.New("more than one JSON value")
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		isKey := top != nil && top.object && top.expect
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{', '[':
+				if o.MaxDepth > 0 && len(stack) >= o.MaxDepth {
+					return fmt.Errorf("nesting deeper than %d", o.MaxDepth)
+				}
+				if top != nil && top.object {
+					top.expect = true
+				}
+				stack = append(stack, &frame{object: t == '{', keys: map[string]struct{}{}, expect: t == '{'})
+				elements++
+			case '}', ']':
+				stack = stack[:len(stack)-1]
+				if len(stack) > 0 && stack[len(stack)-1].object {
+					stack[len(stack)-1].expect = true
+				}
+				done = len(stack) == 0
+			}
+			continue
+		case string:
+			if o.MaxStringLength > 0 && len(t) > o.MaxStringLength {
+				return fmt.Errorf("string longer than %d bytes", o.MaxStringLength)
+			}
+			if isKey {
+				if _, dup := top.keys[t]; dup {
+					return fmt.Errorf("duplicate member %q", t)
+				}
+				top.keys[t] = struct{}{}
+				top.expect = false
+				continue
+			}
+		}
+		elements++
+		if top != nil && top.object {
+			top.expect = true
+		}
+		done = len(stack) == 0
+		if o.MaxElements > 0 && elements > o.MaxElements {
+			return fmt.Errorf("more than %d elements", o.MaxElements)
+		}
+	}
+	return nil
+}
