@@ -216,6 +216,12 @@ func (c *Config) applyDefaults() {
 			}
 		}
 	}
+	if c.DecisionFields.Headers == nil {
+		c.DecisionFields.Headers = []string{"X-Plan", "X-Tier", "X-Premium", "X-Is-Admin", "X-Admin", "X-Role", "X-Roles", "X-Scopes", "X-Account-Type", "X-Debug"}
+	}
+	if c.DecisionFields.QueryParams == nil {
+		c.DecisionFields.QueryParams = []string{"is_admin", "admin", "role", "roles", "plan", "tier", "debug"}
+	}
 	if c.StripIdentityHeaders == nil {
 		c.StripIdentityHeaders = []string{"X-Auth-*", "X-User-*", "X-Forwarded-User", "X-Remote-User", "X-Consumer-*"}
 	}

@@ -30,6 +30,11 @@ type Config struct {
 	RateLimiting RateLimiting `yaml:"rate_limiting"`
 	// Abuse turns on behaviour-based detection and bans.
 	Abuse *Abuse `yaml:"abuse"`
+	// DecisionFields are request headers and query parameters clients may
+	// never set, because the gateway or services decide on them; they are
+	// removed as soon as the client IP is resolved, before any stage reads
+	// them.
+	DecisionFields DecisionFields `yaml:"decision_fields"`
 	// StripIdentityHeaders are client request headers removed on every
 	// route before the gateway sets its own verified identity headers
 	// (names, or prefixes ending in "*"; case and '_' vs '-' ignored).
@@ -740,4 +745,18 @@ type JSONLimits struct {
 	MaxElements int `yaml:"max_elements"`
 	// MaxStringLength in bytes (0: no limit beyond the body limit).
 	MaxStringLength int `yaml:"max_string_length"`
+}
+
+// DecisionFields lists client-controlled fields that must not steer
+// decisions.
+type DecisionFields struct {
+	// Headers removed from every request (names; case and '_' ignored).
+	// Default: X-Plan, X-Tier, X-Premium, X-Is-Admin, X-Admin, X-Role,
+	// X-Roles, X-Scopes, X-Account-Type, X-Debug.
+	Headers []string `yaml:"headers"`
+	// QueryParams removed from every request's query string. Default:
+	// is_admin, admin, role, roles, plan, tier, debug.
+	QueryParams []string `yaml:"query_params"`
+	// Refuse answers 400 validate.decision_field instead of removing.
+	Refuse bool `yaml:"refuse"`
 }

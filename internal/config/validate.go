@@ -235,6 +235,9 @@ func (c *Config) validate(p *Problems) {
 			p.Add(base+".authorize", "a public route has no identity to authorize; remove authorize or add auth")
 		case r.Authorize != nil:
 			validateAuthorize(p, base+".authorize", r.Authorize, r, true)
+			for _, h := range r.Authorize.Headers {
+				c.warn(base+".authorize.headers", "the policy reads request header %s, which the client controls; decide on verified identity where you can", h)
+			}
 		}
 		if r.Upstream == "" {
 			p.Add(base+".upstream", "required")

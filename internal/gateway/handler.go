@@ -66,10 +66,15 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.ClientIPText = s.ClientIP.String()
 	}
 	s.RequestID = g.requestID(r, s.TrustedPeer)
+	// Client-controlled decision fields go before any stage can read them.
+	decisionField, decisionOK := plan.decision.apply(r)
 	rec.Header().Set("X-Request-Id", s.RequestID)
 
 	var route *routePlan
 	err := h.admit(r, s, ci, plan, lp, &route)
+	if err == nil && !decisionOK {
+		err = pipeline.Deny(http.StatusBadRequest, "validate.decision_field", "request sets a field reserved for the gateway: "+decisionField)
+	}
 	if err == nil {
 		s.RouteID = route.id
 		err = route.handler(rec, r)

@@ -42,6 +42,7 @@ type Plan struct {
 	issuers   map[string]*issuerEntry
 	intros    map[string]*authn.Introspector
 	signer    *assert.Signer
+	decision  decisionFields
 	tighten   ratelimit.Limit // limit of clients the abuse guard tightened
 	jwksPath  string
 	jwksRoute *routePlan
@@ -110,6 +111,7 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTI
 	if a := cfg.Abuse; a != nil && a.TightenTo != nil {
 		p.tighten = ratelimit.Limit{Rate: a.TightenTo.Rate, Period: a.TightenTo.Per.D(), Burst: a.TightenTo.Burst}
 	}
+	p.decision = compileDecisionFields(cfg.DecisionFields)
 	intros, ierrs2 := compileIntrospection(cfg)
 	errs = append(errs, ierrs2...)
 	p.intros = intros

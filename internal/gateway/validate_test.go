@@ -52,3 +52,33 @@ func TestInputValidation(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestDecisionFields: headers and query parameters reserved for decisions
+// never reach a stage or the service; in refuse mode they get 400.
+func TestDecisionFields(t *testing.T) {
+	up := newUpstream(t, nil)
+	_, addr := startGateway(t, baseConfig(up.hostPort(), ""))
+	resp := rawExchange(t, addr, "GET /api/x?is_admin=1&q=book&ROLE=admin&%70lan=gold HTTP/1.1\r\nHost: gw\r\nX-Plan: premium\r\nX_Is_Admin: true\r\nX-Debug: 1\r\nConnection: close\r\n\r\n")
+	if c := statusLines(resp); len(c) != 1 || c[0] != "200" {
+		t.Fatalf("%v", c)
+	}
+	got := up.received()[0]
+	if got.URI != "/api/x?q=book" {
+		t.Errorf("upstream URI %q, want the decision parameters removed", got.URI)
+	}
+	for _, h := range []string{"X-Plan", "X_is_admin", "X-Debug"} {
+		if _, ok := got.Header[h]; ok {
+			t.Errorf("%s reached the upstream", h)
+		}
+	}
+	if len(got.Header.Values("X_Is_Admin")) > 0 {
+		t.Error("X_Is_Admin reached the upstream")
+	}
+	refuse := strings.Replace(baseConfig(up.hostPort(), ""), "routes:\n", "decision_fields: {refuse: true}\nroutes:\n", 1)
+	_, addr2 := startGateway(t, refuse)
+	resp = rawExchange(t, addr2, "GET /api/x HTTP/1.1\r\nHost: gw\r\nX-Tier: gold\r\nConnection: close\r\n\r\n")
+	if c := statusLines(resp); len(c) != 1 || c[0] != "400" {
+		t.Fatalf("refuse mode: %v", c)
+	}
+	checkProblem(t, resp, "validate.decision_field")
+}
