@@ -112,6 +112,13 @@ func (c *Config) applyDefaults() {
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		setInt(&r.Retries.Attempts, DefaultRetryAttempts)
+		if w := r.WAF; w != nil {
+			setInt(&w.Paranoia, 1)
+			setInt(&w.AnomalyThreshold, 5)
+			if w.BodyLimit == 0 {
+				w.BodyLimit = 128 << 10
+			}
+		}
 		if v := r.Validate; v != nil && v.JSON != nil {
 			setInt(&v.JSON.MaxDepth, 32)
 			setInt(&v.JSON.MaxElements, 10000)

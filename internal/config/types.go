@@ -283,6 +283,8 @@ type Route struct {
 	MaxInFlight int `yaml:"max_in_flight"`
 	// Validate checks the request's input before it is forwarded.
 	Validate *Validate `yaml:"validate"`
+	// WAF inspects requests with Coraza and the OWASP Core Rule Set.
+	WAF *WAF `yaml:"waf"`
 	// AbuseAccount names the field of a login request that holds the
 	// account, for abuse.credential_stuffing.
 	AbuseAccount *AbuseAccount `yaml:"abuse_account"`
@@ -759,4 +761,22 @@ type DecisionFields struct {
 	QueryParams []string `yaml:"query_params"`
 	// Refuse answers 400 validate.decision_field instead of removing.
 	Refuse bool `yaml:"refuse"`
+}
+
+// WAF configures Coraza with the OWASP Core Rule Set v4 on a route.
+type WAF struct {
+	// Paranoia is the CRS paranoia level, 1 (default) to 4.
+	Paranoia int `yaml:"paranoia"`
+	// AnomalyThreshold is the inbound anomaly score that blocks. Default 5
+	// (one critical rule).
+	AnomalyThreshold int `yaml:"anomaly_threshold"`
+	// DetectionOnly logs matches and blocks nothing.
+	DetectionOnly bool `yaml:"detection_only"`
+	// ExcludeRules are CRS rule ids removed for this route (false
+	// positives).
+	ExcludeRules []int `yaml:"exclude_rules"`
+	// ExcludeTags are CRS rule tags removed for this route.
+	ExcludeTags []string `yaml:"exclude_tags"`
+	// BodyLimit bounds the body bytes inspected. Default 128KiB.
+	BodyLimit ByteSize `yaml:"body_limit"`
 }

@@ -225,6 +225,14 @@ func (c *Config) validate(p *Problems) {
 				p.Add(base+".abuse_account", "needs the abuse section")
 			}
 		}
+		if w := r.WAF; w != nil {
+			if w.Paranoia < 1 || w.Paranoia > 4 {
+				p.Add(base+".waf.paranoia", "use 1 to 4")
+			}
+			if w.AnomalyThreshold < 1 {
+				p.Add(base+".waf.anomaly_threshold", "must be positive")
+			}
+		}
 		if r.MaxInFlight < 0 {
 			p.Add(base+".max_in_flight", "must not be negative")
 		}

@@ -30,6 +30,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/router"
 	"github.com/rampart-gw/rampart/internal/server"
 	"github.com/rampart-gw/rampart/internal/validate"
+	"github.com/rampart-gw/rampart/internal/waf"
 )
 
 // Plan is a compiled config. It is immutable once built; requests read it
@@ -43,7 +44,8 @@ type Plan struct {
 	intros    map[string]*authn.Introspector
 	signer    *assert.Signer
 	decision  decisionFields
-	tighten   ratelimit.Limit // limit of clients the abuse guard tightened
+	wafs      map[string]*waf.WAF // by options; reused across reloads (compiling the CRS takes a moment)
+	tighten   ratelimit.Limit     // limit of clients the abuse guard tightened
 	jwksPath  string
 	jwksRoute *routePlan
 }
@@ -112,6 +114,27 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTI
 		p.tighten = ratelimit.Limit{Rate: a.TightenTo.Rate, Period: a.TightenTo.Per.D(), Burst: a.TightenTo.Burst}
 	}
 	p.decision = compileDecisionFields(cfg.DecisionFields)
+	p.wafs = map[string]*waf.WAF{}
+	for i, r := range cfg.Routes {
+		if r.WAF == nil {
+			continue
+		}
+		key := fmt.Sprintf("%+v", *r.WAF)
+		if _, done := p.wafs[key]; done {
+			continue
+		}
+		if prev != nil && prev.wafs[key] != nil {
+			p.wafs[key] = prev.wafs[key]
+			continue
+		}
+		w, err := waf.New(waf.Options{Paranoia: r.WAF.Paranoia, AnomalyThreshold: r.WAF.AnomalyThreshold, DetectionOnly: r.WAF.DetectionOnly,
+			ExcludeRules: r.WAF.ExcludeRules, ExcludeTags: r.WAF.ExcludeTags, BodyLimit: int64(r.WAF.BodyLimit)})
+		if err != nil {
+			errs = append(errs, cfg.Problem(fmt.Sprintf("routes[%d].waf", i), "%v", err))
+			continue
+		}
+		p.wafs[key] = w
+	}
 	intros, ierrs2 := compileIntrospection(cfg)
 	errs = append(errs, ierrs2...)
 	p.intros = intros
@@ -186,7 +209,7 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTI
 			}
 			pre, post := limitStages(r, limits, shared, cfg.RateLimiting.IPv6Prefix, deps)
 			quota := quotaStage(r, quotas, cfg.RateLimiting.IPv6Prefix, deps)
-			rp, err := compileRoute(r, lp, entry.pool, p.issuers, p.intros, apiKeys, jtis, fwd, pre, post, quota, guard, deps)
+			rp, err := compileRoute(r, lp, entry.pool, p.issuers, p.intros, apiKeys, jtis, fwd, pre, post, quota, guard, p.wafs, deps)
 			if err != nil {
 				path := fmt.Sprintf("routes[%d]", j)
 				var se *stageError
@@ -246,6 +269,18 @@ func limitStages(r config.Route, local, shared ratelimit.Store, v6 int, deps pip
 	return pre, post
 }
 
+// wafStage is a route's WAF stage over the compiled instances.
+func wafStage(c *config.WAF, wafs map[string]*waf.WAF) pipeline.Middleware {
+	if c == nil {
+		return nil
+	}
+	w := wafs[fmt.Sprintf("%+v", *c)]
+	if w == nil {
+		return nil // compile error reported with the route
+	}
+	return w.Middleware()
+}
+
 // validateStage builds a route's input checks.
 func validateStage(v *config.Validate) pipeline.Middleware {
 	if v == nil {
@@ -301,7 +336,7 @@ func (e *stageError) Unwrap() error { return e.err }
 // compileRoute builds a route's chain. The order of stages is fixed here,
 // in code, and never read from config; config only turns stages on and
 // sets their parameters. TestGoldenPlan pins this order.
-func compileRoute(r config.Route, lp *listenerPlan, pool *proxy.Pool, issuers map[string]*issuerEntry, intros map[string]*authn.Introspector, apiKeys *authn.APIKeyMethod, jtis *authn.JTIStore, fwd proxy.Options, preLimit, limit, quota pipeline.Middleware, guard func() *abuse.Guard, deps pipeline.Deps) (*routePlan, error) {
+func compileRoute(r config.Route, lp *listenerPlan, pool *proxy.Pool, issuers map[string]*issuerEntry, intros map[string]*authn.Introspector, apiKeys *authn.APIKeyMethod, jtis *authn.JTIStore, fwd proxy.Options, preLimit, limit, quota pipeline.Middleware, guard func() *abuse.Guard, wafs map[string]*waf.WAF, deps pipeline.Deps) (*routePlan, error) {
 	maxBody := lp.maxBody
 	if r.MaxBodyBytes > 0 {
 		maxBody = int64(r.MaxBodyBytes)
@@ -319,6 +354,7 @@ func compileRoute(r config.Route, lp *listenerPlan, pool *proxy.Pool, issuers ma
 		{"concurrency", ratelimit.NewConcurrency(int64(r.MaxInFlight))},
 		{"body_limit", bodyLimit(maxBody)},
 		{"validate", validateStage(r.Validate)},
+		{"waf", wafStage(r.WAF, wafs)},
 		{"abuse_account", accountStage(r.AbuseAccount, guard)},
 	}
 	rp := &routePlan{id: r.ID, sensitive: r.Sensitive}
