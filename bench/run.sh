@@ -18,7 +18,7 @@ CONNS=${CONNS:-50}
 RATE=${RATE:-5000}   # latency phase: requests/s, below every target's saturation
 WRK_CPU=${WRK_CPU:-0}
 SUT_CPU=${SUT_CPU:-1}
-TARGETS=${TARGETS:-"direct rampart rampart-rl-local rampart-rl-redis rampart-jwt rampart-chain rampart-chain-reuse bare nginx caddy"}
+TARGETS=${TARGETS:-"direct rampart rampart-rl-local rampart-rl-redis rampart-jwt rampart-chain rampart-chain-reuse rampart-waf bare nginx caddy"}
 
 need() { command -v "$1" >/dev/null 2>&1; }
 if ! need wrk || ! need nginx || ! need caddy || ! need taskset || ! need redis-server; then
@@ -83,6 +83,12 @@ assertion:
 rate_limiting:
   redis: {addresses: ["127.0.0.1:$P_REDIS"]}
 routes:
+  - id: waf
+    prefix: /waf
+    upstream: up
+    public: true
+    skip_assertion: true
+    waf: {paranoia: 1}
   - id: rl-local
     prefix: /rl-local
     upstream: up
@@ -171,10 +177,10 @@ HOME=$work XDG_DATA_HOME=$work XDG_CONFIG_HOME=$work $PIN caddy run --config "$w
 pids+=($!)
 PID_CADDY=$!
 
-port_of() { case $1 in direct) echo "$P_UP";; rampart|rampart-jwt|rampart-chain|rampart-rl-local|rampart-rl-redis) echo "$P_RAMPART";; rampart-chain-reuse) echo "$P_RAMPART2";; bare) echo "$P_BARE";; nginx) echo "$P_NGINX";; caddy) echo "$P_CADDY";; esac; }
-pid_of() { case $1 in direct) echo "";; rampart|rampart-jwt|rampart-chain|rampart-rl-local|rampart-rl-redis) echo "$PID_RAMPART";; rampart-chain-reuse) echo "$PID_RAMPART2";; bare) echo "$PID_BARE";; nginx) echo "$PID_NGINX";; caddy) echo "$PID_CADDY";; esac; }
+port_of() { case $1 in direct) echo "$P_UP";; rampart|rampart-jwt|rampart-chain|rampart-rl-local|rampart-rl-redis|rampart-waf) echo "$P_RAMPART";; rampart-chain-reuse) echo "$P_RAMPART2";; bare) echo "$P_BARE";; nginx) echo "$P_NGINX";; caddy) echo "$P_CADDY";; esac; }
+pid_of() { case $1 in direct) echo "";; rampart|rampart-jwt|rampart-chain|rampart-rl-local|rampart-rl-redis|rampart-waf) echo "$PID_RAMPART";; rampart-chain-reuse) echo "$PID_RAMPART2";; bare) echo "$PID_BARE";; nginx) echo "$PID_NGINX";; caddy) echo "$PID_CADDY";; esac; }
 
-path_of() { case $1 in rampart-jwt) echo "/auth/x";; rampart-chain|rampart-chain-reuse) echo "/chain/x";; rampart-rl-local) echo "/rl-local/x";; rampart-rl-redis) echo "/rl-redis/x";; *) echo "/";; esac; }
+path_of() { case $1 in rampart-jwt) echo "/auth/x";; rampart-chain|rampart-chain-reuse) echo "/chain/x";; rampart-rl-local) echo "/rl-local/x";; rampart-rl-redis) echo "/rl-redis/x";; rampart-waf) echo "/waf/items?q=book";; *) echo "/";; esac; }
 # wrk_auth: header arguments for a target.
 hdr_of() { case $1 in rampart-jwt|rampart-chain|rampart-chain-reuse) echo "Authorization: Bearer $TOKEN";; *) echo "X-Bench: 1";; esac; }
 
@@ -261,7 +267,7 @@ for t in targets:
     vs_bare = f"{m['cpu']/med['bare']['cpu']:.2f}×" if "bare" in med and t != "direct" and med['bare']['cpu'] > 0 else "-"
     cpu = f"{m['cpu']:.1f}" if t != "direct" else "-"
     print(f"| {t} | {m['rps']:.0f} | {m['p50']:.0f} | {m['p99']:.0f} | {cpu} | {vs_nginx} | {vs_bare} |")
-for t in ("rampart-rl-local", "rampart-rl-redis"):
+for t in ("rampart-rl-local", "rampart-rl-redis", "rampart-waf"):
     if "rampart" in med and t in med:
         print(f"{t}: {med[t]['rps']/med['rampart']['rps']:.2f}× the pass-through req/s; proxy CPU {med[t]['cpu']:.1f} vs {med['rampart']['cpu']:.1f} µs/req")
 if "rampart" in med and "rampart-chain" in med:
