@@ -119,6 +119,9 @@ func (c *Config) applyDefaults() {
 				w.BodyLimit = 128 << 10
 			}
 		}
+		if v := r.Validate; v != nil && v.Multipart != nil {
+			setInt(&v.Multipart.MaxParts, 100)
+		}
 		if v := r.Validate; v != nil && v.JSON != nil {
 			setInt(&v.JSON.MaxDepth, 32)
 			setInt(&v.JSON.MaxElements, 10000)

@@ -737,6 +737,20 @@ type Validate struct {
 	// JSON checks JSON bodies: one valid UTF-8 value, no duplicate member
 	// names, within the limits below.
 	JSON *JSONLimits `yaml:"json"`
+	// Multipart checks multipart/form-data bodies: well-formed parts, part
+	// count and size, file names without paths, file types.
+	Multipart *MultipartLimits `yaml:"multipart"`
+}
+
+// MultipartLimits bound a multipart/form-data body.
+type MultipartLimits struct {
+	// MaxParts in one body. Default 100.
+	MaxParts int `yaml:"max_parts"`
+	// MaxPartBytes bounds one part (0: only the route's body limit).
+	MaxPartBytes ByteSize `yaml:"max_part_bytes"`
+	// FileTypes are the media types a file part may declare (any when
+	// empty), e.g. [image/png, image/jpeg, application/pdf].
+	FileTypes []string `yaml:"file_types"`
 }
 
 // JSONLimits bound a JSON body.

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"maps"
+	"mime"
 	"net"
 	"net/netip"
 	"net/url"
@@ -231,6 +232,19 @@ func (c *Config) validate(p *Problems) {
 			}
 			if w.AnomalyThreshold < 1 {
 				p.Add(base+".waf.anomaly_threshold", "must be positive")
+			}
+		}
+		if v := r.Validate; v != nil && v.Multipart != nil {
+			if v.Multipart.MaxParts < 1 {
+				p.Add(base+".validate.multipart.max_parts", "must be positive")
+			}
+			if v.Multipart.MaxPartBytes < 0 {
+				p.Add(base+".validate.multipart.max_part_bytes", "must not be negative")
+			}
+			for i, t := range v.Multipart.FileTypes {
+				if mt, _, err := mime.ParseMediaType(t); err != nil || mt != strings.ToLower(t) || !strings.Contains(t, "/") {
+					p.Add(fmt.Sprintf("%s.validate.multipart.file_types[%d]", base, i), "not a media type (type/subtype, lower case)")
+				}
 			}
 		}
 		if r.MaxInFlight < 0 {

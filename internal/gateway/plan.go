@@ -290,6 +290,9 @@ func validateStage(v *config.Validate) pipeline.Middleware {
 	if j := v.JSON; j != nil {
 		o.JSON, o.MaxDepth, o.MaxElements, o.MaxStringLength = true, j.MaxDepth, j.MaxElements, j.MaxStringLength
 	}
+	if m := v.Multipart; m != nil {
+		o.Multipart, o.MaxParts, o.MaxPartBytes, o.PartTypes = true, m.MaxParts, int64(m.MaxPartBytes), m.FileTypes
+	}
 	return validate.New(o)
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"strings"
 	"unicode/utf8"
@@ -22,6 +23,7 @@ const (
 	CodeContentType = "validate.content_type"
 	CodeJSON        = "validate.json"
 	CodeLimits      = "validate.limits"
+	CodeMultipart   = "validate.multipart"
 )
 
 // Options are a route's input limits. Zero values disable a check.
@@ -41,11 +43,19 @@ type Options struct {
 	MaxElements int
 	// MaxStringLength bounds JSON strings (bytes).
 	MaxStringLength int
+	// Multipart turns on multipart/form-data checks.
+	Multipart bool
+	// MaxParts bounds the parts of a multipart body.
+	MaxParts int
+	// MaxPartBytes bounds one part's content (0: only the body limit).
+	MaxPartBytes int64
+	// PartTypes, when set, are the media types a file part may declare.
+	PartTypes []string
 }
 
 // New returns the validate stage (nil when nothing is checked).
 func New(o Options) pipeline.Middleware {
-	if len(o.ContentTypes) == 0 && o.MaxHeaders == 0 && o.MaxQueryParams == 0 && !o.JSON {
+	if len(o.ContentTypes) == 0 && o.MaxHeaders == 0 && o.MaxQueryParams == 0 && !o.JSON && !o.Multipart {
 		return nil
 	}
 	return func(next pipeline.Handler) pipeline.Handler {
@@ -80,7 +90,70 @@ func New(o Options) pipeline.Middleware {
 				}
 				r.Body = io.NopCloser(bytes.NewReader(body))
 			}
+			if o.Multipart && mt == "multipart/form-data" {
+				_, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+				body, err := io.ReadAll(r.Body) // bounded by the body_limit stage before this one
+				if err != nil {
+					return err
+				}
+				if err := checkMultipart(body, params["boundary"], o); err != nil {
+					return pipeline.DenyErr(http.StatusBadRequest, CodeMultipart, "invalid multipart body", err)
+				}
+				r.Body = io.NopCloser(bytes.NewReader(body))
+			}
 			return next(w, r)
+		}
+	}
+}
+
+// checkMultipart parses a multipart/form-data body completely: a
+// boundary, well-formed parts, at most MaxParts of them, none larger than
+// MaxPartBytes, file names without path components, and file parts of
+// the allowed media types.
+func checkMultipart(body []byte, boundary string, o Options) error {
+	if boundary == "" {
+		return errors.New("no boundary")
+	}
+	mr := multipart.NewReader(bytes.NewReader(body), boundary)
+	for n := 1; ; n++ {
+		part, err := mr.NextRawPart()
+		if err == io.EOF {
+			if n == 1 {
+				return errors.New("no parts")
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("part %d: %w", n, err)
+		}
+		if o.MaxParts > 0 && n > o.MaxParts {
+			return fmt.Errorf("more than %d parts", o.MaxParts)
+		}
+		disp, dparams, err := mime.ParseMediaType(part.Header.Get("Content-Disposition"))
+		if err != nil || disp != "form-data" || dparams["name"] == "" {
+			return fmt.Errorf("part %d: missing or invalid Content-Disposition", n)
+		}
+		if fn, ok := dparams["filename"]; ok {
+			if fn == "" || strings.ContainsAny(fn, "/\\\x00") || fn == "." || fn == ".." {
+				return fmt.Errorf("part %d: file name %q", n, fn)
+			}
+			if len(o.PartTypes) > 0 {
+				pt, _, err := mime.ParseMediaType(part.Header.Get("Content-Type"))
+				if err != nil || !allowed(o.PartTypes, pt) {
+					return fmt.Errorf("part %d: file type not allowed", n)
+				}
+			}
+		}
+		limit := int64(len(body))
+		if o.MaxPartBytes > 0 {
+			limit = o.MaxPartBytes
+		}
+		size, err := io.Copy(io.Discard, io.LimitReader(part, limit+1))
+		if err != nil {
+			return fmt.Errorf("part %d: %w", n, err)
+		}
+		if size > limit {
+			return fmt.Errorf("part %d larger than %d bytes", n, limit)
 		}
 	}
 }

@@ -32,3 +32,49 @@ func TestCheckJSON(t *testing.T) {
 		}
 	}
 }
+
+// mp builds a multipart/form-data body with boundary "B" from raw parts
+// (each: headers, blank line, content).
+func mp(parts ...string) string {
+	var b strings.Builder
+	for _, p := range parts {
+		b.WriteString("--B\r\n" + p + "\r\n")
+	}
+	b.WriteString("--B--\r\n")
+	return b.String()
+}
+
+func TestCheckMultipart(t *testing.T) {
+	o := Options{Multipart: true, MaxParts: 3, MaxPartBytes: 16, PartTypes: []string{"image/png"}}
+	field := func(name, v string) string {
+		return "Content-Disposition: form-data; name=\"" + name + "\"\r\n\r\n" + v
+	}
+	file := func(fn, ct, v string) string {
+		return "Content-Disposition: form-data; name=\"f\"; filename=\"" + fn + "\"\r\nContent-Type: " + ct + "\r\n\r\n" + v
+	}
+	bad := map[string]struct{ body, boundary string }{
+		"no boundary":         {mp(field("a", "1")), ""},
+		"too many parts":      {mp(field("a", "1"), field("b", "2"), field("c", "3"), field("d", "4")), "B"},
+		"large part":          {mp(field("a", strings.Repeat("x", 17))), "B"},
+		"path traversal name": {mp(file("../../etc/cron.d/x", "image/png", "x")), "B"},
+		"windows path name":   {mp(file(`..\\..\\boot.ini`, "image/png", "x")), "B"},
+		"NUL in name":         {mp(file("a.png\x00.php", "image/png", "x")), "B"},
+		"disallowed type":     {mp(file("a.php", "application/x-php", "<?php")), "B"},
+		"no disposition":      {mp("Content-Type: text/plain\r\n\r\nx"), "B"},
+		"not form-data":       {mp("Content-Disposition: attachment; name=\"a\"\r\n\r\nx"), "B"},
+		"unterminated":        {"--B\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nxx", "B"},
+		"no parts":            {"--B--\r\n", "B"},
+		"garbage":             {"hello", "B"},
+		"wrong boundary":      {mp(field("a", "1")), "C"},
+		"empty file name":     {mp(file("", "image/png", "x")), "B"},
+	}
+	for name, c := range bad {
+		if err := checkMultipart([]byte(c.body), c.boundary, o); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	good := mp(field("title", "cat"), file("cat.png", "image/png", "\x89PNG...."), field("n", strings.Repeat("y", 16)))
+	if err := checkMultipart([]byte(good), "B", o); err != nil {
+		t.Errorf("good body: %v", err)
+	}
+}
