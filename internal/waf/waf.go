@@ -56,6 +56,9 @@ func New(o Options) (*WAF, error) {
 	d.WriteString("Include @coraza.conf-recommended\n")
 	d.WriteString("Include @crs-setup.conf.example\n")
 	fmt.Fprintf(&d, "SecRuleEngine %s\n", engine)
+	// Coraza's audit log records request bodies and headers (payloads,
+	// credentials); the gateway logs its own payload-free events instead.
+	d.WriteString("SecAuditEngine Off\n")
 	d.WriteString("SecRequestBodyAccess On\n")
 	fmt.Fprintf(&d, "SecRequestBodyLimit %d\n", o.BodyLimit)
 	fmt.Fprintf(&d, "SecRequestBodyInMemoryLimit %d\n", o.BodyLimit)
