@@ -11,6 +11,7 @@ require (
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.2
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/net v0.58.0
+	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (

@@ -34,6 +34,9 @@ export RAMPART_REQUIRE_REDIS=1
 echo "== go test -race"
 go test -race -count=1 -timeout 12m "$@" ./...
 
+echo "== OWASP CRS regression suite (no -race: ~4,700 sequential requests)"
+go test -count=1 -run '^TestCRSRegression$' ./internal/waf
+
 echo "== fuzz seeds (short runs of each fuzz target)"
 go test -run '^$' -fuzz '^FuzzNormalise$' -fuzztime 10s ./internal/router
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 10s ./internal/config

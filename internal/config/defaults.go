@@ -115,6 +115,7 @@ func (c *Config) applyDefaults() {
 		if w := r.WAF; w != nil {
 			setInt(&w.Paranoia, 1)
 			setInt(&w.AnomalyThreshold, 5)
+			setInt(&w.MaxArgs, 255)
 			if w.BodyLimit == 0 {
 				w.BodyLimit = 128 << 10
 			}

@@ -793,4 +793,9 @@ type WAF struct {
 	ExcludeTags []string `yaml:"exclude_tags"`
 	// BodyLimit bounds the body bytes inspected. Default 128KiB.
 	BodyLimit ByteSize `yaml:"body_limit"`
+	// MaxArgs bounds the arguments (query parameters, form fields, JSON
+	// leaves) of an inspected request; more are refused with 403
+	// waf.limits. Every argument costs every CRS rule an evaluation, so
+	// this bounds the WAF's time per request. Default 255.
+	MaxArgs int `yaml:"max_args"`
 }

@@ -233,6 +233,9 @@ func (c *Config) validate(p *Problems) {
 			if w.AnomalyThreshold < 1 {
 				p.Add(base+".waf.anomaly_threshold", "must be positive")
 			}
+			if w.MaxArgs < 1 || w.MaxArgs > 10000 {
+				p.Add(base+".waf.max_args", "use 1 to 10000")
+			}
 		}
 		if v := r.Validate; v != nil && v.Multipart != nil {
 			if v.Multipart.MaxParts < 1 {

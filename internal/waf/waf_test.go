@@ -1,10 +1,13 @@
 package waf
 
 import (
+	"bytes"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -43,7 +46,7 @@ func run(t *testing.T, w *WAF, method, target string, hdr map[string]string, bod
 		req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0")
 	}
 	req.Header.Set("Accept", "application/json")
-	s := &pipeline.Scope{ClientIPText: "198.51.100.7", Path: req.URL.EscapedPath()}
+	s := &pipeline.Scope{ClientIPText: "198.51.100.7", Path: req.URL.EscapedPath(), RequestID: "req-1", RouteID: "items"}
 	req = req.WithContext(pipeline.WithScope(req.Context(), s))
 	reached := false
 	var gotBody string
@@ -109,6 +112,78 @@ func TestNoFalsePositiveOnJSONAPI(t *testing.T) {
 		}
 		if code, reached := run(t, w, c.method, c.target, hdr, c.body); code != "" || !reached {
 			t.Errorf("%s %s: blocked as %s", c.method, c.target, code)
+		}
+	}
+}
+
+// TestArgumentLimit: a request with more arguments than max_args is
+// refused (403 waf.limits) in the query and in a JSON body, without the
+// CRS evaluating each argument; at the limit it passes.
+func TestArgumentLimit(t *testing.T) {
+	w, err := New(Options{Paranoia: 1, AnomalyThreshold: 5, BodyLimit: 128 << 10, MaxArgs: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	query := func(n int) string {
+		var q []string
+		for i := 0; i < n; i++ {
+			q = append(q, "a"+strconv.Itoa(i)+"=1")
+		}
+		return "/items?" + strings.Join(q, "&")
+	}
+	body := func(n int) string {
+		var m []string
+		for i := 0; i < n; i++ {
+			m = append(m, `"k`+strconv.Itoa(i)+`":1`)
+		}
+		return "{" + strings.Join(m, ",") + "}"
+	}
+	json := map[string]string{"Content-Type": "application/json"}
+	if code, reached := run(t, w, "GET", query(20), nil, ""); code != "" || !reached {
+		t.Errorf("20 query args: %q", code)
+	}
+	if code, reached := run(t, w, "GET", query(21), nil, ""); code != "waf.limits" || reached {
+		t.Errorf("21 query args: %q reached=%v", code, reached)
+	}
+	if code, reached := run(t, w, "POST", "/items", json, body(20)); code != "" || !reached {
+		t.Errorf("20 JSON members: %q", code)
+	}
+	if code, reached := run(t, w, "POST", "/items", json, body(500)); code != "waf.limits" || reached {
+		t.Errorf("500 JSON members: %q reached=%v", code, reached)
+	}
+}
+
+// TestSecurityEvents: a block and a detection-only match are logged as
+// security events with the rule ids, the route and the request id, and
+// never with the payload.
+func TestSecurityEvents(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	payload := "1' UNION SELECT secret_column FROM vault--"
+	for _, detect := range []bool{false, true} {
+		buf.Reset()
+		w, err := New(Options{Paranoia: 1, AnomalyThreshold: 5, BodyLimit: 1 << 10, DetectionOnly: detect, Log: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, reached := run(t, w, "GET", "/items?q="+url.QueryEscape(payload), nil, "")
+		want := `"event":"waf.blocked"`
+		if detect {
+			want = `"event":"waf.detected"`
+			if code != "" || !reached {
+				t.Errorf("detection only: blocked (%q)", code)
+			}
+		} else if code != "waf.sqli" || reached {
+			t.Errorf("blocking: %q reached=%v", code, reached)
+		}
+		out := buf.String()
+		for _, s := range []string{want, `"category":"waf.sqli"`, `"rules":"942`, `"request_id":"req-1"`, `"route":"items"`} {
+			if !strings.Contains(out, s) {
+				t.Errorf("detect=%v: event lacks %s: %s", detect, s, out)
+			}
+		}
+		if strings.Contains(out, "secret_column") || strings.Contains(out, "UNION") {
+			t.Errorf("event carries the payload: %s", out)
 		}
 	}
 }
