@@ -120,6 +120,17 @@ func (c *Config) applyDefaults() {
 				w.BodyLimit = 128 << 10
 			}
 		}
+		if o := r.OpenAPI; o != nil {
+			if o.Undocumented == "" {
+				o.Undocumented = "refuse"
+			}
+			if o.Response == "" {
+				o.Response = "off"
+			}
+			if o.MaxResponseBytes == 0 {
+				o.MaxResponseBytes = 1 << 20
+			}
+		}
 		if v := r.Validate; v != nil && v.Multipart != nil {
 			setInt(&v.Multipart.MaxParts, 100)
 		}

@@ -285,6 +285,9 @@ type Route struct {
 	Validate *Validate `yaml:"validate"`
 	// WAF inspects requests with Coraza and the OWASP Core Rule Set.
 	WAF *WAF `yaml:"waf"`
+	// OpenAPI validates requests (and optionally responses) against an
+	// OpenAPI 3.0/3.1 document and refuses undocumented operations.
+	OpenAPI *OpenAPI `yaml:"openapi"`
 	// AbuseAccount names the field of a login request that holds the
 	// account, for abuse.credential_stuffing.
 	AbuseAccount *AbuseAccount `yaml:"abuse_account"`
@@ -775,6 +778,26 @@ type DecisionFields struct {
 	QueryParams []string `yaml:"query_params"`
 	// Refuse answers 400 validate.decision_field instead of removing.
 	Refuse bool `yaml:"refuse"`
+}
+
+// OpenAPI attaches an OpenAPI 3.0 or 3.1 document to a route.
+type OpenAPI struct {
+	// Spec is the document's file (YAML or JSON), relative to the config
+	// file's directory. Re-read on reload.
+	Spec string `yaml:"spec" required:"true"`
+	// Undocumented is what happens to an operation the document does not
+	// declare: refuse (default; 404/405 validate.undocumented) or monitor
+	// (passed and logged as shadow traffic).
+	Undocumented string `yaml:"undocumented"`
+	// Strict reports undeclared body properties, query parameters and
+	// headers even where the document allows them (additionalProperties).
+	Strict bool `yaml:"strict"`
+	// Response validates the service's responses: off (default), log, or
+	// enforce (a non-conforming response becomes 502 validate.response).
+	Response string `yaml:"response"`
+	// MaxResponseBytes bounds the response held for validation; larger
+	// responses stream through unvalidated (logged). Default 1MiB.
+	MaxResponseBytes ByteSize `yaml:"max_response_bytes"`
 }
 
 // WAF configures Coraza with the OWASP Core Rule Set v4 on a route.

@@ -237,6 +237,17 @@ func (c *Config) validate(p *Problems) {
 				p.Add(base+".waf.max_args", "use 1 to 10000")
 			}
 		}
+		if o := r.OpenAPI; o != nil {
+			if o.Undocumented != "refuse" && o.Undocumented != "monitor" {
+				p.Add(base+".openapi.undocumented", "use refuse or monitor")
+			}
+			if o.Response != "off" && o.Response != "log" && o.Response != "enforce" {
+				p.Add(base+".openapi.response", "use off, log or enforce")
+			}
+			if o.MaxResponseBytes < 0 {
+				p.Add(base+".openapi.max_response_bytes", "must not be negative")
+			}
+		}
 		if v := r.Validate; v != nil && v.Multipart != nil {
 			if v.Multipart.MaxParts < 1 {
 				p.Add(base+".validate.multipart.max_parts", "must be positive")

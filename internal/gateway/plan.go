@@ -24,6 +24,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/authz"
 	"github.com/rampart-gw/rampart/internal/clientip"
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/openapi"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 	"github.com/rampart-gw/rampart/internal/proxy"
 	"github.com/rampart-gw/rampart/internal/ratelimit"
@@ -44,8 +45,10 @@ type Plan struct {
 	intros    map[string]*authn.Introspector
 	signer    *assert.Signer
 	decision  decisionFields
-	wafs      map[string]*waf.WAF // by options; reused across reloads (compiling the CRS takes a moment)
-	tighten   ratelimit.Limit     // limit of clients the abuse guard tightened
+	wafs      map[string]*waf.WAF        // by options; reused across reloads (compiling the CRS takes a moment)
+	specs     map[string]*openapi.Spec   // by route id
+	specKeys  map[[32]byte]*openapi.Spec // by document and options; reused across reloads
+	tighten   ratelimit.Limit            // limit of clients the abuse guard tightened
 	jwksPath  string
 	jwksRoute *routePlan
 }
@@ -135,6 +138,7 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTI
 		}
 		p.wafs[key] = w
 	}
+	p.specs, p.specKeys, errs = compileSpecs(cfg, deps, prev, errs)
 	intros, ierrs2 := compileIntrospection(cfg)
 	errs = append(errs, ierrs2...)
 	p.intros = intros
@@ -209,7 +213,7 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTI
 			}
 			pre, post := limitStages(r, limits, shared, cfg.RateLimiting.IPv6Prefix, deps)
 			quota := quotaStage(r, quotas, cfg.RateLimiting.IPv6Prefix, deps)
-			rp, err := compileRoute(r, lp, entry.pool, p.issuers, p.intros, apiKeys, jtis, fwd, pre, post, quota, guard, p.wafs, deps)
+			rp, err := compileRoute(r, lp, p, entry.pool, apiKeys, jtis, fwd, pre, post, quota, guard, deps)
 			if err != nil {
 				path := fmt.Sprintf("routes[%d]", j)
 				var se *stageError
@@ -339,7 +343,9 @@ func (e *stageError) Unwrap() error { return e.err }
 // compileRoute builds a route's chain. The order of stages is fixed here,
 // in code, and never read from config; config only turns stages on and
 // sets their parameters. TestGoldenPlan pins this order.
-func compileRoute(r config.Route, lp *listenerPlan, pool *proxy.Pool, issuers map[string]*issuerEntry, intros map[string]*authn.Introspector, apiKeys *authn.APIKeyMethod, jtis *authn.JTIStore, fwd proxy.Options, preLimit, limit, quota pipeline.Middleware, guard func() *abuse.Guard, wafs map[string]*waf.WAF, deps pipeline.Deps) (*routePlan, error) {
+// p supplies the plan-wide compiled parts (issuers, introspectors, WAFs,
+// OpenAPI documents).
+func compileRoute(r config.Route, lp *listenerPlan, p *Plan, pool *proxy.Pool, apiKeys *authn.APIKeyMethod, jtis *authn.JTIStore, fwd proxy.Options, preLimit, limit, quota pipeline.Middleware, guard func() *abuse.Guard, deps pipeline.Deps) (*routePlan, error) {
 	maxBody := lp.maxBody
 	if r.MaxBodyBytes > 0 {
 		maxBody = int64(r.MaxBodyBytes)
@@ -350,14 +356,15 @@ func compileRoute(r config.Route, lp *listenerPlan, pool *proxy.Pool, issuers ma
 	}
 	stages := []stage{
 		{"pre_limit", preLimit},
-		{"authenticate", authStage(r, lp, issuers, intros, apiKeys, jtis, deps)},
+		{"authenticate", authStage(r, lp, p.issuers, p.intros, apiKeys, jtis, deps)},
 		{"authorize", authorize},
 		{"limit", limit},
 		{"quota", quota},
 		{"concurrency", ratelimit.NewConcurrency(int64(r.MaxInFlight))},
 		{"body_limit", bodyLimit(maxBody)},
 		{"validate", validateStage(r.Validate)},
-		{"waf", wafStage(r.WAF, wafs)},
+		{"openapi", openapiStage(r, p.specs)},
+		{"waf", wafStage(r.WAF, p.wafs)},
 		{"abuse_account", accountStage(r.AbuseAccount, guard)},
 	}
 	rp := &routePlan{id: r.ID, sensitive: r.Sensitive}

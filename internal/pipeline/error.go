@@ -19,6 +19,16 @@ type Error struct {
 	Close bool
 	// Header holds extra response headers (for example Allow on a 405).
 	Header http.Header
+	// Fields are client-safe details per offending input field, rendered
+	// as the problem's "errors" member (validation failures).
+	Fields []Field
+}
+
+// Field names one offending input field by JSON pointer ("/body/age",
+// "/query/limit") with a client-safe reason.
+type Field struct {
+	Pointer string
+	Detail  string
 }
 
 // Error implements error.

@@ -55,6 +55,20 @@ func problemJSON(e *Error, reqID string) []byte {
 		b.WriteString(`,"detail":`)
 		writeJSONString(&b, e.Detail)
 	}
+	if len(e.Fields) > 0 {
+		b.WriteString(`,"errors":[`)
+		for i, f := range e.Fields {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(`{"pointer":`)
+			writeJSONString(&b, f.Pointer)
+			b.WriteString(`,"detail":`)
+			writeJSONString(&b, f.Detail)
+			b.WriteByte('}')
+		}
+		b.WriteByte(']')
+	}
 	if reqID != "" {
 		b.WriteString(`,"request_id":`)
 		writeJSONString(&b, reqID)

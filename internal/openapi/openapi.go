@@ -1,0 +1,340 @@
+// Package openapi validates requests (and optionally responses) against an
+// OpenAPI 3.0 or 3.1 document, and refuses operations the document does
+// not declare. Validation is done by pb33f/libopenapi-validator; this
+// package compiles a spec once, maps its findings to stable decisions and
+// keeps internals (spec lines, schema locations) out of client responses.
+package openapi
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/pb33f/libopenapi"
+	validator "github.com/pb33f/libopenapi-validator"
+	vconfig "github.com/pb33f/libopenapi-validator/config"
+	verrors "github.com/pb33f/libopenapi-validator/errors"
+	"github.com/pb33f/libopenapi-validator/helpers"
+	"github.com/pb33f/libopenapi/datamodel"
+
+	"github.com/rampart-gw/rampart/internal/pipeline"
+)
+
+// Options choose what a route enforces with its spec.
+type Options struct {
+	// Monitor passes undocumented operations and logs them as shadow
+	// traffic instead of refusing them.
+	Monitor bool
+	// Strict reports undeclared properties, query parameters and headers
+	// even where the spec would allow them (additionalProperties).
+	Strict bool
+	// Response is "off", "log" (validate responses, log failures) or
+	// "enforce" (a failing response becomes 502 validate.response).
+	Response string
+	// MaxResponseBytes bounds the response body buffered for validation;
+	// a larger response is passed unvalidated and logged.
+	MaxResponseBytes int64
+	// Log receives security events (validate.undocumented,
+	// validate.response).
+	Log *slog.Logger
+}
+
+// Spec is a compiled OpenAPI document with its validator.
+type Spec struct {
+	v    validator.Validator
+	opts Options
+	log  *slog.Logger
+}
+
+// Compile parses and checks an OpenAPI 3.0/3.1 document. References to
+// other files are resolved under dir (empty: none allowed); remote
+// references are never fetched. Errors name the spec's line where the
+// parser knows it.
+func Compile(data []byte, dir string, o Options) (*Spec, error) {
+	dc := datamodel.NewDocumentConfiguration()
+	// The parser's findings come back as errors; its own log is silenced.
+	dc.Logger = slog.New(slog.DiscardHandler)
+	dc.AllowRemoteReferences = false
+	if dir != "" {
+		dc.AllowFileReferences = true
+		dc.BasePath = dir
+	}
+	doc, err := libopenapi.NewDocumentWithConfiguration(data, dc)
+	if err != nil {
+		return nil, fmt.Errorf("not an OpenAPI document: %w", err)
+	}
+	if v := doc.GetSpecInfo().SpecFormat; v != "oas3" && !strings.HasPrefix(doc.GetVersion(), "3.") {
+		return nil, fmt.Errorf("OpenAPI version %q: use 3.0 or 3.1", doc.GetVersion())
+	}
+	if _, err := doc.BuildV3Model(); err != nil {
+		return nil, fmt.Errorf("building the model: %w", err)
+	}
+	opts := []vconfig.Option{
+		// Authentication is the gateway's job (authenticate stage); the
+		// spec's security requirements are not checked twice.
+		vconfig.WithoutSecurityValidation(),
+		// A path is matched under the document's server base path only
+		// (/api/users with servers: [/api]), never also without it.
+		vconfig.WithStrictServerMatching(),
+	}
+	if o.Strict {
+		opts = append(opts, vconfig.WithStrictMode())
+	}
+	v, errs := validator.NewValidator(doc, opts...)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("compiling the validator: %w", errors.Join(errs...))
+	}
+	if ok, verrs := v.ValidateDocument(); !ok {
+		var msgs []string
+		for i, e := range verrs {
+			if i == 3 {
+				msgs = append(msgs, fmt.Sprintf("and %d more", len(verrs)-3))
+				break
+			}
+			msgs = append(msgs, docError(e))
+		}
+		return nil, fmt.Errorf("invalid OpenAPI document: %s", strings.Join(msgs, "; "))
+	}
+	if o.MaxResponseBytes <= 0 {
+		o.MaxResponseBytes = 1 << 20
+	}
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Spec{v: v, opts: o, log: log}, nil
+}
+
+// docError renders a document finding with its spec location.
+func docError(e *verrors.ValidationError) string {
+	var b strings.Builder
+	if e.SpecLine > 0 {
+		fmt.Fprintf(&b, "line %d: ", e.SpecLine)
+	}
+	b.WriteString(e.Message)
+	for i, f := range e.SchemaValidationErrors {
+		if i == 2 {
+			break
+		}
+		b.WriteString("; ")
+		if f.Line > 0 {
+			fmt.Fprintf(&b, "line %d: ", f.Line)
+		}
+		b.WriteString(f.Reason)
+	}
+	return b.String()
+}
+
+// Middleware returns the route's OpenAPI stage.
+func (s *Spec) Middleware() pipeline.Middleware {
+	return func(next pipeline.Handler) pipeline.Handler {
+		return func(w http.ResponseWriter, r *http.Request) error {
+			if err := s.checkRequest(r); err != nil {
+				return err
+			}
+			if s.opts.Response == "" || s.opts.Response == "off" {
+				return next(w, r)
+			}
+			return s.checkResponse(w, r, next)
+		}
+	}
+}
+
+// checkRequest validates r; it returns the refusal, or nil.
+func (s *Spec) checkRequest(r *http.Request) error {
+	ok, errs := s.v.ValidateHttpRequestSync(r)
+	if ok {
+		return nil
+	}
+	for _, e := range errs {
+		if e.IsPathMissingError() || e.IsOperationMissingError() {
+			status, detail := http.StatusNotFound, "the API does not document this path"
+			if e.IsOperationMissingError() {
+				status, detail = http.StatusMethodNotAllowed, "the API does not document this method on this path"
+			}
+			s.event(r, "validate.undocumented", "method", r.Method, "path", r.URL.Path, "mode", map[bool]string{true: "monitor", false: "refuse"}[s.opts.Monitor])
+			if s.opts.Monitor {
+				return nil
+			}
+			return pipeline.Deny(status, "validate.undocumented", detail)
+		}
+	}
+	for _, e := range errs {
+		if e.ValidationType == helpers.RequestBodyValidation && e.ValidationSubType == helpers.RequestBodyContentType {
+			return pipeline.DenyErr(http.StatusUnsupportedMediaType, "validate.content_type", "the API does not accept this content type", e)
+		}
+	}
+	fields := Fields(errs)
+	detail := "the request does not match the API's schema"
+	if len(fields) > 0 {
+		detail = fields[0].Pointer + ": " + fields[0].Detail
+	}
+	d := pipeline.DenyErr(http.StatusBadRequest, "validate.schema", detail, errors.New(errs[0].Error()))
+	d.Fields = fields
+	return d
+}
+
+// Fields turns validation findings into client-safe field errors: a
+// location ("body", "query", "header", "path", "cookie") and JSON pointer,
+// and the reason. Spec lines and schema locations stay out.
+func Fields(errs []*verrors.ValidationError) []pipeline.Field {
+	var out []pipeline.Field
+	for _, e := range errs {
+		switch {
+		case len(e.SchemaValidationErrors) > 0:
+			loc := location(e)
+			for _, f := range e.SchemaValidationErrors {
+				ptr := loc
+				if loc == "/body" || loc == "/response" {
+					ptr += pointer(f.InstancePath)
+				} else if e.ParameterName != "" {
+					ptr += "/" + escape(e.ParameterName)
+				}
+				out = append(out, pipeline.Field{Pointer: ptr, Detail: clip(f.Reason)})
+			}
+		case e.ParameterName != "":
+			out = append(out, pipeline.Field{Pointer: location(e) + "/" + escape(e.ParameterName), Detail: clip(e.Message)})
+		default:
+			out = append(out, pipeline.Field{Pointer: location(e), Detail: clip(e.Message)})
+		}
+		if len(out) >= 10 {
+			break
+		}
+	}
+	return out
+}
+
+// clip bounds a reason: some quote the offending value, and an error
+// response must not reflect a large payload back.
+func clip(s string) string {
+	const max = 160
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && s[cut]&0xC0 == 0x80 { // not inside a UTF-8 sequence
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+func location(e *verrors.ValidationError) string {
+	switch e.ValidationType {
+	case helpers.RequestBodyValidation:
+		return "/body"
+	case helpers.ResponseBodyValidation:
+		return "/response"
+	case helpers.ParameterValidation:
+		return "/" + e.ValidationSubType // path, query, header, cookie
+	}
+	return "/" + e.ValidationType
+}
+
+// pointer renders path segments as an RFC 6901 JSON pointer.
+func pointer(segs []string) string {
+	var b strings.Builder
+	for _, s := range segs {
+		b.WriteByte('/')
+		b.WriteString(escape(s))
+	}
+	return b.String()
+}
+
+func escape(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+}
+
+// checkResponse buffers the upstream response, validates it and then
+// writes it (or, enforcing, refuses it).
+func (s *Spec) checkResponse(w http.ResponseWriter, r *http.Request, next pipeline.Handler) error {
+	buf := &bufferedWriter{dst: w, header: http.Header{}, limit: s.opts.MaxResponseBytes}
+	if err := next(buf, r); err != nil {
+		return err
+	}
+	if buf.overflow {
+		s.event(r, "validate.response", "result", "not validated: larger than the buffer", "status", strconv.Itoa(buf.status))
+		return nil
+	}
+	resp := &http.Response{
+		StatusCode: buf.status, Header: buf.header, Request: r,
+		Body: io.NopCloser(bytes.NewReader(buf.body.Bytes())), ContentLength: int64(buf.body.Len()),
+	}
+	ok, errs := s.v.ValidateHttpResponse(r, resp)
+	if !ok {
+		fields := Fields(errs)
+		var ptrs []string
+		for _, f := range fields {
+			ptrs = append(ptrs, f.Pointer+" "+f.Detail)
+		}
+		s.event(r, "validate.response", "result", map[bool]string{true: "refused", false: "logged"}[s.opts.Response == "enforce"], "status", strconv.Itoa(buf.status), "findings", strings.Join(ptrs, "; "))
+		if s.opts.Response == "enforce" {
+			return pipeline.Deny(http.StatusBadGateway, "validate.response", "the service's response does not match the API's schema")
+		}
+	}
+	return buf.flushTo(w)
+}
+
+func (s *Spec) event(r *http.Request, name string, kv ...any) {
+	attrs := append([]any{"event", name}, kv...)
+	if sc := pipeline.ScopeOf(r.Context()); sc != nil {
+		attrs = append(attrs, "route", sc.RouteID, "request_id", sc.RequestID, "client_ip", sc.ClientIPText)
+	}
+	s.log.Warn("security event", attrs...)
+}
+
+// bufferedWriter holds a response until it is validated. Past the limit
+// it gives up: what it holds is written out and the rest streams through
+// unvalidated (overflow).
+type bufferedWriter struct {
+	dst      http.ResponseWriter
+	header   http.Header
+	status   int
+	body     bytes.Buffer
+	limit    int64
+	overflow bool
+}
+
+func (b *bufferedWriter) Header() http.Header { return b.header }
+
+func (b *bufferedWriter) WriteHeader(status int) {
+	if b.status == 0 {
+		b.status = status
+	}
+}
+
+func (b *bufferedWriter) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	if b.overflow {
+		return b.dst.Write(p)
+	}
+	if int64(b.body.Len()+len(p)) > b.limit {
+		b.overflow = true
+		if err := b.flushTo(b.dst); err != nil {
+			return 0, err
+		}
+		return b.dst.Write(p)
+	}
+	return b.body.Write(p)
+}
+
+// flushTo writes the held response to w.
+func (b *bufferedWriter) flushTo(w http.ResponseWriter) error {
+	h := w.Header()
+	for k, vs := range b.header {
+		h[k] = vs
+	}
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	w.WriteHeader(b.status)
+	_, err := w.Write(b.body.Bytes())
+	b.body.Reset()
+	return err
+}
