@@ -18,7 +18,7 @@ CONNS=${CONNS:-50}
 RATE=${RATE:-5000}   # latency phase: requests/s, below every target's saturation
 WRK_CPU=${WRK_CPU:-0}
 SUT_CPU=${SUT_CPU:-1}
-TARGETS=${TARGETS:-"direct rampart rampart-rl-local rampart-rl-redis rampart-jwt rampart-chain rampart-chain-reuse rampart-waf bare nginx caddy"}
+TARGETS=${TARGETS:-"direct rampart rampart-rl-local rampart-rl-redis rampart-jwt rampart-chain rampart-chain-reuse rampart-waf rampart-openapi bare nginx caddy"}
 
 need() { command -v "$1" >/dev/null 2>&1; }
 if ! need wrk || ! need nginx || ! need caddy || ! need taskset || ! need redis-server; then
@@ -61,6 +61,22 @@ openssl ecparam -name prime256v1 -genkey -noout -out "$work/jwt.key" 2>/dev/null
 openssl ec -in "$work/jwt.key" -pubout -out "$work/jwt.pub" 2>/dev/null
 TOKEN=$("$work/rampart" token --key "$work/jwt.key" --kid bench --iss https://idp.bench --aud bench --sub wrk --ttl 1h --scope "bench:read")
 
+# The OpenAPI route's document: GET /oas/items with two typed query
+# parameters (what the validated route checks on every request).
+cat >"$work/items.yaml" <<'OAS'
+openapi: 3.1.0
+info: {title: Items, version: "1"}
+servers: [{url: /oas}]
+paths:
+  /items:
+    get:
+      parameters:
+        - {name: q, in: query, schema: {type: string, maxLength: 64}}
+        - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 100}}
+      responses:
+        "200": {description: items}
+OAS
+
 cat >"$work/rampart.yaml" <<YAML
 version: 1
 listeners:
@@ -89,6 +105,12 @@ routes:
     public: true
     skip_assertion: true
     waf: {paranoia: 1}
+  - id: oas
+    prefix: /oas
+    upstream: up
+    public: true
+    skip_assertion: true
+    openapi: {spec: $work/items.yaml}
   - id: rl-local
     prefix: /rl-local
     upstream: up
@@ -177,10 +199,10 @@ HOME=$work XDG_DATA_HOME=$work XDG_CONFIG_HOME=$work $PIN caddy run --config "$w
 pids+=($!)
 PID_CADDY=$!
 
-port_of() { case $1 in direct) echo "$P_UP";; rampart|rampart-jwt|rampart-chain|rampart-rl-local|rampart-rl-redis|rampart-waf) echo "$P_RAMPART";; rampart-chain-reuse) echo "$P_RAMPART2";; bare) echo "$P_BARE";; nginx) echo "$P_NGINX";; caddy) echo "$P_CADDY";; esac; }
-pid_of() { case $1 in direct) echo "";; rampart|rampart-jwt|rampart-chain|rampart-rl-local|rampart-rl-redis|rampart-waf) echo "$PID_RAMPART";; rampart-chain-reuse) echo "$PID_RAMPART2";; bare) echo "$PID_BARE";; nginx) echo "$PID_NGINX";; caddy) echo "$PID_CADDY";; esac; }
+port_of() { case $1 in direct) echo "$P_UP";; rampart|rampart-jwt|rampart-chain|rampart-rl-local|rampart-rl-redis|rampart-waf|rampart-openapi) echo "$P_RAMPART";; rampart-chain-reuse) echo "$P_RAMPART2";; bare) echo "$P_BARE";; nginx) echo "$P_NGINX";; caddy) echo "$P_CADDY";; esac; }
+pid_of() { case $1 in direct) echo "";; rampart|rampart-jwt|rampart-chain|rampart-rl-local|rampart-rl-redis|rampart-waf|rampart-openapi) echo "$PID_RAMPART";; rampart-chain-reuse) echo "$PID_RAMPART2";; bare) echo "$PID_BARE";; nginx) echo "$PID_NGINX";; caddy) echo "$PID_CADDY";; esac; }
 
-path_of() { case $1 in rampart-jwt) echo "/auth/x";; rampart-chain|rampart-chain-reuse) echo "/chain/x";; rampart-rl-local) echo "/rl-local/x";; rampart-rl-redis) echo "/rl-redis/x";; rampart-waf) echo "/waf/items?q=book";; *) echo "/";; esac; }
+path_of() { case $1 in rampart-jwt) echo "/auth/x";; rampart-chain|rampart-chain-reuse) echo "/chain/x";; rampart-rl-local) echo "/rl-local/x";; rampart-rl-redis) echo "/rl-redis/x";; rampart-waf) echo "/waf/items?q=book";; rampart-openapi) echo "/oas/items?q=book&limit=20";; *) echo "/";; esac; }
 # wrk_auth: header arguments for a target.
 hdr_of() { case $1 in rampart-jwt|rampart-chain|rampart-chain-reuse) echo "Authorization: Bearer $TOKEN";; *) echo "X-Bench: 1";; esac; }
 
@@ -267,7 +289,7 @@ for t in targets:
     vs_bare = f"{m['cpu']/med['bare']['cpu']:.2f}×" if "bare" in med and t != "direct" and med['bare']['cpu'] > 0 else "-"
     cpu = f"{m['cpu']:.1f}" if t != "direct" else "-"
     print(f"| {t} | {m['rps']:.0f} | {m['p50']:.0f} | {m['p99']:.0f} | {cpu} | {vs_nginx} | {vs_bare} |")
-for t in ("rampart-rl-local", "rampart-rl-redis", "rampart-waf"):
+for t in ("rampart-rl-local", "rampart-rl-redis", "rampart-waf", "rampart-openapi"):
     if "rampart" in med and t in med:
         print(f"{t}: {med[t]['rps']/med['rampart']['rps']:.2f}× the pass-through req/s; proxy CPU {med[t]['cpu']:.1f} vs {med['rampart']['cpu']:.1f} µs/req")
 if "rampart" in med and "rampart-chain" in med:

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -158,5 +159,23 @@ func TestClip(t *testing.T) {
 	}
 	if clip("short") != "short" {
 		t.Fatal("short string changed")
+	}
+}
+
+// TestExampleDocuments: the documents shipped with the example configs
+// compile.
+func TestExampleDocuments(t *testing.T) {
+	files, _ := filepath.Glob("../../examples/specs/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no example documents")
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Compile(data, filepath.Dir(f), Options{Response: "enforce"}); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
 	}
 }
