@@ -41,5 +41,6 @@ echo "== fuzz seeds (short runs of each fuzz target)"
 go test -run '^$' -fuzz '^FuzzNormalise$' -fuzztime 10s ./internal/router
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 10s ./internal/config
 go test -run '^$' -fuzz '^FuzzParseAndVerify$' -fuzztime 10s ./internal/authn
+go test -run '^$' -fuzz '^FuzzCheckJSON$' -fuzztime 10s ./internal/validate
 
 echo "all tests passed"

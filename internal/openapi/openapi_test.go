@@ -13,7 +13,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/pipeline"
 )
 
-func compile(t *testing.T, file string, o Options) *Spec {
+func compile(t testing.TB, file string, o Options) *Spec {
 	t.Helper()
 	data, err := os.ReadFile(file)
 	if err != nil {

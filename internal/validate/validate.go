@@ -5,7 +5,6 @@ package validate
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,7 +12,8 @@ import (
 	"mime/multipart"
 	"net/http"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/rampart-gw/rampart/internal/pipeline"
 )
@@ -167,29 +167,21 @@ func allowed(list []string, mt string) bool {
 	return false
 }
 
-// checkJSON walks the document once with a streaming tokenizer: one
-// value, valid UTF-8, no duplicate member names, within the limits.
+// checkJSON walks the document once with a streaming tokenizer
+// (jsontext, the encoding/json/v2 tokenizer: duplicate member names and
+// invalid UTF-8 are errors in its default mode): exactly one value, within
+// the depth, element and string limits.
 func checkJSON(b []byte, o Options) error {
-	if !utf8.Valid(b) {
-		return errors.New("invalid UTF-8")
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	type frame struct {
-		object bool
-		keys   map[string]struct{}
-		expect bool // next string token in an object is a key
-	}
-	var stack []*frame
+	dec := jsontext.NewDecoder(bytes.NewReader(b))
 	elements := 0
 	done := false // one complete top-level value was read
 	for {
-		tok, err := dec.Token()
+		tok, err := dec.ReadToken()
 		if err == io.EOF {
-			if len(stack) > 0 || !done {
+			if !done {
 				return errors.New("unterminated document")
 			}
-			break
+			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("syntax: %v", err)
@@ -197,52 +189,31 @@ func checkJSON(b []byte, o Options) error {
 		if done {
 			return errors.New("more than one JSON value")
 		}
-		var top *frame
-		if len(stack) > 0 {
-			top = stack[len(stack)-1]
-		}
-		isKey := top != nil && top.object && top.expect
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{', '[':
-				if o.MaxDepth > 0 && len(stack) >= o.MaxDepth {
-					return fmt.Errorf("nesting deeper than %d", o.MaxDepth)
-				}
-				if top != nil && top.object {
-					top.expect = true
-				}
-				stack = append(stack, &frame{object: t == '{', keys: map[string]struct{}{}, expect: t == '{'})
-				elements++
-			case '}', ']':
-				stack = stack[:len(stack)-1]
-				if len(stack) > 0 && stack[len(stack)-1].object {
-					stack[len(stack)-1].expect = true
-				}
-				done = len(stack) == 0
+		depth := dec.StackDepth()
+		switch kind := tok.Kind(); kind {
+		case '{', '[':
+			if o.MaxDepth > 0 && depth > o.MaxDepth {
+				return fmt.Errorf("nesting deeper than %d", o.MaxDepth)
 			}
+		case '}', ']':
+			done = depth == 0
 			continue
-		case string:
-			if o.MaxStringLength > 0 && len(t) > o.MaxStringLength {
+		case '"':
+			if o.MaxStringLength > 0 && len(tok.String()) > o.MaxStringLength {
 				return fmt.Errorf("string longer than %d bytes", o.MaxStringLength)
 			}
-			if isKey {
-				if _, dup := top.keys[t]; dup {
-					return fmt.Errorf("duplicate member %q", t)
-				}
-				top.keys[t] = struct{}{}
-				top.expect = false
+			// In an object, names and values alternate: after a name the
+			// object's token count is odd.
+			if k, n := dec.StackIndex(depth); k == '{' && n%2 == 1 {
 				continue
 			}
 		}
 		elements++
-		if top != nil && top.object {
-			top.expect = true
-		}
-		done = len(stack) == 0
 		if o.MaxElements > 0 && elements > o.MaxElements {
 			return fmt.Errorf("more than %d elements", o.MaxElements)
 		}
+		if depth == 0 {
+			done = true
+		}
 	}
-	return nil
 }

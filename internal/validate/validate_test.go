@@ -1,7 +1,10 @@
 package validate
 
 import (
+	"encoding/json"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 	"testing"
 )
 
@@ -19,13 +22,19 @@ func TestCheckJSON(t *testing.T) {
 		"two values":        `{"a":1}{"b":2}`,
 		"unterminated":      `{"a":`,
 		"single quotes":     `{'a':1}`,
+		"escaped duplicate": `{"a":1,"\u0061":2}`,
+		"empty":             ``,
+		"whitespace only":   "  \n",
+		"bad literal":       `[nul]`,
+		"lone surrogate":    `{"a":"\ud800"}`,
+		"1001 elements":     "[" + strings.Repeat("1,", 999) + "1]",
 	}
 	for name, body := range bad {
 		if err := checkJSON([]byte(body), o); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	good := []string{`{}`, `[]`, `{"a":[1,2,{"b":"c"}],"d":{"a":1}}`, `"just a string"`, `[{"a":1},{"a":2}]`, strings.Repeat("[", 32) + strings.Repeat("]", 32)}
+	good := []string{`{}`, `[]`, " [1,2] \n", "[" + strings.Repeat("1,", 998) + "1]", `{"` + strings.Repeat("k", 100) + `":1}`, `{"a":[1,2,{"b":"c"}],"d":{"a":1}}`, `"just a string"`, `[{"a":1},{"a":2}]`, strings.Repeat("[", 32) + strings.Repeat("]", 32)}
 	for _, body := range good {
 		if err := checkJSON([]byte(body), o); err != nil {
 			t.Errorf("%s: %v", body, err)
@@ -77,4 +86,39 @@ func TestCheckMultipart(t *testing.T) {
 	if err := checkMultipart([]byte(good), "B", o); err != nil {
 		t.Errorf("good body: %v", err)
 	}
+}
+
+// TestJSONElementCount: names are not elements; the object and its values
+// are (1 object + 999 values = the limit of 1000).
+func TestJSONElementCount(t *testing.T) {
+	o := Options{JSON: true, MaxElements: 1000}
+	var b strings.Builder
+	b.WriteString("{")
+	for i := 0; i < 999; i++ {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString(`"k` + strconv.Itoa(i) + `":1`)
+	}
+	b.WriteString("}")
+	if err := checkJSON([]byte(b.String()), o); err != nil {
+		t.Fatalf("1000 elements: %v", err)
+	}
+	if err := checkJSON([]byte(strings.Replace(b.String(), "}", `,"last":1}`, 1)), o); err == nil {
+		t.Fatal("1001 elements accepted")
+	}
+}
+
+// FuzzCheckJSON: whatever checkJSON accepts is valid JSON (one value,
+// valid UTF-8) by encoding/json's reading too.
+func FuzzCheckJSON(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":[1,2,{"b":"c"}]}`, `{"a":1,"a":2}`, "[\"\xff\"]", `"x"`, `1e999`, `[1,]`, `{"a":1}{}`} {
+		f.Add([]byte(s))
+	}
+	o := Options{JSON: true, MaxDepth: 64, MaxElements: 10000, MaxStringLength: 1 << 16}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if checkJSON(b, o) == nil && (!json.Valid(b) || !utf8.Valid(b)) {
+			t.Fatalf("accepted invalid JSON %q", b)
+		}
+	})
 }
