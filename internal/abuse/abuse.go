@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/rampart-gw/rampart/internal/pipeline"
 )
 
 // Detector counts one kind of signal per client IP in fixed windows and
@@ -51,6 +53,7 @@ type Guard struct {
 	allow     []netip.Prefix
 	banFor    time.Duration
 	log       *slog.Logger
+	events    pipeline.Events
 	redis     redis.UniversalClient
 	prefix    string
 	stopSub   context.CancelFunc
@@ -78,8 +81,11 @@ type Options struct {
 	BanFor time.Duration
 	// Allow lists clients never banned.
 	Allow []netip.Prefix
-	// Log receives security events.
+	// Log receives operational messages (Redis trouble).
 	Log *slog.Logger
+	// Events receives the detectors' findings: bans, tightenings,
+	// anomalies and account locks.
+	Events pipeline.Events
 	// Redis, when set, shares bans across instances (key prefix Prefix).
 	Redis  redis.UniversalClient
 	Prefix string
@@ -106,6 +112,10 @@ func New(o Options) *Guard {
 		accountFail: map[string]*accountWindow{}, locked: map[string]time.Time{}}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
+	}
+	g.events = o.Events
+	if g.events == nil {
+		g.events = pipeline.NoEvents{}
 	}
 	if g.redis != nil {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -213,7 +223,7 @@ func (g *Guard) Observe(ip netip.Addr, status int, code string, sensitive bool, 
 	}
 	g.mu.Unlock()
 	if fired != "" {
-		g.log.Warn("security event", "event", eventName(sc), "detector", fired, "client_ip", ip.String(), "until", sc.until.UTC().Format(time.RFC3339))
+		g.event(eventName(sc), ip.String(), map[string]string{"detector": fired, "until": sc.until.UTC().Format(time.RFC3339)})
 		g.publish(ip, sc)
 	}
 	return fired
@@ -233,14 +243,14 @@ func (g *Guard) observeBaseline(ip netip.Addr, status int, now time.Time) {
 			continue
 		}
 		if !ban {
-			g.log.Warn("security event", "event", "abuse.anomaly", "signal", signal, "client_ip", out.String())
+			g.event("abuse.anomaly", out.String(), map[string]string{"signal": signal})
 			continue
 		}
 		g.mu.RLock()
 		sc := sanction{until: now.Add(g.banFor), tighten: g.tighten}
 		g.mu.RUnlock()
 		g.set(out, sc)
-		g.log.Warn("security event", "event", eventName(sc), "detector", "anomaly:"+signal, "client_ip", out.String(), "until", sc.until.UTC().Format(time.RFC3339))
+		g.event(eventName(sc), out.String(), map[string]string{"detector": "anomaly:" + signal, "until": sc.until.UTC().Format(time.RFC3339)})
 		g.publish(out, sc)
 	}
 }
@@ -314,7 +324,7 @@ func (g *Guard) ObserveLogin(account string, ip netip.Addr, status int, now time
 	}
 	g.mu.Unlock()
 	if fired {
-		g.log.Warn("security event", "event", "abuse.account_locked", "detector", "credential_stuffing", "account", account, "until", until.UTC().Format(time.RFC3339))
+		g.event("abuse.account_locked", "", map[string]string{"detector": "credential_stuffing", "account": account, "until": until.UTC().Format(time.RFC3339)})
 		g.publishLock(account, until)
 	}
 	return fired
@@ -327,6 +337,11 @@ func (g *Guard) set(ip netip.Addr, sc sanction) {
 	g.mu.Lock()
 	g.bans[ip] = sc
 	g.mu.Unlock()
+}
+
+// event puts a detector finding on the security event stream.
+func (g *Guard) event(name, clientIP string, attrs map[string]string) {
+	g.events.Emit(pipeline.Event{Name: name, Code: name, ClientIP: clientIP, Attrs: attrs})
 }
 
 func eventName(sc sanction) string {

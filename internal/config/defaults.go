@@ -256,6 +256,22 @@ func (c *Config) applyDefaults() {
 	setInt(&c.RateLimiting.IPv6Prefix, 64)
 	setInt(&c.RateLimiting.MaxKeys, 1000000)
 	setBool(&c.AccessLog.Enabled, true)
+	setBool(&c.SecurityEvents.Enabled, true)
+	if c.SecurityEvents.Output == "" {
+		c.SecurityEvents.Output = "stdout"
+	}
+	setInt(&c.SecurityEvents.QueueSize, 10000)
+	if w := c.SecurityEvents.Webhook; w != nil {
+		setInt(&w.BatchSize, 100)
+		setInt(&w.MaxRetries, 5)
+		setInt(&w.QueueSize, 10000)
+		if w.FlushInterval == 0 {
+			w.FlushInterval = Duration(time.Second)
+		}
+		if w.Timeout == 0 {
+			w.Timeout = Duration(5 * time.Second)
+		}
+	}
 	if c.AccessLog.Output == "" {
 		c.AccessLog.Output = "stdout"
 	}

@@ -180,6 +180,7 @@ func TestSchemaInSync(t *testing.T) {
 // published JSON Schema, so documentation can never drift from the code.
 func TestExamplesLoad(t *testing.T) {
 	t.Setenv("RAMPART_EXAMPLE_API_KEY", "example-upstream-key-0123456789abcdef")
+	t.Setenv("RAMPART_EXAMPLE_SIEM_TOKEN", "Bearer example-siem-token")
 	c := jsonschema.NewCompiler()
 	sch, err := c.Compile(schemaPath)
 	if err != nil {

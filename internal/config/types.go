@@ -19,6 +19,9 @@ type Config struct {
 	Routes []Route `yaml:"routes"`
 	// AccessLog configures the JSON access log.
 	AccessLog AccessLog `yaml:"access_log"`
+	// SecurityEvents configures the security event stream: every refusal
+	// and detector finding as one JSON line, and optionally a webhook.
+	SecurityEvents SecurityEvents `yaml:"security_events"`
 	// Authn defines the credentials the gateway trusts; routes choose
 	// among them with auth.
 	Authn Authn `yaml:"authn"`
@@ -338,6 +341,42 @@ type AccessLog struct {
 	Enabled *bool `yaml:"enabled"`
 	// Output is stdout (default), stderr, or a file path (appended).
 	Output string `yaml:"output"`
+}
+
+// SecurityEvents configures the security event stream.
+type SecurityEvents struct {
+	// Enabled turns the stream on. Default true.
+	Enabled *bool `yaml:"enabled"`
+	// Output is stdout (default), stderr, a file path (appended), or off
+	// (webhook only).
+	Output string `yaml:"output"`
+	// QueueSize bounds the events waiting to be written; beyond it new
+	// events are dropped and counted, never waited for. Default 10000.
+	QueueSize int `yaml:"queue_size"`
+	// Webhook posts the events in batches (a JSON array per POST).
+	Webhook *EventWebhook `yaml:"webhook"`
+}
+
+// EventWebhook is an HTTP endpoint receiving security events.
+type EventWebhook struct {
+	// URL of the endpoint; https unless allow_plaintext.
+	URL string `yaml:"url" required:"true"`
+	// AllowPlaintext permits an http:// URL (a collector on loopback).
+	AllowPlaintext bool `yaml:"allow_plaintext"`
+	// Headers added to every POST, e.g. an authorization token (a
+	// secret reference: ${env:NAME} or ${file:/path}).
+	Headers []Credential `yaml:"headers"`
+	// BatchSize is the most events per POST. Default 100.
+	BatchSize int `yaml:"batch_size"`
+	// FlushInterval is the longest an event waits for its batch.
+	// Default 1s.
+	FlushInterval Duration `yaml:"flush_interval"`
+	// MaxRetries of a failed POST, with exponential backoff. Default 5.
+	MaxRetries int `yaml:"max_retries"`
+	// Timeout of one POST. Default 5s.
+	Timeout Duration `yaml:"timeout"`
+	// QueueSize bounds the events waiting for the webhook. Default 10000.
+	QueueSize int `yaml:"queue_size"`
 }
 
 // Authn lists trusted credential sources.

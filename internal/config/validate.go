@@ -721,6 +721,32 @@ func (c *Config) validateAccessLog(p *Problems) {
 	if out != "stdout" && out != "stderr" && !strings.HasPrefix(out, "/") {
 		p.Add("access_log.output", "use stdout, stderr or an absolute file path")
 	}
+	se := c.SecurityEvents
+	if out := se.Output; out != "stdout" && out != "stderr" && out != "off" && !strings.HasPrefix(out, "/") {
+		p.Add("security_events.output", "use stdout, stderr, off or an absolute file path")
+	}
+	if se.QueueSize < 1 {
+		p.Add("security_events.queue_size", "must be positive")
+	}
+	if w := se.Webhook; w != nil {
+		if err := checkFetchURL(w.URL, w.AllowPlaintext); err != nil {
+			p.Add("security_events.webhook.url", "%v", err)
+		}
+		if w.BatchSize < 1 || w.QueueSize < 1 || w.MaxRetries < 0 {
+			p.Add("security_events.webhook", "batch_size and queue_size must be positive, max_retries not negative")
+		}
+		for i, h := range w.Headers {
+			base := fmt.Sprintf("security_events.webhook.headers[%d]", i)
+			if !isToken(h.Header) {
+				p.Add(base+".header", "invalid header name %q", h.Header)
+			}
+			if !h.Value.IsSet() {
+				p.Add(base+".value", "required")
+			} else if h.Value.Literal() {
+				c.warn(base+".value", "literal secret in config; use ${env:NAME} or ${file:/path}")
+			}
+		}
+	}
 }
 
 func (c *Config) warn(path, format string, args ...any) {

@@ -33,6 +33,8 @@ type Gateway struct {
 	listeners []*server.Listener
 	access    *slog.Logger
 	accessOut *observe.BufferedWriter
+	events    *observe.Emitter // nil when the stream is off or supplied by the caller
+	eventsOut *observe.BufferedWriter
 
 	jtis       *authn.JTIStore  // revocations and replay memory survive reloads
 	limits     *ratelimit.Local // rate-limit buckets survive reloads
@@ -57,7 +59,19 @@ func New(cfg *config.Config, deps pipeline.Deps) (*Gateway, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	g := &Gateway{deps: deps, jtis: authn.NewJTIStore(), limits: ratelimit.NewLocal(cfg.RateLimiting.MaxKeys), idPrefix: newIDPrefix(func(b []byte) { _, _ = rand.Read(b) })}
+	var events *observe.Emitter
+	var eventsOut *observe.BufferedWriter
+	if deps.Events == nil {
+		deps.Events = pipeline.NoEvents{}
+		if *cfg.SecurityEvents.Enabled {
+			var err error
+			if events, eventsOut, err = openEvents(cfg.SecurityEvents, deps.Log); err != nil {
+				return nil, cfg.Problem("security_events.output", "%v", err)
+			}
+			deps.Events = events
+		}
+	}
+	g := &Gateway{deps: deps, events: events, eventsOut: eventsOut, jtis: authn.NewJTIStore(), limits: ratelimit.NewLocal(cfg.RateLimiting.MaxKeys), idPrefix: newIDPrefix(func(b []byte) { _, _ = rand.Read(b) })}
 	g.jtis.SetRevoked(cfg.Authn.RevokedTokenIDs, deps.Now())
 	g.redis = openRedis(cfg.RateLimiting.Redis, nil)
 	g.quotas = ratelimit.NewLocalQuotas()
@@ -70,12 +84,14 @@ func New(cfg *config.Config, deps pipeline.Deps) (*Gateway, error) {
 	}
 	plan, err := compile(cfg, deps, nil, g.jtis, g.limits, g.redis.store(), g.quotaStore(g.redis), g.Guard)
 	if err != nil {
+		g.closeEvents()
 		return nil, err
 	}
 	if *cfg.AccessLog.Enabled {
 		out, err := observe.OpenOutput(cfg.AccessLog.Output)
 		if err != nil {
 			plan.closeNew(nil)
+			g.closeEvents()
 			return nil, cfg.Problem("access_log.output", "%v", err)
 		}
 		g.accessOut = out
@@ -208,6 +224,14 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	if g.accessOut != nil {
 		_ = g.accessOut.Close()
 	}
+	if g.events != nil {
+		if err := g.events.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("security events: %w", err))
+		}
+	}
+	if g.eventsOut != nil {
+		_ = g.eventsOut.Close()
+	}
 	return errors.Join(errs...)
 }
 
@@ -273,7 +297,7 @@ func openRedis(c *config.Redis, prev *redisEntry) *redisEntry {
 // guardOptions compiles the abuse section's detectors.
 func guardOptions(cfg *config.Config, deps pipeline.Deps) abuse.Options {
 	a := cfg.Abuse
-	o := abuse.Options{BanFor: a.BanFor.D(), Log: deps.Log, Tighten: a.Action == "tighten"}
+	o := abuse.Options{BanFor: a.BanFor.D(), Log: deps.Log, Events: deps.Events, Tighten: a.Action == "tighten"}
 	if cs := a.CredentialStuffing; !cs.Disabled {
 		o.AccountIPs, o.AccountWindow = cs.DistinctIPs, cs.Window.D()
 	}
@@ -308,3 +332,37 @@ func guardOptions(cfg *config.Config, deps pipeline.Deps) abuse.Options {
 
 // Guard returns the abuse guard (nil when detection is off).
 func (g *Gateway) Guard() *abuse.Guard { return g.guard }
+
+// openEvents starts the security event stream of the config.
+func openEvents(c config.SecurityEvents, log *slog.Logger) (*observe.Emitter, *observe.BufferedWriter, error) {
+	o := observe.EventOptions{QueueSize: c.QueueSize, Log: log}
+	var out *observe.BufferedWriter
+	if c.Output != "off" {
+		var err error
+		if out, err = observe.OpenOutput(c.Output); err != nil {
+			return nil, nil, err
+		}
+		o.Output = out
+	}
+	if w := c.Webhook; w != nil {
+		h := http.Header{}
+		for _, c := range w.Headers {
+			h.Set(c.Header, c.Value.Reveal())
+		}
+		o.Webhook = &observe.WebhookOptions{URL: w.URL, Headers: h, BatchSize: w.BatchSize, FlushInterval: w.FlushInterval.D(),
+			MaxRetries: w.MaxRetries, Timeout: w.Timeout.D(), QueueSize: w.QueueSize}
+	}
+	return observe.NewEmitter(o), out, nil
+}
+
+// closeEvents stops a stream opened by New that will not be used.
+func (g *Gateway) closeEvents() {
+	if g.events != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = g.events.Close(ctx)
+	}
+	if g.eventsOut != nil {
+		_ = g.eventsOut.Close()
+	}
+}

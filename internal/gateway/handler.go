@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -83,6 +85,9 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		pipeline.Render(rec, r, pipeline.AsError(err))
 	}
 	g.logAccess(r, s, rec)
+	if s.Decision != nil && s.Decision.Status != 499 {
+		g.emitRefusal(r, s)
+	}
 	if g.guard != nil {
 		code := ""
 		if s.Decision != nil {
@@ -405,3 +410,45 @@ func (w *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 var _ http.Flusher = (*recorder)(nil)
+
+// emitRefusal puts a refused request on the security event stream: who,
+// where, which decision and why, and a summary of the request without
+// query values, credentials or body.
+func (g *Gateway) emitRefusal(r *http.Request, s *pipeline.Scope) {
+	d := s.Decision
+	ev := pipeline.Event{
+		Time: g.deps.Now(), Name: "refusal", Code: d.Code, Status: d.Status,
+		RequestID: s.RequestID, Route: s.RouteID, ClientIP: s.ClientIPText, Rules: d.Rules,
+		Method: r.Method, Host: s.Host, Path: s.Path, UserAgent: r.Header.Get("User-Agent"),
+	}
+	if ev.Path == "" {
+		ev.Path = r.URL.EscapedPath()
+	}
+	if d.Err != nil {
+		ev.Reason = d.Err.Error()
+	}
+	if id := s.Identity; id != nil {
+		ev.Subject, ev.Auth = id.Subject, id.Method
+	}
+	if q := r.URL.RawQuery; q != "" {
+		ev.QueryKeys = queryKeys(q)
+	}
+	g.deps.Events.Emit(ev)
+}
+
+// queryKeys lists the distinct parameter names of a raw query.
+func queryKeys(raw string) []string {
+	var keys []string
+	for raw != "" {
+		var part string
+		part, raw, _ = strings.Cut(raw, "&")
+		name, _, _ := strings.Cut(part, "=")
+		if n, err := url.QueryUnescape(name); err == nil {
+			name = n
+		}
+		if name != "" && !slices.Contains(keys, name) {
+			keys = append(keys, name)
+		}
+	}
+	return keys
+}

@@ -35,7 +35,7 @@ func compileSpecs(cfg *config.Config, deps pipeline.Deps, prev *Plan, errs []err
 			continue
 		}
 		opts := openapi.Options{Monitor: o.Undocumented == "monitor", Strict: o.Strict, Response: o.Response,
-			MaxResponseBytes: int64(o.MaxResponseBytes), Log: deps.Log}
+			MaxResponseBytes: int64(o.MaxResponseBytes), Events: deps.Events}
 		sum := sha256.Sum256(fmt.Appendf(data, "\x00%+v", *o))
 		if s := byKey[sum]; s != nil {
 			specs[r.ID] = s

@@ -131,7 +131,7 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTI
 			continue
 		}
 		w, err := waf.New(waf.Options{Paranoia: r.WAF.Paranoia, AnomalyThreshold: r.WAF.AnomalyThreshold, DetectionOnly: r.WAF.DetectionOnly,
-			ExcludeRules: r.WAF.ExcludeRules, ExcludeTags: r.WAF.ExcludeTags, BodyLimit: int64(r.WAF.BodyLimit), MaxArgs: r.WAF.MaxArgs, Log: deps.Log})
+			ExcludeRules: r.WAF.ExcludeRules, ExcludeTags: r.WAF.ExcludeTags, BodyLimit: int64(r.WAF.BodyLimit), MaxArgs: r.WAF.MaxArgs, Events: deps.Events})
 		if err != nil {
 			errs = append(errs, cfg.Problem(fmt.Sprintf("routes[%d].waf", i), "%v", err))
 			continue

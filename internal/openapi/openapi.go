@@ -39,16 +39,17 @@ type Options struct {
 	// MaxResponseBytes bounds the response body buffered for validation;
 	// a larger response is passed unvalidated and logged.
 	MaxResponseBytes int64
-	// Log receives security events (validate.undocumented,
-	// validate.response).
-	Log *slog.Logger
+	// Events receives the findings that do not refuse the request:
+	// shadow traffic in monitor mode (validate.undocumented) and logged
+	// response findings (validate.response).
+	Events pipeline.Events
 }
 
 // Spec is a compiled OpenAPI document with its validator.
 type Spec struct {
-	v    validator.Validator
-	opts Options
-	log  *slog.Logger
+	v      validator.Validator
+	opts   Options
+	events pipeline.Events
 }
 
 // Compile parses and checks an OpenAPI 3.0/3.1 document. References to
@@ -103,11 +104,11 @@ func Compile(data []byte, dir string, o Options) (*Spec, error) {
 	if o.MaxResponseBytes <= 0 {
 		o.MaxResponseBytes = 1 << 20
 	}
-	log := o.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	events := o.Events
+	if events == nil {
+		events = pipeline.NoEvents{}
 	}
-	return &Spec{v: v, opts: o, log: log}, nil
+	return &Spec{v: v, opts: o, events: events}, nil
 }
 
 // docError renders a document finding with its spec location.
@@ -134,10 +135,13 @@ func docError(e *verrors.ValidationError) string {
 func (s *Spec) Middleware() pipeline.Middleware {
 	return func(next pipeline.Handler) pipeline.Handler {
 		return func(w http.ResponseWriter, r *http.Request) error {
-			if err := s.checkRequest(r); err != nil {
+			undocumented, err := s.validateRequest(r)
+			if err != nil {
 				return err
 			}
-			if s.opts.Response == "" || s.opts.Response == "off" {
+			// A passed undocumented operation (monitor mode) has no
+			// response schema to check against.
+			if undocumented || s.opts.Response == "" || s.opts.Response == "off" {
 				return next(w, r)
 			}
 			return s.checkResponse(w, r, next)
@@ -147,9 +151,16 @@ func (s *Spec) Middleware() pipeline.Middleware {
 
 // checkRequest validates r; it returns the refusal, or nil.
 func (s *Spec) checkRequest(r *http.Request) error {
+	_, err := s.validateRequest(r)
+	return err
+}
+
+// validateRequest validates r: the refusal, or nil; undocumented reports
+// an undocumented operation passed in monitor mode.
+func (s *Spec) validateRequest(r *http.Request) (undocumented bool, _ error) {
 	ok, errs := s.v.ValidateHttpRequestSync(r)
 	if ok {
-		return nil
+		return false, nil
 	}
 	for _, e := range errs {
 		if e.IsPathMissingError() || e.IsOperationMissingError() {
@@ -157,16 +168,16 @@ func (s *Spec) checkRequest(r *http.Request) error {
 			if e.IsOperationMissingError() {
 				status, detail = http.StatusMethodNotAllowed, "the API does not document this method on this path"
 			}
-			s.event(r, "validate.undocumented", "method", r.Method, "path", r.URL.Path, "mode", map[bool]string{true: "monitor", false: "refuse"}[s.opts.Monitor])
 			if s.opts.Monitor {
-				return nil
+				s.event(r, "validate.undocumented", "", map[string]string{"mode": "monitor"})
+				return true, nil
 			}
-			return pipeline.Deny(status, "validate.undocumented", detail)
+			return false, pipeline.Deny(status, "validate.undocumented", detail)
 		}
 	}
 	for _, e := range errs {
 		if e.ValidationType == helpers.RequestBodyValidation && e.ValidationSubType == helpers.RequestBodyContentType {
-			return pipeline.DenyErr(http.StatusUnsupportedMediaType, "validate.content_type", "the API does not accept this content type", e)
+			return false, pipeline.DenyErr(http.StatusUnsupportedMediaType, "validate.content_type", "the API does not accept this content type", e)
 		}
 	}
 	fields := Fields(errs)
@@ -176,7 +187,7 @@ func (s *Spec) checkRequest(r *http.Request) error {
 	}
 	d := pipeline.DenyErr(http.StatusBadRequest, "validate.schema", detail, errors.New(errs[0].Error()))
 	d.Fields = fields
-	return d
+	return false, d
 }
 
 // Fields turns validation findings into client-safe field errors: a
@@ -257,7 +268,7 @@ func (s *Spec) checkResponse(w http.ResponseWriter, r *http.Request, next pipeli
 		return err
 	}
 	if buf.overflow {
-		s.event(r, "validate.response", "result", "not validated: larger than the buffer", "status", strconv.Itoa(buf.status))
+		s.event(r, "validate.response", "response larger than max_response_bytes: not validated", map[string]string{"upstream_status": strconv.Itoa(buf.status)})
 		return nil
 	}
 	resp := &http.Response{
@@ -271,20 +282,25 @@ func (s *Spec) checkResponse(w http.ResponseWriter, r *http.Request, next pipeli
 		for _, f := range fields {
 			ptrs = append(ptrs, f.Pointer+" "+f.Detail)
 		}
-		s.event(r, "validate.response", "result", map[bool]string{true: "refused", false: "logged"}[s.opts.Response == "enforce"], "status", strconv.Itoa(buf.status), "findings", strings.Join(ptrs, "; "))
+		findings := fmt.Sprintf("response %d: %s", buf.status, strings.Join(ptrs, "; "))
 		if s.opts.Response == "enforce" {
-			return pipeline.Deny(http.StatusBadGateway, "validate.response", "the service's response does not match the API's schema")
+			return pipeline.DenyErr(http.StatusBadGateway, "validate.response", "the service's response does not match the API's schema", errors.New(findings))
 		}
+		s.event(r, "validate.response", findings, map[string]string{"upstream_status": strconv.Itoa(buf.status)})
 	}
 	return buf.flushTo(w)
 }
 
-func (s *Spec) event(r *http.Request, name string, kv ...any) {
-	attrs := append([]any{"event", name}, kv...)
+// event reports a finding that did not refuse the request.
+func (s *Spec) event(r *http.Request, code, reason string, attrs map[string]string) {
+	ev := pipeline.Event{Name: code, Code: code, Reason: reason, Attrs: attrs, Method: r.Method, Host: r.Host, Path: r.URL.EscapedPath()}
 	if sc := pipeline.ScopeOf(r.Context()); sc != nil {
-		attrs = append(attrs, "route", sc.RouteID, "request_id", sc.RequestID, "client_ip", sc.ClientIPText)
+		ev.Route, ev.RequestID, ev.ClientIP = sc.RouteID, sc.RequestID, sc.ClientIPText
+		if sc.Host != "" {
+			ev.Host = sc.Host
+		}
 	}
-	s.log.Warn("security event", attrs...)
+	s.events.Emit(ev)
 }
 
 // bufferedWriter holds a response until it is validated. Past the limit

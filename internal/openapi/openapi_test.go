@@ -1,8 +1,6 @@
 package openapi
 
 import (
-	"bytes"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -86,11 +84,11 @@ func TestStrict(t *testing.T) {
 	}
 }
 
-// TestEvents: shadow traffic (monitor mode) and response findings are
-// security events with the route and request id.
+// TestEvents: shadow traffic (monitor mode) and logged response findings
+// are security events with the route and request id.
 func TestEvents(t *testing.T) {
-	var buf bytes.Buffer
-	s := compile(t, "testdata/users-3.1.yaml", Options{Monitor: true, Response: "log", Log: slog.New(slog.NewJSONHandler(&buf, nil))})
+	rec := &pipeline.EventRecorder{}
+	s := compile(t, "testdata/users-3.1.yaml", Options{Monitor: true, Response: "log", Events: rec})
 	h := s.Middleware()(func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Content-Type", "application/json")
 		_, err := w.Write([]byte(`{"id":"not a number","name":"Ada"}`))
@@ -99,16 +97,20 @@ func TestEvents(t *testing.T) {
 	for _, target := range []string{"/api/shadow/export", "/api/users/3"} {
 		req := httptest.NewRequest("GET", "http://x"+target, nil)
 		req = req.WithContext(pipeline.WithScope(req.Context(), &pipeline.Scope{RouteID: "users", RequestID: "r-1"}))
-		rec := httptest.NewRecorder()
-		if err := h(rec, req); err != nil || rec.Code != 200 {
-			t.Fatalf("%s: %v %d", target, err, rec.Code)
+		w := httptest.NewRecorder()
+		if err := h(w, req); err != nil || w.Code != 200 {
+			t.Fatalf("%s: %v %d", target, err, w.Code)
 		}
 	}
-	out := buf.String()
-	for _, want := range []string{`"event":"validate.undocumented"`, `"path":"/api/shadow/export"`, `"mode":"monitor"`, `"event":"validate.response"`, `"result":"logged"`, `/response/id`, `"request_id":"r-1"`, `"route":"users"`} {
-		if !strings.Contains(out, want) {
-			t.Errorf("events lack %s:\n%s", want, out)
-		}
+	evs := rec.Events()
+	if len(evs) != 2 {
+		t.Fatalf("events %+v", evs)
+	}
+	if e := evs[0]; e.Name != "validate.undocumented" || e.Path != "/api/shadow/export" || e.Attrs["mode"] != "monitor" || e.Route != "users" || e.RequestID != "r-1" {
+		t.Errorf("shadow event %+v", e)
+	}
+	if e := evs[1]; e.Name != "validate.response" || !strings.Contains(e.Reason, "/response/id") || e.Attrs["upstream_status"] != "200" {
+		t.Errorf("response event %+v", e)
 	}
 }
 

@@ -13,4 +13,7 @@ type Deps struct {
 	Log *slog.Logger
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
+	// Events is the security event stream (never nil once the gateway
+	// is built).
+	Events Events
 }

@@ -19,6 +19,9 @@ type Error struct {
 	Close bool
 	// Header holds extra response headers (for example Allow on a 405).
 	Header http.Header
+	// Rules are the ids of the rules behind the decision (WAF), for the
+	// security event stream; never sent.
+	Rules []string
 	// Fields are client-safe details per offending input field, rendered
 	// as the problem's "errors" member (validation failures).
 	Fields []Field

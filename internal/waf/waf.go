@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -38,8 +37,9 @@ type Options struct {
 	// may carry; more are refused before the CRS rules run, because every
 	// argument costs every rule a regex evaluation. 0 means 255.
 	MaxArgs int
-	// Log receives the security events (waf.blocked, waf.detected).
-	Log *slog.Logger
+	// Events receives waf.detected findings in detection-only mode
+	// (blocks reach the stream as refusals, with their rule ids).
+	Events pipeline.Events
 
 	// testDirectives come right before the CRS rules (the regression
 	// runner's test set-up).
@@ -52,7 +52,7 @@ type Options struct {
 type WAF struct {
 	waf  coraza.WAF
 	opts Options
-	log  *slog.Logger
+	events pipeline.Events
 	// observe sees every finished transaction (tests only).
 	observe func(types.Transaction)
 }
@@ -113,16 +113,16 @@ func New(o Options) (*WAF, error) {
 	if err != nil {
 		return nil, fmt.Errorf("waf: %w", err)
 	}
-	log := o.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	events := o.Events
+	if events == nil {
+		events = pipeline.NoEvents{}
 	}
-	return &WAF{waf: w, opts: o, log: log}, nil
+	return &WAF{waf: w, opts: o, events: events}, nil
 }
 
 // Middleware returns the WAF stage. A blocked request gets 403
 // waf.<category> (waf.sqli, waf.xss, waf.rce, waf.lfi, ...); the matched
-// rule ids go to the security log, never to the client. In detection-only
+// rule ids go to the security event stream, never to the client. In detection-only
 // mode a request that would have been blocked passes and is logged as
 // waf.detected.
 func (w *WAF) Middleware() pipeline.Middleware {
@@ -146,7 +146,7 @@ func (w *WAF) Middleware() pipeline.Middleware {
 			if w.opts.DetectionOnly {
 				if d, ok := tx.(interface{ DetectionOnlyInterruption() *types.Interruption }); ok && d.DetectionOnlyInterruption() != nil {
 					category, ids := findings(tx)
-					w.event(r, "waf.detected", category, ids)
+					w.detected(r, category, ids)
 				}
 			}
 			return next(rw, r)
@@ -227,8 +227,9 @@ func (w *WAF) block(r *http.Request, tx types.Transaction, it *types.Interruptio
 	if it.RuleID == argsLimitRule || it.RuleID == argsLimitRule+1 {
 		category, ids = "limits", []string{strconv.Itoa(it.RuleID)}
 	}
-	w.event(r, "waf.blocked", category, ids)
-	return pipeline.DenyErr(http.StatusForbidden, "waf."+category, "request blocked", fmt.Errorf("waf rules %s (action %s, rule %d)", strings.Join(ids, ","), it.Action, it.RuleID))
+	d := pipeline.DenyErr(http.StatusForbidden, "waf."+category, "request blocked", fmt.Errorf("waf rules %s (action %s, rule %d)", strings.Join(ids, ","), it.Action, it.RuleID))
+	d.Rules = ids
+	return d
 }
 
 // findings returns the category and ids of the attack rules that matched
@@ -250,13 +251,17 @@ func findings(tx types.Transaction) (string, []string) {
 	return category, ids
 }
 
-// event writes a security event: rule ids and where, never the payload.
-func (w *WAF) event(r *http.Request, name, category string, ids []string) {
-	attrs := []any{"event", name, "category", "waf." + category, "rules", strings.Join(ids, ",")}
+// detected reports a match that detection-only mode let through: rule
+// ids and where, never the payload.
+func (w *WAF) detected(r *http.Request, category string, ids []string) {
+	ev := pipeline.Event{Name: "waf.detected", Code: "waf." + category, Rules: ids, Method: r.Method, Path: r.URL.EscapedPath(), Host: r.Host}
 	if s := pipeline.ScopeOf(r.Context()); s != nil {
-		attrs = append(attrs, "route", s.RouteID, "request_id", s.RequestID, "client_ip", s.ClientIPText)
+		ev.Route, ev.RequestID, ev.ClientIP, ev.Host = s.RouteID, s.RequestID, s.ClientIPText, s.Host
+		if s.Path != "" {
+			ev.Path = s.Path
+		}
 	}
-	w.log.Warn("security event", attrs...)
+	w.events.Emit(ev)
 }
 
 // categoryOf maps CRS rule id ranges to stable categories (the weight

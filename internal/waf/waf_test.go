@@ -1,9 +1,8 @@
 package waf
 
 import (
-	"bytes"
+	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -153,37 +152,41 @@ func TestArgumentLimit(t *testing.T) {
 	}
 }
 
-// TestSecurityEvents: a block and a detection-only match are logged as
-// security events with the rule ids, the route and the request id, and
-// never with the payload.
+// TestSecurityEvents: a block carries the rule ids for the event stream
+// (the gateway emits the refusal); a detection-only match is emitted as
+// waf.detected with the rule ids, the route and the request id. Neither
+// carries the payload.
 func TestSecurityEvents(t *testing.T) {
-	var buf bytes.Buffer
-	log := slog.New(slog.NewJSONHandler(&buf, nil))
 	payload := "1' UNION SELECT secret_column FROM vault--"
 	for _, detect := range []bool{false, true} {
-		buf.Reset()
-		w, err := New(Options{Paranoia: 1, AnomalyThreshold: 5, BodyLimit: 1 << 10, DetectionOnly: detect, Log: log})
+		rec := &pipeline.EventRecorder{}
+		w, err := New(Options{Paranoia: 1, AnomalyThreshold: 5, BodyLimit: 1 << 10, DetectionOnly: detect, Events: rec})
 		if err != nil {
 			t.Fatal(err)
 		}
-		code, reached := run(t, w, "GET", "/items?q="+url.QueryEscape(payload), nil, "")
-		want := `"event":"waf.blocked"`
-		if detect {
-			want = `"event":"waf.detected"`
-			if code != "" || !reached {
-				t.Errorf("detection only: blocked (%q)", code)
+		req := httptest.NewRequest("GET", "http://api.example.com/items?q="+url.QueryEscape(payload), nil)
+		req = req.WithContext(pipeline.WithScope(req.Context(), &pipeline.Scope{RequestID: "req-1", RouteID: "items", Path: "/items"}))
+		err = w.Middleware()(func(http.ResponseWriter, *http.Request) error { return nil })(httptest.NewRecorder(), req)
+		evs := rec.Events()
+		if !detect {
+			d := pipeline.AsError(err)
+			if d == nil || d.Code != "waf.sqli" || len(d.Rules) == 0 || !strings.HasPrefix(d.Rules[0], "942") {
+				t.Fatalf("block: %+v", d)
 			}
-		} else if code != "waf.sqli" || reached {
-			t.Errorf("blocking: %q reached=%v", code, reached)
-		}
-		out := buf.String()
-		for _, s := range []string{want, `"category":"waf.sqli"`, `"rules":"942`, `"request_id":"req-1"`, `"route":"items"`} {
-			if !strings.Contains(out, s) {
-				t.Errorf("detect=%v: event lacks %s: %s", detect, s, out)
+			if len(evs) != 0 {
+				t.Fatalf("blocking mode emitted %+v (the gateway emits refusals)", evs)
 			}
+			continue
 		}
-		if strings.Contains(out, "secret_column") || strings.Contains(out, "UNION") {
-			t.Errorf("event carries the payload: %s", out)
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("detection only: err %v, events %+v", err, evs)
+		}
+		ev := evs[0]
+		if ev.Name != "waf.detected" || ev.Code != "waf.sqli" || len(ev.Rules) == 0 || ev.RequestID != "req-1" || ev.Route != "items" || ev.Path != "/items" {
+			t.Fatalf("event %+v", ev)
+		}
+		if s := fmt.Sprintf("%+v", ev); strings.Contains(s, "secret_column") || strings.Contains(s, "UNION") {
+			t.Fatalf("event carries the payload: %s", s)
 		}
 	}
 }
