@@ -50,8 +50,8 @@ type Options struct {
 // moment; the gateway keeps instances across reloads while their options
 // are unchanged.
 type WAF struct {
-	waf  coraza.WAF
-	opts Options
+	waf    coraza.WAF
+	opts   Options
 	events pipeline.Events
 	// observe sees every finished transaction (tests only).
 	observe func(types.Transaction)
