@@ -518,3 +518,16 @@ func Codes(codes ...string) func(int, string, bool) bool {
 		return false
 	}
 }
+
+// ActiveBans counts the clients banned or tightened at now.
+func (g *Guard) ActiveBans(now time.Time) int {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	n := 0
+	for _, sc := range g.bans {
+		if sc.until.After(now) {
+			n++
+		}
+	}
+	return n
+}

@@ -98,6 +98,8 @@ type RemoteOptions struct {
 	AllowPlaintext bool
 	Log            *slog.Logger
 	Now            func() time.Time
+	// OnFetchError, when set, is told of every failed fetch (metrics).
+	OnFetchError func()
 }
 
 // RemoteKeys is a JWKS fetched from the issuer, refreshed in the
@@ -206,6 +208,9 @@ func (r *RemoteKeys) refresh(ctx context.Context) time.Duration {
 	r.mu.Unlock()
 	if err != nil {
 		r.opt.Log.Warn("JWKS refresh failed; keeping the last good key set", "issuer", r.opt.Issuer, "error", err.Error())
+		if r.opt.OnFetchError != nil {
+			r.opt.OnFetchError()
+		}
 		if !r.Ready() {
 			return time.Second // nothing to serve with yet: retry soon
 		}
@@ -241,6 +246,9 @@ func (r *RemoteKeys) Lookup(ctx context.Context, kid, alg string) (*Key, *Failur
 	}
 	if _, err := r.fetchLocked(ctx); err != nil {
 		r.opt.Log.Warn("JWKS refetch failed", "issuer", r.opt.Issuer, "error", err.Error())
+		if r.opt.OnFetchError != nil {
+			r.opt.OnFetchError()
+		}
 	}
 	if k := r.cur.Load().find(kid, alg); k != nil {
 		return k, nil

@@ -256,6 +256,9 @@ func (c *Config) applyDefaults() {
 	setInt(&c.RateLimiting.IPv6Prefix, 64)
 	setInt(&c.RateLimiting.MaxKeys, 1000000)
 	setBool(&c.AccessLog.Enabled, true)
+	if c.Admin != nil && c.Admin.Address == "" {
+		c.Admin.Address = "127.0.0.1:9901"
+	}
 	setBool(&c.SecurityEvents.Enabled, true)
 	if c.SecurityEvents.Output == "" {
 		c.SecurityEvents.Output = "stdout"

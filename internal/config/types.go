@@ -22,6 +22,9 @@ type Config struct {
 	// SecurityEvents configures the security event stream: every refusal
 	// and detector finding as one JSON line, and optionally a webhook.
 	SecurityEvents SecurityEvents `yaml:"security_events"`
+	// Admin is the admin listener: health and readiness probes and the
+	// Prometheus metrics. Off when absent.
+	Admin *Admin `yaml:"admin"`
 	// Authn defines the credentials the gateway trusts; routes choose
 	// among them with auth.
 	Authn Authn `yaml:"authn"`
@@ -341,6 +344,20 @@ type AccessLog struct {
 	Enabled *bool `yaml:"enabled"`
 	// Output is stdout (default), stderr, or a file path (appended).
 	Output string `yaml:"output"`
+}
+
+// Admin configures the admin listener.
+type Admin struct {
+	// Address to bind. Default 127.0.0.1:9901; a non-loopback address
+	// needs allow_remote.
+	Address string `yaml:"address"`
+	// AllowRemote permits binding a non-loopback address (put network
+	// policy in front of it).
+	AllowRemote bool `yaml:"allow_remote"`
+	// Token authenticates requests to protected endpoints (/metrics) as
+	// "Authorization: Bearer <token>": a secret reference, at least 32
+	// bytes. Only its SHA-256 is kept.
+	Token Secret `yaml:"token" required:"true"`
 }
 
 // SecurityEvents configures the security event stream.

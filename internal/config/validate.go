@@ -721,6 +721,26 @@ func (c *Config) validateAccessLog(p *Problems) {
 	if out != "stdout" && out != "stderr" && !strings.HasPrefix(out, "/") {
 		p.Add("access_log.output", "use stdout, stderr or an absolute file path")
 	}
+	if a := c.Admin; a != nil {
+		host, _, err := net.SplitHostPort(a.Address)
+		if err != nil {
+			p.Add("admin.address", "invalid address %q: want host:port", a.Address)
+		} else if ip := net.ParseIP(host); !a.AllowRemote && (ip == nil || !ip.IsLoopback()) {
+			p.Add("admin.address", "%q is not a loopback address; set allow_remote: true to expose the admin listener", a.Address)
+		}
+		if !a.Token.IsSet() {
+			p.Add("admin.token", "required")
+		} else if a.Token.Literal() {
+			p.Add("admin.token", "literal secret in config; use ${env:NAME} or ${file:/path}")
+		} else if len(a.Token.Reveal()) < 32 {
+			p.Add("admin.token", "at least 32 bytes (e.g. openssl rand -hex 32)")
+		}
+		for _, l := range c.Listeners {
+			if l.Address == a.Address && !strings.HasSuffix(a.Address, ":0") {
+				p.Add("admin.address", "also the address of listener %q", l.Name)
+			}
+		}
+	}
 	se := c.SecurityEvents
 	if out := se.Output; out != "stdout" && out != "stderr" && out != "off" && !strings.HasPrefix(out, "/") {
 		p.Add("security_events.output", "use stdout, stderr, off or an absolute file path")

@@ -71,7 +71,7 @@ func compileIssuers(cfg *config.Config, deps pipeline.Deps, prev map[string]*iss
 				JWKSURL: j.JWKSURL, Discovery: j.Discovery, Issuer: j.Issuer, Allowed: j.Algorithms,
 				Refresh: j.Refresh.D(), MinRefetch: j.MinRefetch.D(), Timeout: j.FetchTimeout.D(),
 				CAFile: j.CAFile, AllowPlaintext: j.AllowPlaintext,
-				Log: deps.Log.With("issuer", j.Name), Now: deps.Now,
+				Log: deps.Log.With("issuer", j.Name), Now: deps.Now, OnFetchError: fetchFailed(deps, j.Name),
 			})
 			if err != nil {
 				errs = append(errs, cfg.Problem(base+".ca_file", "%v", err))
@@ -314,4 +314,12 @@ func jwksRoute(s *assert.Signer) *routePlan {
 		}
 		return nil
 	}}
+}
+
+// fetchFailed reports an issuer's failed key fetches to deps, if wanted.
+func fetchFailed(deps pipeline.Deps, issuer string) func() {
+	if deps.FetchFailed == nil {
+		return nil
+	}
+	return func() { deps.FetchFailed(issuer) }
 }

@@ -35,6 +35,10 @@ type Gateway struct {
 	accessOut *observe.BufferedWriter
 	events    *observe.Emitter // nil when the stream is off or supplied by the caller
 	eventsOut *observe.BufferedWriter
+	metrics   *observe.Metrics
+	admin     *http.Server // nil without an admin section
+	adminAddr net.Addr
+	version   atomic.Int64 // plan sequence number, for metrics
 
 	jtis       *authn.JTIStore  // revocations and replay memory survive reloads
 	limits     *ratelimit.Local // rate-limit buckets survive reloads
@@ -71,7 +75,20 @@ func New(cfg *config.Config, deps pipeline.Deps) (*Gateway, error) {
 			deps.Events = events
 		}
 	}
-	g := &Gateway{deps: deps, events: events, eventsOut: eventsOut, jtis: authn.NewJTIStore(), limits: ratelimit.NewLocal(cfg.RateLimiting.MaxKeys), idPrefix: newIDPrefix(func(b []byte) { _, _ = rand.Read(b) })}
+	g := &Gateway{events: events, eventsOut: eventsOut, jtis: authn.NewJTIStore(), limits: ratelimit.NewLocal(cfg.RateLimiting.MaxKeys), idPrefix: newIDPrefix(func(b []byte) { _, _ = rand.Read(b) })}
+	g.metrics = observe.NewMetrics(observe.Gauges{
+		ActiveBans:     func() float64 { return float64(g.activeBans()) },
+		UpstreamHealth: g.reportHealth,
+		EventsDropped: func() float64 {
+			if g.events == nil {
+				return 0
+			}
+			return float64(g.events.Dropped())
+		},
+	})
+	deps.FetchFailed = g.metrics.JWKSFailure
+	g.deps = deps
+	g.version.Store(1)
 	g.jtis.SetRevoked(cfg.Authn.RevokedTokenIDs, deps.Now())
 	g.redis = openRedis(cfg.RateLimiting.Redis, nil)
 	g.quotas = ratelimit.NewLocalQuotas()
@@ -123,6 +140,12 @@ func (g *Gateway) Start() error {
 		}
 		g.listeners = append(g.listeners, l)
 	}
+	if a := plan.Config.Admin; a != nil {
+		if err := g.startAdmin(a); err != nil {
+			g.closeListeners()
+			return err
+		}
+	}
 	for _, l := range g.listeners {
 		g.deps.Log.Info("listening", "listener", l.Name, "address", l.Addr().String())
 		go func() { g.serveErr <- l.Serve() }()
@@ -159,6 +182,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 		if rd != g.redis {
 			rd.close()
 		}
+		g.metrics.Reload(false, 0)
 		return err
 	}
 	if rd != g.redis {
@@ -180,6 +204,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	// Pools the new plan no longer uses stop their health checks and
 	// close idle connections; requests still using them finish.
 	old.closeNew(plan)
+	g.metrics.Reload(true, int(g.version.Add(1)))
 	return nil
 }
 
@@ -202,6 +227,11 @@ func sameListeners(a, b *config.Config) error {
 // stops health checks and flushes the access log.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	var errs []error
+	if g.admin != nil {
+		if err := g.admin.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("admin listener: %w", err))
+		}
+	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for _, l := range g.listeners {

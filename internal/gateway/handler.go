@@ -84,18 +84,17 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		pipeline.Render(rec, r, pipeline.AsError(err))
 	}
-	g.logAccess(r, s, rec)
+	status, code := outcome(s, rec)
+	g.logAccess(r, s, rec, status, code)
+	g.metrics.Request(s.RouteID, r.Method, status, code, g.deps.Now().Sub(s.Start), s.UpstreamTime)
 	if s.Decision != nil && s.Decision.Status != 499 {
 		g.emitRefusal(r, s)
 	}
 	if g.guard != nil {
-		code := ""
-		if s.Decision != nil {
-			code = s.Decision.Code
-		}
-		status := rec.status
-		if status == 0 {
-			status = http.StatusOK
+		// The detectors see what the client saw (a client that went away
+		// saw nothing: its 499 is not an error of the client's making).
+		if s.Decision != nil && s.Decision.Status == 499 {
+			status = max(rec.status, http.StatusOK)
 		}
 		g.guard.Observe(s.ClientIP, status, code, route != nil && route.sensitive, g.deps.Now())
 		g.guard.ObserveLogin(s.Account, s.ClientIP, status, g.deps.Now())
@@ -289,10 +288,9 @@ func newIDPrefix(rand func([]byte)) string {
 	return hex.EncodeToString(b[:])
 }
 
-func (g *Gateway) logAccess(r *http.Request, s *pipeline.Scope, rec *recorder) {
-	if g.access == nil {
-		return
-	}
+// outcome is the request's final status and decision code ("" when
+// served).
+func outcome(s *pipeline.Scope, rec *recorder) (int, string) {
 	code := ""
 	status := rec.status
 	if s.Decision != nil {
@@ -303,6 +301,13 @@ func (g *Gateway) logAccess(r *http.Request, s *pipeline.Scope, rec *recorder) {
 	}
 	if status == 0 {
 		status = http.StatusOK
+	}
+	return status, code
+}
+
+func (g *Gateway) logAccess(r *http.Request, s *pipeline.Scope, rec *recorder, status int, code string) {
+	if g.access == nil {
+		return
 	}
 	dur := g.deps.Now().Sub(s.Start)
 	attrs := make([]slog.Attr, 0, 16+len(s.Attrs))

@@ -118,8 +118,10 @@ func startGateway(t *testing.T, yaml string) (*Gateway, string) {
 	}
 	if testing.Verbose() {
 		cfg.AccessLog.Output = "stderr"
+		cfg.SecurityEvents.Output = "stderr"
 	} else {
 		cfg.AccessLog.Enabled = new(bool)
+		cfg.SecurityEvents.Enabled = new(bool)
 	}
 	g, err := New(cfg, pipeline.Deps{Now: time.Now})
 	if err != nil {

@@ -16,4 +16,7 @@ type Deps struct {
 	// Events is the security event stream (never nil once the gateway
 	// is built).
 	Events Events
+	// FetchFailed, when set, is told of each failed fetch of an issuer's
+	// remote keys (JWKS or discovery), for metrics.
+	FetchFailed func(issuer string)
 }

@@ -47,6 +47,9 @@ type Scope struct {
 	Account string
 	// Upstream is the upstream target (host:port) that served the request.
 	Upstream string
+	// UpstreamTime is the time spent waiting for upstream response
+	// headers (all attempts).
+	UpstreamTime time.Duration
 	// BodyError records why reading the client's request body failed
 	// (oversize, malformed chunking, client gone), so that a failed upstream
 	// exchange is blamed on the client (400/413), not the upstream (502).

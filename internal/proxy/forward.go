@@ -362,7 +362,11 @@ func (t *routeTransport) roundTrip(req *http.Request) (*http.Response, error) {
 			s.Upstream = target.Host
 		}
 		target.inflight.Add(1)
+		sent := time.Now()
 		resp, err := t.base.RoundTrip(req)
+		if s != nil {
+			s.UpstreamTime += time.Since(sent)
+		}
 		// A 101's body is the upgraded connection (an io.ReadWriteCloser
 		// that ReverseProxy needs unwrapped).
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols && resp.Body != nil && resp.Body != http.NoBody {

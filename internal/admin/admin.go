@@ -1,0 +1,83 @@
+// Package admin serves the admin listener: liveness and readiness probes
+// and, behind a bearer token, the Prometheus metrics.
+package admin
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"net/http"
+	"strings"
+)
+
+// Options configure the admin handler.
+type Options struct {
+	// TokenHash is the SHA-256 of the admin token; requests to protected
+	// endpoints present the token as "Authorization: Bearer <token>".
+	TokenHash [32]byte
+	// Metrics serves /metrics (protected).
+	Metrics http.Handler
+	// Ready reports readiness and each check's state ("ok" or why not).
+	Ready func() (bool, map[string]string)
+}
+
+// Handler returns the admin listener's handler.
+//
+//	GET /healthz  200 while the process serves (no token: for probes)
+//	GET /readyz   200 when ready, 503 otherwise, with the checks (no token)
+//	GET /metrics  Prometheus exposition (token)
+func Handler(o Options) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ready, checks := o.Ready()
+		status := http.StatusOK
+		if !ready {
+			status = http.StatusServiceUnavailable
+		}
+		writeJSON(w, status, map[string]any{"ready": ready, "checks": checks})
+	})
+	mux.Handle("GET /metrics", o.protect(o.Metrics))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		problem(w, http.StatusNotFound, "admin.not_found", "no such admin endpoint")
+	})
+	return headers(mux)
+}
+
+// protect requires the admin token. The presented token is hashed and the
+// hashes compared in constant time, so neither the token's length nor its
+// prefix leaks through timing.
+func (o Options) protect(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(tok))
+		if !ok || tok == "" || subtle.ConstantTimeCompare(sum[:], o.TokenHash[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="rampart-admin"`)
+			problem(w, http.StatusUnauthorized, "admin.unauthorized", "a valid admin token is required")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func headers(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		h.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func problem(w http.ResponseWriter, status int, code, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"type": "about:blank", "title": http.StatusText(status), "status": status, "code": code, "detail": detail})
+}

@@ -1,0 +1,155 @@
+package observe
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the gateway's Prometheus metrics, on a registry of its own
+// (no global state). Label values are bounded: routes come from config,
+// methods outside the standard set are "other", statuses are classes.
+type Metrics struct {
+	reg        *prometheus.Registry
+	requests   *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	upstream   *prometheus.HistogramVec
+	decisions  *prometheus.CounterVec
+	reloads    *prometheus.CounterVec
+	configVer  prometheus.Gauge
+	lastReload prometheus.Gauge
+	jwksFail   *prometheus.CounterVec
+}
+
+// Gauges are read when Prometheus scrapes.
+type Gauges struct {
+	// ActiveBans returns the number of clients currently banned.
+	ActiveBans func() float64
+	// UpstreamHealth reports each target's health (1 healthy, 0 not).
+	UpstreamHealth func(report func(upstream, target string, healthy bool))
+	// EventsDropped returns the security events dropped so far.
+	EventsDropped func() float64
+}
+
+var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+// NewMetrics registers the gateway's metrics and Go runtime and process
+// metrics.
+func NewMetrics(g Gauges) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_requests_total",
+		Help: "Requests by route, method and status class."}, []string{"route", "method", "status_class"})
+	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "rampart_request_duration_seconds",
+		Help: "Time from the request's arrival to the end of the response, by route.", Buckets: latencyBuckets}, []string{"route"})
+	m.upstream = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "rampart_upstream_duration_seconds",
+		Help: "Time waiting for the upstream's response headers, by route.", Buckets: latencyBuckets}, []string{"route"})
+	m.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_decisions_total",
+		Help: "Refused requests by stage and decision code."}, []string{"stage", "code"})
+	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_config_reloads_total",
+		Help: "Config reloads by result (success, failure)."}, []string{"result"})
+	m.configVer = prometheus.NewGauge(prometheus.GaugeOpts{Name: "rampart_config_version",
+		Help: "Sequence number of the plan in service (1 at start, +1 per successful reload)."})
+	m.lastReload = prometheus.NewGauge(prometheus.GaugeOpts{Name: "rampart_config_last_reload_timestamp_seconds",
+		Help: "Unix time of the last successful load or reload."})
+	m.jwksFail = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_jwks_refresh_failures_total",
+		Help: "Failed JWKS or discovery fetches by issuer."}, []string{"issuer"})
+	m.reg.MustRegister(m.requests, m.duration, m.upstream, m.decisions, m.reloads, m.configVer, m.lastReload, m.jwksFail,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if g.ActiveBans != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rampart_active_bans",
+			Help: "Clients currently banned or tightened by the abuse detectors."}, g.ActiveBans))
+	}
+	if g.EventsDropped != nil {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "rampart_security_events_dropped_total",
+			Help: "Security events dropped because a queue was full."}, g.EventsDropped))
+	}
+	if g.UpstreamHealth != nil {
+		m.reg.MustRegister(&healthCollector{report: g.UpstreamHealth, desc: prometheus.NewDesc("rampart_upstream_healthy",
+			"1 when the upstream target is healthy (active checks, passive ejection), else 0.", []string{"upstream", "target"}, nil)})
+	}
+	m.configVer.Set(1)
+	m.lastReload.SetToCurrentTime()
+	return m
+}
+
+// Handler serves the metrics in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Gatherer exposes the registry (tests).
+func (m *Metrics) Gatherer() prometheus.Gatherer { return m.reg }
+
+// Request records one finished request. code is the decision code of a
+// refusal ("" when served).
+func (m *Metrics) Request(route, method string, status int, code string, total, upstream time.Duration) {
+	if route == "" {
+		route = "none"
+	}
+	m.requests.WithLabelValues(route, methodLabel(method), statusClass(status)).Inc()
+	m.duration.WithLabelValues(route).Observe(total.Seconds())
+	if upstream > 0 {
+		m.upstream.WithLabelValues(route).Observe(upstream.Seconds())
+	}
+	if code != "" {
+		stage, _, _ := strings.Cut(code, ".")
+		m.decisions.WithLabelValues(stage, code).Inc()
+	}
+}
+
+// Reload records a reload attempt; version is the new plan's number.
+func (m *Metrics) Reload(ok bool, version int) {
+	if !ok {
+		m.reloads.WithLabelValues("failure").Inc()
+		return
+	}
+	m.reloads.WithLabelValues("success").Inc()
+	m.configVer.Set(float64(version))
+	m.lastReload.SetToCurrentTime()
+}
+
+// JWKSFailure records a failed key-set or discovery fetch.
+func (m *Metrics) JWKSFailure(issuer string) { m.jwksFail.WithLabelValues(issuer).Inc() }
+
+func methodLabel(m string) string {
+	switch m {
+	case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS":
+		return m
+	}
+	return "other"
+}
+
+func statusClass(s int) string {
+	switch {
+	case s >= 500:
+		return "5xx"
+	case s >= 400:
+		return "4xx"
+	case s >= 300:
+		return "3xx"
+	case s >= 200:
+		return "2xx"
+	}
+	return "1xx"
+}
+
+type healthCollector struct {
+	report func(func(upstream, target string, healthy bool))
+	desc   *prometheus.Desc
+}
+
+func (c *healthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *healthCollector) Collect(ch chan<- prometheus.Metric) {
+	c.report(func(upstream, target string, healthy bool) {
+		v := 0.0
+		if healthy {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, v, upstream, target)
+	})
+}
