@@ -256,6 +256,21 @@ func (c *Config) applyDefaults() {
 	setInt(&c.RateLimiting.IPv6Prefix, 64)
 	setInt(&c.RateLimiting.MaxKeys, 1000000)
 	setBool(&c.AccessLog.Enabled, true)
+	if t := c.Tracing; t != nil {
+		if t.Protocol == "" {
+			t.Protocol = "http"
+		}
+		if t.SampleRatio == nil {
+			r := 0.1
+			t.SampleRatio = &r
+		}
+		if t.TrustIncoming == "" {
+			t.TrustIncoming = "trusted_proxies"
+		}
+		if t.ServiceName == "" {
+			t.ServiceName = "rampart"
+		}
+	}
 	if c.Admin != nil && c.Admin.Address == "" {
 		c.Admin.Address = "127.0.0.1:9901"
 	}

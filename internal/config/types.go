@@ -25,6 +25,9 @@ type Config struct {
 	// Admin is the admin listener: health and readiness probes and the
 	// Prometheus metrics. Off when absent.
 	Admin *Admin `yaml:"admin"`
+	// Tracing exports a span per request over OTLP and propagates W3C
+	// trace context to upstreams. Off when absent.
+	Tracing *Tracing `yaml:"tracing"`
 	// Authn defines the credentials the gateway trusts; routes choose
 	// among them with auth.
 	Authn Authn `yaml:"authn"`
@@ -344,6 +347,29 @@ type AccessLog struct {
 	Enabled *bool `yaml:"enabled"`
 	// Output is stdout (default), stderr, or a file path (appended).
 	Output string `yaml:"output"`
+}
+
+// Tracing configures OpenTelemetry tracing.
+type Tracing struct {
+	// Endpoint is the OTLP collector's host:port, e.g. otel-collector:4318
+	// (HTTP) or :4317 (gRPC).
+	Endpoint string `yaml:"endpoint" required:"true"`
+	// Protocol is http (default; OTLP/HTTP protobuf) or grpc.
+	Protocol string `yaml:"protocol"`
+	// AllowPlaintext exports without TLS (a collector on loopback or a
+	// sidecar).
+	AllowPlaintext bool `yaml:"allow_plaintext"`
+	// Headers added to every export (a secret reference for tokens).
+	Headers []Credential `yaml:"headers"`
+	// SampleRatio of new traces, 0 to 1. Default 0.1. A trusted parent's
+	// sampling decision is kept.
+	SampleRatio *float64 `yaml:"sample_ratio"`
+	// TrustIncoming is whose traceparent/baggage continue a trace:
+	// trusted_proxies (default: peers in the listener's trusted_proxies),
+	// all, or none. Other clients' trace headers are dropped.
+	TrustIncoming string `yaml:"trust_incoming"`
+	// ServiceName is the spans' service.name. Default rampart.
+	ServiceName string `yaml:"service_name"`
 }
 
 // Admin configures the admin listener.

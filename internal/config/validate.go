@@ -741,6 +741,31 @@ func (c *Config) validateAccessLog(p *Problems) {
 			}
 		}
 	}
+	if tr := c.Tracing; tr != nil {
+		if _, _, err := net.SplitHostPort(tr.Endpoint); err != nil {
+			p.Add("tracing.endpoint", "invalid endpoint %q: want host:port", tr.Endpoint)
+		}
+		if tr.Protocol != "http" && tr.Protocol != "grpc" {
+			p.Add("tracing.protocol", "use http or grpc")
+		}
+		if r := *tr.SampleRatio; r < 0 || r > 1 {
+			p.Add("tracing.sample_ratio", "use 0 to 1")
+		}
+		if t := tr.TrustIncoming; t != "trusted_proxies" && t != "all" && t != "none" {
+			p.Add("tracing.trust_incoming", "use trusted_proxies, all or none")
+		}
+		for i, h := range tr.Headers {
+			base := fmt.Sprintf("tracing.headers[%d]", i)
+			if !isToken(h.Header) {
+				p.Add(base+".header", "invalid header name %q", h.Header)
+			}
+			if !h.Value.IsSet() {
+				p.Add(base+".value", "required")
+			} else if h.Value.Literal() {
+				c.warn(base+".value", "literal secret in config; use ${env:NAME} or ${file:/path}")
+			}
+		}
+	}
 	se := c.SecurityEvents
 	if out := se.Output; out != "stdout" && out != "stderr" && out != "off" && !strings.HasPrefix(out, "/") {
 		p.Add("security_events.output", "use stdout, stderr, off or an absolute file path")

@@ -107,8 +107,9 @@ admin:
 // dashboards and alerts depend on them. Regenerate with -update.
 func TestMetricNames(t *testing.T) {
 	t.Setenv("RAMPART_AUTHZ_SECRET", authzSecret)
+	t.Setenv("RAMPART_ADMIN_TOKEN", adminToken)
 	up := newUpstream(t, nil)
-	yaml := abuseConfig(up.hostPort(), "")
+	yaml := abuseConfig(up.hostPort(), "") + "admin: {address: 127.0.0.1:0, token: '${env:RAMPART_ADMIN_TOKEN}'}\n"
 	g, addr := startGateway(t, yaml)
 	rawExchange(t, addr, "GET /public/x HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
 	rawExchange(t, addr, "GET /nothing HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")

@@ -30,15 +30,17 @@ type Gateway struct {
 	plan     atomic.Pointer[Plan]
 	reloadMu sync.Mutex
 
-	listeners []*server.Listener
-	access    *slog.Logger
-	accessOut *observe.BufferedWriter
-	events    *observe.Emitter // nil when the stream is off or supplied by the caller
-	eventsOut *observe.BufferedWriter
-	metrics   *observe.Metrics
-	admin     *http.Server // nil without an admin section
-	adminAddr net.Addr
-	version   atomic.Int64 // plan sequence number, for metrics
+	listeners  []*server.Listener
+	access     *slog.Logger
+	accessOut  *observe.BufferedWriter
+	events     *observe.Emitter // nil when the stream is off or supplied by the caller
+	eventsOut  *observe.BufferedWriter
+	metrics    *observe.Metrics
+	admin      *http.Server // nil without an admin section
+	adminAddr  net.Addr
+	version    atomic.Int64    // plan sequence number, for metrics
+	tracer     *observe.Tracer // nil without a tracing section
+	trustTrace string          // tracing.trust_incoming
 
 	jtis       *authn.JTIStore  // revocations and replay memory survive reloads
 	limits     *ratelimit.Local // rate-limit buckets survive reloads
@@ -76,18 +78,33 @@ func New(cfg *config.Config, deps pipeline.Deps) (*Gateway, error) {
 		}
 	}
 	g := &Gateway{events: events, eventsOut: eventsOut, jtis: authn.NewJTIStore(), limits: ratelimit.NewLocal(cfg.RateLimiting.MaxKeys), idPrefix: newIDPrefix(func(b []byte) { _, _ = rand.Read(b) })}
-	g.metrics = observe.NewMetrics(observe.Gauges{
-		ActiveBans:     func() float64 { return float64(g.activeBans()) },
-		UpstreamHealth: g.reportHealth,
-		EventsDropped: func() float64 {
-			if g.events == nil {
-				return 0
-			}
-			return float64(g.events.Dropped())
-		},
-	})
-	deps.FetchFailed = g.metrics.JWKSFailure
+	if cfg.Admin != nil { // metrics are collected only where they can be read
+		g.metrics = observe.NewMetrics(observe.Gauges{
+			ActiveBans:     func() float64 { return float64(g.activeBans()) },
+			UpstreamHealth: g.reportHealth,
+			EventsDropped: func() float64 {
+				if g.events == nil {
+					return 0
+				}
+				return float64(g.events.Dropped())
+			},
+		})
+		deps.FetchFailed = g.metrics.JWKSFailure
+	}
 	g.deps = deps
+	if tc := cfg.Tracing; tc != nil {
+		h := map[string]string{}
+		for _, c := range tc.Headers {
+			h[c.Header] = c.Value.Reveal()
+		}
+		tr, err := observe.NewTracer(context.Background(), observe.TracingOptions{Endpoint: tc.Endpoint, Protocol: tc.Protocol,
+			Insecure: tc.AllowPlaintext, Headers: h, SampleRatio: *tc.SampleRatio, ServiceName: tc.ServiceName})
+		if err != nil {
+			g.closeEvents()
+			return nil, cfg.Problem("tracing", "%v", err)
+		}
+		g.tracer, g.trustTrace = tr, tc.TrustIncoming
+	}
 	g.version.Store(1)
 	g.jtis.SetRevoked(cfg.Authn.RevokedTokenIDs, deps.Now())
 	g.redis = openRedis(cfg.RateLimiting.Redis, nil)
@@ -182,7 +199,9 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 		if rd != g.redis {
 			rd.close()
 		}
-		g.metrics.Reload(false, 0)
+		if g.metrics != nil {
+			g.metrics.Reload(false, 0)
+		}
 		return err
 	}
 	if rd != g.redis {
@@ -204,7 +223,10 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	// Pools the new plan no longer uses stop their health checks and
 	// close idle connections; requests still using them finish.
 	old.closeNew(plan)
-	g.metrics.Reload(true, int(g.version.Add(1)))
+	version := g.version.Add(1)
+	if g.metrics != nil {
+		g.metrics.Reload(true, int(version))
+	}
 	return nil
 }
 
@@ -253,6 +275,11 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.redis.close()
 	if g.accessOut != nil {
 		_ = g.accessOut.Close()
+	}
+	if g.tracer != nil {
+		if err := g.tracer.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("tracing: %w", err))
+		}
 	}
 	if g.events != nil {
 		if err := g.events.Close(ctx); err != nil {
@@ -385,11 +412,15 @@ func openEvents(c config.SecurityEvents, log *slog.Logger) (*observe.Emitter, *o
 	return observe.NewEmitter(o), out, nil
 }
 
-// closeEvents stops a stream opened by New that will not be used.
+// closeEvents stops the event stream and tracer opened by New when New
+// fails after opening them.
 func (g *Gateway) closeEvents() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if g.tracer != nil {
+		_ = g.tracer.Shutdown(ctx)
+	}
 	if g.events != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
 		_ = g.events.Close(ctx)
 	}
 	if g.eventsOut != nil {

@@ -18,6 +18,8 @@ import (
 	"github.com/rampart-gw/rampart/internal/proxy"
 	"github.com/rampart-gw/rampart/internal/router"
 	"github.com/rampart-gw/rampart/internal/server"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Decision codes of the gateway's own stages.
@@ -68,6 +70,13 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.ClientIPText = s.ClientIP.String()
 	}
 	s.RequestID = g.requestID(r, s.TrustedPeer)
+	var span trace.Span
+	if g.tracer != nil {
+		var ctx context.Context
+		ctx, span = g.tracer.Start(r, g.trustTrace == "all" || g.trustTrace == "trusted_proxies" && s.TrustedPeer)
+		r = r.WithContext(ctx)
+		g.tracer.Inject(ctx, r.Header) // the upstream joins the gateway's trace
+	}
 	// Client-controlled decision fields go before any stage can read them.
 	decisionField, decisionOK := plan.decision.apply(r)
 	rec.Header().Set("X-Request-Id", s.RequestID)
@@ -85,8 +94,14 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		pipeline.Render(rec, r, pipeline.AsError(err))
 	}
 	status, code := outcome(s, rec)
+	if span != nil {
+		observe.End(span, observe.SpanOutcome{Method: r.Method, Route: s.RouteID, Path: s.Path, ClientIP: s.ClientIPText,
+			Upstream: s.Upstream, Status: status, Code: code, UpstreamTime: s.UpstreamTime})
+	}
 	g.logAccess(r, s, rec, status, code)
-	g.metrics.Request(s.RouteID, r.Method, status, code, g.deps.Now().Sub(s.Start), s.UpstreamTime)
+	if g.metrics != nil {
+		g.metrics.Request(s.RouteID, r.Method, status, code, g.deps.Now().Sub(s.Start), s.UpstreamTime)
+	}
 	if s.Decision != nil && s.Decision.Status != 499 {
 		g.emitRefusal(r, s)
 	}
@@ -339,7 +354,12 @@ func (g *Gateway) logAccess(r *http.Request, s *pipeline.Scope, rec *recorder, s
 		attrs = append(attrs, slog.String("error", s.Decision.Err.Error()))
 	}
 	attrs = append(attrs, s.Attrs...)
-	g.access.LogAttrs(context.Background(), slog.LevelInfo, "access", attrs...)
+	// The handler directly, not Logger.LogAttrs: the logger would look up
+	// the caller's program counter (runtime.Callers) on every request for a
+	// source field the access log never writes.
+	rec2 := slog.NewRecord(s.Start.Add(dur), slog.LevelInfo, "access", 0)
+	rec2.AddAttrs(attrs...)
+	_ = g.access.Handler().Handle(context.Background(), rec2)
 }
 
 // recorder is the response writer of every request: it records status and

@@ -101,13 +101,37 @@ func NewAccessLogger(w io.Writer) *slog.Logger {
 	return slog.New(NewLineHandler(w))
 }
 
+// sensitiveFragments are the name fragments of credential-like query
+// parameters.
+var sensitiveFragments = []string{"token", "key", "secret", "pass", "pwd", "auth", "sig", "session", "code", "credential", "jwt", "bearer", "assertion", "ticket", "nonce"}
+
 // sensitiveParam reports query parameter names whose values are
 // credentials (tokens, keys, signatures, passwords, codes) and are never
 // logged.
 func sensitiveParam(name string) bool {
 	n := strings.ToLower(name)
-	for _, s := range []string{"token", "key", "secret", "pass", "pwd", "auth", "sig", "session", "code", "credential", "jwt", "bearer", "assertion", "ticket", "nonce"} {
+	for _, s := range sensitiveFragments {
 		if strings.Contains(n, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// mentionsSensitive reports whether s contains a sensitive name fragment
+// in any letter case, without allocating.
+func mentionsSensitive(s string) bool {
+	for _, frag := range sensitiveFragments {
+		if containsFold(s, frag) {
+			return true
+		}
+	}
+	return false
+}
+
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
 			return true
 		}
 	}
@@ -119,6 +143,9 @@ func sensitiveParam(name string) bool {
 func RedactQuery(raw string) string {
 	if raw == "" {
 		return ""
+	}
+	if !strings.Contains(raw, "%") && !mentionsSensitive(raw) {
+		return raw // nothing to redact or drop (the common case)
 	}
 	var b strings.Builder
 	for pair := range strings.SplitSeq(raw, "&") {

@@ -1,0 +1,186 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/pipeline"
+)
+
+// otlpReceiver collects the spans exported to it (OTLP/HTTP or gRPC).
+type otlpReceiver struct {
+	coltrace.UnimplementedTraceServiceServer
+	mu    sync.Mutex
+	spans []*tracepb.Span
+}
+
+func (o *otlpReceiver) add(req *coltrace.ExportTraceServiceRequest) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, rs := range req.GetResourceSpans() {
+		for _, ss := range rs.GetScopeSpans() {
+			o.spans = append(o.spans, ss.GetSpans()...)
+		}
+	}
+}
+
+func (o *otlpReceiver) Export(_ context.Context, req *coltrace.ExportTraceServiceRequest) (*coltrace.ExportTraceServiceResponse, error) {
+	o.add(req)
+	return &coltrace.ExportTraceServiceResponse{}, nil
+}
+
+func (o *otlpReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	var req coltrace.ExportTraceServiceRequest
+	if r.URL.Path != "/v1/traces" || proto.Unmarshal(b, &req) != nil {
+		http.Error(w, "bad export", http.StatusBadRequest)
+		return
+	}
+	o.add(&req)
+	w.Header().Set("Content-Type", "application/x-protobuf")
+	out, _ := proto.Marshal(&coltrace.ExportTraceServiceResponse{})
+	w.Write(out)
+}
+
+func (o *otlpReceiver) all() []*tracepb.Span {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]*tracepb.Span(nil), o.spans...)
+}
+
+func attr(s *tracepb.Span, key string) string {
+	for _, a := range s.GetAttributes() {
+		if a.GetKey() == key {
+			if v := a.GetValue().GetStringValue(); v != "" {
+				return v
+			}
+			return a.GetValue().String()
+		}
+	}
+	return ""
+}
+
+// TestTracing: a span per request reaches an in-process OTLP receiver over
+// HTTP and over gRPC, with the route, status and, for a refusal, a
+// "refused" event with the decision; the upstream receives the gateway's
+// traceparent. A client's traceparent is not trusted (a new trace starts)
+// unless the peer is a trusted proxy, whose trace is continued.
+func TestTracing(t *testing.T) {
+	for _, protocol := range []string{"http", "grpc"} {
+		t.Run(protocol, func(t *testing.T) {
+			recv := &otlpReceiver{}
+			var endpoint string
+			if protocol == "http" {
+				srv := httptest.NewServer(recv)
+				defer srv.Close()
+				endpoint = strings.TrimPrefix(srv.URL, "http://")
+			} else {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				gs := grpc.NewServer()
+				coltrace.RegisterTraceServiceServer(gs, recv)
+				go gs.Serve(ln)
+				defer gs.Stop()
+				endpoint = ln.Addr().String()
+			}
+			up := newUpstream(t, nil)
+			const clientTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
+			parent := "00-" + clientTrace + "-00f067aa0ba902b7-01"
+			run := func(trusted string) (sent []seen, spans []*tracepb.Span) {
+				yaml := `version: 1
+listeners: [{name: public, address: "127.0.0.1:0"` + trusted + `}]
+upstreams: [{name: svc, allow_plaintext: true, targets: [{url: "http://` + up.hostPort() + `"}]}]
+routes: [{id: api, prefix: /api, upstream: svc, public: true}]
+tracing: {endpoint: "` + endpoint + `", protocol: ` + protocol + `, allow_plaintext: true, sample_ratio: 1}
+`
+				cfg, err := config.Parse([]byte(yaml), "tracing.yaml")
+				if err != nil {
+					t.Fatal(err)
+				}
+				cfg.AccessLog.Enabled, cfg.SecurityEvents.Enabled = new(bool), new(bool)
+				g, err := New(cfg, pipeline.Deps{Now: time.Now})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := g.Start(); err != nil {
+					t.Fatal(err)
+				}
+				addr := g.Addr("public").String()
+				before := len(up.received())
+				rawExchange(t, addr, "GET /api/items HTTP/1.1\r\nHost: gw\r\nTraceparent: "+parent+"\r\nBaggage: tier=gold\r\nConnection: close\r\n\r\n")
+				rawExchange(t, addr, "GET /nope HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := g.Shutdown(ctx); err != nil { // flushes the spans
+					t.Fatal(err)
+				}
+				return up.received()[before:], recv.all()
+			}
+
+			sent, spans := run("")
+			if len(sent) != 1 || len(spans) != 2 {
+				t.Fatalf("upstream got %d requests, receiver %d spans", len(sent), len(spans))
+			}
+			tp := sent[0].Header.Get("Traceparent")
+			if tp == "" || strings.Contains(tp, clientTrace) {
+				t.Fatalf("upstream traceparent %q: want the gateway's own trace", tp)
+			}
+			if sent[0].Header.Get("Baggage") != "" {
+				t.Fatalf("untrusted baggage forwarded: %q", sent[0].Header.Get("Baggage"))
+			}
+			var served, refused *tracepb.Span
+			for _, s := range spans {
+				if attr(s, "http.route") == "api" {
+					served = s
+				} else {
+					refused = s
+				}
+			}
+			if served == nil || refused == nil {
+				t.Fatalf("spans %v", spans)
+			}
+			if served.GetName() != "HTTP GET api" || attr(served, "url.path") != "/api/items" || !strings.Contains(tp, hexID(served.GetTraceId())) ||
+				served.GetKind() != tracepb.Span_SPAN_KIND_SERVER || hexID(served.GetTraceId()) == clientTrace {
+				t.Errorf("served span %v (traceparent %s)", served, tp)
+			}
+			if attr(refused, "rampart.decision") != "router.not_found" || len(refused.GetEvents()) == 0 || refused.GetEvents()[0].GetName() != "refused" {
+				t.Errorf("refused span %v", refused)
+			}
+
+			recv.mu.Lock()
+			recv.spans = nil
+			recv.mu.Unlock()
+			sent, spans = run(", trusted_proxies: [127.0.0.1]")
+			if len(sent) != 1 || len(spans) != 2 {
+				t.Fatalf("trusted: upstream got %d, receiver %d spans", len(sent), len(spans))
+			}
+			if tp := sent[0].Header.Get("Traceparent"); !strings.Contains(tp, clientTrace) || sent[0].Header.Get("Baggage") != "tier=gold" {
+				t.Fatalf("trusted proxy: traceparent %q baggage %q, want the client's trace continued", tp, sent[0].Header.Get("Baggage"))
+			}
+		})
+	}
+}
+
+func hexID(b []byte) string {
+	const digits = "0123456789abcdef"
+	out := make([]byte, 0, 2*len(b))
+	for _, c := range b {
+		out = append(out, digits[c>>4], digits[c&15])
+	}
+	return string(out)
+}

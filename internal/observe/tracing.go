@@ -1,0 +1,156 @@
+package observe
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// TracingOptions configure OpenTelemetry tracing.
+type TracingOptions struct {
+	// Endpoint is the collector's host:port.
+	Endpoint string
+	// Protocol is "http" (OTLP/HTTP, protobuf) or "grpc".
+	Protocol string
+	// Insecure sends spans without TLS (a collector on loopback).
+	Insecure bool
+	// Headers are added to every export (authentication).
+	Headers map[string]string
+	// SampleRatio of new traces, 0 to 1; a trusted parent's decision is
+	// kept.
+	SampleRatio float64
+	// ServiceName is the resource's service.name.
+	ServiceName string
+	// Version is the resource's service.version.
+	Version string
+}
+
+// Tracer starts a span per request and propagates W3C trace context and
+// baggage to upstreams. Its own state (provider, exporter) is per gateway.
+type Tracer struct {
+	tp     *sdktrace.TracerProvider
+	tracer trace.Tracer
+	prop   propagation.TextMapPropagator
+}
+
+// NewTracer starts the exporter and the batching span processor.
+func NewTracer(ctx context.Context, o TracingOptions) (*Tracer, error) {
+	var exp sdktrace.SpanExporter
+	var err error
+	switch o.Protocol {
+	case "grpc":
+		opts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(o.Endpoint), otlptracegrpc.WithHeaders(o.Headers)}
+		if o.Insecure {
+			opts = append(opts, otlptracegrpc.WithInsecure())
+		}
+		exp, err = otlptracegrpc.New(ctx, opts...)
+	case "http", "":
+		opts := []otlptracehttp.Option{otlptracehttp.WithEndpoint(o.Endpoint), otlptracehttp.WithHeaders(o.Headers)}
+		if o.Insecure {
+			opts = append(opts, otlptracehttp.WithInsecure())
+		}
+		exp, err = otlptracehttp.New(ctx, opts...)
+	default:
+		return nil, fmt.Errorf("tracing protocol %q: use http or grpc", o.Protocol)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("tracing exporter: %w", err)
+	}
+	res := resource.NewSchemaless(semconv.ServiceName(o.ServiceName), semconv.ServiceVersion(o.Version))
+	tp := sdktrace.NewTracerProvider(
+		sdktrace.WithBatcher(exp, sdktrace.WithBatchTimeout(time.Second), sdktrace.WithMaxQueueSize(8192)),
+		sdktrace.WithResource(res),
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(o.SampleRatio))),
+	)
+	return &Tracer{
+		tp:     tp,
+		tracer: tp.Tracer("github.com/rampart-gw/rampart"),
+		prop:   propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+	}, nil
+}
+
+// traceHeaders are the W3C headers a client could use to join or steer a
+// trace.
+var traceHeaders = []string{"Traceparent", "Tracestate", "Baggage"}
+
+// Start begins the request's server span. With trustIncoming (the peer is
+// a trusted proxy) the client's traceparent and baggage continue their
+// trace; otherwise they are ignored, so that clients cannot force sampling
+// or inject baggage. Either way the W3C headers are removed from r and
+// replaced by the gateway's own when the request is forwarded (Inject).
+func (t *Tracer) Start(r *http.Request, trustIncoming bool) (context.Context, trace.Span) {
+	ctx := r.Context()
+	if trustIncoming {
+		ctx = t.prop.Extract(ctx, propagation.HeaderCarrier(r.Header))
+	}
+	for _, h := range traceHeaders {
+		r.Header.Del(h)
+	}
+	// No attributes here: they would be built for every request before
+	// the sampler decides; End sets them on recording spans only.
+	return t.tracer.Start(ctx, "HTTP", trace.WithSpanKind(trace.SpanKindServer))
+}
+
+// Inject writes the span's trace context (and trusted baggage) into h.
+func (t *Tracer) Inject(ctx context.Context, h http.Header) {
+	t.prop.Inject(ctx, propagation.HeaderCarrier(h))
+}
+
+// SpanOutcome is what a request span records when it ends.
+type SpanOutcome struct {
+	Method, Route, Path, ClientIP, Upstream string
+	Status                                  int
+	// Code is the refusal's decision code, "" when served.
+	Code string
+	// UpstreamTime is the time waiting for the upstream's headers.
+	UpstreamTime time.Duration
+}
+
+// End completes a request span: route, status, client, and the stage
+// events (refused with its stage and code, or the upstream exchange).
+func End(span trace.Span, o SpanOutcome) {
+	if !span.IsRecording() {
+		span.End()
+		return
+	}
+	name := "HTTP " + o.Method
+	if o.Route != "" {
+		name += " " + o.Route
+	}
+	span.SetName(name)
+	span.SetAttributes(
+		attribute.String("http.request.method", o.Method),
+		attribute.String("http.route", o.Route),
+		attribute.String("url.path", o.Path),
+		attribute.Int("http.response.status_code", o.Status),
+		attribute.String("client.address", o.ClientIP),
+	)
+	if o.Upstream != "" {
+		span.AddEvent("upstream", trace.WithAttributes(attribute.String("server.address", o.Upstream),
+			attribute.Float64("rampart.upstream_ms", float64(o.UpstreamTime.Microseconds())/1000)))
+	}
+	if o.Code != "" {
+		stage, _, _ := strings.Cut(o.Code, ".")
+		span.SetAttributes(attribute.String("rampart.decision", o.Code))
+		span.AddEvent("refused", trace.WithAttributes(attribute.String("rampart.stage", stage), attribute.String("rampart.decision", o.Code)))
+	}
+	if o.Status >= 500 {
+		span.SetStatus(codes.Error, http.StatusText(o.Status))
+	}
+	span.End()
+}
+
+// Shutdown exports the spans still queued.
+func (t *Tracer) Shutdown(ctx context.Context) error { return t.tp.Shutdown(ctx) }
