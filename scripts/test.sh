@@ -30,6 +30,14 @@ if ! command -v redis-server >/dev/null 2>&1; then
 	(service redis-server stop || pkill -x redis-server || true) >/dev/null 2>&1
 fi
 export RAMPART_REQUIRE_REDIS=1
+# Headless Chromium for the dashboard test (driven with chromedp).
+if ! command -v chromium >/dev/null 2>&1; then
+	echo "installing chromium (Debian package)"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >/dev/null
+	apt-get install -y -qq chromium >/dev/null
+fi
+export RAMPART_REQUIRE_CHROMIUM=1
 
 echo "== go test -race"
 go test -race -count=1 -timeout 12m "$@" ./...

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -530,4 +531,25 @@ func (g *Guard) ActiveBans(now time.Time) int {
 		}
 	}
 	return n
+}
+
+// BanInfo is one sanctioned client.
+type BanInfo struct {
+	IP      netip.Addr
+	Until   time.Time
+	Tighten bool
+}
+
+// List returns the clients sanctioned at now, soonest expiry first.
+func (g *Guard) List(now time.Time) []BanInfo {
+	g.mu.RLock()
+	out := make([]BanInfo, 0, len(g.bans))
+	for ip, sc := range g.bans {
+		if sc.until.After(now) {
+			out = append(out, BanInfo{IP: ip, Until: sc.until, Tighten: sc.tighten})
+		}
+	}
+	g.mu.RUnlock()
+	slices.SortFunc(out, func(a, b BanInfo) int { return a.Until.Compare(b.Until) })
+	return out
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Options configure the admin handler.
@@ -19,6 +20,12 @@ type Options struct {
 	Metrics http.Handler
 	// Ready reports readiness and each check's state ("ok" or why not).
 	Ready func() (bool, map[string]string)
+	// State feeds the live dashboard (nil: no dashboard).
+	State func() State
+	// LiftBan lifts a client's ban from the dashboard.
+	LiftBan func(ip string) error
+	// Now is the clock (sessions, login throttling).
+	Now func() time.Time
 }
 
 // Handler returns the admin listener's handler.
@@ -26,6 +33,7 @@ type Options struct {
 //	GET /healthz  200 while the process serves (no token: for probes)
 //	GET /readyz   200 when ready, 503 otherwise, with the checks (no token)
 //	GET /metrics  Prometheus exposition (token)
+//	/dashboard/   the live dashboard (login with the token; session cookie)
 func Handler(o Options) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -40,6 +48,13 @@ func Handler(o Options) http.Handler {
 		writeJSON(w, status, map[string]any{"ready": ready, "checks": checks})
 	})
 	mux.Handle("GET /metrics", o.protect(o.Metrics))
+	if o.State != nil {
+		if o.Now == nil {
+			o.Now = time.Now
+		}
+		newDashboard(o).routes(mux)
+	}
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusNotFound, "admin.not_found", "no such admin endpoint")
 	})

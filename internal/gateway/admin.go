@@ -4,12 +4,17 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/admin"
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/pipeline"
 )
 
 // startAdmin binds the admin listener: probes, and the metrics behind the
@@ -23,9 +28,16 @@ func (g *Gateway) startAdmin(a *config.Admin) error {
 		TokenHash: sha256.Sum256([]byte(a.Token.Reveal())),
 		Metrics:   g.metrics.Handler(),
 		Ready:     g.ready,
+		State:     g.dashboardState,
+		LiftBan:   g.liftBan,
+		Now:       g.deps.Now,
 	})
 	g.admin = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 16 << 10, ErrorLog: nil}
+	// Streams (the dashboard's SSE) end when the listener shuts down.
+	base, cancel := context.WithCancel(context.Background())
+	g.admin.BaseContext = func(net.Listener) context.Context { return base }
+	g.admin.RegisterOnShutdown(cancel)
 	g.adminAddr = ln.Addr()
 	g.deps.Log.Info("admin listening", "address", ln.Addr().String())
 	go func() {
@@ -82,4 +94,42 @@ func (g *Gateway) reportHealth(report func(upstream, target string, healthy bool
 			report(name, t.Host, t.Available(now))
 		}
 	}
+}
+
+// dashboardState is what the live dashboard shows.
+func (g *Gateway) dashboardState() admin.State {
+	now := g.deps.Now()
+	st := admin.State{Live: g.live.Snapshot(now), Bans: []admin.Ban{}, Upstreams: []admin.Upstream{},
+		Config: admin.ConfigState{Version: g.version.Load(), LastReload: time.Unix(g.loadedAt.Load(), 0).UTC().Format(time.RFC3339)}}
+	if g.guard != nil {
+		for _, b := range g.guard.List(now) {
+			action := "ban"
+			if b.Tighten {
+				action = "tighten"
+			}
+			st.Bans = append(st.Bans, admin.Ban{IP: b.IP.String(), Until: b.Until.UTC().Format(time.RFC3339), Action: action})
+		}
+	}
+	g.reportHealth(func(upstream, target string, healthy bool) {
+		st.Upstreams = append(st.Upstreams, admin.Upstream{Name: upstream, Target: target, Healthy: healthy})
+	})
+	slices.SortFunc(st.Upstreams, func(a, b admin.Upstream) int { return strings.Compare(a.Name+a.Target, b.Name+b.Target) })
+	if g.events != nil {
+		st.Dropped = g.events.Dropped()
+	}
+	return st
+}
+
+// liftBan lifts a client's ban (everywhere, with Redis) from the dashboard.
+func (g *Gateway) liftBan(ip string) error {
+	if g.guard == nil {
+		return errors.New("abuse detection is off")
+	}
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return fmt.Errorf("not an IP address: %q", ip)
+	}
+	g.guard.Lift(addr)
+	g.deps.Events.Emit(pipeline.Event{Name: "abuse.lifted", Code: "abuse.lifted", ClientIP: addr.String(), Attrs: map[string]string{"by": "dashboard"}})
+	return nil
 }

@@ -39,6 +39,8 @@ type Gateway struct {
 	admin      *http.Server // nil without an admin section
 	adminAddr  net.Addr
 	version    atomic.Int64    // plan sequence number, for metrics
+	live       *observe.Live   // the dashboard's window; nil without an admin section
+	loadedAt   atomic.Int64    // unix time of the last successful load or reload
 	tracer     *observe.Tracer // nil without a tracing section
 	trustTrace string          // tracing.trust_incoming
 
@@ -90,7 +92,10 @@ func New(cfg *config.Config, deps pipeline.Deps) (*Gateway, error) {
 			},
 		})
 		deps.FetchFailed = g.metrics.JWKSFailure
+		g.live = observe.NewLive()
+		deps.Events = teeEvents{deps.Events, g.live}
 	}
+	g.loadedAt.Store(deps.Now().Unix())
 	g.deps = deps
 	if tc := cfg.Tracing; tc != nil {
 		h := map[string]string{}
@@ -224,6 +229,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	// close idle connections; requests still using them finish.
 	old.closeNew(plan)
 	version := g.version.Add(1)
+	g.loadedAt.Store(g.deps.Now().Unix())
 	if g.metrics != nil {
 		g.metrics.Reload(true, int(version))
 	}
@@ -426,4 +432,12 @@ func (g *Gateway) closeEvents() {
 	if g.eventsOut != nil {
 		_ = g.eventsOut.Close()
 	}
+}
+
+// teeEvents sends every event to two streams.
+type teeEvents struct{ a, b pipeline.Events }
+
+func (t teeEvents) Emit(ev pipeline.Event) {
+	t.a.Emit(ev)
+	t.b.Emit(ev)
 }

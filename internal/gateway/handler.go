@@ -100,7 +100,9 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	g.logAccess(r, s, rec, status, code)
 	if g.metrics != nil {
-		g.metrics.Request(s.RouteID, r.Method, status, code, g.deps.Now().Sub(s.Start), s.UpstreamTime)
+		now := g.deps.Now()
+		g.metrics.Request(s.RouteID, r.Method, status, code, now.Sub(s.Start), s.UpstreamTime)
+		g.live.Request(now, s.ClientIPText, status, code, now.Sub(s.Start))
 	}
 	if s.Decision != nil && s.Decision.Status != 499 {
 		g.emitRefusal(r, s)

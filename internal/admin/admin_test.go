@@ -1,0 +1,145 @@
+package admin
+
+import (
+	"crypto/sha256"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+const token = "admin-token-0123456789abcdef0123456789abcdef"
+
+type fixture struct {
+	h      http.Handler
+	lifted []string
+	now    time.Time
+}
+
+func newFixture() *fixture {
+	f := &fixture{now: time.Unix(1_800_000_000, 0)}
+	f.h = Handler(Options{
+		TokenHash: sha256.Sum256([]byte(token)),
+		Metrics:   http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("metrics")) }),
+		Ready:     func() (bool, map[string]string) { return true, map[string]string{"plan": "ok"} },
+		State:     func() State { return State{Bans: []Ban{{IP: "203.0.113.9", Action: "ban"}}} },
+		LiftBan:   func(ip string) error { f.lifted = append(f.lifted, ip); return nil },
+		Now:       func() time.Time { return f.now },
+	})
+	return f
+}
+
+func (f *fixture) do(method, path string, hdr map[string]string, body string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, "http://127.0.0.1:9901"+path, strings.NewReader(body))
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	f.h.ServeHTTP(w, req)
+	return w
+}
+
+// login signs in and returns the session cookie and the page's CSRF token.
+func (f *fixture) login(t *testing.T) (string, string) {
+	t.Helper()
+	w := f.do("POST", "/dashboard/login", map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Origin": "http://127.0.0.1:9901"}, "token="+url.QueryEscape(token))
+	if w.Code != http.StatusSeeOther {
+		t.Fatalf("login: %d %s", w.Code, w.Body)
+	}
+	c := w.Result().Cookies()[0]
+	if c.Name != sessionCookie || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/dashboard" || len(c.Value) != 64 {
+		t.Fatalf("session cookie %+v", c)
+	}
+	page := f.do("GET", "/dashboard/", map[string]string{"Cookie": c.Name + "=" + c.Value}, "")
+	_, rest, ok := strings.Cut(page.Body.String(), `name="csrf-token" content="`)
+	if !ok {
+		t.Fatalf("dashboard page without CSRF token: %s", page.Body)
+	}
+	csrf, _, _ := strings.Cut(rest, `"`)
+	if csp := page.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Fatalf("CSP %q", csp)
+	}
+	return c.Name + "=" + c.Value, csrf
+}
+
+func TestProbesAndMetrics(t *testing.T) {
+	f := newFixture()
+	if w := f.do("GET", "/healthz", nil, ""); w.Code != 200 {
+		t.Fatalf("healthz %d", w.Code)
+	}
+	if w := f.do("GET", "/metrics", map[string]string{"Authorization": "Bearer nope"}, ""); w.Code != 401 || w.Header().Get("WWW-Authenticate") == "" {
+		t.Fatalf("metrics without the token: %d", w.Code)
+	}
+	if w := f.do("GET", "/metrics", map[string]string{"Authorization": "Bearer " + token}, ""); w.Code != 200 || w.Body.String() != "metrics" {
+		t.Fatalf("metrics: %d", w.Code)
+	}
+}
+
+// TestDashboardAuth: the dashboard's data and actions need a session; a
+// state change also needs the CSRF token and a same-origin request; logins
+// are checked for origin and throttled after repeated failures.
+func TestDashboardAuth(t *testing.T) {
+	f := newFixture()
+	if w := f.do("GET", "/dashboard/", nil, ""); w.Code != 200 || !strings.Contains(w.Body.String(), `id="login"`) {
+		t.Fatalf("without a session the page is the login form: %d", w.Code)
+	}
+	for _, p := range []string{"/dashboard/api/state", "/dashboard/api/stream"} {
+		if w := f.do("GET", p, nil, ""); w.Code != 401 {
+			t.Fatalf("%s without a session: %d", p, w.Code)
+		}
+	}
+	if w := f.do("GET", "/dashboard/api/state", map[string]string{"Cookie": sessionCookie + "=" + strings.Repeat("a", 64)}, ""); w.Code != 401 {
+		t.Fatalf("forged session: %d", w.Code)
+	}
+	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Origin": "https://evil.example"}
+	if w := f.do("POST", "/dashboard/login", form, "token="+token); w.Code != 403 {
+		t.Fatalf("cross-origin login: %d", w.Code)
+	}
+
+	cookie, csrf := f.login(t)
+	if w := f.do("GET", "/dashboard/api/state", map[string]string{"Cookie": cookie}, ""); w.Code != 200 || !strings.Contains(w.Body.String(), "203.0.113.9") {
+		t.Fatalf("state: %d %s", w.Code, w.Body)
+	}
+	lift := `{"ip":"203.0.113.9"}`
+	for name, hdr := range map[string]map[string]string{
+		"no csrf":      {"Cookie": cookie},
+		"wrong csrf":   {"Cookie": cookie, "X-CSRF-Token": strings.Repeat("0", 64)},
+		"cross origin": {"Cookie": cookie, "X-CSRF-Token": csrf, "Origin": "https://evil.example"},
+		"cross site":   {"Cookie": cookie, "X-CSRF-Token": csrf, "Sec-Fetch-Site": "cross-site"},
+		"no session":   {"X-CSRF-Token": csrf},
+	} {
+		if w := f.do("POST", "/dashboard/api/bans/lift", hdr, lift); w.Code != 403 && w.Code != 401 {
+			t.Errorf("%s: %d", name, w.Code)
+		}
+	}
+	if len(f.lifted) != 0 {
+		t.Fatalf("a forged request lifted a ban: %v", f.lifted)
+	}
+	if w := f.do("POST", "/dashboard/api/bans/lift", map[string]string{"Cookie": cookie, "X-CSRF-Token": csrf, "Origin": "http://127.0.0.1:9901"}, lift); w.Code != 200 || len(f.lifted) != 1 {
+		t.Fatalf("lift: %d %v", w.Code, f.lifted)
+	}
+	// Sessions expire.
+	f.now = f.now.Add(sessionTTL + time.Second)
+	if w := f.do("GET", "/dashboard/api/state", map[string]string{"Cookie": cookie}, ""); w.Code != 401 {
+		t.Fatalf("expired session: %d", w.Code)
+	}
+}
+
+func TestLoginThrottle(t *testing.T) {
+	f := newFixture()
+	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+	for i := 0; i < 5; i++ {
+		if w := f.do("POST", "/dashboard/login", form, "token=wrong"); w.Code != 401 {
+			t.Fatalf("attempt %d: %d", i, w.Code)
+		}
+	}
+	if w := f.do("POST", "/dashboard/login", form, "token="+token); w.Code != 429 {
+		t.Fatalf("sixth attempt (right token) within the minute: %d, want 429", w.Code)
+	}
+	f.now = f.now.Add(61 * time.Second)
+	if w := f.do("POST", "/dashboard/login", form, "token="+token); w.Code != http.StatusSeeOther {
+		t.Fatalf("after a minute: %d", w.Code)
+	}
+}

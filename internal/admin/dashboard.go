@@ -1,0 +1,279 @@
+package admin
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/observe"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// State is what the dashboard shows besides the traffic window.
+type State struct {
+	Live      observe.Snapshot `json:"live"`
+	Bans      []Ban            `json:"bans"`
+	Upstreams []Upstream       `json:"upstreams"`
+	Config    ConfigState      `json:"config"`
+	Dropped   uint64           `json:"events_dropped"`
+}
+
+// Ban is a sanctioned client.
+type Ban struct {
+	IP     string `json:"ip"`
+	Until  string `json:"until"`
+	Action string `json:"action"` // ban or tighten
+}
+
+// Upstream is one target's health.
+type Upstream struct {
+	Name    string `json:"name"`
+	Target  string `json:"target"`
+	Healthy bool   `json:"healthy"`
+}
+
+// ConfigState is the plan in service.
+type ConfigState struct {
+	Version    int64  `json:"version"`
+	LastReload string `json:"last_reload"`
+	LastError  string `json:"last_error,omitempty"`
+}
+
+// sessionCookie carries the dashboard session id.
+const sessionCookie = "rampart_admin_session"
+
+const sessionTTL = 8 * time.Hour
+
+type session struct {
+	csrf    string
+	expires time.Time
+}
+
+// dashboard serves the live dashboard behind a login with the admin token.
+type dashboard struct {
+	o        Options
+	mu       sync.Mutex
+	sessions map[[32]byte]session // by SHA-256 of the session id
+	failures []time.Time          // recent failed logins (all clients)
+	page     *template.Template
+}
+
+func newDashboard(o Options) *dashboard {
+	page := template.Must(template.ParseFS(assets, "assets/dashboard.html"))
+	return &dashboard{o: o, sessions: map[[32]byte]session{}, page: page}
+}
+
+func (d *dashboard) routes(mux *http.ServeMux) {
+	static, _ := fs.Sub(assets, "assets")
+	mux.Handle("GET /dashboard/assets/", http.StripPrefix("/dashboard/assets/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /dashboard/{$}", d.index)
+	mux.HandleFunc("GET /dashboard", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/dashboard/", http.StatusSeeOther)
+	})
+	mux.HandleFunc("POST /dashboard/login", d.login)
+	mux.HandleFunc("POST /dashboard/logout", d.withSession(true, d.logout))
+	mux.HandleFunc("GET /dashboard/api/stream", d.withSession(false, d.stream))
+	mux.HandleFunc("GET /dashboard/api/state", d.withSession(false, d.state))
+	mux.HandleFunc("POST /dashboard/api/bans/lift", d.withSession(true, d.lift))
+}
+
+// pageHeaders: no inline script or style may run, nothing may frame the
+// page, and nothing leaves for another origin.
+func pageHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+	h.Set("X-Frame-Options", "DENY")
+	// same-origin, not no-referrer: with no-referrer browsers send
+	// "Origin: null" on form posts, which the origin check refuses.
+	h.Set("Referrer-Policy", "same-origin")
+}
+
+func (d *dashboard) index(w http.ResponseWriter, r *http.Request) {
+	pageHeaders(w)
+	s, ok := d.session(r)
+	if !ok {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		b, _ := assets.ReadFile("assets/login.html")
+		_, _ = w.Write(b)
+		return
+	}
+	var buf bytes.Buffer
+	if err := d.page.Execute(&buf, map[string]string{"CSRF": s.csrf}); err != nil {
+		http.Error(w, "page", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write(buf.Bytes())
+}
+
+// login exchanges the admin token for a session cookie. It checks the
+// request's origin (login CSRF) and slows guessing: after 5 failures in a
+// minute, logins are refused for the rest of that minute.
+func (d *dashboard) login(w http.ResponseWriter, r *http.Request) {
+	if !sameOrigin(r) {
+		problem(w, http.StatusForbidden, "admin.cross_origin", "cross-origin request refused")
+		return
+	}
+	now := d.o.Now()
+	d.mu.Lock()
+	recent := d.failures[:0]
+	for _, t := range d.failures {
+		if now.Sub(t) < time.Minute {
+			recent = append(recent, t)
+		}
+	}
+	d.failures = recent
+	limited := len(recent) >= 5
+	d.mu.Unlock()
+	if limited {
+		w.Header().Set("Retry-After", "60")
+		problem(w, http.StatusTooManyRequests, "admin.login_limited", "too many failed logins; try again in a minute")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	tok := r.PostFormValue("token")
+	sum := sha256.Sum256([]byte(tok))
+	if tok == "" || subtle.ConstantTimeCompare(sum[:], d.o.TokenHash[:]) != 1 {
+		d.mu.Lock()
+		d.failures = append(d.failures, now)
+		d.mu.Unlock()
+		problem(w, http.StatusUnauthorized, "admin.unauthorized", "wrong admin token")
+		return
+	}
+	id, csrf := randomHex(32), randomHex(32)
+	d.mu.Lock()
+	for k, s := range d.sessions { // expired sessions go first
+		if now.After(s.expires) {
+			delete(d.sessions, k)
+		}
+	}
+	d.sessions[sha256.Sum256([]byte(id))] = session{csrf: csrf, expires: now.Add(sessionTTL)}
+	d.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/dashboard", MaxAge: int(sessionTTL.Seconds()),
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/dashboard/", http.StatusSeeOther)
+}
+
+func (d *dashboard) logout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		d.mu.Lock()
+		delete(d.sessions, sha256.Sum256([]byte(c.Value)))
+		d.mu.Unlock()
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/dashboard", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// session returns the request's valid session.
+func (d *dashboard) session(r *http.Request) (session, bool) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || len(c.Value) != 64 {
+		return session{}, false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s, ok := d.sessions[sha256.Sum256([]byte(c.Value))]
+	if !ok || d.o.Now().After(s.expires) {
+		return session{}, false
+	}
+	return s, true
+}
+
+// withSession requires a session and, for state-changing requests, the
+// session's CSRF token in X-CSRF-Token and a same-origin request.
+func (d *dashboard) withSession(mutating bool, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s, ok := d.session(r)
+		if !ok {
+			problem(w, http.StatusUnauthorized, "admin.unauthorized", "log in to the dashboard")
+			return
+		}
+		if mutating {
+			got := r.Header.Get("X-CSRF-Token")
+			if !sameOrigin(r) || subtle.ConstantTimeCompare([]byte(got), []byte(s.csrf)) != 1 {
+				problem(w, http.StatusForbidden, "admin.csrf", "missing or wrong CSRF token")
+				return
+			}
+		}
+		h(w, r)
+	}
+}
+
+// sameOrigin accepts requests whose Origin (when sent) is this host.
+func sameOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return r.Header.Get("Sec-Fetch-Site") != "cross-site"
+	}
+	u, err := url.Parse(o)
+	return err == nil && u.Host == r.Host
+}
+
+func (d *dashboard) state(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, d.o.State())
+}
+
+// stream pushes the state once a second over Server-Sent Events until the
+// client goes or the listener shuts down.
+func (d *dashboard) stream(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	_ = rc.SetWriteDeadline(time.Time{})
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		b, err := json.Marshal(d.o.State())
+		if err != nil {
+			return
+		}
+		if _, err := w.Write(append(append([]byte("event: state\ndata: "), b...), '\n', '\n')); err != nil {
+			return
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (d *dashboard) lift(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		IP string `json:"ip"`
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 1024)
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.IP == "" {
+		problem(w, http.StatusBadRequest, "admin.bad_request", "send {\"ip\": \"...\"}")
+		return
+	}
+	if err := d.o.LiftBan(req.IP); err != nil {
+		problem(w, http.StatusBadRequest, "admin.bad_request", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"lifted": req.IP})
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

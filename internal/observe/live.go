@@ -1,0 +1,253 @@
+package observe
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/pipeline"
+)
+
+// Live keeps the last minute of traffic, per second, and the latest
+// security events, for the live dashboard. Memory is bounded: 60 seconds
+// of counters, at most maxClients client IPs per minute, maxEvents events.
+type Live struct {
+	mu      sync.Mutex
+	secs    [liveSeconds]liveSecond
+	clients [2]map[string]*clientStat // this minute and the previous one
+	minute  int64
+	events  []pipeline.Event // ring
+	next    int
+}
+
+const (
+	liveSeconds = 60
+	maxClients  = 10000
+	maxEvents   = 200
+)
+
+type liveSecond struct {
+	unix     int64
+	requests int
+	classes  [5]int // 1xx..5xx
+	blocked  map[string]int
+	lat      [len(latBounds) + 1]int
+}
+
+type clientStat struct{ requests, refused int }
+
+// latBounds are the latency histogram's upper bounds in microseconds.
+var latBounds = [...]int64{250, 500, 1000, 2000, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000}
+
+// NewLive returns an empty window.
+func NewLive() *Live {
+	return &Live{clients: [2]map[string]*clientStat{{}, {}}, events: make([]pipeline.Event, 0, maxEvents)}
+}
+
+// Request records one finished request.
+func (l *Live) Request(now time.Time, clientIP string, status int, code string, dur time.Duration) {
+	unix := now.Unix()
+	us := dur.Microseconds()
+	b := 0
+	for b < len(latBounds) && us > latBounds[b] {
+		b++
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := &l.secs[unix%liveSeconds]
+	if s.unix > unix {
+		return // older than the window this slot now holds
+	}
+	if s.unix != unix {
+		*s = liveSecond{unix: unix}
+	}
+	s.requests++
+	if c := status/100 - 1; c >= 0 && c < 5 {
+		s.classes[c]++
+	}
+	s.lat[b]++
+	if code != "" {
+		if s.blocked == nil {
+			s.blocked = map[string]int{}
+		}
+		s.blocked[code]++
+	}
+	var cur map[string]*clientStat
+	switch m := unix / 60; {
+	case m == l.minute:
+		cur = l.clients[0]
+	case m == l.minute+1:
+		l.clients[1], l.clients[0], l.minute = l.clients[0], map[string]*clientStat{}, m
+		cur = l.clients[0]
+	case m > l.minute+1:
+		l.clients[1], l.clients[0], l.minute = map[string]*clientStat{}, map[string]*clientStat{}, m
+		cur = l.clients[0]
+	case m == l.minute-1:
+		cur = l.clients[1]
+	default:
+		return
+	}
+	cs := cur[clientIP]
+	if cs == nil {
+		if len(cur) >= maxClients {
+			return
+		}
+		cs = &clientStat{}
+		cur[clientIP] = cs
+	}
+	cs.requests++
+	if code != "" {
+		cs.refused++
+	}
+}
+
+// Emit implements pipeline.Events: the dashboard's copy of the stream.
+func (l *Live) Emit(ev pipeline.Event) {
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+	l.mu.Lock()
+	if len(l.events) < maxEvents {
+		l.events = append(l.events, ev)
+	} else {
+		l.events[l.next] = ev
+	}
+	l.next = (l.next + 1) % maxEvents
+	l.mu.Unlock()
+}
+
+// Snapshot is the dashboard's view of the last minute.
+type Snapshot struct {
+	Time     int64          `json:"time"`
+	Seconds  []int64        `json:"seconds"` // unix seconds, oldest first
+	RPS      []int          `json:"rps"`
+	Blocked  []int          `json:"blocked"`
+	P50      []float64      `json:"p50_ms"`
+	P99      []float64      `json:"p99_ms"`
+	Classes  map[string]int `json:"status_classes"` // over the minute
+	Reasons  []Count        `json:"blocked_by_reason"`
+	Clients  []ClientCount  `json:"top_clients"`
+	Offender []ClientCount  `json:"top_offenders"`
+	Events   []EventView    `json:"events"` // newest first
+}
+
+// Count is a labelled count.
+type Count struct {
+	Key   string `json:"key"`
+	Count int    `json:"count"`
+}
+
+// ClientCount is a client's requests and refusals in the window.
+type ClientCount struct {
+	IP       string `json:"ip"`
+	Requests int    `json:"requests"`
+	Refused  int    `json:"refused"`
+}
+
+// EventView is an event as the dashboard shows it (already redacted
+// fields only: no reason text, no request details beyond the path).
+type EventView struct {
+	Time     string   `json:"time"`
+	Event    string   `json:"event"`
+	Code     string   `json:"code"`
+	Stage    string   `json:"stage"`
+	Route    string   `json:"route"`
+	ClientIP string   `json:"client_ip"`
+	Subject  string   `json:"subject,omitempty"`
+	Method   string   `json:"method,omitempty"`
+	Path     string   `json:"path,omitempty"`
+	Rules    []string `json:"rules,omitempty"`
+	Detail   string   `json:"detail,omitempty"`
+}
+
+// Snapshot summarises the last minute at now.
+func (l *Live) Snapshot(now time.Time) Snapshot {
+	unix := now.Unix()
+	snap := Snapshot{Time: unix, Classes: map[string]int{"1xx": 0, "2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0}}
+	reasons := map[string]int{}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for t := unix - liveSeconds + 1; t <= unix; t++ {
+		s := &l.secs[t%liveSeconds]
+		snap.Seconds = append(snap.Seconds, t)
+		if s.unix != t {
+			snap.RPS = append(snap.RPS, 0)
+			snap.Blocked = append(snap.Blocked, 0)
+			snap.P50 = append(snap.P50, 0)
+			snap.P99 = append(snap.P99, 0)
+			continue
+		}
+		blocked := 0
+		for code, n := range s.blocked {
+			blocked += n
+			reasons[code] += n
+		}
+		snap.RPS = append(snap.RPS, s.requests)
+		snap.Blocked = append(snap.Blocked, blocked)
+		snap.P50 = append(snap.P50, quantile(s.lat[:], s.requests, 0.50))
+		snap.P99 = append(snap.P99, quantile(s.lat[:], s.requests, 0.99))
+		for i, n := range s.classes {
+			snap.Classes[string(rune('1'+i))+"xx"] += n
+		}
+	}
+	for k, n := range reasons {
+		snap.Reasons = append(snap.Reasons, Count{k, n})
+	}
+	slices.SortFunc(snap.Reasons, func(a, b Count) int { return b.Count - a.Count })
+	merged := map[string]ClientCount{}
+	for _, m := range l.clients {
+		for ip, c := range m {
+			cc := merged[ip]
+			cc.IP, cc.Requests, cc.Refused = ip, cc.Requests+c.requests, cc.Refused+c.refused
+			merged[ip] = cc
+		}
+	}
+	all := make([]ClientCount, 0, len(merged))
+	for _, c := range merged {
+		all = append(all, c)
+	}
+	slices.SortFunc(all, func(a, b ClientCount) int { return b.Requests - a.Requests })
+	snap.Clients = append([]ClientCount(nil), all[:min(10, len(all))]...)
+	slices.SortFunc(all, func(a, b ClientCount) int { return b.Refused - a.Refused })
+	for _, c := range all[:min(10, len(all))] {
+		if c.Refused > 0 {
+			snap.Offender = append(snap.Offender, c)
+		}
+	}
+	for i := 0; i < len(l.events) && i < 50; i++ {
+		// Newest first: next is one past the newest (and equals the
+		// length until the ring is full).
+		ev := l.events[((l.next-1-i)%maxEvents+maxEvents)%maxEvents]
+		stage, _, _ := strings.Cut(ev.Code, ".")
+		v := EventView{Time: ev.Time.UTC().Format(time.RFC3339), Event: ev.Name, Code: ev.Code, Stage: stage, Route: ev.Route,
+			ClientIP: ev.ClientIP, Subject: ev.Subject, Method: ev.Method, Path: clipText(ev.Path, 200), Rules: ev.Rules}
+		if d := ev.Attrs["detector"]; d != "" {
+			v.Detail = d
+		} else if s := ev.Attrs["signal"]; s != "" {
+			v.Detail = s
+		}
+		snap.Events = append(snap.Events, v)
+	}
+	return snap
+}
+
+// quantile estimates a latency quantile (ms) from histogram buckets: the
+// upper bound of the bucket holding it.
+func quantile(buckets []int, total int, q float64) float64 {
+	if total == 0 {
+		return 0
+	}
+	want := int(float64(total)*q + 0.5)
+	seen := 0
+	for i, n := range buckets {
+		seen += n
+		if seen >= want && n > 0 {
+			if i < len(latBounds) {
+				return float64(latBounds[i]) / 1000
+			}
+			return float64(latBounds[len(latBounds)-1]) / 1000
+		}
+	}
+	return 0
+}
