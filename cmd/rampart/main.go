@@ -8,6 +8,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
@@ -44,7 +46,11 @@ const usage = `usage: rampart <command> [flags]
 commands:
   run --config FILE       serve the configured listeners (SIGHUP or a file change reloads)
   check --config FILE     validate a config and print every problem (exit 1 on error)
-  quickstart [--addr A]   run the embedded demo config in front of a built-in upstream
+  quickstart [--addr A] [--admin A]
+                          run the embedded demo config in front of a built-in upstream,
+                          with the live dashboard on the admin address
+  traffic [--target URL] [--duration D] [--rate N]
+                          send normal and attack traffic to the quickstart gateway
   token --key FILE ...    mint a test JWT from a private key (development only)
   keys create --config FILE --consumer NAME [--scopes a,b] [--ttl 90d]
                           create an API key (printed once; only its keyed hash is stored)
@@ -67,6 +73,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdQuickstart(args[1:], stdout, stderr)
 	case "token":
 		return cmdToken(args[1:], stdout, stderr)
+	case "traffic":
+		return cmdTraffic(args[1:], stdout, stderr)
 	case "keys":
 		return cmdKeys(args[1:], stdout, stderr)
 	case "bans":
@@ -274,9 +282,13 @@ func cmdQuickstart(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("quickstart", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "gateway listen address")
+	adminAddr := fs.String("admin", "127.0.0.1:9901", "admin listener (dashboard, metrics) address")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	// A fresh admin token at every start: the dashboard's sign-in.
+	adminToken := randomToken()
+	os.Setenv("RAMPART_QUICKSTART_ADMIN_TOKEN", adminToken)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		fmt.Fprintf(stderr, "error: demo upstream: %v\n", err)
@@ -309,17 +321,45 @@ func cmdQuickstart(args []string, stdout, stderr io.Writer) int {
 	}
 	wrongAud, _ := signer.Sign(devidp.Claims{Issuer: issuer, Subject: "alice", Audience: "some-other-api", TTL: time.Hour})
 
-	cfg, err := config.Parse(quickstart.Config(*addr, ln.Addr().String(), idpLn.Addr().String()), "quickstart.yaml (embedded)")
+	cfg, err := config.Parse(quickstart.Config(*addr, ln.Addr().String(), idpLn.Addr().String(), *adminAddr), "quickstart.yaml (embedded)")
 	if err != nil {
 		printProblems(stderr, err)
 		return 1
 	}
-	fmt.Fprint(stdout, quickstart.Guide(*addr, token, wrongAud))
+	fmt.Fprint(stdout, quickstart.Guide(*addr, token, wrongAud, *adminAddr, adminToken))
 	code := serve(cfg, "", false, 5*time.Second, newLogger(stderr), stderr)
 	if code != 0 {
-		fmt.Fprintf(stderr, "hint: is %s already in use? try: rampart quickstart --addr 127.0.0.1:8081\n", *addr)
+		fmt.Fprintf(stderr, "hint: is %s or %s already in use? try: rampart quickstart --addr 127.0.0.1:8081 --admin 127.0.0.1:9902\n", *addr, *adminAddr)
 	}
 	return code
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func cmdTraffic(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("traffic", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	target := fs.String("target", "http://127.0.0.1:8080", "the quickstart gateway's base URL")
+	dur := fs.Duration("duration", time.Minute, "how long to send (at most 1h)")
+	rate := fs.Int("rate", 30, "requests per second")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if !strings.Contains(*target, "://") {
+		*target = "http://" + *target
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Fprintf(stdout, "sending normal and attack traffic to %s for %v at %d requests/s\n", *target, *dur, *rate)
+	if err := quickstart.Traffic(ctx, quickstart.TrafficOptions{Target: *target, Duration: *dur, Rate: *rate, Out: stdout}); err != nil {
+		fmt.Fprintf(stderr, "error: %v\n", err)
+		return 2
+	}
+	return 0
 }
 
 func cmdToken(args []string, stdout, stderr io.Writer) int {

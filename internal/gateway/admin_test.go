@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -194,5 +196,49 @@ func TestAdminConfigErrors(t *testing.T) {
 	}
 	if _, err := config.Parse([]byte(baseConfig("127.0.0.1:9", "admin: {address: 0.0.0.0:9901, allow_remote: true, token: '${env:RAMPART_ADMIN_TOKEN}'}\n")), "gw.yaml"); err != nil {
 		t.Errorf("allow_remote: %v", err)
+	}
+}
+
+// TestGrafanaDashboard: the Grafana dashboard in docs/ is valid JSON and
+// queries only metrics the gateway exports (the golden list).
+func TestGrafanaDashboard(t *testing.T) {
+	data, err := os.ReadFile("../../docs/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(data, &dash); err != nil {
+		t.Fatal(err)
+	}
+	golden, err := os.ReadFile(filepath.Join("testdata", "metrics.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{}
+	for _, line := range strings.Split(string(golden), "\n") {
+		if name, _, ok := strings.Cut(line, " "); ok {
+			known[name] = true
+		}
+	}
+	re := regexp.MustCompile(`rampart_[a-z_]+`)
+	n := 0
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			for _, m := range re.FindAllString(tg.Expr, -1) {
+				base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(m, "_bucket"), "_count"), "_sum")
+				if !known[base] {
+					t.Errorf("panel %q queries %s, which the gateway does not export", p.Title, m)
+				}
+				n++
+			}
+		}
+	}
+	if len(dash.Panels) < 8 || n < 10 {
+		t.Fatalf("dashboard too small: %d panels, %d metric references", len(dash.Panels), n)
 	}
 }

@@ -15,9 +15,11 @@ import (
 var configTemplate string
 
 // Config returns the embedded config with the gateway's listen address,
-// the demo upstream's and the development IdP's addresses filled in.
-func Config(listen, upstream, idp string) []byte {
-	r := strings.NewReplacer("{{LISTEN}}", listen, "{{UPSTREAM}}", upstream, "{{IDP}}", idp)
+// the demo upstream's, the development IdP's and the admin listener's
+// addresses filled in. The admin token is read from
+// RAMPART_QUICKSTART_ADMIN_TOKEN.
+func Config(listen, upstream, idp, admin string) []byte {
+	r := strings.NewReplacer("{{LISTEN}}", listen, "{{UPSTREAM}}", upstream, "{{IDP}}", idp, "{{ADMIN}}", admin)
 	return []byte(r.Replace(configTemplate))
 }
 
@@ -33,6 +35,9 @@ func Demo() http.Handler {
 	})
 	mux.HandleFunc("GET /orders/{id}", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"order": r.PathValue("id"), "status": "shipped"})
+	})
+	mux.HandleFunc("GET /search", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, map[string]any{"query": r.URL.Query().Get("q"), "results": []string{}})
 	})
 	mux.HandleFunc("/echo/", echo)
 	mux.HandleFunc("/echo", echo)
@@ -66,11 +71,21 @@ func writeJSON(w http.ResponseWriter, v any) {
 }
 
 // Guide is printed when quickstart starts; token is a valid access token
-// of the development IdP and wrongAud one for another audience.
-func Guide(addr, token, wrongAud string) string {
+// of the development IdP and wrongAud one for another audience; admin is
+// the admin listener and adminToken its token.
+func Guide(addr, token, wrongAud, admin, adminToken string) string {
 	base := "http://" + addr
 	return fmt.Sprintf(`Rampart quickstart: gateway on %[1]s in front of a built-in demo upstream.
-Try these in another terminal (the JSON access log appears below):
+
+  Live security dashboard: http://%[4]s/dashboard/
+  Admin token (sign in with it; new at every start): %[5]s
+
+  Watch attacks being blocked live: in another terminal run
+    rampart traffic --target %[1]s --duration 2m
+  (normal clients, an injection attacker, a scanner and a brute-forcer,
+  each from its own 127.0.0.x address; expect blocks, then bans).
+
+Or try these (the JSON access log and security events appear below):
 
   # routing: an exact route and a template route (/users/{id})
   curl -i %[1]s/hello
@@ -98,6 +113,12 @@ Try these in another terminal (the JSON access log appears below):
   # a validly signed token for another audience is refused too (401)
   curl -i -H "Authorization: Bearer %[3]s" %[1]s/orders/7
 
+  # the WAF (OWASP CRS) on /search: SQL injection is refused (403 waf.sqli)
+  curl -i "%[1]s/search?q=1%%27%%20OR%%20%%271%%27=%%271"
+
+  # metrics for Prometheus (admin token required)
+  curl -s -H "Authorization: Bearer %[5]s" http://%[4]s/metrics | grep rampart_requests_total
+
 Stop with Ctrl-C.
-`, base, token, wrongAud)
+`, base, token, wrongAud, admin, adminToken)
 }

@@ -152,9 +152,10 @@ func rawGet(t *testing.T, addr, target string) string {
 // TestQuickstartGuide runs `rampart quickstart` and performs every request
 // its printed guide suggests, checking that each shows what it says.
 func TestQuickstartGuide(t *testing.T) {
-	addr := freePort(t)
-	p := start(t, "quickstart", "--addr", addr)
+	addr, admin := freePort(t), freePort(t)
+	p := start(t, "quickstart", "--addr", addr, "--admin", admin)
 	waitListening(t, addr)
+	waitListening(t, admin)
 	base := "http://" + addr
 	stdout, _ := p.output()
 	for _, want := range []string{"curl -i " + base + "/hello", "/echo/../admin", "%2e%2e"} {
@@ -228,8 +229,8 @@ func TestQuickstartGuide(t *testing.T) {
 	})
 	out, _ := p.output()
 	for _, line := range strings.Split(out, "\n") {
-		if !strings.HasPrefix(line, "{") {
-			continue
+		if !strings.HasPrefix(line, "{") || strings.Contains(line, `"log":"security"`) {
+			continue // security events are checked below
 		}
 		var m map[string]any
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
@@ -242,6 +243,60 @@ func TestQuickstartGuide(t *testing.T) {
 			}
 		}
 	}
+	// The refusals above are on the security event stream.
+	if !strings.Contains(out, `"log":"security","event":"refusal","stage":"router","code":"router.not_found"`) {
+		t.Errorf("no security event for the 404 in:\n%s", out)
+	}
+
+	// The dashboard and metrics: the guide prints the URL and a token.
+	dash := regexp.MustCompile(`Live security dashboard: (http://\S+/dashboard/)`).FindStringSubmatch(stdout)
+	adminTok := regexp.MustCompile(`Admin token \(sign in with it; new at every start\): ([0-9a-f]{64})`).FindStringSubmatch(stdout)
+	if dash == nil || adminTok == nil || !strings.Contains(dash[1], admin) {
+		t.Fatalf("guide lacks the dashboard URL or admin token:\n%s", stdout)
+	}
+	if code, _, body := do(t, "GET", dash[1]); code != 200 || !strings.Contains(body, "Admin token") {
+		t.Errorf("dashboard sign-in page: %d", code)
+	}
+	metrics := func() string {
+		req, _ := http.NewRequest("GET", "http://"+admin+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+adminTok[1])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("metrics with the printed token: %d", resp.StatusCode)
+		}
+		return string(b)
+	}
+	if m := metrics(); !strings.Contains(m, `rampart_requests_total{method="GET",route="hello",status_class="2xx"}`) {
+		t.Errorf("metrics lack the /hello requests")
+	}
+
+	// The traffic generator the guide suggests: attacks get blocked and
+	// attackers banned.
+	tr := start(t, "traffic", "--target", base, "--duration", "6s", "--rate", "60")
+	select {
+	case <-tr.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("rampart traffic did not stop after its duration")
+	}
+	trOut, _ := tr.output()
+	if !strings.Contains(trOut, "done:") {
+		t.Errorf("traffic output: %s", trOut)
+	}
+	m := metrics()
+	for _, want := range []string{`code="waf.`, `code="authn.unauthorized"`, `code="abuse.banned"`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("after the traffic run, metrics lack %s", want)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^rampart_active_bans [1-9]`).MatchString(m) {
+		t.Errorf("no active ban after the traffic run")
+	}
+
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:

@@ -1,0 +1,155 @@
+package quickstart
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"sync/atomic"
+	"time"
+)
+
+// TrafficOptions bound a traffic run.
+type TrafficOptions struct {
+	// Target is the gateway's base URL (http://127.0.0.1:8080).
+	Target string
+	// Duration bounds the run.
+	Duration time.Duration
+	// Rate is the requests per second, in total.
+	Rate int
+	// Out receives a progress line every 5 s and the summary.
+	Out io.Writer
+}
+
+// client is one simulated client: a loopback source address (Linux routes
+// all of 127.0.0.0/8 to the loopback interface, so each client has its own
+// IP for the gateway's per-client limits and detectors) and what it sends.
+type client struct {
+	name string
+	http *http.Client
+	next func(r *rand.Rand) (method, path string, hdr http.Header)
+}
+
+// Traffic sends a bounded mix of normal and attack traffic to the
+// quickstart gateway: well-behaved clients, an injection attacker, a
+// scanner and a credential brute-forcer, each from its own loopback
+// address, so the dashboard shows blocks, bans and top offenders.
+func Traffic(ctx context.Context, o TrafficOptions) error {
+	if _, err := url.Parse(o.Target); err != nil {
+		return err
+	}
+	if o.Duration <= 0 || o.Duration > time.Hour {
+		return fmt.Errorf("duration %v: use up to 1h", o.Duration)
+	}
+	if o.Rate <= 0 || o.Rate > 1000 {
+		return fmt.Errorf("rate %d: use 1 to 1000 requests per second", o.Rate)
+	}
+	attacks := []string{
+		"/search?q=" + url.QueryEscape("1' OR '1'='1' UNION SELECT password FROM users--"),
+		"/search?q=" + url.QueryEscape("<script>alert(document.cookie)</script>"),
+		"/search?q=" + url.QueryEscape(";cat /etc/passwd"),
+		"/search?file=" + url.QueryEscape("../../../../etc/shadow"),
+	}
+	scans := []string{"/.env", "/wp-login.php", "/.git/config", "/admin", "/phpmyadmin/", "/actuator/env", "/backup.zip", "/server-status"}
+	var clients []*client
+	for i := 0; i < 6; i++ {
+		clients = append(clients, &client{name: "normal", http: loopbackClient(10 + i), next: func(r *rand.Rand) (string, string, http.Header) {
+			switch r.IntN(4) {
+			case 0:
+				return "GET", "/hello", nil
+			case 1:
+				return "GET", fmt.Sprintf("/users/%d", r.IntN(500)), nil
+			case 2:
+				return "GET", "/search?q=" + url.QueryEscape([]string{"coffee", "best shoes", "o'reilly books", "red wine"}[r.IntN(4)]), nil
+			}
+			return "GET", "/echo?page=" + fmt.Sprint(r.IntN(9)), nil
+		}})
+	}
+	clients = append(clients,
+		&client{name: "injection", http: loopbackClient(66), next: func(r *rand.Rand) (string, string, http.Header) {
+			return "GET", attacks[r.IntN(len(attacks))], nil
+		}},
+		&client{name: "scanner", http: loopbackClient(77), next: func(r *rand.Rand) (string, string, http.Header) {
+			return "GET", scans[r.IntN(len(scans))], nil
+		}},
+		&client{name: "brute-force", http: loopbackClient(88), next: func(r *rand.Rand) (string, string, http.Header) {
+			return "GET", fmt.Sprintf("/orders/%d", r.IntN(50)), http.Header{"Authorization": {fmt.Sprintf("Bearer guessed-token-%d", r.IntN(1e6))}}
+		}},
+	)
+	ctx, cancel := context.WithTimeout(ctx, o.Duration)
+	defer cancel()
+	var sent, ok, refused, failed atomic.Int64
+	tick := time.NewTicker(time.Second / time.Duration(o.Rate))
+	defer tick.Stop()
+	report := time.NewTicker(5 * time.Second)
+	defer report.Stop()
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	sem := make(chan struct{}, 64) // bounded concurrency
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintf(o.Out, "done: %d requests, %d served, %d refused by the gateway, %d failed\n", sent.Load(), ok.Load(), refused.Load(), failed.Load())
+			return nil
+		case <-report.C:
+			fmt.Fprintf(o.Out, "%d requests: %d served, %d refused\n", sent.Load(), ok.Load(), refused.Load())
+		case <-tick.C:
+			// Normal clients send most of the traffic.
+			c := clients[rng.IntN(6)]
+			if rng.IntN(10) < 3 {
+				c = clients[6+rng.IntN(3)]
+			}
+			method, path, hdr := c.next(rng)
+			select {
+			case sem <- struct{}{}:
+			default:
+				continue // the gateway is slower than the rate: skip
+			}
+			sent.Add(1)
+			go func() {
+				defer func() { <-sem }()
+				req, err := http.NewRequestWithContext(ctx, method, o.Target+path, nil)
+				if err != nil {
+					failed.Add(1)
+					return
+				}
+				for k, v := range hdr {
+					req.Header[k] = v
+				}
+				req.Header.Set("User-Agent", "rampart-traffic/"+c.name)
+				resp, err := c.http.Do(req)
+				if err != nil {
+					failed.Add(1)
+					return
+				}
+				_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+				_ = resp.Body.Close()
+				if resp.StatusCode < 400 {
+					ok.Add(1)
+				} else {
+					refused.Add(1)
+				}
+			}()
+		}
+	}
+}
+
+// loopbackClient dials from 127.0.0.<n> (falls back to the default source
+// address where that address does not exist, as on macOS).
+func loopbackClient(n int) *http.Client {
+	local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(n))}
+	d := &net.Dialer{Timeout: 2 * time.Second, LocalAddr: local}
+	plain := &net.Dialer{Timeout: 2 * time.Second}
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if c, err := d.DialContext(ctx, network, addr); err == nil {
+				return c, nil
+			}
+			return plain.DialContext(ctx, network, addr)
+		},
+		MaxIdleConnsPerHost: 4,
+	}
+	return &http.Client{Transport: tr, Timeout: 5 * time.Second}
+}
