@@ -426,14 +426,7 @@ func (c *Config) validateUpstream(p *Problems, base string, u Upstream) {
 		p.Add(base, "connection limits must not be negative")
 	}
 	if cr := u.Credential; cr != nil {
-		if !isToken(cr.Header) {
-			p.Add(base+".credential.header", "invalid header name %q", cr.Header)
-		}
-		if !cr.Value.IsSet() {
-			p.Add(base+".credential.value", "required")
-		} else if cr.Value.Literal() {
-			c.warn(base+".credential.value", "literal secret in config; use ${env:NAME} or ${file:/path}")
-		}
+		c.checkCredential(p, base+".credential", *cr)
 	}
 }
 
@@ -755,15 +748,7 @@ func (c *Config) validateAccessLog(p *Problems) {
 			p.Add("tracing.trust_incoming", "use trusted_proxies, all or none")
 		}
 		for i, h := range tr.Headers {
-			base := fmt.Sprintf("tracing.headers[%d]", i)
-			if !isToken(h.Header) {
-				p.Add(base+".header", "invalid header name %q", h.Header)
-			}
-			if !h.Value.IsSet() {
-				p.Add(base+".value", "required")
-			} else if h.Value.Literal() {
-				c.warn(base+".value", "literal secret in config; use ${env:NAME} or ${file:/path}")
-			}
+			c.checkCredential(p, fmt.Sprintf("tracing.headers[%d]", i), h)
 		}
 	}
 	se := c.SecurityEvents
@@ -781,16 +766,21 @@ func (c *Config) validateAccessLog(p *Problems) {
 			p.Add("security_events.webhook", "batch_size and queue_size must be positive, max_retries not negative")
 		}
 		for i, h := range w.Headers {
-			base := fmt.Sprintf("security_events.webhook.headers[%d]", i)
-			if !isToken(h.Header) {
-				p.Add(base+".header", "invalid header name %q", h.Header)
-			}
-			if !h.Value.IsSet() {
-				p.Add(base+".value", "required")
-			} else if h.Value.Literal() {
-				c.warn(base+".value", "literal secret in config; use ${env:NAME} or ${file:/path}")
-			}
+			c.checkCredential(p, fmt.Sprintf("security_events.webhook.headers[%d]", i), h)
 		}
+	}
+}
+
+// checkCredential checks a header carrying a secret: a valid header name
+// and a secret reference (a literal value is a warning).
+func (c *Config) checkCredential(p *Problems, base string, h Credential) {
+	if !isToken(h.Header) {
+		p.Add(base+".header", "invalid header name %q", h.Header)
+	}
+	if !h.Value.IsSet() {
+		p.Add(base+".value", "required")
+	} else if h.Value.Literal() {
+		c.warn(base+".value", "literal secret in config; use ${env:NAME} or ${file:/path}")
 	}
 }
 

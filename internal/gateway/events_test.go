@@ -69,19 +69,7 @@ routes:
 	cfg.AccessLog.Enabled = new(bool)
 	var out lockedBuffer
 	events := observe.NewEmitter(observe.EventOptions{Output: &out})
-	g, err := New(cfg, pipeline.Deps{Now: time.Now, Events: events})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = g.Shutdown(ctx)
-	}()
-	addr := g.Addr("public").String()
+	_, addr := startConfig(t, cfg, pipeline.Deps{Now: time.Now, Events: events})
 
 	jwtOK := hsToken(t, map[string]any{"sub": "alice", "scope": "other"})
 	secrets := []string{jwtOK, "s3cr3t-cookie-value", "rk_live_0123456789abcdef", "hunter2-password", "query-api-key-value"}

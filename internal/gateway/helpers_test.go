@@ -108,6 +108,27 @@ routes:
 ` + extra
 }
 
+// startConfig starts a gateway for an already parsed config with the
+// caller's dependencies (an event stream, a clock) and returns it with the
+// first listener's address. It is shut down at cleanup (a test may shut it
+// down earlier).
+func startConfig(t *testing.T, cfg *config.Config, deps pipeline.Deps) (*Gateway, string) {
+	t.Helper()
+	g, err := New(cfg, deps)
+	if err != nil {
+		t.Fatalf("gateway: %v", err)
+	}
+	if err := g.Start(); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = g.Shutdown(ctx)
+	})
+	return g, g.Addr(cfg.Listeners[0].Name).String()
+}
+
 // startGateway loads yaml, starts a gateway and returns it with the address
 // of its first listener.
 func startGateway(t *testing.T, yaml string) (*Gateway, string) {
@@ -123,19 +144,7 @@ func startGateway(t *testing.T, yaml string) (*Gateway, string) {
 		cfg.AccessLog.Enabled = new(bool)
 		cfg.SecurityEvents.Enabled = new(bool)
 	}
-	g, err := New(cfg, pipeline.Deps{Now: time.Now})
-	if err != nil {
-		t.Fatalf("gateway: %v", err)
-	}
-	if err := g.Start(); err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = g.Shutdown(ctx)
-	})
-	return g, g.Addr(cfg.Listeners[0].Name).String()
+	return startConfig(t, cfg, pipeline.Deps{Now: time.Now})
 }
 
 // rawExchange writes raw bytes to addr and returns everything read until

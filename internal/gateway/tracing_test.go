@@ -113,14 +113,7 @@ tracing: {endpoint: "` + endpoint + `", protocol: ` + protocol + `, allow_plaint
 					t.Fatal(err)
 				}
 				cfg.AccessLog.Enabled, cfg.SecurityEvents.Enabled = new(bool), new(bool)
-				g, err := New(cfg, pipeline.Deps{Now: time.Now})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := g.Start(); err != nil {
-					t.Fatal(err)
-				}
-				addr := g.Addr("public").String()
+				g, addr := startConfig(t, cfg, pipeline.Deps{Now: time.Now})
 				before := len(up.received())
 				rawExchange(t, addr, "GET /api/items HTTP/1.1\r\nHost: gw\r\nTraceparent: "+parent+"\r\nBaggage: tier=gold\r\nConnection: close\r\n\r\n")
 				rawExchange(t, addr, "GET /nope HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
