@@ -31,7 +31,7 @@ type Gateway struct {
 	reloadMu sync.Mutex
 
 	listeners  []*server.Listener
-	access     *slog.Logger
+	access     *observe.AccessLog
 	accessOut  *observe.BufferedWriter
 	events     *observe.Emitter // nil when the stream is off or supplied by the caller
 	eventsOut  *observe.BufferedWriter
@@ -134,7 +134,7 @@ func New(cfg *config.Config, deps pipeline.Deps) (*Gateway, error) {
 			return nil, cfg.Problem("access_log.output", "%v", err)
 		}
 		g.accessOut = out
-		g.access = observe.NewAccessLogger(out)
+		g.access = observe.NewAccessLog(out)
 	}
 	g.plan.Store(plan)
 	return g, nil

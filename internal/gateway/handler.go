@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/hex"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -326,42 +325,20 @@ func (g *Gateway) logAccess(r *http.Request, s *pipeline.Scope, rec *recorder, s
 	if g.access == nil {
 		return
 	}
-	dur := g.deps.Now().Sub(s.Start)
-	attrs := make([]slog.Attr, 0, 16+len(s.Attrs))
-	attrs = append(attrs,
-		slog.String("request_id", s.RequestID),
-		slog.String("listener", s.Listener),
-		slog.String("method", r.Method),
-		slog.String("host", s.Host),
-		slog.String("path", s.Path),
-	)
-	if q := r.URL.RawQuery; q != "" {
-		attrs = append(attrs, slog.String("query", observe.RedactQuery(q)))
+	now := g.deps.Now()
+	ar := observe.AccessRecord{
+		Time: now, RequestID: s.RequestID, Listener: s.Listener, Method: r.Method, Host: s.Host, Path: s.Path,
+		RawQuery: r.URL.RawQuery, Proto: r.Proto, Route: s.RouteID, Status: status, Duration: now.Sub(s.Start),
+		Bytes: rec.bytes, ClientIP: s.ClientIPText, Upstream: s.Upstream, Code: code, Attrs: s.Attrs,
 	}
-	attrs = append(attrs,
-		slog.String("proto", r.Proto),
-		slog.String("route", s.RouteID),
-		slog.Int("status", status),
-		slog.Float64("duration_ms", float64(dur.Microseconds())/1000),
-		slog.Int64("bytes", rec.bytes),
-		slog.String("client_ip", s.ClientIPText),
-		slog.String("upstream", s.Upstream),
-		slog.String("code", code),
-	)
 	if id := s.Identity; id != nil {
-		attrs = append(attrs, slog.String("subject", id.Subject), slog.String("auth", id.Method))
+		ar.Subject, ar.Auth = id.Subject, id.Method
 	}
 	if s.Decision != nil && s.Decision.Err != nil {
 		// The internal cause is for operators only; clients never see it.
-		attrs = append(attrs, slog.String("error", s.Decision.Err.Error()))
+		ar.Error = s.Decision.Err.Error()
 	}
-	attrs = append(attrs, s.Attrs...)
-	// The handler directly, not Logger.LogAttrs: the logger would look up
-	// the caller's program counter (runtime.Callers) on every request for a
-	// source field the access log never writes.
-	rec2 := slog.NewRecord(s.Start.Add(dur), slog.LevelInfo, "access", 0)
-	rec2.AddAttrs(attrs...)
-	_ = g.access.Handler().Handle(context.Background(), rec2)
+	g.access.Log(&ar)
 }
 
 // recorder is the response writer of every request: it records status and

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -95,12 +96,6 @@ func (b *BufferedWriter) Close() error {
 	return nil
 }
 
-// NewAccessLogger returns the slog logger of the access log: one JSON
-// object per line with "time", "msg" ("access") and the request's fields.
-func NewAccessLogger(w io.Writer) *slog.Logger {
-	return slog.New(NewLineHandler(w))
-}
-
 // sensitiveFragments are the name fragments of credential-like query
 // parameters.
 var sensitiveFragments = []string{"token", "key", "secret", "pass", "pwd", "auth", "sig", "session", "code", "credential", "jwt", "bearer", "assertion", "ticket", "nonce"}
@@ -168,4 +163,93 @@ func RedactQuery(raw string) string {
 		}
 	}
 	return b.String()
+}
+
+// AccessRecord is one access-log line.
+type AccessRecord struct {
+	Time                                    time.Time
+	RequestID, Listener, Method, Host, Path string
+	RawQuery                                string // redacted when written
+	Proto, Route                            string
+	Status                                  int
+	Duration                                time.Duration
+	Bytes                                   int64
+	ClientIP, Upstream, Code, Subject, Auth string
+	Error                                   string
+	Attrs                                   []slog.Attr // added by stages
+}
+
+// AccessLog writes access records as JSON lines, encoded straight into a
+// pooled buffer: no slog.Record, no attribute slice per request.
+type AccessLog struct {
+	w    io.Writer
+	mu   sync.Mutex
+	pool sync.Pool
+}
+
+// NewAccessLog writes to w (one Write per record).
+func NewAccessLog(w io.Writer) *AccessLog {
+	return &AccessLog{w: w, pool: sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}}
+}
+
+// Log writes rec.
+func (l *AccessLog) Log(rec *AccessRecord) {
+	bp := l.pool.Get().(*[]byte)
+	b := AppendAccess((*bp)[:0], rec)
+	l.mu.Lock()
+	_, _ = l.w.Write(b)
+	l.mu.Unlock()
+	if cap(b) <= 64<<10 {
+		*bp = b
+		l.pool.Put(bp)
+	}
+}
+
+// AppendAccess appends rec as one JSON line, in the field order of the
+// access log (see docs/operations.md).
+func AppendAccess(b []byte, r *AccessRecord) []byte {
+	str := func(k, v string) {
+		b = append(b, ',', '"')
+		b = append(b, k...)
+		b = append(b, '"', ':')
+		b = appendString(b, v)
+	}
+	b = append(b, `{"time":"`...)
+	b = r.Time.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","msg":"access"`...)
+	str("request_id", r.RequestID)
+	str("listener", r.Listener)
+	str("method", r.Method)
+	str("host", r.Host)
+	str("path", r.Path)
+	if r.RawQuery != "" {
+		str("query", RedactQuery(r.RawQuery))
+	}
+	str("proto", r.Proto)
+	str("route", r.Route)
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(r.Status), 10)
+	b = append(b, `,"duration_ms":`...)
+	b = strconv.AppendFloat(b, float64(r.Duration.Microseconds())/1000, 'f', -1, 64)
+	b = append(b, `,"bytes":`...)
+	b = strconv.AppendInt(b, r.Bytes, 10)
+	str("client_ip", r.ClientIP)
+	str("upstream", r.Upstream)
+	str("code", r.Code)
+	if r.Subject != "" || r.Auth != "" {
+		str("subject", r.Subject)
+		str("auth", r.Auth)
+	}
+	if r.Error != "" {
+		str("error", r.Error)
+	}
+	for _, a := range r.Attrs {
+		n := len(b)
+		b = append(b, ',')
+		m := len(b)
+		if b = appendAttr(b, a); len(b) == m {
+			b = b[:n] // an empty attribute writes nothing
+		}
+	}
+	return append(b, '}', '\n')
 }

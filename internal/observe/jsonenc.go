@@ -1,93 +1,15 @@
 package observe
 
+// JSON encoding shared by the access log and the security event stream:
+// appended straight into byte slices, no reflection for the common kinds.
+
 import (
-	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"strconv"
-	"sync"
 	"time"
 	"unicode/utf8"
 )
-
-// lineHandler is a slog.Handler that writes one JSON object per record,
-// like slog.JSONHandler, but built for the access log's hot path: records
-// are encoded into a pooled buffer with no reflection for the common kinds
-// and written with a single Write call. Levels are not written (every
-// access-log line is the same level).
-type lineHandler struct {
-	w      io.Writer
-	mu     *sync.Mutex
-	pre    []byte // encoded WithAttrs attributes, each followed by ','
-	groups []string
-	pool   *sync.Pool
-}
-
-// NewLineHandler returns the access log's JSON handler writing to w.
-func NewLineHandler(w io.Writer) slog.Handler {
-	return &lineHandler{w: w, mu: &sync.Mutex{}, pool: &sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}}
-}
-
-func (h *lineHandler) Enabled(context.Context, slog.Level) bool { return true }
-
-func (h *lineHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	h2 := *h
-	h2.pre = append([]byte(nil), h.pre...)
-	for _, a := range as {
-		if n := len(h2.pre); true {
-			h2.pre = appendAttr(h2.pre, a)
-			if len(h2.pre) > n {
-				h2.pre = append(h2.pre, ',')
-			}
-		}
-	}
-	return &h2
-}
-
-func (h *lineHandler) WithGroup(name string) slog.Handler {
-	if name == "" {
-		return h
-	}
-	h2 := *h
-	h2.pre = append([]byte(nil), h.pre...)
-	h2.pre = appendString(h2.pre, name)
-	h2.pre = append(h2.pre, ":{"...)
-	h2.groups = append(append([]string(nil), h.groups...), name)
-	return &h2
-}
-
-func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
-	bp := h.pool.Get().(*[]byte)
-	b := (*bp)[:0]
-	b = append(b, `{"time":"`...)
-	b = r.Time.UTC().AppendFormat(b, time.RFC3339Nano)
-	b = append(b, `","msg":`...)
-	b = appendString(b, r.Message)
-	b = append(b, ',')
-	b = append(b, h.pre...)
-	r.Attrs(func(a slog.Attr) bool {
-		n := len(b)
-		b = appendAttr(b, a)
-		if len(b) > n {
-			b = append(b, ',')
-		}
-		return true
-	})
-	b = b[:len(b)-1] // the last ','
-	for range h.groups {
-		b = append(b, '}')
-	}
-	b = append(b, '}', '\n')
-	h.mu.Lock()
-	_, err := h.w.Write(b)
-	h.mu.Unlock()
-	if cap(b) <= 64<<10 {
-		*bp = b
-		h.pool.Put(bp)
-	}
-	return err
-}
 
 // appendAttr appends "key":value, or nothing for an empty attribute.
 func appendAttr(b []byte, a slog.Attr) []byte {

@@ -1,0 +1,96 @@
+package observe
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestAccessAttrsMatchJSONHandler: the attributes stages add are encoded
+// as slog.JSONHandler would encode them, and the line is valid JSON.
+func TestAccessAttrsMatchJSONHandler(t *testing.T) {
+	attrs := []slog.Attr{
+		slog.String("s", "plain"),
+		slog.String("esc", "quote\" back\\ nl\n tab\t ctl\x01 <b>&amp; \u2028 bad\xff utf8 é 😀"),
+		slog.Int("i", -42),
+		slog.Uint64("u", 42),
+		slog.Float64("f", 0.259),
+		slog.Bool("b", true),
+		slog.Duration("d", 1500*time.Millisecond),
+		slog.Time("t", time.Date(2026, 11, 27, 3, 4, 5, 6, time.UTC)),
+		slog.Any("any", map[string]int{"a": 1}),
+		slog.Group("g", slog.String("x", "y"), slog.Int("n", 1)),
+		slog.Group("empty"),
+		{},
+	}
+	line := AppendAccess(nil, &AccessRecord{Time: time.Now(), RequestID: "r-1", Method: "GET", Path: "/x", Status: 200, Attrs: attrs})
+	var std bytes.Buffer
+	slog.New(slog.NewJSONHandler(&std, nil)).LogAttrs(nil, slog.LevelInfo, "access", attrs...)
+	var got, want map[string]any
+	if err := json.Unmarshal(line, &got); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, line)
+	}
+	if err := json.Unmarshal(std.Bytes(), &want); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range want {
+		if k == "time" || k == "level" || k == "msg" {
+			continue
+		}
+		if !reflect.DeepEqual(got[k], v) {
+			t.Errorf("%s: got %v, want %v", k, got[k], v)
+		}
+	}
+	if got["request_id"] != "r-1" || got["status"] != 200.0 || got["msg"] != "access" {
+		t.Errorf("record fields: %s", line)
+	}
+	if strings.Count(string(line), "\n") != 1 {
+		t.Errorf("not one line: %q", line)
+	}
+}
+
+// TestAccessRedactsQuery: credential-like query values never reach the log.
+func TestAccessRedactsQuery(t *testing.T) {
+	line := string(AppendAccess(nil, &AccessRecord{RawQuery: "q=shoes&access_token=eyJsecret"}))
+	if strings.Contains(line, "eyJsecret") || !strings.Contains(line, `"query":"q=shoes\u0026access_token=REDACTED"`) {
+		t.Fatalf("%s", line)
+	}
+}
+
+func TestRedactQuery(t *testing.T) {
+	cases := map[string]string{
+		"a=1&access_token=abc&b=2":  "a=1&access_token=REDACTED&b=2",
+		"api_key=k&apiKey=x&sig=s":  "api_key=REDACTED&apiKey=REDACTED&sig=REDACTED",
+		"password=p&code=c&page=3":  "password=REDACTED&code=REDACTED&page=3",
+		"%74oken=abc":               "%74oken=REDACTED",
+		"flag&x=%zz&token":          "flag&x=%zz&token=REDACTED",
+		"jwt=eyJhbGciOi&q=search":   "jwt=REDACTED&q=search",
+		"X-Amz-Signature=abc&n=1":   "X-Amz-Signature=REDACTED&n=1",
+		"session_id=s&SESSION=ABC":  "session_id=REDACTED&SESSION=REDACTED",
+		"client_secret=s&state=xyz": "client_secret=REDACTED&state=xyz",
+	}
+	for in, want := range cases {
+		if got := RedactQuery(in); got != want {
+			t.Errorf("RedactQuery(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// BenchmarkAccessLog: one access-log line, encoded and written.
+func BenchmarkAccessLog(b *testing.B) {
+	l := NewAccessLog(discard{})
+	rec := &AccessRecord{Time: time.Now(), RequestID: "abc-1", Listener: "public", Method: "GET", Host: "api.example.com", Path: "/api/x",
+		RawQuery: "page=2", Proto: "HTTP/1.1", Route: "api", Status: 200, Duration: 250 * time.Microsecond, Bytes: 1024, ClientIP: "127.0.0.1", Upstream: "10.0.0.5:8080"}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		l.Log(rec)
+	}
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
