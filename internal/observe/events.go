@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -156,7 +159,7 @@ func AppendEvent(b []byte, ev pipeline.Event) []byte {
 		}
 	}
 	if ev.Code != "" {
-		stage, _, _ := cutDot(ev.Code)
+		stage, _, _ := strings.Cut(ev.Code, ".")
 		field("stage", stage)
 	}
 	field("code", ev.Code)
@@ -206,35 +209,10 @@ func AppendEvent(b []byte, ev pipeline.Event) []byte {
 		}
 		b = append(b, '}')
 	}
-	for _, k := range sortedKeys(ev.Attrs) {
+	for _, k := range slices.Sorted(maps.Keys(ev.Attrs)) {
 		field(k, RedactText(ev.Attrs[k]))
 	}
 	return append(b, '}', '\n')
-}
-
-func cutDot(s string) (string, string, bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '.' {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
-}
-
-func sortedKeys(m map[string]string) []string {
-	if len(m) == 0 {
-		return nil
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	for i := 1; i < len(keys); i++ { // few keys: insertion sort
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys
 }
 
 func clipText(s string, n int) string {
