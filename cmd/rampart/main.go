@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel"
 
 	"github.com/rampart-gw/rampart/internal/abuse"
 	"github.com/rampart-gw/rampart/internal/authn"
@@ -199,6 +200,12 @@ func cmdRun(args []string, stderr io.Writer) int {
 // watch is set, on changes of the config file.
 func serve(cfg *config.Config, path string, watch bool, drain time.Duration, log *slog.Logger, stderr io.Writer) int {
 	tuneGC()
+	// OpenTelemetry reports export failures through a process-wide
+	// handler (by default Go's log package, plain text on stderr): route
+	// them into the JSON operational log, once, here in main.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		log.Warn("tracing: export failed", "error", err.Error())
+	}))
 	g, err := gateway.New(cfg, pipeline.Deps{Log: log, Now: time.Now})
 	if err != nil {
 		printProblems(stderr, err)

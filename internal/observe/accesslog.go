@@ -183,11 +183,11 @@ type AccessRecord struct {
 // pooled buffer: no slog.Record, no attribute slice per request.
 type AccessLog struct {
 	w    io.Writer
-	mu   sync.Mutex
 	pool sync.Pool
 }
 
-// NewAccessLog writes to w (one Write per record).
+// NewAccessLog writes to w, one Write per record; w must be safe for
+// concurrent use (a BufferedWriter is).
 func NewAccessLog(w io.Writer) *AccessLog {
 	return &AccessLog{w: w, pool: sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}}
 }
@@ -196,9 +196,7 @@ func NewAccessLog(w io.Writer) *AccessLog {
 func (l *AccessLog) Log(rec *AccessRecord) {
 	bp := l.pool.Get().(*[]byte)
 	b := AppendAccess((*bp)[:0], rec)
-	l.mu.Lock()
 	_, _ = l.w.Write(b)
-	l.mu.Unlock()
 	if cap(b) <= 64<<10 {
 		*bp = b
 		l.pool.Put(bp)

@@ -3,6 +3,8 @@ package observe
 import (
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +22,7 @@ type Metrics struct {
 	upstream   *prometheus.HistogramVec
 	decisions  *prometheus.CounterVec
 	reloads    *prometheus.CounterVec
+	routes     sync.Map // route -> *routeMetrics: label look-ups once per route, not per request
 	configVer  prometheus.Gauge
 	lastReload prometheus.Gauge
 	jwksFail   *prometheus.CounterVec
@@ -84,16 +87,42 @@ func (m *Metrics) Handler() http.Handler {
 // Gatherer exposes the registry (tests).
 func (m *Metrics) Gatherer() prometheus.Gatherer { return m.reg }
 
+// routeMetrics are one route's series, resolved once.
+type routeMetrics struct {
+	duration, upstream prometheus.Observer
+	requests           [len(methodNames)][5]atomic.Pointer[counterRef] // by method and status class, made on first use
+}
+
+type counterRef struct{ c prometheus.Counter }
+
+var methodNames = [...]string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}
+
+func (m *Metrics) route(route string) *routeMetrics {
+	if v, ok := m.routes.Load(route); ok {
+		return v.(*routeMetrics)
+	}
+	rm := &routeMetrics{duration: m.duration.WithLabelValues(route), upstream: m.upstream.WithLabelValues(route)}
+	v, _ := m.routes.LoadOrStore(route, rm)
+	return v.(*routeMetrics)
+}
+
 // Request records one finished request. code is the decision code of a
 // refusal ("" when served).
 func (m *Metrics) Request(route, method string, status int, code string, total, upstream time.Duration) {
 	if route == "" {
 		route = "none"
 	}
-	m.requests.WithLabelValues(route, methodLabel(method), statusClass(status)).Inc()
-	m.duration.WithLabelValues(route).Observe(total.Seconds())
+	rm := m.route(route)
+	mi, ci := methodIndex(method), classIndex(status)
+	ref := rm.requests[mi][ci].Load()
+	if ref == nil {
+		ref = &counterRef{m.requests.WithLabelValues(route, methodNames[mi], statusClass(status))}
+		rm.requests[mi][ci].Store(ref)
+	}
+	ref.c.Inc()
+	rm.duration.Observe(total.Seconds())
 	if upstream > 0 {
-		m.upstream.WithLabelValues(route).Observe(upstream.Seconds())
+		rm.upstream.Observe(upstream.Seconds())
 	}
 	if code != "" {
 		stage, _, _ := strings.Cut(code, ".")
@@ -115,12 +144,20 @@ func (m *Metrics) Reload(ok bool, version int) {
 // JWKSFailure records a failed key-set or discovery fetch.
 func (m *Metrics) JWKSFailure(issuer string) { m.jwksFail.WithLabelValues(issuer).Inc() }
 
-func methodLabel(m string) string {
-	switch m {
-	case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS":
-		return m
+func methodLabel(m string) string { return methodNames[methodIndex(m)] }
+
+func methodIndex(m string) int {
+	for i, n := range methodNames[:len(methodNames)-1] {
+		if m == n {
+			return i
+		}
 	}
-	return "other"
+	return len(methodNames) - 1
+}
+
+// classIndex is the status class's index: 1xx is 0, 5xx is 4.
+func classIndex(s int) int {
+	return max(0, min(4, s/100-1))
 }
 
 func statusClass(s int) string {

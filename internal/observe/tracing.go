@@ -2,7 +2,9 @@ package observe
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"time"
@@ -43,6 +45,10 @@ type Tracer struct {
 	tp     *sdktrace.TracerProvider
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator
+	// bound is the sampling threshold for new traces, as the SDK's
+	// TraceIDRatioBased computes it: sampled when the trace id's lower 63
+	// bits are below it.
+	bound uint64
 }
 
 // NewTracer starts the exporter and the batching span processor.
@@ -72,12 +78,16 @@ func NewTracer(ctx context.Context, o TracingOptions) (*Tracer, error) {
 	tp := sdktrace.NewTracerProvider(
 		sdktrace.WithBatcher(exp, sdktrace.WithBatchTimeout(time.Second), sdktrace.WithMaxQueueSize(8192)),
 		sdktrace.WithResource(res),
-		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(o.SampleRatio))),
+		// New traces are sampled by Start before any span exists (the
+		// unsampled majority never reaches the SDK); what reaches the SDK
+		// is sampled, or follows its parent's decision.
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())),
 	)
 	return &Tracer{
 		tp:     tp,
 		tracer: tp.Tracer("github.com/rampart-gw/rampart"),
 		prop:   propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+		bound:  uint64(max(0, min(1, o.SampleRatio)) * (1 << 63)),
 	}, nil
 }
 
@@ -98,8 +108,21 @@ func (t *Tracer) Start(r *http.Request, trustIncoming bool) (context.Context, tr
 	for _, h := range traceHeaders {
 		r.Header.Del(h)
 	}
-	// No attributes here: they would be built for every request before
-	// the sampler decides; End sets them on recording spans only.
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		// A new trace: decide here, as TraceIDRatioBased would. An
+		// unsampled request gets a span context (so the upstream learns
+		// the decision from its traceparent) and no span at all.
+		var tid trace.TraceID
+		var sid trace.SpanID
+		binary.BigEndian.PutUint64(tid[:8], rand.Uint64())
+		binary.BigEndian.PutUint64(tid[8:], rand.Uint64())
+		binary.BigEndian.PutUint64(sid[:], rand.Uint64()|1)
+		if binary.BigEndian.Uint64(tid[8:])>>1 >= t.bound {
+			ctx = trace.ContextWithSpanContext(ctx, trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid}))
+			return ctx, trace.SpanFromContext(ctx)
+		}
+	}
+	// No attributes here: End sets them on recording spans only.
 	return t.tracer.Start(ctx, "HTTP", trace.WithSpanKind(trace.SpanKindServer))
 }
 

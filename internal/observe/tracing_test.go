@@ -3,6 +3,7 @@ package observe
 import (
 	"context"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -21,5 +22,52 @@ func BenchmarkTraceUnsampled(b *testing.B) {
 		ctx, span := t.Start(r, false)
 		t.Inject(ctx, r.Header)
 		End(span, SpanOutcome{Method: "GET", Route: "items", Path: "/items", Status: 200})
+	}
+}
+
+// TestRootSampling: new traces are sampled at the configured ratio before
+// any span exists; unsampled ones still carry a (not-sampled) traceparent
+// with a fresh trace id, and a trusted parent's decision is followed.
+func TestRootSampling(t *testing.T) {
+	for _, c := range []struct {
+		ratio    float64
+		min, max int
+	}{{0, 0, 0}, {1, 1000, 1000}, {0.1, 50, 160}} {
+		tr, err := NewTracer(context.Background(), TracingOptions{Endpoint: "127.0.0.1:1", Insecure: true, SampleRatio: c.ratio, ServiceName: "t"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sampled, ids := 0, map[string]bool{}
+		for i := 0; i < 1000; i++ {
+			r := httptest.NewRequest("GET", "http://x/", nil)
+			ctx, span := tr.Start(r, false)
+			tr.Inject(ctx, r.Header)
+			tp := r.Header.Get("Traceparent")
+			if len(tp) != 55 {
+				t.Fatalf("traceparent %q", tp)
+			}
+			ids[tp[3:35]] = true
+			if span.IsRecording() {
+				sampled++
+				if !strings.HasSuffix(tp, "-01") {
+					t.Fatalf("sampled span, traceparent %q", tp)
+				}
+			} else if !strings.HasSuffix(tp, "-00") {
+				t.Fatalf("unsampled span, traceparent %q", tp)
+			}
+			span.End()
+		}
+		tr.Shutdown(context.Background())
+		if sampled < c.min || sampled > c.max || len(ids) != 1000 {
+			t.Errorf("ratio %v: %d of 1000 sampled (want %d..%d), %d distinct trace ids", c.ratio, sampled, c.min, c.max, len(ids))
+		}
+	}
+	// A trusted, sampled parent is continued even at ratio 0.
+	tr, _ := NewTracer(context.Background(), TracingOptions{Endpoint: "127.0.0.1:1", Insecure: true, SampleRatio: 0, ServiceName: "t"})
+	defer tr.Shutdown(context.Background())
+	r := httptest.NewRequest("GET", "http://x/", nil)
+	r.Header.Set("Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	if _, span := tr.Start(r, true); !span.IsRecording() || span.SpanContext().TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Fatalf("trusted sampled parent not continued: %v", span.SpanContext())
 	}
 }
