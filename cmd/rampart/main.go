@@ -184,12 +184,10 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
-			fmt.Fprintf(stderr, "error: %v\n", err)
-			return 1
+			return fail(stderr, err)
 		}
 		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintf(stderr, "error: %v\n", err)
-			return 1
+			return fail(stderr, err)
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
@@ -212,8 +210,7 @@ func serve(cfg *config.Config, path string, watch bool, drain time.Duration, log
 		return 1
 	}
 	if err := g.Start(); err != nil {
-		fmt.Fprintf(stderr, "error: %v\n", err)
-		return 1
+		return fail(stderr, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -315,16 +312,14 @@ func cmdQuickstart(args []string, stdout, stderr io.Writer) int {
 	issuer := "http://" + idpLn.Addr().String()
 	signer, err := devidp.NewES256("dev-1")
 	if err != nil {
-		fmt.Fprintf(stderr, "error: %v\n", err)
-		return 1
+		return fail(stderr, err)
 	}
 	idp := &http.Server{Handler: devidp.Handler(issuer, signer), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = idp.Serve(idpLn) }()
 	defer idp.Close()
 	token, err := signer.Sign(devidp.Claims{Issuer: issuer, Subject: "alice", Audience: "rampart-demo", TTL: time.Hour, Scope: "orders:read"})
 	if err != nil {
-		fmt.Fprintf(stderr, "error: %v\n", err)
-		return 1
+		return fail(stderr, err)
 	}
 	wrongAud, _ := signer.Sign(devidp.Claims{Issuer: issuer, Subject: "alice", Audience: "some-other-api", TTL: time.Hour})
 
@@ -390,13 +385,11 @@ func cmdToken(args []string, stdout, stderr io.Writer) int {
 	}
 	s, err := devidp.LoadSigner(*key, *kid, *alg)
 	if err != nil {
-		fmt.Fprintf(stderr, "error: %v\n", err)
-		return 1
+		return fail(stderr, err)
 	}
 	tok, err := s.Sign(devidp.Claims{Issuer: *iss, Subject: *sub, Audience: *aud, TTL: *ttl, Scope: *scope, Type: *typ})
 	if err != nil {
-		fmt.Fprintf(stderr, "error: %v\n", err)
-		return 1
+		return fail(stderr, err)
 	}
 	fmt.Fprintln(stdout, tok)
 	return 0
@@ -443,18 +436,15 @@ func cmdKeys(args []string, stdout, stderr io.Writer) int {
 	}
 	store, err := authn.LoadAPIKeys(k.File)
 	if err != nil {
-		fmt.Fprintf(stderr, "error: %v\n", err)
-		return 1
+		return fail(stderr, err)
 	}
 	key, rec, err := authn.NewAPIKey([]byte(k.Secret.Reveal()), *consumer, sc, d, time.Now())
 	if err != nil {
-		fmt.Fprintf(stderr, "error: %v\n", err)
-		return 1
+		return fail(stderr, err)
 	}
 	store.Keys = append(store.Keys, rec)
 	if err := authn.SaveAPIKeys(k.File, store); err != nil {
-		fmt.Fprintf(stderr, "error: %v\n", err)
-		return 1
+		return fail(stderr, err)
 	}
 	fmt.Fprintf(stderr, "created key %s for %s in %s; it is shown once, store it now (reload rampart to use it):\n", rec.Prefix, rec.Consumer, k.File)
 	fmt.Fprintln(stdout, key)
@@ -496,9 +486,14 @@ func cmdBans(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := abuse.LiftShared(ctx, client, rc.KeyPrefix+"abuse:", ip); err != nil {
-		fmt.Fprintf(stderr, "error: %v\n", err)
-		return 1
+		return fail(stderr, err)
 	}
 	fmt.Fprintf(stdout, "ban on %s lifted\n", ip)
 	return 0
+}
+
+// fail prints err as the command's error and returns exit status 1.
+func fail(stderr io.Writer, err error) int {
+	fmt.Fprintf(stderr, "error: %v\n", err)
+	return 1
 }

@@ -16,7 +16,7 @@ listeners: [{name: public, address: "127.0.0.1:0"}]
 upstreams: [{name: svc, allow_plaintext: true, targets: [{url: "http://` + up + `"}]}]
 authn:
   jwt:
-    - {name: idp, issuer: "https://idp.test", audiences: [api], algorithms: [HS256], keys: [{kid: k, algorithm: HS256, secret: "${env:RAMPART_AUTHZ_SECRET}"}]}
+    - ` + hsIssuer() + `
 ` + redisLine + `abuse:
   ban_for: 1s
   brute_force: {threshold: 5, sensitive_threshold: 5, window: 1m}

@@ -7,8 +7,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,32 +59,17 @@ func TestAssertionKeyRotationUnderTraffic(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	var ok, failed atomic.Int32
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := 0; w < 3; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 100000; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := http.Get(url)
-				if err != nil || resp.StatusCode != 200 {
-					failed.Add(1)
-				} else {
-					ok.Add(1)
-				}
-				if resp != nil {
-					resp.Body.Close()
-				}
-				time.Sleep(2 * time.Millisecond)
-			}
-		}()
-	}
+	stop := underLoad(3, 2*time.Millisecond, func() string {
+		resp, err := http.Get(url)
+		if err != nil {
+			return err.Error()
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return resp.Status
+		}
+		return ""
+	})
 	time.Sleep(400 * time.Millisecond)
 	cfg, err := config.Parse([]byte(assertionConfig("127.0.0.1:0", keyB, keyA, service.URL)), "rotate.yaml")
 	if err != nil {
@@ -97,10 +80,8 @@ func TestAssertionKeyRotationUnderTraffic(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(600 * time.Millisecond)
-	close(stop)
-	wg.Wait()
-	if failed.Load() != 0 || ok.Load() < 50 {
-		t.Fatalf("key rotation: %d ok, %d failed", ok.Load(), failed.Load())
+	if r := stop(); r.failed != 0 || r.ok < 50 {
+		t.Fatalf("key rotation: %d ok, %d failed %v", r.ok, r.failed, r.failures)
 	}
 	resp, err := http.Get("http://" + addr + "/.well-known/rampart-jwks.json")
 	if err != nil {

@@ -197,30 +197,14 @@ func TestJWKSRotationAndOutage(t *testing.T) {
 	_, addr := startGateway(t, authConfig(up.hostPort(), p.srv.URL, src, ""))
 	url := "http://" + addr + "/orders/x"
 
-	var failed, ok atomic.Int32
 	var signWith atomic.Value
 	signWith.Store("k1")
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := 0; w < 3; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 100000; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if bearerGet(t, url, p.token(signWith.Load().(string), "alice", time.Minute)) == 200 {
-					ok.Add(1)
-				} else {
-					failed.Add(1)
-				}
-				time.Sleep(2 * time.Millisecond)
-			}
-		}()
-	}
+	stop := underLoad(3, 2*time.Millisecond, func() string {
+		if c := bearerGet(t, url, p.token(signWith.Load().(string), "alice", time.Minute)); c != 200 {
+			return fmt.Sprint(c)
+		}
+		return ""
+	})
 	time.Sleep(300 * time.Millisecond)
 	// Rotation as IdPs do it: publish k2, start signing with it, retire k1.
 	p.setPublished("k1", "k2")
@@ -229,10 +213,8 @@ func TestJWKSRotationAndOutage(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	p.setPublished("k2")
 	time.Sleep(300 * time.Millisecond)
-	close(stop)
-	wg.Wait()
-	if failed.Load() != 0 || ok.Load() < 50 {
-		t.Fatalf("rotation: %d ok, %d failed", ok.Load(), failed.Load())
+	if r := stop(); r.failed != 0 || r.ok < 50 {
+		t.Fatalf("rotation: %d ok, %d failed %v", r.ok, r.failed, r.failures)
 	}
 
 	// Unknown-kid flood: at most one refetch per min_refetch.

@@ -30,6 +30,16 @@ func hsToken(t *testing.T, claims map[string]any) string {
 	return input + "." + b64url.EncodeToString(m.Sum(nil))
 }
 
+// hsIssuer is the YAML flow mapping of the HS256 test issuer "idp" whose
+// tokens hsToken signs, exposing the given claims.
+func hsIssuer(claims ...string) string {
+	s := `{name: idp, issuer: "https://idp.test", audiences: [api], algorithms: [HS256], keys: [{kid: k, algorithm: HS256, secret: "${env:RAMPART_AUTHZ_SECRET}"}]`
+	if len(claims) > 0 {
+		s += ", claims: [" + strings.Join(claims, ", ") + "]"
+	}
+	return s + "}"
+}
+
 func authzConfig(up string) string {
 	return `version: 1
 listeners: [{name: public, address: "127.0.0.1:0"}]

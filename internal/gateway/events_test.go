@@ -49,7 +49,7 @@ listeners: [{name: public, address: "127.0.0.1:0", limits: {max_body_bytes: 4KiB
 upstreams: [{name: svc, allow_plaintext: true, targets: [{url: "http://` + up.hostPort() + `"}]}]
 authn:
   jwt:
-    - {name: idp, issuer: "https://idp.test", audiences: [api], algorithms: [HS256], keys: [{kid: k, algorithm: HS256, secret: "${env:RAMPART_AUTHZ_SECRET}"}]}
+    - ` + hsIssuer() + `
 abuse:
   ban_for: 1m
   brute_force: {threshold: 3, sensitive_threshold: 3, window: 1m}

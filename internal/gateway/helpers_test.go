@@ -10,8 +10,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -207,4 +209,64 @@ func x509MarshalPKIX(pub any) ([]byte, error) {
 		return nil, err
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
+}
+
+// loadResult is what underLoad's workers saw.
+type loadResult struct {
+	ok, failed int64
+	failures   []string // distinct failure descriptions
+}
+
+// underLoad runs workers that call do in a loop (sleeping pause between
+// calls, at most 100,000 calls each) until the returned stop is called;
+// stop waits for them and returns the counts. do returns "" on success,
+// else a description of the failure.
+func underLoad(workers int, pause time.Duration, do func() string) (stop func() loadResult) {
+	var ok, failed atomic.Int64
+	var failures sync.Map
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 100000; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if msg := do(); msg != "" {
+					failed.Add(1)
+					failures.Store(msg, true)
+				} else {
+					ok.Add(1)
+				}
+				time.Sleep(pause)
+			}
+		}()
+	}
+	return func() loadResult {
+		close(done)
+		wg.Wait()
+		r := loadResult{ok: ok.Load(), failed: failed.Load()}
+		failures.Range(func(k, _ any) bool { r.failures = append(r.failures, k.(string)); return true })
+		return r
+	}
+}
+
+// statusesAt GETs path from each gateway address in turn and returns the
+// status codes.
+func statusesAt(t *testing.T, path string, addrs ...string) []string {
+	t.Helper()
+	var got []string
+	for _, a := range addrs {
+		resp, err := http.Get("http://" + a + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		got = append(got, strconv.Itoa(resp.StatusCode))
+	}
+	return got
 }

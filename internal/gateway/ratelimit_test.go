@@ -84,7 +84,7 @@ listeners: [{name: public, address: "127.0.0.1:0"}]
 upstreams: [{name: svc, allow_plaintext: true, targets: [{url: "http://` + up.hostPort() + `"}]}]
 authn:
   jwt:
-    - {name: idp, issuer: "https://idp.test", audiences: [api], algorithms: [HS256], keys: [{kid: k, algorithm: HS256, secret: "${env:RAMPART_AUTHZ_SECRET}"}], claims: [tier]}
+    - ` + hsIssuer("tier") + `
 routes:
   - id: api
     prefix: /api
@@ -209,7 +209,7 @@ listeners: [{name: public, address: "127.0.0.1:0"}]
 upstreams: [{name: svc, allow_plaintext: true, targets: [{url: "http://` + up.hostPort() + `"}]}]
 authn:
   jwt:
-    - {name: idp, issuer: "https://idp.test", audiences: [api], algorithms: [HS256], keys: [{kid: k, algorithm: HS256, secret: "${env:RAMPART_AUTHZ_SECRET}"}], claims: [plan]}
+    - ` + hsIssuer("plan") + `
 routes:
   - id: api
     prefix: /api

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -230,7 +229,7 @@ listeners: [{name: public, address: "127.0.0.1:0"}]
 upstreams: [{name: svc, allow_plaintext: true, targets: [{url: "http://` + up.hostPort() + `"}]}]
 authn:
   jwt:
-    - {name: idp, issuer: "https://idp.test", audiences: [api], algorithms: [HS256], keys: [{kid: k, algorithm: HS256, secret: "${env:RAMPART_AUTHZ_SECRET}"}]}
+    - ` + hsIssuer() + `
 ` + redisLine + `routes:
   - id: api
     prefix: /api
@@ -325,17 +324,7 @@ routes:
 `
 	_, a1 := startGateway(t, cfg)
 	_, a2 := startGateway(t, cfg)
-	var got []string
-	for i, a := range []string{a1, a2, a1, a2} {
-		resp, err := http.Get("http://" + a + "/api/x")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		got = append(got, strconv.Itoa(resp.StatusCode))
-		_ = i
-	}
-	if strings.Join(got, " ") != "200 200 200 429" {
+	if got := statusesAt(t, "/api/x", a1, a2, a1, a2); strings.Join(got, " ") != "200 200 200 429" {
 		t.Fatalf("through Sentinel: %v", got)
 	}
 }
@@ -414,23 +403,7 @@ routes:
 `
 	_, a1 := startGateway(t, cfg)
 	_, a2 := startGateway(t, cfg)
-	var got []string
-	for _, a := range []string{a1, a2, a1, a2} {
-		resp, err := http.Get("http://" + a + "/api/x")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		got = append(got, strconv.Itoa(resp.StatusCode))
-	}
-	for _, a := range []string{a2, a1, a2} {
-		resp, err := http.Get("http://" + a + "/ip/x")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		got = append(got, strconv.Itoa(resp.StatusCode))
-	}
+	got := append(statusesAt(t, "/api/x", a1, a2, a1, a2), statusesAt(t, "/ip/x", a2, a1, a2)...)
 	if strings.Join(got, " ") != "200 200 200 429 200 200 429" {
 		t.Fatalf("through Cluster: %v", got)
 	}

@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,38 +46,19 @@ func TestReloadUnderLoad(t *testing.T) {
 	g, addr := startGateway(t, reloadConfig(upA.hostPort(), upB.hostPort(), "a", false))
 	// The listener address is fixed at start; reloads keep 127.0.0.1:0 in
 	// the config, which is the same config value.
-	var ok, failed atomic.Int64
-	var failures sync.Map
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
 	client := &http.Client{Timeout: 5 * time.Second}
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 100000; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := client.Get("http://" + addr + "/api/x")
-				if err != nil {
-					failed.Add(1)
-					failures.Store(err.Error(), true)
-					continue
-				}
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 || (string(b) != "A" && string(b) != "B") {
-					failed.Add(1)
-					failures.Store(fmt.Sprintf("%d %s", resp.StatusCode, b), true)
-					continue
-				}
-				ok.Add(1)
-			}
-		}()
-	}
+	stop := underLoad(4, 0, func() string {
+		resp, err := client.Get("http://" + addr + "/api/x")
+		if err != nil {
+			return err.Error()
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || (string(b) != "A" && string(b) != "B") {
+			return fmt.Sprintf("%d %s", resp.StatusCode, b)
+		}
+		return ""
+	})
 	for i := 0; i < 20; i++ {
 		which := "a"
 		if i%2 == 0 {
@@ -98,17 +77,14 @@ func TestReloadUnderLoad(t *testing.T) {
 			t.Fatalf("reload %d: served by %q, want %q", i, body, want)
 		}
 	}
-	close(stop)
-	wg.Wait()
-	if failed.Load() != 0 {
-		var msgs []string
-		failures.Range(func(k, _ any) bool { msgs = append(msgs, k.(string)); return true })
-		t.Fatalf("%d of %d requests failed across reloads: %v", failed.Load(), failed.Load()+ok.Load(), msgs)
+	r := stop()
+	if r.failed != 0 {
+		t.Fatalf("%d of %d requests failed across reloads: %v", r.failed, r.failed+r.ok, r.failures)
 	}
-	if ok.Load() < 100 {
-		t.Fatalf("only %d requests ran", ok.Load())
+	if r.ok < 100 {
+		t.Fatalf("only %d requests ran", r.ok)
 	}
-	t.Logf("%d requests across 20 reloads, 0 failed", ok.Load())
+	t.Logf("%d requests across 20 reloads, 0 failed", r.ok)
 }
 
 // TestBadReloadKeepsOldPlan: a config that fails to compile is rejected

@@ -264,32 +264,27 @@ func (w *WAF) detected(r *http.Request, category string, ids []string) {
 	w.events.Emit(ev)
 }
 
-// categoryOf maps CRS rule id ranges to stable categories (the weight
-// prefers the attack classes over generic protocol findings).
+// categories map CRS rule-id ranges (by thousand: 942xxx is SQLi) to
+// stable categories; the weight prefers the attack classes over generic
+// protocol findings when several matched.
+var categories = []struct {
+	from, to int // [from, to) in thousands of rule ids
+	name     string
+	weight   int
+}{
+	{942, 943, "sqli", 10}, {941, 942, "xss", 10}, {932, 933, "rce", 10},
+	{930, 931, "lfi", 10}, {931, 932, "rfi", 10}, {933, 934, "php", 9},
+	{944, 945, "java", 9}, {934, 935, "generic", 8}, {943, 944, "session_fixation", 8},
+	{913, 914, "scanner", 5}, {920, 922, "protocol", 3},
+}
+
+// categoryOf returns a rule id's category and weight ("attack", 1 when no
+// range holds it).
 func categoryOf(id int) (string, int) {
-	switch {
-	case id >= 942000 && id < 943000:
-		return "sqli", 10
-	case id >= 941000 && id < 942000:
-		return "xss", 10
-	case id >= 932000 && id < 933000:
-		return "rce", 10
-	case id >= 930000 && id < 931000:
-		return "lfi", 10
-	case id >= 931000 && id < 932000:
-		return "rfi", 10
-	case id >= 933000 && id < 934000:
-		return "php", 9
-	case id >= 934000 && id < 935000:
-		return "generic", 8
-	case id >= 944000 && id < 945000:
-		return "java", 9
-	case id >= 943000 && id < 944000:
-		return "session_fixation", 8
-	case id >= 913000 && id < 914000:
-		return "scanner", 5
-	case id >= 920000 && id < 922000:
-		return "protocol", 3
+	for _, c := range categories {
+		if k := id / 1000; k >= c.from && k < c.to {
+			return c.name, c.weight
+		}
 	}
 	return "attack", 1
 }
