@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/jws"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 )
 
@@ -282,23 +283,7 @@ func (s *Signer) sign(aud, method string, sc *pipeline.Scope, now time.Time) (st
 	return input + "." + b64.EncodeToString(sig), nil
 }
 
-func (k *Key) sign(input []byte) ([]byte, error) {
-	switch p := k.priv.(type) {
-	case ed25519.PrivateKey:
-		return ed25519.Sign(p, input), nil
-	case *ecdsa.PrivateKey:
-		d := sha256.Sum256(input)
-		r, s, err := ecdsa.Sign(rand.Reader, p, d[:])
-		if err != nil {
-			return nil, err
-		}
-		out := make([]byte, 64)
-		r.FillBytes(out[:32])
-		s.FillBytes(out[32:])
-		return out, nil
-	}
-	return nil, errors.New("unsupported key")
-}
+func (k *Key) sign(input []byte) ([]byte, error) { return jws.Sign(k.priv, k.Alg, input) }
 
 func writeJSON(b *strings.Builder, s string) {
 	e, _ := json.Marshal(s)

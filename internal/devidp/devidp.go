@@ -11,17 +11,16 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/sha512"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/rampart-gw/rampart/internal/jws"
 )
 
 var b64 = base64.RawURLEncoding
@@ -129,44 +128,7 @@ func (s *Signer) Sign(c Claims) (string, error) {
 	return input + "." + b64.EncodeToString(sig), nil
 }
 
-func (s *Signer) sign(input []byte) ([]byte, error) {
-	switch k := s.priv.(type) {
-	case ed25519.PrivateKey:
-		return ed25519.Sign(k, input), nil
-	case *ecdsa.PrivateKey:
-		h := hashOf(s.Alg, input)
-		r, ss, err := ecdsa.Sign(rand.Reader, k, h)
-		if err != nil {
-			return nil, err
-		}
-		size := (k.Curve.Params().BitSize + 7) / 8
-		out := make([]byte, 2*size)
-		r.FillBytes(out[:size])
-		ss.FillBytes(out[size:])
-		return out, nil
-	case *rsa.PrivateKey:
-		h := hashOf(s.Alg, input)
-		ch := map[int]crypto.Hash{32: crypto.SHA256, 48: crypto.SHA384, 64: crypto.SHA512}[len(h)]
-		if s.Alg[0] == 'P' {
-			return rsa.SignPSS(rand.Reader, k, ch, h, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
-		}
-		return rsa.SignPKCS1v15(rand.Reader, k, ch, h)
-	}
-	return nil, errors.New("unsupported key")
-}
-
-func hashOf(alg string, b []byte) []byte {
-	switch alg[len(alg)-3:] {
-	case "384":
-		h := sha512.Sum384(b)
-		return h[:]
-	case "512":
-		h := sha512.Sum512(b)
-		return h[:]
-	}
-	h := sha256.Sum256(b)
-	return h[:]
-}
+func (s *Signer) sign(input []byte) ([]byte, error) { return jws.Sign(s.priv, s.Alg, input) }
 
 // JWK returns the public JWK of the signer.
 func (s *Signer) JWK() map[string]string {

@@ -1,0 +1,63 @@
+// Package jws signs JWS signing inputs (RFC 7515) for the gateway's own
+// tokens: identity assertions and the development IdP's test tokens.
+// Verification lives in authn, with its stricter rules.
+package jws
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
+	"errors"
+	"fmt"
+)
+
+// Sign returns the JWS signature of input with priv for alg: EdDSA,
+// ES256/384/512 (fixed-size r||s), RS256/384/512 or PS256/384/512.
+func Sign(priv crypto.Signer, alg string, input []byte) ([]byte, error) {
+	if len(alg) < 5 {
+		return nil, fmt.Errorf("algorithm %q", alg)
+	}
+	switch k := priv.(type) {
+	case ed25519.PrivateKey:
+		if alg != "EdDSA" {
+			return nil, fmt.Errorf("an Ed25519 key signs EdDSA, not %s", alg)
+		}
+		return ed25519.Sign(k, input), nil
+	case *ecdsa.PrivateKey:
+		r, s, err := ecdsa.Sign(rand.Reader, k, digest(alg, input))
+		if err != nil {
+			return nil, err
+		}
+		size := (k.Curve.Params().BitSize + 7) / 8
+		out := make([]byte, 2*size)
+		r.FillBytes(out[:size])
+		s.FillBytes(out[size:])
+		return out, nil
+	case *rsa.PrivateKey:
+		h := digest(alg, input)
+		ch := map[int]crypto.Hash{32: crypto.SHA256, 48: crypto.SHA384, 64: crypto.SHA512}[len(h)]
+		if alg[0] == 'P' {
+			return rsa.SignPSS(rand.Reader, k, ch, h, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+		}
+		return rsa.SignPKCS1v15(rand.Reader, k, ch, h)
+	}
+	return nil, errors.New("unsupported key type")
+}
+
+// digest hashes input with the SHA-2 function of alg's size suffix.
+func digest(alg string, b []byte) []byte {
+	switch alg[len(alg)-3:] {
+	case "384":
+		h := sha512.Sum384(b)
+		return h[:]
+	case "512":
+		h := sha512.Sum512(b)
+		return h[:]
+	}
+	h := sha256.Sum256(b)
+	return h[:]
+}
