@@ -238,15 +238,7 @@ routes:
 	_, addr := startGateway(t, cfg)
 	login := func(ip, user, pass string) int {
 		body := `{"username":"` + user + `","password":"` + pass + `"}`
-		req, _ := http.NewRequest("POST", "http://"+addr+"/login", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-Forwarded-For", ip)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		return postFrom(t, "http://"+addr+"/login", ip, "application/json", body)
 	}
 	for i := 1; i <= 5; i++ {
 		if c := login("198.51.100."+strconv.Itoa(i), "Alice", "guess"+strconv.Itoa(i)); c != 401 {
@@ -290,15 +282,7 @@ routes:
 	g2, a2 := startGateway(t, cfg)
 	time.Sleep(200 * time.Millisecond)
 	login := func(addr, ip string) int {
-		req, _ := http.NewRequest("POST", "http://"+addr+"/login", strings.NewReader("user=carol&pass=x"))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("X-Forwarded-For", ip)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		return postFrom(t, "http://"+addr+"/login", ip, "application/x-www-form-urlencoded", "user=carol&pass=x")
 	}
 	for i := 1; i <= 3; i++ {
 		login(a1, "198.51.100."+strconv.Itoa(i))
@@ -310,4 +294,19 @@ routes:
 	if c := login(a2, "203.0.113.1"); c != 403 {
 		t.Fatalf("lock did not reach the second instance: %d", c)
 	}
+}
+
+// postFrom POSTs body as a client behind a trusted proxy (X-Forwarded-For:
+// ip) and returns the status.
+func postFrom(t *testing.T, url, ip, ctype, body string) int {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Content-Type", ctype)
+	req.Header.Set("X-Forwarded-For", ip)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

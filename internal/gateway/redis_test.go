@@ -46,16 +46,8 @@ func startRedis(t *testing.T, addr string) *redisServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(rs.stop)
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return rs
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("redis-server did not start")
-	return nil
+	waitDial(t, addr, "redis-server")
+	return rs
 }
 
 func (rs *redisServer) stop() {
@@ -292,16 +284,8 @@ func startSentinel(t *testing.T, master string) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return addr
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("sentinel did not start")
-	return ""
+	waitDial(t, addr, "sentinel")
+	return addr
 }
 
 // TestRedisSentinel: limits work through Sentinel (master_name), shared by
@@ -407,4 +391,18 @@ routes:
 	if strings.Join(got, " ") != "200 200 200 429 200 200 429" {
 		t.Fatalf("through Cluster: %v", got)
 	}
+}
+
+// waitDial waits up to 5 s until addr accepts connections.
+func waitDial(t *testing.T, addr, what string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%s did not start on %s", what, addr)
 }
