@@ -18,7 +18,7 @@ CONNS=${CONNS:-50}
 RATE=${RATE:-5000}   # latency phase: requests/s, below every target's saturation
 WRK_CPU=${WRK_CPU:-0}
 SUT_CPU=${SUT_CPU:-1}
-TARGETS=${TARGETS:-"direct rampart rampart-rl-local rampart-rl-redis rampart-jwt rampart-chain rampart-chain-reuse rampart-waf rampart-openapi rampart-obs-off rampart-obs-on bare nginx caddy"}
+TARGETS=${TARGETS:-"direct rampart rampart-rl-local rampart-rl-redis rampart-jwt rampart-chain rampart-chain-reuse rampart-waf rampart-openapi rampart-obs-off rampart-obs-on rampart-obs-on10 bare nginx caddy"}
 
 need() { command -v "$1" >/dev/null 2>&1; }
 if ! need wrk || ! need nginx || ! need caddy || ! need taskset || ! need redis-server; then
@@ -38,7 +38,7 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-P_UP=$(free_port); P_RAMPART=$(free_port); P_RAMPART2=$(free_port); P_RAMPART3=$(free_port); P_RAMPART4=$(free_port); P_ADMIN=$(free_port); P_REDIS=$(free_port); P_BARE=$(free_port); P_NGINX=$(free_port); P_CADDY=$(free_port)
+P_UP=$(free_port); P_RAMPART=$(free_port); P_RAMPART2=$(free_port); P_RAMPART3=$(free_port); P_RAMPART4=$(free_port); P_RAMPART5=$(free_port); P_ADMIN=$(free_port); P_ADMIN5=$(free_port); P_REDIS=$(free_port); P_BARE=$(free_port); P_NGINX=$(free_port); P_CADDY=$(free_port)
 
 echo "building..." >&2
 go build -o "$work/upstream" ./bench/upstream
@@ -156,18 +156,21 @@ PID_RAMPART2=$!
 
 # Observability off and on: the same config without access log and event
 # stream, and with access log, event stream, metrics (admin listener) and
-# tracing at the default 10% sampling (OTLP/HTTP to the upstream, which
-# answers 200).
+# tracing at the default 1% sampling (OTLP/HTTP to the upstream, which
+# answers 200); rampart-obs-on10 samples 10% of traces.
 sed -e "s/127.0.0.1:$P_RAMPART/127.0.0.1:$P_RAMPART3/" -e "s#^access_log:#access_log:\n  enabled: false#" "$work/rampart.yaml" >"$work/rampart3.yaml"
 printf 'security_events: {enabled: false}\n' >>"$work/rampart3.yaml"
 sed -e "s/127.0.0.1:$P_RAMPART/127.0.0.1:$P_RAMPART4/" -e "s#output: $work/rampart-access.log#output: $work/rampart4-access.log#" "$work/rampart.yaml" >"$work/rampart4.yaml"
 cat >>"$work/rampart4.yaml" <<YAML
 security_events: {output: $work/rampart4-events.log}
 admin: {address: "127.0.0.1:$P_ADMIN", token: "\${env:BENCH_ADMIN_TOKEN}"}
-tracing: {endpoint: "127.0.0.1:$P_UP", allow_plaintext: true}   # default sampling: 10%
+tracing: {endpoint: "127.0.0.1:$P_UP", allow_plaintext: true}   # default sampling: 1%
 YAML
+sed -e "s/127.0.0.1:$P_RAMPART4/127.0.0.1:$P_RAMPART5/" -e "s/127.0.0.1:$P_ADMIN/127.0.0.1:$P_ADMIN5/" -e "s#rampart4-#rampart5-#g" \
+	-e "s#allow_plaintext: true}   \# default sampling: 1%#allow_plaintext: true, sample_ratio: 0.1}#" "$work/rampart4.yaml" >"$work/rampart5.yaml"
+grep -q "sample_ratio: 0.1" "$work/rampart5.yaml"
 export BENCH_ADMIN_TOKEN=bench-admin-token-0123456789abcdef0123
-for n in 3 4; do
+for n in 3 4 5; do
 	$PIN "$work/rampart" run --config "$work/rampart$n.yaml" --watch=false 2>"$work/rampart$n.err" &
 	pids+=($!)
 	eval "PID_RAMPART$n=\$!"
@@ -218,8 +221,8 @@ HOME=$work XDG_DATA_HOME=$work XDG_CONFIG_HOME=$work $PIN caddy run --config "$w
 pids+=($!)
 PID_CADDY=$!
 
-port_of() { case $1 in direct) echo "$P_UP";; rampart|rampart-jwt|rampart-chain|rampart-rl-local|rampart-rl-redis|rampart-waf|rampart-openapi) echo "$P_RAMPART";; rampart-chain-reuse) echo "$P_RAMPART2";; rampart-obs-off) echo "$P_RAMPART3";; rampart-obs-on) echo "$P_RAMPART4";; bare) echo "$P_BARE";; nginx) echo "$P_NGINX";; caddy) echo "$P_CADDY";; esac; }
-pid_of() { case $1 in direct) echo "";; rampart|rampart-jwt|rampart-chain|rampart-rl-local|rampart-rl-redis|rampart-waf|rampart-openapi) echo "$PID_RAMPART";; rampart-chain-reuse) echo "$PID_RAMPART2";; rampart-obs-off) echo "$PID_RAMPART3";; rampart-obs-on) echo "$PID_RAMPART4";; bare) echo "$PID_BARE";; nginx) echo "$PID_NGINX";; caddy) echo "$PID_CADDY";; esac; }
+port_of() { case $1 in direct) echo "$P_UP";; rampart|rampart-jwt|rampart-chain|rampart-rl-local|rampart-rl-redis|rampart-waf|rampart-openapi) echo "$P_RAMPART";; rampart-chain-reuse) echo "$P_RAMPART2";; rampart-obs-off) echo "$P_RAMPART3";; rampart-obs-on) echo "$P_RAMPART4";; rampart-obs-on10) echo "$P_RAMPART5";; bare) echo "$P_BARE";; nginx) echo "$P_NGINX";; caddy) echo "$P_CADDY";; esac; }
+pid_of() { case $1 in direct) echo "";; rampart|rampart-jwt|rampart-chain|rampart-rl-local|rampart-rl-redis|rampart-waf|rampart-openapi) echo "$PID_RAMPART";; rampart-chain-reuse) echo "$PID_RAMPART2";; rampart-obs-off) echo "$PID_RAMPART3";; rampart-obs-on) echo "$PID_RAMPART4";; rampart-obs-on10) echo "$PID_RAMPART5";; bare) echo "$PID_BARE";; nginx) echo "$PID_NGINX";; caddy) echo "$PID_CADDY";; esac; }
 
 path_of() { case $1 in rampart-jwt) echo "/auth/x";; rampart-chain|rampart-chain-reuse) echo "/chain/x";; rampart-rl-local) echo "/rl-local/x";; rampart-rl-redis) echo "/rl-redis/x";; rampart-waf) echo "/waf/items?q=book";; rampart-openapi) echo "/oas/items?q=book&limit=20";; *) echo "/";; esac; }
 # wrk_auth: header arguments for a target.
@@ -315,9 +318,18 @@ if "rampart" in med and "rampart-chain" in med:
     print(f"full chain (JWT cached + policy + signed EdDSA assertion): {med['rampart-chain']['rps']/med['rampart']['rps']:.2f}× the pass-through req/s; proxy CPU {med['rampart-chain']['cpu']:.1f} vs {med['rampart']['cpu']:.1f} µs/req")
 if "rampart" in med and "rampart-chain-reuse" in med:
     print(f"full chain with assertion reuse (5 s): {med['rampart-chain-reuse']['rps']/med['rampart']['rps']:.2f}× the pass-through req/s; proxy CPU {med['rampart-chain-reuse']['cpu']:.1f} vs {med['rampart']['cpu']:.1f} µs/req")
+def paired(a, b):
+    # Median over rounds of b's req/s over a's in the same round: the
+    # targets of a round run back to back, so a round's ratio cancels
+    # most of the VM's slow drifts.
+    ra = {r[0]: float(r[2]) for r in rows if r[1] == a}
+    return statistics.median(float(r[2]) / ra[r[0]] for r in rows if r[1] == b and r[0] in ra)
 if "rampart-obs-off" in med and "rampart-obs-on" in med:
     off, on = med["rampart-obs-off"], med["rampart-obs-on"]
-    print(f"full observability (access log, events, metrics, tracing sampled at 10%): {on['rps']/off['rps']:.2f}× the req/s without any; proxy CPU {on['cpu']:.1f} vs {off['cpu']:.1f} µs/req")
+    print(f"full observability (access log, events, metrics, tracing at the default 1%): {paired('rampart-obs-off', 'rampart-obs-on'):.3f}× the req/s without any (median of per-round ratios); proxy CPU {on['cpu']:.1f} vs {off['cpu']:.1f} µs/req")
+    if "rampart-obs-on10" in med:
+        on10 = med["rampart-obs-on10"]
+        print(f"the same with tracing sampled at 10%: {paired('rampart-obs-off', 'rampart-obs-on10'):.3f}×; proxy CPU {on10['cpu']:.1f} µs/req")
 if "rampart" in med and "rampart-jwt" in med:
     print(f"\nauthenticated route (ES256, cached token): {med['rampart-jwt']['rps']/med['rampart']['rps']:.2f}× the pass-through req/s; proxy CPU {med['rampart-jwt']['cpu']:.1f} vs {med['rampart']['cpu']:.1f} µs/req")
 lat = [l.rstrip("\n").split("\t") for l in open(sys.argv[3]) if l.strip()]

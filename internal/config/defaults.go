@@ -261,7 +261,7 @@ func (c *Config) applyDefaults() {
 			t.Protocol = "http"
 		}
 		if t.SampleRatio == nil {
-			r := 0.1
+			r := 0.01
 			t.SampleRatio = &r
 		}
 		if t.TrustIncoming == "" {

@@ -361,7 +361,7 @@ type Tracing struct {
 	AllowPlaintext bool `yaml:"allow_plaintext"`
 	// Headers added to every export (a secret reference for tokens).
 	Headers []Credential `yaml:"headers"`
-	// SampleRatio of new traces, 0 to 1. Default 0.1. A trusted parent's
+	// SampleRatio of new traces, 0 to 1. Default 0.01. A trusted parent's
 	// sampling decision is kept.
 	SampleRatio *float64 `yaml:"sample_ratio"`
 	// TrustIncoming is whose traceparent/baggage continue a trace:

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bufio"
-	"context"
 	"encoding/hex"
 	"net"
 	"net/http"
@@ -10,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rampart-gw/rampart/internal/clientip"
 	"github.com/rampart-gw/rampart/internal/observe"
@@ -55,7 +55,6 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.TLS = s.TLS
 	}
 	rec := &recorder{ResponseWriter: w, lp: lp, upgrade: r.Header.Get("Upgrade") != "" || r.Method == http.MethodConnect}
-	r = r.WithContext(pipeline.WithScope(r.Context(), s))
 
 	s.PeerIP = proxy.PeerAddr(r.RemoteAddr)
 	xff := r.Header["X-Forwarded-For"]
@@ -69,15 +68,16 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.ClientIPText = s.ClientIP.String()
 	}
 	s.RequestID = g.requestID(r, s.TrustedPeer)
-	var span trace.Span
-	if g.tracer != nil {
-		var ctx context.Context
-		ctx, span = g.tracer.Start(r, g.trustTrace == "all" || g.trustTrace == "trusted_proxies" && s.TrustedPeer)
-		r = r.WithContext(ctx)
-		g.tracer.Inject(ctx, r.Header) // the upstream joins the gateway's trace
-	}
-	// Client-controlled decision fields go before any stage can read them.
+	// Client-controlled decision fields go before any stage can read them
+	// (and before the gateway adds headers of its own).
 	decisionField, decisionOK := plan.decision.apply(r)
+	ctx := pipeline.WithScope(r.Context(), s)
+	var span trace.Span // nil unless this request is traced
+	if g.tracer != nil {
+		// The upstream joins the gateway's trace.
+		ctx, span = g.tracer.Start(ctx, r.Header, g.trustTrace == "all" || g.trustTrace == "trusted_proxies" && s.TrustedPeer)
+	}
+	r = r.WithContext(ctx)
 	rec.Header().Set("X-Request-Id", s.RequestID)
 
 	var route *routePlan
@@ -97,11 +97,14 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		observe.End(span, observe.SpanOutcome{Method: r.Method, Route: s.RouteID, Path: s.Path, ClientIP: s.ClientIPText,
 			Upstream: s.Upstream, Status: status, Code: code, UpstreamTime: s.UpstreamTime})
 	}
-	g.logAccess(r, s, rec, status, code)
+	var end time.Time // one clock reading for the log, the metrics, the dashboard and the detectors
+	if g.access != nil || g.metrics != nil || g.guard != nil {
+		end = g.deps.Now()
+	}
+	g.logAccess(r, s, rec, status, code, end)
 	if g.metrics != nil {
-		now := g.deps.Now()
-		g.metrics.Request(s.RouteID, r.Method, status, code, now.Sub(s.Start), s.UpstreamTime)
-		g.live.Request(now, s.ClientIPText, status, code, now.Sub(s.Start))
+		g.metrics.Request(s.RouteID, r.Method, status, code, end.Sub(s.Start), s.UpstreamTime)
+		g.live.Request(end, s.ClientIPText, status, code, end.Sub(s.Start))
 	}
 	if s.Decision != nil && s.Decision.Status != 499 {
 		g.emitRefusal(r, s)
@@ -112,8 +115,8 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if s.Decision != nil && s.Decision.Status == 499 {
 			status = max(rec.status, http.StatusOK)
 		}
-		g.guard.Observe(s.ClientIP, status, code, route != nil && route.sensitive, g.deps.Now())
-		g.guard.ObserveLogin(s.Account, s.ClientIP, status, g.deps.Now())
+		g.guard.Observe(s.ClientIP, status, code, route != nil && route.sensitive, end)
+		g.guard.ObserveLogin(s.Account, s.ClientIP, status, end)
 	}
 }
 
@@ -321,11 +324,10 @@ func outcome(s *pipeline.Scope, rec *recorder) (int, string) {
 	return status, code
 }
 
-func (g *Gateway) logAccess(r *http.Request, s *pipeline.Scope, rec *recorder, status int, code string) {
+func (g *Gateway) logAccess(r *http.Request, s *pipeline.Scope, rec *recorder, status int, code string, now time.Time) {
 	if g.access == nil {
 		return
 	}
-	now := g.deps.Now()
 	ar := observe.AccessRecord{
 		Time: now, RequestID: s.RequestID, Listener: s.Listener, Method: r.Method, Host: s.Host, Path: s.Path,
 		RawQuery: r.URL.RawQuery, Proto: r.Proto, Route: s.RouteID, Status: status, Duration: now.Sub(s.Start),

@@ -138,9 +138,31 @@ func compileDecisionFields(d config.DecisionFields) decisionFields {
 
 // apply removes decision fields from r, or reports the first one found
 // when the config says to refuse.
+// reserved reports whether header name k is a decision field, in any
+// letter case and with '_' for '-', without allocating (this runs for
+// every header of every request).
+func (f decisionFields) reserved(k string) bool {
+	var buf [64]byte
+	if len(k) > len(buf) {
+		return f.headers[strings.ReplaceAll(strings.ToLower(k), "_", "-")]
+	}
+	b := buf[:len(k)]
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		switch {
+		case c >= 'A' && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '_':
+			c = '-'
+		}
+		b[i] = c
+	}
+	return f.headers[string(b)] // no allocation: the compiler looks up with the bytes
+}
+
 func (f decisionFields) apply(r *http.Request) (string, bool) {
 	for k := range r.Header {
-		if f.headers[strings.ReplaceAll(strings.ToLower(k), "_", "-")] {
+		if f.reserved(k) {
 			if f.refuse {
 				return k, false
 			}

@@ -3,7 +3,6 @@
 package observe
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,18 +15,34 @@ import (
 )
 
 // BufferedWriter batches log lines: one write system call per flush
-// instead of one per request. Lines reach the output within FlushEvery.
+// instead of one per request, and never on a request's goroutine. Write
+// appends to a pending buffer; a background goroutine swaps it for an
+// empty one and writes it out, when FlushAt bytes are pending or every
+// FlushEvery. A request waits only when MaxPending bytes are pending (the
+// output cannot keep up): lines are not dropped.
 type BufferedWriter struct {
-	mu    sync.Mutex
-	w     *bufio.Writer
-	out   io.Writer
-	close func() error
-	stop  chan struct{}
-	done  chan struct{}
+	mu      sync.Mutex
+	room    sync.Cond // signalled when pending shrinks
+	pending []byte
+	kicked  bool // a flush has been requested and not yet started
+	out     io.Writer
+	close   func() error
+	kick    chan struct{}
+	flushMu sync.Mutex // one flush at a time (the loop, Flush, Close)
+	spare   []byte     // guarded by flushMu
+	stop    chan struct{}
+	done    chan struct{}
 }
 
-// FlushEvery is the longest a log line waits in the buffer.
-const FlushEvery = 200 * time.Millisecond
+const (
+	// FlushEvery is the longest a log line waits in the buffer.
+	FlushEvery = 200 * time.Millisecond
+	// FlushAt is the pending size that triggers a flush.
+	FlushAt = 64 << 10
+	// MaxPending bounds the memory of a stalled output; writers wait
+	// beyond it.
+	MaxPending = 4 << 20
+)
 
 // OpenOutput opens an access log output: "stdout", "stderr" or a file path
 // (created 0600 if missing, appended).
@@ -47,7 +62,9 @@ func OpenOutput(spec string) (*BufferedWriter, error) {
 
 // NewBufferedWriter starts a writer over out; closeFn (optional) closes out.
 func NewBufferedWriter(out io.Writer, closeFn func() error) *BufferedWriter {
-	b := &BufferedWriter{w: bufio.NewWriterSize(out, 64<<10), out: out, close: closeFn, stop: make(chan struct{}), done: make(chan struct{})}
+	b := &BufferedWriter{pending: make([]byte, 0, 2*FlushAt), spare: make([]byte, 0, 2*FlushAt), out: out, close: closeFn,
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	b.room.L = &b.mu
 	go b.loop()
 	return b
 }
@@ -59,25 +76,57 @@ func (b *BufferedWriter) loop() {
 	for {
 		select {
 		case <-t.C:
-			b.Flush()
+		case <-b.kick:
 		case <-b.stop:
 			return
+		}
+		b.Flush()
+	}
+}
+
+// Write implements io.Writer. It copies p and returns; the output is
+// written by the background goroutine.
+func (b *BufferedWriter) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	for len(b.pending) >= MaxPending {
+		b.kickLocked()
+		b.room.Wait()
+	}
+	b.pending = append(b.pending, p...)
+	if len(b.pending) >= FlushAt {
+		b.kickLocked()
+	}
+	b.mu.Unlock()
+	return len(p), nil
+}
+
+func (b *BufferedWriter) kickLocked() {
+	if !b.kicked {
+		b.kicked = true
+		select {
+		case b.kick <- struct{}{}:
+		default:
 		}
 	}
 }
 
-// Write implements io.Writer.
-func (b *BufferedWriter) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.w.Write(p)
-}
-
-// Flush writes buffered lines out.
+// Flush writes the pending lines out.
 func (b *BufferedWriter) Flush() {
+	b.flushMu.Lock()
+	defer b.flushMu.Unlock()
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	_ = b.w.Flush()
+	buf := b.pending
+	b.pending, b.spare = b.spare[:0], nil
+	b.kicked = false
+	b.room.Broadcast()
+	b.mu.Unlock()
+	if len(buf) > 0 {
+		_, _ = b.out.Write(buf)
+	}
+	if cap(buf) > 4*FlushAt {
+		buf = make([]byte, 0, 2*FlushAt) // a burst's buffer is not kept
+	}
+	b.spare = buf[:0]
 }
 
 // Close flushes and stops the writer.
@@ -124,9 +173,12 @@ func mentionsSensitive(s string) bool {
 	return false
 }
 
+// containsFold reports whether s contains sub (lower-case ASCII letters)
+// in any letter case.
 func containsFold(s, sub string) bool {
+	first := sub[0]
 	for i := 0; i+len(sub) <= len(s); i++ {
-		if strings.EqualFold(s[i:i+len(sub)], sub) {
+		if s[i]|0x20 == first && strings.EqualFold(s[i:i+len(sub)], sub) {
 			return true
 		}
 	}
@@ -228,7 +280,7 @@ func AppendAccess(b []byte, r *AccessRecord) []byte {
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(r.Status), 10)
 	b = append(b, `,"duration_ms":`...)
-	b = strconv.AppendFloat(b, float64(r.Duration.Microseconds())/1000, 'f', -1, 64)
+	b = appendMillis(b, r.Duration.Microseconds())
 	b = append(b, `,"bytes":`...)
 	b = strconv.AppendInt(b, r.Bytes, 10)
 	str("client_ip", r.ClientIP)
@@ -250,4 +302,26 @@ func AppendAccess(b []byte, r *AccessRecord) []byte {
 		}
 	}
 	return append(b, '}', '\n')
+}
+
+// appendMillis appends us microseconds as milliseconds with up to three
+// decimals and no trailing zeros: what strconv.AppendFloat(us/1000, 'f',
+// -1) prints, without the shortest-float search.
+func appendMillis(b []byte, us int64) []byte {
+	if us < 0 {
+		b = append(b, '-')
+		us = -us
+	}
+	b = strconv.AppendInt(b, us/1000, 10)
+	frac := us % 1000
+	if frac == 0 {
+		return b
+	}
+	d := [3]byte{byte('0' + frac/100), byte('0' + frac/10%10), byte('0' + frac%10)}
+	n := 3
+	for d[n-1] == '0' {
+		n--
+	}
+	b = append(b, '.')
+	return append(b, d[:n]...)
 }

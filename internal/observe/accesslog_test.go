@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"log/slog"
 	"reflect"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -94,3 +96,107 @@ func BenchmarkAccessLog(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestAppendMillis: the hand-written formatting prints what AppendFloat
+// printed before it.
+func TestAppendMillis(t *testing.T) {
+	for _, us := range []int64{0, 1, 9, 10, 100, 250, 999, 1000, 1001, 1010, 1234, 60_000_000, 123_456_789, -1500} {
+		want := strconv.FormatFloat(float64(us)/1000, 'f', -1, 64)
+		if got := string(appendMillis(nil, us)); got != want {
+			t.Errorf("appendMillis(%d) = %q, want %q", us, got, want)
+		}
+	}
+}
+
+// stallingWriter records what it is given; while gate is held its Write
+// waits (a stalled disk or pipe).
+type stallingWriter struct {
+	gate sync.Mutex
+	mu   sync.Mutex
+	got  bytes.Buffer
+	n    int // Write calls
+}
+
+func (w *stallingWriter) Write(p []byte) (int, error) {
+	w.gate.Lock()
+	defer w.gate.Unlock()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.n++
+	return w.got.Write(p)
+}
+
+func (w *stallingWriter) snapshot() (string, int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.got.String(), w.n
+}
+
+// TestBufferedWriterStalledOutput: a request never waits for the output
+// until MaxPending bytes are pending; then it waits, and no line is lost
+// or reordered when the output recovers.
+func TestBufferedWriterStalledOutput(t *testing.T) {
+	out := &stallingWriter{}
+	out.gate.Lock() // the output is stuck
+	b := NewBufferedWriter(out, nil)
+	line := []byte(strings.Repeat("x", 1000) + "\n")
+	fast := make(chan int)
+	go func() {
+		n := 0
+		for ; n*len(line) < MaxPending-2*FlushAt; n++ { // well below the bound: never waits
+			b.Write(line)
+		}
+		fast <- n
+	}()
+	var n int
+	select {
+	case n = <-fast:
+	case <-time.After(10 * time.Second):
+		t.Fatal("writes below MaxPending waited for a stalled output")
+	}
+	// Past the bound a writer waits...
+	blocked := make(chan struct{})
+	go func() {
+		for i := 0; i < 2*MaxPending/len(line); i++ {
+			b.Write(line)
+		}
+		close(blocked)
+	}()
+	select {
+	case <-blocked:
+		t.Fatal("writer did not wait with twice MaxPending pending on a stalled output")
+	case <-time.After(300 * time.Millisecond):
+	}
+	// ...until the output recovers; then everything arrives, in order.
+	out.gate.Unlock()
+	select {
+	case <-blocked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("writer still waiting after the output recovered")
+	}
+	b.Write([]byte("last\n"))
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := out.snapshot()
+	want := n + 2*MaxPending/len(line)
+	if lines := strings.Count(got, "\n"); lines != want+1 || !strings.HasSuffix(got, "\nlast\n") {
+		t.Fatalf("%d lines written, want %d, last %q", lines, want+1, got[max(0, len(got)-10):])
+	}
+}
+
+// TestBufferedWriterFlushes: lines reach the output within FlushEvery
+// without a Close.
+func TestBufferedWriterFlushes(t *testing.T) {
+	out := &stallingWriter{}
+	b := NewBufferedWriter(out, nil)
+	defer b.Close()
+	b.Write([]byte("one\n"))
+	deadline := time.Now().Add(5 * FlushEvery)
+	for got, _ := out.snapshot(); got != "one\n"; got, _ = out.snapshot() {
+		if time.Now().After(deadline) {
+			t.Fatalf("line not flushed within %v: %q", 5*FlushEvery, got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

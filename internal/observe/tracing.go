@@ -3,6 +3,7 @@ package observe
 import (
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -91,44 +92,67 @@ func NewTracer(ctx context.Context, o TracingOptions) (*Tracer, error) {
 	}, nil
 }
 
-// traceHeaders are the W3C headers a client could use to join or steer a
-// trace.
-var traceHeaders = []string{"Traceparent", "Tracestate", "Baggage"}
-
-// Start begins the request's server span. With trustIncoming (the peer is
-// a trusted proxy) the client's traceparent and baggage continue their
-// trace; otherwise they are ignored, so that clients cannot force sampling
-// or inject baggage. Either way the W3C headers are removed from r and
-// replaced by the gateway's own when the request is forwarded (Inject).
-func (t *Tracer) Start(r *http.Request, trustIncoming bool) (context.Context, trace.Span) {
-	ctx := r.Context()
-	if trustIncoming {
-		ctx = t.prop.Extract(ctx, propagation.HeaderCarrier(r.Header))
+// Start begins the request's server span and sets the trace headers the
+// upstream receives in h (the request's headers, canonical keys as
+// net/http parses them). With trustIncoming (the peer is a trusted proxy)
+// the client's traceparent and baggage continue their trace; otherwise
+// they are ignored, so that clients cannot force sampling or inject
+// baggage. Either way the client's W3C headers are replaced by the
+// gateway's own.
+//
+// A new trace is sampled here, as TraceIDRatioBased would decide, before
+// any span exists: an unsampled request gets a not-sampled traceparent
+// (so the upstream learns the decision and the trace id) and no span at
+// all, and Start returns ctx unchanged and a nil span.
+func (t *Tracer) Start(ctx context.Context, h http.Header, trustIncoming bool) (context.Context, trace.Span) {
+	extracted := false
+	if trustIncoming && (h["Traceparent"] != nil || h["Baggage"] != nil) {
+		ctx = t.prop.Extract(ctx, propagation.HeaderCarrier(h))
+		extracted = true
 	}
-	for _, h := range traceHeaders {
-		r.Header.Del(h)
-	}
-	if !trace.SpanContextFromContext(ctx).IsValid() {
-		// A new trace: decide here, as TraceIDRatioBased would. An
-		// unsampled request gets a span context (so the upstream learns
-		// the decision from its traceparent) and no span at all.
+	delete(h, "Traceparent")
+	delete(h, "Tracestate")
+	delete(h, "Baggage")
+	if !extracted || !trace.SpanContextFromContext(ctx).IsValid() {
 		var tid trace.TraceID
 		var sid trace.SpanID
 		binary.BigEndian.PutUint64(tid[:8], rand.Uint64())
 		binary.BigEndian.PutUint64(tid[8:], rand.Uint64())
 		binary.BigEndian.PutUint64(sid[:], rand.Uint64()|1)
 		if binary.BigEndian.Uint64(tid[8:])>>1 >= t.bound {
+			if !extracted {
+				h["Traceparent"] = []string{traceparent(tid, sid, false)}
+				return ctx, nil
+			}
+			// A trusted proxy's baggage without a trace: keep it.
 			ctx = trace.ContextWithSpanContext(ctx, trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid}))
-			return ctx, trace.SpanFromContext(ctx)
+			t.prop.Inject(ctx, propagation.HeaderCarrier(h))
+			return ctx, nil
 		}
 	}
 	// No attributes here: End sets them on recording spans only.
-	return t.tracer.Start(ctx, "HTTP", trace.WithSpanKind(trace.SpanKindServer))
+	ctx, span := t.tracer.Start(ctx, "HTTP", trace.WithSpanKind(trace.SpanKindServer))
+	if extracted {
+		t.prop.Inject(ctx, propagation.HeaderCarrier(h)) // tracestate and baggage too
+	} else {
+		sc := span.SpanContext()
+		h["Traceparent"] = []string{traceparent(sc.TraceID(), sc.SpanID(), sc.IsSampled())}
+	}
+	return ctx, span
 }
 
-// Inject writes the span's trace context (and trusted baggage) into h.
-func (t *Tracer) Inject(ctx context.Context, h http.Header) {
-	t.prop.Inject(ctx, propagation.HeaderCarrier(h))
+// traceparent formats a W3C traceparent header value (version 00).
+func traceparent(tid trace.TraceID, sid trace.SpanID, sampled bool) string {
+	var b [55]byte
+	copy(b[:], "00-")
+	hex.Encode(b[3:35], tid[:])
+	b[35] = '-'
+	hex.Encode(b[36:52], sid[:])
+	copy(b[52:], "-00")
+	if sampled {
+		b[54] = '1'
+	}
+	return string(b[:])
 }
 
 // SpanOutcome is what a request span records when it ends.
@@ -144,6 +168,9 @@ type SpanOutcome struct {
 // End completes a request span: route, status, client, and the stage
 // events (refused with its stage and code, or the upstream exchange).
 func End(span trace.Span, o SpanOutcome) {
+	if span == nil {
+		return
+	}
 	if !span.IsRecording() {
 		span.End()
 		return

@@ -2,25 +2,27 @@ package observe
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // BenchmarkTraceUnsampled is the tracing cost of a request the sampler
-// drops (the common case at the default 10%): start, inject, end.
+// drops (the common case): start, traceparent, end.
 func BenchmarkTraceUnsampled(b *testing.B) {
 	t, err := NewTracer(context.Background(), TracingOptions{Endpoint: "127.0.0.1:1", Insecure: true, SampleRatio: 0, ServiceName: "bench"})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer t.Shutdown(context.Background())
-	req := httptest.NewRequest("GET", "http://x/items", nil)
+	ctx := context.Background()
+	h := http.Header{"Accept": {"*/*"}, "Traceparent": {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		r := req.Clone(req.Context())
-		ctx, span := t.Start(r, false)
-		t.Inject(ctx, r.Header)
+		_, span := t.Start(ctx, h, false)
 		End(span, SpanOutcome{Method: "GET", Route: "items", Path: "/items", Status: 200})
 	}
 }
@@ -40,14 +42,13 @@ func TestRootSampling(t *testing.T) {
 		sampled, ids := 0, map[string]bool{}
 		for i := 0; i < 1000; i++ {
 			r := httptest.NewRequest("GET", "http://x/", nil)
-			ctx, span := tr.Start(r, false)
-			tr.Inject(ctx, r.Header)
+			_, span := tr.Start(r.Context(), r.Header, false)
 			tp := r.Header.Get("Traceparent")
 			if len(tp) != 55 {
 				t.Fatalf("traceparent %q", tp)
 			}
 			ids[tp[3:35]] = true
-			if span.IsRecording() {
+			if span != nil && span.IsRecording() {
 				sampled++
 				if !strings.HasSuffix(tp, "-01") {
 					t.Fatalf("sampled span, traceparent %q", tp)
@@ -55,7 +56,7 @@ func TestRootSampling(t *testing.T) {
 			} else if !strings.HasSuffix(tp, "-00") {
 				t.Fatalf("unsampled span, traceparent %q", tp)
 			}
-			span.End()
+			End(span, SpanOutcome{})
 		}
 		tr.Shutdown(context.Background())
 		if sampled < c.min || sampled > c.max || len(ids) != 1000 {
@@ -67,7 +68,30 @@ func TestRootSampling(t *testing.T) {
 	defer tr.Shutdown(context.Background())
 	r := httptest.NewRequest("GET", "http://x/", nil)
 	r.Header.Set("Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
-	if _, span := tr.Start(r, true); !span.IsRecording() || span.SpanContext().TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" {
+	if _, span := tr.Start(r.Context(), r.Header, true); span == nil || !span.IsRecording() || span.SpanContext().TraceID().String() != "4bf92f3577b34da6a3ce929d0e0e4736" {
 		t.Fatalf("trusted sampled parent not continued: %v", span.SpanContext())
+	}
+}
+
+// BenchmarkTraceSampled is a recorded span's cost on the request path
+// (start, traceparent, attributes, end); its export runs in the batch
+// processor's goroutine.
+func BenchmarkTraceSampled(b *testing.B) {
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer recv.Close()
+	t, err := NewTracer(context.Background(), TracingOptions{Endpoint: strings.TrimPrefix(recv.URL, "http://"), Insecure: true, SampleRatio: 1, ServiceName: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer t.Shutdown(context.Background())
+	ctx := context.Background()
+	h := http.Header{"Accept": {"*/*"}}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		_, span := t.Start(ctx, h, false)
+		End(span, SpanOutcome{Method: "GET", Route: "items", Path: "/items", Status: 200, ClientIP: "127.0.0.1", Upstream: "127.0.0.1:8080", UpstreamTime: time.Millisecond})
 	}
 }
