@@ -164,6 +164,11 @@ func TestOpenAPIRequestValidation(t *testing.T) {
 	if n := len(up.received()); n != 0 {
 		t.Fatalf("service received %d invalid requests: %+v", n, up.received())
 	}
+	// The 405 names the methods the document declares on the path.
+	resp := rawExchange(t, addr, "DELETE /v1/orders HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+	if !strings.Contains(resp, "\r\nAllow: GET, POST\r\n") {
+		t.Errorf("405 without the documented methods in Allow:\n%s", resp)
+	}
 	good := `{"sku":"BOOK-1","qty":2,"note":"gift"}`
 	if got := statusLines(rawExchange(t, addr, post("/v1/orders", "application/json", good))); strings.Join(got, "") != "201" {
 		t.Fatalf("valid order: %v", got)

@@ -20,7 +20,9 @@ import (
 	vconfig "github.com/pb33f/libopenapi-validator/config"
 	verrors "github.com/pb33f/libopenapi-validator/errors"
 	"github.com/pb33f/libopenapi-validator/helpers"
+	"github.com/pb33f/libopenapi-validator/paths"
 	"github.com/pb33f/libopenapi/datamodel"
+	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
 
 	"github.com/rampart-gw/rampart/internal/pipeline"
 )
@@ -48,6 +50,8 @@ type Options struct {
 // Spec is a compiled OpenAPI document with its validator.
 type Spec struct {
 	v      validator.Validator
+	model  *v3.Document               // for the Allow header of a 405
+	vopts  *vconfig.ValidationOptions // the validator's, for path matching
 	opts   Options
 	events pipeline.Events
 }
@@ -72,7 +76,8 @@ func Compile(data []byte, dir string, o Options) (*Spec, error) {
 	if v := doc.GetSpecInfo().SpecFormat; v != "oas3" && !strings.HasPrefix(doc.GetVersion(), "3.") {
 		return nil, fmt.Errorf("OpenAPI version %q: use 3.0 or 3.1", doc.GetVersion())
 	}
-	if _, err := doc.BuildV3Model(); err != nil {
+	model, err := doc.BuildV3Model()
+	if err != nil {
 		return nil, fmt.Errorf("building the model: %w", err)
 	}
 	opts := []vconfig.Option{
@@ -108,7 +113,7 @@ func Compile(data []byte, dir string, o Options) (*Spec, error) {
 	if events == nil {
 		events = pipeline.NoEvents{}
 	}
-	return &Spec{v: v, opts: o, events: events}, nil
+	return &Spec{v: v, model: &model.Model, vopts: vconfig.NewValidationOptions(opts...), opts: o, events: events}, nil
 }
 
 // docError renders a document finding with its spec location.
@@ -172,7 +177,13 @@ func (s *Spec) validateRequest(r *http.Request) (undocumented bool, _ error) {
 				s.event(r, "validate.undocumented", "", map[string]string{"mode": "monitor"})
 				return true, nil
 			}
-			return false, pipeline.Deny(status, "validate.undocumented", detail)
+			d := pipeline.Deny(status, "validate.undocumented", detail)
+			if status == http.StatusMethodNotAllowed {
+				if allow := s.allowed(r); allow != "" {
+					d.Header = http.Header{"Allow": {allow}} // RFC 9110 §15.5.6
+				}
+			}
+			return false, d
 		}
 	}
 	for _, e := range errs {
@@ -188,6 +199,25 @@ func (s *Spec) validateRequest(r *http.Request) (undocumented bool, _ error) {
 	d := pipeline.DenyErr(http.StatusBadRequest, "validate.schema", detail, errors.New(errs[0].Error()))
 	d.Fields = fields
 	return false, d
+}
+
+// allowed lists the methods the document declares on r's path.
+func (s *Spec) allowed(r *http.Request) string {
+	item, _, _ := paths.FindPath(r, s.model, s.vopts)
+	if item == nil {
+		return ""
+	}
+	var m []string
+	for _, op := range []struct {
+		name string
+		op   *v3.Operation
+	}{{"GET", item.Get}, {"HEAD", item.Head}, {"POST", item.Post}, {"PUT", item.Put}, {"PATCH", item.Patch},
+		{"DELETE", item.Delete}, {"OPTIONS", item.Options}, {"TRACE", item.Trace}} {
+		if op.op != nil {
+			m = append(m, op.name)
+		}
+	}
+	return strings.Join(m, ", ")
 }
 
 // Fields turns validation findings into client-safe field errors: a
