@@ -2,6 +2,7 @@ package admin
 
 import (
 	"crypto/sha256"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -34,6 +35,10 @@ func newFixture() *fixture {
 func (f *fixture) do(method, path string, hdr map[string]string, body string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, "http://127.0.0.1:9901"+path, strings.NewReader(body))
 	for k, v := range hdr {
+		if k == "@remote" { // the client's address, not a header
+			req.RemoteAddr = v
+			continue
+		}
 		req.Header.Set(k, v)
 	}
 	w := httptest.NewRecorder()
@@ -127,19 +132,41 @@ func TestDashboardAuth(t *testing.T) {
 	}
 }
 
+// TestLoginThrottle: a client address with 5 failed logins in a minute is
+// refused (even with the right token) until the minute has passed; so is
+// its IPv6 /64; other clients can still sign in, until 50 failures from
+// all addresses in a minute refuse everyone.
 func TestLoginThrottle(t *testing.T) {
 	f := newFixture()
-	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+	from := func(addr string) map[string]string {
+		return map[string]string{"Content-Type": "application/x-www-form-urlencoded", "@remote": addr}
+	}
 	for i := 0; i < 5; i++ {
-		if w := f.do("POST", "/dashboard/login", form, "token=wrong"); w.Code != 401 {
+		if w := f.do("POST", "/dashboard/login", from("192.0.2.7:4000"), "token=wrong"); w.Code != 401 {
 			t.Fatalf("attempt %d: %d", i, w.Code)
 		}
 	}
-	if w := f.do("POST", "/dashboard/login", form, "token="+token); w.Code != 429 {
+	if w := f.do("POST", "/dashboard/login", from("192.0.2.7:4001"), "token="+token); w.Code != 429 {
 		t.Fatalf("sixth attempt (right token) within the minute: %d, want 429", w.Code)
 	}
+	if w := f.do("POST", "/dashboard/login", from("192.0.2.8:4000"), "token="+token); w.Code != http.StatusSeeOther {
+		t.Fatalf("another client, right token: %d, want sign-in", w.Code)
+	}
+	for i := 0; i < 5; i++ {
+		f.do("POST", "/dashboard/login", from(fmt.Sprintf("[2001:db8:1:2::%x]:4000", i+1)), "token=wrong")
+	}
+	if w := f.do("POST", "/dashboard/login", from("[2001:db8:1:2:ffff::1]:4000"), "token="+token); w.Code != 429 {
+		t.Fatalf("same IPv6 /64, another address: %d, want 429", w.Code)
+	}
 	f.now = f.now.Add(61 * time.Second)
-	if w := f.do("POST", "/dashboard/login", form, "token="+token); w.Code != http.StatusSeeOther {
+	if w := f.do("POST", "/dashboard/login", from("192.0.2.7:4002"), "token="+token); w.Code != http.StatusSeeOther {
 		t.Fatalf("after a minute: %d", w.Code)
+	}
+	// Many addresses, a few failures each: the total caps them.
+	for i := 0; i < totalLoginFailures; i++ {
+		f.do("POST", "/dashboard/login", from(fmt.Sprintf("198.51.100.%d:4000", i%25+1)), "token=wrong")
+	}
+	if w := f.do("POST", "/dashboard/login", from("203.0.113.50:4000"), "token="+token); w.Code != 429 {
+		t.Fatalf("after %d failures from 25 addresses, a new client: %d, want 429", totalLoginFailures, w.Code)
 	}
 }

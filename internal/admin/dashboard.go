@@ -11,6 +11,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"sync"
 	"time"
@@ -66,13 +67,13 @@ type dashboard struct {
 	o        Options
 	mu       sync.Mutex
 	sessions map[[32]byte]session // by SHA-256 of the session id
-	failures []time.Time          // recent failed logins (all clients)
+	failures loginFailures
 	page     *template.Template
 }
 
 func newDashboard(o Options) *dashboard {
 	page := template.Must(template.ParseFS(assets, "assets/dashboard.html"))
-	return &dashboard{o: o, sessions: map[[32]byte]session{}, page: page}
+	return &dashboard{o: o, sessions: map[[32]byte]session{}, page: page, failures: loginFailures{byClient: map[netip.Prefix][]time.Time{}}}
 }
 
 func (d *dashboard) routes(mux *http.ServeMux) {
@@ -118,24 +119,87 @@ func (d *dashboard) index(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(buf.Bytes())
 }
 
+// Sign-in throttling: a client address (an IPv6 /64) with 5 failed
+// logins in the last minute is refused until the oldest is a minute old,
+// and all clients are once 50 failed in a minute (a guesser with many
+// addresses). One client's failures do not lock out an operator signing
+// in from another address.
+const (
+	clientLoginFailures = 5
+	totalLoginFailures  = 50
+	loginWindow         = time.Minute
+	maxLoginClients     = 10000 // addresses tracked at once
+)
+
+// loginFailures are the recent failed logins, per client and in all.
+type loginFailures struct {
+	byClient map[netip.Prefix][]time.Time
+	all      []time.Time
+}
+
+// clientOf is the address failures are counted against: the peer (the
+// admin listener trusts no proxy), IPv6 grouped by /64.
+func clientOf(r *http.Request) netip.Prefix {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Prefix{}
+	}
+	a := ap.Addr().Unmap()
+	bits := 32
+	if a.Is6() {
+		bits = 64
+	}
+	p, _ := a.Prefix(bits)
+	return p
+}
+
+func recent(ts []time.Time, now time.Time) []time.Time {
+	i := 0
+	for i < len(ts) && now.Sub(ts[i]) >= loginWindow {
+		i++
+	}
+	return ts[i:]
+}
+
+// limited reports whether client may not try now; d.mu is held.
+func (f *loginFailures) limited(client netip.Prefix, now time.Time) bool {
+	f.all = recent(f.all, now)
+	ts := recent(f.byClient[client], now)
+	if len(ts) == 0 {
+		delete(f.byClient, client)
+	} else {
+		f.byClient[client] = ts
+	}
+	return len(ts) >= clientLoginFailures || len(f.all) >= totalLoginFailures
+}
+
+// fail records a failed login; d.mu is held.
+func (f *loginFailures) fail(client netip.Prefix, now time.Time) {
+	f.all = append(f.all, now)
+	if _, ok := f.byClient[client]; !ok && len(f.byClient) >= maxLoginClients {
+		for c, ts := range f.byClient { // forget clients whose failures expired
+			if len(recent(ts, now)) == 0 {
+				delete(f.byClient, c)
+			}
+		}
+		if len(f.byClient) >= maxLoginClients {
+			return // still counted in all
+		}
+	}
+	f.byClient[client] = append(f.byClient[client], now)
+}
+
 // login exchanges the admin token for a session cookie. It checks the
-// request's origin (login CSRF) and slows guessing: after 5 failures in a
-// minute, logins are refused for the rest of that minute.
+// request's origin (login CSRF) and slows guessing (loginFailures).
 func (d *dashboard) login(w http.ResponseWriter, r *http.Request) {
 	if !sameOrigin(r) {
 		problem(w, http.StatusForbidden, "admin.cross_origin", "cross-origin request refused")
 		return
 	}
 	now := d.o.Now()
+	client := clientOf(r)
 	d.mu.Lock()
-	recent := d.failures[:0]
-	for _, t := range d.failures {
-		if now.Sub(t) < time.Minute {
-			recent = append(recent, t)
-		}
-	}
-	d.failures = recent
-	limited := len(recent) >= 5
+	limited := d.failures.limited(client, now)
 	d.mu.Unlock()
 	if limited {
 		w.Header().Set("Retry-After", "60")
@@ -147,7 +211,7 @@ func (d *dashboard) login(w http.ResponseWriter, r *http.Request) {
 	sum := sha256.Sum256([]byte(tok))
 	if tok == "" || subtle.ConstantTimeCompare(sum[:], d.o.TokenHash[:]) != 1 {
 		d.mu.Lock()
-		d.failures = append(d.failures, now)
+		d.failures.fail(client, now)
 		d.mu.Unlock()
 		problem(w, http.StatusUnauthorized, "admin.unauthorized", "wrong admin token")
 		return
