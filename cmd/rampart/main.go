@@ -34,6 +34,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/devidp"
 	"github.com/rampart-gw/rampart/internal/gateway"
+	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 	"github.com/rampart-gw/rampart/internal/quickstart"
 )
@@ -204,6 +205,9 @@ func serve(cfg *config.Config, path string, watch bool, drain time.Duration, log
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
 		log.Warn("tracing: export failed", "error", err.Error())
 	}))
+	// go-redis's process-wide logger prints plain text too, a line per
+	// failed dial; route it into the JSON log, throttled.
+	redis.SetLogger(&observe.LibraryLog{Log: log, Source: "redis", Every: 10 * time.Second, Now: time.Now})
 	g, err := gateway.New(cfg, pipeline.Deps{Log: log, Now: time.Now})
 	if err != nil {
 		printProblems(stderr, err)

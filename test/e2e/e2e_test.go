@@ -557,3 +557,40 @@ routes: [{id: r, prefix: /, upstream: u, auth: {api_key: true}, authorize: any_a
 	p.cmd.Process.Signal(syscall.SIGHUP)
 	waitFor(t, "reload with the new key", func() bool { return send(key) == 200 })
 }
+
+// TestOperationalLogStaysJSON: with Redis down, go-redis's dial failures
+// reach the operational log as JSON records (its default logger prints
+// plain text), throttled to one per interval however many requests fail.
+func TestOperationalLogStaysJSON(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer up.Close()
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "rampart.yaml")
+	addr, deadRedis := freePort(t), freePort(t) // nothing listens on deadRedis
+	writeConfig(t, cfgPath, addr, strings.TrimPrefix(up.URL, "http://"),
+		"    rate_limits: [{key: [client_ip], rate: 1000, per: 1s, store: redis, on_store_error: fail_open}]\n"+
+			"rate_limiting:\n  redis: {addresses: [\""+deadRedis+"\"]}\naccess_log: {enabled: false}\n")
+	p := start(t, "run", "--config", cfgPath, "--watch=false")
+	waitListening(t, addr)
+	for i := 0; i < 20; i++ {
+		if code, _, _ := do(t, "GET", "http://"+addr+"/api/x"); code != 200 {
+			t.Fatalf("request %d with Redis down and fail_open: %d", i, code)
+		}
+	}
+	waitFor(t, "the Redis failure in the log", func() bool { _, e := p.output(); return strings.Contains(e, "failed to dial") })
+	_, errOut := p.output()
+	redisLines := 0
+	for _, line := range strings.Split(strings.TrimSpace(errOut), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("operational log line is not JSON: %q", line)
+			continue
+		}
+		if rec["source"] == "redis" {
+			redisLines++
+		}
+	}
+	if redisLines != 1 {
+		t.Errorf("%d Redis lines for 20 failed requests, want 1 (throttled):\n%s", redisLines, errOut)
+	}
+}
