@@ -162,24 +162,26 @@ func sensitiveParam(name string) bool {
 	return false
 }
 
-// mentionsSensitive reports whether s contains a sensitive name fragment
-// in any letter case, without allocating.
-func mentionsSensitive(s string) bool {
-	for _, frag := range sensitiveFragments {
-		if containsFold(s, frag) {
-			return true
-		}
+// fragmentsByFirst lists the sensitive fragments by their first letter.
+var fragmentsByFirst = func() (t [26][]string) {
+	for _, f := range sensitiveFragments {
+		t[f[0]-'a'] = append(t[f[0]-'a'], f)
 	}
-	return false
-}
+	return t
+}()
 
-// containsFold reports whether s contains sub (lower-case ASCII letters)
-// in any letter case.
-func containsFold(s, sub string) bool {
-	first := sub[0]
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i]|0x20 == first && strings.EqualFold(s[i:i+len(sub)], sub) {
-			return true
+// mentionsSensitive reports whether s contains a sensitive name fragment
+// in any letter case, in one pass and without allocating.
+func mentionsSensitive(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i] | 0x20
+		if c < 'a' || c > 'z' {
+			continue
+		}
+		for _, frag := range fragmentsByFirst[c-'a'] {
+			if len(s)-i >= len(frag) && strings.EqualFold(s[i:i+len(frag)], frag) {
+				return true
+			}
 		}
 	}
 	return false

@@ -200,3 +200,22 @@ func TestBufferedWriterFlushes(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestMentionsSensitive: the one-pass scan finds every fragment in any
+// letter case and position, as a plain lower-case search does.
+func TestMentionsSensitive(t *testing.T) {
+	inputs := []string{"", "page=2&sort=asc", "q=book", "A=1&b=2", "x=%20y", "ÄÖÜ=é"}
+	for _, f := range sensitiveFragments {
+		up := strings.ToUpper(f)
+		inputs = append(inputs, f+"=1", "x=1&My"+up+"=2", "a=b&"+up[:len(up)-1]+"="+f[len(f)-1:], "zz"+f[:len(f)-1])
+	}
+	for _, in := range inputs {
+		want := false
+		for _, f := range sensitiveFragments {
+			want = want || strings.Contains(strings.ToLower(in), f)
+		}
+		if got := mentionsSensitive(in); got != want {
+			t.Errorf("mentionsSensitive(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
