@@ -30,19 +30,18 @@ type Gateway struct {
 	plan     atomic.Pointer[Plan]
 	reloadMu sync.Mutex
 
-	listeners  []*server.Listener
-	access     *observe.AccessLog
-	accessOut  *observe.BufferedWriter
-	events     *observe.Emitter // nil when the stream is off or supplied by the caller
-	eventsOut  *observe.BufferedWriter
-	metrics    *observe.Metrics
-	admin      *http.Server // nil without an admin section
-	adminAddr  net.Addr
-	version    atomic.Int64    // plan sequence number, for metrics
-	live       *observe.Live   // the dashboard's window; nil without an admin section
-	loadedAt   atomic.Int64    // unix time of the last successful load or reload
-	tracer     *observe.Tracer // nil without a tracing section
-	trustTrace string          // tracing.trust_incoming
+	listeners []*server.Listener
+	access    *observe.AccessLog
+	accessOut *observe.BufferedWriter
+	events    *observe.Emitter // nil when the stream is off or supplied by the caller
+	eventsOut *observe.BufferedWriter
+	metrics   *observe.Metrics
+	admin     *http.Server // nil without an admin section
+	adminAddr net.Addr
+	version   atomic.Int64            // plan sequence number, for metrics
+	live      *observe.Live           // the dashboard's window; nil without an admin section
+	loadedAt  atomic.Int64            // unix time of the last successful load or reload
+	tracing   atomic.Pointer[tracing] // nil without a tracing section; swapped on reload
 
 	jtis       *authn.JTIStore  // revocations and replay memory survive reloads
 	limits     *ratelimit.Local // rate-limit buckets survive reloads
@@ -97,19 +96,12 @@ func New(cfg *config.Config, deps pipeline.Deps) (*Gateway, error) {
 	}
 	g.loadedAt.Store(deps.Now().Unix())
 	g.deps = deps
-	if tc := cfg.Tracing; tc != nil {
-		h := map[string]string{}
-		for _, c := range tc.Headers {
-			h[c.Header] = c.Value.Reveal()
-		}
-		tr, err := observe.NewTracer(context.Background(), observe.TracingOptions{Endpoint: tc.Endpoint, Protocol: tc.Protocol,
-			Insecure: tc.AllowPlaintext, Headers: h, SampleRatio: *tc.SampleRatio, ServiceName: tc.ServiceName})
-		if err != nil {
-			g.closeEvents()
-			return nil, cfg.Problem("tracing", "%v", err)
-		}
-		g.tracer, g.trustTrace = tr, tc.TrustIncoming
+	tr, err := openTracing(cfg.Tracing)
+	if err != nil {
+		g.closeEvents()
+		return nil, cfg.Problem("tracing", "%v", err)
 	}
+	g.tracing.Store(tr)
 	g.version.Store(1)
 	g.jtis.SetRevoked(cfg.Authn.RevokedTokenIDs, deps.Now())
 	g.redis = openRedis(cfg.RateLimiting.Redis, nil)
@@ -198,11 +190,28 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	if err := sameListeners(old.Config, cfg); err != nil {
 		return err
 	}
+	// Tracing is rebuilt when its section changed (a new sample ratio,
+	// collector or rotated token); the other observability outputs are
+	// bound at start.
+	oldTr, newTr := g.tracing.Load(), g.tracing.Load()
+	tracingChanged := !reflect.DeepEqual(old.Config.Tracing, cfg.Tracing)
+	if tracingChanged {
+		var err error
+		if newTr, err = openTracing(cfg.Tracing); err != nil {
+			if g.metrics != nil {
+				g.metrics.Reload(false, 0)
+			}
+			return cfg.Problem("tracing", "%v", err)
+		}
+	}
 	rd := openRedis(cfg.RateLimiting.Redis, g.redis)
 	plan, err := compile(cfg, g.deps, old, g.jtis, g.limits, rd.store(), g.quotaStore(rd), g.Guard)
 	if err != nil {
 		if rd != g.redis {
 			rd.close()
+		}
+		if tracingChanged {
+			newTr.shutdown()
 		}
 		if g.metrics != nil {
 			g.metrics.Reload(false, 0)
@@ -220,6 +229,15 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	g.jtis.SetRevoked(cfg.Authn.RevokedTokenIDs, g.deps.Now())
 	plan.start()
 	g.plan.Store(plan)
+	if tracingChanged {
+		g.tracing.Store(newTr)
+		// Spans already queued are exported; spans of requests still in
+		// flight on the old tracer end after it and are dropped.
+		go oldTr.shutdown()
+	}
+	for _, section := range restartOnly(old.Config, cfg) {
+		g.deps.Log.Warn("reload: " + section + " changed; it is bound at start, restart rampart to apply it")
+	}
 	for _, l := range g.listeners {
 		if lp := plan.listeners[l.Name]; lp != nil && lp.cert != nil && l.Certs != nil {
 			l.Certs.Set(lp.cert)
@@ -282,8 +300,8 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	if g.accessOut != nil {
 		_ = g.accessOut.Close()
 	}
-	if g.tracer != nil {
-		if err := g.tracer.Shutdown(ctx); err != nil {
+	if tr := g.tracing.Load(); tr != nil {
+		if err := tr.t.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("tracing: %w", err))
 		}
 	}
@@ -423,9 +441,7 @@ func openEvents(c config.SecurityEvents, log *slog.Logger) (*observe.Emitter, *o
 func (g *Gateway) closeEvents() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if g.tracer != nil {
-		_ = g.tracer.Shutdown(ctx)
-	}
+	g.tracing.Load().shutdown()
 	if g.events != nil {
 		_ = g.events.Close(ctx)
 	}
@@ -440,4 +456,58 @@ type teeEvents struct{ a, b pipeline.Events }
 func (t teeEvents) Emit(ev pipeline.Event) {
 	t.a.Emit(ev)
 	t.b.Emit(ev)
+}
+
+// tracing is the tracer in service and whose trace context it trusts.
+type tracing struct {
+	t     *observe.Tracer
+	trust string // tracing.trust_incoming
+}
+
+// openTracing starts a tracer for c; nil (and no error) without one.
+func openTracing(c *config.Tracing) (*tracing, error) {
+	if c == nil {
+		return nil, nil
+	}
+	h := map[string]string{}
+	for _, cr := range c.Headers {
+		h[cr.Header] = cr.Value.Reveal()
+	}
+	t, err := observe.NewTracer(context.Background(), observe.TracingOptions{Endpoint: c.Endpoint, Protocol: c.Protocol,
+		Insecure: c.AllowPlaintext, Headers: h, SampleRatio: *c.SampleRatio, ServiceName: c.ServiceName})
+	if err != nil {
+		return nil, err
+	}
+	return &tracing{t: t, trust: c.TrustIncoming}, nil
+}
+
+// trusts reports whether a request's own trace context is continued.
+func (t *tracing) trusts(trustedPeer bool) bool {
+	return t.trust == "all" || t.trust == "trusted_proxies" && trustedPeer
+}
+
+// shutdown exports the queued spans and stops the exporter (nil: no-op).
+func (t *tracing) shutdown() {
+	if t == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = t.t.Shutdown(ctx)
+}
+
+// restartOnly names the changed config sections that a reload does not
+// apply (their outputs and listener are opened at start).
+func restartOnly(a, b *config.Config) []string {
+	var out []string
+	if !reflect.DeepEqual(a.AccessLog, b.AccessLog) {
+		out = append(out, "access_log")
+	}
+	if !reflect.DeepEqual(a.SecurityEvents, b.SecurityEvents) {
+		out = append(out, "security_events")
+	}
+	if !reflect.DeepEqual(a.Admin, b.Admin) {
+		out = append(out, "admin")
+	}
+	return out
 }

@@ -184,7 +184,7 @@ func BenchmarkObservabilityOn(b *testing.B) {
 		return y + "admin: {address: 127.0.0.1:0, token: '${env:RAMPART_ADMIN_TOKEN}'}\n" +
 			"tracing: {endpoint: " + strings.TrimPrefix(recv.URL, "http://") + ", allow_plaintext: true}\n"
 	})
-	if g.metrics == nil || g.tracer == nil {
+	if g.metrics == nil || g.tracing.Load() == nil {
 		b.Fatal("observability not on")
 	}
 	benchItems(b, h)

@@ -73,9 +73,9 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	decisionField, decisionOK := plan.decision.apply(r)
 	ctx := pipeline.WithScope(r.Context(), s)
 	var span trace.Span // nil unless this request is traced
-	if g.tracer != nil {
+	if tr := g.tracing.Load(); tr != nil {
 		// The upstream joins the gateway's trace.
-		ctx, span = g.tracer.Start(ctx, r.Header, g.trustTrace == "all" || g.trustTrace == "trusted_proxies" && s.TrustedPeer)
+		ctx, span = tr.t.Start(ctx, r.Header, tr.trusts(s.TrustedPeer))
 	}
 	r = r.WithContext(ctx)
 	rec.Header().Set("X-Request-Id", s.RequestID)

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -176,4 +177,76 @@ func hexID(b []byte) string {
 		out = append(out, digits[c>>4], digits[c&15])
 	}
 	return string(out)
+}
+
+// TestTracingReload: a reload applies a changed tracing section (sample
+// ratio 0 → 1: spans start arriving; section removed: no more trace
+// headers to the upstream), and warns that a changed access_log needs a
+// restart instead of ignoring it silently.
+func TestTracingReload(t *testing.T) {
+	recv := &otlpReceiver{}
+	srv := httptest.NewServer(recv)
+	defer srv.Close()
+	up := newUpstream(t, nil)
+	base := `version: 1
+listeners: [{name: public, address: "127.0.0.1:0"}]
+upstreams: [{name: svc, allow_plaintext: true, targets: [{url: "http://` + up.hostPort() + `"}]}]
+routes: [{id: api, prefix: /api, upstream: svc, public: true}]
+security_events: {enabled: false}
+`
+	tracing := func(ratio string) string {
+		return "tracing: {endpoint: \"" + strings.TrimPrefix(srv.URL, "http://") + "\", allow_plaintext: true, sample_ratio: " + ratio + "}\n"
+	}
+	parse := func(yaml string) *config.Config {
+		cfg, err := config.Parse([]byte(yaml), "tracing.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	var logs lockedBuffer
+	cfg := parse(base + "access_log: {output: /dev/null}\n" + tracing("0"))
+	g, addr := startConfig(t, cfg, pipeline.Deps{Now: time.Now, Log: slog.New(slog.NewJSONHandler(&logs, nil))})
+	get := func() http.Header {
+		t.Helper()
+		before := len(up.received())
+		rawExchange(t, addr, "GET /api/items HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+		r := up.received()
+		if len(r) != before+1 {
+			t.Fatalf("upstream got %d requests", len(r)-before)
+		}
+		return r[before].Header
+	}
+	if tp := get().Get("Traceparent"); !strings.HasSuffix(tp, "-00") {
+		t.Fatalf("ratio 0: traceparent %q, want not sampled", tp)
+	}
+	old := g.tracing.Load()
+	if err := g.Reload(parse(base + "access_log: {output: /dev/null}\n" + tracing("1"))); err != nil {
+		t.Fatal(err)
+	}
+	if g.tracing.Load() == old {
+		t.Fatal("changed tracing section, same tracer")
+	}
+	if tp := get().Get("Traceparent"); !strings.HasSuffix(tp, "-01") {
+		t.Fatalf("after reload to ratio 1: traceparent %q, want sampled", tp)
+	}
+	waitUntil(t, "a span exported after the reload", func() bool { return len(recv.all()) > 0 })
+
+	// An unchanged section keeps its tracer; a changed access_log warns.
+	cur := g.tracing.Load()
+	if err := g.Reload(parse(base + "access_log: {output: stderr}\n" + tracing("1"))); err != nil {
+		t.Fatal(err)
+	}
+	if g.tracing.Load() != cur {
+		t.Error("unchanged tracing section rebuilt")
+	}
+	if !strings.Contains(logs.String(), "reload: access_log changed") {
+		t.Errorf("no warning for a changed access_log:\n%s", logs.String())
+	}
+	if err := g.Reload(parse(base + "access_log: {output: stderr}\n")); err != nil {
+		t.Fatal(err)
+	}
+	if h := get(); h.Get("Traceparent") != "" {
+		t.Fatalf("tracing removed, upstream still gets traceparent %q", h.Get("Traceparent"))
+	}
 }
