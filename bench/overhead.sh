@@ -44,16 +44,8 @@ command -v wrk >/dev/null 2>&1 && command -v taskset >/dev/null 2>&1 || {
 	apt-get install -y -qq wrk util-linux >/dev/null
 }
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 echo "building..." >&2
 go build -o "$work/upstream" ./bench/upstream

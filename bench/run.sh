@@ -28,16 +28,8 @@ if ! need wrk || ! need nginx || ! need caddy || ! need taskset || ! need redis-
 	apt-get install -y -qq wrk nginx caddy util-linux redis-server >/dev/null
 fi
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 P_UP=$(free_port); P_RAMPART=$(free_port); P_RAMPART2=$(free_port); P_RAMPART3=$(free_port); P_RAMPART4=$(free_port); P_RAMPART5=$(free_port); P_ADMIN=$(free_port); P_ADMIN5=$(free_port); P_REDIS=$(free_port); P_BARE=$(free_port); P_NGINX=$(free_port); P_CADDY=$(free_port)
 
 echo "building..." >&2

@@ -14,6 +14,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/config"
 
 	"github.com/rampart-gw/rampart/internal/pipeline"
+	"github.com/rampart-gw/rampart/internal/proxy"
 )
 
 // bodyLimit refuses bodies over max bytes with 413: at once when
@@ -136,8 +137,6 @@ func compileDecisionFields(d config.DecisionFields) decisionFields {
 	return f
 }
 
-// apply removes decision fields from r, or reports the first one found
-// when the config says to refuse.
 // reserved reports whether header name k is a decision field, in any
 // letter case and with '_' for '-', without allocating (this runs for
 // every header of every request).
@@ -146,20 +145,11 @@ func (f decisionFields) reserved(k string) bool {
 	if len(k) > len(buf) {
 		return f.headers[strings.ReplaceAll(strings.ToLower(k), "_", "-")]
 	}
-	b := buf[:len(k)]
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		switch {
-		case c >= 'A' && c <= 'Z':
-			c += 'a' - 'A'
-		case c == '_':
-			c = '-'
-		}
-		b[i] = c
-	}
-	return f.headers[string(b)] // no allocation: the compiler looks up with the bytes
+	return f.headers[string(proxy.FoldHeaderName(buf[:0], k))] // the lookup does not allocate
 }
 
+// apply removes decision fields from r, or reports the first one found
+// when the config says to refuse.
 func (f decisionFields) apply(r *http.Request) (string, bool) {
 	for k := range r.Header {
 		if f.reserved(k) {

@@ -50,6 +50,24 @@ func stripSpoofable(h http.Header) {
 	}
 }
 
+// FoldHeaderName appends name in lower case with '_' as '-' to dst: the
+// spelling under which a header is compared with a list, since servers and
+// frameworks may treat X_User_Id as X-User-Id. With dst on the caller's
+// stack, nothing is allocated.
+func FoldHeaderName(dst []byte, name string) []byte {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'A' && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '_':
+			c = '-'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
 func isSpoofable(name string) bool {
 	// Fast reject: every entry starts with x-, f, t, c or h.
 	if len(name) < 9 {
@@ -67,17 +85,7 @@ func isSpoofable(name string) bool {
 		}
 		return false
 	}
-	b := buf[:len(name)]
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c >= 'A' && c <= 'Z':
-			c += 'a' - 'A'
-		case c == '_':
-			c = '-'
-		}
-		b[i] = c
-	}
+	b := FoldHeaderName(buf[:0], name)
 	if spoofable[string(b)] {
 		return true
 	}
