@@ -245,14 +245,22 @@ func serve(cfg *config.Config, path string, watch bool, drain time.Duration, log
 		}
 	}
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	for {
 		select {
 		case sig := <-sigs:
-			if sig == syscall.SIGHUP {
+			switch sig {
+			case syscall.SIGHUP:
 				if path != "" {
 					reload("SIGHUP")
+				}
+				continue
+			case syscall.SIGUSR1: // log rotation
+				if err := g.ReopenLogs(); err != nil {
+					log.Error("reopening log files failed; still writing to the old ones", "error", err.Error())
+				} else {
+					log.Info("log files reopened")
 				}
 				continue
 			}

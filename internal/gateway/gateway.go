@@ -269,6 +269,24 @@ func sameListeners(a, b *config.Config) error {
 	return nil
 }
 
+// ReopenLogs reopens the access log and event stream files by their paths
+// (log rotation: SIGUSR1 after the files were renamed). Outputs to stdout
+// or stderr are left alone.
+func (g *Gateway) ReopenLogs() error {
+	var errs []error
+	if g.accessOut != nil {
+		if err := g.accessOut.Reopen(); err != nil {
+			errs = append(errs, fmt.Errorf("access_log: %w", err))
+		}
+	}
+	if g.eventsOut != nil {
+		if err := g.eventsOut.Reopen(); err != nil {
+			errs = append(errs, fmt.Errorf("security_events: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Shutdown stops accepting, drains in-flight requests until ctx ends,
 // stops health checks and flushes the access log.
 func (g *Gateway) Shutdown(ctx context.Context) error {

@@ -24,11 +24,12 @@ type BufferedWriter struct {
 	mu      sync.Mutex
 	room    sync.Cond // signalled when pending shrinks
 	pending []byte
-	kicked  bool // a flush has been requested and not yet started
-	out     io.Writer
-	close   func() error
+	kicked  bool         // a flush has been requested and not yet started
+	out     io.Writer    // guarded by flushMu
+	close   func() error // guarded by flushMu
+	path    string       // the file, for Reopen; "" for stdout/stderr
 	kick    chan struct{}
-	flushMu sync.Mutex // one flush at a time (the loop, Flush, Close)
+	flushMu sync.Mutex // one flush at a time (the loop, Flush, Close, Reopen)
 	spare   []byte     // guarded by flushMu
 	stop    chan struct{}
 	done    chan struct{}
@@ -53,11 +54,44 @@ func OpenOutput(spec string) (*BufferedWriter, error) {
 	case "stderr":
 		return NewBufferedWriter(os.Stderr, nil), nil
 	}
-	f, err := os.OpenFile(spec, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := openAppend(spec)
 	if err != nil {
-		return nil, fmt.Errorf("access log: %w", err)
+		return nil, err
 	}
-	return NewBufferedWriter(f, f.Close), nil
+	b := NewBufferedWriter(f, f.Close)
+	b.path = spec
+	return b, nil
+}
+
+func openAppend(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("log output: %w", err)
+	}
+	return f, nil
+}
+
+// Reopen writes out what is pending and reopens the output file by its
+// path, for log rotation (logrotate renames the file, then signals):
+// lines written before go to the old file, later ones to the new. It does
+// nothing for stdout and stderr. On error the old file stays in use.
+func (b *BufferedWriter) Reopen() error {
+	if b.path == "" {
+		return nil
+	}
+	b.Flush()
+	f, err := openAppend(b.path)
+	if err != nil {
+		return err
+	}
+	b.flushMu.Lock()
+	oldClose := b.close
+	b.out, b.close = f, f.Close
+	b.flushMu.Unlock()
+	if oldClose != nil {
+		return oldClose()
+	}
+	return nil
 }
 
 // NewBufferedWriter starts a writer over out; closeFn (optional) closes out.
@@ -121,7 +155,7 @@ func (b *BufferedWriter) Flush() {
 	b.room.Broadcast()
 	b.mu.Unlock()
 	if len(buf) > 0 {
-		_, _ = b.out.Write(buf)
+		_, _ = b.out.Write(buf) // under flushMu: Reopen swaps out under it too
 	}
 	if cap(buf) > 4*FlushAt {
 		buf = make([]byte, 0, 2*FlushAt) // a burst's buffer is not kept
@@ -139,6 +173,8 @@ func (b *BufferedWriter) Close() error {
 	close(b.stop)
 	<-b.done
 	b.Flush()
+	b.flushMu.Lock()
+	defer b.flushMu.Unlock()
 	if b.close != nil {
 		return b.close()
 	}

@@ -3,7 +3,10 @@ package observe
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -217,5 +220,41 @@ func TestMentionsSensitive(t *testing.T) {
 		if got := mentionsSensitive(in); got != want {
 			t.Errorf("mentionsSensitive(%q) = %v, want %v", in, got, want)
 		}
+	}
+}
+
+// TestBufferedWriterReopen: after the file is renamed (log rotation),
+// Reopen sends later lines to a new file at the path; earlier lines stay
+// in the renamed one and none is lost.
+func TestBufferedWriterReopen(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "access.log")
+	b, err := OpenOutput(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Write([]byte("before\n"))
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	b.Write([]byte("pending\n")) // buffered at the rotation: the old file
+	if err := b.Reopen(); err != nil {
+		t.Fatal(err)
+	}
+	b.Write([]byte("after\n"))
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := os.ReadFile(path + ".1")
+	cur, _ := os.ReadFile(path)
+	if string(old) != "before\npending\n" || string(cur) != "after\n" {
+		t.Fatalf("rotated file %q, new file %q", old, cur)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("new file %v %v, want mode 0600", fi, err)
+	}
+	// stdout has nothing to reopen.
+	if err := NewBufferedWriter(io.Discard, nil).Reopen(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -594,3 +594,42 @@ func TestOperationalLogStaysJSON(t *testing.T) {
 		t.Errorf("%d Redis lines for 20 failed requests, want 1 (throttled):\n%s", redisLines, errOut)
 	}
 }
+
+// TestLogRotation: after logrotate-style renames, SIGUSR1 makes rampart
+// write the access log and the event stream to new files at their paths;
+// earlier lines stay in the renamed files.
+func TestLogRotation(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer up.Close()
+	dir := t.TempDir()
+	cfgPath, accessPath, eventsPath := filepath.Join(dir, "rampart.yaml"), filepath.Join(dir, "access.log"), filepath.Join(dir, "events.log")
+	addr := freePort(t)
+	writeConfig(t, cfgPath, addr, strings.TrimPrefix(up.URL, "http://"),
+		"access_log: {output: "+accessPath+"}\nsecurity_events: {output: "+eventsPath+"}\n")
+	p := start(t, "run", "--config", cfgPath, "--watch=false")
+	waitListening(t, addr)
+	do(t, "GET", "http://"+addr+"/api/before")
+	do(t, "GET", "http://"+addr+"/nothing-before") // a refusal: one event
+	read := func(path string) string { b, _ := os.ReadFile(path); return string(b) }
+	waitFor(t, "lines before rotation", func() bool {
+		return strings.Contains(read(accessPath), "/api/before") && strings.Contains(read(eventsPath), "/nothing-before")
+	})
+	for _, f := range []string{accessPath, eventsPath} {
+		if err := os.Rename(f, f+".1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.cmd.Process.Signal(syscall.SIGUSR1)
+	waitFor(t, "reopen logged", func() bool { _, e := p.output(); return strings.Contains(e, "log files reopened") })
+	do(t, "GET", "http://"+addr+"/api/after")
+	do(t, "GET", "http://"+addr+"/nothing-after")
+	waitFor(t, "lines after rotation in the new files", func() bool {
+		return strings.Contains(read(accessPath), "/api/after") && strings.Contains(read(eventsPath), "/nothing-after")
+	})
+	if a, e := read(accessPath), read(eventsPath); strings.Contains(a, "/api/before") || strings.Contains(e, "/nothing-before") {
+		t.Errorf("lines from before the rotation in the new files:\n%s\n%s", a, e)
+	}
+	if a, e := read(accessPath+".1"), read(eventsPath+".1"); strings.Contains(a, "/api/after") || strings.Contains(e, "/nothing-after") {
+		t.Errorf("lines from after the rotation in the rotated files:\n%s\n%s", a, e)
+	}
+}
