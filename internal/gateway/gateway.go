@@ -66,42 +66,12 @@ func New(cfg *config.Config, deps pipeline.Deps) (*Gateway, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	var events *observe.Emitter
-	var eventsOut *observe.BufferedWriter
-	if deps.Events == nil {
-		deps.Events = pipeline.NoEvents{}
-		if *cfg.SecurityEvents.Enabled {
-			var err error
-			if events, eventsOut, err = openEvents(cfg.SecurityEvents, deps.Log); err != nil {
-				return nil, cfg.Problem("security_events.output", "%v", err)
-			}
-			deps.Events = events
-		}
-	}
-	g := &Gateway{events: events, eventsOut: eventsOut, jtis: authn.NewJTIStore(), limits: ratelimit.NewLocal(cfg.RateLimiting.MaxKeys), idPrefix: newIDPrefix(func(b []byte) { _, _ = rand.Read(b) })}
-	if cfg.Admin != nil { // metrics are collected only where they can be read
-		g.metrics = observe.NewMetrics(observe.Gauges{
-			ActiveBans:     func() float64 { return float64(g.activeBans()) },
-			UpstreamHealth: g.reportHealth,
-			EventsDropped: func() float64 {
-				if g.events == nil {
-					return 0
-				}
-				return float64(g.events.Dropped())
-			},
-		})
-		deps.FetchFailed = g.metrics.JWKSFailure
-		g.live = observe.NewLive()
-		deps.Events = teeEvents{deps.Events, g.live}
+	g := &Gateway{jtis: authn.NewJTIStore(), limits: ratelimit.NewLocal(cfg.RateLimiting.MaxKeys), idPrefix: newIDPrefix(func(b []byte) { _, _ = rand.Read(b) })}
+	if err := g.openObservability(cfg, &deps); err != nil {
+		return nil, err
 	}
 	g.loadedAt.Store(deps.Now().Unix())
 	g.deps = deps
-	tr, err := openTracing(cfg.Tracing)
-	if err != nil {
-		g.closeEvents()
-		return nil, cfg.Problem("tracing", "%v", err)
-	}
-	g.tracing.Store(tr)
 	g.version.Store(1)
 	g.jtis.SetRevoked(cfg.Authn.RevokedTokenIDs, deps.Now())
 	g.redis = openRedis(cfg.RateLimiting.Redis, nil)
@@ -130,6 +100,45 @@ func New(cfg *config.Config, deps pipeline.Deps) (*Gateway, error) {
 	}
 	g.plan.Store(plan)
 	return g, nil
+}
+
+// openObservability opens the security event stream (unless deps
+// already has one), the metrics and the dashboard's window (with an admin
+// section: they are collected only where they can be read) and the
+// tracer, and points deps at them. On error nothing stays open.
+func (g *Gateway) openObservability(cfg *config.Config, deps *pipeline.Deps) error {
+	if deps.Events == nil {
+		deps.Events = pipeline.NoEvents{}
+		if *cfg.SecurityEvents.Enabled {
+			var err error
+			if g.events, g.eventsOut, err = openEvents(cfg.SecurityEvents, deps.Log); err != nil {
+				return cfg.Problem("security_events.output", "%v", err)
+			}
+			deps.Events = g.events
+		}
+	}
+	if cfg.Admin != nil {
+		g.metrics = observe.NewMetrics(observe.Gauges{
+			ActiveBans:     func() float64 { return float64(g.activeBans()) },
+			UpstreamHealth: g.reportHealth,
+			EventsDropped: func() float64 {
+				if g.events == nil {
+					return 0
+				}
+				return float64(g.events.Dropped())
+			},
+		})
+		deps.FetchFailed = g.metrics.JWKSFailure
+		g.live = observe.NewLive()
+		deps.Events = teeEvents{deps.Events, g.live}
+	}
+	tr, err := openTracing(cfg.Tracing)
+	if err != nil {
+		g.closeEvents()
+		return cfg.Problem("tracing", "%v", err)
+	}
+	g.tracing.Store(tr)
+	return nil
 }
 
 // Plan returns the current plan.
