@@ -114,9 +114,7 @@ func (g *Gateway) dashboardState() admin.State {
 		st.Upstreams = append(st.Upstreams, admin.Upstream{Name: upstream, Target: target, Healthy: healthy})
 	})
 	slices.SortFunc(st.Upstreams, func(a, b admin.Upstream) int { return strings.Compare(a.Name+a.Target, b.Name+b.Target) })
-	if g.events != nil {
-		st.Dropped = g.events.Dropped()
-	}
+	st.Dropped = g.events.Dropped()
 	return st
 }
 

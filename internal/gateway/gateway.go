@@ -33,8 +33,7 @@ type Gateway struct {
 	listeners []*server.Listener
 	access    *observe.AccessLog
 	accessOut *observe.BufferedWriter
-	events    *observe.Emitter // nil when the stream is off or supplied by the caller
-	eventsOut *observe.BufferedWriter
+	events    *ownEvents // the gateway's own event stream; nil when the caller supplies one
 	metrics   *observe.Metrics
 	admin     *http.Server // nil without an admin section
 	adminAddr net.Addr
@@ -108,25 +107,19 @@ func New(cfg *config.Config, deps pipeline.Deps) (*Gateway, error) {
 // tracer, and points deps at them. On error nothing stays open.
 func (g *Gateway) openObservability(cfg *config.Config, deps *pipeline.Deps) error {
 	if deps.Events == nil {
-		deps.Events = pipeline.NoEvents{}
-		if *cfg.SecurityEvents.Enabled {
-			var err error
-			if g.events, g.eventsOut, err = openEvents(cfg.SecurityEvents, deps.Log); err != nil {
-				return cfg.Problem("security_events.output", "%v", err)
-			}
-			deps.Events = g.events
+		s, err := openEvents(cfg.SecurityEvents, deps.Log)
+		if err != nil {
+			return cfg.Problem("security_events.output", "%v", err)
 		}
+		g.events = &ownEvents{}
+		g.events.cur.Store(s)
+		deps.Events = g.events
 	}
 	if cfg.Admin != nil {
 		g.metrics = observe.NewMetrics(observe.Gauges{
 			ActiveBans:     func() float64 { return float64(g.activeBans()) },
 			UpstreamHealth: g.reportHealth,
-			EventsDropped: func() float64 {
-				if g.events == nil {
-					return 0
-				}
-				return float64(g.events.Dropped())
-			},
+			EventsDropped:  func() float64 { return float64(g.events.Dropped()) },
 		})
 		deps.FetchFailed = g.metrics.JWKSFailure
 		g.live = observe.NewLive()
@@ -200,7 +193,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 		return err
 	}
 	// Tracing is rebuilt when its section changed (a new sample ratio,
-	// collector or rotated token); the other observability outputs are
+	// collector or rotated token); the access log and admin listener are
 	// bound at start.
 	oldTr, newTr := g.tracing.Load(), g.tracing.Load()
 	tracingChanged := !reflect.DeepEqual(old.Config.Tracing, cfg.Tracing)
@@ -213,6 +206,21 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 			return cfg.Problem("tracing", "%v", err)
 		}
 	}
+	// So is the event stream, when the gateway owns it.
+	var newEvents *eventStream
+	eventsChanged := g.events != nil && !reflect.DeepEqual(old.Config.SecurityEvents, cfg.SecurityEvents)
+	if eventsChanged {
+		var err error
+		if newEvents, err = openEvents(cfg.SecurityEvents, g.deps.Log); err != nil {
+			if tracingChanged {
+				newTr.shutdown()
+			}
+			if g.metrics != nil {
+				g.metrics.Reload(false, 0)
+			}
+			return cfg.Problem("security_events.output", "%v", err)
+		}
+	}
 	rd := openRedis(cfg.RateLimiting.Redis, g.redis)
 	plan, err := compile(cfg, g.deps, old, g.jtis, g.limits, rd.store(), g.quotaStore(rd), g.Guard)
 	if err != nil {
@@ -222,6 +230,9 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 		if tracingChanged {
 			newTr.shutdown()
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = newEvents.close(ctx)
+		cancel()
 		if g.metrics != nil {
 			g.metrics.Reload(false, 0)
 		}
@@ -238,6 +249,9 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	g.jtis.SetRevoked(cfg.Authn.RevokedTokenIDs, g.deps.Now())
 	plan.start()
 	g.plan.Store(plan)
+	if eventsChanged {
+		g.events.swap(newEvents)
+	}
 	if tracingChanged {
 		g.tracing.Store(newTr)
 		// Spans already queued are exported; spans of requests still in
@@ -288,8 +302,8 @@ func (g *Gateway) ReopenLogs() error {
 			errs = append(errs, fmt.Errorf("access_log: %w", err))
 		}
 	}
-	if g.eventsOut != nil {
-		if err := g.eventsOut.Reopen(); err != nil {
+	if s := g.events.current(); s != nil && s.out != nil {
+		if err := s.out.Reopen(); err != nil {
 			errs = append(errs, fmt.Errorf("security_events: %w", err))
 		}
 	}
@@ -332,13 +346,8 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("tracing: %w", err))
 		}
 	}
-	if g.events != nil {
-		if err := g.events.Close(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("security events: %w", err))
-		}
-	}
-	if g.eventsOut != nil {
-		_ = g.eventsOut.Close()
+	if err := g.events.current().close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("security events: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -442,13 +451,16 @@ func guardOptions(cfg *config.Config, deps pipeline.Deps) abuse.Options {
 func (g *Gateway) Guard() *abuse.Guard { return g.guard }
 
 // openEvents starts the security event stream of the config.
-func openEvents(c config.SecurityEvents, log *slog.Logger) (*observe.Emitter, *observe.BufferedWriter, error) {
+func openEvents(c config.SecurityEvents, log *slog.Logger) (*eventStream, error) {
+	if !*c.Enabled {
+		return nil, nil
+	}
 	o := observe.EventOptions{QueueSize: c.QueueSize, Log: log}
 	var out *observe.BufferedWriter
 	if c.Output != "off" {
 		var err error
 		if out, err = observe.OpenOutput(c.Output); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		o.Output = out
 	}
@@ -460,7 +472,74 @@ func openEvents(c config.SecurityEvents, log *slog.Logger) (*observe.Emitter, *o
 		o.Webhook = &observe.WebhookOptions{URL: w.URL, Headers: h, BatchSize: w.BatchSize, FlushInterval: w.FlushInterval.D(),
 			MaxRetries: w.MaxRetries, Timeout: w.Timeout.D(), QueueSize: w.QueueSize}
 	}
-	return observe.NewEmitter(o), out, nil
+	return &eventStream{em: observe.NewEmitter(o), out: out}, nil
+}
+
+// eventStream is one opened security event stream: its emitter and file
+// (or stdout) output.
+type eventStream struct {
+	em  *observe.Emitter
+	out *observe.BufferedWriter // nil with output: off
+}
+
+// close drains the queue (until ctx ends) and closes the output; nil: no-op.
+func (s *eventStream) close(ctx context.Context) error {
+	if s == nil {
+		return nil
+	}
+	err := s.em.Close(ctx)
+	if s.out != nil {
+		_ = s.out.Close()
+	}
+	return err
+}
+
+// ownEvents sends to the gateway's current event stream, which a reload
+// replaces when security_events changed (a new webhook, a rotated token):
+// the compiled stages keep this one value.
+type ownEvents struct {
+	cur     atomic.Pointer[eventStream] // nil while the stream is off
+	retired atomic.Uint64               // events dropped by replaced streams
+}
+
+func (o *ownEvents) Emit(ev pipeline.Event) {
+	if s := o.cur.Load(); s != nil {
+		s.em.Emit(ev)
+	}
+}
+
+func (o *ownEvents) current() *eventStream {
+	if o == nil {
+		return nil
+	}
+	return o.cur.Load()
+}
+
+// Dropped counts the events dropped by full queues, over every stream.
+func (o *ownEvents) Dropped() uint64 {
+	if o == nil {
+		return 0
+	}
+	n := o.retired.Load()
+	if s := o.cur.Load(); s != nil {
+		n += s.em.Dropped()
+	}
+	return n
+}
+
+// swap puts s in service and retires the previous stream in the
+// background (its queue is delivered for up to 5 s).
+func (o *ownEvents) swap(s *eventStream) {
+	old := o.cur.Swap(s)
+	if old == nil {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = old.close(ctx)
+		o.retired.Add(old.em.Dropped())
+	}()
 }
 
 // closeEvents stops the event stream and tracer opened by New when New
@@ -469,12 +548,7 @@ func (g *Gateway) closeEvents() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	g.tracing.Load().shutdown()
-	if g.events != nil {
-		_ = g.events.Close(ctx)
-	}
-	if g.eventsOut != nil {
-		_ = g.eventsOut.Close()
-	}
+	_ = g.events.current().close(ctx)
 }
 
 // teeEvents sends every event to two streams.
@@ -529,9 +603,6 @@ func restartOnly(a, b *config.Config) []string {
 	var out []string
 	if !reflect.DeepEqual(a.AccessLog, b.AccessLog) {
 		out = append(out, "access_log")
-	}
-	if !reflect.DeepEqual(a.SecurityEvents, b.SecurityEvents) {
-		out = append(out, "security_events")
 	}
 	if !reflect.DeepEqual(a.Admin, b.Admin) {
 		out = append(out, "admin")

@@ -61,6 +61,7 @@ type Emitter struct {
 	written atomic.Uint64
 	done    chan struct{}
 	closed  atomic.Bool
+	closeMu sync.RWMutex // Emit holds it for reading, Close for writing
 }
 
 // NewEmitter starts the stream.
@@ -81,11 +82,15 @@ func NewEmitter(o EventOptions) *Emitter {
 
 // Emit queues ev; when the queue is full the event is dropped and counted.
 func (e *Emitter) Emit(ev pipeline.Event) {
-	if e.closed.Load() {
-		return
-	}
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
+	}
+	// The read lock keeps Close from closing the queue between the check
+	// and the send (a reload retires a stream while requests still emit).
+	e.closeMu.RLock()
+	defer e.closeMu.RUnlock()
+	if e.closed.Load() {
+		return
 	}
 	select {
 	case e.queue <- ev:
@@ -106,10 +111,13 @@ func (e *Emitter) Dropped() uint64 {
 // Close stops accepting events, writes those queued and flushes the
 // webhook, within ctx.
 func (e *Emitter) Close(ctx context.Context) error {
+	e.closeMu.Lock()
 	if e.closed.Swap(true) {
+		e.closeMu.Unlock()
 		return nil
 	}
 	close(e.queue)
+	e.closeMu.Unlock()
 	select {
 	case <-e.done:
 	case <-ctx.Done():

@@ -206,3 +206,32 @@ func TestWebhookGivesUp(t *testing.T) {
 		t.Fatalf("calls %d (want 1 + 2 retries), dropped %d", calls.Load(), e.Dropped())
 	}
 }
+
+// TestEmitDuringClose: events emitted while the stream is being closed (a
+// reload retiring it) are delivered or dropped, never a panic.
+func TestEmitDuringClose(t *testing.T) {
+	for i := 0; i < 20; i++ {
+		e := NewEmitter(EventOptions{Output: io.Discard, QueueSize: 4})
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for j := 0; j < 4; j++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+						e.Emit(pipeline.Event{Name: "refusal", Code: "authn.missing"})
+					}
+				}
+			}()
+		}
+		time.Sleep(100 * time.Microsecond)
+		e.Close(context.Background())
+		time.Sleep(100 * time.Microsecond) // emitting after the close
+		close(stop)
+		wg.Wait()
+	}
+}
