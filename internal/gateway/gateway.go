@@ -31,9 +31,8 @@ type Gateway struct {
 	reloadMu sync.Mutex
 
 	listeners []*server.Listener
-	access    *observe.AccessLog
-	accessOut *observe.BufferedWriter
-	events    *ownEvents // the gateway's own event stream; nil when the caller supplies one
+	access    atomic.Pointer[accessLog] // nil while the access log is off; swapped on reload
+	events    *ownEvents                // the gateway's own event stream; nil when the caller supplies one
 	metrics   *observe.Metrics
 	admin     *http.Server // nil without an admin section
 	adminAddr net.Addr
@@ -87,16 +86,13 @@ func New(cfg *config.Config, deps pipeline.Deps) (*Gateway, error) {
 		g.closeEvents()
 		return nil, err
 	}
-	if *cfg.AccessLog.Enabled {
-		out, err := observe.OpenOutput(cfg.AccessLog.Output)
-		if err != nil {
-			plan.closeNew(nil)
-			g.closeEvents()
-			return nil, cfg.Problem("access_log.output", "%v", err)
-		}
-		g.accessOut = out
-		g.access = observe.NewAccessLog(out)
+	al, err := openAccessLog(cfg.AccessLog)
+	if err != nil {
+		plan.closeNew(nil)
+		g.closeEvents()
+		return nil, cfg.Problem("access_log.output", "%v", err)
 	}
+	g.access.Store(al)
 	g.plan.Store(plan)
 	return g, nil
 }
@@ -193,8 +189,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 		return err
 	}
 	// Tracing is rebuilt when its section changed (a new sample ratio,
-	// collector or rotated token); the access log and admin listener are
-	// bound at start.
+	// collector or rotated token); the admin listener is bound at start.
 	oldTr, newTr := g.tracing.Load(), g.tracing.Load()
 	tracingChanged := !reflect.DeepEqual(old.Config.Tracing, cfg.Tracing)
 	if tracingChanged {
@@ -221,6 +216,23 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 			return cfg.Problem("security_events.output", "%v", err)
 		}
 	}
+	var newAccess *accessLog
+	accessChanged := !reflect.DeepEqual(old.Config.AccessLog, cfg.AccessLog)
+	if accessChanged {
+		var err error
+		if newAccess, err = openAccessLog(cfg.AccessLog); err != nil {
+			if tracingChanged {
+				newTr.shutdown()
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = newEvents.close(ctx)
+			cancel()
+			if g.metrics != nil {
+				g.metrics.Reload(false, 0)
+			}
+			return cfg.Problem("access_log.output", "%v", err)
+		}
+	}
 	rd := openRedis(cfg.RateLimiting.Redis, g.redis)
 	plan, err := compile(cfg, g.deps, old, g.jtis, g.limits, rd.store(), g.quotaStore(rd), g.Guard)
 	if err != nil {
@@ -233,6 +245,9 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = newEvents.close(ctx)
 		cancel()
+		if newAccess != nil {
+			_ = newAccess.out.Close()
+		}
 		if g.metrics != nil {
 			g.metrics.Reload(false, 0)
 		}
@@ -251,6 +266,13 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	g.plan.Store(plan)
 	if eventsChanged {
 		g.events.swap(newEvents)
+	}
+	if accessChanged {
+		if prev := g.access.Swap(newAccess); prev != nil {
+			// Requests that loaded the old log a moment ago still write
+			// to it: close it once they are done.
+			time.AfterFunc(time.Second, func() { _ = prev.out.Close() })
+		}
 	}
 	if tracingChanged {
 		g.tracing.Store(newTr)
@@ -297,8 +319,8 @@ func sameListeners(a, b *config.Config) error {
 // or stderr are left alone.
 func (g *Gateway) ReopenLogs() error {
 	var errs []error
-	if g.accessOut != nil {
-		if err := g.accessOut.Reopen(); err != nil {
+	if al := g.access.Load(); al != nil {
+		if err := al.out.Reopen(); err != nil {
 			errs = append(errs, fmt.Errorf("access_log: %w", err))
 		}
 	}
@@ -338,8 +360,8 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		g.guard.Close()
 	}
 	g.redis.close()
-	if g.accessOut != nil {
-		_ = g.accessOut.Close()
+	if al := g.access.Load(); al != nil {
+		_ = al.out.Close()
 	}
 	if tr := g.tracing.Load(); tr != nil {
 		if err := tr.t.Shutdown(ctx); err != nil {
@@ -601,11 +623,26 @@ func (t *tracing) shutdown() {
 // apply (their outputs and listener are opened at start).
 func restartOnly(a, b *config.Config) []string {
 	var out []string
-	if !reflect.DeepEqual(a.AccessLog, b.AccessLog) {
-		out = append(out, "access_log")
-	}
 	if !reflect.DeepEqual(a.Admin, b.Admin) {
 		out = append(out, "admin")
 	}
 	return out
+}
+
+// accessLog is the access log in service and its output.
+type accessLog struct {
+	log *observe.AccessLog
+	out *observe.BufferedWriter
+}
+
+// openAccessLog opens c's output; nil (and no error) when the log is off.
+func openAccessLog(c config.AccessLog) (*accessLog, error) {
+	if !*c.Enabled {
+		return nil, nil
+	}
+	out, err := observe.OpenOutput(c.Output)
+	if err != nil {
+		return nil, err
+	}
+	return &accessLog{log: observe.NewAccessLog(out), out: out}, nil
 }

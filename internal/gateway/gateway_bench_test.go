@@ -49,8 +49,8 @@ func benchGatewayWith(b *testing.B, edit func(string) string) (*Gateway, http.Ha
 		b.Fatal(err)
 	}
 	b.Cleanup(func() {
-		if g.accessOut != nil {
-			g.accessOut.Close()
+		if al := g.access.Load(); al != nil {
+			al.out.Close()
 		}
 		g.closeEvents()
 	})

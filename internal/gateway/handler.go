@@ -98,10 +98,13 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Upstream: s.Upstream, Status: status, Code: code, UpstreamTime: s.UpstreamTime})
 	}
 	var end time.Time // one clock reading for the log, the metrics, the dashboard and the detectors
-	if g.access != nil || g.metrics != nil || g.guard != nil {
+	al := g.access.Load()
+	if al != nil || g.metrics != nil || g.guard != nil {
 		end = g.deps.Now()
 	}
-	g.logAccess(r, s, rec, status, code, end)
+	if al != nil {
+		g.logAccess(al.log, r, s, rec, status, code, end)
+	}
 	if g.metrics != nil {
 		g.metrics.Request(s.RouteID, r.Method, status, code, end.Sub(s.Start), s.UpstreamTime)
 		g.live.Request(end, s.ClientIPText, status, code, end.Sub(s.Start))
@@ -324,10 +327,7 @@ func outcome(s *pipeline.Scope, rec *recorder) (int, string) {
 	return status, code
 }
 
-func (g *Gateway) logAccess(r *http.Request, s *pipeline.Scope, rec *recorder, status int, code string, now time.Time) {
-	if g.access == nil {
-		return
-	}
+func (g *Gateway) logAccess(l *observe.AccessLog, r *http.Request, s *pipeline.Scope, rec *recorder, status int, code string, now time.Time) {
 	ar := observe.AccessRecord{
 		Time: now, RequestID: s.RequestID, Listener: s.Listener, Method: r.Method, Host: s.Host, Path: s.Path,
 		RawQuery: r.URL.RawQuery, Proto: r.Proto, Route: s.RouteID, Status: status, Duration: now.Sub(s.Start),
@@ -340,7 +340,7 @@ func (g *Gateway) logAccess(r *http.Request, s *pipeline.Scope, rec *recorder, s
 		// The internal cause is for operators only; clients never see it.
 		ar.Error = s.Decision.Err.Error()
 	}
-	g.access.Log(&ar)
+	l.Log(&ar)
 }
 
 // recorder is the response writer of every request: it records status and

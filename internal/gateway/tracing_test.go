@@ -181,7 +181,7 @@ func hexID(b []byte) string {
 
 // TestTracingReload: a reload applies a changed tracing section (sample
 // ratio 0 → 1: spans start arriving; section removed: no more trace
-// headers to the upstream), and warns that a changed access_log needs a
+// headers to the upstream), and warns that a changed admin section needs a
 // restart instead of ignoring it silently.
 func TestTracingReload(t *testing.T) {
 	recv := &otlpReceiver{}
@@ -232,16 +232,17 @@ security_events: {enabled: false}
 	}
 	waitUntil(t, "a span exported after the reload", func() bool { return len(recv.all()) > 0 })
 
-	// An unchanged section keeps its tracer; a changed access_log warns.
+	// An unchanged section keeps its tracer; a changed admin section warns.
 	cur := g.tracing.Load()
-	if err := g.Reload(parse(base + "access_log: {output: stderr}\n" + tracing("1"))); err != nil {
+	t.Setenv("RAMPART_TEST_ADMIN_TOKEN", strings.Repeat("t", 40))
+	if err := g.Reload(parse(base + "access_log: {output: /dev/null}\nadmin: {address: 127.0.0.1:0, token: '${env:RAMPART_TEST_ADMIN_TOKEN}'}\n" + tracing("1"))); err != nil {
 		t.Fatal(err)
 	}
 	if g.tracing.Load() != cur {
 		t.Error("unchanged tracing section rebuilt")
 	}
-	if !strings.Contains(logs.String(), "reload: access_log changed") {
-		t.Errorf("no warning for a changed access_log:\n%s", logs.String())
+	if !strings.Contains(logs.String(), "reload: admin changed") {
+		t.Errorf("no warning for a changed admin section:\n%s", logs.String())
 	}
 	if err := g.Reload(parse(base + "access_log: {output: stderr}\n")); err != nil {
 		t.Fatal(err)
