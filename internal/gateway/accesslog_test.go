@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/config"
-	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 )
 
@@ -65,47 +64,5 @@ func TestAccessLogRedaction(t *testing.T) {
 	}
 	if st, _ := os.Stat(logFile); st.Mode().Perm() != 0o600 {
 		t.Errorf("access log mode %v, want 0600", st.Mode().Perm())
-	}
-}
-
-// TestAccessLogReload: a reload applies a changed access_log section:
-// lines after it go to the new output and none to the old; turning the
-// log off stops it.
-func TestAccessLogReload(t *testing.T) {
-	up := newUpstream(t, nil)
-	dir := t.TempDir()
-	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
-	parse := func(access string) *config.Config {
-		cfg, err := config.Parse([]byte(baseConfig(up.hostPort(), "")+"access_log: "+access+"\nsecurity_events: {enabled: false}\n"), "access.yaml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cfg
-	}
-	g, addr := startConfig(t, parse("{output: "+a+"}"), pipeline.Deps{Now: time.Now})
-	get := func(path string) {
-		t.Helper()
-		if c := statusLines(rawExchange(t, addr, "GET "+path+" HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")); len(c) != 1 || c[0] != "200" {
-			t.Fatalf("%s: %v", path, c)
-		}
-	}
-	read := func(p string) string { s, _ := os.ReadFile(p); return string(s) }
-	get("/api/first")
-	waitUntil(t, "the first line in a.log", func() bool { return strings.Contains(read(a), `"/api/first"`) })
-	if err := g.Reload(parse("{output: " + b + "}")); err != nil {
-		t.Fatal(err)
-	}
-	get("/api/second")
-	waitUntil(t, "the second line in b.log", func() bool { return strings.Contains(read(b), `"/api/second"`) })
-	if strings.Contains(read(a), `"/api/second"`) {
-		t.Error("a line after the reload reached the old output")
-	}
-	if err := g.Reload(parse("{enabled: false}")); err != nil {
-		t.Fatal(err)
-	}
-	get("/api/third")
-	time.Sleep(2 * observe.FlushEvery)
-	if strings.Contains(read(a)+read(b), `"/api/third"`) {
-		t.Error("a line was logged after the access log was turned off")
 	}
 }

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -166,52 +165,5 @@ routes:
 	}
 	if m := findings["abuse.banned"]; m == nil || !strings.HasPrefix(m["detector"].(string), "brute_force") || m["client_ip"] != "127.0.0.1" {
 		t.Errorf("no ban event from the detector: %v", findings)
-	}
-}
-
-// TestSecurityEventsReload: a reload applies a changed security_events
-// section: refusals after it go to the new output, none to the old one;
-// turning the stream off stops it; no restart warning is logged for it.
-func TestSecurityEventsReload(t *testing.T) {
-	up := newUpstream(t, nil)
-	dir := t.TempDir()
-	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
-	parse := func(events string) *config.Config {
-		cfg, err := config.Parse([]byte(baseConfig(up.hostPort(), "")+"security_events: "+events+"\n"), "events.yaml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.AccessLog.Enabled = new(bool)
-		return cfg
-	}
-	var logs lockedBuffer
-	g, addr := startConfig(t, parse("{output: "+a+"}"), pipeline.Deps{Now: time.Now, Log: slog.New(slog.NewJSONHandler(&logs, nil))})
-	refuse := func(path string) {
-		t.Helper()
-		if c := statusLines(rawExchange(t, addr, "GET "+path+" HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")); len(c) != 1 || c[0] != "404" {
-			t.Fatalf("%s: %v", path, c)
-		}
-	}
-	read := func(p string) string { s, _ := os.ReadFile(p); return string(s) }
-	refuse("/first")
-	waitUntil(t, "the first refusal in a.log", func() bool { return strings.Contains(read(a), `"/first"`) })
-	if err := g.Reload(parse("{output: " + b + "}")); err != nil {
-		t.Fatal(err)
-	}
-	refuse("/second")
-	waitUntil(t, "the second refusal in b.log", func() bool { return strings.Contains(read(b), `"/second"`) })
-	if strings.Contains(read(a), `"/second"`) {
-		t.Error("a refusal after the reload reached the old output")
-	}
-	if err := g.Reload(parse("{enabled: false}")); err != nil {
-		t.Fatal(err)
-	}
-	refuse("/third")
-	time.Sleep(2 * observe.FlushEvery)
-	if strings.Contains(read(a)+read(b), `"/third"`) {
-		t.Error("a refusal reached an event output after the stream was turned off")
-	}
-	if strings.Contains(logs.String(), "security_events changed") {
-		t.Errorf("restart warning for a reloadable section:\n%s", logs.String())
 	}
 }

@@ -5,12 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/observe"
+	"github.com/rampart-gw/rampart/internal/pipeline"
 )
 
 func reloadConfig(upA, upB, which string, extraRoute bool) string {
@@ -183,5 +188,63 @@ func TestDrainOnShutdown(t *testing.T) {
 	}
 	if _, err := http.Get("http://" + addr + "/api/x"); err == nil {
 		t.Fatal("new request accepted after shutdown")
+	}
+}
+
+// TestObservabilityOutputsReload: a reload applies a changed access_log
+// or security_events section: what is written after it goes to the new
+// file and none to the old one; turning the output off stops it; no
+// restart warning is logged for these sections.
+func TestObservabilityOutputsReload(t *testing.T) {
+	for _, c := range []struct {
+		section, other, path, status string
+	}{
+		{"access_log", "security_events: {enabled: false}", "/api/x", "200"},   // every request is logged
+		{"security_events", "access_log: {enabled: false}", "/nothing", "404"}, // a refusal is an event
+	} {
+		t.Run(c.section, func(t *testing.T) {
+			up := newUpstream(t, nil)
+			dir := t.TempDir()
+			a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
+			parse := func(section string) *config.Config {
+				cfg, err := config.Parse([]byte(baseConfig(up.hostPort(), "")+c.section+": "+section+"\n"+c.other+"\n"), "outputs.yaml")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return cfg
+			}
+			var logs lockedBuffer
+			g, addr := startConfig(t, parse("{output: "+a+"}"), pipeline.Deps{Now: time.Now, Log: slog.New(slog.NewJSONHandler(&logs, nil))})
+			send := func(n string) string {
+				t.Helper()
+				path := c.path + "/" + n
+				if got := statusLines(rawExchange(t, addr, "GET "+path+" HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")); len(got) != 1 || got[0] != c.status {
+					t.Fatalf("%s: %v", path, got)
+				}
+				return `"` + path + `"`
+			}
+			read := func(p string) string { s, _ := os.ReadFile(p); return string(s) }
+			first := send("first")
+			waitUntil(t, "the first record in a.log", func() bool { return strings.Contains(read(a), first) })
+			if err := g.Reload(parse("{output: " + b + "}")); err != nil {
+				t.Fatal(err)
+			}
+			second := send("second")
+			waitUntil(t, "the second record in b.log", func() bool { return strings.Contains(read(b), second) })
+			if strings.Contains(read(a), second) {
+				t.Error("a record after the reload reached the old output")
+			}
+			if err := g.Reload(parse("{enabled: false}")); err != nil {
+				t.Fatal(err)
+			}
+			third := send("third")
+			time.Sleep(2 * observe.FlushEvery)
+			if strings.Contains(read(a)+read(b), third) {
+				t.Error("a record was written after the output was turned off")
+			}
+			if strings.Contains(logs.String(), c.section+" changed") {
+				t.Errorf("restart warning for a reloadable section:\n%s", logs.String())
+			}
+		})
 	}
 }
