@@ -188,50 +188,15 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	if err := sameListeners(old.Config, cfg); err != nil {
 		return err
 	}
-	// Tracing is rebuilt when its section changed (a new sample ratio,
-	// collector or rotated token); the admin listener is bound at start.
-	oldTr, newTr := g.tracing.Load(), g.tracing.Load()
-	tracingChanged := !reflect.DeepEqual(old.Config.Tracing, cfg.Tracing)
-	if tracingChanged {
-		var err error
-		if newTr, err = openTracing(cfg.Tracing); err != nil {
-			if g.metrics != nil {
-				g.metrics.Reload(false, 0)
-			}
-			return cfg.Problem("tracing", "%v", err)
+	fail := func(err error) error {
+		if g.metrics != nil {
+			g.metrics.Reload(false, 0)
 		}
+		return err
 	}
-	// So is the event stream, when the gateway owns it.
-	var newEvents *eventStream
-	eventsChanged := g.events != nil && !reflect.DeepEqual(old.Config.SecurityEvents, cfg.SecurityEvents)
-	if eventsChanged {
-		var err error
-		if newEvents, err = openEvents(cfg.SecurityEvents, g.deps.Log); err != nil {
-			if tracingChanged {
-				newTr.shutdown()
-			}
-			if g.metrics != nil {
-				g.metrics.Reload(false, 0)
-			}
-			return cfg.Problem("security_events.output", "%v", err)
-		}
-	}
-	var newAccess *accessLog
-	accessChanged := !reflect.DeepEqual(old.Config.AccessLog, cfg.AccessLog)
-	if accessChanged {
-		var err error
-		if newAccess, err = openAccessLog(cfg.AccessLog); err != nil {
-			if tracingChanged {
-				newTr.shutdown()
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			_ = newEvents.close(ctx)
-			cancel()
-			if g.metrics != nil {
-				g.metrics.Reload(false, 0)
-			}
-			return cfg.Problem("access_log.output", "%v", err)
-		}
+	outs, err := g.openOutputs(old.Config, cfg)
+	if err != nil {
+		return fail(err)
 	}
 	rd := openRedis(cfg.RateLimiting.Redis, g.redis)
 	plan, err := compile(cfg, g.deps, old, g.jtis, g.limits, rd.store(), g.quotaStore(rd), g.Guard)
@@ -239,19 +204,8 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 		if rd != g.redis {
 			rd.close()
 		}
-		if tracingChanged {
-			newTr.shutdown()
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = newEvents.close(ctx)
-		cancel()
-		if newAccess != nil {
-			_ = newAccess.out.Close()
-		}
-		if g.metrics != nil {
-			g.metrics.Reload(false, 0)
-		}
-		return err
+		outs.discard()
+		return fail(err)
 	}
 	if rd != g.redis {
 		old := g.redis
@@ -264,24 +218,9 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	g.jtis.SetRevoked(cfg.Authn.RevokedTokenIDs, g.deps.Now())
 	plan.start()
 	g.plan.Store(plan)
-	if eventsChanged {
-		g.events.swap(newEvents)
-	}
-	if accessChanged {
-		if prev := g.access.Swap(newAccess); prev != nil {
-			// Requests that loaded the old log a moment ago still write
-			// to it: close it once they are done.
-			time.AfterFunc(time.Second, func() { _ = prev.out.Close() })
-		}
-	}
-	if tracingChanged {
-		g.tracing.Store(newTr)
-		// Spans already queued are exported; spans of requests still in
-		// flight on the old tracer end after it and are dropped.
-		go oldTr.shutdown()
-	}
-	for _, section := range restartOnly(old.Config, cfg) {
-		g.deps.Log.Warn("reload: " + section + " changed; it is bound at start, restart rampart to apply it")
+	g.swapOutputs(outs)
+	if !reflect.DeepEqual(old.Config.Admin, cfg.Admin) {
+		g.deps.Log.Warn("reload: admin changed; it is bound at start, restart rampart to apply it")
 	}
 	for _, l := range g.listeners {
 		if lp := plan.listeners[l.Name]; lp != nil && lp.cert != nil && l.Certs != nil {
@@ -556,11 +495,15 @@ func (o *ownEvents) swap(s *eventStream) {
 	if old == nil {
 		return
 	}
+	// The counter never goes back: the old stream's drops move to
+	// retired now, and what it drops while closing follows.
+	before := old.em.Dropped()
+	o.retired.Add(before)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = old.close(ctx)
-		o.retired.Add(old.em.Dropped())
+		o.retired.Add(old.em.Dropped() - before)
 	}()
 }
 
@@ -619,16 +562,6 @@ func (t *tracing) shutdown() {
 	_ = t.t.Shutdown(ctx)
 }
 
-// restartOnly names the changed config sections that a reload does not
-// apply (their outputs and listener are opened at start).
-func restartOnly(a, b *config.Config) []string {
-	var out []string
-	if !reflect.DeepEqual(a.Admin, b.Admin) {
-		out = append(out, "admin")
-	}
-	return out
-}
-
 // accessLog is the access log in service and its output.
 type accessLog struct {
 	log *observe.AccessLog
@@ -645,4 +578,74 @@ func openAccessLog(c config.AccessLog) (*accessLog, error) {
 		return nil, err
 	}
 	return &accessLog{log: observe.NewAccessLog(out), out: out}, nil
+}
+
+// outputs are the observability outputs a reload opened for the sections
+// that changed; the gateway's own stay in service until swapOutputs.
+type outputs struct {
+	tracingChanged, eventsChanged, accessChanged bool
+	tracing                                      *tracing     // nil: section removed
+	events                                       *eventStream // nil: stream off
+	access                                       *accessLog   // nil: log off
+}
+
+// openOutputs opens new outputs for the tracing, security_events and
+// access_log sections of next that differ from prev (a new sample ratio
+// or collector, a rotated token, another file). On error nothing stays
+// open.
+func (g *Gateway) openOutputs(prev, next *config.Config) (*outputs, error) {
+	o := &outputs{
+		tracingChanged: !reflect.DeepEqual(prev.Tracing, next.Tracing),
+		eventsChanged:  g.events != nil && !reflect.DeepEqual(prev.SecurityEvents, next.SecurityEvents), // when the gateway owns the stream
+		accessChanged:  !reflect.DeepEqual(prev.AccessLog, next.AccessLog),
+	}
+	var err error
+	if o.tracingChanged {
+		if o.tracing, err = openTracing(next.Tracing); err != nil {
+			return nil, next.Problem("tracing", "%v", err)
+		}
+	}
+	if o.eventsChanged {
+		if o.events, err = openEvents(next.SecurityEvents, g.deps.Log); err != nil {
+			o.discard()
+			return nil, next.Problem("security_events.output", "%v", err)
+		}
+	}
+	if o.accessChanged {
+		if o.access, err = openAccessLog(next.AccessLog); err != nil {
+			o.discard()
+			return nil, next.Problem("access_log.output", "%v", err)
+		}
+	}
+	return o, nil
+}
+
+// discard closes what openOutputs opened (a reload that failed later).
+func (o *outputs) discard() {
+	o.tracing.shutdown()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = o.events.close(ctx)
+	if o.access != nil {
+		_ = o.access.out.Close()
+	}
+}
+
+// swapOutputs puts the changed outputs in service and retires the old
+// ones: they write out what they hold and close. Spans of requests still
+// in flight on an old tracer end after it and are dropped.
+func (g *Gateway) swapOutputs(o *outputs) {
+	if o.eventsChanged {
+		g.events.swap(o.events)
+	}
+	if o.accessChanged {
+		if prev := g.access.Swap(o.access); prev != nil {
+			// Requests that loaded the old log a moment ago still write
+			// to it: close it once they are done.
+			time.AfterFunc(time.Second, func() { _ = prev.out.Close() })
+		}
+	}
+	if o.tracingChanged {
+		go g.tracing.Swap(o.tracing).shutdown()
+	}
 }
