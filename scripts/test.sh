@@ -50,5 +50,6 @@ go test -run '^$' -fuzz '^FuzzNormalise$' -fuzztime 10s ./internal/router
 go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 10s ./internal/config
 go test -run '^$' -fuzz '^FuzzParseAndVerify$' -fuzztime 10s ./internal/authn
 go test -run '^$' -fuzz '^FuzzCheckJSON$' -fuzztime 10s ./internal/validate
+go test -run '^$' -fuzz '^FuzzBucketKey$' -fuzztime 5s ./internal/ratelimit
 
 echo "all tests passed"

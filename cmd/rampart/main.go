@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/rampart-gw/rampart/internal/abuse"
 	"github.com/rampart-gw/rampart/internal/authn"
+	"github.com/rampart-gw/rampart/internal/clientip"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/devidp"
 	"github.com/rampart-gw/rampart/internal/gateway"
@@ -475,18 +475,18 @@ func cmdBans(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *path == "" || fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "usage: rampart bans lift --config FILE IP")
-		return 2
-	}
-	ip, err := netip.ParseAddr(fs.Arg(0))
-	if err != nil {
-		fmt.Fprintf(stderr, "error: %q is not an IP address\n", fs.Arg(0))
+		fmt.Fprintln(stderr, "usage: rampart bans lift --config FILE IP|IPv6-PREFIX")
 		return 2
 	}
 	cfg, err := config.Load(*path)
 	if err != nil {
 		printProblems(stderr, err)
 		return 1
+	}
+	ip, err := clientip.ParseKey(fs.Arg(0), cfg.ClientIP.IPv6Prefix)
+	if err != nil {
+		fmt.Fprintf(stderr, "error: %q is not a client address: %v\n", fs.Arg(0), err)
+		return 2
 	}
 	rc := cfg.RateLimiting.Redis
 	if rc == nil {
@@ -500,7 +500,7 @@ func cmdBans(args []string, stdout, stderr io.Writer) int {
 	if err := abuse.LiftShared(ctx, client, rc.KeyPrefix+"abuse:", ip); err != nil {
 		return fail(stderr, err)
 	}
-	fmt.Fprintf(stdout, "ban on %s lifted\n", ip)
+	fmt.Fprintf(stdout, "ban on %s lifted\n", clientip.KeyString(ip))
 	return 0
 }
 

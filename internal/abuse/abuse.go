@@ -5,6 +5,7 @@
 package abuse
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"log/slog"
@@ -13,10 +14,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/rampart-gw/rampart/internal/clientip"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 )
 
@@ -39,40 +42,64 @@ type sanction struct {
 	tighten bool
 }
 
+// counter is one detector's count for one client in its current window.
 type counter struct {
-	n     int
-	start time.Time
+	n     int32
+	gen   uint32 // the settings generation that made it; a reload restarts counts
+	start int64  // unix ns
 }
+
+type counterKey struct {
+	detector uint8
+	client   netip.Prefix
+}
+
+// settings are what a reload replaces; the request path reads them with
+// one atomic load.
+type settings struct {
+	gen        uint32
+	detectors  []Detector
+	allow      []netip.Prefix
+	banFor     time.Duration
+	banOutlie  bool
+	tighten    bool // detections tighten the client's limit instead of banning
+	accountIPs int
+	accountWin time.Duration
+	v6Bits     int
+}
+
+// DefaultMaxClients bounds each of the guard's tables unless configured.
+const DefaultMaxClients = 100000
 
 // Guard holds the detectors, the counters and the ban list. It lives
 // outside the plan, so bans and counters survive reloads.
+//
+// Security: every table is bounded and sharded (see table), so a client
+// with an endless supply of addresses (a trusted proxy forwarding them, an
+// IPv6 host using its /64) can neither grow memory nor slow anyone down;
+// IPv6 clients are keyed by prefix (clientip.Key), so such a host is one
+// client to the detectors and its ban covers the whole prefix.
 type Guard struct {
-	mu        sync.RWMutex
-	detectors []Detector
-	counts    map[string]*counter // detector|ip
-	bans      map[netip.Addr]sanction
-	allow     []netip.Prefix
-	banFor    time.Duration
-	log       *slog.Logger
-	events    pipeline.Events
-	redis     redis.UniversalClient
-	prefix    string
-	stopSub   context.CancelFunc
-	baseline  *Baseline
-	banOutlie bool
-	tighten   bool // detections tighten the client's limit instead of banning
+	cfg      atomic.Pointer[settings]
+	baseline atomic.Pointer[Baseline]
+	counts   *table[counterKey, counter]
+	bans     *table[netip.Prefix, sanction]
+	log      *slog.Logger
+	events   pipeline.Events
+	redis    redis.UniversalClient
+	prefix   string
+	stopSub  context.CancelFunc
+	reconfig sync.Mutex // serialises Configure
 
 	// Account-level detection: failed logins on one account from many
-	// client IPs (credential stuffing spread over a botnet).
-	accountIPs  int
-	accountWin  time.Duration
-	accountFail map[string]*accountWindow
-	locked      map[string]time.Time
+	// client addresses (credential stuffing spread over a botnet).
+	accountFail *table[string, accountWindow]
+	locked      *table[string, time.Time]
 }
 
 type accountWindow struct {
 	start time.Time
-	ips   map[netip.Addr]struct{}
+	ips   map[netip.Prefix]struct{}
 }
 
 // Options configure a Guard.
@@ -98,26 +125,34 @@ type Options struct {
 	// to the caller's tightened limit instead of refusing everything.
 	Tighten bool
 	// AccountIPs locks an account after failed logins from this many
-	// distinct client IPs within AccountWindow (0: off).
+	// distinct client addresses within AccountWindow (0: off).
 	AccountIPs    int
 	AccountWindow time.Duration
+	// IPv6Prefix keys IPv6 clients by this prefix length (default 64).
+	IPv6Prefix int
+	// MaxClients bounds the detector counters, the bans, the accounts
+	// followed and (per interval) the baseline's clients. Fixed at New.
+	// Default DefaultMaxClients.
+	MaxClients int
 }
 
 // New builds a guard; with Redis it loads current bans and follows new
 // ones and lifts published by other instances.
 func New(o Options) *Guard {
-	g := &Guard{detectors: o.Detectors, counts: map[string]*counter{}, bans: map[netip.Addr]sanction{},
-		allow: o.Allow, banFor: o.BanFor, log: o.Log, redis: o.Redis, prefix: o.Prefix,
-		baseline: o.Baseline, banOutlie: o.BanOutliers, tighten: o.Tighten,
-		accountIPs: o.AccountIPs, accountWin: o.AccountWindow,
-		accountFail: map[string]*accountWindow{}, locked: map[string]time.Time{}}
+	n := o.MaxClients
+	if n <= 0 {
+		n = DefaultMaxClients
+	}
+	g := &Guard{counts: newTable[counterKey, counter](n), bans: newTable[netip.Prefix, sanction](n),
+		accountFail: newTable[string, accountWindow](n), locked: newTable[string, time.Time](n),
+		log: o.Log, events: o.Events, redis: o.Redis, prefix: o.Prefix}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
-	g.events = o.Events
 	if g.events == nil {
 		g.events = pipeline.NoEvents{}
 	}
+	g.Configure(o)
 	if g.redis != nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		g.stopSub = cancel
@@ -134,21 +169,29 @@ func (g *Guard) Close() {
 }
 
 // Configure replaces detectors and settings on reload, keeping counters
-// and bans.
+// and bans (counters of a changed detector list restart).
 func (g *Guard) Configure(o Options) {
-	g.mu.Lock()
-	g.detectors, g.allow, g.banFor, g.banOutlie, g.tighten = o.Detectors, o.Allow, o.BanFor, o.BanOutliers, o.Tighten
-	g.accountIPs, g.accountWin = o.AccountIPs, o.AccountWindow
-	if (o.Baseline == nil) != (g.baseline == nil) {
-		g.baseline = o.Baseline // keep the learned state unless turned on or off
+	g.reconfig.Lock()
+	defer g.reconfig.Unlock()
+	var gen uint32
+	if old := g.cfg.Load(); old != nil {
+		gen = old.gen + 1
 	}
-	g.mu.Unlock()
+	g.cfg.Store(&settings{gen: gen, detectors: o.Detectors, allow: o.Allow, banFor: o.BanFor,
+		banOutlie: o.BanOutliers, tighten: o.Tighten, accountIPs: o.AccountIPs, accountWin: o.AccountWindow,
+		v6Bits: cmp.Or(o.IPv6Prefix, clientip.DefaultIPv6Prefix)})
+	if b := g.baseline.Load(); (o.Baseline == nil) != (b == nil) {
+		g.baseline.Store(o.Baseline) // keep the learned state unless turned on or off
+	}
 }
+
+// Key is the key under which the guard keeps ip's state.
+func (g *Guard) Key(ip netip.Addr) netip.Prefix { return clientip.Key(ip, g.cfg.Load().v6Bits) }
 
 // Banned reports whether ip is banned at now, and until when. A client
 // whose limit is tightened instead is not banned (see Tightened).
 func (g *Guard) Banned(ip netip.Addr, now time.Time) (time.Time, bool) {
-	sc, ok := g.sanction(ip, now)
+	sc, ok := g.sanction(g.Key(ip), now)
 	if !ok || sc.tighten {
 		return time.Time{}, false
 	}
@@ -157,17 +200,15 @@ func (g *Guard) Banned(ip netip.Addr, now time.Time) (time.Time, bool) {
 
 // Tightened reports whether ip's limit is tightened at now.
 func (g *Guard) Tightened(ip netip.Addr, now time.Time) bool {
-	sc, ok := g.sanction(ip, now)
+	sc, ok := g.sanction(g.Key(ip), now)
 	return ok && sc.tighten
 }
 
-func (g *Guard) sanction(ip netip.Addr, now time.Time) (sanction, bool) {
-	g.mu.RLock()
-	sc, ok := g.bans[ip]
-	g.mu.RUnlock()
-	if ok && !now.Before(sc.until) {
-		return sanction{}, false // expired; swept with the counters
-	}
+func (g *Guard) sanction(k netip.Prefix, now time.Time) (sc sanction, ok bool) {
+	g.bans.update(k, false, func(v *sanction, _ bool) bool {
+		sc, ok = *v, now.Before(v.until)
+		return ok // an expired ban goes when it is next looked at
+	})
 	return sc, ok
 }
 
@@ -177,107 +218,83 @@ func (g *Guard) Observe(ip netip.Addr, status int, code string, sensitive bool, 
 	if !ip.IsValid() {
 		return ""
 	}
-	g.observeBaseline(ip, status, now)
-	g.mu.RLock()
-	any := false
-	for _, d := range g.detectors {
+	st := g.cfg.Load()
+	k := clientip.Key(ip, st.v6Bits)
+	g.observeBaseline(st, k, status, now)
+	matched := false
+	for _, d := range st.detectors {
 		if d.Match(status, code, sensitive) {
-			any = true
+			matched = true
 			break
 		}
 	}
-	g.mu.RUnlock()
-	if !any {
-		return "" // the common case: no lock taken for writing
-	}
-	g.mu.Lock()
-	for _, p := range g.allow {
-		if p.Contains(ip) {
-			g.mu.Unlock()
-			return ""
-		}
+	if !matched || st.allowed(ip) {
+		return "" // the common case: no table touched
 	}
 	fired := ""
-	for _, d := range g.detectors {
+	for i, d := range st.detectors {
 		if !d.Match(status, code, sensitive) {
 			continue
 		}
-		k := d.Name + "|" + ip.String()
-		c := g.counts[k]
-		if c == nil || now.Sub(c.start) >= d.Window {
-			if len(g.counts) > 200000 {
-				g.sweepLocked(now)
-			}
-			c = &counter{start: now}
-			g.counts[k] = c
+		if g.count(st, uint8(i), k, d, now) && fired == "" {
+			fired = d.Name
+		}
+	}
+	if fired == "" {
+		return ""
+	}
+	sc := sanction{until: now.Add(st.banFor), tighten: st.tighten}
+	g.bans.set(k, sc)
+	g.event(eventName(sc), clientip.KeyString(k), map[string]string{"detector": fired, "until": sc.until.UTC().Format(time.RFC3339)})
+	g.publish(k, sc)
+	return fired
+}
+
+// count adds one signal of detector i for client k and reports whether it
+// crossed the threshold (the count then starts over).
+func (g *Guard) count(st *settings, i uint8, k netip.Prefix, d Detector, now time.Time) (fired bool) {
+	ns := now.UnixNano()
+	g.counts.update(counterKey{i, k}, true, func(c *counter, _ bool) bool {
+		if c.gen != st.gen || ns-c.start >= int64(d.Window) {
+			*c = counter{gen: st.gen, start: ns}
 		}
 		c.n++
-		if c.n >= d.Threshold && fired == "" {
-			fired = d.Name
-			delete(g.counts, k)
-		}
-	}
-	var sc sanction
-	if fired != "" {
-		sc = sanction{until: now.Add(g.banFor), tighten: g.tighten}
-		g.bans[ip] = sc
-	}
-	g.mu.Unlock()
-	if fired != "" {
-		g.event(eventName(sc), ip.String(), map[string]string{"detector": fired, "until": sc.until.UTC().Format(time.RFC3339)})
-		g.publish(ip, sc)
-	}
+		fired = int(c.n) >= d.Threshold
+		return !fired
+	})
 	return fired
 }
 
 // observeBaseline feeds the learned baseline and acts on the outliers of
 // an interval that just closed.
-func (g *Guard) observeBaseline(ip netip.Addr, status int, now time.Time) {
-	g.mu.RLock()
-	b, ban := g.baseline, g.banOutlie
-	g.mu.RUnlock()
+func (g *Guard) observeBaseline(st *settings, k netip.Prefix, status int, now time.Time) {
+	b := g.baseline.Load()
 	if b == nil {
 		return
 	}
-	for out, signal := range b.Add(ip, status, now) {
-		if g.allowed(out) {
+	for out, signal := range b.Add(k, status, now) {
+		if st.allowed(out.Addr()) {
 			continue
 		}
-		if !ban {
-			g.event("abuse.anomaly", out.String(), map[string]string{"signal": signal})
+		key := clientip.KeyString(out)
+		if !st.banOutlie {
+			g.event("abuse.anomaly", key, map[string]string{"signal": signal})
 			continue
 		}
-		g.mu.RLock()
-		sc := sanction{until: now.Add(g.banFor), tighten: g.tighten}
-		g.mu.RUnlock()
-		g.set(out, sc)
-		g.event(eventName(sc), out.String(), map[string]string{"detector": "anomaly:" + signal, "until": sc.until.UTC().Format(time.RFC3339)})
+		sc := sanction{until: now.Add(st.banFor), tighten: st.tighten}
+		g.bans.set(out, sc)
+		g.event(eventName(sc), key, map[string]string{"detector": "anomaly:" + signal, "until": sc.until.UTC().Format(time.RFC3339)})
 		g.publish(out, sc)
 	}
 }
 
-func (g *Guard) allowed(ip netip.Addr) bool {
-	g.mu.RLock()
-	defer g.mu.RUnlock()
-	for _, p := range g.allow {
+func (st *settings) allowed(ip netip.Addr) bool {
+	for _, p := range st.allow {
 		if p.Contains(ip) {
 			return true
 		}
 	}
 	return false
-}
-
-func (g *Guard) sweepLocked(now time.Time) {
-	for k, c := range g.counts {
-		if now.Sub(c.start) > time.Hour {
-			delete(g.counts, k)
-		}
-	}
-	for ip, sc := range g.bans {
-		if !now.Before(sc.until) {
-			delete(g.bans, ip)
-		}
-	}
 }
 
 // AccountLocked reports whether logins for account (on a route) are
@@ -286,59 +303,46 @@ func (g *Guard) AccountLocked(account string, now time.Time) bool {
 	if account == "" {
 		return false
 	}
-	g.mu.RLock()
-	until, ok := g.locked[account]
-	g.mu.RUnlock()
-	return ok && now.Before(until)
+	locked := false
+	g.locked.update(account, false, func(until *time.Time, _ bool) bool {
+		locked = now.Before(*until)
+		return locked
+	})
+	return locked
 }
 
 // ObserveLogin feeds the outcome of a login attempt naming account: a 401
-// from a new client IP counts towards locking the account.
+// from a new client counts towards locking the account.
 func (g *Guard) ObserveLogin(account string, ip netip.Addr, status int, now time.Time) bool {
 	if account == "" || status != 401 {
 		return false
 	}
-	g.mu.Lock()
-	if g.accountIPs <= 0 {
-		g.mu.Unlock()
+	st := g.cfg.Load()
+	if st.accountIPs <= 0 {
 		return false
 	}
-	w := g.accountFail[account]
-	if w == nil || now.Sub(w.start) >= g.accountWin {
-		if len(g.accountFail) > 100000 {
-			for k, v := range g.accountFail {
-				if now.Sub(v.start) >= g.accountWin {
-					delete(g.accountFail, k)
-				}
-			}
+	k := clientip.Key(ip, st.v6Bits)
+	fired := false
+	g.accountFail.update(account, true, func(w *accountWindow, _ bool) bool {
+		if w.ips == nil || now.Sub(w.start) >= st.accountWin {
+			*w = accountWindow{start: now, ips: map[netip.Prefix]struct{}{}}
 		}
-		w = &accountWindow{start: now, ips: map[netip.Addr]struct{}{}}
-		g.accountFail[account] = w
+		w.ips[k] = struct{}{} // bounded: the window ends at accountIPs clients
+		fired = len(w.ips) >= st.accountIPs
+		return !fired
+	})
+	if !fired {
+		return false
 	}
-	w.ips[ip] = struct{}{}
-	fired := len(w.ips) >= g.accountIPs
-	var until time.Time
-	if fired {
-		until = now.Add(g.banFor)
-		g.locked[account] = until
-		delete(g.accountFail, account)
-	}
-	g.mu.Unlock()
-	if fired {
-		g.event("abuse.account_locked", "", map[string]string{"detector": "credential_stuffing", "account": account, "until": until.UTC().Format(time.RFC3339)})
-		g.publishLock(account, until)
-	}
-	return fired
+	until := now.Add(st.banFor)
+	g.locked.set(account, until)
+	g.event("abuse.account_locked", "", map[string]string{"detector": "credential_stuffing", "account": account, "until": until.UTC().Format(time.RFC3339)})
+	g.publishLock(account, until)
+	return true
 }
 
-// Ban bans ip until the given time (operators, other instances).
-func (g *Guard) Ban(ip netip.Addr, until time.Time) { g.set(ip, sanction{until: until}) }
-
-func (g *Guard) set(ip netip.Addr, sc sanction) {
-	g.mu.Lock()
-	g.bans[ip] = sc
-	g.mu.Unlock()
-}
+// Ban bans client k until the given time (operators, other instances).
+func (g *Guard) Ban(k netip.Prefix, until time.Time) { g.bans.set(k, sanction{until: until}) }
 
 // event puts a detector finding on the security event stream.
 func (g *Guard) event(name, clientIP string, attrs map[string]string) {
@@ -352,20 +356,19 @@ func eventName(sc sanction) string {
 	return "abuse.banned"
 }
 
-// Lift removes a ban locally and, with Redis, everywhere.
-func (g *Guard) Lift(ip netip.Addr) {
-	g.mu.Lock()
-	delete(g.bans, ip)
-	g.mu.Unlock()
+// Lift removes client k's ban locally and, with Redis, everywhere.
+func (g *Guard) Lift(k netip.Prefix) {
+	g.bans.remove(k)
 	if g.redis != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		g.redis.Del(ctx, g.prefix+"ban:"+ip.String())
-		g.redis.Publish(ctx, g.prefix+"bans", "lift "+ip.String())
+		if err := LiftShared(ctx, g.redis, g.prefix, k); err != nil {
+			g.log.Warn("lifting a shared ban", "client", clientip.KeyString(k), "err", err)
+		}
 	}
 }
 
-func (g *Guard) publish(ip netip.Addr, sc sanction) {
+func (g *Guard) publish(k netip.Prefix, sc sanction) {
 	if g.redis == nil {
 		return
 	}
@@ -376,8 +379,9 @@ func (g *Guard) publish(ip netip.Addr, sc sanction) {
 		kind = "tighten"
 	}
 	v := strconv.FormatInt(sc.until.Unix(), 10) + " " + kind
-	g.redis.Set(ctx, g.prefix+"ban:"+ip.String(), v, time.Until(sc.until))
-	g.redis.Publish(ctx, g.prefix+"bans", "ban "+ip.String()+" "+v)
+	key := clientip.KeyString(k)
+	g.redis.Set(ctx, g.prefix+"ban:"+key, v, time.Until(sc.until))
+	g.redis.Publish(ctx, g.prefix+"bans", "ban "+key+" "+v)
 }
 
 // publishLock shares an account lock with the other instances. Account
@@ -428,25 +432,21 @@ func (g *Guard) follow(ctx context.Context) {
 				acc, err1 := hex.DecodeString(f[1])
 				sec, err2 := strconv.ParseInt(f[2], 10, 64)
 				if err1 == nil && err2 == nil {
-					g.mu.Lock()
-					g.locked[string(acc)] = time.Unix(sec, 0)
-					g.mu.Unlock()
+					g.locked.set(string(acc), time.Unix(sec, 0))
 				}
 				continue
 			}
-			ip, err := netip.ParseAddr(f[1])
-			if err != nil {
+			k, ok := parseKey(f[1])
+			if !ok {
 				continue
 			}
 			switch {
 			case f[0] == "ban" && len(f) >= 3:
 				if sc, ok := parseSanction(f[2:]); ok {
-					g.set(ip, sc)
+					g.bans.set(k, sc)
 				}
 			case f[0] == "lift":
-				g.mu.Lock()
-				delete(g.bans, ip)
-				g.mu.Unlock()
+				g.bans.remove(k)
 			}
 		}
 	}
@@ -461,35 +461,47 @@ func (g *Guard) loadBans(ctx context.Context) {
 			continue
 		}
 		if sec, err := g.redis.Get(ctx, k).Int64(); err == nil {
-			g.mu.Lock()
-			g.locked[string(acc)] = time.Unix(sec, 0)
-			g.mu.Unlock()
+			g.locked.set(string(acc), time.Unix(sec, 0))
 		}
 	}
 	iter := g.redis.Scan(ctx, 0, g.prefix+"ban:*", 1000).Iterator()
 	for iter.Next(ctx) {
-		k := iter.Val()
-		ip, err := netip.ParseAddr(strings.TrimPrefix(k, g.prefix+"ban:"))
-		if err != nil {
+		rk := iter.Val()
+		k, ok := parseKey(strings.TrimPrefix(rk, g.prefix+"ban:"))
+		if !ok {
 			continue
 		}
-		v, err := g.redis.Get(ctx, k).Result()
+		v, err := g.redis.Get(ctx, rk).Result()
 		if err != nil {
 			continue
 		}
 		if sc, ok := parseSanction(strings.Fields(v)); ok {
-			g.set(ip, sc)
+			g.bans.set(k, sc)
 		}
 	}
 }
 
-// LiftShared lifts a ban in a Redis shared by running instances (the
-// `rampart bans lift` command).
-func LiftShared(ctx context.Context, client redis.UniversalClient, prefix string, ip netip.Addr) error {
-	if err := client.Del(ctx, prefix+"ban:"+ip.String()).Err(); err != nil {
+// parseKey reads a client key as publish writes it (clientip.KeyString).
+func parseKey(s string) (netip.Prefix, bool) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err == nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	return netip.PrefixFrom(a, a.BitLen()), true
+}
+
+// LiftShared lifts client k's ban in a Redis shared by running instances
+// (the `rampart bans lift` command).
+func LiftShared(ctx context.Context, client redis.UniversalClient, prefix string, k netip.Prefix) error {
+	key := clientip.KeyString(k)
+	if err := client.Del(ctx, prefix+"ban:"+key).Err(); err != nil {
 		return err
 	}
-	return client.Publish(ctx, prefix+"bans", "lift "+ip.String()).Err()
+	return client.Publish(ctx, prefix+"bans", "lift "+key).Err()
 }
 
 // Statuses returns a Match for these response statuses (on any route, or
@@ -522,34 +534,31 @@ func Codes(codes ...string) func(int, string, bool) bool {
 
 // ActiveBans counts the clients banned or tightened at now.
 func (g *Guard) ActiveBans(now time.Time) int {
-	g.mu.RLock()
-	defer g.mu.RUnlock()
 	n := 0
-	for _, sc := range g.bans {
+	g.bans.each(func(_ netip.Prefix, sc sanction) {
 		if sc.until.After(now) {
 			n++
 		}
-	}
+	})
 	return n
 }
 
 // BanInfo is one sanctioned client.
 type BanInfo struct {
-	IP      netip.Addr
+	// Client is the key banned: an IPv4 address or an IPv6 prefix.
+	Client  netip.Prefix
 	Until   time.Time
 	Tighten bool
 }
 
 // List returns the clients sanctioned at now, soonest expiry first.
 func (g *Guard) List(now time.Time) []BanInfo {
-	g.mu.RLock()
-	out := make([]BanInfo, 0, len(g.bans))
-	for ip, sc := range g.bans {
+	var out []BanInfo
+	g.bans.each(func(k netip.Prefix, sc sanction) {
 		if sc.until.After(now) {
-			out = append(out, BanInfo{IP: ip, Until: sc.until, Tighten: sc.tighten})
+			out = append(out, BanInfo{Client: k, Until: sc.until, Tighten: sc.tighten})
 		}
-	}
-	g.mu.RUnlock()
+	})
 	slices.SortFunc(out, func(a, b BanInfo) int { return a.Until.Compare(b.Until) })
 	return out
 }

@@ -1,9 +1,11 @@
 package abuse
 
 import (
+	"hash/maphash"
 	"math"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,18 +18,31 @@ import (
 // population, with at least MinRequests requests in the interval, is an
 // outlier. The population adapts (Alpha per interval), so a slow general
 // rise in traffic is learned, while a single client's burst is not.
+//
+// Clients are counted in shards under their own locks, each bounded; the
+// request that first sees a new interval takes every shard's counts (a
+// lock each, briefly) and scores them, so the scoring costs O(1) per
+// request counted and never holds a lock the others wait on.
 type Baseline struct {
-	mu          sync.Mutex
 	interval    time.Duration
 	alpha, z    float64
 	minRequests int
 	warmup      int // intervals before scoring starts
+	perShard    int
 
-	start   time.Time
-	clients map[netip.Addr]*window
-	rate    ewma
-	errs    ewma
-	seen    int
+	epoch  atomic.Int64 // the interval being counted (unix ns / interval), 0 before the first request
+	shards [tableShards]baselineShard
+	seed   maphash.Seed
+
+	mu   sync.Mutex // the population statistics, held while scoring
+	rate ewma
+	errs ewma
+	seen int
+}
+
+type baselineShard struct {
+	mu      sync.Mutex
+	clients map[netip.Prefix]*window
 }
 
 type window struct {
@@ -59,47 +74,74 @@ func (e *ewma) z(x float64) float64 {
 }
 
 // NewBaseline returns a learner; z is the outlier threshold in standard
-// deviations.
-func NewBaseline(interval time.Duration, z float64, minRequests int) *Baseline {
-	return &Baseline{interval: interval, alpha: 0.1, z: z, minRequests: minRequests, warmup: 3, clients: map[netip.Addr]*window{}}
+// deviations. It scores at most maxClients clients per interval (the
+// first to arrive; DefaultMaxClients when 0).
+func NewBaseline(interval time.Duration, z float64, minRequests, maxClients int) *Baseline {
+	if maxClients <= 0 {
+		maxClients = DefaultMaxClients
+	}
+	b := &Baseline{interval: interval, alpha: 0.1, z: z, minRequests: minRequests, warmup: 3,
+		perShard: max(maxClients/tableShards, 1), seed: maphash.MakeSeed()}
+	for i := range b.shards {
+		b.shards[i].clients = map[netip.Prefix]*window{}
+	}
+	return b
 }
 
-// Add counts one finished request and, when an interval closes, returns
-// the outliers of the closed interval with the signal that flagged them.
-func (b *Baseline) Add(ip netip.Addr, status int, now time.Time) map[netip.Addr]string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.start.IsZero() {
-		b.start = now
+// Add counts one finished request of client k and, when an interval
+// closes, returns the outliers of the closed interval with the signal that
+// flagged them.
+func (b *Baseline) Add(k netip.Prefix, status int, now time.Time) map[netip.Prefix]string {
+	var out map[netip.Prefix]string
+	e := now.UnixNano()/int64(b.interval) + 1
+	if cur := b.epoch.Load(); e > cur && b.epoch.CompareAndSwap(cur, e) && cur != 0 {
+		out = b.close()
 	}
-	var out map[netip.Addr]string
-	if now.Sub(b.start) >= b.interval {
-		out = b.closeLocked()
-		b.start = now
-	}
-	w := b.clients[ip]
+	sh := &b.shards[maphash.Comparable(b.seed, k)%tableShards]
+	sh.mu.Lock()
+	w := sh.clients[k]
 	if w == nil {
-		if len(b.clients) >= 500000 {
+		if len(sh.clients) >= b.perShard {
+			sh.mu.Unlock()
 			return out // bounded; this interval's excess clients are not scored
 		}
 		w = &window{}
-		b.clients[ip] = w
+		sh.clients[k] = w
 	}
 	w.n++
 	if status == 401 || status == 403 || status == 404 || status == 429 {
 		w.bad++
 	}
+	sh.mu.Unlock()
 	return out
 }
 
-func (b *Baseline) closeLocked() map[netip.Addr]string {
-	var out map[netip.Addr]string
+// close takes the counts of the interval that ended from every shard and
+// scores them.
+func (b *Baseline) close() map[netip.Prefix]string {
+	closed := make([]map[netip.Prefix]*window, 0, tableShards)
+	for i := range b.shards {
+		sh := &b.shards[i]
+		sh.mu.Lock()
+		if len(sh.clients) > 0 {
+			closed = append(closed, sh.clients)
+			sh.clients = make(map[netip.Prefix]*window, len(sh.clients))
+		}
+		sh.mu.Unlock()
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.score(closed)
+}
+
+func (b *Baseline) score(closed []map[netip.Prefix]*window) map[netip.Prefix]string {
+	var out map[netip.Prefix]string
 	scoring := b.seen >= b.warmup
 	// Score against the population as it was, then learn from this
 	// interval.
-	if scoring {
-		for ip, w := range b.clients {
-			if w.n < b.minRequests {
+	for _, clients := range closed {
+		for k, w := range clients {
+			if !scoring || w.n < b.minRequests {
 				continue
 			}
 			share := float64(w.bad) / float64(w.n)
@@ -112,17 +154,18 @@ func (b *Baseline) closeLocked() map[netip.Addr]string {
 			}
 			if signal != "" {
 				if out == nil {
-					out = map[netip.Addr]string{}
+					out = map[netip.Prefix]string{}
 				}
-				out[ip] = signal
+				out[k] = signal
 			}
 		}
 	}
-	for _, w := range b.clients {
-		b.rate.add(float64(w.n), b.alpha)
-		b.errs.add(float64(w.bad)/float64(w.n)*100, b.alpha)
+	for _, clients := range closed {
+		for _, w := range clients {
+			b.rate.add(float64(w.n), b.alpha)
+			b.errs.add(float64(w.bad)/float64(w.n)*100, b.alpha)
+		}
 	}
 	b.seen++
-	clear(b.clients)
 	return out
 }

@@ -11,10 +11,10 @@ import (
 // about 20 requests per interval with few errors, a client sending 400,
 // and one whose answers are mostly 401, stand out; normal clients do not.
 func TestBaselineFlagsOutliers(t *testing.T) {
-	b := NewBaseline(10*time.Second, 6, 20)
+	b := NewBaseline(10*time.Second, 6, 20, 0)
 	now := time.Unix(0, 0)
-	ip := func(i int) netip.Addr { return netip.MustParseAddr(fmt.Sprintf("198.51.100.%d", i)) }
-	var flagged map[netip.Addr]string
+	ip := func(i int) netip.Prefix { return netip.MustParsePrefix(fmt.Sprintf("198.51.100.%d/32", i)) }
+	var flagged map[netip.Prefix]string
 	for interval := 0; interval < 8; interval++ {
 		for c := 1; c <= 50; c++ {
 			n := 15 + (c*7+interval*3)%11 // 15..25

@@ -4,6 +4,7 @@
 package clientip
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 )
@@ -105,4 +106,64 @@ func parseAddr(s string) (netip.Addr, bool) {
 		return ap.Addr().Unmap(), true
 	}
 	return netip.Addr{}, false
+}
+
+// DefaultIPv6Prefix is the prefix length that keys an IPv6 client: one
+// host can use every address of its /64, so counting addresses would let
+// it multiply its limits and escape its bans.
+const DefaultIPv6Prefix = 64
+
+// Key is the one rule by which a client address keys state (rate-limit
+// buckets, detector counters, bans, the dashboard's client tables): an
+// IPv4 address (or an IPv4-mapped IPv6 address) is itself, an IPv6
+// address is its prefix of v6Bits bits (DefaultIPv6Prefix when 0).
+func Key(a netip.Addr, v6Bits int) netip.Prefix {
+	a = a.Unmap()
+	bits := a.BitLen()
+	if a.Is6() {
+		if v6Bits <= 0 {
+			v6Bits = DefaultIPv6Prefix
+		}
+		bits = min(v6Bits, 128)
+	}
+	p, err := a.Prefix(bits)
+	if err != nil {
+		return netip.Prefix{} // the invalid address: its own, empty key
+	}
+	return p
+}
+
+// KeyString formats a key: the address alone for a whole address (an IPv4
+// client, an IPv6 /128), address/bits for a prefix.
+func KeyString(k netip.Prefix) string {
+	if !k.IsValid() {
+		return ""
+	}
+	if k.IsSingleIP() {
+		return k.Addr().String()
+	}
+	return k.String()
+}
+
+// ParseKey reads a client key as an operator writes it: an address (an
+// IPv6 address stands for its prefix of v6Bits) or a prefix exactly as
+// KeyString prints it. A prefix of another length names no key: state is
+// never kept for it.
+func ParseKey(s string, v6Bits int) (netip.Prefix, error) {
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		return Key(a, v6Bits), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	k := Key(p.Addr(), v6Bits)
+	if p.Masked() != k {
+		return netip.Prefix{}, fmt.Errorf("%s: clients are keyed by IPv4 address and by IPv6 /%d", s, k.Bits())
+	}
+	return k, nil
 }

@@ -51,3 +51,44 @@ func TestForwardedFor(t *testing.T) {
 		t.Fatalf("unknown right-most entry: %s", c)
 	}
 }
+
+func TestKey(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		bits int
+		want string
+	}{
+		{"192.0.2.7", 64, "192.0.2.7"},
+		{"::ffff:192.0.2.7", 64, "192.0.2.7"},
+		{"2001:db8:1:2:aaaa::1", 64, "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:bbbb::9", 0, "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:bbbb::9", 48, "2001:db8:1::/48"},
+		{"2001:db8::1", 128, "2001:db8::1"},
+	} {
+		if got := KeyString(Key(netip.MustParseAddr(c.in), c.bits)); got != c.want {
+			t.Errorf("Key(%s, %d) = %s, want %s", c.in, c.bits, got, c.want)
+		}
+	}
+	if KeyString(Key(netip.Addr{}, 64)) != "" {
+		t.Error("the invalid address has a key")
+	}
+}
+
+func TestParseKey(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"192.0.2.7", "192.0.2.7"},
+		{"192.0.2.7/32", "192.0.2.7"},
+		{"2001:db8:1:2::99", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2::/64", "2001:db8:1:2::/64"},
+	} {
+		k, err := ParseKey(c.in, 64)
+		if err != nil || KeyString(k) != c.want {
+			t.Errorf("ParseKey(%s) = %s, %v; want %s", c.in, KeyString(k), err, c.want)
+		}
+	}
+	for _, bad := range []string{"2001:db8::/48", "192.0.2.0/24", "nope", "2001:db8::/129"} {
+		if _, err := ParseKey(bad, 64); err == nil {
+			t.Errorf("ParseKey(%s) accepted a key state is never kept under", bad)
+		}
+	}
+}

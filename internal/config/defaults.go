@@ -149,6 +149,9 @@ func (c *Config) applyDefaults() {
 			if q.OnStoreError == "" {
 				q.OnStoreError = "fail_open"
 			}
+			if q.OnMissingKey == "" {
+				q.OnMissingKey = "refuse"
+			}
 		}
 		for j := range r.RateLimits {
 			rl := &r.RateLimits[j]
@@ -175,6 +178,9 @@ func (c *Config) applyDefaults() {
 			}
 			if rl.OnStoreError == "" {
 				rl.OnStoreError = "fail_open"
+			}
+			if rl.OnMissingKey == "" {
+				rl.OnMissingKey = "refuse"
 			}
 		}
 		if len(r.Retries.On) == 0 {
@@ -208,6 +214,7 @@ func (c *Config) applyDefaults() {
 	}
 	if a := c.Abuse; a != nil {
 		setDur(&a.BanFor, 15*time.Minute)
+		setInt(&a.MaxClients, 100000)
 		if a.Action == "" {
 			a.Action = "ban"
 		}
@@ -253,7 +260,10 @@ func (c *Config) applyDefaults() {
 			r.KeyPrefix = "rampart:rl:"
 		}
 	}
-	setInt(&c.RateLimiting.IPv6Prefix, 64)
+	if c.ClientIP.IPv6Prefix == 0 {
+		c.ClientIP.IPv6Prefix = c.RateLimiting.IPv6Prefix // its former place
+	}
+	setInt(&c.ClientIP.IPv6Prefix, 64)
 	setInt(&c.RateLimiting.MaxKeys, 1000000)
 	setBool(&c.AccessLog.Enabled, true)
 	if t := c.Tracing; t != nil {

@@ -35,6 +35,8 @@ type Config struct {
 	// JWT on every forwarded request, verifiable against the gateway's
 	// JWKS (see the verify package).
 	Assertion *Assertion `yaml:"assertion"`
+	// ClientIP says how client addresses key the gateway's state.
+	ClientIP ClientIP `yaml:"client_ip"`
 	// RateLimiting holds settings shared by every route's limits.
 	RateLimiting RateLimiting `yaml:"rate_limiting"`
 	// Abuse turns on behaviour-based detection and bans.
@@ -650,13 +652,25 @@ type Assertion struct {
 
 // RateLimiting holds gateway-wide rate-limit settings.
 type RateLimiting struct {
-	// IPv6Prefix keys IPv6 clients by this prefix length. Default 64.
+	// IPv6Prefix is the former place of client_ip.ipv6_prefix, still read
+	// (with a warning) when client_ip.ipv6_prefix is not set.
 	IPv6Prefix int `yaml:"ipv6_prefix"`
 	// MaxKeys bounds the local store. Default 1000000.
 	MaxKeys int `yaml:"max_keys"`
 	// Redis shares limits across gateway instances. Limits use it by
 	// default when it is configured.
 	Redis *Redis `yaml:"redis"`
+}
+
+// ClientIP says how client addresses key the gateway's state.
+type ClientIP struct {
+	// IPv6Prefix keys IPv6 clients by this prefix length everywhere a
+	// client address keys state: rate limits and quotas, abuse detectors
+	// and bans, the dashboard's client tables. One host can use every
+	// address of its /64; keying by address would let it multiply its
+	// limits and escape its bans. IPv4 clients are keyed by address.
+	// Default 64.
+	IPv6Prefix int `yaml:"ipv6_prefix"`
 }
 
 // Redis is a Redis deployment: standalone (one address), Sentinel
@@ -699,6 +713,13 @@ type RateLimit struct {
 	// OnStoreError is what happens when Redis fails: fail_open (default:
 	// the local store takes over) or fail_closed (503).
 	OnStoreError string `yaml:"on_store_error" enum:"fail_open,fail_closed"`
+	// OnMissingKey is what happens to a request that lacks a part of Key
+	// (a token without sub or without the claim, a claim that is not a
+	// string, number or boolean, no API key): refuse (default: 403
+	// ratelimit.key_missing) or client_ip (the client address stands in
+	// for the missing part). Callers never share a bucket by lacking a
+	// part.
+	OnMissingKey string `yaml:"on_missing_key" enum:"refuse,client_ip"`
 	// TierClaim selects the limit by a verified claim of the caller (for
 	// example plan); never by a request header.
 	TierClaim string `yaml:"tier_claim"`
@@ -730,6 +751,13 @@ type Quota struct {
 	Period string `yaml:"period" required:"true" enum:"day,month"`
 	// OnStoreError: fail_open (default) or fail_closed.
 	OnStoreError string `yaml:"on_store_error" enum:"fail_open,fail_closed"`
+	// OnMissingKey is what happens to a request that lacks a part of Key
+	// (a token without sub or without the claim, a claim that is not a
+	// string, number or boolean, no API key): refuse (default: 403
+	// ratelimit.key_missing) or client_ip (the client address stands in
+	// for the missing part). Callers never share a bucket by lacking a
+	// part.
+	OnMissingKey string `yaml:"on_missing_key" enum:"refuse,client_ip"`
 }
 
 // Abuse configures detection of abusive clients (per real client IP) and
@@ -745,6 +773,12 @@ type Abuse struct {
 	TightenTo *RateLimit `yaml:"tighten_to"`
 	// Allow lists CIDRs never banned (monitoring, partners).
 	Allow []string `yaml:"allow"`
+	// MaxClients bounds the state kept per kind: detector counters, bans,
+	// accounts followed for credential stuffing, and clients the anomaly
+	// baseline scores per interval. Past it, the entries least recently
+	// used make room (counting is approximate under a flood of new
+	// clients; memory stays bounded). Fixed at start. Default 100000.
+	MaxClients int `yaml:"max_clients"`
 	// BruteForce bans after Threshold 401 answers in Window (credential
 	// stuffing, password guessing). Defaults: 10 per 1m.
 	BruteForce Detector `yaml:"brute_force"`

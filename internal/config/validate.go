@@ -119,12 +119,22 @@ func (c *Config) validate(p *Problems) {
 			c.warn("rate_limiting.redis.password", "literal secret in config; use ${env:NAME} or ${file:/path}")
 		}
 	}
-	if v := c.RateLimiting.IPv6Prefix; v < 32 || v > 128 {
-		p.Add("rate_limiting.ipv6_prefix", "between 32 and 128")
+	if v := c.ClientIP.IPv6Prefix; v < 32 || v > 128 {
+		p.Add("client_ip.ipv6_prefix", "between 32 and 128")
+	}
+	if v := c.RateLimiting.IPv6Prefix; v != 0 {
+		if v != c.ClientIP.IPv6Prefix {
+			p.Add("rate_limiting.ipv6_prefix", "differs from client_ip.ipv6_prefix (%d); set only client_ip.ipv6_prefix", c.ClientIP.IPv6Prefix)
+		} else {
+			c.warn("rate_limiting.ipv6_prefix", "moved to client_ip.ipv6_prefix, which now also keys bans and detectors")
+		}
 	}
 	if a := c.Abuse; a != nil {
 		if a.Action != "ban" && a.Action != "tighten" {
 			p.Add("abuse.action", "use ban or tighten")
+		}
+		if a.MaxClients < 0 {
+			p.Add("abuse.max_clients", "must be positive")
 		}
 		if t := a.TightenTo; t != nil && (t.Rate < 1 || t.Per.D() <= 0 || t.Burst < 1) {
 			p.Add("abuse.tighten_to", "rate, per and burst must be positive")
@@ -195,7 +205,7 @@ func (c *Config) validate(p *Problems) {
 			case rl.Store != "redis" && rl.Store != "local":
 				p.Add(rp+".store", "use local or redis")
 			}
-			checkLimitKeys(p, rp, rl.Key, rl.OnStoreError, r)
+			checkLimitKeys(p, rp, rl.Key, rl.OnStoreError, rl.OnMissingKey, r)
 			if (rl.TierClaim == "") != (len(rl.Tiers) == 0) {
 				p.Add(rp+".tiers", "tier_claim and tiers go together")
 			}
@@ -216,7 +226,7 @@ func (c *Config) validate(p *Problems) {
 			if q.Period != "day" && q.Period != "month" {
 				p.Add(qp+".period", "use day or month")
 			}
-			checkLimitKeys(p, qp, q.Key, q.OnStoreError, r)
+			checkLimitKeys(p, qp, q.Key, q.OnStoreError, q.OnMissingKey, r)
 		}
 		if aa := r.AbuseAccount; aa != nil {
 			if (aa.JSONField == "") == (aa.FormField == "") {
@@ -662,9 +672,12 @@ func validateAuthorize(p *Problems, base string, a *Authorize, r Route, top bool
 // checkLimitKeys checks the key parts and failure policy of a rate limit
 // or quota: keys come from verified data only, so identity keys need an
 // authenticated route.
-func checkLimitKeys(p *Problems, base string, keys []string, onError string, r Route) {
+func checkLimitKeys(p *Problems, base string, keys []string, onError, onMissing string, r Route) {
 	if onError != "fail_open" && onError != "fail_closed" {
 		p.Add(base+".on_store_error", "use fail_open or fail_closed")
+	}
+	if onMissing != "refuse" && onMissing != "client_ip" {
+		p.Add(base+".on_missing_key", "use refuse or client_ip")
 	}
 	for k, part := range keys {
 		kp := fmt.Sprintf("%s.key[%d]", base, k)

@@ -115,7 +115,7 @@ func TestBansPropagateThroughRedis(t *testing.T) {
 		t.Fatalf("new instance did not load the ban: %v", c)
 	}
 	// An operator lifts it on one instance: it is lifted everywhere.
-	g1.Guard().Lift(ip)
+	g1.Guard().Lift(g1.Guard().Key(ip))
 	deadline = time.Now().Add(3 * time.Second)
 	for time.Now().Before(deadline) {
 		if _, banned := g2.Guard().Banned(ip, time.Now()); !banned {

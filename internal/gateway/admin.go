@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/admin"
+	"github.com/rampart-gw/rampart/internal/clientip"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 )
@@ -107,7 +107,7 @@ func (g *Gateway) dashboardState() admin.State {
 			if b.Tighten {
 				action = "tighten"
 			}
-			st.Bans = append(st.Bans, admin.Ban{IP: b.IP.String(), Until: b.Until.UTC().Format(time.RFC3339), Action: action})
+			st.Bans = append(st.Bans, admin.Ban{IP: clientip.KeyString(b.Client), Until: b.Until.UTC().Format(time.RFC3339), Action: action})
 		}
 	}
 	g.reportHealth(func(upstream, target string, healthy bool) {
@@ -123,11 +123,11 @@ func (g *Gateway) liftBan(ip string) error {
 	if g.guard == nil {
 		return errors.New("abuse detection is off")
 	}
-	addr, err := netip.ParseAddr(ip)
+	k, err := clientip.ParseKey(ip, g.plan.Load().v6Bits)
 	if err != nil {
-		return fmt.Errorf("not an IP address: %q", ip)
+		return fmt.Errorf("not a client address: %q", ip)
 	}
-	g.guard.Lift(addr)
-	g.deps.Events.Emit(pipeline.Event{Name: "abuse.lifted", Code: "abuse.lifted", ClientIP: addr.String(), Attrs: map[string]string{"by": "dashboard"}})
+	g.guard.Lift(k)
+	g.deps.Events.Emit(pipeline.Event{Name: "abuse.lifted", Code: "abuse.lifted", ClientIP: clientip.KeyString(k), Attrs: map[string]string{"by": "dashboard"}})
 	return nil
 }

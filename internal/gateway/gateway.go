@@ -375,7 +375,8 @@ func openRedis(c *config.Redis, prev *redisEntry) *redisEntry {
 // guardOptions compiles the abuse section's detectors.
 func guardOptions(cfg *config.Config, deps pipeline.Deps) abuse.Options {
 	a := cfg.Abuse
-	o := abuse.Options{BanFor: a.BanFor.D(), Log: deps.Log, Events: deps.Events, Tighten: a.Action == "tighten"}
+	o := abuse.Options{BanFor: a.BanFor.D(), Log: deps.Log, Events: deps.Events, Tighten: a.Action == "tighten",
+		IPv6Prefix: cfg.ClientIP.IPv6Prefix, MaxClients: a.MaxClients}
 	if cs := a.CredentialStuffing; !cs.Disabled {
 		o.AccountIPs, o.AccountWindow = cs.DistinctIPs, cs.Window.D()
 	}
@@ -397,7 +398,7 @@ func guardOptions(cfg *config.Config, deps pipeline.Deps) abuse.Options {
 		}
 	}
 	if an := a.Anomaly; an != nil {
-		o.Baseline = abuse.NewBaseline(an.Interval.D(), an.Z, an.MinRequests)
+		o.Baseline = abuse.NewBaseline(an.Interval.D(), an.Z, an.MinRequests, a.MaxClients)
 		o.BanOutliers = an.Action == "ban"
 	}
 	add("brute_force", a.BruteForce, abuse.Statuses(false, 401))

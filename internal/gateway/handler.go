@@ -66,6 +66,7 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.ClientIP, s.TrustedPeer = lp.resolver.Resolve(s.PeerIP, xff)
 	if s.ClientIP.IsValid() {
 		s.ClientIPText = s.ClientIP.String()
+		s.ClientKey = clientip.Key(s.ClientIP, plan.v6Bits)
 	}
 	s.RequestID = g.requestID(r, s.TrustedPeer)
 	// Client-controlled decision fields go before any stage can read them
@@ -107,7 +108,7 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if g.metrics != nil {
 		g.metrics.Request(s.RouteID, r.Method, status, code, end.Sub(s.Start), s.UpstreamTime)
-		g.live.Request(end, s.ClientIPText, status, code, end.Sub(s.Start))
+		g.live.Request(end, clientKeyText(s), status, code, end.Sub(s.Start))
 	}
 	if s.Decision != nil && s.Decision.Status != 499 {
 		g.emitRefusal(r, s)
@@ -121,6 +122,15 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.guard.Observe(s.ClientIP, status, code, route != nil && route.sensitive, end)
 		g.guard.ObserveLogin(s.Account, s.ClientIP, status, end)
 	}
+}
+
+// clientKeyText is the client's key as the dashboard shows it: the
+// address of an IPv4 client (already formatted), the prefix of an IPv6 one.
+func clientKeyText(s *pipeline.Scope) string {
+	if s.ClientKey.IsSingleIP() || !s.ClientKey.IsValid() {
+		return s.ClientIPText
+	}
+	return clientip.KeyString(s.ClientKey)
 }
 
 // admit runs the fixed pre-route stages: framing verdict, host, path
@@ -141,7 +151,10 @@ func (h *listenerHandler) admit(r *http.Request, s *pipeline.Scope, ci *server.C
 			return e
 		}
 		if guard.Tightened(s.ClientIP, s.Start) && plan.tighten.Rate > 0 {
-			res, _ := h.g.limits.Allow(r.Context(), "abuse|"+s.ClientIP.String(), plan.tighten, s.Start)
+			res, err := h.g.limits.Allow(r.Context(), "abuse|"+clientip.KeyString(guard.Key(s.ClientIP)), plan.tighten, s.Start)
+			if err != nil {
+				return pipeline.DenyErr(http.StatusServiceUnavailable, "ratelimit.unavailable", "rate limit store unavailable", err)
+			}
 			if !res.Allowed {
 				e := pipeline.Deny(http.StatusTooManyRequests, CodeThrottled, "client temporarily throttled")
 				e.Header = http.Header{"Retry-After": {strconv.Itoa(max(1, int(res.RetryAfter.Seconds()+0.999)))}}

@@ -49,6 +49,7 @@ type Plan struct {
 	specs     map[string]*openapi.Spec   // by route id
 	specKeys  map[[32]byte]*openapi.Spec // by document and options; reused across reloads
 	tighten   ratelimit.Limit            // limit of clients the abuse guard tightened
+	v6Bits    int                        // client_ip.ipv6_prefix: how an IPv6 client keys state
 	jwksPath  string
 	jwksRoute *routePlan
 }
@@ -93,7 +94,7 @@ type stage struct {
 // plan is accepted, and closes them if it is not.
 func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTIStore, limits ratelimit.Store, shared ratelimit.Store, quotas ratelimit.QuotaStore, guard func() *abuse.Guard) (*Plan, error) {
 	var errs []error
-	p := &Plan{Config: cfg, listeners: map[string]*listenerPlan{}, pools: map[string]*poolEntry{}}
+	p := &Plan{Config: cfg, listeners: map[string]*listenerPlan{}, pools: map[string]*poolEntry{}, v6Bits: cfg.ClientIP.IPv6Prefix}
 	var prevPools map[string]*poolEntry
 	var prevIssuers map[string]*issuerEntry
 	if prev != nil {
@@ -211,8 +212,8 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTI
 			if cfg.Assertion != nil {
 				fwd.AssertionHeader = cfg.Assertion.Header
 			}
-			pre, post := limitStages(r, limits, shared, cfg.RateLimiting.IPv6Prefix, deps)
-			quota := quotaStage(r, quotas, cfg.RateLimiting.IPv6Prefix, deps)
+			pre, post := limitStages(r, limits, shared, deps)
+			quota := quotaStage(r, quotas, deps)
 			rp, err := compileRoute(r, lp, p, entry.pool, apiKeys, jtis, fwd, pre, post, quota, guard, deps)
 			if err != nil {
 				path := fmt.Sprintf("routes[%d]", j)
@@ -246,7 +247,7 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTI
 // the route alone run before authentication (cheap refusals first, and
 // floods of bad credentials are limited too); identity-keyed ones run
 // after authorization.
-func limitStages(r config.Route, local, shared ratelimit.Store, v6 int, deps pipeline.Deps) (pre, post pipeline.Middleware) {
+func limitStages(r config.Route, local, shared ratelimit.Store, deps pipeline.Deps) (pre, post pipeline.Middleware) {
 	var early, late []ratelimit.Rule
 	for _, rl := range r.RateLimits {
 		rule := ratelimit.Rule{Name: rl.Name, Store: local, Limit: ratelimit.Limit{Rate: rl.Rate, Period: rl.Per.D(), Burst: rl.Burst}}
@@ -255,6 +256,7 @@ func limitStages(r config.Route, local, shared ratelimit.Store, v6 int, deps pip
 		}
 		var identity bool
 		rule.Keys, rule.Claim, identity = keyParts(rl.Key)
+		rule.FallbackToClientIP = rl.OnMissingKey == "client_ip"
 		if rl.TierClaim != "" {
 			identity = true
 			rule.TierClaim, rule.Tiers = rl.TierClaim, map[string]ratelimit.Limit{}
@@ -268,8 +270,8 @@ func limitStages(r config.Route, local, shared ratelimit.Store, v6 int, deps pip
 			early = append(early, rule)
 		}
 	}
-	pre = ratelimit.New(ratelimit.Options{RouteID: r.ID, Rules: early, IPv6Prefix: v6, Now: deps.Now})
-	post = ratelimit.New(ratelimit.Options{RouteID: r.ID + "#id", Rules: late, IPv6Prefix: v6, Now: deps.Now})
+	pre = ratelimit.New(ratelimit.Options{RouteID: r.ID, Rules: early, Now: deps.Now})
+	post = ratelimit.New(ratelimit.Options{RouteID: r.ID + "#id", Rules: late, Now: deps.Now})
 	return pre, post
 }
 
@@ -321,14 +323,15 @@ func keyParts(keys []string) (parts []ratelimit.KeyPart, claim string, identity 
 }
 
 // quotaStage builds a route's quotas over the gateway's quota store.
-func quotaStage(r config.Route, store ratelimit.QuotaStore, v6 int, deps pipeline.Deps) pipeline.Middleware {
+func quotaStage(r config.Route, store ratelimit.QuotaStore, deps pipeline.Deps) pipeline.Middleware {
 	var qs []ratelimit.Quota
 	for _, q := range r.Quotas {
 		cq := ratelimit.Quota{Name: q.Name, Limit: q.Limit, Monthly: q.Period == "month", Store: store, FailOpen: q.OnStoreError == "fail_open"}
 		cq.Keys, cq.Claim, _ = keyParts(q.Key)
+		cq.FallbackToClientIP = q.OnMissingKey == "client_ip"
 		qs = append(qs, cq)
 	}
-	return ratelimit.NewQuotas(r.ID, qs, v6, deps.Now)
+	return ratelimit.NewQuotas(r.ID, qs, deps.Now)
 }
 
 // stageError locates a stage's compile error inside the route.

@@ -22,6 +22,10 @@ type Scope struct {
 	ClientIP netip.Addr
 	// ClientIPText is ClientIP formatted once for headers and logs.
 	ClientIPText string
+	// ClientKey is the key under which state about the client is kept
+	// (rate-limit buckets, detector counters, bans): ClientIP for IPv4, its
+	// configured prefix (a /64 by default) for IPv6 (clientip.Key).
+	ClientKey netip.Prefix
 	// PeerIP is the TCP peer address.
 	PeerIP netip.Addr
 	// TrustedPeer reports whether the TCP peer is a configured trusted proxy.

@@ -98,6 +98,9 @@ type Quota struct {
 	Keys []KeyPart
 	// Claim for KeyClaim.
 	Claim string
+	// FallbackToClientIP counts by the client address in place of a part
+	// the request lacks; otherwise such a request is refused.
+	FallbackToClientIP bool
 	// Store counts.
 	Store QuotaStore
 	// FailOpen admits requests when the store fails.
@@ -114,7 +117,7 @@ func windowEnd(now time.Time, monthly bool) time.Time {
 }
 
 // NewQuotas returns the quota stage of a route (nil without quotas).
-func NewQuotas(routeID string, quotas []Quota, v6 int, now func() time.Time) pipeline.Middleware {
+func NewQuotas(routeID string, quotas []Quota, now func() time.Time) pipeline.Middleware {
 	if len(quotas) == 0 {
 		return nil
 	}
@@ -127,8 +130,10 @@ func NewQuotas(routeID string, quotas []Quota, v6 int, now func() time.Time) pip
 			t := now()
 			for i := range quotas {
 				q := &quotas[i]
-				rule := Rule{Keys: q.Keys, Claim: q.Claim}
-				key := bucketKey(routeID+"#quota", i, &rule, s, v6)
+				key, missing := bucketKey(routeID+"#quota", i, q.Keys, q.Claim, q.FallbackToClientIP, s)
+				if missing != "" {
+					return keyMissing(missing)
+				}
 				end := windowEnd(t, q.Monthly)
 				n, err := q.Store.Incr(r.Context(), key, end)
 				if err != nil {

@@ -2,11 +2,17 @@ package ratelimit
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/rampart-gw/rampart/internal/clientip"
+	"github.com/rampart-gw/rampart/internal/pipeline"
 )
 
 // TestGCRAExactUnderContention: at a frozen instant exactly Burst requests
@@ -64,18 +70,6 @@ func TestLocalBounded(t *testing.T) {
 	}
 }
 
-func TestIPv6Prefix(t *testing.T) {
-	a := clientKey(netip.MustParseAddr("2001:db8:1:2:aaaa::1"), 64)
-	b := clientKey(netip.MustParseAddr("2001:db8:1:2:bbbb::9"), 64)
-	c := clientKey(netip.MustParseAddr("2001:db8:1:3::1"), 64)
-	if a != b || a == c {
-		t.Errorf("/64 keying: %s %s %s", a, b, c)
-	}
-	if clientKey(netip.MustParseAddr("192.0.2.7"), 64) != "192.0.2.7" {
-		t.Error("IPv4 key")
-	}
-}
-
 func BenchmarkLocalParallel(b *testing.B) {
 	st := NewLocal(1 << 20)
 	lim := Limit{Rate: 1000000, Period: time.Second, Burst: 1000000}
@@ -112,4 +106,117 @@ func TestQuotaWindows(t *testing.T) {
 	if n, _ := q.Incr(context.Background(), "k", end.Add(24*time.Hour)); n != 1 {
 		t.Fatalf("a new window starts at 1, got %d", n)
 	}
+}
+
+// callers returns a request carrying a scope with this identity (nil: no
+// identity) and client address.
+func callerRequest(id *pipeline.Identity, ip string) *http.Request {
+	r := httptest.NewRequest("GET", "/x", nil)
+	s := &pipeline.Scope{Identity: id, RouteID: "r", ClientIP: netip.MustParseAddr(ip)}
+	s.ClientKey = clientip.Key(s.ClientIP, 64)
+	return r.WithContext(pipeline.WithScope(r.Context(), s))
+}
+
+// TestBucketsNotShared is the attack on bucket keys: callers that differ
+// must never share a bucket, so that one caller cannot exhaust another's
+// limit. Each case sends the first caller once (burst 1) and then the
+// second, which must still be allowed.
+func TestBucketsNotShared(t *testing.T) {
+	claims := func(sub string, kv ...any) *pipeline.Identity {
+		id := &pipeline.Identity{Subject: sub, Method: "jwt", Claims: map[string]any{}}
+		for i := 0; i < len(kv); i += 2 {
+			id.Claims[kv[i].(string)] = kv[i+1]
+		}
+		return id
+	}
+	cases := []struct {
+		name   string
+		keys   []KeyPart
+		claim  string
+		a, b   *pipeline.Identity
+		aIP    string
+		bIP    string
+		shared bool // the two are the same caller and must share
+	}{
+		{"numeric tenant claims", []KeyPart{KeyClaim}, "tenant_id", claims("u1", "tenant_id", float64(42)), claims("u2", "tenant_id", float64(43)), "192.0.2.1", "192.0.2.1", false},
+		{"int and float forms of one tenant", []KeyPart{KeyClaim}, "tenant_id", claims("u1", "tenant_id", int64(42)), claims("u2", "tenant_id", float64(42)), "192.0.2.1", "192.0.2.1", true},
+		{"json.Number tenant", []KeyPart{KeyClaim}, "tenant_id", claims("u1", "tenant_id", json.Number("42")), claims("u2", "tenant_id", int64(42)), "192.0.2.1", "192.0.2.1", true},
+		{"string 42 is not number 42", []KeyPart{KeyClaim}, "tenant_id", claims("u1", "tenant_id", "42"), claims("u2", "tenant_id", int64(42)), "192.0.2.1", "192.0.2.1", false},
+		{"boolean claims", []KeyPart{KeyClaim}, "beta", claims("u1", "beta", true), claims("u2", "beta", false), "192.0.2.1", "192.0.2.1", false},
+		{"separator in subject", []KeyPart{KeySubject, KeyClaim}, "tenant", claims("alice|x", "tenant", "y"), claims("alice", "tenant", "x|y"), "192.0.2.1", "192.0.2.1", false},
+		{"length-prefix forgery", []KeyPart{KeySubject, KeyClaim}, "tenant", claims("a", "tenant", "S3:bcd"), claims("aS3:b", "tenant", "cd"), "192.0.2.1", "192.0.2.1", false},
+		{"IPv6 /64 is one client", []KeyPart{KeyClientIP}, "", nil, nil, "2001:db8::1", "2001:db8::2", true},
+		{"IPv6 /64s differ", []KeyPart{KeyClientIP}, "", nil, nil, "2001:db8::1", "2001:db8:0:1::1", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rule := Rule{Name: "l", Keys: c.keys, Claim: c.claim, Store: NewLocal(1024), Limit: Limit{Rate: 1, Period: time.Hour, Burst: 1}}
+			h := New(Options{RouteID: "r", Rules: []Rule{rule}})(func(http.ResponseWriter, *http.Request) error { return nil })
+			if err := h(httptest.NewRecorder(), callerRequest(c.a, c.aIP)); err != nil {
+				t.Fatalf("first caller: %v", err)
+			}
+			err := h(httptest.NewRecorder(), callerRequest(c.b, c.bIP))
+			if c.shared != (err != nil) {
+				t.Fatalf("second caller after the first exhausted its bucket: %v (want shared=%v)", err, c.shared)
+			}
+		})
+	}
+}
+
+// TestMissingKeyPart: a token without the subject or claim a limit is
+// keyed by is refused by default (callers lacking a part must not share
+// one bucket) or, with the fallback, counted by client address.
+func TestMissingKeyPart(t *testing.T) {
+	noSub := &pipeline.Identity{Method: "jwt", Claims: map[string]any{"groups": []any{"a"}}}
+	for _, c := range []struct {
+		name  string
+		keys  []KeyPart
+		claim string
+		id    *pipeline.Identity
+	}{
+		{"no subject", []KeyPart{KeySubject}, "", noSub},
+		{"absent claim", []KeyPart{KeyClaim}, "tenant_id", noSub},
+		{"array claim", []KeyPart{KeyClaim}, "groups", noSub},
+		{"empty string claim", []KeyPart{KeyClaim}, "tenant_id", &pipeline.Identity{Subject: "u", Claims: map[string]any{"tenant_id": ""}}},
+		{"api key on a JWT caller", []KeyPart{KeyAPIKey}, "", &pipeline.Identity{Subject: "u", Method: "jwt", TokenID: "j1"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rule := Rule{Name: "l", Keys: c.keys, Claim: c.claim, Store: NewLocal(1024), Limit: Limit{Rate: 1, Period: time.Hour, Burst: 1}}
+			h := New(Options{RouteID: "r", Rules: []Rule{rule}})(func(http.ResponseWriter, *http.Request) error { return nil })
+			err := h(httptest.NewRecorder(), callerRequest(c.id, "192.0.2.1"))
+			if pe := pipeline.AsError(err); pe == nil || pe.Code != CodeKeyMissing || pe.Status != http.StatusForbidden {
+				t.Fatalf("refuse: got %v, want 403 %s", err, CodeKeyMissing)
+			}
+			rule.FallbackToClientIP = true
+			h = New(Options{RouteID: "r", Rules: []Rule{rule}})(func(http.ResponseWriter, *http.Request) error { return nil })
+			if err := h(httptest.NewRecorder(), callerRequest(c.id, "192.0.2.1")); err != nil {
+				t.Fatalf("fallback, first client: %v", err)
+			}
+			if err := h(httptest.NewRecorder(), callerRequest(c.id, "192.0.2.2")); err != nil {
+				t.Fatalf("fallback: a second client shares the first one's bucket: %v", err)
+			}
+			if err := h(httptest.NewRecorder(), callerRequest(c.id, "192.0.2.1")); err == nil {
+				t.Fatal("fallback: the first client's bucket did not count")
+			}
+		})
+	}
+}
+
+// FuzzBucketKey: different (subject, claim) pairs never give one key.
+func FuzzBucketKey(f *testing.F) {
+	f.Add("alice|x", "y", "alice", "x|y")
+	f.Add("a", "S1:b", "aS1:b", "")
+	f.Fuzz(func(t *testing.T, s1, c1, s2, c2 string) {
+		if s1 == s2 && c1 == c2 {
+			return
+		}
+		key := func(sub, claim string) string {
+			s := &pipeline.Scope{RouteID: "r", Identity: &pipeline.Identity{Subject: sub, Claims: map[string]any{"t": claim}}}
+			k, _ := bucketKey("r", 0, []KeyPart{KeySubject, KeyClaim}, "t", true, s)
+			return k
+		}
+		if s1 != "" && s2 != "" && c1 != "" && c2 != "" && key(s1, c1) == key(s2, c2) {
+			t.Fatalf("(%q,%q) and (%q,%q) share a key", s1, c1, s2, c2)
+		}
+	})
 }

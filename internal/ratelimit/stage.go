@@ -1,14 +1,15 @@
 package ratelimit
 
 import (
+	"encoding/json"
 	"math"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/clientip"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 )
 
@@ -49,6 +50,10 @@ type Rule struct {
 	FailOpen bool
 	// Fallback is used when Store errs and FailOpen is set.
 	Fallback Store
+	// FallbackToClientIP keys the bucket by the client address in place of
+	// a part the request lacks; otherwise such a request is refused (403
+	// ratelimit.key_missing).
+	FallbackToClientIP bool
 	// TierClaim selects a limit from Tiers by the caller's verified claim.
 	TierClaim string
 	// Tiers are the limits per claim value.
@@ -74,9 +79,6 @@ type Options struct {
 	RouteID string
 	// Rules are checked in order; the first refusal wins.
 	Rules []Rule
-	// IPv6Prefix keys IPv6 clients by this prefix length (default 64): one
-	// host can use a whole /64.
-	IPv6Prefix int
 	// Now is the clock.
 	Now func() time.Time
 }
@@ -85,9 +87,6 @@ type Options struct {
 func New(o Options) pipeline.Middleware {
 	if len(o.Rules) == 0 {
 		return nil
-	}
-	if o.IPv6Prefix == 0 {
-		o.IPv6Prefix = 64
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -105,7 +104,10 @@ func New(o Options) pipeline.Middleware {
 			tightestName := ""
 			for i := range o.Rules {
 				rule := &o.Rules[i]
-				key := bucketKey(o.RouteID, i, rule, s, o.IPv6Prefix)
+				key, missing := bucketKey(o.RouteID, i, rule.Keys, rule.Claim, rule.FallbackToClientIP, s)
+				if missing != "" {
+					return keyMissing(missing)
+				}
 				lim := rule.limitFor(s)
 				res, err := rule.Store.Allow(r.Context(), key, lim, now)
 				if err != nil {
@@ -136,49 +138,113 @@ func New(o Options) pipeline.Middleware {
 	}
 }
 
-// bucketKey builds "route|rule|part|part..." from verified data only.
-func bucketKey(route string, idx int, rule *Rule, s *pipeline.Scope, v6 int) string {
-	var b strings.Builder
-	b.Grow(64)
-	b.WriteString(route)
-	b.WriteByte('|')
-	b.WriteString(strconv.Itoa(idx))
-	for _, k := range rule.Keys {
-		b.WriteByte('|')
-		switch k {
-		case KeyClientIP:
-			b.WriteString(clientKey(s.ClientIP, v6))
-		case KeySubject:
-			if s.Identity != nil {
-				b.WriteString(s.Identity.Subject)
-			}
-		case KeyAPIKey:
-			if s.Identity != nil && s.Identity.Method == "apikey" {
-				b.WriteString(s.Identity.TokenID)
-			}
-		case KeyClaim:
-			if s.Identity != nil {
-				if v, ok := s.Identity.Claims[rule.Claim]; ok {
-					if str, ok := v.(string); ok {
-						b.WriteString(str)
-					}
-				}
-			}
-		case KeyRoute:
-			b.WriteString(route)
-		}
-	}
-	return b.String()
+// CodeKeyMissing refuses a request that lacks a part of a limit's key
+// (a token without the subject or the claim the limit is keyed by).
+const CodeKeyMissing = "ratelimit.key_missing"
+
+// keyMissing is the refusal when a key part is absent and the limit does
+// not fall back to the client address.
+func keyMissing(part string) error {
+	return pipeline.Deny(http.StatusForbidden, CodeKeyMissing, "the credential lacks the "+part+" this limit is keyed by")
 }
 
-// clientKey keys IPv4 clients by address and IPv6 clients by prefix.
-func clientKey(a netip.Addr, v6 int) string {
-	if a.Is6() && !a.Is4In6() {
-		if p, err := a.Prefix(v6); err == nil {
-			return p.String()
+// bucketKey builds a bucket key from verified data only. Every part is
+// written with a type tag and its length ("c11:203.0.113.7"), so that no
+// value, whatever bytes it holds, can make two callers' keys equal. When a
+// part is absent (no subject, a claim missing or not a string, number or
+// boolean) it returns the part's name, and no key, unless the rule falls
+// back to the client address for it.
+func bucketKey(route string, idx int, keys []KeyPart, claim string, fallback bool, s *pipeline.Scope) (key, missing string) {
+	b := make([]byte, 0, 64)
+	b = appendPart(b, 'r', route)
+	b = strconv.AppendInt(b, int64(idx), 10)
+	for _, k := range keys {
+		tag, v, ok := keyValue(k, claim, s)
+		if !ok {
+			if !fallback {
+				return "", partName(k, claim)
+			}
+			tag, v = 'f', clientip.KeyString(s.ClientKey)
+		}
+		b = appendPart(b, tag, v)
+	}
+	return string(b), ""
+}
+
+// keyValue returns one part's tag and value, false when the request has
+// none.
+func keyValue(k KeyPart, claim string, s *pipeline.Scope) (byte, string, bool) {
+	switch k {
+	case KeyClientIP:
+		return 'c', clientip.KeyString(s.ClientKey), s.ClientKey.IsValid()
+	case KeyRoute:
+		return 'R', s.RouteID, true
+	case KeySubject:
+		if s.Identity != nil && s.Identity.Subject != "" {
+			return 's', s.Identity.Subject, true
+		}
+	case KeyAPIKey:
+		if s.Identity != nil && s.Identity.Method == "apikey" && s.Identity.TokenID != "" {
+			return 'k', s.Identity.TokenID, true
+		}
+	case KeyClaim:
+		if s.Identity != nil {
+			return claimValue(s.Identity.Claims[claim])
 		}
 	}
-	return a.String()
+	return 0, "", false
+}
+
+// claimValue formats a claim canonically: a string as itself, a number in
+// its shortest form (the integer 42 and the JSON number 42.0 are the same
+// tenant), a boolean as true/false, each under its own tag so that the
+// string "42" and the number 42 differ. Anything else (absent, null, an
+// empty string, an array, an object) is no value.
+func claimValue(v any) (byte, string, bool) {
+	switch x := v.(type) {
+	case string:
+		return 'S', x, x != ""
+	case bool:
+		return 'B', strconv.FormatBool(x), true
+	case int:
+		return 'N', strconv.Itoa(x), true
+	case int64:
+		return 'N', strconv.FormatInt(x, 10), true
+	case uint64:
+		return 'N', strconv.FormatUint(x, 10), true
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1<<63 {
+			return 'N', strconv.FormatInt(int64(x), 10), true
+		}
+		return 'N', strconv.FormatFloat(x, 'g', -1, 64), !math.IsNaN(x) && !math.IsInf(x, 0)
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return 'N', strconv.FormatInt(i, 10), true
+		}
+		if f, err := x.Float64(); err == nil {
+			return claimValue(f)
+		}
+	}
+	return 0, "", false
+}
+
+func partName(k KeyPart, claim string) string {
+	switch k {
+	case KeySubject:
+		return "subject"
+	case KeyAPIKey:
+		return "API key"
+	case KeyClaim:
+		return "claim " + strconv.Quote(claim)
+	}
+	return "client address"
+}
+
+func appendPart(b []byte, tag byte, v string) []byte {
+	b = append(b, tag)
+	b = strconv.AppendInt(b, int64(len(v)), 10)
+	b = append(b, ':')
+	return append(b, v...)
 }
 
 // NewConcurrency returns a stage refusing more than max requests in

@@ -1,0 +1,199 @@
+package abuse
+
+import (
+	"net/netip"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// v4 returns the i-th address of 10.0.0.0/8 (16.7M addresses).
+func v4(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+}
+
+// v6 returns an address in the i-th /64 of 2001:db8::/32, host part h.
+func v6(i int, h uint16) netip.Addr {
+	var b [16]byte
+	b[0], b[1], b[2], b[3] = 0x20, 0x01, 0x0d, 0xb8
+	b[4], b[5], b[6], b[7] = byte(i>>24), byte(i>>16), byte(i>>8), byte(i)
+	b[14], b[15] = byte(h>>8), byte(h)
+	return netip.AddrFrom16(b)
+}
+
+func scanGuard(maxClients int) *Guard {
+	return New(Options{BanFor: time.Minute, MaxClients: maxClients, Detectors: []Detector{
+		{Name: "scanning", Threshold: 20, Window: time.Minute, Match: Codes("router.not_found")},
+		{Name: "brute_force", Threshold: 10, Window: time.Minute, Match: Statuses(false, 401)},
+	}})
+}
+
+// TestFloodOfAddressesStaysBounded is the denial of service the guard
+// once had: a million distinct client addresses, each sending one 404,
+// (through a trusted proxy, or an IPv6 host walking its prefix) must
+// neither grow the guard past its bound nor make a new address cost more
+// than a constant number of steps; a brute-forcer active during the flood
+// is still banned.
+func TestFloodOfAddressesStaysBounded(t *testing.T) {
+	const capacity, flood = 10000, 1000000
+	g := scanGuard(capacity)
+	now := time.Unix(1_700_000_000, 0)
+	attacker := netip.MustParseAddr("192.0.2.66")
+	banned := false
+	for i := 0; i < flood; i++ {
+		g.Observe(v4(i), 404, "router.not_found", false, now)
+		if i%1000 == 0 && g.Observe(attacker, 401, "authn.invalid_token", false, now) != "" {
+			banned = true
+		}
+	}
+	if n := g.counts.len(); n > capacity+tableShards*4 {
+		t.Fatalf("counters hold %d entries after %d addresses, bound %d", n, flood, capacity)
+	}
+	steps := 0
+	for i := range g.counts.shards {
+		steps += g.counts.shards[i].steps
+	}
+	// Every insertion past the bound evicts once; CLOCK's hand moves at
+	// most twice per eviction amortised (a mark is cleared once per touch).
+	if steps > 2*(flood+flood/1000) {
+		t.Fatalf("eviction took %d hand steps for %d insertions: not O(1) amortised", steps, flood)
+	}
+	if !banned {
+		t.Fatal("a brute-forcer active during the flood was not banned")
+	}
+	if _, ok := g.Banned(attacker, now); !ok {
+		t.Fatal("the brute-forcer's ban was evicted by the flood")
+	}
+}
+
+// TestIPv6KeyedByPrefix: an IPv6 host spreading 404s over the addresses
+// of its /64 is one client: it is banned, and the ban covers every
+// address of the prefix but not the neighbouring prefix.
+func TestIPv6KeyedByPrefix(t *testing.T) {
+	g := scanGuard(1000)
+	now := time.Unix(1_700_000_000, 0)
+	fired := ""
+	for h := 0; h < 20; h++ {
+		fired = g.Observe(v6(7, uint16(h+1)), 404, "router.not_found", false, now)
+	}
+	if fired != "scanning" {
+		t.Fatalf("20 404s from one /64: fired %q", fired)
+	}
+	if _, ok := g.Banned(v6(7, 999), now); !ok {
+		t.Fatal("another address of the banned /64 is not banned")
+	}
+	if _, ok := g.Banned(v6(8, 1), now); ok {
+		t.Fatal("the neighbouring /64 is banned")
+	}
+	// An IPv4-mapped address is the IPv4 client.
+	for i := 0; i < 20; i++ {
+		g.Observe(netip.MustParseAddr("::ffff:192.0.2.9"), 404, "router.not_found", false, now)
+	}
+	if _, ok := g.Banned(netip.MustParseAddr("192.0.2.9"), now); !ok {
+		t.Fatal("an IPv4-mapped client is not its IPv4 address")
+	}
+	// Lifting by any address of the prefix lifts the prefix.
+	g.Lift(g.Key(v6(7, 5)))
+	if _, ok := g.Banned(v6(7, 1), now); ok {
+		t.Fatal("lift by an address of the prefix did not lift it")
+	}
+}
+
+// TestIPv6PrefixConfigurable: with a /56, addresses of different /64s
+// inside it are one client.
+func TestIPv6PrefixConfigurable(t *testing.T) {
+	g := New(Options{BanFor: time.Minute, IPv6Prefix: 56, Detectors: []Detector{
+		{Name: "scanning", Threshold: 3, Window: time.Minute, Match: Codes("router.not_found")}}})
+	now := time.Unix(1_700_000_000, 0)
+	base := netip.MustParseAddr("2001:db8:0:100::1").As16()
+	for i := 0; i < 3; i++ {
+		b := base
+		b[7] = byte(i) // /64s 2001:db8:0:100, :101, :102 — one /56
+		g.Observe(netip.AddrFrom16(b), 404, "router.not_found", false, now)
+	}
+	if _, ok := g.Banned(netip.MustParseAddr("2001:db8:0:1ff::9"), now); !ok {
+		t.Fatal("a /56 client spreading over its /64s is not one client")
+	}
+}
+
+// TestBansBounded: bans are bounded too, and an expired ban goes.
+func TestBansBounded(t *testing.T) {
+	g := New(Options{BanFor: time.Second, MaxClients: 640})
+	now := time.Unix(1_700_000_000, 0)
+	for i := 0; i < 100000; i++ {
+		g.Ban(g.Key(v4(i)), now.Add(time.Second))
+	}
+	if n := g.bans.len(); n > 640 {
+		t.Fatalf("%d bans held, bound 640", n)
+	}
+	if g.ActiveBans(now.Add(2*time.Second)) != 0 {
+		t.Fatal("expired bans counted as active")
+	}
+	k := g.Key(v4(99999))
+	if _, ok := g.Banned(v4(99999), now.Add(2*time.Second)); ok {
+		t.Fatal("an expired ban still applies")
+	}
+	if g.bans.update(k, false, func(*sanction, bool) bool { return true }) {
+		t.Fatal("an expired ban looked at was kept")
+	}
+}
+
+// TestAccountTablesBounded: attackers choose account names freely; the
+// account tables stay bounded and cheap.
+func TestAccountTablesBounded(t *testing.T) {
+	g := New(Options{BanFor: time.Minute, MaxClients: 6400, AccountIPs: 3, AccountWindow: time.Minute})
+	now := time.Unix(1_700_000_000, 0)
+	for i := 0; i < 200000; i++ {
+		g.ObserveLogin("user"+string(rune(i)), v4(i), 401, now)
+	}
+	if n := g.accountFail.len(); n > 6400 {
+		t.Fatalf("%d accounts followed, bound 6400", n)
+	}
+	for i := 0; i < 3; i++ {
+		g.ObserveLogin("carol", v4(i), 401, now)
+	}
+	if !g.AccountLocked("carol", now) {
+		t.Fatal("account not locked after failures from 3 clients")
+	}
+}
+
+// TestBaselineBounded: the baseline scores at most its bound of clients
+// per interval, however many arrive.
+func TestBaselineBounded(t *testing.T) {
+	b := NewBaseline(time.Second, 6, 1, 6400)
+	now := time.Unix(1_700_000_000, 0)
+	for i := 0; i < 200000; i++ {
+		b.Add(netip.PrefixFrom(v4(i), 32), 200, now)
+	}
+	n := 0
+	for i := range b.shards {
+		n += len(b.shards[i].clients)
+	}
+	if n > 6400 {
+		t.Fatalf("baseline holds %d clients, bound 6400", n)
+	}
+}
+
+// TestGuardMemoryBounded: the heap held by a guard after a million
+// addresses stays near what its bound allows (about 200 bytes per entry).
+func TestGuardMemoryBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a million observations")
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	g := New(Options{BanFor: time.Minute, MaxClients: 100000, Baseline: NewBaseline(time.Minute, 6, 50, 100000),
+		Detectors: []Detector{{Name: "scanning", Threshold: 50, Window: time.Minute, Match: Codes("router.not_found")}}})
+	now := time.Unix(1_700_000_000, 0)
+	for i := 0; i < 1000000; i++ {
+		g.Observe(v6(i, 1), 404, "router.not_found", false, now)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	if limit := int64(100000 * 2 * 300); grown > limit {
+		t.Fatalf("guard holds %d MiB after a million clients; bound %d MiB", grown>>20, limit>>20)
+	}
+	runtime.KeepAlive(g)
+}
