@@ -880,6 +880,12 @@ type JSONLimits struct {
 	MaxElements int `yaml:"max_elements"`
 	// MaxStringLength in bytes (0: no limit beyond the body limit).
 	MaxStringLength int `yaml:"max_string_length"`
+	// AllowDuplicateNames lets a JSON object name one member twice. Off by
+	// default, and on every route with openapi even without this section:
+	// a schema validator sees the last copy of a member while a service
+	// may read the first, so {"qty":1000,"qty":1} would pass a check of
+	// qty <= 10. rampart check warns when it is on.
+	AllowDuplicateNames bool `yaml:"allow_duplicate_names"`
 }
 
 // DecisionFields lists client-controlled fields that must not steer

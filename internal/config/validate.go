@@ -258,6 +258,9 @@ func (c *Config) validate(p *Problems) {
 				p.Add(base+".openapi.max_response_bytes", "must not be negative")
 			}
 		}
+		if v := r.Validate; v != nil && v.JSON != nil && v.JSON.AllowDuplicateNames {
+			c.warn(fmt.Sprintf("routes[%d].validate.json.allow_duplicate_names", i), "JSON bodies may name a member twice: the gateway's checks and the service may read different values")
+		}
 		if v := r.Validate; v != nil && v.Multipart != nil {
 			if v.Multipart.MaxParts < 1 {
 				p.Add(base+".validate.multipart.max_parts", "must be positive")

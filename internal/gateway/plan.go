@@ -287,14 +287,22 @@ func wafStage(c *config.WAF, wafs map[string]*waf.WAF) pipeline.Middleware {
 	return w.Middleware()
 }
 
-// validateStage builds a route's input checks.
-func validateStage(v *config.Validate) pipeline.Middleware {
+// validateStage builds a route's input checks. A route with an OpenAPI
+// document gets the JSON syntax checks (one value, valid UTF-8, no
+// duplicate member names) even without a validate section: the document's
+// validator would judge the last copy of a duplicated member.
+func validateStage(r config.Route) pipeline.Middleware {
+	v := r.Validate
 	if v == nil {
-		return nil
+		if r.OpenAPI == nil {
+			return nil
+		}
+		v = &config.Validate{}
 	}
-	o := validate.Options{ContentTypes: v.ContentTypes, MaxHeaders: v.MaxHeaders, MaxQueryParams: v.MaxQueryParams}
+	o := validate.Options{ContentTypes: v.ContentTypes, MaxHeaders: v.MaxHeaders, MaxQueryParams: v.MaxQueryParams, JSON: r.OpenAPI != nil}
 	if j := v.JSON; j != nil {
 		o.JSON, o.MaxDepth, o.MaxElements, o.MaxStringLength = true, j.MaxDepth, j.MaxElements, j.MaxStringLength
+		o.AllowDuplicateNames = j.AllowDuplicateNames
 	}
 	if m := v.Multipart; m != nil {
 		o.Multipart, o.MaxParts, o.MaxPartBytes, o.PartTypes = true, m.MaxParts, int64(m.MaxPartBytes), m.FileTypes
@@ -365,7 +373,7 @@ func compileRoute(r config.Route, lp *listenerPlan, p *Plan, pool *proxy.Pool, a
 		{"quota", quota},
 		{"concurrency", ratelimit.NewConcurrency(int64(r.MaxInFlight))},
 		{"body_limit", bodyLimit(maxBody)},
-		{"validate", validateStage(r.Validate)},
+		{"validate", validateStage(r)},
 		{"openapi", openapiStage(r, p.specs)},
 		{"waf", wafStage(r.WAF, p.wafs)},
 		{"abuse_account", accountStage(r.AbuseAccount, guard)},

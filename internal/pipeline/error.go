@@ -64,3 +64,30 @@ func AsError(err error) *Error {
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: "gateway.internal", Detail: "internal error", Err: err}
 }
+
+// Decision codes of a request body that could not be read whole.
+const (
+	// CodeBodyTooLarge: the body is over the route's limit, however it was
+	// framed (Content-Length, chunked, streamed) and whichever stage read
+	// past the limit first.
+	CodeBodyTooLarge = "request.body_too_large"
+	// CodeBodyError: the body ended early or its chunked framing is
+	// malformed.
+	CodeBodyError = "request.body_error"
+)
+
+// BodyTooLarge is the refusal of a body over the limit. The connection
+// closes after it: the rest of the body is not read.
+func BodyTooLarge(cause error) *Error {
+	return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeBodyTooLarge, Detail: "request body too large", Err: cause, Close: true}
+}
+
+// BodyReadError is the decision for a failure to read the client's body:
+// 413 when it crossed the body limit, 400 otherwise. It is the client's
+// doing, never a 500 or a 502.
+func BodyReadError(err error) *Error {
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return BodyTooLarge(err)
+	}
+	return &Error{Status: http.StatusBadRequest, Code: CodeBodyError, Detail: "malformed or incomplete request body", Err: err, Close: true}
+}

@@ -218,8 +218,6 @@ const (
 	CodeUnavailable = "upstream.unavailable"
 	CodeCircuitOpen = "upstream.circuit_open"
 	CodeBadResponse = "upstream.bad_response"
-	CodeTooLarge    = "request.too_large"
-	CodeBodyError   = "request.body_error"
 	CodeClientGone  = "client.closed"
 	CodeOverloaded  = "upstream.overloaded"
 )
@@ -229,15 +227,7 @@ const (
 func ClassifyError(r *http.Request, err error) *pipeline.Error {
 	s := pipeline.ScopeOf(r.Context())
 	if s != nil && s.BodyError != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(s.BodyError, &mbe) {
-			e := pipeline.DenyErr(http.StatusRequestEntityTooLarge, CodeTooLarge, "request body too large", s.BodyError)
-			e.Close = true
-			return e
-		}
-		e := pipeline.DenyErr(http.StatusBadRequest, CodeBodyError, "malformed or incomplete request body", s.BodyError)
-		e.Close = true
-		return e
+		return pipeline.BodyReadError(s.BodyError)
 	}
 	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
 		return pipeline.DenyErr(499, CodeClientGone, "client closed the request", err)
@@ -374,10 +364,12 @@ func (t *routeTransport) roundTrip(req *http.Request) (*http.Response, error) {
 		} else {
 			target.inflight.Add(-1)
 		}
-		if err != nil && req.Context().Err() != nil {
-			// The client went away (or the gateway is shutting down): not
-			// the target's fault, so neither ejection nor the breaker
-			// hears of it.
+		if err != nil && (req.Context().Err() != nil || s != nil && s.BodyError != nil) {
+			// The client went away (or the gateway is shutting down), or
+			// its body could not be read (over the limit, bad chunking):
+			// not the target's fault, so neither ejection nor the breaker
+			// hears of it. Security: otherwise a client sending oversize
+			// bodies could eject every healthy target.
 			return nil, err
 		}
 		failed := err != nil || resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusGatewayTimeout

@@ -43,6 +43,9 @@ type Options struct {
 	MaxElements int
 	// MaxStringLength bounds JSON strings (bytes).
 	MaxStringLength int
+	// AllowDuplicateNames lets an object name a member twice (refused by
+	// default, at any depth).
+	AllowDuplicateNames bool
 	// Multipart turns on multipart/form-data checks.
 	Multipart bool
 	// MaxParts bounds the parts of a multipart body.
@@ -83,7 +86,7 @@ func New(o Options) pipeline.Middleware {
 			if o.JSON && (mt == "application/json" || strings.HasSuffix(mt, "+json")) {
 				body, err := io.ReadAll(r.Body) // bounded by the body_limit stage before this one
 				if err != nil {
-					return err
+					return pipeline.BodyReadError(err)
 				}
 				if err := checkJSON(body, o); err != nil {
 					return pipeline.DenyErr(http.StatusBadRequest, CodeJSON, "invalid JSON body", err)
@@ -94,7 +97,7 @@ func New(o Options) pipeline.Middleware {
 				_, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 				body, err := io.ReadAll(r.Body) // bounded by the body_limit stage before this one
 				if err != nil {
-					return err
+					return pipeline.BodyReadError(err)
 				}
 				if err := checkMultipart(body, params["boundary"], o); err != nil {
 					return pipeline.DenyErr(http.StatusBadRequest, CodeMultipart, "invalid multipart body", err)
@@ -172,7 +175,9 @@ func allowed(list []string, mt string) bool {
 // invalid UTF-8 are errors in its default mode): exactly one value, within
 // the depth, element and string limits.
 func checkJSON(b []byte, o Options) error {
-	dec := jsontext.NewDecoder(bytes.NewReader(b))
+	// Security: duplicate member names are refused unless the route opts
+	// out: a schema validator and a service may read different copies.
+	dec := jsontext.NewDecoder(bytes.NewReader(b), jsontext.AllowDuplicateNames(o.AllowDuplicateNames))
 	elements := 0
 	done := false // one complete top-level value was read
 	for {

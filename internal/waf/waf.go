@@ -199,7 +199,7 @@ func (w *WAF) inspect(tx types.Transaction, r *http.Request) (*types.Interruptio
 	if r.Body != nil && r.Body != http.NoBody {
 		body, err := io.ReadAll(io.LimitReader(r.Body, w.opts.BodyLimit+1))
 		if err != nil {
-			return nil, err
+			return nil, pipeline.BodyReadError(err)
 		}
 		rest := r.Body
 		if int64(len(body)) <= w.opts.BodyLimit {
