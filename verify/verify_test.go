@@ -38,7 +38,7 @@ func TestMiddleware(t *testing.T) {
 	})))
 	defer srv.Close()
 	sc := func(path string) *pipeline.Scope {
-		return &pipeline.Scope{RequestID: "rid-1", Host: "api.example.com", Path: path, Identity: &pipeline.Identity{Subject: "alice", Method: "jwt", Scopes: []string{"orders:read"}}}
+		return &pipeline.Scope{RequestID: "rid-1", Host: "api.example.com", ForwardedHost: "api.example.com", Path: path, Identity: &pipeline.Identity{Subject: "alice", Method: "jwt", Scopes: []string{"orders:read"}}}
 	}
 	send := func(path, assertion string) int {
 		req, _ := http.NewRequest("GET", srv.URL+path, nil)

@@ -219,10 +219,7 @@ func serve(cfg *config.Config, path string, watch bool, drain time.Duration, log
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	reload := func(reason string) {
-		next, err := config.Load(path)
-		if err == nil {
-			err = g.Reload(next)
-		}
+		next, err := g.ReloadFile(path, reason)
 		if err != nil {
 			msgs := []string{}
 			for _, p := range config.FieldErrors(err) {

@@ -197,8 +197,9 @@ func NewSigner(issuer string, ttl time.Duration, current *Key, previous []*Key) 
 func (s *Signer) JWKS() []byte { return s.jwks }
 
 // Binding is the hash that ties an assertion to one request:
-// base64url(SHA-256(method "\n" host "\n" path)), host canonical (lower
-// case, no port) and path as forwarded.
+// base64url(SHA-256(method "\n" host "\n" path)), host the canonical
+// X-Forwarded-Host the gateway sends (lower case, no port; empty when it
+// sends none) and path as forwarded.
 func Binding(method, host, path string) string {
 	sum := sha256.Sum256([]byte(method + "\n" + host + "\n" + path))
 	return b64.EncodeToString(sum[:])
@@ -211,7 +212,7 @@ func (s *Signer) Sign(aud, method string, sc *pipeline.Scope, now time.Time) (st
 	if s.reuse <= 0 || sc.Identity == nil {
 		return s.sign(aud, method, sc, now)
 	}
-	k := reuseKey{id: sc.Identity, aud: aud, method: method, host: sc.Host, path: sc.Path}
+	k := reuseKey{id: sc.Identity, aud: aud, method: method, host: sc.ForwardedHost, path: sc.Path}
 	s.mu.Lock()
 	if r, ok := s.cache[k]; ok && now.Before(r.until) {
 		s.mu.Unlock()
@@ -257,7 +258,7 @@ func (s *Signer) sign(aud, method string, sc *pipeline.Scope, now time.Time) (st
 	b.WriteString(`","rid":`)
 	writeJSON(&b, sc.RequestID)
 	b.WriteString(`,"htb":"`)
-	b.WriteString(Binding(method, sc.Host, sc.Path))
+	b.WriteString(Binding(method, sc.ForwardedHost, sc.Path))
 	b.WriteByte('"')
 	if id := sc.Identity; id != nil {
 		b.WriteString(`,"sub":`)

@@ -48,6 +48,9 @@ func NewStage(methods []Method, combine Combine, now func() time.Time) pipeline.
 	return func(next pipeline.Handler) pipeline.Handler {
 		return func(w http.ResponseWriter, r *http.Request) error {
 			id, f := run(methods, combine, r, now())
+			if f == nil {
+				f = forwardable(id)
+			}
 			if f != nil {
 				return Unauthorized(f, f.Reason != ReasonMissing)
 			}
@@ -57,6 +60,31 @@ func NewStage(methods []Method, combine Combine, now func() time.Time) pipeline.
 			return next(w, r)
 		}
 	}
+}
+
+// ReasonUnforwardable: the credential is valid but names a subject,
+// issuer, scope or role that cannot travel in a header to the service.
+const ReasonUnforwardable = "authn.unforwardable_identity"
+
+// forwardable refuses an identity whose fields, forwarded to the service
+// as X-Auth-* headers, would carry control characters. Security: a token
+// or certificate may be genuine and still hold a subject like
+// "bob\r\nX-Admin: 1" (a user-chosen name in an IdP, a certificate's
+// subject); the request is refused here, by the stage that produced the
+// value, instead of reaching the proxy as a header it would have to drop
+// or repair.
+func forwardable(id *pipeline.Identity) *Failure {
+	ok := pipeline.ValidHeaderValue(id.Subject) && pipeline.ValidHeaderValue(id.Issuer) && pipeline.ValidHeaderValue(id.Method)
+	for _, v := range id.Scopes {
+		ok = ok && pipeline.ValidHeaderValue(v)
+	}
+	for _, v := range id.Roles {
+		ok = ok && pipeline.ValidHeaderValue(v)
+	}
+	if !ok {
+		return fail(ReasonUnforwardable, "the identity holds control characters")
+	}
+	return nil
 }
 
 func run(methods []Method, combine Combine, r *http.Request, now time.Time) (*pipeline.Identity, *Failure) {
@@ -184,15 +212,12 @@ func (m *JWTMethod) Authenticate(r *http.Request, now time.Time) (*pipeline.Iden
 }
 
 // RequestBinding computes the htb of a request as a service or a
-// micro-gateway sees it: method, the original host (X-Forwarded-Host set
-// by the signing gateway, else Host; lower case, no port) and the escaped
-// path. It equals what the signing gateway bound.
+// micro-gateway sees it: method, the original host (the X-Forwarded-Host
+// the signing gateway set, lower case, no port; empty when it set none:
+// it sets one only for a route's configured hosts) and the escaped path.
+// It equals what the signing gateway bound.
 func RequestBinding(r *http.Request) string {
-	host := r.Header.Get("X-Forwarded-Host")
-	if host == "" {
-		host = r.Host
-	}
-	host = strings.ToLower(host)
+	host := strings.ToLower(r.Header.Get("X-Forwarded-Host"))
 	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {
 		host = host[:i]
 	}

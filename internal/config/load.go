@@ -25,6 +25,10 @@ func Load(path string) (*Config, error) {
 		return nil, &FieldError{File: path, Msg: fmt.Sprintf("cannot read config: %v", err)}
 	}
 	defer f.Close()
+	before, err := f.Stat()
+	if err != nil {
+		return nil, &FieldError{File: path, Msg: fmt.Sprintf("cannot read config: %v", err)}
+	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return nil, &FieldError{File: path, Msg: fmt.Sprintf("cannot read config: %v", err)}
@@ -32,7 +36,21 @@ func Load(path string) (*Config, error) {
 	if len(data) > MaxFileSize {
 		return nil, &FieldError{File: path, Msg: fmt.Sprintf("config is larger than %d bytes", MaxFileSize)}
 	}
+	// A file written in place while it was read may be valid YAML cut
+	// short (routes missing): refuse it; the write's end brings another
+	// reload. Saving by rename never shows a half-written file.
+	if after, err := f.Stat(); err != nil || changed(before, after) || int64(len(data)) != after.Size() {
+		return nil, &FieldError{File: path, Msg: ErrChangedWhileRead.Error()}
+	}
 	return Parse(data, path)
+}
+
+// ErrChangedWhileRead is the message of a config file that changed while
+// it was being read.
+var ErrChangedWhileRead = errors.New("the file changed while it was being read; not applied (save config files by writing a new file and renaming it over the old one)")
+
+func changed(a, b os.FileInfo) bool {
+	return a.Size() != b.Size() || !a.ModTime().Equal(b.ModTime())
 }
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)

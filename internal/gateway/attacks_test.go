@@ -371,8 +371,72 @@ func TestTrustedProxyChain(t *testing.T) {
 	if h.Get("X-Request-Id") != "edge-123" {
 		t.Errorf("X-Request-Id = %q, want the trusted proxy's", h.Get("X-Request-Id"))
 	}
-	if h.Get("X-Forwarded-Proto") != "https" || h.Get("X-Forwarded-Host") != "api.example.com" {
-		t.Errorf("trusted proxy's proto/host not kept: %q %q", h.Get("X-Forwarded-Proto"), h.Get("X-Forwarded-Host"))
+	if h.Get("X-Forwarded-Proto") != "https" {
+		t.Errorf("trusted proxy's proto not kept: %q", h.Get("X-Forwarded-Proto"))
+	}
+	// The route has no hosts: the proxy's X-Forwarded-Host (its client's
+	// Host) is not relayed.
+	if v, ok := h["X-Forwarded-Host"]; ok {
+		t.Errorf("X-Forwarded-Host relayed on a route without hosts: %q", v)
+	}
+}
+
+// TestForwardedHostOnlyForConfiguredHosts is the host-header injection
+// behind password-reset and cache poisoning: a client's Host reaches the
+// service as X-Forwarded-Host only when it is one of the route's
+// configured hosts (exact or wildcard), directly or from a trusted proxy.
+func TestForwardedHostOnlyForConfiguredHosts(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, nil)
+	cfg := strings.Replace(baseConfig(up.hostPort(), ""), "    limits:", "    trusted_proxies: [127.0.0.2]\n    limits:", 1) + `  - id: shop
+    hosts: [shop.example.com, "*.example.org"]
+    prefix: /shop
+    upstream: svc
+    public: true
+`
+	_, addr := startGateway(t, cfg)
+	from := func(src string) string {
+		if src == "" {
+			return addr
+		}
+		return src
+	}
+	cases := []struct {
+		name, peer, path, host, xfh, want string
+	}{
+		{"spoofed Host, route without hosts", "", "/api/x", "evil.example.test", "", ""},
+		{"configured host", "", "/shop/x", "shop.example.com", "", "shop.example.com"},
+		{"configured host with port", "", "/shop/x", "SHOP.example.com:8443", "", "SHOP.example.com:8443"},
+		{"wildcard host", "", "/shop/x", "eu.example.org", "", "eu.example.org"},
+		{"untrusted client's X-Forwarded-Host", "", "/shop/x", "shop.example.com", "evil.example.test", "shop.example.com"},
+		{"trusted proxy, configured name", "127.0.0.2", "/shop/x", "shop.example.com", "eu.example.org", "eu.example.org"},
+		{"trusted proxy, spoofed name", "127.0.0.2", "/shop/x", "shop.example.com", "evil.example.test", ""},
+		{"trusted proxy, route without hosts", "127.0.0.2", "/api/x", "gw", "evil.example.test", ""},
+	}
+	for _, c := range cases {
+		raw := "GET " + c.path + " HTTP/1.1\r\nHost: " + c.host + "\r\n"
+		if c.xfh != "" {
+			raw += "X-Forwarded-Host: " + c.xfh + "\r\n"
+		}
+		before := len(up.received())
+		var resp string
+		if c.peer != "" {
+			resp = rawExchangeFrom(t, c.peer, from(""), raw+"Connection: close\r\n\r\n")
+		} else {
+			resp = rawExchange(t, addr, raw+"Connection: close\r\n\r\n")
+		}
+		got := up.received()
+		if len(got) != before+1 {
+			t.Errorf("%s: not forwarded: %v", c.name, statusLines(resp))
+			continue
+		}
+		v, ok := got[len(got)-1].Header["X-Forwarded-Host"]
+		switch {
+		case c.want == "" && ok:
+			t.Errorf("%s: X-Forwarded-Host %q reached the service", c.name, v)
+		case c.want != "" && (len(v) != 1 || v[0] != c.want):
+			t.Errorf("%s: X-Forwarded-Host %q, want %q", c.name, v, c.want)
+		}
 	}
 }
 
@@ -462,5 +526,57 @@ func TestNoH2CPriorKnowledge(t *testing.T) {
 	}
 	if len(up.received()) != 0 {
 		t.Fatal("upstream received a request")
+	}
+}
+
+// TestControlCharactersInIdentity: a genuinely signed token whose
+// subject, scope or role holds CR/LF or NUL (a user-chosen name at an
+// IdP) is refused at authentication, on routes served by either upstream
+// path (the fast HTTP/1 writer, and net/http's Transport when connections
+// are capped); no header is repaired, dropped or injected, nothing is
+// forwarded, and no 500 or 502 answers client input.
+func TestControlCharactersInIdentity(t *testing.T) {
+	t.Setenv("RAMPART_AUTHZ_SECRET", authzSecret)
+	up := newUpstream(t, nil)
+	_, addr := startGateway(t, `version: 1
+listeners: [{name: public, address: "127.0.0.1:0"}]
+upstreams:
+  - {name: fast, allow_plaintext: true, targets: [{url: "http://`+up.hostPort()+`"}]}
+  - {name: capped, allow_plaintext: true, max_conns_per_target: 4, targets: [{url: "http://`+up.hostPort()+`"}]}
+authn:
+  jwt:
+    - `+hsIssuer()+`
+routes:
+  - {id: fast, prefix: /fast, upstream: fast, auth: {jwt: [idp]}, authorize: any_authenticated}
+  - {id: capped, prefix: /capped, upstream: capped, auth: {jwt: [idp]}, authorize: any_authenticated}
+`)
+	attacks := []map[string]any{
+		{"sub": "bob\r\nX-Admin: 1"},
+		{"sub": "bob\nX-Admin: 1"},
+		{"sub": "bob\x00"},
+		{"sub": "bob", "scope": "read\x00admin write"},
+	}
+	for _, path := range []string{"/fast/x", "/capped/x"} {
+		for _, claims := range attacks {
+			tok := hsToken(t, claims)
+			got := statusLines(rawExchange(t, addr, "GET "+path+" HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer "+tok+"\r\nConnection: close\r\n\r\n"))
+			if len(got) != 1 || got[0] != "401" {
+				t.Errorf("%s %q: %v, want 401", path, claims, got)
+			}
+		}
+		tok := hsToken(t, map[string]any{"sub": "bob", "scope": "read"})
+		if got := statusLines(rawExchange(t, addr, "GET "+path+" HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer "+tok+"\r\nConnection: close\r\n\r\n")); len(got) != 1 || got[0] != "200" {
+			t.Errorf("%s: a clean token: %v", path, got)
+		}
+	}
+	for _, r := range up.received() {
+		for name, vs := range r.Header {
+			if name == "X-Admin" {
+				t.Errorf("injected header reached the service: %s: %q", name, vs)
+			}
+		}
+	}
+	if n := len(up.received()); n != 2 {
+		t.Fatalf("the service received %d requests, want the 2 clean ones", n)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"reflect"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,7 +35,8 @@ type Gateway struct {
 	access    atomic.Pointer[accessLog] // nil while the access log is off; swapped on reload
 	events    *ownEvents                // the gateway's own event stream; nil when the caller supplies one
 	metrics   *observe.Metrics
-	admin     *http.Server // nil without an admin section
+	admin     *http.Server  // nil without an admin section
+	adminCfg  *config.Admin // the admin section bound at start (restart to change it)
 	adminAddr net.Addr
 	version   atomic.Int64            // plan sequence number, for metrics
 	live      *observe.Live           // the dashboard's window; nil without an admin section
@@ -69,6 +71,7 @@ func New(cfg *config.Config, deps pipeline.Deps) (*Gateway, error) {
 		return nil, err
 	}
 	g.loadedAt.Store(deps.Now().Unix())
+	g.adminCfg = cfg.Admin
 	g.deps = deps
 	g.version.Store(1)
 	g.jtis.SetRevoked(cfg.Authn.RevokedTokenIDs, deps.Now())
@@ -182,21 +185,54 @@ func (g *Gateway) Addr(name string) net.Addr {
 // Requests in flight finish on the old plan. On error the old plan keeps
 // serving and the error lists every problem.
 func (g *Gateway) Reload(cfg *config.Config) error {
+	return g.rejected("api", g.reload(cfg))
+}
+
+// ReloadFile loads the config file at path and applies it (see Reload);
+// trigger names the cause in logs and events ("SIGHUP", "file change").
+// Every rejection, whichever stage rejected it (unreadable file, YAML,
+// unknown key, bad reference, listener change, compilation), is counted in
+// rampart_config_reloads_total{result="failure"} and reported as one
+// config.reload_rejected security event.
+func (g *Gateway) ReloadFile(path, trigger string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err == nil {
+		err = g.reload(cfg)
+	}
+	if err != nil {
+		return nil, g.rejected(trigger, err)
+	}
+	return cfg, nil
+}
+
+// rejected counts and reports a rejected reload (err nil: none).
+func (g *Gateway) rejected(trigger string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if g.metrics != nil {
+		g.metrics.Reload(false, 0)
+	}
+	problems := config.FieldErrors(err)
+	first := err.Error()
+	if len(problems) > 0 {
+		first = problems[0].Error()
+	}
+	g.deps.Events.Emit(pipeline.Event{Name: "config.reload_rejected", Code: "config.reload_rejected",
+		Reason: first, Attrs: map[string]string{"trigger": trigger, "problems": strconv.Itoa(max(len(problems), 1))}})
+	return err
+}
+
+func (g *Gateway) reload(cfg *config.Config) error {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
 	old := g.plan.Load()
 	if err := sameListeners(old.Config, cfg); err != nil {
 		return err
 	}
-	fail := func(err error) error {
-		if g.metrics != nil {
-			g.metrics.Reload(false, 0)
-		}
-		return err
-	}
 	outs, err := g.openOutputs(old.Config, cfg)
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	rd := openRedis(cfg.RateLimiting.Redis, g.redis)
 	plan, err := compile(cfg, g.deps, old, g.jtis, g.limits, rd.store(), g.quotaStore(rd), g.Guard)
@@ -205,7 +241,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 			rd.close()
 		}
 		outs.discard()
-		return fail(err)
+		return err
 	}
 	if rd != g.redis {
 		old := g.redis
@@ -219,8 +255,10 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 	plan.start()
 	g.plan.Store(plan)
 	g.swapOutputs(outs)
-	if !reflect.DeepEqual(old.Config.Admin, cfg.Admin) {
-		g.deps.Log.Warn("reload: admin changed; it is bound at start, restart rampart to apply it")
+	if !reflect.DeepEqual(g.adminCfg, cfg.Admin) {
+		// Compared with the section running since start, not the
+		// previous file: an edit that restores it is no change.
+		g.deps.Log.Warn("reload: admin differs from the running admin section; it is bound at start, restart rampart to apply it")
 	}
 	for _, l := range g.listeners {
 		if lp := plan.listeners[l.Name]; lp != nil && lp.cert != nil && l.Certs != nil {

@@ -153,7 +153,18 @@ func startGateway(t *testing.T, yaml string) (*Gateway, string) {
 // the server closes the connection or 2 s pass.
 func rawExchange(t *testing.T, addr, raw string) string {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	return rawExchangeFrom(t, "", addr, raw)
+}
+
+// rawExchangeFrom is rawExchange from a chosen loopback source address
+// ("" for any).
+func rawExchangeFrom(t *testing.T, src, addr, raw string) string {
+	t.Helper()
+	d := net.Dialer{}
+	if src != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
+	}
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -248,3 +248,72 @@ func TestObservabilityOutputsReload(t *testing.T) {
 		})
 	}
 }
+
+// TestRejectedReloadsCounted: every rejected reload is counted in
+// rampart_config_reloads_total{result="failure"} and reported as one
+// config.reload_rejected event, whichever stage rejected it: YAML, an
+// unknown key, a bad reference, a listener change, a file gone. The old
+// config keeps serving throughout.
+func TestRejectedReloadsCounted(t *testing.T) {
+	t.Setenv("RAMPART_ADMIN_TOKEN", adminToken)
+	up := newUpstream(t, nil)
+	good := baseConfig(up.hostPort(), "admin: {address: 127.0.0.1:0, token: '${env:RAMPART_ADMIN_TOKEN}'}\n")
+	path := filepath.Join(t.TempDir(), "rampart.yaml")
+	if err := os.WriteFile(path, []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.AccessLog.Enabled = new(bool)
+	rec := &pipeline.EventRecorder{}
+	g, addr := startConfig(t, cfg, pipeline.Deps{Now: time.Now, Events: rec})
+	bad := []string{
+		"version: 1\nlisteners: [\n",                                                 // YAML
+		good + "unknown_key: 1\n",                                                    // unknown key
+		strings.Replace(good, "upstream: svc", "upstream: nowhere", 1),               // bad reference
+		strings.Replace(good, "address: 127.0.0.1:0\n", "address: 127.0.0.1:1\n", 1), // listener change
+	}
+	for i, b := range bad {
+		if err := os.WriteFile(path, []byte(b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := g.ReloadFile(path, "test"); err == nil {
+			t.Fatalf("bad config %d accepted", i)
+		}
+		if c := statusLines(rawExchange(t, addr, "GET /api/x HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")); len(c) != 1 || c[0] != "200" {
+			t.Fatalf("after rejected reload %d: %v", i, c)
+		}
+	}
+	os.Remove(path)
+	if _, err := g.ReloadFile(path, "test"); err == nil {
+		t.Fatal("a missing file reloaded")
+	}
+	_, _, body := adminGet(t, g.AdminAddr().String(), "/metrics", adminToken)
+	if !strings.Contains(body, `rampart_config_reloads_total{result="failure"} 5`) {
+		t.Errorf("failures not counted:\n%s", grepLines(body, "config_reloads"))
+	}
+	n := 0
+	for _, e := range rec.Events() {
+		if e.Name == "config.reload_rejected" {
+			n++
+			if e.Attrs["trigger"] != "test" || e.Reason == "" {
+				t.Errorf("event %+v", e)
+			}
+		}
+	}
+	if n != 5 {
+		t.Errorf("%d config.reload_rejected events, want 5", n)
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

@@ -39,6 +39,10 @@ type Scope struct {
 	// Path is the normalised, escaped request path the router matched and
 	// the upstream receives.
 	Path string
+	// ForwardedHost is the host the gateway tells the upstream it was
+	// reached by (X-Forwarded-Host), canonical; empty unless the request's
+	// host is one of the route's configured hosts. Assertions bind it.
+	ForwardedHost string
 	// RouteID is the matched route's id, empty before routing.
 	RouteID string
 	// Params holds template path parameters (decoded), nil when none.

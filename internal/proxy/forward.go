@@ -104,6 +104,7 @@ func rewriter(route config.Route, pool *Pool, strip stripper, opts Options) func
 		now = time.Now
 	}
 	credHeader, credValue := pool.credHeader, pool.credValue
+	hosts := router.CompileHosts(route.Hosts)
 	// Constant header values are shared, read-only, by every request.
 	httpProto, httpsProto := []string{"http"}, []string{"https"}
 	var cred []string
@@ -141,11 +142,6 @@ func rewriter(route config.Route, pool *Pool, strip stripper, opts Options) func
 		if id := s.Identity; id != nil {
 			setIdentityHeaders(h, id)
 		}
-		if signer != nil {
-			if a, err := signer.Sign(pool.Name, in.Method, s, now()); err == nil {
-				h[assertHeader] = []string{a}
-			}
-		}
 		client := []string{s.ClientIPText}
 		h["X-Forwarded-For"] = client
 		if s.TrustedPeer {
@@ -155,25 +151,26 @@ func rewriter(route config.Route, pool *Pool, strip stripper, opts Options) func
 			}
 		}
 		h["X-Real-Ip"] = client
+		h["X-Forwarded-Proto"] = httpProto
 		if s.TLS != nil {
 			h["X-Forwarded-Proto"] = httpsProto
-		} else {
-			h["X-Forwarded-Proto"] = httpProto
 		}
-		h["X-Forwarded-Host"] = []string{in.Host}
 		if s.TrustedPeer {
 			// A trusted proxy in front (a TLS-terminating load balancer)
-			// knows the original scheme and host; keep them when well formed.
+			// knows the original scheme; keep it when well formed.
 			switch in.Header.Get("X-Forwarded-Proto") {
 			case "https":
 				h["X-Forwarded-Proto"] = httpsProto
 			case "http":
 				h["X-Forwarded-Proto"] = httpProto
 			}
-			if fh := in.Header.Get("X-Forwarded-Host"); fh != "" {
-				if _, err := router.CanonicalHost(fh); err == nil {
-					h["X-Forwarded-Host"] = []string{fh}
-				}
+		}
+		if fh := forwardedHost(in, s, hosts); fh != "" {
+			h["X-Forwarded-Host"] = []string{fh}
+		}
+		if signer != nil {
+			if a, err := signer.Sign(pool.Name, in.Method, s, now()); err == nil {
+				h[assertHeader] = []string{a}
 			}
 		}
 		h["X-Request-Id"] = []string{s.RequestID}
@@ -181,6 +178,30 @@ func rewriter(route config.Route, pool *Pool, strip stripper, opts Options) func
 			h[credHeader] = cred
 		}
 	}
+}
+
+// forwardedHost returns the X-Forwarded-Host to send ("" for none) and
+// records its canonical form in the scope for the assertion's binding.
+//
+// Security: X-Forwarded-Host tells a service which name it was reached by
+// (for links in password-reset mails, redirects, cache keys). It is sent
+// only when that name is one of the route's configured hosts: a client's
+// Host on a route without hosts would otherwise choose the links a
+// service writes. A trusted proxy's X-Forwarded-Host (the name its client
+// used) obeys the same rule.
+func forwardedHost(in *http.Request, s *pipeline.Scope, hosts router.Hosts) string {
+	fh := in.Host
+	if s.TrustedPeer {
+		if v := in.Header.Get("X-Forwarded-Host"); v != "" {
+			fh = v
+		}
+	}
+	if !hosts.Match(fh) {
+		s.ForwardedHost = ""
+		return ""
+	}
+	s.ForwardedHost, _ = router.CanonicalHost(fh)
+	return fh
 }
 
 func joinComma(vs []string) string {
@@ -233,6 +254,10 @@ func ClassifyError(r *http.Request, err error) *pipeline.Error {
 		return pipeline.DenyErr(499, CodeClientGone, "client closed the request", err)
 	}
 	switch {
+	case errors.Is(err, ErrInvalidHeader):
+		// A stage set a header HTTP/1 cannot carry: the gateway's fault
+		// (stages refuse client input that would produce one).
+		return pipeline.DenyErr(http.StatusInternalServerError, "gateway.internal", "internal error", err)
 	case errors.Is(err, ErrNoHealthyTarget):
 		return pipeline.DenyErr(http.StatusServiceUnavailable, CodeUnavailable, "upstream unavailable", err)
 	case errors.Is(err, ErrCircuitOpen):
@@ -334,6 +359,9 @@ func (t *routeTransport) roundTrip(req *http.Request) (*http.Response, error) {
 	s := pipeline.ScopeOf(req.Context())
 	if b := t.pool.breaker; b != nil && !b.allow() {
 		return nil, ErrCircuitOpen
+	}
+	if err := checkHeaders(req); err != nil {
+		return nil, err // the one rule of both upstream paths, before a byte is written
 	}
 	retryable := t.attempts > 1 && idempotent(req.Method) && (req.Body == nil || req.Body == http.NoBody) && req.ContentLength == 0
 	var tried []*Target

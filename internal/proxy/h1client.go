@@ -5,12 +5,15 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/rampart-gw/rampart/internal/pipeline"
 )
 
 // fastTransport is an HTTP/1.1 client for the common exchange: an
@@ -315,9 +318,40 @@ func (t *fastTransport) CloseIdleConnections() {
 	t.slow.CloseIdleConnections()
 }
 
+// ErrInvalidHeader refuses to send a request whose header field name or
+// value HTTP/1 cannot carry. Both upstream paths apply it before writing a
+// byte (checkHeaders): the fast writer and net/http's Transport.
+var ErrInvalidHeader = errors.New("invalid header field for the upstream request")
+
+// checkHeaders applies net/http's Transport rules to an outbound request:
+// every header name a token, every value free of CR, LF, NUL and other
+// control characters, the Host a valid host. Values derived from client
+// input are refused by the stage that derived them (the client gets a 4xx
+// there); a failure here is a gateway fault, never silently repaired.
+func checkHeaders(req *http.Request) error {
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	if !pipeline.ValidHeaderValue(host) || strings.ContainsAny(host, " /?#@") {
+		return fmt.Errorf("%w: Host %q", ErrInvalidHeader, host)
+	}
+	for k, vs := range req.Header {
+		if !pipeline.ValidHeaderName(k) {
+			return fmt.Errorf("%w: name %q", ErrInvalidHeader, k)
+		}
+		for _, v := range vs {
+			if !pipeline.ValidHeaderValue(v) {
+				return fmt.Errorf("%w: value of %s", ErrInvalidHeader, k)
+			}
+		}
+	}
+	return nil
+}
+
 // writeRequest serialises req as HTTP/1.1, as net/http's Request.write
 // does for a bodiless request: Host from req.Host or the URL, no default
-// User-Agent, header values with CR/LF replaced by spaces.
+// User-Agent. The caller has passed req through checkHeaders.
 func writeRequest(w *bufio.Writer, req *http.Request) error {
 	host := req.Host
 	if host == "" {
@@ -331,7 +365,7 @@ func writeRequest(w *bufio.Writer, req *http.Request) error {
 	w.WriteString("\r\n")
 	if ua := req.Header["User-Agent"]; len(ua) > 0 && ua[0] != "" {
 		w.WriteString("User-Agent: ")
-		writeValue(w, ua[0])
+		w.WriteString(strings.TrimSpace(ua[0]))
 		w.WriteString("\r\n")
 	}
 	for k, vs := range req.Header {
@@ -339,41 +373,13 @@ func writeRequest(w *bufio.Writer, req *http.Request) error {
 		case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
 			continue
 		}
-		if !validHeaderName(k) {
-			continue
-		}
 		for _, v := range vs {
 			w.WriteString(k)
 			w.WriteString(": ")
-			writeValue(w, v)
+			w.WriteString(strings.TrimSpace(v))
 			w.WriteString("\r\n")
 		}
 	}
 	w.WriteString("\r\n")
 	return w.Flush()
-}
-
-func writeValue(w *bufio.Writer, v string) {
-	v = strings.TrimSpace(v)
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if c == '\r' || c == '\n' || c == 0 {
-			c = ' '
-		}
-		w.WriteByte(c)
-	}
-}
-
-func validHeaderName(s string) bool {
-	return s != "" && isTokenString(s)
-}
-
-func isTokenString(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
 }

@@ -101,3 +101,34 @@ func (p hostPattern) match(host string) bool {
 	label, ok := strings.CutSuffix(host, p.suffix)
 	return ok && label != "" && !strings.Contains(label, ".")
 }
+
+// Hosts is a compiled list of route hosts (exact names and "*.domain"
+// patterns), matched the way the router matches them.
+type Hosts []hostPattern
+
+// CompileHosts compiles a route's hosts.
+func CompileHosts(hosts []string) Hosts {
+	out := make(Hosts, 0, len(hosts))
+	for _, h := range hosts {
+		out = append(out, compileHost(h))
+	}
+	return out
+}
+
+// Match reports whether a request host (any spelling CanonicalHost
+// accepts, port included) is one of the hosts.
+func (hs Hosts) Match(host string) bool {
+	if len(hs) == 0 {
+		return false
+	}
+	c, err := CanonicalHost(host)
+	if err != nil {
+		return false
+	}
+	for _, p := range hs {
+		if p.match(c) {
+			return true
+		}
+	}
+	return false
+}
