@@ -263,12 +263,17 @@ func serve(cfg *config.Config, path string, watch bool, drain time.Duration, log
 			}
 			log.Info("shutting down; draining in-flight requests", "signal", sig.String(), "timeout", drain.String())
 			sctx, scancel := context.WithTimeout(context.Background(), drain)
+			// Exit 0 once the drain ran its course, requests still in
+			// flight at the deadline included (they are answered 503
+			// gateway.shutdown); 1 only if logs, events or spans could not
+			// be written out.
 			err := g.Shutdown(sctx)
 			scancel()
 			if err != nil {
-				log.Error("shutdown", "error", err.Error())
+				log.Error("shutdown: not everything was written out", "error", err.Error())
 				return 1
 			}
+			log.Info("stopped")
 			return 0
 		case err := <-g.Errors():
 			if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/clientip"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/pipeline"
+	"github.com/rampart-gw/rampart/internal/ratelimit"
 )
 
 // startAdmin binds the admin listener: probes, and the metrics behind the
@@ -65,7 +66,9 @@ func (g *Gateway) ready() (bool, map[string]string) {
 	if rd := g.redis; rd != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		defer cancel()
-		if err := rd.client.Ping(ctx).Err(); err != nil {
+		if err := rd.limiter.Ready(ctx, g.deps.Now()); errors.Is(err, ratelimit.ErrStoreOpen) {
+			checks["redis"], ok = "recovering: limit checks paused", false
+		} else if err != nil {
 			checks["redis"], ok = "unreachable", false
 		} else {
 			checks["redis"] = "ok"

@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -578,5 +579,38 @@ routes:
 	}
 	if n := len(up.received()); n != 2 {
 		t.Fatalf("the service received %d requests, want the 2 clean ones", n)
+	}
+}
+
+// TestFramingRefusalClosesSocket: a request with both Content-Length and
+// Transfer-Encoding and no body gets 400 and its connection closes right
+// after the response, not when the read timeout ends it.
+func TestFramingRefusalClosesSocket(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, nil)
+	_, addr := startGateway(t, baseConfig(up.hostPort(), ""))
+	for _, raw := range []string{
+		"POST /api/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"POST /api/x HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+	} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, raw)
+		// The listener's read timeout is 30 s: a socket still open after
+		// 3 s is held by the gateway.
+		c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		b, err := io.ReadAll(c)
+		c.Close()
+		if err != nil {
+			t.Fatalf("socket still open after the 400: %v (read %q)", err, b)
+		}
+		if got := statusLines(string(b)); len(got) != 1 || got[0] != "400" {
+			t.Fatalf("statuses %v", got)
+		}
+	}
+	if len(up.received()) != 0 {
+		t.Fatal("an ambiguously framed request reached the service")
 	}
 }

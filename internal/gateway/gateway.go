@@ -52,7 +52,19 @@ type Gateway struct {
 	reqCounter atomic.Uint64
 
 	serveErr chan error
+	// base is the context of every request; Shutdown cancels it with
+	// pipeline.ErrShutdown when the drain deadline passes.
+	base    context.Context
+	cutBase context.CancelCauseFunc
 }
+
+// drainGrace is how long requests cut at the drain deadline get to write
+// their 503 and end before their connections are closed.
+const drainGrace = 2 * time.Second
+
+// flushTimeout bounds writing out the access log, security events and
+// spans after the listeners stopped, whatever time the drain took.
+const flushTimeout = 5 * time.Second
 
 // ErrListenersChanged refuses a reload that adds, removes or re-addresses
 // listeners: sockets are bound once, at start.
@@ -147,8 +159,9 @@ func (g *Gateway) Start() error {
 	plan := g.plan.Load()
 	plan.start()
 	g.serveErr = make(chan error, len(plan.Config.Listeners))
+	g.base, g.cutBase = context.WithCancelCause(context.Background())
 	for _, lc := range plan.Config.Listeners {
-		l, err := server.Listen(lc, g.Handler(lc.Name), g.deps.Log)
+		l, err := server.Listen(g.base, lc, g.Handler(lc.Name), g.deps.Log)
 		if err != nil {
 			g.closeListeners()
 			return err
@@ -315,16 +328,57 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	var errs []error
 	if g.admin != nil {
 		if err := g.admin.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("admin listener: %w", err))
+			g.admin.Close()
 		}
 	}
+	if g.drainListeners(ctx) != nil && g.cutBase != nil {
+		// The drain ran its course: requests still in flight end now, each
+		// answered 503 gateway.shutdown (logged as such) where no response
+		// has started, rather than a connection cut without a word.
+		g.deps.Log.Warn("drain timeout: ending the requests still in flight")
+		g.cutBase(pipeline.ErrShutdown)
+		grace, cancel := context.WithTimeout(context.Background(), drainGrace)
+		if g.drainListeners(grace) != nil {
+			for _, l := range g.listeners {
+				l.Close() // a handler that ignores its context
+			}
+		}
+		cancel()
+	}
+	g.plan.Load().closeNew(nil)
+	if g.guard != nil {
+		g.guard.Close()
+	}
+	g.redis.close()
+	// The logs, events and spans of the drained requests get their own
+	// deadline: the drain's may be spent.
+	flush, cancel := context.WithTimeout(context.Background(), flushTimeout)
+	defer cancel()
+	if al := g.access.Load(); al != nil {
+		_ = al.out.Close()
+	}
+	if tr := g.tracing.Load(); tr != nil {
+		if err := tr.t.Shutdown(flush); err != nil {
+			errs = append(errs, fmt.Errorf("tracing: %w", err))
+		}
+	}
+	if err := g.events.current().close(flush); err != nil {
+		errs = append(errs, fmt.Errorf("security events: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// drainListeners drains every listener at once; it returns an error if
+// any still had requests in flight when ctx ended.
+func (g *Gateway) drainListeners(ctx context.Context) error {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
+	var errs []error
 	for _, l := range g.listeners {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := l.Shutdown(ctx); err != nil {
+			if err := l.Drain(ctx); err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("listener %s: %w", l.Name, err))
 				mu.Unlock()
@@ -332,22 +386,6 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	g.plan.Load().closeNew(nil)
-	if g.guard != nil {
-		g.guard.Close()
-	}
-	g.redis.close()
-	if al := g.access.Load(); al != nil {
-		_ = al.out.Close()
-	}
-	if tr := g.tracing.Load(); tr != nil {
-		if err := tr.t.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("tracing: %w", err))
-		}
-	}
-	if err := g.events.current().close(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("security events: %w", err))
-	}
 	return errors.Join(errs...)
 }
 

@@ -91,7 +91,11 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = route.handler(rec, r)
 	}
 	if err != nil {
-		pipeline.Render(rec, r, pipeline.AsError(err))
+		pe := pipeline.AsError(err)
+		pipeline.Render(rec, r, pe)
+		if pe.Close && r.ProtoMajor == 1 {
+			endConnection(rec)
+		}
 	}
 	status, code := outcome(s, rec)
 	if span != nil {
@@ -122,6 +126,17 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.guard.Observe(s.ClientIP, status, code, route != nil && route.sensitive, end)
 		g.guard.ObserveLogin(s.Account, s.ClientIP, status, end)
 	}
+}
+
+// endConnection makes a refusal that closes its connection (bad framing,
+// an oversize body) close it as soon as the response is written. Without
+// this, net/http reads what is left of the body first, to keep the
+// connection, and a client that sent a chunked header without a body holds
+// the socket until the read timeout.
+func endConnection(w http.ResponseWriter) {
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
+	_ = rc.SetReadDeadline(time.Now())
 }
 
 // clientKeyText is the client's key as the dashboard shows it: the

@@ -406,3 +406,44 @@ func waitDial(t *testing.T, addr, what string) {
 	}
 	t.Fatalf("%s did not start on %s", what, addr)
 }
+
+// TestReadinessAgreesWithRoutes: while Redis is down and for as long as
+// limit checks stay paused after it comes back, /readyz reports not ready;
+// whenever it reports ready, a fail_closed route answers (no 503). One
+// source of truth: the store's own state.
+func TestReadinessAgreesWithRoutes(t *testing.T) {
+	t.Setenv("RAMPART_ADMIN_TOKEN", adminToken)
+	rs := startRedis(t, "")
+	up := newUpstream(t, nil)
+	cfg := strings.Replace(redisLimitConfig(up.hostPort(), rs.addr, "127.0.0.1:0"), "rate: 1, per: 1h, burst: 5, on_store_error: fail_closed", "rate: 1000, per: 1s, burst: 1000, on_store_error: fail_closed", 1) +
+		"admin: {address: 127.0.0.1:0, token: '${env:RAMPART_ADMIN_TOKEN}'}\n"
+	g, addr := startGateway(t, cfg)
+	admin := g.AdminAddr().String()
+	route := func() string {
+		return strings.Join(statusLines(rawExchange(t, addr, "GET /closed/x HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")), "")
+	}
+	if c, _, body := adminGet(t, admin, "/readyz", ""); c != 200 || route() != "200" {
+		t.Fatalf("before: readyz %d %s", c, body)
+	}
+	rs.stop()
+	for i := 0; i < 8; i++ {
+		route() // failures open the store's circuit
+	}
+	if c, _, body := adminGet(t, admin, "/readyz", ""); c != 503 {
+		t.Fatalf("Redis down: readyz %d %s", c, body)
+	}
+	startRedis(t, rs.addr)
+	deadline := time.Now().Add(6 * time.Second)
+	ready := false
+	for time.Now().Before(deadline) && !ready {
+		c, _, _ := adminGet(t, admin, "/readyz", "")
+		ready = c == 200
+		if got := route(); ready && got != "200" {
+			t.Fatalf("readyz said ready, the fail_closed route answered %s", got)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !ready {
+		t.Fatal("never ready again after Redis came back")
+	}
+}

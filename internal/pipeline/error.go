@@ -91,3 +91,10 @@ func BodyReadError(err error) *Error {
 	}
 	return &Error{Status: http.StatusBadRequest, Code: CodeBodyError, Detail: "malformed or incomplete request body", Err: err, Close: true}
 }
+
+// ErrShutdown is the cause with which the gateway ends the requests still
+// in flight when a drain runs out of time.
+var ErrShutdown = errors.New("gateway shutting down: drain timeout")
+
+// CodeShutdown is the decision of a request ended by the drain deadline.
+const CodeShutdown = "gateway.shutdown"

@@ -251,6 +251,13 @@ func ClassifyError(r *http.Request, err error) *pipeline.Error {
 		return pipeline.BodyReadError(s.BodyError)
 	}
 	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		if errors.Is(context.Cause(r.Context()), pipeline.ErrShutdown) {
+			// Ended by the gateway's drain deadline, not by the client.
+			e := pipeline.DenyErr(http.StatusServiceUnavailable, pipeline.CodeShutdown, "the gateway is shutting down", err)
+			e.Close = true
+			e.Header = http.Header{"Retry-After": {"1"}}
+			return e
+		}
 		return pipeline.DenyErr(499, CodeClientGone, "client closed the request", err)
 	}
 	switch {

@@ -150,6 +150,21 @@ const (
 	breakerOpenFor  = 2 * time.Second
 )
 
+// Ready reports whether limit checks can use Redis now: the one source of
+// truth for readiness probes and for the routes. While the circuit is open
+// (after failures, for a moment after Redis recovers) checks are refused
+// with ErrStoreOpen, so the store is not ready even if Redis answers a
+// ping; otherwise Redis must answer one.
+func (r *Redis) Ready(ctx context.Context, now time.Time) error {
+	r.mu.Lock()
+	open := now.Before(r.openUntil)
+	r.mu.Unlock()
+	if open {
+		return ErrStoreOpen
+	}
+	return r.client.Ping(ctx).Err()
+}
+
 // Allow implements Store.
 func (r *Redis) Allow(ctx context.Context, key string, l Limit, now time.Time) (Result, error) {
 	r.mu.Lock()

@@ -82,7 +82,11 @@ type Listener struct {
 
 // Listen binds a listener and prepares its server; Serve starts it. The
 // handler sees a *ConnInfo in every request context (ConnInfoFrom).
-func Listen(cfg config.Listener, handler http.Handler, logger *slog.Logger) (*Listener, error) {
+//
+// Every request's context derives from base: cancelling base (with a
+// cause) ends the requests still in flight, which is how a drain that ran
+// out of time stops them with an answer rather than a cut connection.
+func Listen(base context.Context, cfg config.Listener, handler http.Handler, logger *slog.Logger) (*Listener, error) {
 	var tlsConf *tls.Config
 	var certs *Certs
 	if cfg.TLS != nil {
@@ -132,6 +136,7 @@ func Listen(cfg config.Listener, handler http.Handler, logger *slog.Logger) (*Li
 			MaxEncoderHeaderTableSize: 4096,
 			MaxReadFrameSize:          1 << 20,
 		},
+		BaseContext: func(net.Listener) context.Context { return base },
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			switch cc := c.(type) {
 			case *inspectedConn:
@@ -171,13 +176,24 @@ func (l *Listener) Serve() error {
 // Shutdown stops accepting, waits for in-flight requests until ctx ends,
 // then closes what is left.
 func (l *Listener) Shutdown(ctx context.Context) error {
-	err := l.srv.Shutdown(ctx)
-	_ = l.acc.Close()
+	err := l.Drain(ctx)
 	if err != nil {
-		_ = l.srv.Close()
+		l.Close()
 	}
 	return err
 }
+
+// Drain stops accepting and waits until every connection is idle and
+// closed, or ctx ends (its error then). It may be called again, with a
+// new deadline, after the caller has made the requests in flight end.
+func (l *Listener) Drain(ctx context.Context) error {
+	err := l.srv.Shutdown(ctx)
+	_ = l.acc.Close()
+	return err
+}
+
+// Close closes every connection at once, requests in flight included.
+func (l *Listener) Close() { _ = l.srv.Close() }
 
 // Connections is the number of open connections.
 func (l *Listener) Connections() int { return l.lim.count() }

@@ -460,6 +460,76 @@ func TestRunReloadAndDrain(t *testing.T) {
 	}
 }
 
+// TestDrainTimeout: with requests in flight longer than --drain-timeout,
+// SIGTERM waits the timeout, then ends them with 503 gateway.shutdown
+// (answered, not cut; logged as such, not as 499 client.closed), flushes
+// the logs and exits 0: the drain ran its course.
+func TestDrainTimeout(t *testing.T) {
+	release := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-time.After(3 * time.Second):
+		}
+		io.WriteString(w, "late")
+	}))
+	defer up.Close()
+	defer close(release)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "rampart.yaml")
+	addr := freePort(t)
+	writeConfig(t, cfgPath, addr, strings.TrimPrefix(up.URL, "http://"), "")
+	p := start(t, "run", "--config", cfgPath, "--drain-timeout", "1s")
+	waitListening(t, addr)
+	type answer struct {
+		code int
+		body string
+		err  error
+	}
+	got := make(chan answer, 2)
+	for i := 0; i < 2; i++ {
+		go func() {
+			resp, err := http.Get("http://" + addr + "/api/slow")
+			if err != nil {
+				got <- answer{err: err}
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			got <- answer{code: resp.StatusCode, body: string(b)}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	for i := 0; i < 2; i++ {
+		a := <-got
+		if a.err != nil || a.code != 503 || !strings.Contains(a.body, `"code":"gateway.shutdown"`) {
+			t.Errorf("request in flight at the drain deadline: %d %q %v, want 503 gateway.shutdown", a.code, a.body, a.err)
+		}
+	}
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("did not exit after the drain timeout")
+	}
+	if p.err != nil {
+		t.Errorf("exit after a drain that ran its course: %v, want status 0", p.err)
+	}
+	out, errOut := p.output()
+	n := 0
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, `"msg":"access"`) && strings.Contains(line, `"status":503`) && strings.Contains(line, `"code":"gateway.shutdown"`) {
+			n++
+		}
+	}
+	if n != 2 || strings.Contains(out, `"status":499`) {
+		t.Errorf("access log of the cut requests (%d lines with 503):\n%s", n, out)
+	}
+	if strings.Contains(errOut, "deadline exceeded") {
+		t.Errorf("flushing shared the spent drain deadline:\n%s", errOut)
+	}
+}
+
 // TestTokenCommand: `rampart token` mints a token that a gateway with the
 // matching public key accepts.
 func TestTokenCommand(t *testing.T) {
