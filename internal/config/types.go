@@ -46,6 +46,14 @@ type Config struct {
 	// removed as soon as the client IP is resolved, before any stage reads
 	// them.
 	DecisionFields DecisionFields `yaml:"decision_fields"`
+	// ResponseHeaders changes the headers of every response (the
+	// service's and the gateway's own), after the secure defaults
+	// (X-Content-Type-Options: nosniff; X-Frame-Options: DENY and
+	// Content-Security-Policy: frame-ancestors 'none' unless the service
+	// set either; Referrer-Policy: no-referrer unless set; Cache-Control:
+	// no-store on responses to authenticated requests without one).
+	// Routes add their own.
+	ResponseHeaders *ResponseHeaders `yaml:"response_headers"`
 	// StripIdentityHeaders are client request headers removed on every
 	// route before the gateway sets its own verified identity headers
 	// (names, or prefixes ending in "*"; case and '_' vs '-' ignored).
@@ -304,6 +312,13 @@ type Route struct {
 	AbuseAccount *AbuseAccount `yaml:"abuse_account"`
 	// Quotas bound requests per consumer per calendar day or month (UTC).
 	Quotas []Quota `yaml:"quotas"`
+	// ResponseHeaders changes the route's response headers, on top of the
+	// top-level response_headers (this route's entries win).
+	ResponseHeaders *ResponseHeaders `yaml:"response_headers"`
+	// CORS lets browsers on the listed origins call the route; the gateway
+	// answers preflights itself and sets the CORS headers of responses
+	// (those of the service are replaced). Off when absent: no CORS headers.
+	CORS *CORS `yaml:"cors"`
 	// SkipAssertion sends no signed assertion on this route (for example
 	// static content whose service verifies nothing).
 	SkipAssertion bool `yaml:"skip_assertion"`
@@ -671,6 +686,42 @@ type ClientIP struct {
 	// limits and escape its bans. IPv4 clients are keyed by address.
 	// Default 64.
 	IPv6Prefix int `yaml:"ipv6_prefix"`
+}
+
+// ResponseHeaders changes response headers. Names are checked at load;
+// changing a secure default (X-Frame-Options, Content-Security-Policy,
+// Referrer-Policy, X-Content-Type-Options, Cache-Control) is reported by
+// rampart check.
+type ResponseHeaders struct {
+	// Set replaces these headers (whatever the service sent).
+	Set map[string]string `yaml:"set"`
+	// Add appends these values (a header may then have several).
+	Add map[string]string `yaml:"add"`
+	// Remove deletes these headers (names).
+	Remove []string `yaml:"remove"`
+}
+
+// CORS is a route's cross-origin policy.
+type CORS struct {
+	// Origins allowed to call the route: exact origins
+	// ("https://app.example.com", scheme, host and port compared on the
+	// parsed origin), subdomain patterns ("https://*.example.com": one or
+	// more labels before example.com, never example.com itself), "*" (any
+	// origin, no credentials) or "null" (only if listed).
+	Origins []string `yaml:"origins" required:"true"`
+	// Methods allowed in preflights. Default: the route's methods, or GET,
+	// HEAD and POST.
+	Methods []string `yaml:"methods"`
+	// Headers a request may carry beyond the CORS-safelisted ones (e.g.
+	// Authorization, Content-Type).
+	Headers []string `yaml:"headers"`
+	// Expose lists response headers scripts may read.
+	Expose []string `yaml:"expose"`
+	// Credentials lets requests carry cookies and Authorization
+	// (Access-Control-Allow-Credentials). Never with "*".
+	Credentials bool `yaml:"credentials"`
+	// MaxAge is how long a browser may cache a preflight. Default 10m.
+	MaxAge Duration `yaml:"max_age"`
 }
 
 // Redis is a Redis deployment: standalone (one address), Sentinel

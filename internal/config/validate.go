@@ -161,6 +161,7 @@ func (c *Config) validate(p *Problems) {
 			}
 		}
 	}
+	c.warnResponseHeaders(c.ResponseHeaders, "response_headers")
 	issuers := c.validateAuthn(p)
 	if len(c.Routes) == 0 {
 		c.warn("routes", "no routes: every request will get 404")
@@ -258,6 +259,7 @@ func (c *Config) validate(p *Problems) {
 				p.Add(base+".openapi.max_response_bytes", "must not be negative")
 			}
 		}
+		c.warnResponseHeaders(r.ResponseHeaders, fmt.Sprintf("routes[%d].response_headers", i))
 		if v := r.Validate; v != nil && v.JSON != nil && v.JSON.AllowDuplicateNames {
 			c.warn(fmt.Sprintf("routes[%d].validate.json.allow_duplicate_names", i), "JSON bodies may name a member twice: the gateway's checks and the service may read different values")
 		}
@@ -952,4 +954,35 @@ func sortedCopy(s []string) []string {
 	c := slices.Clone(s)
 	slices.Sort(c)
 	return c
+}
+
+// SecureResponseHeaders are the headers the gateway sets on every
+// response by default (see Config.ResponseHeaders); a response_headers
+// section that changes one is reported, never silent.
+var SecureResponseHeaders = []string{"X-Content-Type-Options", "X-Frame-Options", "Content-Security-Policy", "Referrer-Policy", "Cache-Control", "Strict-Transport-Security"}
+
+// warnResponseHeaders reports every secure default a response_headers
+// section changes.
+func (c *Config) warnResponseHeaders(rh *ResponseHeaders, path string) {
+	if rh == nil {
+		return
+	}
+	has := func(m map[string]string, name string) bool {
+		for k := range m {
+			if strings.EqualFold(k, name) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, d := range SecureResponseHeaders {
+		switch {
+		case slices.ContainsFunc(rh.Remove, func(n string) bool { return strings.EqualFold(n, d) }):
+			c.warn(path+".remove", "removes the secure default %s", d)
+		case has(rh.Set, d):
+			c.warn(path+".set", "replaces the secure default %s", d)
+		case has(rh.Add, d):
+			c.warn(path+".add", "adds to the secure default %s", d)
+		}
+	}
 }

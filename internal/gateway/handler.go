@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/clientip"
+	"github.com/rampart-gw/rampart/internal/cors"
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 	"github.com/rampart-gw/rampart/internal/proxy"
+	"github.com/rampart-gw/rampart/internal/respond"
 	"github.com/rampart-gw/rampart/internal/router"
 	"github.com/rampart-gw/rampart/internal/server"
 
@@ -54,7 +56,7 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.TLS == nil && s.TLS != nil {
 		r.TLS = s.TLS
 	}
-	rec := &recorder{ResponseWriter: w, lp: lp, upgrade: r.Header.Get("Upgrade") != "" || r.Method == http.MethodConnect}
+	rec := &recorder{ResponseWriter: w, lp: lp, resp: plan.resp, scope: s, upgrade: r.Header.Get("Upgrade") != "" || r.Method == http.MethodConnect}
 
 	s.PeerIP = proxy.PeerAddr(r.RemoteAddr)
 	xff := r.Header["X-Forwarded-For"]
@@ -88,7 +90,8 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil {
 		s.RouteID = route.id
-		err = route.handler(rec, r)
+		rec.resp = route.resp
+		err = h.serveRoute(rec, r, route)
 	}
 	if err != nil {
 		pe := pipeline.AsError(err)
@@ -146,6 +149,30 @@ func clientKeyText(s *pipeline.Scope) string {
 		return s.ClientIPText
 	}
 	return clientip.KeyString(s.ClientKey)
+}
+
+// serveRoute runs a routed request: the route's chain, or, on a CORS
+// route, the gateway's own answer to a preflight (never forwarded).
+func (h *listenerHandler) serveRoute(rec *recorder, r *http.Request, route *routePlan) error {
+	p := route.cors
+	if p == nil {
+		return route.handler(rec, r)
+	}
+	if cors.IsPreflight(r) {
+		return p.Preflight(rec, r) // sets its own CORS headers
+	}
+	origin := r.Header.Get("Origin")
+	rec.cors, rec.origin = p, origin
+	if origin != "" && (r.Header.Get("Cookie") != "" || r.Header.Get("Authorization") != "") && !p.Allowed(origin) {
+		// A browser on another site sent the user's credentials; it will
+		// not let the page read the answer, but the attempt is worth
+		// knowing about.
+		s := pipeline.ScopeOf(r.Context())
+		h.g.deps.Events.Emit(pipeline.Event{Time: s.Start, Name: cors.EventOriginRefused, Code: cors.EventOriginRefused,
+			RequestID: s.RequestID, Route: route.id, ClientIP: s.ClientIPText, Method: r.Method, Host: s.Host, Path: s.Path,
+			Attrs: map[string]string{"origin": observe.RedactText(origin)}})
+	}
+	return route.handler(rec, r)
 }
 
 // admit runs the fixed pre-route stages: framing verdict, host, path
@@ -219,6 +246,13 @@ func (h *listenerHandler) admit(r *http.Request, s *pipeline.Scope, ci *server.C
 		return nil
 	}
 	m := lp.router.Match(host, r.Method, path)
+	if cors.IsPreflight(r) {
+		// A preflight asks about another method: route it by that one,
+		// and if the route has a CORS policy, the gateway answers it.
+		if pm := lp.router.Match(host, r.Header.Get("Access-Control-Request-Method"), path); pm.Result == router.Found && pm.Value.cors != nil {
+			m = pm
+		}
+	}
 	switch m.Result {
 	case router.Found:
 		*route = m.Value
@@ -379,6 +413,10 @@ type recorder struct {
 	status  int
 	bytes   int64
 	lp      *listenerPlan
+	resp    *respond.Policy // the route's response_headers (or the gateway's before routing)
+	scope   *pipeline.Scope
+	cors    *cors.Policy // the route's CORS policy, nil when none
+	origin  string       // the request's Origin, on CORS routes
 	upgrade bool
 }
 
@@ -401,10 +439,14 @@ func (w *recorder) WriteHeader(code int) {
 	w.status = code
 	delete(h, "Server")
 	delete(h, "X-Powered-By")
-	// The value slices are shared, read-only, per listener.
-	h["X-Content-Type-Options"] = w.lp.nosniff
-	if w.lp.hstsValue != nil {
+	if w.lp.hstsValue != nil { // shared, read-only, per listener
 		h["Strict-Transport-Security"] = w.lp.hstsValue
+	}
+	// Secure defaults, then the operator's response_headers, on every
+	// response: the service's and the gateway's own.
+	w.resp.Apply(h, w.scope.Identity != nil)
+	if w.cors != nil {
+		w.cors.Decorate(h, w.origin)
 	}
 	if w.upgrade && code != http.StatusSwitchingProtocols {
 		// The framing checker stopped reading at the upgrade request;

@@ -24,10 +24,12 @@ import (
 	"github.com/rampart-gw/rampart/internal/authz"
 	"github.com/rampart-gw/rampart/internal/clientip"
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/cors"
 	"github.com/rampart-gw/rampart/internal/openapi"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 	"github.com/rampart-gw/rampart/internal/proxy"
 	"github.com/rampart-gw/rampart/internal/ratelimit"
+	"github.com/rampart-gw/rampart/internal/respond"
 	"github.com/rampart-gw/rampart/internal/router"
 	"github.com/rampart-gw/rampart/internal/server"
 	"github.com/rampart-gw/rampart/internal/validate"
@@ -49,6 +51,7 @@ type Plan struct {
 	specs     map[string]*openapi.Spec   // by route id
 	specKeys  map[[32]byte]*openapi.Spec // by document and options; reused across reloads
 	tighten   ratelimit.Limit            // limit of clients the abuse guard tightened
+	resp      *respond.Policy            // response_headers of the gateway's own answers before routing
 	v6Bits    int                        // client_ip.ipv6_prefix: how an IPv6 client keys state
 	jwksPath  string
 	jwksRoute *routePlan
@@ -61,8 +64,7 @@ type listenerPlan struct {
 	tls      bool
 	hsts     string
 	maxBody  int64
-	// Shared read-only header values set on every response.
-	nosniff   []string
+	// Shared read-only header value set on every response.
 	hstsValue []string
 	cert      *tls.Certificate
 	routes    []*routePlan // config order
@@ -75,6 +77,8 @@ type routePlan struct {
 	handler   pipeline.Handler
 	stages    []string
 	sensitive bool
+	resp      *respond.Policy // response_headers (top-level and the route's); nil: defaults only
+	cors      *cors.Policy    // nil: no CORS on the route
 }
 
 type poolEntry struct {
@@ -118,6 +122,10 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTI
 		p.tighten = ratelimit.Limit{Rate: a.TightenTo.Rate, Period: a.TightenTo.Per.D(), Burst: a.TightenTo.Burst}
 	}
 	p.decision = compileDecisionFields(cfg.DecisionFields)
+	var err error
+	if p.resp, err = respond.Compile(cfg.ResponseHeaders, nil); err != nil {
+		errs = append(errs, cfg.Problem("response_headers", "%v", err))
+	}
 	p.wafs = map[string]*waf.WAF{}
 	for i, r := range cfg.Routes {
 		if r.WAF == nil {
@@ -166,7 +174,7 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTI
 	}
 	for i, l := range cfg.Listeners {
 		base := fmt.Sprintf("listeners[%d]", i)
-		lp := &listenerPlan{name: l.Name, maxBody: int64(l.Limits.MaxBodyBytes), nosniff: []string{"nosniff"}}
+		lp := &listenerPlan{name: l.Name, maxBody: int64(l.Limits.MaxBodyBytes)}
 		var trusted []netip.Prefix
 		for _, s := range l.TrustedProxies {
 			pfx, _ := config.ParsePrefix(s) // validated at load
@@ -379,6 +387,12 @@ func compileRoute(r config.Route, lp *listenerPlan, p *Plan, pool *proxy.Pool, a
 		{"abuse_account", accountStage(r.AbuseAccount, guard)},
 	}
 	rp := &routePlan{id: r.ID, sensitive: r.Sensitive}
+	if rp.resp, err = respond.Compile(p.Config.ResponseHeaders, r.ResponseHeaders); err != nil {
+		return nil, &stageError{path: "response_headers", err: err}
+	}
+	if rp.cors, err = cors.Compile(r.CORS, r.Methods); err != nil {
+		return nil, &stageError{path: "cors", err: err}
+	}
 	mws := make([]pipeline.Middleware, 0, len(stages))
 	for _, s := range stages {
 		if s.mw != nil {
