@@ -51,5 +51,6 @@ go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 10s ./internal/config
 go test -run '^$' -fuzz '^FuzzParseAndVerify$' -fuzztime 10s ./internal/authn
 go test -run '^$' -fuzz '^FuzzCheckJSON$' -fuzztime 10s ./internal/validate
 go test -run '^$' -fuzz '^FuzzBucketKey$' -fuzztime 5s ./internal/ratelimit
+go test -run '^$' -fuzz '^FuzzAllowed$' -fuzztime 5s ./internal/cors
 
 echo "all tests passed"

@@ -45,7 +45,7 @@ const DefaultMaxAge = 10 * time.Minute
 type Policy struct {
 	any         bool
 	null        bool
-	exact       map[string]bool // canonical origins
+	exact       map[origin]bool
 	patterns    []pattern
 	methods     map[string]bool
 	allowMeth   []string // Access-Control-Allow-Methods value
@@ -54,6 +54,10 @@ type Policy struct {
 	credentials bool
 	maxAge      []string
 }
+
+// origin is a parsed origin: lower-case scheme and host, the port always
+// present.
+type origin struct{ scheme, host, port string }
 
 // pattern is "scheme://*.suffix[:port]".
 type pattern struct {
@@ -73,7 +77,7 @@ func Compile(c *config.CORS, routeMethods []string) (*Policy, error) {
 	if c == nil {
 		return nil, nil
 	}
-	p := &Policy{exact: map[string]bool{}, methods: map[string]bool{}, headers: map[string]bool{}, credentials: c.Credentials}
+	p := &Policy{exact: map[origin]bool{}, methods: map[string]bool{}, headers: map[string]bool{}, credentials: c.Credentials}
 	if len(c.Origins) == 0 {
 		return nil, errors.New("origins: at least one origin")
 	}
@@ -142,12 +146,72 @@ func (p *Policy) addOrigin(o string) error {
 		p.patterns = append(p.patterns, pattern{scheme: scheme, suffix: host, port: port})
 		return nil
 	}
-	c, ok := Canonical(o)
+	c, ok := parse(o)
 	if !ok {
 		return fmt.Errorf("origins: %q is not an origin (scheme://host[:port], no path), \"*\", \"null\" or https://*.domain", o)
 	}
 	p.exact[c] = true
 	return nil
+}
+
+// parse reads an origin: the form browsers send (lower case, no default
+// port) without allocating, anything else through Canonical.
+func parse(o string) (origin, bool) {
+	if c, ok := simple(o); ok {
+		return c, true
+	}
+	s, ok := Canonical(o)
+	if !ok {
+		return origin{}, false
+	}
+	scheme, rest, _ := strings.Cut(s, "://")
+	i := strings.LastIndexByte(rest, ':')
+	return origin{scheme, rest[:i], rest[i+1:]}, true
+}
+
+// simple parses "http(s)://host[:port]" with a host of lower-case letters,
+// digits, '-' and inner dots only; it reports false for anything else
+// (which Canonical then judges).
+func simple(o string) (origin, bool) {
+	var c origin
+	switch {
+	case strings.HasPrefix(o, "https://"):
+		c.scheme, c.port, o = "https", "443", o[8:]
+	case strings.HasPrefix(o, "http://"):
+		c.scheme, c.port, o = "http", "80", o[7:]
+	default:
+		return c, false
+	}
+	c.host = o
+	if i := strings.IndexByte(o, ':'); i >= 0 {
+		c.host, c.port = o[:i], o[i+1:]
+		if len(c.port) == 0 || len(c.port) > 5 || c.port[0] == '0' {
+			return c, false
+		}
+		n := 0
+		for j := 0; j < len(c.port); j++ {
+			if c.port[j] < '0' || c.port[j] > '9' {
+				return c, false
+			}
+			n = n*10 + int(c.port[j]-'0')
+		}
+		if n > 65535 {
+			return c, false
+		}
+		if (c.scheme == "https" && n == 443) || (c.scheme == "http" && n == 80) {
+			return c, false // Canonical spells it
+		}
+	}
+	h := c.host
+	if h == "" || h[0] == '.' || h[len(h)-1] == '.' || strings.Contains(h, "..") {
+		return c, false
+	}
+	for j := 0; j < len(h); j++ {
+		if ch := h[j]; !(ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '.') {
+			return c, false
+		}
+	}
+	return c, true
 }
 
 // Canonical parses a serialised origin (RFC 6454) and returns it in one
@@ -200,30 +264,23 @@ func splitOrigin(scheme, hostport string) (host, port string, err error) {
 }
 
 // Allowed reports whether a request's Origin header value is allowed.
-func (p *Policy) Allowed(origin string) bool {
-	if origin == "" {
+func (p *Policy) Allowed(o string) bool {
+	switch o {
+	case "":
 		return false
-	}
-	if origin == "null" {
+	case "null":
 		return p.null
 	}
-	if p.any {
-		_, ok := Canonical(origin)
-		return ok
-	}
-	c, ok := Canonical(origin)
+	c, ok := parse(o)
 	if !ok {
 		return false
 	}
-	if p.exact[c] {
+	if p.any || p.exact[c] {
 		return true
 	}
-	scheme, rest, _ := strings.Cut(c, "://")
-	i := strings.LastIndexByte(rest, ':')
-	host, port := rest[:i], rest[i+1:]
 	for _, pt := range p.patterns {
 		// One or more labels before the suffix; never the bare domain.
-		if pt.scheme == scheme && pt.port == port && len(host) > len(pt.suffix) && strings.HasSuffix(host, pt.suffix) {
+		if pt.scheme == c.scheme && pt.port == c.port && len(c.host) > len(pt.suffix) && strings.HasSuffix(c.host, pt.suffix) {
 			return true
 		}
 	}
