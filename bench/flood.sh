@@ -25,25 +25,16 @@ ANOMALY_LINE="  anomaly: {interval: 10s, action: log}"
 WRK_CPU=${WRK_CPU:-0}
 SUT_CPU=${SUT_CPU:-1}
 
-command -v wrk >/dev/null 2>&1 && command -v taskset >/dev/null 2>&1 || {
-	echo "installing wrk (Debian package)..." >&2
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >/dev/null
-	apt-get install -y -qq wrk util-linux >/dev/null
-}
-
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
+need_wrk
 
 echo "building..." >&2
-go build -o "$work/upstream" ./bench/upstream
+start_upstream
 go build -o "$work/flood" ./bench/flood
 go build -o "$work/rampart" ./cmd/rampart
 
-P_UP=$(free_port)
 P_GW=$(free_port)
-taskset -c "$SUT_CPU" env GOMAXPROCS=1 "$work/upstream" -addr "127.0.0.1:$P_UP" &
-pids+=($!)
 cat >"$work/flood.yaml" <<YAML
 version: 1
 listeners: [{name: bench, address: "127.0.0.1:$P_GW", trusted_proxies: [127.0.0.1]}]

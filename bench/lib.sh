@@ -10,3 +10,21 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+# need_wrk installs wrk and taskset from Debian when missing.
+need_wrk() {
+	command -v wrk >/dev/null 2>&1 && command -v taskset >/dev/null 2>&1 && return
+	echo "installing wrk (Debian package)..." >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >/dev/null
+	apt-get install -y -qq wrk util-linux >/dev/null
+}
+
+# start_upstream starts the benchmark service pinned to $SUT_CPU on a free
+# port, built into $work, and sets P_UP.
+start_upstream() {
+	go build -o "$work/upstream" ./bench/upstream
+	P_UP=$(free_port)
+	taskset -c "$SUT_CPU" env GOMAXPROCS=1 "$work/upstream" -addr "127.0.0.1:$P_UP" &
+	pids+=($!)
+}

@@ -37,23 +37,14 @@ VARIANTS=${VARIANTS:-"on on10"}
 # with more headers, pay with or without tracing.
 HDRS=(-H "User-Agent: bench-client/1.0" -H "Accept: application/json" -H "Accept-Encoding: gzip" -H "Accept-Language: en")
 
-command -v wrk >/dev/null 2>&1 && command -v taskset >/dev/null 2>&1 || {
-	echo "installing wrk (Debian package)..." >&2
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >/dev/null
-	apt-get install -y -qq wrk util-linux >/dev/null
-}
-
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
+need_wrk
 
 echo "building..." >&2
-go build -o "$work/upstream" ./bench/upstream
+start_upstream
 go build -o "$work/rampart" ./cmd/rampart
 
-P_UP=$(free_port)
-taskset -c "$SUT_CPU" env GOMAXPROCS=1 "$work/upstream" -addr "127.0.0.1:$P_UP" &
-pids+=($!)
 export BENCH_ADMIN_TOKEN=bench-admin-token-0123456789abcdef0123
 
 fragment() { # variant name -> YAML lines

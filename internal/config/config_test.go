@@ -179,3 +179,31 @@ func TestParseValues(t *testing.T) {
 		}
 	}
 }
+
+// TestOptOutWarnings: opting out of a protection is never silent:
+// duplicate JSON names and the former home of ipv6_prefix warn; two
+// different prefixes are an error.
+func TestOptOutWarnings(t *testing.T) {
+	base := "version: 1\nlisteners: [{name: public, address: \"127.0.0.1:8080\"}]\nupstreams: [{name: svc, allow_plaintext: true, targets: [{url: \"http://127.0.0.1:9\"}]}]\n"
+	route := "routes:\n  - {id: r, prefix: /, upstream: svc, public: true, validate: {json: {allow_duplicate_names: true}}}\n"
+	cfg, err := Parse([]byte(base+"rate_limiting: {ipv6_prefix: 56}\n"+route), "w.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []string
+	for _, w := range cfg.Warnings {
+		all = append(all, w.Error())
+	}
+	got := strings.Join(all, "\n")
+	for _, want := range []string{"w.yaml:6: routes[0].validate.json.allow_duplicate_names:", "rate_limiting.ipv6_prefix: moved to client_ip.ipv6_prefix"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no warning %q in:\n%s", want, got)
+		}
+	}
+	if cfg.ClientIP.IPv6Prefix != 56 {
+		t.Errorf("the former ipv6_prefix is not used: %d", cfg.ClientIP.IPv6Prefix)
+	}
+	if _, err := Parse([]byte(base+"client_ip: {ipv6_prefix: 64}\nrate_limiting: {ipv6_prefix: 56}\n"+route), "w.yaml"); err == nil || !strings.Contains(err.Error(), "rate_limiting.ipv6_prefix") {
+		t.Errorf("two different prefixes: %v", err)
+	}
+}

@@ -185,33 +185,31 @@ func simple(o string) (origin, bool) {
 	c.host = o
 	if i := strings.IndexByte(o, ':'); i >= 0 {
 		c.host, c.port = o[:i], o[i+1:]
-		if len(c.port) == 0 || len(c.port) > 5 || c.port[0] == '0' {
-			return c, false
-		}
-		n := 0
-		for j := 0; j < len(c.port); j++ {
-			if c.port[j] < '0' || c.port[j] > '9' {
-				return c, false
-			}
-			n = n*10 + int(c.port[j]-'0')
-		}
-		if n > 65535 {
-			return c, false
-		}
-		if (c.scheme == "https" && n == 443) || (c.scheme == "http" && n == 80) {
-			return c, false // Canonical spells it
+		n, ok := port(c.port)
+		if !ok || (c.scheme == "https" && n == 443) || (c.scheme == "http" && n == 80) {
+			return c, false // Canonical judges it, or spells the default port
 		}
 	}
 	h := c.host
-	if h == "" || h[0] == '.' || h[len(h)-1] == '.' || strings.Contains(h, "..") {
+	if h == "" || h[0] == '.' || strings.Contains(h, "..") || !validHost(h) {
 		return c, false
 	}
-	for j := 0; j < len(h); j++ {
-		if ch := h[j]; !(ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '.') {
-			return c, false
-		}
-	}
 	return c, true
+}
+
+// port reads a port number written without a leading zero.
+func port(s string) (int, bool) {
+	if len(s) == 0 || len(s) > 5 || s[0] == '0' {
+		return 0, false
+	}
+	n := 0
+	for j := 0; j < len(s); j++ {
+		if s[j] < '0' || s[j] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(s[j]-'0')
+	}
+	return n, n <= 65535
 }
 
 // Canonical parses a serialised origin (RFC 6454) and returns it in one
@@ -249,18 +247,24 @@ func splitOrigin(scheme, hostport string) (host, port string, err error) {
 	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '0' {
 		return "", "", errors.New("port")
 	}
-	if host == "" || strings.HasSuffix(host, ".") {
+	if !validHost(host) {
 		return "", "", errors.New("host")
 	}
-	if ip := net.ParseIP(host); ip == nil {
-		for i := 0; i < len(host); i++ {
-			c := host[i]
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
-				return "", "", errors.New("host")
-			}
+	return host, port, nil
+}
+
+// validHost accepts an IP address or a name of lower-case letters,
+// digits, '-' and dots (a leading dot marks a pattern's suffix).
+func validHost(host string) bool {
+	if host == "" || strings.HasSuffix(host, ".") {
+		return false
+	}
+	for i := 0; i < len(host); i++ {
+		if c := host[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return net.ParseIP(host) != nil // an IPv6 literal
 		}
 	}
-	return host, port, nil
+	return true
 }
 
 // Allowed reports whether a request's Origin header value is allowed.

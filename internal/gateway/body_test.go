@@ -190,10 +190,13 @@ func TestDuplicateNamesRefused(t *testing.T) {
 		`{"sku":"widget","qty":1,"note":"x","note":"y"}`,
 		`{"sku":"widget","qty":1,"sku":"widget"}`,
 		`{"sku":"widget","qty":1,"\u0071ty":2}`,
+		`{"sku":"widget","qty":1,"note":{"a":1,"b":{"c":[{"d":1,"d":2}]}}}`, // at depth
+		`[{"sku":"widget","qty":1},{"sku":"w","sku":"x","qty":1}]`,
 	} {
-		got := statusLines(rawExchange(t, addr, post("/v1/orders", "application/json", body)))
-		if len(got) != 1 || got[0] != "400" {
-			t.Errorf("%s: %v, want 400", body, got)
+		resp := rawExchange(t, addr, post("/v1/orders", "application/json", body))
+		got := statusLines(resp)
+		if len(got) != 1 || got[0] != "400" || !strings.Contains(resp, `"code":"validate.json"`) {
+			t.Errorf("%s: %v, want 400 validate.json\n%s", body, got, resp)
 		}
 	}
 	if n := len(up.received()); n != 0 {

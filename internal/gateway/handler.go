@@ -94,11 +94,7 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = h.serveRoute(rec, r, route)
 	}
 	if err != nil {
-		pe := pipeline.AsError(err)
-		pipeline.Render(rec, r, pe)
-		if pe.Close && r.ProtoMajor == 1 {
-			endConnection(rec)
-		}
+		refuse(rec, r, pipeline.AsError(err))
 	}
 	status, code := outcome(s, rec)
 	if span != nil {
@@ -131,15 +127,18 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// endConnection makes a refusal that closes its connection (bad framing,
-// an oversize body) close it as soon as the response is written. Without
-// this, net/http reads what is left of the body first, to keep the
-// connection, and a client that sent a chunked header without a body holds
-// the socket until the read timeout.
-func endConnection(w http.ResponseWriter) {
-	rc := http.NewResponseController(w)
-	_ = rc.Flush()
-	_ = rc.SetReadDeadline(time.Now())
+// refuse renders a decision. One that closes its connection (bad
+// framing, an oversize body) closes it as soon as the response is
+// written: otherwise net/http reads what is left of the body first, to
+// keep the connection, and a client that sent a chunked header without a
+// body holds the socket until the read timeout.
+func refuse(w http.ResponseWriter, r *http.Request, e *pipeline.Error) {
+	pipeline.Render(w, r, e)
+	if e.Close && r.ProtoMajor == 1 {
+		rc := http.NewResponseController(w)
+		_ = rc.Flush()
+		_ = rc.SetReadDeadline(time.Now())
+	}
 }
 
 // clientKeyText is the client's key as the dashboard shows it: the
@@ -245,14 +244,7 @@ func (h *listenerHandler) admit(r *http.Request, s *pipeline.Scope, ci *server.C
 		*route = plan.jwksRoute
 		return nil
 	}
-	m := lp.router.Match(host, r.Method, path)
-	if cors.IsPreflight(r) {
-		// A preflight asks about another method: route it by that one,
-		// and if the route has a CORS policy, the gateway answers it.
-		if pm := lp.router.Match(host, r.Header.Get("Access-Control-Request-Method"), path); pm.Result == router.Found && pm.Value.cors != nil {
-			m = pm
-		}
-	}
+	m := match(lp, host, r, path)
 	switch m.Result {
 	case router.Found:
 		*route = m.Value
@@ -266,6 +258,18 @@ func (h *listenerHandler) admit(r *http.Request, s *pipeline.Scope, ci *server.C
 		return pipeline.Deny(http.StatusNotFound, CodeUnknownHost, "no route for this host")
 	}
 	return pipeline.Deny(http.StatusNotFound, CodeNotFound, "no route matches")
+}
+
+// match routes a request. A CORS preflight asks about another method: it
+// is routed by that one, and if that route has a CORS policy, the gateway
+// answers the preflight; otherwise it is an ordinary OPTIONS request.
+func match(lp *listenerPlan, host string, r *http.Request, path string) router.Match[*routePlan] {
+	if cors.IsPreflight(r) {
+		if m := lp.router.Match(host, r.Header.Get("Access-Control-Request-Method"), path); m.Result == router.Found && m.Value.cors != nil {
+			return m
+		}
+	}
+	return lp.router.Match(host, r.Method, path)
 }
 
 // originForm returns the path-and-query part of a request target; for an
