@@ -15,12 +15,9 @@ import (
 	"github.com/rampart-gw/rampart/internal/cors"
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/pipeline"
-	"github.com/rampart-gw/rampart/internal/proxy"
 	"github.com/rampart-gw/rampart/internal/respond"
 	"github.com/rampart-gw/rampart/internal/router"
 	"github.com/rampart-gw/rampart/internal/server"
-
-	"go.opentelemetry.io/otel/trace"
 )
 
 // Decision codes of the gateway's own stages.
@@ -49,56 +46,39 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	plan := g.plan.Load()
 	lp := plan.listeners[h.name]
 	ci := server.ConnInfoFrom(r.Context())
-	s := &pipeline.Scope{Start: g.deps.Now(), Listener: h.name}
+	x := &exchange{}
+	s := &x.scope
+	s.Start, s.Listener = g.deps.Now(), h.name
 	if ci != nil {
 		s.TLS = ci.TLS
 	}
 	if r.TLS == nil && s.TLS != nil {
 		r.TLS = s.TLS
 	}
-	rec := &recorder{ResponseWriter: w, lp: lp, resp: plan.resp, scope: s, upgrade: r.Header.Get("Upgrade") != "" || r.Method == http.MethodConnect}
-
-	s.PeerIP = proxy.PeerAddr(r.RemoteAddr)
-	xff := r.Header["X-Forwarded-For"]
-	if xff == nil {
-		if fwd := r.Header["Forwarded"]; fwd != nil {
-			xff = clientip.ForwardedFor(fwd) // RFC 7239, from trusted proxies only
-		}
-	}
-	s.ClientIP, s.TrustedPeer = lp.resolver.Resolve(s.PeerIP, xff)
-	if s.ClientIP.IsValid() {
-		s.ClientIPText = s.ClientIP.String()
-		s.ClientKey = clientip.Key(s.ClientIP, plan.v6Bits)
-	}
-	s.RequestID = g.requestID(r, s.TrustedPeer)
-	// Client-controlled decision fields go before any stage can read them
-	// (and before the gateway adds headers of its own).
-	decisionField, decisionOK := plan.decision.apply(r)
-	ctx := pipeline.WithScope(r.Context(), s)
-	var span trace.Span // nil unless this request is traced
-	if tr := g.tracing.Load(); tr != nil {
-		// The upstream joins the gateway's trace.
-		ctx, span = tr.t.Start(ctx, r.Header, tr.trusts(s.TrustedPeer))
-	}
-	r = r.WithContext(ctx)
-	rec.Header().Set("X-Request-Id", s.RequestID)
-
-	var route *routePlan
-	err := h.admit(r, s, ci, plan, lp, &route)
-	if err == nil && !decisionOK {
-		err = pipeline.Deny(http.StatusBadRequest, "validate.decision_field", "request sets a field reserved for the gateway: "+decisionField)
-	}
+	rec := &x.rec
+	*rec = recorder{ResponseWriter: w, lp: lp, resp: plan.resp, scope: s, upgrade: r.Header.Get("Upgrade") != "" || r.Method == http.MethodConnect}
+	a := &x.admission
+	*a = admission{g: g, plan: plan, lp: lp, ci: ci, r: r, s: s, rec: rec}
+	err := a.admit()
+	r = a.r
 	if err == nil {
-		s.RouteID = route.id
-		rec.resp = route.resp
-		err = h.serveRoute(rec, r, route)
+		s.RouteID = a.rt.id
+		rec.resp = a.rt.resp
+		err = h.serveRoute(rec, r, a.rt)
 	}
 	if err != nil {
 		refuse(rec, r, pipeline.AsError(err))
 	}
+	h.finish(r, x)
+}
+
+// finish records a request that has been answered: its span, the access
+// log, the metrics and dashboard, the refusal event and the detectors.
+func (h *listenerHandler) finish(r *http.Request, x *exchange) {
+	g, s, rec := h.g, &x.scope, &x.rec
 	status, code := outcome(s, rec)
-	if span != nil {
-		observe.End(span, observe.SpanOutcome{Method: r.Method, Route: s.RouteID, Path: s.Path, ClientIP: s.ClientIPText,
+	if x.span != nil {
+		observe.End(x.span, observe.SpanOutcome{Method: r.Method, Route: s.RouteID, Path: s.Path, ClientIP: s.ClientIPText,
 			Upstream: s.Upstream, Status: status, Code: code, UpstreamTime: s.UpstreamTime})
 	}
 	var end time.Time // one clock reading for the log, the metrics, the dashboard and the detectors
@@ -122,7 +102,7 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if s.Decision != nil && s.Decision.Status == 499 {
 			status = max(rec.status, http.StatusOK)
 		}
-		g.guard.Observe(s.ClientIP, status, code, route != nil && route.sensitive, end)
+		g.guard.Observe(s.ClientIP, status, code, x.rt != nil && x.rt.sensitive, end)
 		g.guard.ObserveLogin(s.Account, s.ClientIP, status, end)
 	}
 }
@@ -172,92 +152,6 @@ func (h *listenerHandler) serveRoute(rec *recorder, r *http.Request, route *rout
 			Attrs: map[string]string{"origin": observe.RedactText(origin)}})
 	}
 	return route.handler(rec, r)
-}
-
-// admit runs the fixed pre-route stages: framing verdict, host, path
-// normalisation and routing.
-func (h *listenerHandler) admit(r *http.Request, s *pipeline.Scope, ci *server.ConnInfo, plan *Plan, lp *listenerPlan, route **routePlan) error {
-	// Security: Begin runs for every request, first, so that the framing
-	// verdicts stay aligned with the requests of the connection.
-	v := ci.Begin()
-	if v.Problem != "" {
-		e := pipeline.DenyErr(http.StatusBadRequest, CodeFraming, "ambiguous request framing", errString(v.Problem))
-		e.Close = true
-		return e
-	}
-	if guard := h.g.guard; guard != nil {
-		if until, banned := guard.Banned(s.ClientIP, s.Start); banned {
-			e := pipeline.Deny(http.StatusForbidden, CodeBanned, "client temporarily banned")
-			e.Header = http.Header{"Retry-After": {strconv.Itoa(max(1, int(until.Sub(s.Start).Seconds())))}}
-			return e
-		}
-		if guard.Tightened(s.ClientIP, s.Start) && plan.tighten.Rate > 0 {
-			res, err := h.g.limits.Allow(r.Context(), "abuse|"+clientip.KeyString(guard.Key(s.ClientIP)), plan.tighten, s.Start)
-			if err != nil {
-				return pipeline.DenyErr(http.StatusServiceUnavailable, "ratelimit.unavailable", "rate limit store unavailable", err)
-			}
-			if !res.Allowed {
-				e := pipeline.Deny(http.StatusTooManyRequests, CodeThrottled, "client temporarily throttled")
-				e.Header = http.Header{"Retry-After": {strconv.Itoa(max(1, int(res.RetryAfter.Seconds()+0.999)))}}
-				return e
-			}
-		}
-	}
-	host, err := router.CanonicalHost(r.Host)
-	if err != nil {
-		return pipeline.DenyErr(http.StatusBadRequest, CodeBadHost, "invalid Host", err)
-	}
-	if v.Absolute && v.AbsoluteHost != "" {
-		// Absolute-form target: its authority must name the same host as
-		// the Host header, or one of them is lying.
-		if hh, err := router.CanonicalHost(v.AbsoluteHost); err != nil || hh != host {
-			return pipeline.Deny(http.StatusMisdirectedRequest, CodeMisdirected, "request target authority does not match Host")
-		}
-	}
-	if r.ProtoMajor == 2 {
-		if hv, ok := r.Header["Host"]; ok {
-			// RFC 9113 §8.3.1: :authority and Host must agree.
-			if len(hv) != 1 {
-				return pipeline.Deny(http.StatusBadRequest, CodeBadHost, "conflicting Host headers")
-			}
-			if hh, err := router.CanonicalHost(hv[0]); err != nil || hh != host {
-				return pipeline.Deny(http.StatusBadRequest, CodeBadHost, ":authority and Host differ")
-			}
-			delete(r.Header, "Host")
-		}
-	}
-	s.Host = host
-	raw, ok := originForm(r.RequestURI)
-	if !ok {
-		return pipeline.Deny(http.StatusBadRequest, CodeBadPath, "invalid request target")
-	}
-	pathPart, query, _ := cutQuery(raw)
-	path, err := router.Normalise(pathPart)
-	if err != nil {
-		return pipeline.DenyErr(http.StatusBadRequest, CodeBadPath, "invalid request path", err)
-	}
-	if !validQuery(query) {
-		return pipeline.Deny(http.StatusBadRequest, CodeBadQuery, "invalid query string")
-	}
-	s.Path = path
-	if plan.jwksRoute != nil && path == plan.jwksPath {
-		*route = plan.jwksRoute
-		return nil
-	}
-	m := match(lp, host, r, path)
-	switch m.Result {
-	case router.Found:
-		*route = m.Value
-		s.Params = m.Params
-		return nil
-	case router.MethodNotAllowed:
-		e := pipeline.Deny(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method not allowed")
-		e.Header = http.Header{"Allow": {joinComma(m.Allow)}}
-		return e
-	case router.UnknownHost:
-		return pipeline.Deny(http.StatusNotFound, CodeUnknownHost, "no route for this host")
-	}
-	return pipeline.Deny(http.StatusNotFound, CodeNotFound, "no route matches")
 }
 
 // match routes a request. A CORS preflight asks about another method: it

@@ -393,6 +393,9 @@ func compileRoute(r config.Route, lp *listenerPlan, p *Plan, pool *proxy.Pool, a
 	if rp.cors, err = cors.Compile(r.CORS, r.Methods); err != nil {
 		return nil, &stageError{path: "cors", err: err}
 	}
+	if rp.cors != nil {
+		rp.stages = append(rp.stages, "cors") // serveRoute: preflights answered before the chain
+	}
 	mws := make([]pipeline.Middleware, 0, len(stages))
 	for _, s := range stages {
 		if s.mw != nil {
@@ -475,19 +478,16 @@ func (p *Plan) start() {
 	}
 }
 
-// preRouteStages are the stages every request passes before routing, in
-// the order listenerHandler runs them.
-func preRouteStages() []string {
-	return []string{"framing", "request_id", "client_ip", "host", "normalise", "route"}
-}
-
-// Stages returns, for each route id, every stage a request on that route
-// passes, in order (for the golden plan test).
-func (p *Plan) Stages() map[string][]string {
-	out := map[string][]string{}
-	for _, lp := range p.listeners {
+// Stages returns, per listener and route id, every stage a request on
+// that route passes, in order: the admission stages (the table the handler
+// walks), then the route's chain (the table compileRoute builds). The
+// golden plan test prints it.
+func (p *Plan) Stages() map[string]map[string][]string {
+	out := map[string]map[string][]string{}
+	for name, lp := range p.listeners {
+		out[name] = map[string][]string{}
 		for _, rp := range lp.routes {
-			out[rp.id] = append(preRouteStages(), rp.stages...)
+			out[name][rp.id] = append(admissionNames(), rp.stages...)
 		}
 	}
 	return out
