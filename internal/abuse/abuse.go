@@ -481,6 +481,10 @@ func (g *Guard) loadBans(ctx context.Context) {
 	}
 }
 
+// KeyPrefix is where the guard keeps its shared state in a Redis whose
+// rampart keys start with base (rate_limiting.redis.key_prefix).
+func KeyPrefix(base string) string { return base + "abuse:" }
+
 // parseKey reads a client key as publish writes it (clientip.KeyString).
 func parseKey(s string) (netip.Prefix, bool) {
 	if strings.Contains(s, "/") {

@@ -92,7 +92,7 @@ func New(cfg *config.Config, deps pipeline.Deps) (*Gateway, error) {
 	if cfg.Abuse != nil {
 		o := guardOptions(cfg, deps)
 		if g.redis != nil {
-			o.Redis, o.Prefix = g.redis.client, cfg.RateLimiting.Redis.KeyPrefix+"abuse:"
+			o.Redis, o.Prefix = g.redis.client, abuse.KeyPrefix(cfg.RateLimiting.Redis.KeyPrefix)
 		}
 		g.guard = abuse.New(o)
 	}
@@ -439,11 +439,7 @@ func openRedis(c *config.Redis, prev *redisEntry) *redisEntry {
 	if prev != nil && prev.fingerprint == fp {
 		return prev
 	}
-	client := redis.NewUniversalClient(&redis.UniversalOptions{
-		Addrs: c.Addresses, MasterName: c.MasterName, Username: c.Username, Password: c.Password.Reveal(), DB: c.DB,
-		DialTimeout: time.Second, ReadTimeout: c.Timeout.D(), WriteTimeout: c.Timeout.D(), PoolTimeout: c.Timeout.D(),
-		MaxRetries: -1, // a limit check is not retried: the failure policy decides
-	})
+	client := ratelimit.Client(c)
 	return &redisEntry{fingerprint: fp, client: client, limiter: ratelimit.NewRedis(client, c.KeyPrefix, c.Timeout.D()),
 		quotas: ratelimit.NewRedisQuotas(client, c.KeyPrefix+"quota:", c.Timeout.D())}
 }

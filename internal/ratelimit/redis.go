@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/rampart-gw/rampart/internal/config"
 )
 
 // gcraScript is GCRA in one atomic round trip. It reads Redis's own clock
@@ -28,6 +30,19 @@ end
 redis.call('SET', KEYS[1], nxt, 'PX', math.ceil((nxt - now) / 1000) + 1)
 return {1, math.floor((now - allow_at) / T), nxt - now}
 `)
+
+// Client opens the go-redis client of a rate_limiting.redis section:
+// standalone, Sentinel (master_name) or Cluster (several addresses). It is
+// the one constructor, for the gateway's shared state and for the CLI.
+// Calls time out after the section's timeout and are not retried (the
+// failure policy of each limit decides).
+func Client(c *config.Redis) redis.UniversalClient {
+	return redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs: c.Addresses, MasterName: c.MasterName, Username: c.Username, Password: c.Password.Reveal(), DB: c.DB,
+		DialTimeout: time.Second, ReadTimeout: c.Timeout.D(), WriteTimeout: c.Timeout.D(), PoolTimeout: c.Timeout.D(),
+		MaxRetries: -1,
+	})
+}
 
 // ErrStoreOpen is returned while the Redis circuit breaker is open.
 var ErrStoreOpen = errors.New("rate limit store circuit open")

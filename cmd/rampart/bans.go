@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/abuse"
+	"github.com/rampart-gw/rampart/internal/clientip"
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/ratelimit"
+)
+
+// cmdBans is `rampart bans lift`: it lifts a ban in the Redis that the
+// config's instances share, so that every instance lifts it.
+func cmdBans(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "lift" {
+		fmt.Fprintln(stderr, "usage: rampart bans lift --config FILE IP|IPv6-PREFIX")
+		return 2
+	}
+	fs := flag.NewFlagSet("bans lift", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (its rate_limiting.redis section)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	if *path == "" || fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "usage: rampart bans lift --config FILE IP|IPv6-PREFIX")
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		printProblems(stderr, err)
+		return 1
+	}
+	ip, err := clientip.ParseKey(fs.Arg(0), cfg.ClientIP.IPv6Prefix)
+	if err != nil {
+		fmt.Fprintf(stderr, "error: %q is not a client address: %v\n", fs.Arg(0), err)
+		return 2
+	}
+	rc := cfg.RateLimiting.Redis
+	if rc == nil {
+		fmt.Fprintln(stderr, "error: bans are shared only through rate_limiting.redis; without it, restart rampart to clear bans")
+		return 1
+	}
+	client := ratelimit.Client(rc)
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := abuse.LiftShared(ctx, client, abuse.KeyPrefix(rc.KeyPrefix), ip); err != nil {
+		return fail(stderr, err)
+	}
+	fmt.Fprintf(stdout, "ban on %s lifted\n", clientip.KeyString(ip))
+	return 0
+}

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/gateway"
+)
+
+func cmdCheck(args []string, stdout, stderr io.Writer) int {
+	path, _, ok := configFlag("check", args, stderr)
+	if !ok {
+		return 2
+	}
+	cfg, err := config.Load(path)
+	if err == nil {
+		err = gateway.Check(cfg)
+	}
+	if cfg != nil {
+		for _, w := range cfg.Warnings {
+			fmt.Fprintf(stderr, "warning: %s\n", w)
+		}
+	}
+	if err != nil {
+		printProblems(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: OK (%d listeners, %d upstreams, %d routes)\n", path, len(cfg.Listeners), len(cfg.Upstreams), len(cfg.Routes))
+	return 0
+}
+
+func printProblems(w io.Writer, err error) {
+	probs := config.FieldErrors(err)
+	if len(probs) == 0 {
+		fmt.Fprintf(w, "error: %v\n", err)
+		return
+	}
+	for _, p := range probs {
+		fmt.Fprintf(w, "error: %s\n", p)
+	}
+	fmt.Fprintf(w, "%d problem(s)\n", len(probs))
+}

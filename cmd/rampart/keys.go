@@ -1,0 +1,68 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/authn"
+	"github.com/rampart-gw/rampart/internal/config"
+)
+
+func cmdKeys(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "create" {
+		fmt.Fprintln(stderr, "usage: rampart keys create --config FILE --consumer NAME [--scopes a,b] [--ttl 90d]")
+		return 2
+	}
+	fs := flag.NewFlagSet("keys create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (its authn.api_keys section)")
+	consumer := fs.String("consumer", "", "who the key is for")
+	scopes := fs.String("scopes", "", "comma-separated scopes")
+	ttl := fs.String("ttl", "90d", "validity (e.g. 90d, 720h; 0 = no expiry)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	if *path == "" || *consumer == "" {
+		fmt.Fprintln(stderr, "rampart keys create: --config and --consumer are required")
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		printProblems(stderr, err)
+		return 1
+	}
+	k := cfg.Authn.APIKeys
+	if k == nil {
+		fmt.Fprintf(stderr, "error: %s has no authn.api_keys section\n", *path)
+		return 1
+	}
+	d, err := config.ParseDuration(*ttl)
+	if err != nil {
+		fmt.Fprintf(stderr, "error: --ttl: %v\n", err)
+		return 2
+	}
+	var sc []string
+	for _, s := range strings.Split(*scopes, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			sc = append(sc, s)
+		}
+	}
+	store, err := authn.LoadAPIKeys(k.File)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	key, rec, err := authn.NewAPIKey([]byte(k.Secret.Reveal()), *consumer, sc, d, time.Now())
+	if err != nil {
+		return fail(stderr, err)
+	}
+	store.Keys = append(store.Keys, rec)
+	if err := authn.SaveAPIKeys(k.File, store); err != nil {
+		return fail(stderr, err)
+	}
+	fmt.Fprintf(stderr, "created key %s for %s in %s; it is shown once, store it now (reload rampart to use it):\n", rec.Prefix, rec.Consumer, k.File)
+	fmt.Fprintln(stdout, key)
+	return 0
+}
