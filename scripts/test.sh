@@ -52,5 +52,7 @@ go test -run '^$' -fuzz '^FuzzParseAndVerify$' -fuzztime 10s ./internal/authn
 go test -run '^$' -fuzz '^FuzzCheckJSON$' -fuzztime 10s ./internal/validate
 go test -run '^$' -fuzz '^FuzzBucketKey$' -fuzztime 5s ./internal/ratelimit
 go test -run '^$' -fuzz '^FuzzAllowed$' -fuzztime 5s ./internal/cors
+go test -run '^$' -fuzz '^FuzzFraming$' -fuzztime 10s ./internal/server
+go test -run '^$' -fuzz '^FuzzAppendJSONString$' -fuzztime 5s ./internal/pipeline
 
 echo "all tests passed"

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/rampart-gw/rampart/internal/pipeline"
 )
 
 // BufferedWriter batches log lines: one write system call per flush
@@ -300,7 +302,7 @@ func AppendAccess(b []byte, r *AccessRecord) []byte {
 		b = append(b, ',', '"')
 		b = append(b, k...)
 		b = append(b, '"', ':')
-		b = appendString(b, v)
+		b = pipeline.AppendJSONString(b, v)
 	}
 	b = append(b, `{"time":"`...)
 	b = r.Time.UTC().AppendFormat(b, time.RFC3339Nano)

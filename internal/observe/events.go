@@ -155,15 +155,15 @@ func (e *Emitter) loop() {
 // RedactText; the request summary carries no query values.
 func AppendEvent(b []byte, ev pipeline.Event) []byte {
 	b = append(b, `{"time":`...)
-	b = appendString(b, ev.Time.UTC().Format(time.RFC3339Nano))
+	b = pipeline.AppendJSONString(b, ev.Time.UTC().Format(time.RFC3339Nano))
 	b = append(b, `,"log":"security","event":`...)
-	b = appendString(b, ev.Name)
+	b = pipeline.AppendJSONString(b, ev.Name)
 	field := func(k, v string) {
 		if v != "" {
 			b = append(b, ',', '"')
 			b = append(b, k...)
 			b = append(b, '"', ':')
-			b = appendString(b, v)
+			b = pipeline.AppendJSONString(b, v)
 		}
 	}
 	if ev.Code != "" {
@@ -186,18 +186,18 @@ func AppendEvent(b []byte, ev pipeline.Event) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, r)
+			b = pipeline.AppendJSONString(b, r)
 		}
 		b = append(b, ']')
 	}
 	field("reason", RedactText(ev.Reason))
 	if ev.Method != "" || ev.Path != "" {
 		b = append(b, `,"request":{"method":`...)
-		b = appendString(b, ev.Method)
+		b = pipeline.AppendJSONString(b, ev.Method)
 		b = append(b, `,"host":`...)
-		b = appendString(b, clipText(ev.Host, 256))
+		b = pipeline.AppendJSONString(b, clipText(ev.Host, 256))
 		b = append(b, `,"path":`...)
-		b = appendString(b, clipText(ev.Path, 512))
+		b = pipeline.AppendJSONString(b, clipText(ev.Path, 512))
 		if len(ev.QueryKeys) > 0 {
 			b = append(b, `,"query_keys":[`...)
 			for i, k := range ev.QueryKeys {
@@ -207,13 +207,13 @@ func AppendEvent(b []byte, ev pipeline.Event) []byte {
 				if i > 0 {
 					b = append(b, ',')
 				}
-				b = appendString(b, clipText(k, 64))
+				b = pipeline.AppendJSONString(b, clipText(k, 64))
 			}
 			b = append(b, ']')
 		}
 		if ev.UserAgent != "" {
 			b = append(b, `,"user_agent":`...)
-			b = appendString(b, clipText(RedactText(ev.UserAgent), 256))
+			b = pipeline.AppendJSONString(b, clipText(RedactText(ev.UserAgent), 256))
 		}
 		b = append(b, '}')
 	}

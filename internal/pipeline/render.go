@@ -3,7 +3,6 @@ package pipeline
 import (
 	"net/http"
 	"strconv"
-	"strings"
 )
 
 // ProblemContentType is the RFC 9457 media type of every refusal.
@@ -43,38 +42,36 @@ func Render(w http.ResponseWriter, r *http.Request, e *Error) {
 // problemJSON encodes the problem document by hand: the fields are few and
 // fixed, and this runs on every refusal, including floods of them.
 func problemJSON(e *Error, reqID string) []byte {
-	var b strings.Builder
-	b.Grow(160 + len(e.Detail) + len(reqID))
-	b.WriteString(`{"type":"about:blank","title":`)
-	writeJSONString(&b, statusTitle(e.Status))
-	b.WriteString(`,"status":`)
-	b.WriteString(strconv.Itoa(e.Status))
-	b.WriteString(`,"code":`)
-	writeJSONString(&b, e.Code)
+	b := make([]byte, 0, 160+len(e.Detail)+len(reqID))
+	b = append(b, `{"type":"about:blank","title":`...)
+	b = AppendJSONString(b, statusTitle(e.Status))
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(e.Status), 10)
+	b = append(b, `,"code":`...)
+	b = AppendJSONString(b, e.Code)
 	if e.Detail != "" {
-		b.WriteString(`,"detail":`)
-		writeJSONString(&b, e.Detail)
+		b = append(b, `,"detail":`...)
+		b = AppendJSONString(b, e.Detail)
 	}
 	if len(e.Fields) > 0 {
-		b.WriteString(`,"errors":[`)
+		b = append(b, `,"errors":[`...)
 		for i, f := range e.Fields {
 			if i > 0 {
-				b.WriteByte(',')
+				b = append(b, ',')
 			}
-			b.WriteString(`{"pointer":`)
-			writeJSONString(&b, f.Pointer)
-			b.WriteString(`,"detail":`)
-			writeJSONString(&b, f.Detail)
-			b.WriteByte('}')
+			b = append(b, `{"pointer":`...)
+			b = AppendJSONString(b, f.Pointer)
+			b = append(b, `,"detail":`...)
+			b = AppendJSONString(b, f.Detail)
+			b = append(b, '}')
 		}
-		b.WriteByte(']')
+		b = append(b, ']')
 	}
 	if reqID != "" {
-		b.WriteString(`,"request_id":`)
-		writeJSONString(&b, reqID)
+		b = append(b, `,"request_id":`...)
+		b = AppendJSONString(b, reqID)
 	}
-	b.WriteString("}\n")
-	return []byte(b.String())
+	return append(b, "}\n"...)
 }
 
 func statusTitle(status int) string {
@@ -82,25 +79,4 @@ func statusTitle(status int) string {
 		return t
 	}
 	return "Error"
-}
-
-const hexDigits = "0123456789abcdef"
-
-func writeJSONString(b *strings.Builder, s string) {
-	b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
-		case c < 0x20 || c == 0x7f || c == '<' || c == '>' || c == '&':
-			b.WriteString(`\u00`)
-			b.WriteByte(hexDigits[c>>4])
-			b.WriteByte(hexDigits[c&0xf])
-		default:
-			b.WriteByte(c)
-		}
-	}
-	b.WriteByte('"')
 }
