@@ -4,18 +4,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/pipeline"
+	"github.com/rampart-gw/rampart/internal/pki"
 )
 
 // ReasonIntrospection is an introspection endpoint that failed to answer;
@@ -62,13 +60,9 @@ type introEntry struct {
 func NewIntrospector(o IntrospectionOptions) (*Introspector, error) {
 	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
 	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
+		pool, err := pki.CAPool(o.CAFile)
 		if err != nil {
 			return nil, err
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%s: no PEM certificates", o.CAFile)
 		}
 		tlsConf.RootCAs = pool
 	}

@@ -144,7 +144,7 @@ func (is *Issuer) verify(ctx context.Context, t *token, now time.Time, pol Polic
 		id.Scopes = stringList(c["scp"], true)
 	}
 	if is.rolesPath != nil {
-		id.Roles = stringList(claimPath(c, is.rolesPath), false)
+		id.Roles = stringList(pipeline.ClaimPath(c, is.rolesPath), false)
 	}
 	if is.binding {
 		htb, _ := c["htb"].(string)
@@ -205,17 +205,6 @@ func stringList(v any, split bool) []string {
 	return nil
 }
 
-func claimPath(c map[string]any, path []string) any {
-	var cur any = c
-	for _, p := range path {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil
-		}
-		cur = m[p]
-	}
-	return cur
-}
 
 // plain converts json.Number to int64 or float64 for later stages.
 func plain(v any) any {

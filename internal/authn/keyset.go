@@ -3,7 +3,6 @@ package authn
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,12 +10,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rampart-gw/rampart/internal/pki"
 )
 
 // KeySet finds the verification key for a token.
@@ -132,13 +132,9 @@ func NewRemoteKeys(opt RemoteOptions) (*RemoteKeys, error) {
 	}
 	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
 	if opt.CAFile != "" {
-		pem, err := os.ReadFile(opt.CAFile)
+		pool, err := pki.CAPool(opt.CAFile)
 		if err != nil {
 			return nil, err
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%s: no PEM certificates", opt.CAFile)
 		}
 		tlsConf.RootCAs = pool
 	}

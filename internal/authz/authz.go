@@ -169,15 +169,7 @@ func claimValue(id *pipeline.Identity, path []string) any {
 			return id.Method
 		}
 	}
-	var cur any = id.Claims
-	for _, p := range path {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil
-		}
-		cur = m[p]
-	}
-	return cur
+	return pipeline.ClaimPath(id.Claims, path)
 }
 
 func scalarString(v any) (string, bool) {

@@ -15,6 +15,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/authn"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/pipeline"
+	"github.com/rampart-gw/rampart/internal/pki"
 )
 
 // issuerEntry is a compiled JWT issuer. Remote key sets are state (the
@@ -210,7 +211,7 @@ func compileRevocations(t *config.ListenerTLS) (*authn.Revocations, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", t.ClientCRLFile, err)
 		}
-		cas, err := readCerts(t.ClientCAFile)
+		cas, err := pki.Certificates(t.ClientCAFile)
 		if err != nil {
 			return nil, err
 		}
@@ -226,33 +227,6 @@ func compileRevocations(t *config.ListenerTLS) (*authn.Revocations, error) {
 		}
 	}
 	return authn.NewRevocations(t.ClientRevokedSerials, crl), nil
-}
-
-func readCerts(path string) ([]*x509.Certificate, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var out []*x509.Certificate
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%s: no certificates", path)
-	}
-	return out, nil
 }
 
 // compileIntrospection builds the introspection clients. Their caches are

@@ -108,3 +108,18 @@ type Identity struct {
 	// against every request that presents it.
 	Binding string
 }
+
+// ClaimPath walks a dotted claim path (already split: "realm_access",
+// "roles") through nested JSON objects and returns the value there, nil
+// when any step is missing or not an object.
+func ClaimPath(claims map[string]any, path []string) any {
+	var cur any = claims
+	for _, p := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[p]
+	}
+	return cur
+}

@@ -2,14 +2,13 @@ package proxy
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/pki"
 )
 
 // newTransport builds the HTTP/1.1 transport for one upstream and one pair
@@ -43,13 +42,9 @@ func newTransport(u config.Upstream, tlsConf *tls.Config, connect, response time
 func upstreamTLS(u config.Upstream) (*tls.Config, error) {
 	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.TLS.ServerName}
 	if u.TLS.CAFile != "" {
-		pem, err := os.ReadFile(u.TLS.CAFile)
+		pool, err := pki.CAPool(u.TLS.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("tls.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls.ca_file %s: no PEM certificates found", u.TLS.CAFile)
 		}
 		c.RootCAs = pool
 	}

@@ -6,16 +6,15 @@ package server
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"log"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"sync/atomic"
 
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/pki"
 )
 
 // CipherSuites are the TLS 1.2 suites offered: ECDHE key exchange with
@@ -96,13 +95,9 @@ func Listen(base context.Context, cfg config.Listener, handler http.Handler, log
 		}
 		tlsConf = TLSConfig(certs)
 		if f := cfg.TLS.ClientCAFile; f != "" {
-			pem, err := os.ReadFile(f)
+			pool, err := pki.CAPool(f)
 			if err != nil {
 				return nil, fmt.Errorf("listener %s: client_ca_file: %w", cfg.Name, err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("listener %s: client_ca_file %s: no PEM certificates", cfg.Name, f)
 			}
 			// Verified when presented; routes decide whether one is
 			// required. Only this bundle is trusted, never the system
