@@ -205,7 +205,6 @@ func stringList(v any, split bool) []string {
 	return nil
 }
 
-
 // plain converts json.Number to int64 or float64 for later stages.
 func plain(v any) any {
 	switch x := v.(type) {
