@@ -98,18 +98,33 @@ func New(cfg *config.Config, deps pipeline.Deps) (*Gateway, error) {
 	}
 	plan, err := compile(cfg, deps, nil, g.jtis, g.limits, g.redis.store(), g.quotaStore(g.redis), g.Guard)
 	if err != nil {
-		g.closeEvents()
+		g.abandon()
 		return nil, err
 	}
 	al, err := openAccessLog(cfg.AccessLog)
 	if err != nil {
 		plan.closeNew(nil)
-		g.closeEvents()
+		g.abandon()
 		return nil, cfg.Problem("access_log.output", "%v", err)
 	}
 	g.access.Store(al)
 	g.plan.Store(plan)
 	return g, nil
+}
+
+// abandon releases what New opened before it failed: the event stream,
+// the tracer, the Redis client and the abuse guard's subscription.
+func (g *Gateway) abandon() {
+	if g.guard != nil {
+		g.guard.Close()
+	}
+	g.redis.close()
+	if tr := g.tracing.Load(); tr != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = tr.t.Shutdown(ctx)
+		cancel()
+	}
+	g.closeEvents()
 }
 
 // openObservability opens the security event stream (unless deps

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -445,5 +446,38 @@ func TestReadinessAgreesWithRoutes(t *testing.T) {
 	}
 	if !ready {
 		t.Fatal("never ready again after Redis came back")
+	}
+}
+
+// TestNewReleasesOnFailure: a config that fails to compile after the
+// Redis client, the abuse guard's subscription and the event stream
+// were opened leaves none of them running.
+func TestNewReleasesOnFailure(t *testing.T) {
+	rs := startRedis(t, "")
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`version: 1
+listeners: [{name: public, address: "127.0.0.1:0"}]
+upstreams: [{name: svc, allow_plaintext: true, targets: [{url: "http://127.0.0.1:9"}]}]
+rate_limiting:
+  redis: {addresses: ["%s"]}
+abuse: {}
+routes:
+  - {id: r, prefix: /, upstream: svc, public: true, openapi: {spec: /nonexistent/spec.yaml}}
+`, rs.addr)), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.AccessLog.Enabled = new(bool)
+	before := runtime.NumGoroutine()
+	for i := 0; i < 5; i++ {
+		if _, err := New(cfg, pipeline.Deps{}); err == nil {
+			t.Fatal("a config with a missing OpenAPI document compiled")
+		}
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for runtime.NumGoroutine() > before+2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before+2 {
+		t.Fatalf("%d goroutines left running after 5 failed starts (%d before)", n, before)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/pipeline"
@@ -174,7 +175,7 @@ func isChunked(resp *http.Response) bool {
 }
 
 func isReset(err error) bool {
-	return strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "broken pipe")
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 var aLongTimeAgo = time.Unix(1, 0)
@@ -299,6 +300,15 @@ func (t *fastTransport) reap() {
 	if left > 0 && !t.closed {
 		t.reaper = time.AfterFunc(t.idleFor/2+time.Millisecond, t.reap)
 	}
+}
+
+// retire closes the idle connections and stops keeping the ones that
+// requests still in flight give back: the pool was retired by a reload.
+func (t *fastTransport) retire() {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
+	t.CloseIdleConnections()
 }
 
 // CloseIdleConnections closes pooled connections of both paths.

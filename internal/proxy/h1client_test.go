@@ -328,3 +328,25 @@ func TestFastPathReapsIdle(t *testing.T) {
 		t.Fatal("idle connection never reaped")
 	}
 }
+
+// TestRetiredTransportKeepsNothing: after a reload retires the pool, a
+// connection that a request in flight gives back is closed, not pooled.
+func TestRetiredTransportKeepsNothing(t *testing.T) {
+	ft := newFast(t)
+	a, b := net.Pipe()
+	defer b.Close()
+	ft.put("http://up:80", &h1Conn{Conn: a, br: bufio.NewReader(a), bw: bufio.NewWriter(a)})
+	if len(ft.idle["http://up:80"]) != 1 {
+		t.Fatal("a live transport did not keep an idle connection")
+	}
+	ft.retire()
+	c, d := net.Pipe()
+	defer d.Close()
+	ft.put("http://up:80", &h1Conn{Conn: c, br: bufio.NewReader(c), bw: bufio.NewWriter(c)})
+	if n := len(ft.idle["http://up:80"]); n != 0 {
+		t.Fatalf("a retired transport holds %d idle connections", n)
+	}
+	if _, err := c.Write([]byte("x")); err == nil {
+		t.Fatal("the connection given back after retirement is still open")
+	}
+}

@@ -221,6 +221,10 @@ func (p *Pool) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, t := range p.transports {
+		if ft, ok := t.(*fastTransport); ok {
+			ft.retire()
+			continue
+		}
 		t.CloseIdleConnections()
 	}
 }
