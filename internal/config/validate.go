@@ -14,6 +14,19 @@ import (
 )
 
 func (c *Config) validate(p *Problems) {
+	c.validateVersion(p)
+	listeners := c.validateListeners(p)
+	upstreams := c.validateUpstreams(p)
+	c.validateAssertion(p)
+	c.validateRateLimiting(p)
+	c.validateAbuse(p)
+	c.warnResponseHeaders(c.ResponseHeaders, "response_headers")
+	issuers := c.validateAuthn(p)
+	c.validateRoutes(p, listeners, upstreams, issuers)
+	c.validateAccessLog(p)
+}
+
+func (c *Config) validateVersion(p *Problems) {
 	if c.Version != 1 {
 		if c.Version == 0 {
 			p.Add("version", "missing; set version: 1")
@@ -21,6 +34,9 @@ func (c *Config) validate(p *Problems) {
 			p.Add("version", "unsupported version %d (this release reads version 1)", c.Version)
 		}
 	}
+}
+
+func (c *Config) validateListeners(p *Problems) map[string]bool {
 	if len(c.Listeners) == 0 {
 		p.Add("listeners", "at least one listener is required")
 	}
@@ -69,7 +85,10 @@ func (c *Config) validate(p *Problems) {
 			p.Add(base+".limits.max_body_bytes", "must not be negative")
 		}
 	}
+	return listeners
+}
 
+func (c *Config) validateUpstreams(p *Problems) map[string]bool {
 	upstreams := map[string]bool{}
 	for i, u := range c.Upstreams {
 		base := fmt.Sprintf("upstreams[%d]", i)
@@ -80,7 +99,10 @@ func (c *Config) validate(p *Problems) {
 		upstreams[u.Name] = true
 		c.validateUpstream(p, base, u)
 	}
+	return upstreams
+}
 
+func (c *Config) validateAssertion(p *Problems) {
 	if a := c.Assertion; a != nil {
 		if a.Issuer == "" {
 			p.Add("assertion.issuer", "required")
@@ -106,6 +128,9 @@ func (c *Config) validate(p *Problems) {
 			}
 		}
 	}
+}
+
+func (c *Config) validateRateLimiting(p *Problems) {
 	if r := c.RateLimiting.Redis; r != nil {
 		if len(r.Addresses) == 0 {
 			p.Add("rate_limiting.redis.addresses", "at least one address is required")
@@ -129,6 +154,9 @@ func (c *Config) validate(p *Problems) {
 			c.warn("rate_limiting.ipv6_prefix", "moved to client_ip.ipv6_prefix, which now also keys bans and detectors")
 		}
 	}
+}
+
+func (c *Config) validateAbuse(p *Problems) {
 	if a := c.Abuse; a != nil {
 		if a.Action != "ban" && a.Action != "tighten" {
 			p.Add("abuse.action", "use ban or tighten")
@@ -161,8 +189,11 @@ func (c *Config) validate(p *Problems) {
 			}
 		}
 	}
-	c.warnResponseHeaders(c.ResponseHeaders, "response_headers")
-	issuers := c.validateAuthn(p)
+}
+
+// validateRoutes checks every route against the listeners, upstreams
+// and issuers the config defines.
+func (c *Config) validateRoutes(p *Problems, listeners, upstreams map[string]bool, issuers map[string]bool) {
 	if len(c.Routes) == 0 {
 		c.warn("routes", "no routes: every request will get 404")
 	}
@@ -187,98 +218,8 @@ func (c *Config) validate(p *Problems) {
 		case r.Auth != nil:
 			c.validateRouteAuth(p, base, r, issuers)
 		}
-		for j, rl := range r.RateLimits {
-			rp := fmt.Sprintf("%s.rate_limits[%d]", base, j)
-			if rl.Rate < 1 {
-				p.Add(rp+".rate", "must be positive")
-			}
-			if rl.Per.D() <= 0 {
-				p.Add(rp+".per", "must be positive")
-			} else if rl.Rate > 0 && rl.Per.D()/time.Duration(rl.Rate) <= 0 {
-				p.Add(rp+".per", "rate too high for the period")
-			}
-			if rl.Burst < 1 {
-				p.Add(rp+".burst", "must be positive")
-			}
-			switch {
-			case rl.Store == "redis" && c.RateLimiting.Redis == nil:
-				p.Add(rp+".store", "rate_limiting.redis is not configured")
-			case rl.Store != "redis" && rl.Store != "local":
-				p.Add(rp+".store", "use local or redis")
-			}
-			checkLimitKeys(p, rp, rl.Key, rl.OnStoreError, rl.OnMissingKey, r)
-			if (rl.TierClaim == "") != (len(rl.Tiers) == 0) {
-				p.Add(rp+".tiers", "tier_claim and tiers go together")
-			}
-			if rl.TierClaim != "" && r.Auth == nil {
-				p.Add(rp+".tier_claim", "tiers come from a verified claim: the route needs auth")
-			}
-			for name, tier := range rl.Tiers {
-				if tier.Rate < 1 || tier.Per.D() <= 0 || tier.Burst < 1 {
-					p.Add(rp+".tiers."+name, "rate, per and burst must be positive")
-				}
-			}
-		}
-		for j, q := range r.Quotas {
-			qp := fmt.Sprintf("%s.quotas[%d]", base, j)
-			if q.Limit < 1 {
-				p.Add(qp+".limit", "must be positive")
-			}
-			if q.Period != "day" && q.Period != "month" {
-				p.Add(qp+".period", "use day or month")
-			}
-			checkLimitKeys(p, qp, q.Key, q.OnStoreError, q.OnMissingKey, r)
-		}
-		if aa := r.AbuseAccount; aa != nil {
-			if (aa.JSONField == "") == (aa.FormField == "") {
-				p.Add(base+".abuse_account", "set json_field or form_field")
-			}
-			if c.Abuse == nil {
-				p.Add(base+".abuse_account", "needs the abuse section")
-			}
-		}
-		if w := r.WAF; w != nil {
-			if w.Paranoia < 1 || w.Paranoia > 4 {
-				p.Add(base+".waf.paranoia", "use 1 to 4")
-			}
-			if w.AnomalyThreshold < 1 {
-				p.Add(base+".waf.anomaly_threshold", "must be positive")
-			}
-			if w.MaxArgs < 1 || w.MaxArgs > 10000 {
-				p.Add(base+".waf.max_args", "use 1 to 10000")
-			}
-		}
-		if o := r.OpenAPI; o != nil {
-			if o.Undocumented != "refuse" && o.Undocumented != "monitor" {
-				p.Add(base+".openapi.undocumented", "use refuse or monitor")
-			}
-			if o.Response != "off" && o.Response != "log" && o.Response != "enforce" {
-				p.Add(base+".openapi.response", "use off, log or enforce")
-			}
-			if o.MaxResponseBytes < 0 {
-				p.Add(base+".openapi.max_response_bytes", "must not be negative")
-			}
-		}
-		c.warnResponseHeaders(r.ResponseHeaders, fmt.Sprintf("routes[%d].response_headers", i))
-		if v := r.Validate; v != nil && v.JSON != nil && v.JSON.AllowDuplicateNames {
-			c.warn(fmt.Sprintf("routes[%d].validate.json.allow_duplicate_names", i), "JSON bodies may name a member twice: the gateway's checks and the service may read different values")
-		}
-		if v := r.Validate; v != nil && v.Multipart != nil {
-			if v.Multipart.MaxParts < 1 {
-				p.Add(base+".validate.multipart.max_parts", "must be positive")
-			}
-			if v.Multipart.MaxPartBytes < 0 {
-				p.Add(base+".validate.multipart.max_part_bytes", "must not be negative")
-			}
-			for i, t := range v.Multipart.FileTypes {
-				if mt, _, err := mime.ParseMediaType(t); err != nil || mt != strings.ToLower(t) || !strings.Contains(t, "/") {
-					p.Add(fmt.Sprintf("%s.validate.multipart.file_types[%d]", base, i), "not a media type (type/subtype, lower case)")
-				}
-			}
-		}
-		if r.MaxInFlight < 0 {
-			p.Add(base+".max_in_flight", "must not be negative")
-		}
+		c.validateRouteLimits(p, base, r)
+		c.validateRouteStages(p, base, i, r)
 		switch {
 		case r.Auth != nil && r.Authorize == nil:
 			p.Add(base, "route %q authenticates but has no policy; add authorize (or authorize: any_authenticated) (deny by default)", r.ID)
@@ -304,51 +245,7 @@ func (c *Config) validate(p *Problems) {
 				p.Add(fmt.Sprintf("%s.listeners[%d]", base, j), "unknown listener %q", ln)
 			}
 		}
-		switch {
-		case r.Path == "" && r.Prefix == "":
-			p.Add(base, "set path (exact or template) or prefix")
-		case r.Path != "" && r.Prefix != "":
-			p.Add(base+".prefix", "set either path or prefix, not both")
-		case r.Path != "":
-			if err := CheckRoutePath(r.Path, true); err != nil {
-				p.Add(base+".path", "%v", err)
-			}
-		default:
-			if err := CheckRoutePath(r.Prefix, false); err != nil {
-				p.Add(base+".prefix", "%v", err)
-			}
-		}
-		for j, h := range r.Hosts {
-			if err := checkHostPattern(h); err != nil {
-				p.Add(fmt.Sprintf("%s.hosts[%d]", base, j), "%v", err)
-			}
-		}
-		methods := map[string]bool{}
-		for j, m := range r.Methods {
-			mp := fmt.Sprintf("%s.methods[%d]", base, j)
-			switch {
-			case !isToken(m):
-				p.Add(mp, "invalid method %q", m)
-			case methods[m]:
-				p.Add(mp, "duplicate method %q", m)
-			case m != strings.ToUpper(m):
-				p.Add(mp, "method %q is not upper case; methods are case-sensitive, so it would never match a standard client", m)
-			}
-			methods[m] = true
-		}
-		if r.MaxBodyBytes < 0 {
-			p.Add(base+".max_body_bytes", "must not be negative")
-		}
-		if r.Retries.Attempts < 1 || r.Retries.Attempts > 10 {
-			p.Add(base+".retries.attempts", "must be between 1 and 10")
-		}
-		for j, on := range r.Retries.On {
-			switch on {
-			case "connect_failure", "502", "503", "504":
-			default:
-				p.Add(fmt.Sprintf("%s.retries.on[%d]", base, j), "unknown retry condition %q (use connect_failure, 502, 503 or 504)", on)
-			}
-		}
+		validateRouteMatch(p, base, r)
 		k := matchKey{
 			hosts:     strings.ToLower(strings.Join(sortedCopy(r.Hosts), ",")),
 			methods:   strings.Join(sortedCopy(r.Methods), ","),
@@ -362,7 +259,161 @@ func (c *Config) validate(p *Problems) {
 			seen[k] = i
 		}
 	}
-	c.validateAccessLog(p)
+}
+
+// validateRouteLimits checks a route's rate limits and quotas.
+func (c *Config) validateRouteLimits(p *Problems, base string, r Route) {
+	for j, rl := range r.RateLimits {
+		rp := fmt.Sprintf("%s.rate_limits[%d]", base, j)
+		if rl.Rate < 1 {
+			p.Add(rp+".rate", "must be positive")
+		}
+		if rl.Per.D() <= 0 {
+			p.Add(rp+".per", "must be positive")
+		} else if rl.Rate > 0 && rl.Per.D()/time.Duration(rl.Rate) <= 0 {
+			p.Add(rp+".per", "rate too high for the period")
+		}
+		if rl.Burst < 1 {
+			p.Add(rp+".burst", "must be positive")
+		}
+		switch {
+		case rl.Store == "redis" && c.RateLimiting.Redis == nil:
+			p.Add(rp+".store", "rate_limiting.redis is not configured")
+		case rl.Store != "redis" && rl.Store != "local":
+			p.Add(rp+".store", "use local or redis")
+		}
+		checkLimitKeys(p, rp, rl.Key, rl.OnStoreError, rl.OnMissingKey, r)
+		if (rl.TierClaim == "") != (len(rl.Tiers) == 0) {
+			p.Add(rp+".tiers", "tier_claim and tiers go together")
+		}
+		if rl.TierClaim != "" && r.Auth == nil {
+			p.Add(rp+".tier_claim", "tiers come from a verified claim: the route needs auth")
+		}
+		for name, tier := range rl.Tiers {
+			if tier.Rate < 1 || tier.Per.D() <= 0 || tier.Burst < 1 {
+				p.Add(rp+".tiers."+name, "rate, per and burst must be positive")
+			}
+		}
+	}
+	for j, q := range r.Quotas {
+		qp := fmt.Sprintf("%s.quotas[%d]", base, j)
+		if q.Limit < 1 {
+			p.Add(qp+".limit", "must be positive")
+		}
+		if q.Period != "day" && q.Period != "month" {
+			p.Add(qp+".period", "use day or month")
+		}
+		checkLimitKeys(p, qp, q.Key, q.OnStoreError, q.OnMissingKey, r)
+	}
+}
+
+// validateRouteStages checks the sections that turn a route's input
+// stages on: abuse_account, waf, openapi, validate, response headers.
+func (c *Config) validateRouteStages(p *Problems, base string, i int, r Route) {
+	if aa := r.AbuseAccount; aa != nil {
+		if (aa.JSONField == "") == (aa.FormField == "") {
+			p.Add(base+".abuse_account", "set json_field or form_field")
+		}
+		if c.Abuse == nil {
+			p.Add(base+".abuse_account", "needs the abuse section")
+		}
+	}
+	if w := r.WAF; w != nil {
+		if w.Paranoia < 1 || w.Paranoia > 4 {
+			p.Add(base+".waf.paranoia", "use 1 to 4")
+		}
+		if w.AnomalyThreshold < 1 {
+			p.Add(base+".waf.anomaly_threshold", "must be positive")
+		}
+		if w.MaxArgs < 1 || w.MaxArgs > 10000 {
+			p.Add(base+".waf.max_args", "use 1 to 10000")
+		}
+	}
+	if o := r.OpenAPI; o != nil {
+		if o.Undocumented != "refuse" && o.Undocumented != "monitor" {
+			p.Add(base+".openapi.undocumented", "use refuse or monitor")
+		}
+		if o.Response != "off" && o.Response != "log" && o.Response != "enforce" {
+			p.Add(base+".openapi.response", "use off, log or enforce")
+		}
+		if o.MaxResponseBytes < 0 {
+			p.Add(base+".openapi.max_response_bytes", "must not be negative")
+		}
+	}
+	c.warnResponseHeaders(r.ResponseHeaders, fmt.Sprintf("routes[%d].response_headers", i))
+	if v := r.Validate; v != nil && v.JSON != nil && v.JSON.AllowDuplicateNames {
+		c.warn(fmt.Sprintf("routes[%d].validate.json.allow_duplicate_names", i), "JSON bodies may name a member twice: the gateway's checks and the service may read different values")
+	}
+	if v := r.Validate; v != nil && v.Multipart != nil {
+		validateMultipart(p, base+".validate.multipart", v.Multipart)
+	}
+	if r.MaxInFlight < 0 {
+		p.Add(base+".max_in_flight", "must not be negative")
+	}
+}
+
+// validateMultipart checks a route's multipart limits.
+func validateMultipart(p *Problems, base string, m *MultipartLimits) {
+	if m.MaxParts < 1 {
+		p.Add(base+".max_parts", "must be positive")
+	}
+	if m.MaxPartBytes < 0 {
+		p.Add(base+".max_part_bytes", "must not be negative")
+	}
+	for i, t := range m.FileTypes {
+		if mt, _, err := mime.ParseMediaType(t); err != nil || mt != strings.ToLower(t) || !strings.Contains(t, "/") {
+			p.Add(fmt.Sprintf("%s.file_types[%d]", base, i), "not a media type (type/subtype, lower case)")
+		}
+	}
+}
+
+// validateRouteMatch checks what a route matches and how it retries.
+func validateRouteMatch(p *Problems, base string, r Route) {
+	switch {
+	case r.Path == "" && r.Prefix == "":
+		p.Add(base, "set path (exact or template) or prefix")
+	case r.Path != "" && r.Prefix != "":
+		p.Add(base+".prefix", "set either path or prefix, not both")
+	case r.Path != "":
+		if err := CheckRoutePath(r.Path, true); err != nil {
+			p.Add(base+".path", "%v", err)
+		}
+	default:
+		if err := CheckRoutePath(r.Prefix, false); err != nil {
+			p.Add(base+".prefix", "%v", err)
+		}
+	}
+	for j, h := range r.Hosts {
+		if err := checkHostPattern(h); err != nil {
+			p.Add(fmt.Sprintf("%s.hosts[%d]", base, j), "%v", err)
+		}
+	}
+	methods := map[string]bool{}
+	for j, m := range r.Methods {
+		mp := fmt.Sprintf("%s.methods[%d]", base, j)
+		switch {
+		case !isToken(m):
+			p.Add(mp, "invalid method %q", m)
+		case methods[m]:
+			p.Add(mp, "duplicate method %q", m)
+		case m != strings.ToUpper(m):
+			p.Add(mp, "method %q is not upper case; methods are case-sensitive, so it would never match a standard client", m)
+		}
+		methods[m] = true
+	}
+	if r.MaxBodyBytes < 0 {
+		p.Add(base+".max_body_bytes", "must not be negative")
+	}
+	if r.Retries.Attempts < 1 || r.Retries.Attempts > 10 {
+		p.Add(base+".retries.attempts", "must be between 1 and 10")
+	}
+	for j, on := range r.Retries.On {
+		switch on {
+		case "connect_failure", "502", "503", "504":
+		default:
+			p.Add(fmt.Sprintf("%s.retries.on[%d]", base, j), "unknown retry condition %q (use connect_failure, 502, 503 or 504)", on)
+		}
+	}
 }
 
 func (c *Config) validateUpstream(p *Problems, base string, u Upstream) {
