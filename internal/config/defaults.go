@@ -60,6 +60,16 @@ func setBool(b **bool, def bool) {
 }
 
 func (c *Config) applyDefaults() {
+	c.listenerDefaults()
+	c.upstreamDefaults()
+	for i := range c.Routes {
+		c.routeDefaults(&c.Routes[i])
+	}
+	c.securityDefaults()
+	c.observabilityDefaults()
+}
+
+func (c *Config) listenerDefaults() {
 	for i := range c.Listeners {
 		l := &c.Listeners[i]
 		lim := &l.Limits
@@ -80,6 +90,9 @@ func (c *Config) applyDefaults() {
 			setDur(&l.TLS.HSTS.MaxAge, DefaultHSTSMaxAge)
 		}
 	}
+}
+
+func (c *Config) upstreamDefaults() {
 	for i := range c.Upstreams {
 		u := &c.Upstreams[i]
 		if u.Balance == "" {
@@ -109,84 +122,89 @@ func (c *Config) applyDefaults() {
 			setDur(&b.OpenFor, DefaultBreakerOpenFor)
 		}
 	}
-	for i := range c.Routes {
-		r := &c.Routes[i]
-		setInt(&r.Retries.Attempts, DefaultRetryAttempts)
-		if w := r.WAF; w != nil {
-			setInt(&w.Paranoia, 1)
-			setInt(&w.AnomalyThreshold, 5)
-			setInt(&w.MaxArgs, 255)
-			if w.BodyLimit == 0 {
-				w.BodyLimit = 128 << 10
-			}
-		}
-		if o := r.OpenAPI; o != nil {
-			if o.Undocumented == "" {
-				o.Undocumented = "refuse"
-			}
-			if o.Response == "" {
-				o.Response = "off"
-			}
-			if o.MaxResponseBytes == 0 {
-				o.MaxResponseBytes = 1 << 20
-			}
-		}
-		if v := r.Validate; v != nil && v.Multipart != nil {
-			setInt(&v.Multipart.MaxParts, 100)
-		}
-		if v := r.Validate; v != nil && v.JSON != nil {
-			setInt(&v.JSON.MaxDepth, 32)
-			setInt(&v.JSON.MaxElements, 10000)
-		}
-		for j := range r.Quotas {
-			q := &r.Quotas[j]
-			if q.Name == "" {
-				q.Name = fmt.Sprintf("quota%d", j)
-			}
-			if len(q.Key) == 0 {
-				q.Key = []string{"subject"}
-			}
-			if q.OnStoreError == "" {
-				q.OnStoreError = "fail_open"
-			}
-			if q.OnMissingKey == "" {
-				q.OnMissingKey = "refuse"
-			}
-		}
-		for j := range r.RateLimits {
-			rl := &r.RateLimits[j]
-			if rl.Name == "" {
-				rl.Name = fmt.Sprintf("limit%d", j)
-			}
-			if len(rl.Key) == 0 {
-				rl.Key = []string{"client_ip"}
-			}
-			if rl.Burst == 0 {
-				rl.Burst = rl.Rate
-			}
-			for name, tier := range rl.Tiers {
-				if tier.Burst == 0 {
-					tier.Burst = tier.Rate
-					rl.Tiers[name] = tier
-				}
-			}
-			if rl.Store == "" {
-				rl.Store = "local"
-				if c.RateLimiting.Redis != nil {
-					rl.Store = "redis"
-				}
-			}
-			if rl.OnStoreError == "" {
-				rl.OnStoreError = "fail_open"
-			}
-			if rl.OnMissingKey == "" {
-				rl.OnMissingKey = "refuse"
-			}
-		}
-		if len(r.Retries.On) == 0 {
-			r.Retries.On = []string{"connect_failure"}
+}
+
+func (c *Config) routeDefaults(r *Route) {
+	setInt(&r.Retries.Attempts, DefaultRetryAttempts)
+	if w := r.WAF; w != nil {
+		setInt(&w.Paranoia, 1)
+		setInt(&w.AnomalyThreshold, 5)
+		setInt(&w.MaxArgs, 255)
+		if w.BodyLimit == 0 {
+			w.BodyLimit = 128 << 10
 		}
 	}
+	if o := r.OpenAPI; o != nil {
+		if o.Undocumented == "" {
+			o.Undocumented = "refuse"
+		}
+		if o.Response == "" {
+			o.Response = "off"
+		}
+		if o.MaxResponseBytes == 0 {
+			o.MaxResponseBytes = 1 << 20
+		}
+	}
+	if v := r.Validate; v != nil && v.Multipart != nil {
+		setInt(&v.Multipart.MaxParts, 100)
+	}
+	if v := r.Validate; v != nil && v.JSON != nil {
+		setInt(&v.JSON.MaxDepth, 32)
+		setInt(&v.JSON.MaxElements, 10000)
+	}
+	for j := range r.Quotas {
+		q := &r.Quotas[j]
+		if q.Name == "" {
+			q.Name = fmt.Sprintf("quota%d", j)
+		}
+		if len(q.Key) == 0 {
+			q.Key = []string{"subject"}
+		}
+		if q.OnStoreError == "" {
+			q.OnStoreError = "fail_open"
+		}
+		if q.OnMissingKey == "" {
+			q.OnMissingKey = "refuse"
+		}
+	}
+	for j := range r.RateLimits {
+		rl := &r.RateLimits[j]
+		if rl.Name == "" {
+			rl.Name = fmt.Sprintf("limit%d", j)
+		}
+		if len(rl.Key) == 0 {
+			rl.Key = []string{"client_ip"}
+		}
+		if rl.Burst == 0 {
+			rl.Burst = rl.Rate
+		}
+		for name, tier := range rl.Tiers {
+			if tier.Burst == 0 {
+				tier.Burst = tier.Rate
+				rl.Tiers[name] = tier
+			}
+		}
+		if rl.Store == "" {
+			rl.Store = "local"
+			if c.RateLimiting.Redis != nil {
+				rl.Store = "redis"
+			}
+		}
+		if rl.OnStoreError == "" {
+			rl.OnStoreError = "fail_open"
+		}
+		if rl.OnMissingKey == "" {
+			rl.OnMissingKey = "refuse"
+		}
+	}
+	if len(r.Retries.On) == 0 {
+		r.Retries.On = []string{"connect_failure"}
+	}
+}
+
+// securityDefaults fills authentication, assertion, abuse, decision
+// fields and the client-keyed state.
+func (c *Config) securityDefaults() {
 	for i := range c.Authn.JWT {
 		j := &c.Authn.JWT[i]
 		setDur(&j.ClockSkew, DefaultClockSkew)
@@ -254,6 +272,11 @@ func (c *Config) applyDefaults() {
 	if c.StripIdentityHeaders == nil {
 		c.StripIdentityHeaders = []string{"X-Auth-*", "X-User-*", "X-Forwarded-User", "X-Remote-User", "X-Consumer-*"}
 	}
+}
+
+// observabilityDefaults fills rate-limit storage, access log, tracing,
+// admin and the security event stream.
+func (c *Config) observabilityDefaults() {
 	if r := c.RateLimiting.Redis; r != nil {
 		setDur(&r.Timeout, 100*time.Millisecond)
 		if r.KeyPrefix == "" {
