@@ -783,6 +783,14 @@ func (c *Config) validateAccessLog(p *Problems) {
 	if out != "stdout" && out != "stderr" && !strings.HasPrefix(out, "/") {
 		p.Add("access_log.output", "use stdout, stderr or an absolute file path")
 	}
+	c.validateAdmin(p)
+	c.validateTracing(p)
+	c.validateSecurityEvents(p)
+}
+
+// validateAdmin checks the admin listener: loopback unless allowed, a
+// referenced token of 32 bytes or more, an address of its own.
+func (c *Config) validateAdmin(p *Problems) {
 	if a := c.Admin; a != nil {
 		host, _, err := net.SplitHostPort(a.Address)
 		if err != nil {
@@ -803,6 +811,9 @@ func (c *Config) validateAccessLog(p *Problems) {
 			}
 		}
 	}
+}
+
+func (c *Config) validateTracing(p *Problems) {
 	if tr := c.Tracing; tr != nil {
 		if _, _, err := net.SplitHostPort(tr.Endpoint); err != nil {
 			p.Add("tracing.endpoint", "invalid endpoint %q: want host:port", tr.Endpoint)
@@ -820,6 +831,9 @@ func (c *Config) validateAccessLog(p *Problems) {
 			c.checkCredential(p, fmt.Sprintf("tracing.headers[%d]", i), h)
 		}
 	}
+}
+
+func (c *Config) validateSecurityEvents(p *Problems) {
 	se := c.SecurityEvents
 	if out := se.Output; out != "stdout" && out != "stderr" && out != "off" && !strings.HasPrefix(out, "/") {
 		p.Add("security_events.output", "use stdout, stderr, off or an absolute file path")
