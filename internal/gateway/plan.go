@@ -126,27 +126,9 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTI
 	if p.resp, err = respond.Compile(cfg.ResponseHeaders, nil); err != nil {
 		errs = append(errs, cfg.Problem("response_headers", "%v", err))
 	}
-	p.wafs = map[string]*waf.WAF{}
-	for i, r := range cfg.Routes {
-		if r.WAF == nil {
-			continue
-		}
-		key := fmt.Sprintf("%+v", *r.WAF)
-		if _, done := p.wafs[key]; done {
-			continue
-		}
-		if prev != nil && prev.wafs[key] != nil {
-			p.wafs[key] = prev.wafs[key]
-			continue
-		}
-		w, err := waf.New(waf.Options{Paranoia: r.WAF.Paranoia, AnomalyThreshold: r.WAF.AnomalyThreshold, DetectionOnly: r.WAF.DetectionOnly,
-			ExcludeRules: r.WAF.ExcludeRules, ExcludeTags: r.WAF.ExcludeTags, BodyLimit: int64(r.WAF.BodyLimit), MaxArgs: r.WAF.MaxArgs, Events: deps.Events})
-		if err != nil {
-			errs = append(errs, cfg.Problem(fmt.Sprintf("routes[%d].waf", i), "%v", err))
-			continue
-		}
-		p.wafs[key] = w
-	}
+	var werrs []error
+	p.wafs, werrs = compileWAFs(cfg, deps, prev)
+	errs = append(errs, werrs...)
 	p.specs, p.specKeys, errs = compileSpecs(cfg, deps, prev, errs)
 	intros, ierrs2 := compileIntrospection(cfg)
 	errs = append(errs, ierrs2...)
@@ -155,23 +137,7 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTI
 	if err != nil {
 		errs = append(errs, cfg.Problem("authn.api_keys.file", "%v", err))
 	}
-	for i, u := range cfg.Upstreams {
-		fp, err := fingerprint(u)
-		if err != nil {
-			errs = append(errs, cfg.Problem(fmt.Sprintf("upstreams[%d]", i), "%v", err))
-			continue
-		}
-		if old, ok := prevPools[u.Name]; ok && old.fingerprint == fp {
-			p.pools[u.Name] = old
-			continue
-		}
-		pool, err := proxy.NewPool(u, deps)
-		if err != nil {
-			errs = append(errs, cfg.Problem(fmt.Sprintf("upstreams[%d]", i), "%v", err))
-			continue
-		}
-		p.pools[u.Name] = &poolEntry{fingerprint: fp, pool: pool}
-	}
+	errs = append(errs, p.compilePools(cfg, deps, prevPools)...)
 	for i, l := range cfg.Listeners {
 		base := fmt.Sprintf("listeners[%d]", i)
 		lp := &listenerPlan{name: l.Name, maxBody: int64(l.Limits.MaxBodyBytes)}
@@ -181,29 +147,7 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTI
 			trusted = append(trusted, pfx)
 		}
 		lp.resolver = clientip.New(trusted)
-		if rev, err := compileRevocations(l.TLS); err != nil {
-			errs = append(errs, cfg.Problem(base+".tls.client_crl_file", "%v", err))
-		} else {
-			lp.revocations = rev
-		}
-		if l.TLS != nil {
-			lp.tls = true
-			cert, err := server.LoadCertificate(l.TLS.CertFile, l.TLS.KeyFile)
-			if err != nil {
-				errs = append(errs, cfg.Problem(base+".tls.cert_file", "%v", err))
-			}
-			lp.cert = cert
-			if h := l.TLS.HSTS; *h.Enabled {
-				lp.hsts = "max-age=" + strconv.FormatInt(int64(h.MaxAge.D()/time.Second), 10)
-				if *h.IncludeSubdomains {
-					lp.hsts += "; includeSubDomains"
-				}
-				if h.Preload {
-					lp.hsts += "; preload"
-				}
-				lp.hstsValue = []string{lp.hsts}
-			}
-		}
+		errs = append(errs, compileListenerTLS(cfg, base, l, lp)...)
 		var specs []router.Spec[*routePlan]
 		for j, r := range cfg.Routes {
 			if !servesListener(r, l.Name) {
@@ -249,6 +193,89 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTI
 		return nil, errors.Join(errs...)
 	}
 	return p, nil
+}
+
+// compileWAFs compiles one WAF per distinct route waf section, reusing
+// the previous plan's when unchanged (compiling the CRS takes a moment).
+func compileWAFs(cfg *config.Config, deps pipeline.Deps, prev *Plan) (map[string]*waf.WAF, []error) {
+	wafs := map[string]*waf.WAF{}
+	var errs []error
+	for i, r := range cfg.Routes {
+		if r.WAF == nil {
+			continue
+		}
+		key := fmt.Sprintf("%+v", *r.WAF)
+		if _, done := wafs[key]; done {
+			continue
+		}
+		if prev != nil && prev.wafs[key] != nil {
+			wafs[key] = prev.wafs[key]
+			continue
+		}
+		w, err := waf.New(waf.Options{Paranoia: r.WAF.Paranoia, AnomalyThreshold: r.WAF.AnomalyThreshold, DetectionOnly: r.WAF.DetectionOnly,
+			ExcludeRules: r.WAF.ExcludeRules, ExcludeTags: r.WAF.ExcludeTags, BodyLimit: int64(r.WAF.BodyLimit), MaxArgs: r.WAF.MaxArgs, Events: deps.Events})
+		if err != nil {
+			errs = append(errs, cfg.Problem(fmt.Sprintf("routes[%d].waf", i), "%v", err))
+			continue
+		}
+		wafs[key] = w
+	}
+	return wafs, errs
+}
+
+// compilePools builds an upstream pool per upstream, keeping the previous
+// plan's pool (health state, ejections, breaker) when its config is
+// unchanged.
+func (p *Plan) compilePools(cfg *config.Config, deps pipeline.Deps, prevPools map[string]*poolEntry) []error {
+	var errs []error
+	for i, u := range cfg.Upstreams {
+		fp, err := fingerprint(u)
+		if err != nil {
+			errs = append(errs, cfg.Problem(fmt.Sprintf("upstreams[%d]", i), "%v", err))
+			continue
+		}
+		if old, ok := prevPools[u.Name]; ok && old.fingerprint == fp {
+			p.pools[u.Name] = old
+			continue
+		}
+		pool, err := proxy.NewPool(u, deps)
+		if err != nil {
+			errs = append(errs, cfg.Problem(fmt.Sprintf("upstreams[%d]", i), "%v", err))
+			continue
+		}
+		p.pools[u.Name] = &poolEntry{fingerprint: fp, pool: pool}
+	}
+	return errs
+}
+
+// compileListenerTLS loads a TLS listener's certificate, client
+// revocations and HSTS value.
+func compileListenerTLS(cfg *config.Config, base string, l config.Listener, lp *listenerPlan) []error {
+	var errs []error
+	if rev, err := compileRevocations(l.TLS); err != nil {
+		errs = append(errs, cfg.Problem(base+".tls.client_crl_file", "%v", err))
+	} else {
+		lp.revocations = rev
+	}
+	if l.TLS != nil {
+		lp.tls = true
+		cert, err := server.LoadCertificate(l.TLS.CertFile, l.TLS.KeyFile)
+		if err != nil {
+			errs = append(errs, cfg.Problem(base+".tls.cert_file", "%v", err))
+		}
+		lp.cert = cert
+		if h := l.TLS.HSTS; *h.Enabled {
+			lp.hsts = "max-age=" + strconv.FormatInt(int64(h.MaxAge.D()/time.Second), 10)
+			if *h.IncludeSubdomains {
+				lp.hsts += "; includeSubDomains"
+			}
+			if h.Preload {
+				lp.hsts += "; preload"
+			}
+			lp.hstsValue = []string{lp.hsts}
+		}
+	}
+	return errs
 }
 
 // limitStages splits a route's limits: those keyed by the client IP and
