@@ -4,7 +4,10 @@
 // It imports nothing internal.
 package config
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Config is a whole configuration file.
 type Config struct {
@@ -777,6 +780,41 @@ type RateLimit struct {
 	// Tiers maps values of TierClaim to their limits; callers without a
 	// listed value get the limit's own rate.
 	Tiers map[string]Tier `yaml:"tiers"`
+}
+
+// Kinds of limit key parts: the grammar of rate_limits[].key and
+// quotas[].key, in one place.
+const (
+	LimitKeyClientIP = "client_ip"
+	LimitKeySubject  = "subject"
+	LimitKeyAPIKey   = "api_key"
+	LimitKeyRoute    = "route"
+	LimitKeyClaim    = "claim" // written claim:NAME
+)
+
+// LimitKey is one parsed part of a limit's key.
+type LimitKey struct {
+	// Kind is one of the LimitKey* constants.
+	Kind string
+	// Claim names the claim of a LimitKeyClaim part.
+	Claim string
+}
+
+// Identity reports whether the part comes from the authenticated caller
+// (so the limit runs after authentication, on an authenticated route).
+func (k LimitKey) Identity() bool { return k.Kind != LimitKeyClientIP && k.Kind != LimitKeyRoute }
+
+// ParseLimitKey reads one part of a key: client_ip, subject, api_key,
+// route or claim:NAME.
+func ParseLimitKey(s string) (LimitKey, bool) {
+	switch s {
+	case LimitKeyClientIP, LimitKeySubject, LimitKeyAPIKey, LimitKeyRoute:
+		return LimitKey{Kind: s}, true
+	}
+	if name, ok := strings.CutPrefix(s, LimitKeyClaim+":"); ok && name != "" {
+		return LimitKey{Kind: LimitKeyClaim, Claim: name}, true
+	}
+	return LimitKey{}, false
 }
 
 // Tier is the rate of one tier.

@@ -737,14 +737,12 @@ func checkLimitKeys(p *Problems, base string, keys []string, onError, onMissing 
 	}
 	for k, part := range keys {
 		kp := fmt.Sprintf("%s.key[%d]", base, k)
+		key, ok := ParseLimitKey(part)
 		switch {
-		case part == "client_ip" || part == "route":
-		case part == "subject" || part == "api_key" || strings.HasPrefix(part, "claim:") && len(part) > 6:
-			if r.Auth == nil {
-				p.Add(kp, "%q needs an authenticated route (keys come from verified data only)", part)
-			}
-		default:
+		case !ok:
 			p.Add(kp, "unknown key %q (use client_ip, subject, api_key, claim:NAME or route)", part)
+		case key.Identity() && r.Auth == nil:
+			p.Add(kp, "%q needs an authenticated route (keys come from verified data only)", part)
 		}
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/abuse"
@@ -290,7 +289,7 @@ func limitStages(r config.Route, local, shared ratelimit.Store, deps pipeline.De
 			rule.Store, rule.Fallback, rule.FailOpen = shared, local, rl.OnStoreError == "fail_open"
 		}
 		var identity bool
-		rule.Keys, rule.Claim, identity = keyParts(rl.Key)
+		rule.Keys, identity = keyParts(rl.Key)
 		rule.FallbackToClientIP = rl.OnMissingKey == "client_ip"
 		if rl.TierClaim != "" {
 			identity = true
@@ -347,22 +346,28 @@ func validateStage(r config.Route) pipeline.Middleware {
 
 // keyParts maps configured key names to verified key sources; identity
 // reports whether any needs the authenticated caller.
-func keyParts(keys []string) (parts []ratelimit.KeyPart, claim string, identity bool) {
-	for _, k := range keys {
-		switch {
-		case k == "client_ip":
-			parts = append(parts, ratelimit.KeyClientIP)
-		case k == "route":
-			parts = append(parts, ratelimit.KeyRoute)
-		case k == "subject":
-			parts, identity = append(parts, ratelimit.KeySubject), true
-		case k == "api_key":
-			parts, identity = append(parts, ratelimit.KeyAPIKey), true
-		case strings.HasPrefix(k, "claim:"):
-			parts, claim, identity = append(parts, ratelimit.KeyClaim), k[6:], true
-		}
+func keyParts(keys []string) (parts []ratelimit.Key, identity bool) {
+	for _, s := range keys {
+		k, _ := config.ParseLimitKey(s) // checked at load
+		parts = append(parts, ratelimit.Key{Part: keyPart(k.Kind), Claim: k.Claim})
+		identity = identity || k.Identity()
 	}
-	return parts, claim, identity
+	return parts, identity
+}
+
+// keyPart maps a config key kind to the limiter's key source.
+func keyPart(kind string) ratelimit.KeyPart {
+	switch kind {
+	case config.LimitKeySubject:
+		return ratelimit.KeySubject
+	case config.LimitKeyAPIKey:
+		return ratelimit.KeyAPIKey
+	case config.LimitKeyClaim:
+		return ratelimit.KeyClaim
+	case config.LimitKeyRoute:
+		return ratelimit.KeyRoute
+	}
+	return ratelimit.KeyClientIP
 }
 
 // quotaStage builds a route's quotas over the gateway's quota store.
@@ -370,7 +375,7 @@ func quotaStage(r config.Route, store ratelimit.QuotaStore, deps pipeline.Deps) 
 	var qs []ratelimit.Quota
 	for _, q := range r.Quotas {
 		cq := ratelimit.Quota{Name: q.Name, Limit: q.Limit, Monthly: q.Period == "month", Store: store, FailOpen: q.OnStoreError == "fail_open"}
-		cq.Keys, cq.Claim, _ = keyParts(q.Key)
+		cq.Keys, _ = keyParts(q.Key)
 		cq.FallbackToClientIP = q.OnMissingKey == "client_ip"
 		qs = append(qs, cq)
 	}

@@ -95,9 +95,7 @@ type Quota struct {
 	// Monthly selects calendar months (UTC); otherwise calendar days.
 	Monthly bool
 	// Keys build the consumer key (verified data only).
-	Keys []KeyPart
-	// Claim for KeyClaim.
-	Claim string
+	Keys []Key
 	// FallbackToClientIP counts by the client address in place of a part
 	// the request lacks; otherwise such a request is refused.
 	FallbackToClientIP bool
@@ -130,7 +128,7 @@ func NewQuotas(routeID string, quotas []Quota, now func() time.Time) pipeline.Mi
 			t := now()
 			for i := range quotas {
 				q := &quotas[i]
-				key, missing := bucketKey(routeID+"#quota", i, q.Keys, q.Claim, q.FallbackToClientIP, s)
+				key, missing := bucketKey(routeID+"#quota", i, q.Keys, q.FallbackToClientIP, s)
 				if missing != "" {
 					return keyMissing(missing)
 				}

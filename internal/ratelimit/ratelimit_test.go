@@ -150,7 +150,7 @@ func TestBucketsNotShared(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			rule := Rule{Name: "l", Keys: c.keys, Claim: c.claim, Store: NewLocal(1024), Limit: Limit{Rate: 1, Period: time.Hour, Burst: 1}}
+			rule := Rule{Name: "l", Keys: withClaim(c.keys, c.claim), Store: NewLocal(1024), Limit: Limit{Rate: 1, Period: time.Hour, Burst: 1}}
 			h := New(Options{RouteID: "r", Rules: []Rule{rule}})(func(http.ResponseWriter, *http.Request) error { return nil })
 			if err := h(httptest.NewRecorder(), callerRequest(c.a, c.aIP)); err != nil {
 				t.Fatalf("first caller: %v", err)
@@ -160,6 +160,34 @@ func TestBucketsNotShared(t *testing.T) {
 				t.Fatalf("second caller after the first exhausted its bucket: %v (want shared=%v)", err, c.shared)
 			}
 		})
+	}
+}
+
+// withClaim builds a key from parts, naming claim for each KeyClaim part.
+func withClaim(parts []KeyPart, claim string) []Key {
+	out := make([]Key, len(parts))
+	for i, p := range parts {
+		out[i] = Key{Part: p}
+		if p == KeyClaim {
+			out[i].Claim = claim
+		}
+	}
+	return out
+}
+
+// TestTwoClaimsInOneKey: each claim part reads its own claim (a key of
+// tenant and region is not the region twice).
+func TestTwoClaimsInOneKey(t *testing.T) {
+	rule := Rule{Name: "l", Keys: []Key{{Part: KeyClaim, Claim: "tenant"}, {Part: KeyClaim, Claim: "region"}}, Store: NewLocal(1024), Limit: Limit{Rate: 1, Period: time.Hour, Burst: 1}}
+	h := New(Options{RouteID: "r", Rules: []Rule{rule}})(func(http.ResponseWriter, *http.Request) error { return nil })
+	id := func(tenant string) *pipeline.Identity {
+		return &pipeline.Identity{Subject: "u", Claims: map[string]any{"tenant": tenant, "region": "eu"}}
+	}
+	if err := h(httptest.NewRecorder(), callerRequest(id("acme"), "192.0.2.1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := h(httptest.NewRecorder(), callerRequest(id("globex"), "192.0.2.1")); err != nil {
+		t.Fatalf("another tenant in the same region shares the bucket: %v", err)
 	}
 }
 
@@ -181,7 +209,7 @@ func TestMissingKeyPart(t *testing.T) {
 		{"api key on a JWT caller", []KeyPart{KeyAPIKey}, "", &pipeline.Identity{Subject: "u", Method: "jwt", TokenID: "j1"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			rule := Rule{Name: "l", Keys: c.keys, Claim: c.claim, Store: NewLocal(1024), Limit: Limit{Rate: 1, Period: time.Hour, Burst: 1}}
+			rule := Rule{Name: "l", Keys: withClaim(c.keys, c.claim), Store: NewLocal(1024), Limit: Limit{Rate: 1, Period: time.Hour, Burst: 1}}
 			h := New(Options{RouteID: "r", Rules: []Rule{rule}})(func(http.ResponseWriter, *http.Request) error { return nil })
 			err := h(httptest.NewRecorder(), callerRequest(c.id, "192.0.2.1"))
 			if pe := pipeline.AsError(err); pe == nil || pe.Code != CodeKeyMissing || pe.Status != http.StatusForbidden {
@@ -212,7 +240,7 @@ func FuzzBucketKey(f *testing.F) {
 		}
 		key := func(sub, claim string) string {
 			s := &pipeline.Scope{RouteID: "r", Identity: &pipeline.Identity{Subject: sub, Claims: map[string]any{"t": claim}}}
-			k, _ := bucketKey("r", 0, []KeyPart{KeySubject, KeyClaim}, "t", true, s)
+			k, _ := bucketKey("r", 0, []Key{{Part: KeySubject}, {Part: KeyClaim, Claim: "t"}}, true, s)
 			return k
 		}
 		if s1 != "" && s2 != "" && c1 != "" && c2 != "" && key(s1, c1) == key(s2, c2) {

@@ -33,14 +33,19 @@ const (
 	KeyRoute
 )
 
+// Key is one part of a bucket key: its source and, for KeyClaim, the
+// claim's name.
+type Key struct {
+	Part  KeyPart
+	Claim string
+}
+
 // Rule is one limit of a route.
 type Rule struct {
 	// Name identifies the limit in headers and logs.
 	Name string
 	// Keys build the bucket key, in order.
-	Keys []KeyPart
-	// Claim is the claim name for KeyClaim.
-	Claim string
+	Keys []Key
 	// Limit is the rate.
 	Limit Limit
 	// Store holds the buckets.
@@ -104,7 +109,7 @@ func New(o Options) pipeline.Middleware {
 			tightestName := ""
 			for i := range o.Rules {
 				rule := &o.Rules[i]
-				key, missing := bucketKey(o.RouteID, i, rule.Keys, rule.Claim, rule.FallbackToClientIP, s)
+				key, missing := bucketKey(o.RouteID, i, rule.Keys, rule.FallbackToClientIP, s)
 				if missing != "" {
 					return keyMissing(missing)
 				}
@@ -154,15 +159,15 @@ func keyMissing(part string) error {
 // part is absent (no subject, a claim missing or not a string, number or
 // boolean) it returns the part's name, and no key, unless the rule falls
 // back to the client address for it.
-func bucketKey(route string, idx int, keys []KeyPart, claim string, fallback bool, s *pipeline.Scope) (key, missing string) {
+func bucketKey(route string, idx int, keys []Key, fallback bool, s *pipeline.Scope) (key, missing string) {
 	b := make([]byte, 0, 64)
 	b = appendPart(b, 'r', route)
 	b = strconv.AppendInt(b, int64(idx), 10)
 	for _, k := range keys {
-		tag, v, ok := keyValue(k, claim, s)
+		tag, v, ok := keyValue(k.Part, k.Claim, s)
 		if !ok {
 			if !fallback {
-				return "", partName(k, claim)
+				return "", partName(k.Part, k.Claim)
 			}
 			tag, v = 'f', clientip.KeyString(s.ClientKey)
 		}
