@@ -26,6 +26,7 @@ import (
 
 	"github.com/rampart-gw/rampart/internal/assert"
 	"github.com/rampart-gw/rampart/internal/authn"
+	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 )
 
@@ -115,7 +116,7 @@ func Middleware(o Options) (func(http.Handler) http.Handler, error) {
 		}
 		keys = authn.NewStaticKeys(ks)
 	case o.JWKSURL != "":
-		if err := authn.CheckFetchURL(o.JWKSURL, o.AllowPlaintextJWKS); err != nil {
+		if err := config.CheckFetchURL(o.JWKSURL, o.AllowPlaintextJWKS); err != nil {
 			return nil, err
 		}
 		rk, err := authn.NewRemoteKeys(authn.RemoteOptions{

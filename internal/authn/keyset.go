@@ -9,13 +9,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/pki"
 )
 
@@ -298,7 +298,7 @@ func (r *RemoteKeys) discover(ctx context.Context) (string, error) {
 	if doc.Issuer != r.opt.Issuer {
 		return "", fmt.Errorf("discovery document names issuer %q, want %q", doc.Issuer, r.opt.Issuer)
 	}
-	if err := CheckFetchURL(doc.JWKSURI, r.opt.AllowPlaintext); err != nil {
+	if err := config.CheckFetchURL(doc.JWKSURI, r.opt.AllowPlaintext); err != nil {
 		return "", fmt.Errorf("jwks_uri: %w", err)
 	}
 	return doc.JWKSURI, nil
@@ -345,22 +345,4 @@ func maxAge(cc string) time.Duration {
 		}
 	}
 	return 0
-}
-
-// CheckFetchURL checks a JWKS or issuer URL: https, or http when allowed.
-func CheckFetchURL(raw string, allowPlaintext bool) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return fmt.Errorf("invalid URL %q", raw)
-	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		if allowPlaintext {
-			return nil
-		}
-		return fmt.Errorf("%q is plaintext; use https:// or set allow_plaintext: true", raw)
-	}
-	return fmt.Errorf("%q: scheme must be https", raw)
 }

@@ -507,7 +507,7 @@ func (c *Config) validateAuthn(p *Problems) map[string]bool {
 			p.Add(base+".name", "duplicate name %q", in.Name)
 		}
 		inNames[in.Name] = true
-		if err := checkFetchURL(in.Endpoint, in.AllowPlaintext); err != nil {
+		if err := CheckFetchURL(in.Endpoint, in.AllowPlaintext); err != nil {
 			p.Add(base+".endpoint", "%v", err)
 		}
 		if in.ClientID == "" {
@@ -573,12 +573,12 @@ func (c *Config) validateAuthn(p *Problems) map[string]bool {
 			p.Add(base+".algorithms", "HS* algorithms need static keys with a secret")
 		}
 		if j.JWKSURL != "" {
-			if err := checkFetchURL(j.JWKSURL, j.AllowPlaintext); err != nil {
+			if err := CheckFetchURL(j.JWKSURL, j.AllowPlaintext); err != nil {
 				p.Add(base+".jwks_url", "%v", err)
 			}
 		}
 		if j.Discovery {
-			if err := checkFetchURL(j.Issuer, j.AllowPlaintext); err != nil {
+			if err := CheckFetchURL(j.Issuer, j.AllowPlaintext); err != nil {
 				p.Add(base+".issuer", "discovery needs an https issuer URL: %v", err)
 			}
 		}
@@ -760,7 +760,11 @@ func checkSecretRef(p *Problems, path string, s Secret, minLen int) {
 	}
 }
 
-func checkFetchURL(raw string, allowPlaintext bool) error {
+// CheckFetchURL is the rule for every URL the gateway fetches from
+// (JWKS, OIDC discovery and the jwks_uri it names, introspection, the
+// event webhook): https, or http only where the operator allowed
+// plaintext.
+func CheckFetchURL(raw string, allowPlaintext bool) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		return fmt.Errorf("invalid URL %q", raw)
@@ -840,7 +844,7 @@ func (c *Config) validateSecurityEvents(p *Problems) {
 		p.Add("security_events.queue_size", "must be positive")
 	}
 	if w := se.Webhook; w != nil {
-		if err := checkFetchURL(w.URL, w.AllowPlaintext); err != nil {
+		if err := CheckFetchURL(w.URL, w.AllowPlaintext); err != nil {
 			p.Add("security_events.webhook.url", "%v", err)
 		}
 		if w.BatchSize < 1 || w.QueueSize < 1 || w.MaxRetries < 0 {
