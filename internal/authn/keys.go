@@ -17,10 +17,9 @@ import (
 	"hash"
 	"math/big"
 	"slices"
-)
 
-// Algorithms are the JWS algorithms Rampart verifies. "none" is never one.
-var Algorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512"}
+	"github.com/rampart-gw/rampart/internal/config"
+)
 
 // IsHMAC reports whether alg is a symmetric (HS*) algorithm.
 func IsHMAC(alg string) bool { return alg == "HS256" || alg == "HS384" || alg == "HS512" }
@@ -80,7 +79,7 @@ func keyFits(alg string, pub crypto.PublicKey) error {
 	default:
 		return fmt.Errorf("unsupported key type %T", pub)
 	}
-	if !slices.Contains(Algorithms, alg) || IsHMAC(alg) {
+	if !slices.Contains(config.JWTAlgorithms, alg) || IsHMAC(alg) {
 		return fmt.Errorf("unsupported algorithm %q", alg)
 	}
 	return nil

@@ -496,7 +496,9 @@ func (c *Config) validateUpstream(p *Problems, base string, u Upstream) {
 	}
 }
 
-var jwtAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512"}
+// JWTAlgorithms are the JWS algorithms Rampart verifies ("none" is never
+// one): the one list, for config checks and for the verifier.
+var JWTAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "HS256", "HS384", "HS512"}
 
 func (c *Config) validateAuthn(p *Problems) map[string]bool {
 	inNames := map[string]bool{}
@@ -553,8 +555,8 @@ func (c *Config) validateAuthn(p *Problems) map[string]bool {
 		}
 		hmacAlgs := 0
 		for k, a := range j.Algorithms {
-			if !slices.Contains(jwtAlgorithms, a) {
-				p.Add(fmt.Sprintf("%s.algorithms[%d]", base, k), "unsupported algorithm %q (supported: %s)", a, strings.Join(jwtAlgorithms, ", "))
+			if !slices.Contains(JWTAlgorithms, a) {
+				p.Add(fmt.Sprintf("%s.algorithms[%d]", base, k), "unsupported algorithm %q (supported: %s)", a, strings.Join(JWTAlgorithms, ", "))
 			}
 			if strings.HasPrefix(a, "HS") {
 				hmacAlgs++
