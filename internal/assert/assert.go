@@ -129,18 +129,7 @@ func newKey(priv crypto.Signer) (*Key, error) {
 func (k *Key) Public() (crypto.PublicKey, error) { return k.priv.Public(), nil }
 
 // JWK returns the public JWK of the key.
-func (k *Key) JWK() map[string]string {
-	j := map[string]string{"kid": k.ID, "alg": k.Alg, "use": "sig"}
-	switch p := k.priv.Public().(type) {
-	case ed25519.PublicKey:
-		j["kty"], j["crv"], j["x"] = "OKP", "Ed25519", b64.EncodeToString(p)
-	case *ecdsa.PublicKey:
-		j["kty"], j["crv"] = "EC", "P-256"
-		j["x"] = b64.EncodeToString(p.X.FillBytes(make([]byte, 32)))
-		j["y"] = b64.EncodeToString(p.Y.FillBytes(make([]byte, 32)))
-	}
-	return j
-}
+func (k *Key) JWK() map[string]string { return jws.PublicJWK(k.priv.Public(), k.ID, k.Alg) }
 
 // Signer signs assertions with the current key and publishes the current
 // and previous keys (rotation with overlap: services keep accepting
@@ -276,15 +265,8 @@ func (s *Signer) sign(aud, method string, sc *pipeline.Scope, now time.Time) (st
 		}
 	}
 	b.WriteByte('}')
-	input := s.header + "." + b64.EncodeToString([]byte(b.String()))
-	sig, err := s.current.sign([]byte(input))
-	if err != nil {
-		return "", err
-	}
-	return input + "." + b64.EncodeToString(sig), nil
+	return jws.Compact(s.current.priv, s.current.Alg, s.header, []byte(b.String()))
 }
-
-func (k *Key) sign(input []byte) ([]byte, error) { return jws.Sign(k.priv, k.Alg, input) }
 
 func writeJSON(b *strings.Builder, s string) {
 	e, _ := json.Marshal(s)

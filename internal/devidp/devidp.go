@@ -120,34 +120,11 @@ func (s *Signer) Sign(c Claims) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	input := b64.EncodeToString(hdr) + "." + b64.EncodeToString(pl)
-	sig, err := s.sign([]byte(input))
-	if err != nil {
-		return "", err
-	}
-	return input + "." + b64.EncodeToString(sig), nil
+	return jws.Compact(s.priv, s.Alg, b64.EncodeToString(hdr), pl)
 }
-
-func (s *Signer) sign(input []byte) ([]byte, error) { return jws.Sign(s.priv, s.Alg, input) }
 
 // JWK returns the public JWK of the signer.
-func (s *Signer) JWK() map[string]string {
-	j := map[string]string{"kid": s.KID, "alg": s.Alg, "use": "sig"}
-	switch k := s.priv.Public().(type) {
-	case *ecdsa.PublicKey:
-		size := (k.Curve.Params().BitSize + 7) / 8
-		j["kty"], j["crv"] = "EC", k.Curve.Params().Name
-		j["x"] = b64.EncodeToString(k.X.FillBytes(make([]byte, size)))
-		j["y"] = b64.EncodeToString(k.Y.FillBytes(make([]byte, size)))
-	case *rsa.PublicKey:
-		j["kty"] = "RSA"
-		j["n"] = b64.EncodeToString(k.N.Bytes())
-		j["e"] = b64.EncodeToString([]byte{1, 0, 1})
-	case ed25519.PublicKey:
-		j["kty"], j["crv"], j["x"] = "OKP", "Ed25519", b64.EncodeToString(k)
-	}
-	return j
-}
+func (s *Signer) JWK() map[string]string { return jws.PublicJWK(s.priv.Public(), s.KID, s.Alg) }
 
 // Handler serves /.well-known/openid-configuration and /jwks for issuer.
 func Handler(issuer string, signers ...*Signer) http.Handler {

@@ -11,8 +11,10 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/sha512"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"math/big"
 )
 
 // Sign returns the JWS signature of input with priv for alg: EdDSA,
@@ -60,4 +62,38 @@ func digest(alg string, b []byte) []byte {
 	}
 	h := sha256.Sum256(b)
 	return h[:]
+}
+
+var b64 = base64.RawURLEncoding
+
+// Compact returns the compact serialisation of a JWS over payload:
+// base64url(header).base64url(payload).base64url(signature). header is
+// the protected header, already base64url-encoded (signers precompute it).
+func Compact(priv crypto.Signer, alg, header string, payload []byte) (string, error) {
+	input := header + "." + b64.EncodeToString(payload)
+	sig, err := Sign(priv, alg, []byte(input))
+	if err != nil {
+		return "", err
+	}
+	return input + "." + b64.EncodeToString(sig), nil
+}
+
+// PublicJWK is the public JWK (RFC 7517) of a signing key: EC (with
+// fixed-size coordinates), RSA or OKP Ed25519, with kid, alg and use=sig.
+func PublicJWK(pub crypto.PublicKey, kid, alg string) map[string]string {
+	j := map[string]string{"kid": kid, "alg": alg, "use": "sig"}
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		size := (k.Curve.Params().BitSize + 7) / 8
+		j["kty"], j["crv"] = "EC", k.Curve.Params().Name
+		j["x"] = b64.EncodeToString(k.X.FillBytes(make([]byte, size)))
+		j["y"] = b64.EncodeToString(k.Y.FillBytes(make([]byte, size)))
+	case *rsa.PublicKey:
+		j["kty"] = "RSA"
+		j["n"] = b64.EncodeToString(k.N.Bytes())
+		j["e"] = b64.EncodeToString(big.NewInt(int64(k.E)).Bytes())
+	case ed25519.PublicKey:
+		j["kty"], j["crv"], j["x"] = "OKP", "Ed25519", b64.EncodeToString(k)
+	}
+	return j
 }
