@@ -54,5 +54,6 @@ go test -run '^$' -fuzz '^FuzzBucketKey$' -fuzztime 5s ./internal/ratelimit
 go test -run '^$' -fuzz '^FuzzAllowed$' -fuzztime 5s ./internal/cors
 go test -run '^$' -fuzz '^FuzzFraming$' -fuzztime 10s ./internal/server
 go test -run '^$' -fuzz '^FuzzAppendJSONString$' -fuzztime 5s ./internal/pipeline
+go test -run '^$' -fuzz '^FuzzAgreesWithGoJose$' -fuzztime 10s ./internal/authn
 
 echo "all tests passed"
