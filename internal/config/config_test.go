@@ -207,3 +207,35 @@ func TestOptOutWarnings(t *testing.T) {
 		t.Errorf("two different prefixes: %v", err)
 	}
 }
+
+// TestEnumsEnforcedByDecoder: a value outside a field's enum tag is an
+// error at its line, reported together with the other problems.
+func TestEnumsEnforcedByDecoder(t *testing.T) {
+	_, err := Parse([]byte(`version: 1
+listeners: [{name: public, address: "127.0.0.1:8080"}]
+upstreams: [{name: svc, allow_plaintext: true, balance: fastest, targets: [{url: "http://127.0.0.1:9"}]}]
+tracing: {endpoint: "127.0.0.1:4317", protocol: udp}
+routes:
+  - id: r
+    prefix: /
+    upstream: nowhere
+    public: true
+    openapi: {spec: /tmp/x.yaml, undocumented: refus}
+    retries: {on: [connect_failure, timeout]}
+`), "e.yaml")
+	got := ""
+	for _, fe := range FieldErrors(err) {
+		got += fe.Error() + "\n"
+	}
+	for _, want := range []string{
+		`e.yaml:3: upstreams[0].balance: "fastest": use round_robin, least_requests or consistent_hash`,
+		`e.yaml:4: tracing.protocol: "udp": use http or grpc`,
+		`e.yaml:10: routes[0].openapi.undocumented: "refus": use refuse or monitor`,
+		`e.yaml:11: routes[0].retries.on[1]: "timeout": use connect_failure, 502, 503 or 504`,
+		`routes[0].upstream: unknown upstream "nowhere"`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in:\n%s", want, got)
+		}
+	}
+}

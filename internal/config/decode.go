@@ -29,7 +29,8 @@ type yamlDecoder interface {
 // path. It keeps going after an error so that all problems are reported at
 // once, and it records the line of every key for later validation messages.
 type decoder struct {
-	probs  *Problems
+	probs  *Problems // the document's shape: types, unknown and duplicate keys
+	values *Problems // values out of their enum: reported with validation's findings
 	lines  map[string]int
 	visits int
 }
@@ -174,7 +175,40 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		}
 		seen[k.Value] = true
 		d.decode(val, v.Field(idx), kp)
+		if enum := v.Type().Field(idx).Tag.Get("enum"); enum != "" {
+			d.checkEnum(val, v.Field(idx), strings.Split(enum, ","), kp)
+		}
 	}
+}
+
+// checkEnum enforces a field's enum tag (the one place a setting's
+// allowed values are spelled; the JSON Schema is generated from the same
+// tag): a string must be one of them, as must every item of a list of
+// strings.
+func (d *decoder) checkEnum(n *yaml.Node, f reflect.Value, allowed []string, path string) {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	switch {
+	case f.Kind() == reflect.String && n.Kind == yaml.ScalarNode:
+		if !slices.Contains(allowed, f.String()) {
+			d.values.addAt(n.Line, path, "%q: use %s", f.String(), oneOf(allowed))
+		}
+	case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String && n.Kind == yaml.SequenceNode:
+		for i := 0; i < f.Len() && i < len(n.Content); i++ {
+			if s := f.Index(i).String(); !slices.Contains(allowed, s) {
+				d.values.addAt(n.Content[i].Line, fmt.Sprintf("%s[%d]", path, i), "%q: use %s", s, oneOf(allowed))
+			}
+		}
+	}
+}
+
+// oneOf writes "a, b or c".
+func oneOf(allowed []string) string {
+	if len(allowed) == 1 {
+		return allowed[0]
+	}
+	return strings.Join(allowed[:len(allowed)-1], ", ") + " or " + allowed[len(allowed)-1]
 }
 
 func joinPath(path, key string) string {

@@ -81,13 +81,16 @@ func Parse(data []byte, file string) (*Config, error) {
 	}
 	cfg := &Config{File: file, lines: map[string]int{"": doc.Line}}
 	probs := newProblems(file, cfg.lines)
-	d := &decoder{probs: probs, lines: cfg.lines}
+	values := newProblems(file, cfg.lines)
+	d := &decoder{probs: probs, values: values, lines: cfg.lines}
 	d.decode(doc, reflect.ValueOf(cfg).Elem(), "")
 	if probs.Len() > 0 {
+		probs.errs = append(probs.errs, values.errs...)
 		return nil, probs.Err()
 	}
 	cfg.applyDefaults()
 	cfg.validate(probs)
+	probs.errs = append(probs.errs, values.errs...)
 	if err := probs.Err(); err != nil {
 		return nil, err
 	}

@@ -375,7 +375,7 @@ type Tracing struct {
 	// (HTTP) or :4317 (gRPC).
 	Endpoint string `yaml:"endpoint" required:"true"`
 	// Protocol is http (default; OTLP/HTTP protobuf) or grpc.
-	Protocol string `yaml:"protocol"`
+	Protocol string `yaml:"protocol" enum:"http,grpc"`
 	// AllowPlaintext exports without TLS (a collector on loopback or a
 	// sidecar).
 	AllowPlaintext bool `yaml:"allow_plaintext"`
@@ -387,7 +387,7 @@ type Tracing struct {
 	// TrustIncoming is whose traceparent/baggage continue a trace:
 	// trusted_proxies (default: peers in the listener's trusted_proxies),
 	// all, or none. Other clients' trace headers are dropped.
-	TrustIncoming string `yaml:"trust_incoming"`
+	TrustIncoming string `yaml:"trust_incoming" enum:"trusted_proxies,all,none"`
 	// ServiceName is the spans' service.name. Default rampart.
 	ServiceName string `yaml:"service_name"`
 }
@@ -999,13 +999,13 @@ type OpenAPI struct {
 	// Undocumented is what happens to an operation the document does not
 	// declare: refuse (default; 404/405 validate.undocumented) or monitor
 	// (passed and logged as shadow traffic).
-	Undocumented string `yaml:"undocumented"`
+	Undocumented string `yaml:"undocumented" enum:"refuse,monitor"`
 	// Strict reports undeclared body properties, query parameters and
 	// headers even where the document allows them (additionalProperties).
 	Strict bool `yaml:"strict"`
 	// Response validates the service's responses: off (default), log, or
 	// enforce (a non-conforming response becomes 502 validate.response).
-	Response string `yaml:"response"`
+	Response string `yaml:"response" enum:"off,log,enforce"`
 	// MaxResponseBytes bounds the response held for validation; larger
 	// responses stream through unvalidated (logged). Default 1MiB.
 	MaxResponseBytes ByteSize `yaml:"max_response_bytes"`
