@@ -110,6 +110,15 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			m.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), ev)
 		}
 		v.Set(m)
+	default:
+		d.decodeScalar(n, v, path)
+	}
+}
+
+// decodeScalar decodes a string, boolean or number, refusing YAML values
+// of another type (no implicit conversions).
+func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
+	switch v.Kind() {
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
 			d.probs.addAt(n.Line, path, "expected a string, got %s", describe(n))

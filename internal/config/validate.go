@@ -388,6 +388,30 @@ func validateRouteMatch(p *Problems, base string, r Route) {
 	}
 }
 
+// validateHealthCheck checks an upstream's active health check.
+func validateHealthCheck(p *Problems, base string, h *HealthCheck) {
+	if h == nil {
+		return
+	}
+	if !strings.HasPrefix(h.Path, "/") {
+		p.Add(base+".health_check.path", "must start with /")
+	}
+	if h.Timeout > h.Interval {
+		p.Add(base+".health_check.timeout", "must not exceed the interval")
+	}
+	if h.HealthyThreshold < 1 {
+		p.Add(base+".health_check.healthy_threshold", "must be positive")
+	}
+	if h.UnhealthyThreshold < 1 {
+		p.Add(base+".health_check.unhealthy_threshold", "must be positive")
+	}
+	for j, s := range h.ExpectStatus {
+		if s < 100 || s > 599 {
+			p.Add(fmt.Sprintf("%s.health_check.expect_status[%d]", base, j), "invalid status %d", s)
+		}
+	}
+}
+
 func (c *Config) validateUpstream(p *Problems, base string, u Upstream) {
 	if len(u.Targets) == 0 {
 		p.Add(base+".targets", "at least one target is required")
@@ -430,25 +454,7 @@ func (c *Config) validateUpstream(p *Problems, base string, u Upstream) {
 			p.Add(base+".tls", "tls is set but no target uses https://")
 		}
 	}
-	if h := u.HealthCheck; h != nil {
-		if !strings.HasPrefix(h.Path, "/") {
-			p.Add(base+".health_check.path", "must start with /")
-		}
-		if h.Timeout > h.Interval {
-			p.Add(base+".health_check.timeout", "must not exceed the interval")
-		}
-		if h.HealthyThreshold < 1 {
-			p.Add(base+".health_check.healthy_threshold", "must be positive")
-		}
-		if h.UnhealthyThreshold < 1 {
-			p.Add(base+".health_check.unhealthy_threshold", "must be positive")
-		}
-		for j, s := range h.ExpectStatus {
-			if s < 100 || s > 599 {
-				p.Add(fmt.Sprintf("%s.health_check.expect_status[%d]", base, j), "invalid status %d", s)
-			}
-		}
-	}
+	validateHealthCheck(p, base, u.HealthCheck)
 	if u.Passive.ConsecutiveFailures < 1 {
 		p.Add(base+".passive.consecutive_failures", "must be positive")
 	}
@@ -509,77 +515,89 @@ func (c *Config) validateAuthn(p *Problems) map[string]bool {
 		} else {
 			issuerIDs[j.Issuer] = j.Name
 		}
-		if len(j.Audiences) == 0 {
-			p.Add(base+".audiences", "at least one audience is required (RFC 8725 §3.9)")
-		}
-		for k, a := range j.Audiences {
-			if a == "" {
-				p.Add(fmt.Sprintf("%s.audiences[%d]", base, k), "empty audience")
-			}
-		}
-		if len(j.Algorithms) == 0 {
-			p.Add(base+".algorithms", "list the allowed algorithms explicitly")
-		}
-		hmacAlgs := 0
-		for k, a := range j.Algorithms {
-			if !slices.Contains(JWTAlgorithms, a) {
-				p.Add(fmt.Sprintf("%s.algorithms[%d]", base, k), "unsupported algorithm %q (supported: %s)", a, strings.Join(JWTAlgorithms, ", "))
-			}
-			if strings.HasPrefix(a, "HS") {
-				hmacAlgs++
-			}
-		}
-		sources := 0
-		for _, on := range []bool{j.JWKSURL != "", j.Discovery, len(j.Keys) > 0} {
-			if on {
-				sources++
-			}
-		}
-		if sources != 1 {
-			p.Add(base, "set exactly one key source: jwks_url, discovery or keys")
-		}
-		if hmacAlgs > 0 && len(j.Keys) == 0 {
-			p.Add(base+".algorithms", "HS* algorithms need static keys with a secret")
-		}
-		if j.JWKSURL != "" {
-			if err := CheckFetchURL(j.JWKSURL, j.AllowPlaintext); err != nil {
-				p.Add(base+".jwks_url", "%v", err)
-			}
-		}
-		if j.Discovery {
-			if err := CheckFetchURL(j.Issuer, j.AllowPlaintext); err != nil {
-				p.Add(base+".issuer", "discovery needs an https issuer URL: %v", err)
-			}
-		}
-		if j.ClockSkew.D() > MaxClockSkew {
-			p.Add(base+".clock_skew", "at most %s", MaxClockSkew)
-		}
-		if j.MinRefetch.D() < time.Second {
-			p.Add(base+".min_refetch", "at least 1s")
-		}
-		for k, key := range j.Keys {
-			kp := fmt.Sprintf("%s.keys[%d]", base, k)
-			if !slices.Contains(j.Algorithms, key.Algorithm) {
-				p.Add(kp+".algorithm", "%q is not in the issuer's algorithms", key.Algorithm)
-			}
-			isHMAC := strings.HasPrefix(key.Algorithm, "HS")
-			switch {
-			case isHMAC && key.File != "":
-				p.Add(kp+".file", "an HS* key is a secret, not a file")
-			case isHMAC && !key.Secret.IsSet():
-				p.Add(kp+".secret", "required for %s", key.Algorithm)
-			case isHMAC && key.Secret.Literal():
-				p.Add(kp+".secret", "an HMAC secret must be a reference (${env:NAME} or ${file:/path}), never a literal in the config")
-			case isHMAC && len(key.Secret.Reveal()) < 32:
-				p.Add(kp+".secret", "an HMAC secret must be at least 32 bytes (it has %d)", len(key.Secret.Reveal()))
-			case !isHMAC && key.File == "":
-				p.Add(kp+".file", "required: a PEM public key, certificate or JWK")
-			case !isHMAC && key.Secret.IsSet():
-				p.Add(kp+".secret", "only HS* keys take a secret")
-			}
-		}
+		validateIssuer(p, base, j)
 	}
 	return names
+}
+
+// validateIssuer checks one JWT issuer: audiences, algorithms, exactly
+// one key source, fetch URLs and its static keys.
+func validateIssuer(p *Problems, base string, j JWTIssuer) {
+	if len(j.Audiences) == 0 {
+		p.Add(base+".audiences", "at least one audience is required (RFC 8725 §3.9)")
+	}
+	for k, a := range j.Audiences {
+		if a == "" {
+			p.Add(fmt.Sprintf("%s.audiences[%d]", base, k), "empty audience")
+		}
+	}
+	if len(j.Algorithms) == 0 {
+		p.Add(base+".algorithms", "list the allowed algorithms explicitly")
+	}
+	hmacAlgs := 0
+	for k, a := range j.Algorithms {
+		if !slices.Contains(JWTAlgorithms, a) {
+			p.Add(fmt.Sprintf("%s.algorithms[%d]", base, k), "unsupported algorithm %q (supported: %s)", a, strings.Join(JWTAlgorithms, ", "))
+		}
+		if strings.HasPrefix(a, "HS") {
+			hmacAlgs++
+		}
+	}
+	sources := 0
+	for _, on := range []bool{j.JWKSURL != "", j.Discovery, len(j.Keys) > 0} {
+		if on {
+			sources++
+		}
+	}
+	if sources != 1 {
+		p.Add(base, "set exactly one key source: jwks_url, discovery or keys")
+	}
+	if hmacAlgs > 0 && len(j.Keys) == 0 {
+		p.Add(base+".algorithms", "HS* algorithms need static keys with a secret")
+	}
+	if j.JWKSURL != "" {
+		if err := CheckFetchURL(j.JWKSURL, j.AllowPlaintext); err != nil {
+			p.Add(base+".jwks_url", "%v", err)
+		}
+	}
+	if j.Discovery {
+		if err := CheckFetchURL(j.Issuer, j.AllowPlaintext); err != nil {
+			p.Add(base+".issuer", "discovery needs an https issuer URL: %v", err)
+		}
+	}
+	if j.ClockSkew.D() > MaxClockSkew {
+		p.Add(base+".clock_skew", "at most %s", MaxClockSkew)
+	}
+	if j.MinRefetch.D() < time.Second {
+		p.Add(base+".min_refetch", "at least 1s")
+	}
+	validateIssuerKeys(p, base, j)
+}
+
+// validateIssuerKeys checks an issuer's static keys: HS* keys are
+// referenced secrets of 32+ bytes, others are files.
+func validateIssuerKeys(p *Problems, base string, j JWTIssuer) {
+	for k, key := range j.Keys {
+		kp := fmt.Sprintf("%s.keys[%d]", base, k)
+		if !slices.Contains(j.Algorithms, key.Algorithm) {
+			p.Add(kp+".algorithm", "%q is not in the issuer's algorithms", key.Algorithm)
+		}
+		isHMAC := strings.HasPrefix(key.Algorithm, "HS")
+		switch {
+		case isHMAC && key.File != "":
+			p.Add(kp+".file", "an HS* key is a secret, not a file")
+		case isHMAC && !key.Secret.IsSet():
+			p.Add(kp+".secret", "required for %s", key.Algorithm)
+		case isHMAC && key.Secret.Literal():
+			p.Add(kp+".secret", "an HMAC secret must be a reference (${env:NAME} or ${file:/path}), never a literal in the config")
+		case isHMAC && len(key.Secret.Reveal()) < 32:
+			p.Add(kp+".secret", "an HMAC secret must be at least 32 bytes (it has %d)", len(key.Secret.Reveal()))
+		case !isHMAC && key.File == "":
+			p.Add(kp+".file", "required: a PEM public key, certificate or JWK")
+		case !isHMAC && key.Secret.IsSet():
+			p.Add(kp+".secret", "only HS* keys take a secret")
+		}
+	}
 }
 
 func (c *Config) validateRouteAuth(p *Problems, routeBase string, r Route, issuers map[string]bool) {
