@@ -137,61 +137,80 @@ func compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, jtis *authn.JTI
 		errs = append(errs, cfg.Problem("authn.api_keys.file", "%v", err))
 	}
 	errs = append(errs, p.compilePools(cfg, deps, prevPools)...)
+	st := stores{jtis: jtis, limits: limits, shared: shared, quotas: quotas, guard: guard, apiKeys: apiKeys}
 	for i, l := range cfg.Listeners {
-		base := fmt.Sprintf("listeners[%d]", i)
-		lp := &listenerPlan{name: l.Name, maxBody: int64(l.Limits.MaxBodyBytes)}
-		var trusted []netip.Prefix
-		for _, s := range l.TrustedProxies {
-			pfx, _ := config.ParsePrefix(s) // validated at load
-			trusted = append(trusted, pfx)
-		}
-		lp.resolver = clientip.New(trusted)
-		errs = append(errs, compileListenerTLS(cfg, base, l, lp)...)
-		var specs []router.Spec[*routePlan]
-		for j, r := range cfg.Routes {
-			if !servesListener(r, l.Name) {
-				continue
-			}
-			entry := p.pools[r.Upstream]
-			if entry == nil {
-				continue // reported above
-			}
-			fwd := proxy.Options{StripIdentityHeaders: cfg.StripIdentityHeaders, Signer: p.signer, Now: deps.Now}
-			if r.SkipAssertion {
-				fwd.Signer = nil
-			}
-			if cfg.Assertion != nil {
-				fwd.AssertionHeader = cfg.Assertion.Header
-			}
-			pre, post := limitStages(r, limits, shared, deps)
-			quota := quotaStage(r, quotas, deps)
-			rp, err := compileRoute(r, lp, p, entry.pool, apiKeys, jtis, fwd, pre, post, quota, guard, deps)
-			if err != nil {
-				path := fmt.Sprintf("routes[%d]", j)
-				var se *stageError
-				if errors.As(err, &se) {
-					path += "." + se.path
-				}
-				errs = append(errs, cfg.Problem(path, "%v", err))
-				continue
-			}
-			lp.routes = append(lp.routes, rp)
-			specs = append(specs, router.Spec[*routePlan]{
-				ID: r.ID, Hosts: r.Hosts, Methods: r.Methods, Path: r.Path, Prefix: r.Prefix, Value: rp,
-			})
-		}
-		rt, err := router.New(specs)
-		if err != nil {
-			errs = append(errs, cfg.Problem(base, "%v", err))
-		}
-		lp.router = rt
-		p.listeners[l.Name] = lp
+		errs = append(errs, p.compileListener(cfg, i, l, deps, st)...)
 	}
 	if len(errs) > 0 {
 		p.closeNew(prev)
 		return nil, errors.Join(errs...)
 	}
 	return p, nil
+}
+
+// stores is the state a plan's stages use that outlives the plan.
+type stores struct {
+	jtis    *authn.JTIStore
+	limits  ratelimit.Store
+	shared  ratelimit.Store
+	quotas  ratelimit.QuotaStore
+	guard   func() *abuse.Guard
+	apiKeys *authn.APIKeyMethod
+}
+
+// compileListener compiles listener i: its client-IP resolver, TLS, and
+// the routes it serves into its router.
+func (p *Plan) compileListener(cfg *config.Config, i int, l config.Listener, deps pipeline.Deps, st stores) []error {
+	var errs []error
+	base := fmt.Sprintf("listeners[%d]", i)
+	lp := &listenerPlan{name: l.Name, maxBody: int64(l.Limits.MaxBodyBytes)}
+	var trusted []netip.Prefix
+	for _, s := range l.TrustedProxies {
+		pfx, _ := config.ParsePrefix(s) // validated at load
+		trusted = append(trusted, pfx)
+	}
+	lp.resolver = clientip.New(trusted)
+	errs = append(errs, compileListenerTLS(cfg, base, l, lp)...)
+	var specs []router.Spec[*routePlan]
+	for j, r := range cfg.Routes {
+		if !servesListener(r, l.Name) {
+			continue
+		}
+		entry := p.pools[r.Upstream]
+		if entry == nil {
+			continue // reported above
+		}
+		fwd := proxy.Options{StripIdentityHeaders: cfg.StripIdentityHeaders, Signer: p.signer, Now: deps.Now}
+		if r.SkipAssertion {
+			fwd.Signer = nil
+		}
+		if cfg.Assertion != nil {
+			fwd.AssertionHeader = cfg.Assertion.Header
+		}
+		pre, post := limitStages(r, st.limits, st.shared, deps)
+		quota := quotaStage(r, st.quotas, deps)
+		rp, err := compileRoute(r, lp, p, entry.pool, st.apiKeys, st.jtis, fwd, pre, post, quota, st.guard, deps)
+		if err != nil {
+			path := fmt.Sprintf("routes[%d]", j)
+			var se *stageError
+			if errors.As(err, &se) {
+				path += "." + se.path
+			}
+			errs = append(errs, cfg.Problem(path, "%v", err))
+			continue
+		}
+		lp.routes = append(lp.routes, rp)
+		specs = append(specs, router.Spec[*routePlan]{
+			ID: r.ID, Hosts: r.Hosts, Methods: r.Methods, Path: r.Path, Prefix: r.Prefix, Value: rp,
+		})
+	}
+	rt, err := router.New(specs)
+	if err != nil {
+		errs = append(errs, cfg.Problem(base, "%v", err))
+	}
+	lp.router = rt
+	p.listeners[l.Name] = lp
+	return errs
 }
 
 // compileWAFs compiles one WAF per distinct route waf section, reusing
