@@ -89,7 +89,7 @@ func TestBansPropagateThroughRedis(t *testing.T) {
 	t.Setenv("RAMPART_AUTHZ_SECRET", authzSecret)
 	rs := startRedis(t, "")
 	up := newUpstream(t, nil)
-	line := "rate_limiting:\n  redis: {addresses: [\"" + rs.addr + "\"]}\n"
+	line := "rate_limiting:\n  redis: {addresses: [\"" + rs.Addr + "\"]}\n"
 	cfg := strings.Replace(abuseConfig(up.hostPort(), line), "ban_for: 1s", "ban_for: 1m", 1)
 	g1, a1 := startGateway(t, cfg)
 	g2, a2 := startGateway(t, cfg)
@@ -271,7 +271,7 @@ func TestAccountLocksShared(t *testing.T) {
 listeners: [{name: public, address: "127.0.0.1:0", trusted_proxies: [127.0.0.1]}]
 upstreams: [{name: accounts, allow_plaintext: true, targets: [{url: "http://` + upLogin.hostPort() + `"}]}]
 rate_limiting:
-  redis: {addresses: ["` + rs.addr + `"]}
+  redis: {addresses: ["` + rs.Addr + `"]}
 abuse:
   ban_for: 1m
   credential_stuffing: {distinct_ips: 3, window: 1m}

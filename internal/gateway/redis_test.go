@@ -16,48 +16,14 @@ import (
 
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/pipeline"
+	"github.com/rampart-gw/rampart/internal/testredis"
 )
 
-// redisServer is a private redis-server for one test, on a free port.
-type redisServer struct {
-	addr string
-	cmd  *exec.Cmd
-	dir  string
-}
+// redisServer is a private redis-server for one test.
+type redisServer = testredis.Server
 
-// startRedis starts redis-server (installed by scripts/test.sh). Without
-// it the test is skipped, unless RAMPART_REQUIRE_REDIS=1 (CI), where that
-// is a failure.
-func startRedis(t *testing.T, addr string) *redisServer {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("RAMPART_REQUIRE_REDIS") == "1" {
-			t.Fatal("redis-server not found")
-		}
-		t.Skip("redis-server not installed (scripts/test.sh installs it)")
-	}
-	if addr == "" {
-		addr = freeAddr(t)
-	}
-	_, port, _ := net.SplitHostPort(addr)
-	rs := &redisServer{addr: addr, dir: t.TempDir()}
-	rs.cmd = exec.Command(bin, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no", "--dir", rs.dir)
-	if err := rs.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(rs.stop)
-	waitDial(t, addr, "redis-server")
-	return rs
-}
-
-func (rs *redisServer) stop() {
-	if rs.cmd != nil && rs.cmd.Process != nil {
-		_ = rs.cmd.Process.Kill()
-		_ = rs.cmd.Wait()
-		rs.cmd = nil
-	}
-}
+// startRedis starts redis-server on addr ("" for a free port).
+func startRedis(t *testing.T, addr string) *redisServer { return testredis.Start(t, addr) }
 
 func redisLimitConfig(up, redisAddr, listen string) string {
 	return fmt.Sprintf(`version: 1
@@ -94,7 +60,7 @@ func TestRedisSharedLimit(t *testing.T) {
 	up := newUpstream(t, nil)
 	var addrs []string
 	for i := 0; i < 3; i++ {
-		_, a := startGateway(t, redisLimitConfig(up.hostPort(), rs.addr, "127.0.0.1:0"))
+		_, a := startGateway(t, redisLimitConfig(up.hostPort(), rs.Addr, "127.0.0.1:0"))
 		addrs = append(addrs, a)
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
@@ -146,7 +112,7 @@ func TestRedisSharedLimit(t *testing.T) {
 func TestRedisOutageAndRestart(t *testing.T) {
 	rs := startRedis(t, "")
 	up := newUpstream(t, nil)
-	cfgText := redisLimitConfig(up.hostPort(), rs.addr, "127.0.0.1:0")
+	cfgText := redisLimitConfig(up.hostPort(), rs.Addr, "127.0.0.1:0")
 	cfg, err := config.Parse([]byte(cfgText), "r.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +151,7 @@ func TestRedisOutageAndRestart(t *testing.T) {
 		t.Fatalf("after a gateway restart: %d, want 429 (counter in Redis)", c)
 	}
 	// Kill Redis.
-	rs.stop()
+	rs.Stop()
 	if c := code(a2, "/closed/x"); c != 503 {
 		t.Fatalf("fail_closed with Redis down: %d, want 503", c)
 	}
@@ -199,7 +165,7 @@ func TestRedisOutageAndRestart(t *testing.T) {
 		t.Fatalf("fail_open with Redis down: %d allowed, want the local burst of 5", opened)
 	}
 	// Redis returns (empty: a fresh instance on the same port).
-	startRedis(t, rs.addr)
+	startRedis(t, rs.Addr)
 	deadline := time.Now().Add(6 * time.Second)
 	for time.Now().Before(deadline) {
 		if code(a2, "/closed/x") == 200 {
@@ -251,7 +217,7 @@ authn:
 		t.Fatalf("local quota: %v", got)
 	}
 	rs := startRedis(t, "")
-	line := "rate_limiting:\n  redis: {addresses: [\"" + rs.addr + "\"]}\n"
+	line := "rate_limiting:\n  redis: {addresses: [\"" + rs.Addr + "\"]}\n"
 	_, a1 := startGateway(t, cfg(line))
 	_, a2 := startGateway(t, cfg(line))
 	got = []string{send(a1, alice), send(a2, alice), send(a1, alice), send(a2, alice)}
@@ -293,7 +259,7 @@ func startSentinel(t *testing.T, master string) string {
 // two instances.
 func TestRedisSentinel(t *testing.T) {
 	rs := startRedis(t, "")
-	sentinel := startSentinel(t, rs.addr)
+	sentinel := startSentinel(t, rs.Addr)
 	up := newUpstream(t, nil)
 	cfg := `version: 1
 listeners: [{name: public, address: "127.0.0.1:0"}]
@@ -395,18 +361,7 @@ routes:
 }
 
 // waitDial waits up to 5 s until addr accepts connections.
-func waitDial(t *testing.T, addr, what string) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s did not start on %s", what, addr)
-}
+func waitDial(t *testing.T, addr, what string) { testredis.WaitDial(t, addr, what) }
 
 // TestReadinessAgreesWithRoutes: while Redis is down and for as long as
 // limit checks stay paused after it comes back, /readyz reports not ready;
@@ -416,7 +371,7 @@ func TestReadinessAgreesWithRoutes(t *testing.T) {
 	t.Setenv("RAMPART_ADMIN_TOKEN", adminToken)
 	rs := startRedis(t, "")
 	up := newUpstream(t, nil)
-	cfg := strings.Replace(redisLimitConfig(up.hostPort(), rs.addr, "127.0.0.1:0"), "rate: 1, per: 1h, burst: 5, on_store_error: fail_closed", "rate: 1000, per: 1s, burst: 1000, on_store_error: fail_closed", 1) +
+	cfg := strings.Replace(redisLimitConfig(up.hostPort(), rs.Addr, "127.0.0.1:0"), "rate: 1, per: 1h, burst: 5, on_store_error: fail_closed", "rate: 1000, per: 1s, burst: 1000, on_store_error: fail_closed", 1) +
 		"admin: {address: 127.0.0.1:0, token: '${env:RAMPART_ADMIN_TOKEN}'}\n"
 	g, addr := startGateway(t, cfg)
 	admin := g.AdminAddr().String()
@@ -426,14 +381,14 @@ func TestReadinessAgreesWithRoutes(t *testing.T) {
 	if c, _, body := adminGet(t, admin, "/readyz", ""); c != 200 || route() != "200" {
 		t.Fatalf("before: readyz %d %s", c, body)
 	}
-	rs.stop()
+	rs.Stop()
 	for i := 0; i < 8; i++ {
 		route() // failures open the store's circuit
 	}
 	if c, _, body := adminGet(t, admin, "/readyz", ""); c != 503 {
 		t.Fatalf("Redis down: readyz %d %s", c, body)
 	}
-	startRedis(t, rs.addr)
+	startRedis(t, rs.Addr)
 	deadline := time.Now().Add(6 * time.Second)
 	ready := false
 	for time.Now().Before(deadline) && !ready {
@@ -462,7 +417,7 @@ rate_limiting:
 abuse: {}
 routes:
   - {id: r, prefix: /, upstream: svc, public: true, openapi: {spec: /nonexistent/spec.yaml}}
-`, rs.addr)), "test.yaml")
+`, rs.Addr)), "test.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

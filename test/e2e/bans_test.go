@@ -2,12 +2,12 @@ package e2e
 
 import (
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/rampart-gw/rampart/internal/testredis"
 )
 
 // redisCLI runs redis-cli against addr.
@@ -25,27 +25,7 @@ func redisCLI(t *testing.T, addr string, args ...string) string {
 // the config, for an IPv4 address and for an IPv6 address (its /64), and
 // refuses a prefix state is never kept under.
 func TestBansLift(t *testing.T) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("RAMPART_REQUIRE_REDIS") == "1" {
-			t.Fatal("redis-server not found")
-		}
-		t.Skip("redis-server not installed (scripts/test.sh installs it)")
-	}
-	addr := freePort(t)
-	_, port, _ := net.SplitHostPort(addr)
-	srv := exec.Command(bin, "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
-	for i := 0; i < 100; i++ {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	addr := testredis.Start(t, "").Addr
 	cfg := filepath.Join(t.TempDir(), "rampart.yaml")
 	writeConfig(t, cfg, "127.0.0.1:1", "127.0.0.1:2", "rate_limiting:\n  redis: {addresses: [\""+addr+"\"]}\nabuse: {}\n")
 	redisCLI(t, addr, "SET", "rampart:rl:abuse:ban:203.0.113.9", "9999999999 ban")
