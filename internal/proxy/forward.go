@@ -105,8 +105,6 @@ func rewriter(route config.Route, pool *Pool, strip stripper, opts Options) func
 	}
 	credHeader, credValue := pool.credHeader, pool.credValue
 	hosts := router.CompileHosts(route.Hosts)
-	// Constant header values are shared, read-only, by every request.
-	httpProto, httpsProto := []string{"http"}, []string{"https"}
 	var cred []string
 	if credHeader != "" {
 		cred = []string{credValue.Reveal()}
@@ -142,32 +140,7 @@ func rewriter(route config.Route, pool *Pool, strip stripper, opts Options) func
 		if id := s.Identity; id != nil {
 			setIdentityHeaders(h, id)
 		}
-		client := []string{s.ClientIPText}
-		h["X-Forwarded-For"] = client
-		if s.TrustedPeer {
-			// A trusted proxy's chain is kept and extended.
-			if prior := in.Header["X-Forwarded-For"]; len(prior) > 0 {
-				h["X-Forwarded-For"] = []string{joinComma(prior) + ", " + s.PeerIP.String()}
-			}
-		}
-		h["X-Real-Ip"] = client
-		h["X-Forwarded-Proto"] = httpProto
-		if s.TLS != nil {
-			h["X-Forwarded-Proto"] = httpsProto
-		}
-		if s.TrustedPeer {
-			// A trusted proxy in front (a TLS-terminating load balancer)
-			// knows the original scheme; keep it when well formed.
-			switch in.Header.Get("X-Forwarded-Proto") {
-			case "https":
-				h["X-Forwarded-Proto"] = httpsProto
-			case "http":
-				h["X-Forwarded-Proto"] = httpProto
-			}
-		}
-		if fh := forwardedHost(in, s, hosts); fh != "" {
-			h["X-Forwarded-Host"] = []string{fh}
-		}
+		setForwarding(h, in, s, hosts)
 		if signer != nil {
 			if a, err := signer.Sign(pool.Name, in.Method, s, now()); err == nil {
 				h[assertHeader] = []string{a}
@@ -177,6 +150,41 @@ func rewriter(route config.Route, pool *Pool, strip stripper, opts Options) func
 		if cred != nil {
 			h[credHeader] = cred
 		}
+	}
+}
+
+// Constant header values, shared read-only by every request.
+var httpProto, httpsProto = []string{"http"}, []string{"https"}
+
+// setForwarding sets the gateway's own forwarding headers: the client
+// (extending a trusted proxy's chain), the scheme (a trusted proxy's when
+// well formed) and, for configured hosts only, the forwarded host.
+func setForwarding(h http.Header, in *http.Request, s *pipeline.Scope, hosts router.Hosts) {
+	client := []string{s.ClientIPText}
+	h["X-Forwarded-For"] = client
+	if s.TrustedPeer {
+		// A trusted proxy's chain is kept and extended.
+		if prior := in.Header["X-Forwarded-For"]; len(prior) > 0 {
+			h["X-Forwarded-For"] = []string{joinComma(prior) + ", " + s.PeerIP.String()}
+		}
+	}
+	h["X-Real-Ip"] = client
+	h["X-Forwarded-Proto"] = httpProto
+	if s.TLS != nil {
+		h["X-Forwarded-Proto"] = httpsProto
+	}
+	if s.TrustedPeer {
+		// A trusted proxy in front (a TLS-terminating load balancer)
+		// knows the original scheme; keep it when well formed.
+		switch in.Header.Get("X-Forwarded-Proto") {
+		case "https":
+			h["X-Forwarded-Proto"] = httpsProto
+		case "http":
+			h["X-Forwarded-Proto"] = httpProto
+		}
+	}
+	if fh := forwardedHost(in, s, hosts); fh != "" {
+		h["X-Forwarded-Host"] = []string{fh}
 	}
 }
 
