@@ -80,24 +80,7 @@ func serve(cfg *config.Config, path string, watch bool, drain time.Duration, log
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	reload := func(reason string) {
-		next, err := g.ReloadFile(path, reason)
-		if err != nil {
-			msgs := []string{}
-			for _, p := range config.FieldErrors(err) {
-				msgs = append(msgs, p.Error())
-			}
-			if len(msgs) == 0 {
-				msgs = append(msgs, err.Error())
-			}
-			log.Error("reload rejected; the previous config keeps serving", "trigger", reason, "problems", msgs)
-			return
-		}
-		for _, w := range next.Warnings {
-			log.Warn("config", "warning", w.Error())
-		}
-		log.Info("config reloaded", "trigger", reason, "routes", len(next.Routes))
-	}
+	reload := func(reason string) { reloadFile(g, path, reason, log) }
 	if path != "" && watch {
 		if err := gateway.Watch(ctx, path, log, func() { reload("file change") }); err != nil {
 			log.Warn("config watch unavailable; reload with SIGHUP", "error", err.Error())
@@ -147,6 +130,27 @@ func serve(cfg *config.Config, path string, watch bool, drain time.Duration, log
 			}
 		}
 	}
+}
+
+// reloadFile applies the config file (SIGHUP, a file change) and logs the
+// outcome; a rejected file changes nothing.
+func reloadFile(g *gateway.Gateway, path, reason string, log *slog.Logger) {
+	next, err := g.ReloadFile(path, reason)
+	if err != nil {
+		msgs := []string{}
+		for _, p := range config.FieldErrors(err) {
+			msgs = append(msgs, p.Error())
+		}
+		if len(msgs) == 0 {
+			msgs = append(msgs, err.Error())
+		}
+		log.Error("reload rejected; the previous config keeps serving", "trigger", reason, "problems", msgs)
+		return
+	}
+	for _, w := range next.Warnings {
+		log.Warn("config", "warning", w.Error())
+	}
+	log.Info("config reloaded", "trigger", reason, "routes", len(next.Routes))
 }
 
 // tuneGC trades memory for CPU: a gateway's live heap is small (plans,
