@@ -47,38 +47,7 @@ func Traffic(ctx context.Context, o TrafficOptions) error {
 	if o.Rate <= 0 || o.Rate > 1000 {
 		return fmt.Errorf("rate %d: use 1 to 1000 requests per second", o.Rate)
 	}
-	attacks := []string{
-		"/search?q=" + url.QueryEscape("1' OR '1'='1' UNION SELECT password FROM users--"),
-		"/search?q=" + url.QueryEscape("<script>alert(document.cookie)</script>"),
-		"/search?q=" + url.QueryEscape(";cat /etc/passwd"),
-		"/search?file=" + url.QueryEscape("../../../../etc/shadow"),
-	}
-	scans := []string{"/.env", "/wp-login.php", "/.git/config", "/admin", "/phpmyadmin/", "/actuator/env", "/backup.zip", "/server-status"}
-	var clients []*client
-	for i := 0; i < 6; i++ {
-		clients = append(clients, &client{name: "normal", http: loopbackClient(10 + i), next: func(r *rand.Rand) (string, string, http.Header) {
-			switch r.IntN(4) {
-			case 0:
-				return "GET", "/hello", nil
-			case 1:
-				return "GET", fmt.Sprintf("/users/%d", r.IntN(500)), nil
-			case 2:
-				return "GET", "/search?q=" + url.QueryEscape([]string{"coffee", "best shoes", "o'reilly books", "red wine"}[r.IntN(4)]), nil
-			}
-			return "GET", "/echo?page=" + fmt.Sprint(r.IntN(9)), nil
-		}})
-	}
-	clients = append(clients,
-		&client{name: "injection", http: loopbackClient(66), next: func(r *rand.Rand) (string, string, http.Header) {
-			return "GET", attacks[r.IntN(len(attacks))], nil
-		}},
-		&client{name: "scanner", http: loopbackClient(77), next: func(r *rand.Rand) (string, string, http.Header) {
-			return "GET", scans[r.IntN(len(scans))], nil
-		}},
-		&client{name: "brute-force", http: loopbackClient(88), next: func(r *rand.Rand) (string, string, http.Header) {
-			return "GET", fmt.Sprintf("/orders/%d", r.IntN(50)), http.Header{"Authorization": {fmt.Sprintf("Bearer guessed-token-%d", r.IntN(1e6))}}
-		}},
-	)
+	clients := trafficClients()
 	ctx, cancel := context.WithTimeout(ctx, o.Duration)
 	defer cancel()
 	var sent, ok, refused, failed atomic.Int64
@@ -134,6 +103,45 @@ func Traffic(ctx context.Context, o TrafficOptions) error {
 			}()
 		}
 	}
+}
+
+// trafficClients are the simulated clients, each from its own loopback
+// address: six normal ones first, then an injector, a scanner and a
+// brute-forcer.
+func trafficClients() []*client {
+	attacks := []string{
+		"/search?q=" + url.QueryEscape("1' OR '1'='1' UNION SELECT password FROM users--"),
+		"/search?q=" + url.QueryEscape("<script>alert(document.cookie)</script>"),
+		"/search?q=" + url.QueryEscape(";cat /etc/passwd"),
+		"/search?file=" + url.QueryEscape("../../../../etc/shadow"),
+	}
+	scans := []string{"/.env", "/wp-login.php", "/.git/config", "/admin", "/phpmyadmin/", "/actuator/env", "/backup.zip", "/server-status"}
+	var clients []*client
+	for i := 0; i < 6; i++ {
+		clients = append(clients, &client{name: "normal", http: loopbackClient(10 + i), next: func(r *rand.Rand) (string, string, http.Header) {
+			switch r.IntN(4) {
+			case 0:
+				return "GET", "/hello", nil
+			case 1:
+				return "GET", fmt.Sprintf("/users/%d", r.IntN(500)), nil
+			case 2:
+				return "GET", "/search?q=" + url.QueryEscape([]string{"coffee", "best shoes", "o'reilly books", "red wine"}[r.IntN(4)]), nil
+			}
+			return "GET", "/echo?page=" + fmt.Sprint(r.IntN(9)), nil
+		}})
+	}
+	clients = append(clients,
+		&client{name: "injection", http: loopbackClient(66), next: func(r *rand.Rand) (string, string, http.Header) {
+			return "GET", attacks[r.IntN(len(attacks))], nil
+		}},
+		&client{name: "scanner", http: loopbackClient(77), next: func(r *rand.Rand) (string, string, http.Header) {
+			return "GET", scans[r.IntN(len(scans))], nil
+		}},
+		&client{name: "brute-force", http: loopbackClient(88), next: func(r *rand.Rand) (string, string, http.Header) {
+			return "GET", fmt.Sprintf("/orders/%d", r.IntN(50)), http.Header{"Authorization": {fmt.Sprintf("Bearer guessed-token-%d", r.IntN(1e6))}}
+		}},
+	)
+	return clients
 }
 
 // loopbackClient dials from 127.0.0.<n> (falls back to the default source
