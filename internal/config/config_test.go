@@ -239,3 +239,28 @@ routes:
 		}
 	}
 }
+
+// TestPreserveHostWarning: forwarding the client's Host on a route that
+// names no hosts is reported; with hosts it is not.
+func TestPreserveHostWarning(t *testing.T) {
+	base := "version: 1\nlisteners: [{name: public, address: \"127.0.0.1:8080\"}]\nupstreams: [{name: svc, allow_plaintext: true, targets: [{url: \"http://127.0.0.1:9\"}]}]\nroutes:\n"
+	for _, c := range []struct {
+		route string
+		warn  bool
+	}{
+		{"  - {id: r, prefix: /, upstream: svc, public: true, preserve_host: true}\n", true},
+		{"  - {id: r, prefix: /, upstream: svc, public: true, preserve_host: true, hosts: [shop.example.com]}\n", false},
+	} {
+		cfg, err := Parse([]byte(base+c.route), "h.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := false
+		for _, w := range cfg.Warnings {
+			got = got || strings.Contains(w.Error(), "routes[0].preserve_host")
+		}
+		if got != c.warn {
+			t.Errorf("%s: warning %v, want %v", c.route, got, c.warn)
+		}
+	}
+}

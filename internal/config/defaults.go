@@ -124,34 +124,9 @@ func (c *Config) upstreamDefaults() {
 	}
 }
 
-func (c *Config) routeDefaults(r *Route) {
-	setInt(&r.Retries.Attempts, DefaultRetryAttempts)
-	if w := r.WAF; w != nil {
-		setInt(&w.Paranoia, 1)
-		setInt(&w.AnomalyThreshold, 5)
-		setInt(&w.MaxArgs, 255)
-		if w.BodyLimit == 0 {
-			w.BodyLimit = 128 << 10
-		}
-	}
-	if o := r.OpenAPI; o != nil {
-		if o.Undocumented == "" {
-			o.Undocumented = "refuse"
-		}
-		if o.Response == "" {
-			o.Response = "off"
-		}
-		if o.MaxResponseBytes == 0 {
-			o.MaxResponseBytes = 1 << 20
-		}
-	}
-	if v := r.Validate; v != nil && v.Multipart != nil {
-		setInt(&v.Multipart.MaxParts, 100)
-	}
-	if v := r.Validate; v != nil && v.JSON != nil {
-		setInt(&v.JSON.MaxDepth, 32)
-		setInt(&v.JSON.MaxElements, 10000)
-	}
+// limitDefaults fills a route's quotas and rate limits: names, keys,
+// bursts, stores and failure policies.
+func (c *Config) limitDefaults(r *Route) {
 	for j := range r.Quotas {
 		q := &r.Quotas[j]
 		if q.Name == "" {
@@ -197,6 +172,37 @@ func (c *Config) routeDefaults(r *Route) {
 			rl.OnMissingKey = "refuse"
 		}
 	}
+}
+
+func (c *Config) routeDefaults(r *Route) {
+	setInt(&r.Retries.Attempts, DefaultRetryAttempts)
+	if w := r.WAF; w != nil {
+		setInt(&w.Paranoia, 1)
+		setInt(&w.AnomalyThreshold, 5)
+		setInt(&w.MaxArgs, 255)
+		if w.BodyLimit == 0 {
+			w.BodyLimit = 128 << 10
+		}
+	}
+	if o := r.OpenAPI; o != nil {
+		if o.Undocumented == "" {
+			o.Undocumented = "refuse"
+		}
+		if o.Response == "" {
+			o.Response = "off"
+		}
+		if o.MaxResponseBytes == 0 {
+			o.MaxResponseBytes = 1 << 20
+		}
+	}
+	if v := r.Validate; v != nil && v.Multipart != nil {
+		setInt(&v.Multipart.MaxParts, 100)
+	}
+	if v := r.Validate; v != nil && v.JSON != nil {
+		setInt(&v.JSON.MaxDepth, 32)
+		setInt(&v.JSON.MaxElements, 10000)
+	}
+	c.limitDefaults(r)
 	if len(r.Retries.On) == 0 {
 		r.Retries.On = []string{"connect_failure"}
 	}

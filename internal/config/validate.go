@@ -326,6 +326,9 @@ func (c *Config) validateRouteStages(p *Problems, base string, i int, r Route) {
 	if v := r.Validate; v != nil && v.Multipart != nil {
 		validateMultipart(p, base+".validate.multipart", v.Multipart)
 	}
+	if r.PreserveHost && len(r.Hosts) == 0 {
+		c.warn(base+".preserve_host", "the client's Host reaches the service unchecked on a route without hosts (links and cache keys a service builds from it can be poisoned); list the route's hosts")
+	}
 	if r.MaxInFlight < 0 {
 		p.Add(base+".max_in_flight", "must not be negative")
 	}
