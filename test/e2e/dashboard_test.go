@@ -1,7 +1,11 @@
-package gateway
+package e2e
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,28 +36,52 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// TestDashboard drives the live dashboard in real headless Chromium: sign
-// in with the admin token, see live data from generated traffic (a
-// brute-force attack that gets its client banned), find the ban listed,
-// lift it with the button and see the client served again. The page must
-// load without console errors (CSP violations included); a screenshot is
-// saved as a test artifact.
+const dashboardToken = "admin-token-0123456789abcdef0123456789abcdef"
+
+// TestDashboard drives the live dashboard of the real binary in real
+// headless Chromium: sign in with the admin token, see live data from
+// generated traffic (a brute-force attack that gets its client banned),
+// find the ban listed, lift it with the button and see the client served
+// again. The page must load without console errors (CSP violations
+// included); a screenshot is saved as a test artifact.
 func TestDashboard(t *testing.T) {
 	browser := chromium(t)
-	t.Setenv("RAMPART_AUTHZ_SECRET", authzSecret)
-	t.Setenv("RAMPART_ADMIN_TOKEN", adminToken)
-	up := newUpstream(t, nil)
+	t.Setenv("RAMPART_E2E_HS_SECRET", "e2e-dashboard-secret-0123456789abcdef")
+	t.Setenv("RAMPART_ADMIN_TOKEN", dashboardToken)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer up.Close()
+	addr, adminAddr := freePort(t), freePort(t)
+	cfg := filepath.Join(t.TempDir(), "rampart.yaml")
 	// A ban of 10 minutes: only the button can lift it within the test.
-	cfg := strings.Replace(abuseConfig(up.hostPort(), ""), "ban_for: 1s", "ban_for: 10m", 1)
-	g, addr := startGateway(t, cfg+"admin: {address: 127.0.0.1:0, token: '${env:RAMPART_ADMIN_TOKEN}'}\n")
-	admin := "http://" + g.AdminAddr().String()
-
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`version: 1
+listeners: [{name: public, address: "%s"}]
+upstreams: [{name: svc, allow_plaintext: true, targets: [{url: "%s"}]}]
+authn:
+  jwt:
+    - {name: idp, issuer: "https://idp.test", audiences: [api], algorithms: [HS256], keys: [{kid: k, algorithm: HS256, secret: "${env:RAMPART_E2E_HS_SECRET}"}]}
+abuse:
+  ban_for: 10m
+  brute_force: {threshold: 5, sensitive_threshold: 5, window: 1m}
+routes:
+  - {id: login, path: /login, upstream: svc, sensitive: true, auth: {jwt: [idp]}, authorize: any_authenticated}
+  - {id: public, prefix: /public, upstream: svc, public: true}
+admin: {address: "%s", token: "${env:RAMPART_ADMIN_TOKEN}"}
+`, addr, up.URL, adminAddr)), 0o600)
+	start(t, "run", "--config", cfg)
+	waitListening(t, addr)
+	waitListening(t, adminAddr)
+	admin := "http://" + adminAddr
 	get := func(path, tok string) string {
-		hdr := ""
+		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
 		if tok != "" {
-			hdr = "Authorization: Bearer " + tok + "\r\n"
+			req.Header.Set("Authorization", "Bearer "+tok)
 		}
-		return strings.Join(statusLines(rawExchange(t, addr, "GET "+path+" HTTP/1.1\r\nHost: gw\r\n"+hdr+"Connection: close\r\n\r\n")), "")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return fmt.Sprint(resp.StatusCode)
 	}
 	for i := 0; i < 10; i++ {
 		get("/public/item", "")
@@ -102,7 +130,7 @@ func TestDashboard(t *testing.T) {
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(admin+"/dashboard/"),
 		chromedp.WaitVisible(chromedp.ID("token")),
-		chromedp.SendKeys(chromedp.ID("token"), adminToken),
+		chromedp.SendKeys(chromedp.ID("token"), dashboardToken),
 		chromedp.Click(chromedp.ID("signin")),
 		chromedp.WaitVisible(chromedp.CSS("#conn.live")),
 		chromedp.WaitVisible(chromedp.CSS(`#bans tr[data-ip="127.0.0.1"]`)),
