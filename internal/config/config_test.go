@@ -264,3 +264,23 @@ func TestPreserveHostWarning(t *testing.T) {
 		}
 	}
 }
+
+// TestCredentialValueChecked: a credential whose value would break the
+// header it travels in (a secret file with a second line) is refused at
+// load, without printing the secret.
+func TestCredentialValueChecked(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "token")
+	os.WriteFile(f, []byte("s3cr3t-value\nX-Admin: 1\n"), 0o600)
+	_, err := Parse([]byte(`version: 1
+listeners: [{name: public, address: "127.0.0.1:8080"}]
+upstreams: [{name: svc, credential: {header: Authorization, value: "${file:`+f+`}"}, targets: [{url: "https://svc.internal"}]}]
+routes: [{id: r, prefix: /, upstream: svc, public: true}]
+`), "c.yaml")
+	if err == nil || !strings.Contains(err.Error(), "upstreams[0].credential.value: holds control characters") {
+		t.Fatalf("got %v", err)
+	}
+	if strings.Contains(err.Error(), "s3cr3t") {
+		t.Fatal("the error prints the secret")
+	}
+}

@@ -838,9 +838,14 @@ func (c *Config) checkCredential(p *Problems, base string, h Credential) {
 	if !isToken(h.Header) {
 		p.Add(base+".header", "invalid header name %q", h.Header)
 	}
-	if !h.Value.IsSet() {
+	switch {
+	case !h.Value.IsSet():
 		p.Add(base+".value", "required")
-	} else if h.Value.Literal() {
+	case strings.IndexFunc(h.Value.Reveal(), func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) >= 0:
+		// Security: a header value cannot carry CR, LF or NUL (a secret
+		// file with a second line); refused here, not on every request.
+		p.Add(base+".value", "holds control characters (a second line?); a header value cannot carry them")
+	case h.Value.Literal():
 		c.warn(base+".value", "literal secret in config; use ${env:NAME} or ${file:/path}")
 	}
 }
