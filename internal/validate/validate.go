@@ -63,50 +63,73 @@ func New(o Options) pipeline.Middleware {
 	}
 	return func(next pipeline.Handler) pipeline.Handler {
 		return func(w http.ResponseWriter, r *http.Request) error {
-			if o.MaxHeaders > 0 {
-				n := 0
-				for _, v := range r.Header {
-					n += len(v)
-				}
-				if n > o.MaxHeaders {
-					return pipeline.Deny(http.StatusRequestHeaderFieldsTooLarge, CodeLimits, "too many header fields")
-				}
+			if err := o.checkCounts(r); err != nil {
+				return err
 			}
-			if o.MaxQueryParams > 0 && r.URL.RawQuery != "" && strings.Count(r.URL.RawQuery, "&")+1 > o.MaxQueryParams {
-				return pipeline.Deny(http.StatusBadRequest, CodeLimits, "too many query parameters")
-			}
-			hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
-			if !hasBody {
+			if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 				return next(w, r)
 			}
-			mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-			if len(o.ContentTypes) > 0 && (err != nil || !allowed(o.ContentTypes, mt)) {
-				return pipeline.Deny(http.StatusUnsupportedMediaType, CodeContentType, "unsupported content type")
-			}
-			if o.JSON && (mt == "application/json" || strings.HasSuffix(mt, "+json")) {
-				body, err := io.ReadAll(r.Body) // bounded by the body_limit stage before this one
-				if err != nil {
-					return pipeline.BodyReadError(err)
-				}
-				if err := checkJSON(body, o); err != nil {
-					return pipeline.DenyErr(http.StatusBadRequest, CodeJSON, "invalid JSON body", err)
-				}
-				r.Body = io.NopCloser(bytes.NewReader(body))
-			}
-			if o.Multipart && mt == "multipart/form-data" {
-				_, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-				body, err := io.ReadAll(r.Body) // bounded by the body_limit stage before this one
-				if err != nil {
-					return pipeline.BodyReadError(err)
-				}
-				if err := checkMultipart(body, params["boundary"], o); err != nil {
-					return pipeline.DenyErr(http.StatusBadRequest, CodeMultipart, "invalid multipart body", err)
-				}
-				r.Body = io.NopCloser(bytes.NewReader(body))
+			if err := o.checkBody(r); err != nil {
+				return err
 			}
 			return next(w, r)
 		}
 	}
+}
+
+// checkCounts bounds the header fields and query parameters.
+func (o Options) checkCounts(r *http.Request) error {
+	if o.MaxHeaders > 0 {
+		n := 0
+		for _, v := range r.Header {
+			n += len(v)
+		}
+		if n > o.MaxHeaders {
+			return pipeline.Deny(http.StatusRequestHeaderFieldsTooLarge, CodeLimits, "too many header fields")
+		}
+	}
+	if o.MaxQueryParams > 0 && r.URL.RawQuery != "" && strings.Count(r.URL.RawQuery, "&")+1 > o.MaxQueryParams {
+		return pipeline.Deny(http.StatusBadRequest, CodeLimits, "too many query parameters")
+	}
+	return nil
+}
+
+// checkBody checks the body's media type and, for JSON and multipart
+// bodies, reads it whole (bounded by the body_limit stage before this
+// one), checks it and puts it back for the next stage.
+func (o Options) checkBody(r *http.Request) error {
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if len(o.ContentTypes) > 0 && (err != nil || !allowed(o.ContentTypes, mt)) {
+		return pipeline.Deny(http.StatusUnsupportedMediaType, CodeContentType, "unsupported content type")
+	}
+	var check func([]byte) error
+	switch {
+	case o.JSON && (mt == "application/json" || strings.HasSuffix(mt, "+json")):
+		check = func(b []byte) error {
+			if err := checkJSON(b, o); err != nil {
+				return pipeline.DenyErr(http.StatusBadRequest, CodeJSON, "invalid JSON body", err)
+			}
+			return nil
+		}
+	case o.Multipart && mt == "multipart/form-data":
+		check = func(b []byte) error {
+			if err := checkMultipart(b, params["boundary"], o); err != nil {
+				return pipeline.DenyErr(http.StatusBadRequest, CodeMultipart, "invalid multipart body", err)
+			}
+			return nil
+		}
+	default:
+		return nil
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return pipeline.BodyReadError(err)
+	}
+	if err := check(body); err != nil {
+		return err
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return nil
 }
 
 // checkMultipart parses a multipart/form-data body completely: a
