@@ -389,24 +389,7 @@ func (t *routeTransport) roundTrip(req *http.Request) (*http.Response, error) {
 			}
 			return nil, err
 		}
-		req.URL.Scheme = target.scheme
-		req.URL.Host = target.Host
-		if s != nil {
-			s.Upstream = target.Host
-		}
-		target.inflight.Add(1)
-		sent := time.Now()
-		resp, err := t.base.RoundTrip(req)
-		if s != nil {
-			s.UpstreamTime += time.Since(sent)
-		}
-		// A 101's body is the upgraded connection (an io.ReadWriteCloser
-		// that ReverseProxy needs unwrapped).
-		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols && resp.Body != nil && resp.Body != http.NoBody {
-			resp.Body = &inflightBody{ReadCloser: resp.Body, t: target}
-		} else {
-			target.inflight.Add(-1)
-		}
+		resp, err := t.send(req, s, target)
 		if err != nil && (req.Context().Err() != nil || s != nil && s.BodyError != nil) {
 			// The client went away (or the gateway is shutting down), or
 			// its body could not be read (over the limit, bad chunking):
@@ -431,6 +414,30 @@ func (t *routeTransport) roundTrip(req *http.Request) (*http.Response, error) {
 			tried = tried[:0]
 		}
 	}
+}
+
+// send makes one attempt on target, counting it in flight on the target
+// until the response body is closed, and the upstream time in the scope.
+func (t *routeTransport) send(req *http.Request, s *pipeline.Scope, target *Target) (*http.Response, error) {
+	req.URL.Scheme = target.scheme
+	req.URL.Host = target.Host
+	if s != nil {
+		s.Upstream = target.Host
+	}
+	target.inflight.Add(1)
+	sent := time.Now()
+	resp, err := t.base.RoundTrip(req)
+	if s != nil {
+		s.UpstreamTime += time.Since(sent)
+	}
+	// A 101's body is the upgraded connection (an io.ReadWriteCloser
+	// that ReverseProxy needs unwrapped).
+	if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols && resp.Body != nil && resp.Body != http.NoBody {
+		resp.Body = &inflightBody{ReadCloser: resp.Body, t: target}
+	} else {
+		target.inflight.Add(-1)
+	}
+	return resp, err
 }
 
 func (t *routeTransport) shouldRetry(resp *http.Response, err error) bool {
