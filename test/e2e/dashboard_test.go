@@ -71,18 +71,7 @@ admin: {address: "%s", token: "${env:RAMPART_ADMIN_TOKEN}"}
 	waitListening(t, addr)
 	waitListening(t, adminAddr)
 	admin := "http://" + adminAddr
-	get := func(path, tok string) string {
-		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
-		if tok != "" {
-			req.Header.Set("Authorization", "Bearer "+tok)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return fmt.Sprint(resp.StatusCode)
-	}
+	get := func(path, tok string) string { return fmt.Sprint(bearerGet(t, "http://"+addr+path, tok)) }
 	for i := 0; i < 10; i++ {
 		get("/public/item", "")
 	}

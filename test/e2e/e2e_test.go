@@ -114,6 +114,22 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Fatalf("timed out waiting for %s", what)
 }
 
+// bearerGet sends a GET with an optional bearer token and returns the
+// status.
+func bearerGet(t *testing.T, url, tok string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 func waitListening(t *testing.T, addr string) {
 	waitFor(t, addr+" to listen", func() bool {
 		c, err := net.Dial("tcp", addr)
@@ -201,18 +217,7 @@ func TestQuickstartGuide(t *testing.T) {
 	if token == nil || wrong == nil {
 		t.Fatalf("guide lacks tokens:\n%s", stdout)
 	}
-	authGet := func(tok string) int {
-		req, _ := http.NewRequest("GET", base+"/orders/7", nil)
-		if tok != "" {
-			req.Header.Set("Authorization", "Bearer "+tok)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	authGet := func(tok string) int { return bearerGet(t, base+"/orders/7", tok) }
 	if c := authGet(""); c != 401 {
 		t.Errorf("/orders/7 without a token: %d", c)
 	}
