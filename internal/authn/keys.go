@@ -209,49 +209,9 @@ func parseJWK(raw []byte, allowed []string) (*Key, error) {
 	if j.D != "" {
 		return nil, fmt.Errorf("kid %q: private key material in a verification key set", j.Kid)
 	}
-	var pub crypto.PublicKey
-	var fits []string
-	switch j.Kty {
-	case "RSA":
-		n, err1 := b64.DecodeString(j.N)
-		e, err2 := b64.DecodeString(j.E)
-		if err1 != nil || err2 != nil || len(e) == 0 || len(e) > 4 {
-			return nil, fmt.Errorf("kid %q: bad RSA parameters", j.Kid)
-		}
-		ev := 0
-		for _, b := range e {
-			ev = ev<<8 | int(b)
-		}
-		pub = &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: ev}
-		fits = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
-	case "EC":
-		curve, alg := map[string]elliptic.Curve{"P-256": elliptic.P256(), "P-384": elliptic.P384(), "P-521": elliptic.P521()}[j.Crv], map[string]string{"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}[j.Crv]
-		if curve == nil {
-			return nil, fmt.Errorf("kid %q: unsupported curve %q", j.Kid, j.Crv)
-		}
-		x, err1 := b64.DecodeString(j.X)
-		y, err2 := b64.DecodeString(j.Y)
-		size := (curve.Params().BitSize + 7) / 8
-		if err1 != nil || err2 != nil || len(x) != size || len(y) != size {
-			return nil, fmt.Errorf("kid %q: bad EC parameters", j.Kid)
-		}
-		// Reject points not on the curve (invalid-curve attacks).
-		uncompressed := append(append([]byte{4}, x...), y...)
-		k, err := ecdsa.ParseUncompressedPublicKey(curve, uncompressed)
-		if err != nil {
-			return nil, fmt.Errorf("kid %q: point not on curve", j.Kid)
-		}
-		pub = k
-		fits = []string{alg}
-	case "OKP":
-		x, err := b64.DecodeString(j.X)
-		if j.Crv != "Ed25519" || err != nil || len(x) != ed25519.PublicKeySize {
-			return nil, fmt.Errorf("kid %q: unsupported OKP key", j.Kid)
-		}
-		pub = ed25519.PublicKey(x)
-		fits = []string{"EdDSA"}
-	default:
-		return nil, fmt.Errorf("kid %q: unsupported kty %q", j.Kid, j.Kty)
+	pub, fits, err := j.publicKey()
+	if err != nil {
+		return nil, err
 	}
 	alg := j.Alg
 	if alg == "" {
@@ -270,6 +230,50 @@ func parseJWK(raw []byte, allowed []string) (*Key, error) {
 		return nil, fmt.Errorf("kid %q: algorithm %s not allowed for this issuer", j.Kid, alg)
 	}
 	return NewPublicKey(j.Kid, alg, pub)
+}
+
+// publicKey decodes the key material of a JWK and names the algorithms
+// its kind of key can verify. Security: EC points are checked to be on
+// their curve (invalid-curve attacks).
+func (j jwk) publicKey() (crypto.PublicKey, []string, error) {
+	switch j.Kty {
+	case "RSA":
+		n, err1 := b64.DecodeString(j.N)
+		e, err2 := b64.DecodeString(j.E)
+		if err1 != nil || err2 != nil || len(e) == 0 || len(e) > 4 {
+			return nil, nil, fmt.Errorf("kid %q: bad RSA parameters", j.Kid)
+		}
+		ev := 0
+		for _, b := range e {
+			ev = ev<<8 | int(b)
+		}
+		return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: ev}, []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}, nil
+	case "EC":
+		curve, alg := map[string]elliptic.Curve{"P-256": elliptic.P256(), "P-384": elliptic.P384(), "P-521": elliptic.P521()}[j.Crv], map[string]string{"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}[j.Crv]
+		if curve == nil {
+			return nil, nil, fmt.Errorf("kid %q: unsupported curve %q", j.Kid, j.Crv)
+		}
+		x, err1 := b64.DecodeString(j.X)
+		y, err2 := b64.DecodeString(j.Y)
+		size := (curve.Params().BitSize + 7) / 8
+		if err1 != nil || err2 != nil || len(x) != size || len(y) != size {
+			return nil, nil, fmt.Errorf("kid %q: bad EC parameters", j.Kid)
+		}
+		// Reject points not on the curve (invalid-curve attacks).
+		uncompressed := append(append([]byte{4}, x...), y...)
+		k, err := ecdsa.ParseUncompressedPublicKey(curve, uncompressed)
+		if err != nil {
+			return nil, nil, fmt.Errorf("kid %q: point not on curve", j.Kid)
+		}
+		return k, []string{alg}, nil
+	case "OKP":
+		x, err := b64.DecodeString(j.X)
+		if j.Crv != "Ed25519" || err != nil || len(x) != ed25519.PublicKeySize {
+			return nil, nil, fmt.Errorf("kid %q: unsupported OKP key", j.Kid)
+		}
+		return ed25519.PublicKey(x), []string{"EdDSA"}, nil
+	}
+	return nil, nil, fmt.Errorf("kid %q: unsupported kty %q", j.Kid, j.Kty)
 }
 
 // ParsePEMPublicKey reads a PEM public key or certificate.
