@@ -70,59 +70,17 @@ type Policy struct {
 	SingleUse bool
 }
 
-// verify checks a parsed token against this issuer and the route policy.
+// verify checks a parsed token against this issuer and the route policy:
+// the header and signature, the time claims, the audience and required
+// claims; then it reads the identity.
 func (is *Issuer) verify(ctx context.Context, t *token, now time.Time, pol Policy) (*pipeline.Identity, *Failure) {
-	alg := t.header.Alg
-	if !slices.Contains(is.algs, alg) {
-		return nil, fail(ReasonAlgorithm, "alg %q not allowed for issuer %s", alg, is.Name)
-	}
-	if is.requireTyp != "" {
-		typ := strings.ToLower(t.header.Typ)
-		if typ != is.requireTyp && typ != "application/"+is.requireTyp {
-			return nil, fail(ReasonType, "typ %q", t.header.Typ)
-		}
-	}
-	key, f := is.keys.Lookup(ctx, t.header.Kid, alg)
-	if f != nil {
+	if f := is.checkSignature(ctx, t); f != nil {
 		return nil, f
-	}
-	if err := key.verify(alg, t.signingInput, t.signature); err != nil {
-		return nil, fail(ReasonSignature, "%v", err)
 	}
 	c := t.claims
-	exp, hasExp, f := numericDate(c, "exp")
+	exp, f := is.checkTimes(c, now, pol)
 	if f != nil {
 		return nil, f
-	}
-	if !hasExp {
-		return nil, fail(ReasonNoExpiry, "no exp")
-	}
-	skew := int64(is.skew / time.Second)
-	nowS := now.Unix()
-	if nowS >= exp+skew {
-		return nil, fail(ReasonExpired, "expired %ds ago", nowS-exp)
-	}
-	nbf, hasNbf, f := numericDate(c, "nbf")
-	if f != nil {
-		return nil, f
-	}
-	if hasNbf && nbf > nowS+skew {
-		return nil, fail(ReasonNotYetValid, "nbf in %ds", nbf-nowS)
-	}
-	iat, hasIat, f := numericDate(c, "iat")
-	if f != nil {
-		return nil, f
-	}
-	if hasIat && iat > nowS+skew {
-		return nil, fail(ReasonIssuedFuture, "iat in %ds", iat-nowS)
-	}
-	if pol.MaxLifetime > 0 {
-		if !hasIat {
-			return nil, fail(ReasonLifetime, "no iat to bound the lifetime")
-		}
-		if time.Duration(exp-iat)*time.Second > pol.MaxLifetime {
-			return nil, fail(ReasonLifetime, "lifetime %ds", exp-iat)
-		}
 	}
 	if !is.audienceOK(c["aud"]) {
 		return nil, fail(ReasonAudience, "aud %v", c["aud"])
@@ -132,6 +90,75 @@ func (is *Issuer) verify(ctx context.Context, t *token, now time.Time, pol Polic
 			return nil, fail(ReasonClaims, "claim %q", name)
 		}
 	}
+	return is.identity(c, exp)
+}
+
+// checkSignature checks the algorithm and type against the issuer's and
+// the signature with the key the header names.
+func (is *Issuer) checkSignature(ctx context.Context, t *token) *Failure {
+	alg := t.header.Alg
+	if !slices.Contains(is.algs, alg) {
+		return fail(ReasonAlgorithm, "alg %q not allowed for issuer %s", alg, is.Name)
+	}
+	if is.requireTyp != "" {
+		typ := strings.ToLower(t.header.Typ)
+		if typ != is.requireTyp && typ != "application/"+is.requireTyp {
+			return fail(ReasonType, "typ %q", t.header.Typ)
+		}
+	}
+	key, f := is.keys.Lookup(ctx, t.header.Kid, alg)
+	if f != nil {
+		return f
+	}
+	if err := key.verify(alg, t.signingInput, t.signature); err != nil {
+		return fail(ReasonSignature, "%v", err)
+	}
+	return nil
+}
+
+// checkTimes checks exp (required), nbf, iat and the route's maximum
+// lifetime, with the issuer's clock skew; it returns exp.
+func (is *Issuer) checkTimes(c map[string]any, now time.Time, pol Policy) (int64, *Failure) {
+	exp, hasExp, f := numericDate(c, "exp")
+	if f != nil {
+		return 0, f
+	}
+	if !hasExp {
+		return 0, fail(ReasonNoExpiry, "no exp")
+	}
+	skew := int64(is.skew / time.Second)
+	nowS := now.Unix()
+	if nowS >= exp+skew {
+		return 0, fail(ReasonExpired, "expired %ds ago", nowS-exp)
+	}
+	nbf, hasNbf, f := numericDate(c, "nbf")
+	if f != nil {
+		return 0, f
+	}
+	if hasNbf && nbf > nowS+skew {
+		return 0, fail(ReasonNotYetValid, "nbf in %ds", nbf-nowS)
+	}
+	iat, hasIat, f := numericDate(c, "iat")
+	if f != nil {
+		return 0, f
+	}
+	if hasIat && iat > nowS+skew {
+		return 0, fail(ReasonIssuedFuture, "iat in %ds", iat-nowS)
+	}
+	if pol.MaxLifetime > 0 {
+		if !hasIat {
+			return 0, fail(ReasonLifetime, "no iat to bound the lifetime")
+		}
+		if time.Duration(exp-iat)*time.Second > pol.MaxLifetime {
+			return 0, fail(ReasonLifetime, "lifetime %ds", exp-iat)
+		}
+	}
+	return exp, nil
+}
+
+// identity reads the caller from verified claims: subject, token id,
+// scopes, roles, the request binding and the exposed claims.
+func (is *Issuer) identity(c map[string]any, exp int64) (*pipeline.Identity, *Failure) {
 	id := &pipeline.Identity{Issuer: is.ID, Method: "jwt", ExpiresAt: time.Unix(exp, 0)}
 	if sub, ok := c["sub"].(string); ok {
 		id.Subject = sub
