@@ -338,8 +338,8 @@ func (p *Policy) Decorate(h http.Header, origin string) {
 			delete(h, k)
 		}
 	}
-	addVary(h)
 	if !p.Allowed(origin) {
+		addVary(h)
 		return
 	}
 	p.allowOrigin(h, origin)

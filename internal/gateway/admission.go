@@ -161,7 +161,7 @@ func (a *admission) tighten() error {
 	if guard == nil || a.plan.tighten.Rate <= 0 || !guard.Tightened(s.ClientIP, s.Start) {
 		return nil
 	}
-	res, err := a.g.limits.Allow(a.r.Context(), "abuse|"+clientip.KeyString(guard.Key(s.ClientIP)), a.plan.tighten, s.Start)
+	res, err := a.g.limits.Allow(a.r.Context(), "abuse|"+clientip.KeyString(s.ClientKey), a.plan.tighten, s.Start)
 	if err != nil {
 		return pipeline.DenyErr(http.StatusServiceUnavailable, "ratelimit.unavailable", "rate limit store unavailable", err)
 	}
