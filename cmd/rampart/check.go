@@ -5,7 +5,7 @@ import (
 	"io"
 
 	"github.com/rampart-gw/rampart/internal/config"
-	"github.com/rampart-gw/rampart/internal/gateway"
+	"github.com/rampart-gw/rampart/internal/plan"
 )
 
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
@@ -15,7 +15,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg, err := config.Load(path)
 	if err == nil {
-		err = gateway.Check(cfg)
+		err = plan.Check(cfg)
 	}
 	if cfg != nil {
 		for _, w := range cfg.Warnings {

@@ -15,7 +15,6 @@ import (
 	"github.com/rampart-gw/rampart/internal/clientip"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/pipeline"
-	"github.com/rampart-gw/rampart/internal/ratelimit"
 )
 
 // startAdmin binds the admin listener: probes, and the metrics behind the
@@ -63,16 +62,12 @@ func (g *Gateway) ready() (bool, map[string]string) {
 	if len(g.listeners) == 0 {
 		checks["listeners"], ok = "not bound", false
 	}
-	if rd := g.redis; rd != nil {
+	if sh := g.state.Shared; sh != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		defer cancel()
-		if err := rd.limiter.Ready(ctx, g.deps.Now()); errors.Is(err, ratelimit.ErrStoreOpen) {
-			checks["redis"], ok = "recovering: limit checks paused", false
-		} else if err != nil {
-			checks["redis"], ok = "unreachable", false
-		} else {
-			checks["redis"] = "ok"
-		}
+		var up bool
+		checks["redis"], up = sh.Health(ctx, g.deps.Now())
+		ok = ok && up
 	}
 	return ok, checks
 }
@@ -91,12 +86,7 @@ func (g *Gateway) reportHealth(report func(upstream, target string, healthy bool
 	if plan == nil {
 		return
 	}
-	now := g.deps.Now().UnixNano()
-	for name, e := range plan.pools {
-		for _, t := range e.pool.Targets() {
-			report(name, t.Host, t.Available(now))
-		}
-	}
+	plan.Pools().Health(g.deps.Now().UnixNano(), report)
 }
 
 // dashboardState is what the live dashboard shows.
@@ -117,7 +107,7 @@ func (g *Gateway) dashboardState() admin.State {
 		st.Upstreams = append(st.Upstreams, admin.Upstream{Name: upstream, Target: target, Healthy: healthy})
 	})
 	slices.SortFunc(st.Upstreams, func(a, b admin.Upstream) int { return strings.Compare(a.Name+a.Target, b.Name+b.Target) })
-	st.Dropped = g.events.Dropped()
+	st.Dropped = g.outputs.Dropped()
 	return st
 }
 
@@ -126,7 +116,7 @@ func (g *Gateway) liftBan(ip string) error {
 	if g.guard == nil {
 		return errors.New("abuse detection is off")
 	}
-	k, err := clientip.ParseKey(ip, g.plan.Load().v6Bits)
+	k, err := clientip.ParseKey(ip, g.plan.Load().Config.ClientIP.IPv6Prefix)
 	if err != nil {
 		return fmt.Errorf("not a client address: %q", ip)
 	}

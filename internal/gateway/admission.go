@@ -6,9 +6,10 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/rampart-gw/rampart/internal/abuse"
 	"github.com/rampart-gw/rampart/internal/clientip"
 	"github.com/rampart-gw/rampart/internal/pipeline"
-	"github.com/rampart-gw/rampart/internal/proxy"
+	"github.com/rampart-gw/rampart/internal/plan"
 	"github.com/rampart-gw/rampart/internal/router"
 	"github.com/rampart-gw/rampart/internal/server"
 )
@@ -42,13 +43,15 @@ var admissionStages = [...]struct {
 	{"decision_fields", (*admission).refuseDecisionField},
 }
 
-// admissionNames lists admissionStages' names, in order.
-func admissionNames() []string {
-	out := make([]string, 0, len(admissionStages))
+// Stages lists every stage a request on rt passes, in order: the
+// admission stages (the table the handler walks), then the route's chain
+// (the table the plan built it from). The golden plan test prints it.
+func Stages(rt *plan.Route) []string {
+	out := make([]string, 0, len(admissionStages)+len(rt.Stages()))
 	for _, st := range admissionStages {
 		out = append(out, st.name)
 	}
-	return out
+	return append(out, rt.Stages()...)
 }
 
 // exchange is one request's state in the handler, allocated once: the
@@ -62,8 +65,8 @@ type exchange struct {
 // admission is what the admission stages read and produce.
 type admission struct {
 	g    *Gateway
-	plan *Plan
-	lp   *listenerPlan
+	plan *plan.Plan
+	lp   *plan.Listener
 	ci   *server.ConnInfo
 	r    *http.Request
 	s    *pipeline.Scope
@@ -74,7 +77,7 @@ type admission struct {
 	reserved string         // a decision field the request set
 	refuse   bool           // the decision fields section refuses it
 	hostName string         // canonical Host
-	rt       *routePlan     // the route, once found
+	rt       *plan.Route    // the route, once found
 }
 
 // admit runs the admission stages in order; the first refusal ends them.
@@ -89,17 +92,17 @@ func (a *admission) admit() error {
 
 func (a *admission) clientIP() error {
 	s, r := a.s, a.r
-	s.PeerIP = proxy.PeerAddr(r.RemoteAddr)
+	s.PeerIP = clientip.PeerAddr(r.RemoteAddr)
 	xff := r.Header["X-Forwarded-For"]
 	if xff == nil {
 		if fwd := r.Header["Forwarded"]; fwd != nil {
 			xff = clientip.ForwardedFor(fwd) // RFC 7239, from trusted proxies only
 		}
 	}
-	s.ClientIP, s.TrustedPeer = a.lp.resolver.Resolve(s.PeerIP, xff)
+	s.ClientIP, s.TrustedPeer = a.lp.Resolver().Resolve(s.PeerIP, xff)
 	if s.ClientIP.IsValid() {
 		s.ClientIPText = s.ClientIP.String()
-		s.ClientKey = clientip.Key(s.ClientIP, a.plan.v6Bits)
+		s.ClientKey = clientip.Key(s.ClientIP, a.lp.IPv6Prefix())
 	}
 	return nil
 }
@@ -114,18 +117,15 @@ func (a *admission) requestID() error {
 // any stage can read them (and before the gateway adds headers of its
 // own); a refusing config refuses them after routing.
 func (a *admission) stripDecisionFields() error {
-	field, ok := a.plan.decision.apply(a.r)
+	field, ok := a.plan.StripDecisionFields(a.r)
 	a.reserved, a.refuse = field, !ok
 	return nil
 }
 
 func (a *admission) startTrace() error {
-	ctx := pipeline.WithScope(a.r.Context(), a.s)
-	if tr := a.g.tracing.Load(); tr != nil {
-		// The upstream joins the gateway's trace.
-		ctx, a.span = tr.t.Start(ctx, a.r.Header, tr.trusts(a.s.TrustedPeer))
-	}
-	a.r = a.r.WithContext(ctx)
+	// The upstream joins the gateway's trace.
+	ctx, span := a.g.outputs.StartSpan(pipeline.WithScope(a.r.Context(), a.s), a.r.Header, a.s.TrustedPeer)
+	a.r, a.span = a.r.WithContext(ctx), span
 	return nil
 }
 
@@ -148,7 +148,7 @@ func (a *admission) ban() error {
 		return nil
 	}
 	if until, banned := guard.Banned(a.s.ClientIP, a.s.Start); banned {
-		e := pipeline.Deny(http.StatusForbidden, CodeBanned, "client temporarily banned")
+		e := pipeline.Deny(http.StatusForbidden, abuse.CodeBanned, "client temporarily banned")
 		e.Header = http.Header{"Retry-After": {strconv.Itoa(max(1, int(until.Sub(a.s.Start).Seconds())))}}
 		return e
 	}
@@ -158,15 +158,16 @@ func (a *admission) ban() error {
 // tighten holds a client the abuse guard tightened to its limit.
 func (a *admission) tighten() error {
 	guard, s := a.g.guard, a.s
-	if guard == nil || a.plan.tighten.Rate <= 0 || !guard.Tightened(s.ClientIP, s.Start) {
+	limit := a.plan.Tighten()
+	if guard == nil || limit.Rate <= 0 || !guard.Tightened(s.ClientIP, s.Start) {
 		return nil
 	}
-	res, err := a.g.limits.Allow(a.r.Context(), "abuse|"+clientip.KeyString(s.ClientKey), a.plan.tighten, s.Start)
+	res, err := a.g.state.Limits.Allow(a.r.Context(), "abuse|"+clientip.KeyString(s.ClientKey), limit, s.Start)
 	if err != nil {
 		return pipeline.DenyErr(http.StatusServiceUnavailable, "ratelimit.unavailable", "rate limit store unavailable", err)
 	}
 	if !res.Allowed {
-		e := pipeline.Deny(http.StatusTooManyRequests, CodeThrottled, "client temporarily throttled")
+		e := pipeline.Deny(http.StatusTooManyRequests, abuse.CodeThrottled, "client temporarily throttled")
 		e.Header = http.Header{"Retry-After": {strconv.Itoa(max(1, int(res.RetryAfter.Seconds()+0.999)))}}
 		return e
 	}
@@ -224,25 +225,25 @@ func (a *admission) normalise() error {
 }
 
 func (a *admission) route() error {
-	plan, path := a.plan, a.s.Path
-	if plan.jwksRoute != nil && path == plan.jwksPath {
-		a.rt = plan.jwksRoute
+	path := a.s.Path
+	if rt := a.plan.JWKS(path); rt != nil {
+		a.rt = rt
 		return nil
 	}
-	m := match(a.lp, a.hostName, a.r, path)
+	m := a.lp.Match(a.hostName, a.r, path)
 	switch m.Result {
 	case router.Found:
 		a.rt = m.Value
 		a.s.Params = m.Params
 		return nil
 	case router.MethodNotAllowed:
-		e := pipeline.Deny(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method not allowed")
+		e := pipeline.Deny(http.StatusMethodNotAllowed, router.CodeMethodNotAllowed, "method not allowed")
 		e.Header = http.Header{"Allow": {joinComma(m.Allow)}}
 		return e
 	case router.UnknownHost:
-		return pipeline.Deny(http.StatusNotFound, CodeUnknownHost, "no route for this host")
+		return pipeline.Deny(http.StatusNotFound, router.CodeUnknownHost, "no route for this host")
 	}
-	return pipeline.Deny(http.StatusNotFound, CodeNotFound, "no route matches")
+	return pipeline.Deny(http.StatusNotFound, router.CodeNotFound, "no route matches")
 }
 
 func (a *admission) refuseDecisionField() error {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/plan"
 )
 
 const authzSecret = "authz-test-secret-0123456789abcdef!!"
@@ -234,7 +235,7 @@ func TestCELTypeErrorIsConfigError(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = Check(cfg)
+		err = plan.Check(cfg)
 		fe := config.FieldErrors(err)
 		if len(fe) == 0 || fe[0].Path != "routes[6].authorize" || fe[0].Line == 0 || !strings.Contains(fe[0].Msg, "cel") {
 			t.Errorf("%q: %v", expr, err)

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -49,10 +50,7 @@ func benchGatewayWith(b *testing.B, edit func(string) string) (*Gateway, http.Ha
 		b.Fatal(err)
 	}
 	b.Cleanup(func() {
-		if al := g.access.Load(); al != nil {
-			al.out.Close()
-		}
-		g.closeEvents()
+		_ = g.outputs.Close(context.Background())
 	})
 	return g, g.Handler("public")
 }
@@ -184,7 +182,7 @@ func BenchmarkObservabilityOn(b *testing.B) {
 		return y + "admin: {address: 127.0.0.1:0, token: '${env:RAMPART_ADMIN_TOKEN}'}\n" +
 			"tracing: {endpoint: " + strings.TrimPrefix(recv.URL, "http://") + ", allow_plaintext: true}\n"
 	})
-	if g.metrics == nil || g.tracing.Load() == nil {
+	if g.metrics == nil || g.outputs.Tracer() == nil {
 		b.Fatal("observability not on")
 	}
 	benchItems(b, h)

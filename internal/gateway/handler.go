@@ -12,27 +12,22 @@ import (
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/clientip"
-	"github.com/rampart-gw/rampart/internal/cors"
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/pipeline"
-	"github.com/rampart-gw/rampart/internal/respond"
-	"github.com/rampart-gw/rampart/internal/router"
+	"github.com/rampart-gw/rampart/internal/plan"
 	"github.com/rampart-gw/rampart/internal/server"
 )
 
 // Decision codes of the gateway's own stages.
 const (
-	CodeFraming          = "request.framing"
-	CodeBadPath          = "request.bad_path"
-	CodeBadQuery         = "request.bad_query"
-	CodeBadHost          = "request.bad_host"
-	CodeMisdirected      = "request.misdirected"
-	CodeNotFound         = "router.not_found"
-	CodeUnknownHost      = "router.unknown_host"
-	CodeMethodNotAllowed = "router.method_not_allowed"
-	CodeBanned           = "abuse.banned"
-	CodeThrottled        = "abuse.throttled"
-	CodeAccountLocked    = "abuse.account_locked"
+	CodeFraming       = "request.framing"
+	CodeBadPath       = "request.bad_path"
+	CodeBadQuery      = "request.bad_query"
+	CodeBadHost       = "request.bad_host"
+	CodeMisdirected   = "request.misdirected"
+	CodeBanned        = "abuse.banned"
+	CodeThrottled     = "abuse.throttled"
+	CodeAccountLocked = "abuse.account_locked"
 )
 
 // listenerHandler serves one listener through the current plan.
@@ -43,8 +38,8 @@ type listenerHandler struct {
 
 func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g := h.g
-	plan := g.plan.Load()
-	lp := plan.listeners[h.name]
+	p := g.plan.Load()
+	lp := p.Listener(h.name)
 	ci := server.ConnInfoFrom(r.Context())
 	x := &exchange{}
 	s := &x.scope
@@ -56,14 +51,14 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.TLS = s.TLS
 	}
 	rec := &x.rec
-	*rec = recorder{ResponseWriter: w, lp: lp, resp: plan.resp, scope: s, upgrade: r.Header.Get("Upgrade") != "" || r.Method == http.MethodConnect}
+	*rec = recorder{ResponseWriter: w, lp: lp, plan: p, scope: s, upgrade: r.Header.Get("Upgrade") != "" || r.Method == http.MethodConnect}
 	a := &x.admission
-	*a = admission{g: g, plan: plan, lp: lp, ci: ci, r: r, s: s, rec: rec}
+	*a = admission{g: g, plan: p, lp: lp, ci: ci, r: r, s: s, rec: rec}
 	err := a.admit()
 	r = a.r
 	if err == nil {
-		s.RouteID = a.rt.id
-		rec.resp = a.rt.resp
+		s.RouteID = a.rt.ID()
+		rec.rt = a.rt
 		err = h.serveRoute(rec, r, a.rt)
 	}
 	if err != nil {
@@ -82,12 +77,12 @@ func (h *listenerHandler) finish(r *http.Request, x *exchange) {
 			Upstream: s.Upstream, Status: status, Code: code, UpstreamTime: s.UpstreamTime})
 	}
 	var end time.Time // one clock reading for the log, the metrics, the dashboard and the detectors
-	al := g.access.Load()
+	al := g.outputs.AccessLog()
 	if al != nil || g.metrics != nil || g.guard != nil {
 		end = g.deps.Now()
 	}
 	if al != nil {
-		g.logAccess(al.log, r, s, rec, status, code, end)
+		g.logAccess(al, r, s, rec, status, code, end)
 	}
 	if g.metrics != nil {
 		g.metrics.Request(s.RouteID, r.Method, status, code, end.Sub(s.Start), s.UpstreamTime)
@@ -102,7 +97,7 @@ func (h *listenerHandler) finish(r *http.Request, x *exchange) {
 		if s.Decision != nil && s.Decision.Status == 499 {
 			status = max(rec.status, http.StatusOK)
 		}
-		g.guard.Observe(s.ClientIP, status, code, x.rt != nil && x.rt.sensitive, end)
+		g.guard.Observe(s.ClientIP, status, code, x.rt != nil && x.rt.Sensitive(), end)
 		g.guard.ObserveLogin(s.Account, s.ClientIP, status, end)
 	}
 }
@@ -132,38 +127,16 @@ func clientKeyText(s *pipeline.Scope) string {
 
 // serveRoute runs a routed request: the route's chain, or, on a CORS
 // route, the gateway's own answer to a preflight (never forwarded).
-func (h *listenerHandler) serveRoute(rec *recorder, r *http.Request, route *routePlan) error {
-	p := route.cors
-	if p == nil {
-		return route.handler(rec, r)
+func (h *listenerHandler) serveRoute(rec *recorder, r *http.Request, rt *plan.Route) error {
+	if !rt.HasCORS() {
+		return rt.Handler()(rec, r)
 	}
-	if cors.IsPreflight(r) {
-		return p.Preflight(rec, r) // sets its own CORS headers
+	if rt.IsPreflight(r) {
+		return rt.Preflight(rec, r) // sets its own CORS headers
 	}
-	origin := r.Header.Get("Origin")
-	rec.cors, rec.origin = p, origin
-	if origin != "" && (r.Header.Get("Cookie") != "" || r.Header.Get("Authorization") != "") && !p.Allowed(origin) {
-		// A browser on another site sent the user's credentials; it will
-		// not let the page read the answer, but the attempt is worth
-		// knowing about.
-		s := pipeline.ScopeOf(r.Context())
-		h.g.deps.Events.Emit(pipeline.Event{Time: s.Start, Name: cors.EventOriginRefused, Code: cors.EventOriginRefused,
-			RequestID: s.RequestID, Route: route.id, ClientIP: s.ClientIPText, Method: r.Method, Host: s.Host, Path: s.Path,
-			Attrs: map[string]string{"origin": observe.RedactText(origin)}})
-	}
-	return route.handler(rec, r)
-}
-
-// match routes a request. A CORS preflight asks about another method: it
-// is routed by that one, and if that route has a CORS policy, the gateway
-// answers the preflight; otherwise it is an ordinary OPTIONS request.
-func match(lp *listenerPlan, host string, r *http.Request, path string) router.Match[*routePlan] {
-	if cors.IsPreflight(r) {
-		if m := lp.router.Match(host, r.Header.Get("Access-Control-Request-Method"), path); m.Result == router.Found && m.Value.cors != nil {
-			return m
-		}
-	}
-	return lp.router.Match(host, r.Method, path)
+	rec.cors, rec.origin = true, r.Header.Get("Origin")
+	rt.CheckOrigin(r, rec.origin, h.g.deps.Events)
+	return rt.Handler()(rec, r)
 }
 
 // originForm returns the path-and-query part of a request target; for an
@@ -310,11 +283,12 @@ type recorder struct {
 	http.ResponseWriter
 	status  int
 	bytes   int64
-	lp      *listenerPlan
-	resp    *respond.Policy // the route's response_headers (or the gateway's before routing)
+	lp      *plan.Listener
+	plan    *plan.Plan  // the gateway's response_headers before routing
+	rt      *plan.Route // the route's, once routed
 	scope   *pipeline.Scope
-	cors    *cors.Policy // the route's CORS policy, nil when none
-	origin  string       // the request's Origin, on CORS routes
+	cors    bool   // the route's CORS headers apply
+	origin  string // the request's Origin, on CORS routes
 	upgrade bool
 }
 
@@ -337,14 +311,15 @@ func (w *recorder) WriteHeader(code int) {
 	w.status = code
 	delete(h, "Server")
 	delete(h, "X-Powered-By")
-	if w.lp.hstsValue != nil { // shared, read-only, per listener
-		h["Strict-Transport-Security"] = w.lp.hstsValue
+	if v := w.lp.HSTS(); v != nil { // shared, read-only, per listener
+		h["Strict-Transport-Security"] = v
 	}
 	// Secure defaults, then the operator's response_headers, on every
 	// response: the service's and the gateway's own.
-	w.resp.Apply(h, w.scope.Identity != nil)
-	if w.cors != nil {
-		w.cors.Decorate(h, w.origin)
+	if w.rt != nil {
+		w.rt.Decorate(h, w.scope.Identity != nil, w.cors, w.origin)
+	} else {
+		w.plan.Decorate(h, w.scope.Identity != nil)
 	}
 	if w.upgrade && code != http.StatusSwitchingProtocols {
 		// The framing checker stopped reading at the upgrade request;

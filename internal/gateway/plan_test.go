@@ -6,16 +6,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/abuse"
-	"github.com/rampart-gw/rampart/internal/authn"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/pipeline"
-	"github.com/rampart-gw/rampart/internal/ratelimit"
+	"github.com/rampart-gw/rampart/internal/plan"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -36,22 +34,16 @@ func TestGoldenPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := compile(cfg, pipeline.Deps{Log: slog.New(slog.DiscardHandler), Now: time.Now}, nil, authn.NewJTIStore(), ratelimit.NewLocal(1024), nil, ratelimit.NewLocalQuotas(), func() *abuse.Guard { return nil })
+	p, err := plan.Compile(cfg, pipeline.Deps{Log: slog.New(slog.DiscardHandler), Now: time.Now}, nil, plan.NewState(cfg, func() *abuse.Guard { return nil }))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.closeNew(nil)
+	defer p.CloseUnshared(nil)
 	var b strings.Builder
-	names := make([]string, 0, len(p.listeners))
-	for n := range p.listeners {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	stages := p.Stages()
-	for _, n := range names {
+	for _, n := range p.Listeners() {
 		fmt.Fprintf(&b, "listener %s\n", n)
-		for _, id := range p.listeners[n].router.Order() {
-			fmt.Fprintf(&b, "  route %-10s %s\n", id, strings.Join(stages[n][id], " > "))
+		for _, rt := range p.Listener(n).Routes() {
+			fmt.Fprintf(&b, "  route %-10s %s\n", rt.ID(), strings.Join(Stages(rt), " > "))
 		}
 	}
 	got := b.String()

@@ -143,7 +143,7 @@ func TestReloadKeepsPoolState(t *testing.T) {
 	t.Parallel()
 	up := newUpstream(t, nil)
 	g, _ := startGateway(t, baseConfig(up.hostPort(), ""))
-	before := g.Plan().pools["svc"]
+	before := g.Plan().Pools().Get("svc")
 	cfg, err := config.Parse([]byte(baseConfig(up.hostPort(), "  - id: more\n    path: /more\n    upstream: svc\n    public: true\n")), "r.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +151,7 @@ func TestReloadKeepsPoolState(t *testing.T) {
 	if err := g.Reload(cfg); err != nil {
 		t.Fatal(err)
 	}
-	if g.Plan().pools["svc"] != before {
+	if g.Plan().Pools().Get("svc") != before {
 		t.Fatal("unchanged upstream got a new pool")
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/pipeline"
+	"github.com/rampart-gw/rampart/internal/plan"
 )
 
 // headersOf returns the response headers of a raw exchange.
@@ -127,7 +128,7 @@ func TestResponseHeadersChecked(t *testing.T) {
 	} {
 		cfg, err := config.Parse([]byte(base+c.section), "test.yaml")
 		if err == nil {
-			err = Check(cfg)
+			err = plan.Check(cfg)
 		}
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "test.yaml:") {
 			t.Errorf("%s: %v, want an error at %s", c.section, err, c.want)

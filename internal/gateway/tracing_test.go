@@ -220,11 +220,11 @@ security_events: {enabled: false}
 	if tp := get().Get("Traceparent"); !strings.HasSuffix(tp, "-00") {
 		t.Fatalf("ratio 0: traceparent %q, want not sampled", tp)
 	}
-	old := g.tracing.Load()
+	old := g.outputs.Tracer()
 	if err := g.Reload(parse(base + "access_log: {output: /dev/null}\n" + tracing("1"))); err != nil {
 		t.Fatal(err)
 	}
-	if g.tracing.Load() == old {
+	if g.outputs.Tracer() == old {
 		t.Fatal("changed tracing section, same tracer")
 	}
 	if tp := get().Get("Traceparent"); !strings.HasSuffix(tp, "-01") {
@@ -233,12 +233,12 @@ security_events: {enabled: false}
 	waitUntil(t, "a span exported after the reload", func() bool { return len(recv.all()) > 0 })
 
 	// An unchanged section keeps its tracer; a changed admin section warns.
-	cur := g.tracing.Load()
+	cur := g.outputs.Tracer()
 	t.Setenv("RAMPART_TEST_ADMIN_TOKEN", strings.Repeat("t", 40))
 	if err := g.Reload(parse(base + "access_log: {output: /dev/null}\nadmin: {address: 127.0.0.1:0, token: '${env:RAMPART_TEST_ADMIN_TOKEN}'}\n" + tracing("1"))); err != nil {
 		t.Fatal(err)
 	}
-	if g.tracing.Load() != cur {
+	if g.outputs.Tracer() != cur {
 		t.Error("unchanged tracing section rebuilt")
 	}
 	const warning = "reload: admin differs from the running admin section"

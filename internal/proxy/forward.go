@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"net/netip"
 	"strings"
 	"sync"
 	"syscall"
@@ -483,17 +482,6 @@ type slogWriter struct{ l *slog.Logger }
 func (w slogWriter) Write(p []byte) (int, error) {
 	w.l.Warn("reverse proxy", "msg", string(p))
 	return len(p), nil
-}
-
-// PeerAddr parses an http.Request.RemoteAddr.
-func PeerAddr(remote string) netip.Addr {
-	if ap, err := netip.ParseAddrPort(remote); err == nil {
-		return ap.Addr().Unmap()
-	}
-	if a, err := netip.ParseAddr(remote); err == nil {
-		return a.Unmap()
-	}
-	return netip.Addr{}
 }
 
 // stripper removes client-supplied identity headers.

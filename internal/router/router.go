@@ -263,3 +263,10 @@ outer:
 	}
 	return list
 }
+
+// Decision codes of a request the router refuses.
+const (
+	CodeNotFound         = "router.not_found"
+	CodeUnknownHost      = "router.unknown_host"
+	CodeMethodNotAllowed = "router.method_not_allowed"
+)

@@ -1,0 +1,52 @@
+package abuse
+
+import (
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/pipeline"
+	"github.com/rampart-gw/rampart/internal/router"
+)
+
+// Compile builds the guard's options from the abuse section. shared is
+// the Redis client bans are shared through (nil: local bans only).
+func Compile(cfg *config.Config, deps pipeline.Deps, shared redis.UniversalClient) Options {
+	a := cfg.Abuse
+	o := Options{BanFor: a.BanFor.D(), Log: deps.Log, Events: deps.Events, Tighten: a.Action == "tighten",
+		IPv6Prefix: cfg.ClientIP.IPv6Prefix, MaxClients: a.MaxClients}
+	if shared != nil {
+		o.Redis, o.Prefix = shared, KeyPrefix(cfg.RateLimiting.Redis.KeyPrefix)
+	}
+	if cs := a.CredentialStuffing; !cs.Disabled {
+		o.AccountIPs, o.AccountWindow = cs.DistinctIPs, cs.Window.D()
+	}
+	for _, s := range a.Allow {
+		if p, err := config.ParsePrefix(s); err == nil {
+			o.Allow = append(o.Allow, p)
+		}
+	}
+	if an := a.Anomaly; an != nil {
+		o.Baseline = NewBaseline(an.Interval.D(), an.Z, an.MinRequests, a.MaxClients)
+		o.BanOutliers = an.Action == "ban"
+	}
+	o.addDetector("brute_force", a.BruteForce, Statuses(false, 401))
+	o.addDetector("scanning", a.Scanning, Codes(router.CodeNotFound, router.CodeUnknownHost))
+	o.addDetector("enumeration", a.Enumeration, func(status int, code string, _ bool) bool {
+		return (status == 403 || status == 404) && code != router.CodeNotFound && code != router.CodeUnknownHost
+	})
+	return o
+}
+
+// addDetector adds a configured detector. Sensitive routes (login,
+// payment) get their own, tighter count.
+func (o *Options) addDetector(name string, d config.Detector, match func(int, string, bool) bool) {
+	if d.Disabled {
+		return
+	}
+	o.Detectors = append(o.Detectors, Detector{Name: name + "/sensitive", Threshold: d.SensitiveThreshold, Window: d.Window.D(),
+		Match: func(st int, code string, sensitive bool) bool { return sensitive && match(st, code, sensitive) }})
+	if !d.SensitiveOnly {
+		o.Detectors = append(o.Detectors, Detector{Name: name, Threshold: d.Threshold, Window: d.Window.D(),
+			Match: func(st int, code string, sensitive bool) bool { return !sensitive && match(st, code, sensitive) }})
+	}
+}

@@ -1,0 +1,205 @@
+// Package plan compiles a config into an immutable Plan: per listener its
+// client-IP resolver, TLS and router, and per route its stage chain in
+// the fixed order of the route stage table. Each capability package
+// compiles its own config section (authn.Compile, waf.Compile, …); this
+// package only puts the compiled parts in order. A Plan is read through
+// an atomic pointer by the gateway and swapped whole on reload.
+package plan
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/abuse"
+	"github.com/rampart-gw/rampart/internal/assert"
+	"github.com/rampart-gw/rampart/internal/authn"
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/openapi"
+	"github.com/rampart-gw/rampart/internal/pipeline"
+	"github.com/rampart-gw/rampart/internal/proxy"
+	"github.com/rampart-gw/rampart/internal/ratelimit"
+	"github.com/rampart-gw/rampart/internal/respond"
+	"github.com/rampart-gw/rampart/internal/router"
+	"github.com/rampart-gw/rampart/internal/waf"
+)
+
+// Plan is a compiled config. It is immutable once built; requests read it
+// through an atomic pointer and finish on the plan they started with.
+type Plan struct {
+	// Config is the config the plan was compiled from.
+	Config    *config.Config
+	listeners map[string]*Listener
+	pools     *proxy.Pools
+	authn     *authn.Set
+	signer    *assert.Signer
+	decision  decisionFields
+	wafs      *waf.Set     // reused across reloads (compiling the CRS takes a moment)
+	specs     *openapi.Set // reused across reloads while documents are unchanged
+	tighten   ratelimit.Limit
+	resp      *respond.Policy // response_headers of the gateway's own answers before routing
+	jwksPath  string
+	jwksRoute *Route
+}
+
+// State is what a plan's stages use that outlives the plan: revocations
+// and replay memory, rate-limit buckets and quota counts, the Redis
+// client while its section is unchanged, and the abuse guard.
+type State struct {
+	JTIs   *authn.JTIStore
+	Limits *ratelimit.Local
+	Quotas *ratelimit.LocalQuotas
+	Shared *ratelimit.Shared // nil without a redis section
+	Guard  func() *abuse.Guard
+}
+
+// NewState makes the state of a first plan; guard returns the abuse guard
+// (nil when detection is off).
+func NewState(cfg *config.Config, guard func() *abuse.Guard) *State {
+	return &State{JTIs: authn.NewJTIStore(), Limits: ratelimit.NewLocal(cfg.RateLimiting.MaxKeys),
+		Quotas: ratelimit.NewLocalQuotas(), Shared: ratelimit.OpenShared(cfg.RateLimiting.Redis, nil), Guard: guard}
+}
+
+// For returns the state for cfg: s itself, or a copy with a new Redis
+// client when the redis section changed.
+func (s *State) For(cfg *config.Config) *State {
+	shared := ratelimit.OpenShared(cfg.RateLimiting.Redis, s.Shared)
+	if shared == s.Shared {
+		return s
+	}
+	c := *s
+	c.Shared = shared
+	return &c
+}
+
+// Release closes what s holds that keep (nil: nothing) does not share:
+// the old Redis client once a reload replaced it, or the new one of a
+// reload that failed.
+func (s *State) Release(keep *State) {
+	if keep == nil || keep.Shared != s.Shared {
+		s.Shared.Close()
+	}
+}
+
+// Compile builds a plan. Pools, key sets, WAFs and documents whose config
+// is unchanged are taken from prev (nil: none), so health, ejection and
+// breaker state survive reloads. New pools and key sets are created but
+// not started: the caller starts the plan once it is accepted, and
+// closes it (CloseUnshared) if it is not.
+func Compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, st *State) (*Plan, error) {
+	p := &Plan{Config: cfg, listeners: map[string]*Listener{}}
+	if prev == nil {
+		prev = &Plan{}
+	}
+	var errs, e []error
+	p.authn, e = authn.Compile(cfg, deps, prev.authn)
+	errs = append(errs, e...)
+	errs = append(errs, p.compileAssertion(cfg)...)
+	if a := cfg.Abuse; a != nil && a.TightenTo != nil {
+		p.tighten = ratelimit.LimitOf(a.TightenTo.Rate, a.TightenTo.Per, a.TightenTo.Burst)
+	}
+	p.decision = compileDecisionFields(cfg.DecisionFields)
+	var err error
+	if p.resp, err = respond.Compile(cfg.ResponseHeaders, nil); err != nil {
+		errs = append(errs, cfg.Problem("response_headers", "%v", err))
+	}
+	p.wafs, e = waf.Compile(cfg, deps.Events, prev.wafs)
+	errs = append(errs, e...)
+	p.specs, e = openapi.CompileRoutes(cfg, deps.Events, prev.specs)
+	errs = append(errs, e...)
+	p.pools, e = proxy.CompilePools(cfg, deps, prev.pools)
+	errs = append(errs, e...)
+	for i, l := range cfg.Listeners {
+		errs = append(errs, p.compileListener(cfg, i, l, deps, st)...)
+	}
+	if len(errs) > 0 {
+		p.CloseUnshared(prev)
+		return nil, errors.Join(errs...)
+	}
+	return p, nil
+}
+
+// compileAssertion loads the assertion signer and its JWKS route.
+func (p *Plan) compileAssertion(cfg *config.Config) []error {
+	a := cfg.Assertion
+	if a == nil {
+		return nil
+	}
+	signer, err := assert.Compile(a)
+	if err != nil {
+		return []error{cfg.Problem("assertion.key_file", "%v", err)}
+	}
+	p.signer = signer
+	if a.JWKSPath != "" {
+		p.jwksPath = a.JWKSPath
+		p.jwksRoute = &Route{id: "rampart.jwks", stages: []string{"jwks"}, handler: signer.ServeJWKS(router.CodeMethodNotAllowed)}
+	}
+	return nil
+}
+
+// Check compiles cfg without binding anything, to find the problems that
+// loading cannot see (unreadable certificates, CA bundles, key files).
+func Check(cfg *config.Config) error {
+	st := &State{JTIs: authn.NewJTIStore(), Limits: ratelimit.NewLocal(1024), Quotas: ratelimit.NewLocalQuotas(),
+		Guard: func() *abuse.Guard { return nil }}
+	p, err := Compile(cfg, pipeline.Deps{Log: slog.New(slog.DiscardHandler), Now: time.Now}, nil, st)
+	if err != nil {
+		return err
+	}
+	p.CloseUnshared(nil)
+	return nil
+}
+
+// Start starts health checks and key fetching (idempotent).
+func (p *Plan) Start() {
+	p.pools.Start()
+	p.authn.Start()
+}
+
+// CloseUnshared closes the pools, key sets and introspection clients of p
+// that keep (nil: none) does not share.
+func (p *Plan) CloseUnshared(keep *Plan) {
+	if keep == nil {
+		keep = &Plan{}
+	}
+	p.pools.CloseUnshared(keep.pools)
+	p.authn.CloseUnshared(keep.authn)
+}
+
+// Listener returns a listener's plan (nil for an unknown name).
+func (p *Plan) Listener(name string) *Listener { return p.listeners[name] }
+
+// Listeners lists the listeners' names, sorted.
+func (p *Plan) Listeners() []string {
+	out := make([]string, 0, len(p.listeners))
+	for n := range p.listeners {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Pools returns the upstream pools.
+func (p *Plan) Pools() *proxy.Pools { return p.pools }
+
+// Tighten is the limit of clients the abuse guard tightened (Rate 0: none).
+func (p *Plan) Tighten() ratelimit.Limit { return p.tighten }
+
+// JWKS returns the gateway's JWKS route when path is its path, else nil.
+func (p *Plan) JWKS(path string) *Route {
+	if p.jwksRoute != nil && path == p.jwksPath {
+		return p.jwksRoute
+	}
+	return nil
+}
+
+// StripDecisionFields removes client-controlled decision fields from r;
+// when the config refuses them instead, it reports the first one found
+// and false.
+func (p *Plan) StripDecisionFields(r *http.Request) (string, bool) { return p.decision.apply(r) }
+
+// Decorate applies the gateway's response hygiene (secure defaults, then
+// response_headers) to one of its own answers before routing.
+func (p *Plan) Decorate(h http.Header, authenticated bool) { p.resp.Apply(h, authenticated) }
