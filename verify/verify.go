@@ -27,6 +27,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/assert"
 	"github.com/rampart-gw/rampart/internal/authn"
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/jws"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 )
 
@@ -102,13 +103,13 @@ func Middleware(o Options) (func(http.Handler) http.Handler, error) {
 	var keys authn.KeySet
 	switch {
 	case len(o.Keys) > 0:
-		var ks []*authn.Key
+		var ks []*jws.Key
 		for kid, pub := range o.Keys {
 			alg := "EdDSA"
 			if _, ok := pub.(*ecdsa.PublicKey); ok {
 				alg = "ES256"
 			}
-			k, err := authn.NewPublicKey(kid, alg, pub)
+			k, err := jws.NewPublicKey(kid, alg, pub)
 			if err != nil {
 				return nil, err
 			}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/jws"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 )
 
@@ -47,8 +48,8 @@ type APIKeyFile struct {
 // NewAPIKey generates a key and its record. The key is shown once; only
 // the record is stored.
 func NewAPIKey(secret []byte, consumer string, scopes []string, ttl time.Duration, now time.Time) (string, APIKeyRecord, error) {
-	if len(secret) < MinHMACKeyBytes {
-		return "", APIKeyRecord{}, fmt.Errorf("the API key secret must be at least %d bytes", MinHMACKeyBytes)
+	if len(secret) < jws.MinHMACKeyBytes {
+		return "", APIKeyRecord{}, fmt.Errorf("the API key secret must be at least %d bytes", jws.MinHMACKeyBytes)
 	}
 	if consumer == "" {
 		return "", APIKeyRecord{}, errors.New("a consumer is required")

@@ -12,6 +12,7 @@ import (
 	"os"
 
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/jws"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 	"github.com/rampart-gw/rampart/internal/pki"
 )
@@ -86,7 +87,7 @@ func compileIssuer(cfg *config.Config, i int, j config.JWTIssuer, deps pipeline.
 	var keys KeySet
 	var errs []error
 	if len(j.Keys) > 0 {
-		var ks []*Key
+		var ks []*jws.Key
 		for k, kc := range j.Keys {
 			key, err := staticKey(kc)
 			if err != nil {
@@ -189,16 +190,16 @@ func (s *Set) Stage(a *config.RouteAuth, revocations *Revocations, jtis *JTIStor
 
 // staticKey loads a configured verification key: an HMAC secret, or a
 // public key as a JWK or PEM file.
-func staticKey(kc config.JWTKey) (*Key, error) {
-	if IsHMAC(kc.Algorithm) {
-		return NewHMACKey(kc.KID, kc.Algorithm, []byte(kc.Secret.Reveal()))
+func staticKey(kc config.JWTKey) (*jws.Key, error) {
+	if jws.IsHMAC(kc.Algorithm) {
+		return jws.NewHMACKey(kc.KID, kc.Algorithm, []byte(kc.Secret.Reveal()))
 	}
 	data, err := os.ReadFile(kc.File)
 	if err != nil {
 		return nil, err
 	}
 	if bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) {
-		k, err := ParseJWK(data, []string{kc.Algorithm})
+		k, err := jws.ParseJWK(data, []string{kc.Algorithm})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", kc.File, err)
 		}
@@ -207,11 +208,11 @@ func staticKey(kc config.JWTKey) (*Key, error) {
 		}
 		return k, nil
 	}
-	pub, err := ParsePEMPublicKey(data)
+	pub, err := jws.ParsePEMPublicKey(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", kc.File, err)
 	}
-	return NewPublicKey(kc.KID, kc.Algorithm, pub)
+	return jws.NewPublicKey(kc.KID, kc.Algorithm, pub)
 }
 
 // issuerFingerprint identifies an issuer's config including its secret

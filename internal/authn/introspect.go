@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/jws"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 	"github.com/rampart-gw/rampart/internal/pki"
 )
@@ -154,7 +155,7 @@ func (in *Introspector) ask(ctx context.Context, tok string, now time.Time) (*pi
 	if err != nil {
 		return nil, time.Time{}, fail(ReasonIntrospection, "%v", err)
 	}
-	m, err := decodeObject(body)
+	m, err := jws.DecodeObject(body)
 	if err != nil {
 		return nil, time.Time{}, fail(ReasonIntrospection, "response: %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/jws"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 )
 
@@ -73,11 +74,11 @@ type Policy struct {
 // verify checks a parsed token against this issuer and the route policy:
 // the header and signature, the time claims, the audience and required
 // claims; then it reads the identity.
-func (is *Issuer) verify(ctx context.Context, t *token, now time.Time, pol Policy) (*pipeline.Identity, *Failure) {
+func (is *Issuer) verify(ctx context.Context, t *jws.Token, now time.Time, pol Policy) (*pipeline.Identity, *Failure) {
 	if f := is.checkSignature(ctx, t); f != nil {
 		return nil, f
 	}
-	c := t.claims
+	c := t.Claims
 	exp, f := is.checkTimes(c, now, pol)
 	if f != nil {
 		return nil, f
@@ -95,22 +96,22 @@ func (is *Issuer) verify(ctx context.Context, t *token, now time.Time, pol Polic
 
 // checkSignature checks the algorithm and type against the issuer's and
 // the signature with the key the header names.
-func (is *Issuer) checkSignature(ctx context.Context, t *token) *Failure {
-	alg := t.header.Alg
+func (is *Issuer) checkSignature(ctx context.Context, t *jws.Token) *Failure {
+	alg := t.Header.Alg
 	if !slices.Contains(is.algs, alg) {
 		return fail(ReasonAlgorithm, "alg %q not allowed for issuer %s", alg, is.Name)
 	}
 	if is.requireTyp != "" {
-		typ := strings.ToLower(t.header.Typ)
+		typ := strings.ToLower(t.Header.Typ)
 		if typ != is.requireTyp && typ != "application/"+is.requireTyp {
-			return fail(ReasonType, "typ %q", t.header.Typ)
+			return fail(ReasonType, "typ %q", t.Header.Typ)
 		}
 	}
-	key, f := is.keys.Lookup(ctx, t.header.Kid, alg)
+	key, f := is.keys.Lookup(ctx, t.Header.Kid, alg)
 	if f != nil {
 		return f
 	}
-	if err := key.verify(alg, t.signingInput, t.signature); err != nil {
+	if err := key.Verify(alg, t.SigningInput, t.Signature); err != nil {
 		return fail(ReasonSignature, "%v", err)
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/rampart-gw/rampart/internal/jws"
 )
 
 // diffCase is one algorithm of the differential test: Rampart's issuer
@@ -34,11 +35,11 @@ func diffCases(t testing.TB) []diffCase {
 		{"ES384", k.ec384, &k.ec384.PublicKey},
 		{"EdDSA", k.ed, k.ed.Public()},
 	} {
-		key, err := NewPublicKey("k", c.alg, c.pub)
+		key, err := jws.NewPublicKey("k", c.alg, c.pub)
 		if err != nil {
 			t.Fatal(err)
 		}
-		is := NewIssuer(IssuerOptions{Name: "i", ID: iss, Audiences: []string{"rampart"}, Algorithms: []string{c.alg}, Keys: NewStaticKeys([]*Key{key}), ClockSkew: time.Minute})
+		is := NewIssuer(IssuerOptions{Name: "i", ID: iss, Audiences: []string{"rampart"}, Algorithms: []string{c.alg}, Keys: NewStaticKeys([]*jws.Key{key}), ClockSkew: time.Minute})
 		out = append(out, diffCase{c.alg, is, c.priv, c.pub})
 	}
 	return out

@@ -7,17 +7,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/jws"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 )
 
 // benchStage measures the jwt stage for one algorithm, with or without
 // the verified-token cache.
 func benchStage(b *testing.B, alg string, priv any, pub crypto.PublicKey, cache int) {
-	key, err := NewPublicKey("k", alg, pub)
+	key, err := jws.NewPublicKey("k", alg, pub)
 	if err != nil {
 		b.Fatal(err)
 	}
-	is := NewIssuer(IssuerOptions{Name: "i", ID: iss, Audiences: []string{"rampart"}, Algorithms: []string{alg}, Keys: NewStaticKeys([]*Key{key}), ClockSkew: time.Minute})
+	is := NewIssuer(IssuerOptions{Name: "i", ID: iss, Audiences: []string{"rampart"}, Algorithms: []string{alg}, Keys: NewStaticKeys([]*jws.Key{key}), ClockSkew: time.Minute})
 	mw := NewJWT(JWTOptions{Issuers: []*Issuer{is}, CacheSize: cache})
 	h := mw(func(w http.ResponseWriter, r *http.Request) error { return nil })
 	tok := mint(b, `{"alg":"`+alg+`","kid":"k"}`, claimsJSON(time.Now(), ""), alg, priv)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rampart-gw/rampart/internal/jws"
 )
 
 // FuzzParseAndVerify feeds arbitrary strings to the token parser and the
@@ -12,8 +14,8 @@ import (
 // signed tokens may verify.
 func FuzzParseAndVerify(f *testing.F) {
 	k := keysOnce(f)
-	key, _ := NewPublicKey("k-ec", "ES256", &k.ec.PublicKey)
-	is := NewIssuer(IssuerOptions{Name: "i", ID: iss, Audiences: []string{"rampart"}, Algorithms: []string{"ES256"}, Keys: NewStaticKeys([]*Key{key}), ClockSkew: time.Minute})
+	key, _ := jws.NewPublicKey("k-ec", "ES256", &k.ec.PublicKey)
+	is := NewIssuer(IssuerOptions{Name: "i", ID: iss, Audiences: []string{"rampart"}, Algorithms: []string{"ES256"}, Keys: NewStaticKeys([]*jws.Key{key}), ClockSkew: time.Minute})
 	good := mint(f, `{"alg":"ES256","kid":"k-ec"}`, claimsJSON(time.Now(), ""), "ES256", k.ec)
 	f.Add(good)
 	f.Add("eyJhbGciOiJub25lIn0.e30.")

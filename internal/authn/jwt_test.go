@@ -10,11 +10,13 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"hash"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -23,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/jws"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 )
 
@@ -63,43 +66,17 @@ var keysOnce = func() func(t testing.TB) *testKeys {
 // sign signs input with alg and the given private key (or HMAC secret).
 func sign(t testing.TB, alg string, key any, input string) []byte {
 	t.Helper()
-	ch, hf := hashFor(alg)
-	switch alg[0] {
-	case 'H':
-		return hmacSum(hf, key.([]byte), input)
-	case 'E':
-		if alg == "EdDSA" {
-			return ed25519.Sign(key.(ed25519.PrivateKey), []byte(input))
-		}
-		h := hf()
-		h.Write([]byte(input))
-		pk := key.(*ecdsa.PrivateKey)
-		r, s, err := ecdsa.Sign(rand.Reader, pk, h.Sum(nil))
-		if err != nil {
-			t.Fatal(err)
-		}
-		size := (pk.Curve.Params().BitSize + 7) / 8
-		sig := make([]byte, 2*size)
-		r.FillBytes(sig[:size])
-		s.FillBytes(sig[size:])
-		return sig
-	case 'R', 'P':
-		h := hf()
-		h.Write([]byte(input))
-		var sig []byte
-		var err error
-		if alg[0] == 'R' {
-			sig, err = rsa.SignPKCS1v15(rand.Reader, key.(*rsa.PrivateKey), ch, h.Sum(nil))
-		} else {
-			sig, err = rsa.SignPSS(rand.Reader, key.(*rsa.PrivateKey), ch, h.Sum(nil), &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return sig
+	if alg[0] == 'H' {
+		hf := map[string]func() hash.Hash{"HS256": sha256.New, "HS384": sha512.New384, "HS512": sha512.New}[alg]
+		m := hmac.New(hf, key.([]byte))
+		m.Write([]byte(input))
+		return m.Sum(nil)
 	}
-	t.Fatalf("no signer for %s", alg)
-	return nil
+	sig, err := jws.Sign(key.(crypto.Signer), alg, []byte(input))
+	if err != nil {
+		t.Fatalf("sign %s: %v", alg, err)
+	}
+	return sig
 }
 
 // mint builds a compact JWS from raw header and claims JSON (raw so that
@@ -135,18 +112,18 @@ type harness struct {
 func newHarness(t *testing.T, pol Policy, requireTyp string) *harness {
 	k := keysOnce(t)
 	h := &harness{t: t, k: k, now: time.Now()}
-	mk := func(kid, alg string, pub crypto.PublicKey) *Key {
-		key, err := NewPublicKey(kid, alg, pub)
+	mk := func(kid, alg string, pub crypto.PublicKey) *jws.Key {
+		key, err := jws.NewPublicKey(kid, alg, pub)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return key
 	}
-	hk, err := NewHMACKey("hs", "HS256", k.hmac)
+	hk, err := jws.NewHMACKey("hs", "HS256", k.hmac)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := NewStaticKeys([]*Key{
+	keys := NewStaticKeys([]*jws.Key{
 		mk("k-rsa", "RS256", &k.rsa.PublicKey),
 		mk("k-ps", "PS256", &k.rsa2.PublicKey),
 		mk("k-ec", "ES256", &k.ec.PublicKey),
@@ -160,7 +137,7 @@ func newHarness(t *testing.T, pol Policy, requireTyp string) *harness {
 	})
 	other := NewIssuer(IssuerOptions{
 		Name: "other", ID: "https://other.test", Audiences: []string{"rampart"}, Algorithms: []string{"RS256"},
-		Keys: NewStaticKeys([]*Key{mk("k-other", "RS256", &k.attackerRSA.PublicKey)}), ClockSkew: 60 * time.Second,
+		Keys: NewStaticKeys([]*jws.Key{mk("k-other", "RS256", &k.attackerRSA.PublicKey)}), ClockSkew: 60 * time.Second,
 	})
 	h.mw = NewJWT(JWTOptions{Issuers: []*Issuer{is, other}, Policy: pol, CacheSize: 100, Now: func() time.Time { return h.now }})
 	return h
@@ -406,17 +383,17 @@ func TestAllAlgorithmsVerify(t *testing.T) {
 		{"HS256", k.hmac, nil}, {"HS384", k.hmac, nil}, {"HS512", k.hmac, nil},
 	}
 	for _, c := range cases {
-		var key *Key
+		var key *jws.Key
 		var err error
 		if c.pub == nil {
-			key, err = NewHMACKey("k", c.alg, k.hmac)
+			key, err = jws.NewHMACKey("k", c.alg, k.hmac)
 		} else {
-			key, err = NewPublicKey("k", c.alg, c.pub)
+			key, err = jws.NewPublicKey("k", c.alg, c.pub)
 		}
 		if err != nil {
 			t.Fatalf("%s: %v", c.alg, err)
 		}
-		is := NewIssuer(IssuerOptions{Name: "i", ID: iss, Audiences: []string{"rampart"}, Algorithms: []string{c.alg}, Keys: NewStaticKeys([]*Key{key}), ClockSkew: time.Minute})
+		is := NewIssuer(IssuerOptions{Name: "i", ID: iss, Audiences: []string{"rampart"}, Algorithms: []string{c.alg}, Keys: NewStaticKeys([]*jws.Key{key}), ClockSkew: time.Minute})
 		tok := mint(t, `{"alg":"`+c.alg+`","kid":"k"}`, claimsJSON(time.Now(), ""), c.alg, c.priv)
 		pt, f := parse(tok)
 		if f != nil {
@@ -444,34 +421,34 @@ func TestTypRequired(t *testing.T) {
 
 func TestKeyBinding(t *testing.T) {
 	k := keysOnce(t)
-	if _, err := NewHMACKey("h", "HS256", []byte("short")); err == nil {
+	if _, err := jws.NewHMACKey("h", "HS256", []byte("short")); err == nil {
 		t.Error("J19 short HMAC secret accepted")
 	}
-	if _, err := NewPublicKey("r", "ES256", &k.rsa.PublicKey); err == nil {
+	if _, err := jws.NewPublicKey("r", "ES256", &k.rsa.PublicKey); err == nil {
 		t.Error("RSA key bound to ES256")
 	}
-	if _, err := NewPublicKey("e", "ES384", &k.ec.PublicKey); err == nil {
+	if _, err := jws.NewPublicKey("e", "ES384", &k.ec.PublicKey); err == nil {
 		t.Error("P-256 key bound to ES384")
 	}
 	small, _ := rsa.GenerateKey(rand.Reader, 1024)
-	if _, err := NewPublicKey("s", "RS256", &small.PublicKey); err == nil {
+	if _, err := jws.NewPublicKey("s", "RS256", &small.PublicKey); err == nil {
 		t.Error("1024-bit RSA key accepted")
 	}
 	// A JWK without alg binds to the one allowed algorithm that fits.
 	j, _ := json.Marshal(map[string]string{"kty": "RSA", "kid": "a", "n": enc.EncodeToString(k.rsa.N.Bytes()), "e": "AQAB"})
-	if key, err := ParseJWK(j, []string{"RS256", "ES256"}); err != nil || key.Alg != "RS256" {
+	if key, err := jws.ParseJWK(j, []string{"RS256", "ES256"}); err != nil || key.Alg != "RS256" {
 		t.Errorf("alg-less JWK: %v %v", key, err)
 	}
-	if _, err := ParseJWK(j, []string{"RS256", "PS256"}); err == nil {
+	if _, err := jws.ParseJWK(j, []string{"RS256", "PS256"}); err == nil {
 		t.Error("alg-less RSA JWK bound with two candidate algorithms")
 	}
 	// An EC point off the curve is refused.
 	bad, _ := json.Marshal(map[string]string{"kty": "EC", "crv": "P-256", "kid": "b", "x": enc.EncodeToString(make([]byte, 32)), "y": enc.EncodeToString(big.NewInt(7).FillBytes(make([]byte, 32)))})
-	if _, err := ParseJWK(bad, []string{"ES256"}); err == nil {
+	if _, err := jws.ParseJWK(bad, []string{"ES256"}); err == nil {
 		t.Error("off-curve EC key accepted")
 	}
 	priv, _ := json.Marshal(map[string]string{"kty": "OKP", "crv": "Ed25519", "x": enc.EncodeToString(k.ed.Public().(ed25519.PublicKey)), "d": "AAAA"})
-	if _, err := ParseJWK(priv, []string{"EdDSA"}); err == nil {
+	if _, err := jws.ParseJWK(priv, []string{"EdDSA"}); err == nil {
 		t.Error("private JWK accepted as verification key")
 	}
 }
@@ -512,8 +489,8 @@ func TestRevocationAndReplay(t *testing.T) {
 // in, and only the named parameter or cookie.
 func TestTokenSourceOptIns(t *testing.T) {
 	k := keysOnce(t)
-	key, _ := NewPublicKey("k-rsa", "RS256", &k.rsa.PublicKey)
-	is := NewIssuer(IssuerOptions{Name: "i", ID: iss, Audiences: []string{"rampart"}, Algorithms: []string{"RS256"}, Keys: NewStaticKeys([]*Key{key}), ClockSkew: time.Minute})
+	key, _ := jws.NewPublicKey("k-rsa", "RS256", &k.rsa.PublicKey)
+	is := NewIssuer(IssuerOptions{Name: "i", ID: iss, Audiences: []string{"rampart"}, Algorithms: []string{"RS256"}, Keys: NewStaticKeys([]*jws.Key{key}), ClockSkew: time.Minute})
 	tok := mint(t, `{"alg":"RS256","kid":"k-rsa"}`, claimsJSON(time.Now(), ""), "RS256", k.rsa)
 	try := func(o JWTOptions, query, cookie string) int {
 		o.Issuers = []*Issuer{is}

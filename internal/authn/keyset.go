@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/jws"
 	"github.com/rampart-gw/rampart/internal/pki"
 )
 
@@ -24,17 +25,17 @@ type KeySet interface {
 	// Lookup returns the key with this kid (or, when kid is empty, the
 	// only key bound to alg). It never contacts anything named by the
 	// token; a remote set may refetch its own configured URL.
-	Lookup(ctx context.Context, kid, alg string) (*Key, *Failure)
+	Lookup(ctx context.Context, kid, alg string) (*jws.Key, *Failure)
 }
 
 // keyMap is an immutable set of keys.
 type keyMap struct {
-	byKID map[string]*Key
-	all   []*Key
+	byKID map[string]*jws.Key
+	all   []*jws.Key
 }
 
-func newKeyMap(keys []*Key) *keyMap {
-	m := &keyMap{byKID: map[string]*Key{}, all: keys}
+func newKeyMap(keys []*jws.Key) *keyMap {
+	m := &keyMap{byKID: map[string]*jws.Key{}, all: keys}
 	for _, k := range keys {
 		if k.ID != "" {
 			m.byKID[k.ID] = k
@@ -43,11 +44,11 @@ func newKeyMap(keys []*Key) *keyMap {
 	return m
 }
 
-func (m *keyMap) find(kid, alg string) *Key {
+func (m *keyMap) find(kid, alg string) *jws.Key {
 	if kid != "" {
 		return m.byKID[kid]
 	}
-	var found *Key
+	var found *jws.Key
 	for _, k := range m.all {
 		if k.Alg == alg {
 			if found != nil {
@@ -63,10 +64,10 @@ func (m *keyMap) find(kid, alg string) *Key {
 type StaticKeys struct{ m *keyMap }
 
 // NewStaticKeys returns a key set of the given keys.
-func NewStaticKeys(keys []*Key) *StaticKeys { return &StaticKeys{m: newKeyMap(keys)} }
+func NewStaticKeys(keys []*jws.Key) *StaticKeys { return &StaticKeys{m: newKeyMap(keys)} }
 
 // Lookup implements KeySet.
-func (s *StaticKeys) Lookup(_ context.Context, kid, alg string) (*Key, *Failure) {
+func (s *StaticKeys) Lookup(_ context.Context, kid, alg string) (*jws.Key, *Failure) {
 	if k := s.m.find(kid, alg); k != nil {
 		return k, nil
 	}
@@ -219,7 +220,7 @@ func (r *RemoteKeys) refresh(ctx context.Context) time.Duration {
 }
 
 // Lookup implements KeySet.
-func (r *RemoteKeys) Lookup(ctx context.Context, kid, alg string) (*Key, *Failure) {
+func (r *RemoteKeys) Lookup(ctx context.Context, kid, alg string) (*jws.Key, *Failure) {
 	if k := r.cur.Load().find(kid, alg); k != nil {
 		return k, nil
 	}
@@ -269,7 +270,7 @@ func (r *RemoteKeys) fetchLocked(ctx context.Context) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	keys, skipped, err := ParseJWKS(body, r.opt.Allowed)
+	keys, skipped, err := jws.ParseJWKS(body, r.opt.Allowed)
 	if err != nil {
 		return 0, err
 	}

@@ -297,7 +297,7 @@ func verifyRaw(r *http.Request, raw string, byIss map[string]*Issuer, pol Policy
 	if f != nil {
 		return nil, f
 	}
-	iss, _ := t.claims["iss"].(string)
+	iss, _ := t.Claims["iss"].(string)
 	is := byIss[iss]
 	if is == nil {
 		return nil, fail(ReasonIssuer, "iss %q", iss)

@@ -1,6 +1,12 @@
-// Package jws signs JWS signing inputs (RFC 7515) for the gateway's own
-// tokens: identity assertions and the development IdP's test tokens.
-// Verification lives in authn, with its stricter rules.
+// Package jws is Rampart's one JOSE package (RFC 7515/7517/7518): the
+// strict compact-JWS parser (parse.go), verification keys bound to one
+// algorithm each, JWK and PEM key parsing (keys.go), and signing with JWK
+// encoding for the gateway's own tokens (identity assertions, the
+// development IdP). authn verifies client tokens with it, assert and
+// devidp sign with it, and the public verify package checks assertions
+// with it. A differential test against go-jose (in authn) holds it to a
+// mainstream library's answers, except where its documented stricter
+// rules refuse.
 package jws
 
 import (

@@ -1,4 +1,4 @@
-package authn
+package jws
 
 import (
 	"crypto"
@@ -97,9 +97,9 @@ func hashFor(alg string) (crypto.Hash, func() hash.Hash) {
 
 var errBadSig = errors.New("signature does not verify")
 
-// verify checks sig over input with the key's own algorithm. The token's
+// Verify checks sig over input with the key's own algorithm. The token's
 // alg must equal the key's: the algorithm is never taken from the token.
-func (k *Key) verify(alg, input string, sig []byte) error {
+func (k *Key) Verify(alg, input string, sig []byte) error {
 	if alg != k.Alg {
 		return fmt.Errorf("token alg %s, key bound to %s", alg, k.Alg)
 	}
@@ -238,8 +238,8 @@ func parseJWK(raw []byte, allowed []string) (*Key, error) {
 func (j jwk) publicKey() (crypto.PublicKey, []string, error) {
 	switch j.Kty {
 	case "RSA":
-		n, err1 := b64.DecodeString(j.N)
-		e, err2 := b64.DecodeString(j.E)
+		n, err1 := strict.DecodeString(j.N)
+		e, err2 := strict.DecodeString(j.E)
 		if err1 != nil || err2 != nil || len(e) == 0 || len(e) > 4 {
 			return nil, nil, fmt.Errorf("kid %q: bad RSA parameters", j.Kid)
 		}
@@ -253,8 +253,8 @@ func (j jwk) publicKey() (crypto.PublicKey, []string, error) {
 		if curve == nil {
 			return nil, nil, fmt.Errorf("kid %q: unsupported curve %q", j.Kid, j.Crv)
 		}
-		x, err1 := b64.DecodeString(j.X)
-		y, err2 := b64.DecodeString(j.Y)
+		x, err1 := strict.DecodeString(j.X)
+		y, err2 := strict.DecodeString(j.Y)
 		size := (curve.Params().BitSize + 7) / 8
 		if err1 != nil || err2 != nil || len(x) != size || len(y) != size {
 			return nil, nil, fmt.Errorf("kid %q: bad EC parameters", j.Kid)
@@ -267,7 +267,7 @@ func (j jwk) publicKey() (crypto.PublicKey, []string, error) {
 		}
 		return k, []string{alg}, nil
 	case "OKP":
-		x, err := b64.DecodeString(j.X)
+		x, err := strict.DecodeString(j.X)
 		if j.Crv != "Ed25519" || err != nil || len(x) != ed25519.PublicKeySize {
 			return nil, nil, fmt.Errorf("kid %q: unsupported OKP key", j.Kid)
 		}
