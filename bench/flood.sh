@@ -17,13 +17,10 @@ PRELOAD=${PRELOAD:-1000000}
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
 FLOOD_RATE=${FLOOD_RATE:-2000}
-CONNS=${CONNS:-50}
 ABUSE=${ABUSE:-on} # off: the same without abuse detection (what the flood costs anyway)
 ANOMALY=${ANOMALY:-on} # off: abuse detection without the learned baseline
 ANOMALY_LINE="  anomaly: {interval: 10s, action: log}"
 [ "$ANOMALY" = on ] || ANOMALY_LINE=""
-WRK_CPU=${WRK_CPU:-0}
-SUT_CPU=${SUT_CPU:-1}
 
 # shellcheck source=bench/lib.sh
 . bench/lib.sh

@@ -1,5 +1,13 @@
-# Shared by the bench scripts (sourced): a scratch directory and the
-# processes to stop, both cleaned up on exit, and free loopback ports.
+# Shared by the bench scripts (sourced): the load settings every script
+# reads, a scratch directory and the processes to stop, both cleaned up
+# on exit, and free loopback ports.
+#
+#   CONNS    wrk connections (default 50)
+#   WRK_CPU  the CPU wrk is pinned to (default 0)
+#   SUT_CPU  the CPU the gateway and the upstream share (default 1)
+CONNS=${CONNS:-50}
+WRK_CPU=${WRK_CPU:-0}
+SUT_CPU=${SUT_CPU:-1}
 work=$(mktemp -d)
 pids=()
 cleanup() {

@@ -25,9 +25,6 @@ cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-10}
 DURATION=${DURATION:-5}
-CONNS=${CONNS:-50}
-WRK_CPU=${WRK_CPU:-0}
-SUT_CPU=${SUT_CPU:-1}
 VARIANTS=${VARIANTS:-"on on10"}
 # What a client sends besides Host. Not fewer: the gateway adds five
 # headers of its own (X-Forwarded-For/-Proto/-Host, X-Real-Ip,

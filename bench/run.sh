@@ -14,10 +14,7 @@ cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-10}
-CONNS=${CONNS:-50}
 RATE=${RATE:-5000}   # latency phase: requests/s, below every target's saturation
-WRK_CPU=${WRK_CPU:-0}
-SUT_CPU=${SUT_CPU:-1}
 TARGETS=${TARGETS:-"direct rampart rampart-rl-local rampart-rl-redis rampart-jwt rampart-chain rampart-chain-reuse rampart-waf rampart-openapi rampart-obs-off rampart-obs-on rampart-obs-on10 bare nginx caddy"}
 
 need() { command -v "$1" >/dev/null 2>&1; }

@@ -2,37 +2,30 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/abuse"
 	"github.com/rampart-gw/rampart/internal/clientip"
-	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/ratelimit"
 )
 
 // cmdBans is `rampart bans lift`: it lifts a ban in the Redis that the
 // config's instances share, so that every instance lifts it.
 func cmdBans(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("bans lift", "rampart bans lift --config FILE IP|IPv6-PREFIX", stderr).withConfig("config file (its rate_limiting.redis section)")
 	if len(args) == 0 || args[0] != "lift" {
-		fmt.Fprintln(stderr, "usage: rampart bans lift --config FILE IP|IPv6-PREFIX")
+		return fs.bad()
+	}
+	if !fs.parse(args[1:]) {
 		return 2
 	}
-	fs := flag.NewFlagSet("bans lift", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "config file (its rate_limiting.redis section)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	if fs.NArg() != 1 {
+		return fs.bad()
 	}
-	if *path == "" || fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "usage: rampart bans lift --config FILE IP|IPv6-PREFIX")
-		return 2
-	}
-	cfg, err := config.Load(*path)
-	if err != nil {
-		printProblems(stderr, err)
+	cfg := fs.load()
+	if cfg == nil {
 		return 1
 	}
 	ip, err := clientip.ParseKey(fs.Arg(0), cfg.ClientIP.IPv6Prefix)

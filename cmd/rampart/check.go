@@ -9,10 +9,11 @@ import (
 )
 
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
-	path, _, ok := configFlag("check", args, stderr)
-	if !ok {
+	f := newFlags("check", "rampart check --config FILE", stderr).withConfig("config file (YAML)")
+	if !f.parse(args) {
 		return 2
 	}
+	path := *f.config
 	cfg, err := config.Load(path)
 	if err == nil {
 		err = plan.Check(cfg)

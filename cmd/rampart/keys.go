@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -12,26 +11,23 @@ import (
 )
 
 func cmdKeys(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("keys create", "rampart keys create --config FILE --consumer NAME [--scopes a,b] [--ttl 90d]", stderr).
+		withConfig("config file (its authn.api_keys section)")
 	if len(args) == 0 || args[0] != "create" {
-		fmt.Fprintln(stderr, "usage: rampart keys create --config FILE --consumer NAME [--scopes a,b] [--ttl 90d]")
-		return 2
+		return fs.bad()
 	}
-	fs := flag.NewFlagSet("keys create", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "config file (its authn.api_keys section)")
 	consumer := fs.String("consumer", "", "who the key is for")
 	scopes := fs.String("scopes", "", "comma-separated scopes")
 	ttl := fs.String("ttl", "90d", "validity (e.g. 90d, 720h; 0 = no expiry)")
-	if err := fs.Parse(args[1:]); err != nil {
+	if !fs.parse(args[1:]) {
 		return 2
 	}
-	if *path == "" || *consumer == "" {
-		fmt.Fprintln(stderr, "rampart keys create: --config and --consumer are required")
-		return 2
+	if *consumer == "" {
+		return fs.bad()
 	}
-	cfg, err := config.Load(*path)
-	if err != nil {
-		printProblems(stderr, err)
+	path := fs.config
+	cfg := fs.load()
+	if cfg == nil {
 		return 1
 	}
 	k := cfg.Authn.APIKeys

@@ -20,6 +20,8 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/rampart-gw/rampart/internal/config"
 )
 
 func main() {
@@ -90,18 +92,54 @@ func versionString() string {
 	return fmt.Sprintf("rampart %s (%s%s)", v, runtime.Version(), rev)
 }
 
-func configFlag(name string, args []string, stderr io.Writer) (string, *flag.FlagSet, bool) {
+// flags is one command's flag set: parse errors and usage go to stderr.
+type flags struct {
+	*flag.FlagSet
+	usage  string
+	stderr io.Writer
+	config *string // --config, for commands that read a config file
+}
+
+// newFlags makes the flag set of a command; usage is its usage line.
+func newFlags(name, usage string, stderr io.Writer) *flags {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "", "config file (YAML)")
-	if err := fs.Parse(args); err != nil {
-		return "", fs, false
+	return &flags{FlagSet: fs, usage: usage, stderr: stderr}
+}
+
+// withConfig adds the --config flag.
+func (f *flags) withConfig(help string) *flags {
+	f.config = f.String("config", "", help)
+	return f
+}
+
+// parse parses args; false means exit status 2 (the reason is printed).
+// With --config, the flag is required.
+func (f *flags) parse(args []string) bool {
+	if err := f.Parse(args); err != nil {
+		return false
 	}
-	if *path == "" {
-		fmt.Fprintf(stderr, "rampart %s: --config FILE is required\n", name)
-		return "", fs, false
+	if f.config != nil && *f.config == "" {
+		fmt.Fprintf(f.stderr, "rampart %s: --config FILE is required\n", f.Name())
+		return false
 	}
-	return *path, fs, true
+	return true
+}
+
+// bad prints the usage line; it returns exit status 2.
+func (f *flags) bad() int {
+	fmt.Fprintln(f.stderr, "usage: "+f.usage)
+	return 2
+}
+
+// load loads the --config file; nil after printing every problem.
+func (f *flags) load() *config.Config {
+	cfg, err := config.Load(*f.config)
+	if err != nil {
+		printProblems(f.stderr, err)
+		return nil
+	}
+	return cfg
 }
 
 func newLogger(w io.Writer) *slog.Logger {

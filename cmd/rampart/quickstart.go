@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -21,11 +20,10 @@ import (
 )
 
 func cmdQuickstart(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("quickstart", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("quickstart", "rampart quickstart [--addr 127.0.0.1:8080] [--admin 127.0.0.1:9901]", stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "gateway listen address")
 	adminAddr := fs.String("admin", "127.0.0.1:9901", "admin listener (dashboard, metrics) address")
-	if err := fs.Parse(args); err != nil {
+	if !fs.parse(args) {
 		return 2
 	}
 	// A fresh admin token at every start: the dashboard's sign-in.
@@ -81,12 +79,11 @@ func randomToken() string {
 }
 
 func cmdTraffic(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("traffic", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("traffic", "rampart traffic [--target URL] [--duration 1m] [--rate 30]", stderr)
 	target := fs.String("target", "http://127.0.0.1:8080", "the quickstart gateway's base URL")
 	dur := fs.Duration("duration", time.Minute, "how long to send (at most 1h)")
 	rate := fs.Int("rate", 30, "requests per second")
-	if err := fs.Parse(args); err != nil {
+	if !fs.parse(args) {
 		return 2
 	}
 	if !strings.Contains(*target, "://") {

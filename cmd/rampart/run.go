@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -22,19 +20,14 @@ import (
 )
 
 func cmdRun(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "config file (YAML)")
+	fs := newFlags("run", "rampart run --config FILE [--drain-timeout 30s] [--watch=false]", stderr).withConfig("config file (YAML)")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
 	watch := fs.Bool("watch", true, "reload when the config file changes")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until exit (diagnostics)")
-	if err := fs.Parse(args); err != nil {
+	if !fs.parse(args) {
 		return 2
 	}
-	if *path == "" {
-		fmt.Fprintln(stderr, "rampart run: --config FILE is required")
-		return 2
-	}
+	path := fs.config
 	log := newLogger(stderr)
 	cfg, err := config.Load(*path)
 	if err != nil {

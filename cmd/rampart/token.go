@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -10,8 +9,7 @@ import (
 )
 
 func cmdToken(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("token", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("token", "rampart token --key FILE --iss ISSUER --aud AUDIENCE --sub SUBJECT [--scope S] [--ttl 15m]", stderr)
 	key := fs.String("key", "", "PEM private key (EC, RSA or Ed25519)")
 	kid := fs.String("kid", "", "key id (kid header)")
 	alg := fs.String("alg", "", "algorithm (default: from the key type)")
@@ -21,12 +19,11 @@ func cmdToken(args []string, stdout, stderr io.Writer) int {
 	scope := fs.String("scope", "", "space-separated scopes")
 	ttl := fs.Duration("ttl", 15*time.Minute, "lifetime")
 	typ := fs.String("typ", "at+jwt", "typ header")
-	if err := fs.Parse(args); err != nil {
+	if !fs.parse(args) {
 		return 2
 	}
 	if *key == "" || *iss == "" || *aud == "" || *sub == "" {
-		fmt.Fprintln(stderr, "rampart token: --key, --iss, --aud and --sub are required")
-		return 2
+		return fs.bad()
 	}
 	s, err := devidp.LoadSigner(*key, *kid, *alg)
 	if err != nil {

@@ -129,27 +129,11 @@ func (c *Config) upstreamDefaults() {
 func (c *Config) limitDefaults(r *Route) {
 	for j := range r.Quotas {
 		q := &r.Quotas[j]
-		if q.Name == "" {
-			q.Name = fmt.Sprintf("quota%d", j)
-		}
-		if len(q.Key) == 0 {
-			q.Key = []string{"subject"}
-		}
-		if q.OnStoreError == "" {
-			q.OnStoreError = "fail_open"
-		}
-		if q.OnMissingKey == "" {
-			q.OnMissingKey = "refuse"
-		}
+		counterDefaults(&q.Name, "quota", j, &q.Key, LimitKeySubject, &q.OnStoreError, &q.OnMissingKey)
 	}
 	for j := range r.RateLimits {
 		rl := &r.RateLimits[j]
-		if rl.Name == "" {
-			rl.Name = fmt.Sprintf("limit%d", j)
-		}
-		if len(rl.Key) == 0 {
-			rl.Key = []string{"client_ip"}
-		}
+		counterDefaults(&rl.Name, "limit", j, &rl.Key, LimitKeyClientIP, &rl.OnStoreError, &rl.OnMissingKey)
 		if rl.Burst == 0 {
 			rl.Burst = rl.Rate
 		}
@@ -165,12 +149,24 @@ func (c *Config) limitDefaults(r *Route) {
 				rl.Store = "redis"
 			}
 		}
-		if rl.OnStoreError == "" {
-			rl.OnStoreError = "fail_open"
-		}
-		if rl.OnMissingKey == "" {
-			rl.OnMissingKey = "refuse"
-		}
+	}
+}
+
+// counterDefaults fills what rate limits and quotas share: a name from
+// the position, the key, and the failure policies (fail open while the
+// store is down; refuse a request that lacks the key).
+func counterDefaults(name *string, prefix string, j int, key *[]string, defKey string, onStoreError, onMissingKey *string) {
+	if *name == "" {
+		*name = fmt.Sprintf("%s%d", prefix, j)
+	}
+	if len(*key) == 0 {
+		*key = []string{defKey}
+	}
+	if *onStoreError == "" {
+		*onStoreError = "fail_open"
+	}
+	if *onMissingKey == "" {
+		*onMissingKey = "refuse"
 	}
 }
 

@@ -113,32 +113,13 @@ func canonicalSegment(seg string) (canon []byte, dot int, err error) {
 		c := seg[i]
 		switch {
 		case c == '%':
-			if i+2 >= len(seg) {
-				return nil, 0, ErrBadEscape
+			var b byte
+			if buf, b, err = appendEscape(buf, seg, i); err != nil {
+				return nil, 0, err
 			}
-			hi, ok1 := unhex(seg[i+1])
-			lo, ok2 := unhex(seg[i+2])
-			if !ok1 || !ok2 {
-				return nil, 0, ErrBadEscape
-			}
-			b := hi<<4 | lo
 			i += 2
-			switch {
-			case isUnreserved(b):
-				if b == '.' {
-					encodedDot = true
-				}
-				buf = append(buf, b)
-			case b == '/' || b == '\\':
-				return nil, 0, ErrEncodedSlash
-			case b < 0x20 || b == 0x7f:
-				return nil, 0, ErrControl
-			default:
-				if b >= 0x80 {
-					hasHigh = true
-				}
-				buf = append(buf, '%', upperHex[b>>4], upperHex[b&0xf])
-			}
+			encodedDot = encodedDot || b == '.'
+			hasHigh = hasHigh || b >= 0x80
 		case c == '\\':
 			return nil, 0, ErrBackslash
 		case c == '#':
@@ -168,6 +149,31 @@ func canonicalSegment(seg string) (canon []byte, dot int, err error) {
 		return nil, len(buf), nil
 	}
 	return buf, 0, nil
+}
+
+// appendEscape canonicalises the escape %XX at seg[i:]: an unreserved
+// byte is decoded, any other stays encoded, in upper case. It returns the
+// byte the escape stands for. An encoded slash or backslash, or a control
+// character, is refused: either would make the service see another path.
+func appendEscape(buf []byte, seg string, i int) ([]byte, byte, error) {
+	if i+2 >= len(seg) {
+		return nil, 0, ErrBadEscape
+	}
+	hi, ok1 := unhex(seg[i+1])
+	lo, ok2 := unhex(seg[i+2])
+	if !ok1 || !ok2 {
+		return nil, 0, ErrBadEscape
+	}
+	b := hi<<4 | lo
+	switch {
+	case isUnreserved(b):
+		return append(buf, b), b, nil
+	case b == '/' || b == '\\':
+		return nil, 0, ErrEncodedSlash
+	case b < 0x20 || b == 0x7f:
+		return nil, 0, ErrControl
+	}
+	return append(buf, '%', upperHex[b>>4], upperHex[b&0xf]), b, nil
 }
 
 // decodeAll decodes every %XX of a canonical segment (for UTF-8 checks).
