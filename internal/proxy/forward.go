@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -342,27 +343,28 @@ func (t *routeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			p.inflight.Add(-1)
 			return resp, err
 		}
-		resp.Body = &poolFlightBody{ReadCloser: resp.Body, p: p}
+		resp.Body = &countedBody{ReadCloser: resp.Body, n: &p.inflight}
 		return resp, nil
 	}
 	return t.roundTrip(req)
 }
 
-// poolFlightBody counts a request in flight on its upstream until the
-// response body is closed.
-type poolFlightBody struct {
+// countedBody counts a request in flight (on its upstream, for
+// max_in_flight, or on its target, for least_requests balancing) until
+// the response body is closed.
+type countedBody struct {
 	io.ReadCloser
-	p    *Pool
+	n    *atomic.Int64
 	once sync.Once
 }
 
-func (b *poolFlightBody) Close() error {
-	b.once.Do(func() { b.p.inflight.Add(-1) })
+func (b *countedBody) Close() error {
+	b.once.Do(func() { b.n.Add(-1) })
 	return b.ReadCloser.Close()
 }
 
 // Read and Write keep a 101's body usable as the upgraded connection.
-func (b *poolFlightBody) Write(p []byte) (int, error) {
+func (b *countedBody) Write(p []byte) (int, error) {
 	if w, ok := b.ReadCloser.(io.Writer); ok {
 		return w.Write(p)
 	}
@@ -432,7 +434,7 @@ func (t *routeTransport) send(req *http.Request, s *pipeline.Scope, target *Targ
 	// A 101's body is the upgraded connection (an io.ReadWriteCloser
 	// that ReverseProxy needs unwrapped).
 	if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols && resp.Body != nil && resp.Body != http.NoBody {
-		resp.Body = &inflightBody{ReadCloser: resp.Body, t: target}
+		resp.Body = &countedBody{ReadCloser: resp.Body, n: &target.inflight}
 	} else {
 		target.inflight.Add(-1)
 	}
@@ -452,19 +454,6 @@ func (t *routeTransport) shouldRetry(resp *http.Response, err error) bool {
 		return t.onStatus[2]
 	}
 	return false
-}
-
-// inflightBody counts a request as in flight on its target until the
-// response body is closed (least_requests balancing).
-type inflightBody struct {
-	io.ReadCloser
-	t    *Target
-	once sync.Once
-}
-
-func (b *inflightBody) Close() error {
-	b.once.Do(func() { b.t.inflight.Add(-1) })
-	return b.ReadCloser.Close()
 }
 
 // bufferPool recycles the 32 KiB copy buffers of ReverseProxy.
