@@ -39,6 +39,21 @@ func TestGoldenPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.CloseUnshared(nil)
+	// The golden config turns every stage on for one route, so that a
+	// stage added to either table shows up in the golden file.
+	every := append(append([]string{"cors"}, plan.RouteStageNames()...), "sign_assertion", "proxy")
+	found := false
+	for _, rt := range p.Listener("public").Routes() {
+		if rt.ID() == "everything" {
+			found = true
+			if got := strings.Join(rt.Stages(), " > "); got != strings.Join(every, " > ") {
+				t.Errorf("route everything: %s\nwant every stage: %s", got, strings.Join(every, " > "))
+			}
+		}
+	}
+	if !found {
+		t.Error("the golden config has no route with every stage")
+	}
 	var b strings.Builder
 	for _, n := range p.Listeners() {
 		fmt.Fprintf(&b, "listener %s\n", n)

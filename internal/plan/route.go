@@ -183,3 +183,12 @@ func (rt *Route) Decorate(h http.Header, authenticated, withCORS bool, origin st
 		rt.cors.Decorate(h, origin)
 	}
 }
+
+// RouteStageNames lists the route stage table's names, in order.
+func RouteStageNames() []string {
+	out := make([]string, 0, len(routeStages))
+	for _, s := range routeStages {
+		out = append(out, s.name)
+	}
+	return out
+}
