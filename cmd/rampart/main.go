@@ -77,19 +77,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
+// version is the release this source tree is (CHANGELOG.md's latest
+// heading); a release build may set it with
+// -ldflags "-X main.version=v1.2.3".
+var version = "v0.9.0"
+
+// versionString is the release, the module version when it differs (a
+// go install of a tagged module) and, when the build recorded it, the
+// commit, so that a build with -buildvcs=false still names its release.
 func versionString() string {
-	v, rev := "(devel)", ""
+	v, extra := version, ""
 	if bi, ok := debug.ReadBuildInfo(); ok {
-		if bi.Main.Version != "" {
-			v = bi.Main.Version
+		if mv := bi.Main.Version; mv != "" && mv != "(devel)" && mv != version {
+			extra += " module " + mv
 		}
 		for _, s := range bi.Settings {
 			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				rev = " " + s.Value[:12]
+				extra += " commit " + s.Value[:12]
+			}
+			if s.Key == "vcs.modified" && s.Value == "true" {
+				extra += "+modified"
 			}
 		}
 	}
-	return fmt.Sprintf("rampart %s (%s%s)", v, runtime.Version(), rev)
+	return fmt.Sprintf("rampart %s (%s%s)", v, runtime.Version(), extra)
 }
 
 // flags is one command's flag set: parse errors and usage go to stderr.

@@ -58,18 +58,31 @@ func cmdQuickstart(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	wrongAud, _ := signer.Sign(devidp.Claims{Issuer: issuer, Subject: "alice", Audience: "some-other-api", TTL: time.Hour})
+	noScope, _ := signer.Sign(devidp.Claims{Issuer: issuer, Subject: "bob", Audience: "rampart-demo", TTL: time.Hour, Scope: "profile"})
 
 	cfg, err := config.Parse(quickstart.Config(*addr, ln.Addr().String(), idpLn.Addr().String(), *adminAddr), "quickstart.yaml (embedded)")
 	if err != nil {
 		printProblems(stderr, err)
 		return 1
 	}
-	fmt.Fprint(stdout, quickstart.Guide(*addr, token, wrongAud, *adminAddr, adminToken))
+	fmt.Fprint(stdout, quickstart.Guide(quickstart.GuideOptions{Addr: *addr, Admin: *adminAddr, Token: token, NoScope: noScope,
+		WrongAudience: wrongAud, AdminToken: adminToken, Self: invocation()}))
 	code := serve(cfg, "", false, 5*time.Second, newLogger(stderr), stderr)
 	if code != 0 {
-		fmt.Fprintf(stderr, "hint: is %s or %s already in use? try: rampart quickstart --addr 127.0.0.1:8081 --admin 127.0.0.1:9902\n", *addr, *adminAddr)
+		fmt.Fprintf(stderr, "hint: is %s or %s already in use? try: %s quickstart --addr 127.0.0.1:8081 --admin 127.0.0.1:9902\n", *addr, *adminAddr, invocation())
 	}
 	return code
+}
+
+// invocation is how the user started rampart, for the commands printed
+// to them: "go run ./cmd/rampart" under go run (whose binary lives in the
+// build cache), otherwise the path they ran ("rampart", "./rampart").
+func invocation() string {
+	exe := os.Args[0]
+	if strings.Contains(exe, string(os.PathSeparator)+"go-build") {
+		return "go run ./cmd/rampart"
+	}
+	return exe
 }
 
 func randomToken() string {

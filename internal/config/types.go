@@ -374,8 +374,9 @@ type Tracing struct {
 	// Endpoint is the OTLP collector's host:port, e.g. otel-collector:4318
 	// (HTTP) or :4317 (gRPC).
 	Endpoint string `yaml:"endpoint" required:"true"`
-	// Protocol is http (default; OTLP/HTTP protobuf) or grpc.
-	Protocol string `yaml:"protocol" enum:"http,grpc"`
+	// Protocol is http (default and only value: OTLP/HTTP with the
+	// protobuf encoding, POST /v1/traces; the collector's port 4318).
+	Protocol string `yaml:"protocol" enum:"http"`
 	// AllowPlaintext exports without TLS (a collector on loopback or a
 	// sidecar).
 	AllowPlaintext bool `yaml:"allow_plaintext"`

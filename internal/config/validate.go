@@ -296,8 +296,8 @@ func (c *Config) validateRouteLimits(p *Problems, base string, r Route) {
 // stages on: abuse_account, waf, openapi, validate, response headers.
 func (c *Config) validateRouteStages(p *Problems, base string, i int, r Route) {
 	if aa := r.AbuseAccount; aa != nil {
-		if (aa.JSONField == "") == (aa.FormField == "") {
-			p.Add(base+".abuse_account", "set json_field or form_field")
+		if aa.JSONField == "" && aa.FormField == "" {
+			p.Add(base+".abuse_account", "set json_field, form_field or both")
 		}
 		if c.Abuse == nil {
 			p.Add(base+".abuse_account", "needs the abuse section")

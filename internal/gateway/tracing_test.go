@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,16 +13,14 @@ import (
 
 	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 )
 
-// otlpReceiver collects the spans exported to it (OTLP/HTTP or gRPC).
+// otlpReceiver collects the spans exported to it over OTLP/HTTP.
 type otlpReceiver struct {
-	coltrace.UnimplementedTraceServiceServer
 	mu    sync.Mutex
 	spans []*tracepb.Span
 }
@@ -36,11 +33,6 @@ func (o *otlpReceiver) add(req *coltrace.ExportTraceServiceRequest) {
 			o.spans = append(o.spans, ss.GetSpans()...)
 		}
 	}
-}
-
-func (o *otlpReceiver) Export(_ context.Context, req *coltrace.ExportTraceServiceRequest) (*coltrace.ExportTraceServiceResponse, error) {
-	o.add(req)
-	return &coltrace.ExportTraceServiceResponse{}, nil
 }
 
 func (o *otlpReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -74,99 +66,82 @@ func attr(s *tracepb.Span, key string) string {
 	return ""
 }
 
-// TestTracing: a span per request reaches an in-process OTLP receiver over
-// HTTP and over gRPC, with the route, status and, for a refusal, a
+// TestTracing: a span per request reaches an in-process OTLP/HTTP
+// receiver, with the route, status and, for a refusal, a
 // "refused" event with the decision; the upstream receives the gateway's
 // traceparent. A client's traceparent is not trusted (a new trace starts)
 // unless the peer is a trusted proxy, whose trace is continued.
 func TestTracing(t *testing.T) {
-	for _, protocol := range []string{"http", "grpc"} {
-		t.Run(protocol, func(t *testing.T) {
-			recv := &otlpReceiver{}
-			var endpoint string
-			if protocol == "http" {
-				srv := httptest.NewServer(recv)
-				defer srv.Close()
-				endpoint = strings.TrimPrefix(srv.URL, "http://")
-			} else {
-				ln, err := net.Listen("tcp", "127.0.0.1:0")
-				if err != nil {
-					t.Fatal(err)
-				}
-				gs := grpc.NewServer()
-				coltrace.RegisterTraceServiceServer(gs, recv)
-				go gs.Serve(ln)
-				defer gs.Stop()
-				endpoint = ln.Addr().String()
-			}
-			up := newUpstream(t, nil)
-			const clientTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
-			parent := "00-" + clientTrace + "-00f067aa0ba902b7-01"
-			run := func(trusted string) (sent []seen, spans []*tracepb.Span) {
-				yaml := `version: 1
+	recv := &otlpReceiver{}
+	srv := httptest.NewServer(recv)
+	defer srv.Close()
+	endpoint := strings.TrimPrefix(srv.URL, "http://")
+	up := newUpstream(t, nil)
+	const clientTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
+	parent := "00-" + clientTrace + "-00f067aa0ba902b7-01"
+	run := func(trusted string) (sent []seen, spans []*tracepb.Span) {
+		yaml := `version: 1
 listeners: [{name: public, address: "127.0.0.1:0"` + trusted + `}]
 upstreams: [{name: svc, allow_plaintext: true, targets: [{url: "http://` + up.hostPort() + `"}]}]
 routes: [{id: api, prefix: /api, upstream: svc, public: true}]
-tracing: {endpoint: "` + endpoint + `", protocol: ` + protocol + `, allow_plaintext: true, sample_ratio: 1}
+tracing: {endpoint: "` + endpoint + `", allow_plaintext: true, sample_ratio: 1}
 `
-				cfg, err := config.Parse([]byte(yaml), "tracing.yaml")
-				if err != nil {
-					t.Fatal(err)
-				}
-				cfg.AccessLog.Enabled, cfg.SecurityEvents.Enabled = new(bool), new(bool)
-				g, addr := startConfig(t, cfg, pipeline.Deps{Now: time.Now})
-				before := len(up.received())
-				rawExchange(t, addr, "GET /api/items HTTP/1.1\r\nHost: gw\r\nTraceparent: "+parent+"\r\nBaggage: tier=gold\r\nConnection: close\r\n\r\n")
-				rawExchange(t, addr, "GET /nope HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				if err := g.Shutdown(ctx); err != nil { // flushes the spans
-					t.Fatal(err)
-				}
-				return up.received()[before:], recv.all()
-			}
+		cfg, err := config.Parse([]byte(yaml), "tracing.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.AccessLog.Enabled, cfg.SecurityEvents.Enabled = new(bool), new(bool)
+		g, addr := startConfig(t, cfg, pipeline.Deps{Now: time.Now})
+		before := len(up.received())
+		rawExchange(t, addr, "GET /api/items HTTP/1.1\r\nHost: gw\r\nTraceparent: "+parent+"\r\nBaggage: tier=gold\r\nConnection: close\r\n\r\n")
+		rawExchange(t, addr, "GET /nope HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := g.Shutdown(ctx); err != nil { // flushes the spans
+			t.Fatal(err)
+		}
+		return up.received()[before:], recv.all()
+	}
 
-			sent, spans := run("")
-			if len(sent) != 1 || len(spans) != 2 {
-				t.Fatalf("upstream got %d requests, receiver %d spans", len(sent), len(spans))
-			}
-			tp := sent[0].Header.Get("Traceparent")
-			if tp == "" || strings.Contains(tp, clientTrace) {
-				t.Fatalf("upstream traceparent %q: want the gateway's own trace", tp)
-			}
-			if sent[0].Header.Get("Baggage") != "" {
-				t.Fatalf("untrusted baggage forwarded: %q", sent[0].Header.Get("Baggage"))
-			}
-			var served, refused *tracepb.Span
-			for _, s := range spans {
-				if attr(s, "http.route") == "api" {
-					served = s
-				} else {
-					refused = s
-				}
-			}
-			if served == nil || refused == nil {
-				t.Fatalf("spans %v", spans)
-			}
-			if served.GetName() != "HTTP GET api" || attr(served, "url.path") != "/api/items" || !strings.Contains(tp, hexID(served.GetTraceId())) ||
-				served.GetKind() != tracepb.Span_SPAN_KIND_SERVER || hexID(served.GetTraceId()) == clientTrace {
-				t.Errorf("served span %v (traceparent %s)", served, tp)
-			}
-			if attr(refused, "rampart.decision") != "router.not_found" || len(refused.GetEvents()) == 0 || refused.GetEvents()[0].GetName() != "refused" {
-				t.Errorf("refused span %v", refused)
-			}
+	sent, spans := run("")
+	if len(sent) != 1 || len(spans) != 2 {
+		t.Fatalf("upstream got %d requests, receiver %d spans", len(sent), len(spans))
+	}
+	tp := sent[0].Header.Get("Traceparent")
+	if tp == "" || strings.Contains(tp, clientTrace) {
+		t.Fatalf("upstream traceparent %q: want the gateway's own trace", tp)
+	}
+	if sent[0].Header.Get("Baggage") != "" {
+		t.Fatalf("untrusted baggage forwarded: %q", sent[0].Header.Get("Baggage"))
+	}
+	var served, refused *tracepb.Span
+	for _, s := range spans {
+		if attr(s, "http.route") == "api" {
+			served = s
+		} else {
+			refused = s
+		}
+	}
+	if served == nil || refused == nil {
+		t.Fatalf("spans %v", spans)
+	}
+	if served.GetName() != "HTTP GET api" || attr(served, "url.path") != "/api/items" || !strings.Contains(tp, hexID(served.GetTraceId())) ||
+		served.GetKind() != tracepb.Span_SPAN_KIND_SERVER || hexID(served.GetTraceId()) == clientTrace {
+		t.Errorf("served span %v (traceparent %s)", served, tp)
+	}
+	if attr(refused, "rampart.decision") != "router.not_found" || len(refused.GetEvents()) == 0 || refused.GetEvents()[0].GetName() != "refused" {
+		t.Errorf("refused span %v", refused)
+	}
 
-			recv.mu.Lock()
-			recv.spans = nil
-			recv.mu.Unlock()
-			sent, spans = run(", trusted_proxies: [127.0.0.1]")
-			if len(sent) != 1 || len(spans) != 2 {
-				t.Fatalf("trusted: upstream got %d, receiver %d spans", len(sent), len(spans))
-			}
-			if tp := sent[0].Header.Get("Traceparent"); !strings.Contains(tp, clientTrace) || sent[0].Header.Get("Baggage") != "tier=gold" {
-				t.Fatalf("trusted proxy: traceparent %q baggage %q, want the client's trace continued", tp, sent[0].Header.Get("Baggage"))
-			}
-		})
+	recv.mu.Lock()
+	recv.spans = nil
+	recv.mu.Unlock()
+	sent, spans = run(", trusted_proxies: [127.0.0.1]")
+	if len(sent) != 1 || len(spans) != 2 {
+		t.Fatalf("trusted: upstream got %d, receiver %d spans", len(sent), len(spans))
+	}
+	if tp := sent[0].Header.Get("Traceparent"); !strings.Contains(tp, clientTrace) || sent[0].Header.Get("Baggage") != "tier=gold" {
+		t.Fatalf("trusted proxy: traceparent %q baggage %q, want the client's trace continued", tp, sent[0].Header.Get("Baggage"))
 	}
 }
 

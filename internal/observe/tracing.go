@@ -12,8 +12,6 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -25,7 +23,7 @@ import (
 type TracingOptions struct {
 	// Endpoint is the collector's host:port.
 	Endpoint string
-	// Protocol is "http" (OTLP/HTTP, protobuf) or "grpc".
+	// Protocol is "http" (OTLP/HTTP, protobuf encoding; the only one).
 	Protocol string
 	// Insecure sends spans without TLS (a collector on loopback).
 	Insecure bool
@@ -54,27 +52,10 @@ type Tracer struct {
 
 // NewTracer starts the exporter and the batching span processor.
 func NewTracer(ctx context.Context, o TracingOptions) (*Tracer, error) {
-	var exp sdktrace.SpanExporter
-	var err error
-	switch o.Protocol {
-	case "grpc":
-		opts := []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(o.Endpoint), otlptracegrpc.WithHeaders(o.Headers)}
-		if o.Insecure {
-			opts = append(opts, otlptracegrpc.WithInsecure())
-		}
-		exp, err = otlptracegrpc.New(ctx, opts...)
-	case "http", "":
-		opts := []otlptracehttp.Option{otlptracehttp.WithEndpoint(o.Endpoint), otlptracehttp.WithHeaders(o.Headers)}
-		if o.Insecure {
-			opts = append(opts, otlptracehttp.WithInsecure())
-		}
-		exp, err = otlptracehttp.New(ctx, opts...)
-	default:
-		return nil, fmt.Errorf("tracing protocol %q: use http or grpc", o.Protocol)
+	if o.Protocol != "http" && o.Protocol != "" {
+		return nil, fmt.Errorf("tracing protocol %q: use http (OTLP/HTTP)", o.Protocol)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("tracing exporter: %w", err)
-	}
+	exp := newOTLPExporter(o.Endpoint, o.Insecure, o.Headers)
 	res := resource.NewSchemaless(semconv.ServiceName(o.ServiceName), semconv.ServiceVersion(o.Version))
 	tp := sdktrace.NewTracerProvider(
 		sdktrace.WithBatcher(exp, sdktrace.WithBatchTimeout(time.Second), sdktrace.WithMaxQueueSize(8192)),

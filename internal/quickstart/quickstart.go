@@ -39,12 +39,30 @@ func Demo() http.Handler {
 	mux.HandleFunc("GET /search", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"query": r.URL.Query().Get("q"), "results": []string{}})
 	})
+	mux.HandleFunc("POST /login", login)
 	mux.HandleFunc("/echo/", echo)
 	mux.HandleFunc("/echo", echo)
 	mux.HandleFunc("/admin", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"secret": "the gateway should never have let you in"})
 	})
 	return mux
+}
+
+// login accepts user alice with password correct-horse (a form or a JSON
+// body) and refuses everything else with 401.
+func login(w http.ResponseWriter, r *http.Request) {
+	user, pass := r.PostFormValue("user"), r.PostFormValue("password")
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		var b struct{ User, Password string }
+		_ = json.NewDecoder(r.Body).Decode(&b)
+		user, pass = b.User, b.Password
+	}
+	if user != "alice" || pass != "correct-horse" {
+		w.WriteHeader(http.StatusUnauthorized)
+		writeJSON(w, map[string]any{"error": "invalid credentials"})
+		return
+	}
+	writeJSON(w, map[string]any{"welcome": user})
 }
 
 // echo shows what the upstream received: the path the gateway forwarded
@@ -70,18 +88,36 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = enc.Encode(v)
 }
 
-// Guide is printed when quickstart starts; token is a valid access token
-// of the development IdP and wrongAud one for another audience; admin is
-// the admin listener and adminToken its token.
-func Guide(addr, token, wrongAud, admin, adminToken string) string {
-	base := "http://" + addr
-	return fmt.Sprintf(`Rampart quickstart: gateway on %[1]s in front of a built-in demo upstream.
+// GuideOptions fill the guide printed when quickstart starts.
+type GuideOptions struct {
+	// Addr is the gateway's listen address; Admin the admin listener's.
+	Addr, Admin string
+	// Token is a valid access token of the development IdP with the
+	// orders:read scope; NoScope one without it; WrongAudience one for
+	// another API.
+	Token, NoScope, WrongAudience string
+	// AdminToken signs in to the dashboard and /metrics.
+	AdminToken string
+	// Self is how the user starts rampart ("rampart", "./rampart",
+	// "go run ./cmd/rampart"), for the commands the guide prints.
+	Self string
+}
+
+// Guide is the walk through every practice that quickstart prints.
+func Guide(o GuideOptions) string {
+	return fmt.Sprintf(guide, "http://"+o.Addr, o.Token, o.WrongAudience, o.Admin, o.AdminToken, o.NoScope, o.Self)
+}
+
+// guide: %[1]s base URL, %[2]s token, %[3]s other-audience token, %[4]s
+// admin address, %[5]s admin token, %[6]s token without the scope, %[7]s
+// the rampart command.
+const guide = `Rampart quickstart: gateway on %[1]s in front of a built-in demo upstream.
 
   Live security dashboard: http://%[4]s/dashboard/
   Admin token (sign in with it; new at every start): %[5]s
 
   Watch attacks being blocked live: in another terminal run
-    rampart traffic --target %[1]s --duration 2m
+    %[7]s traffic --target %[1]s --duration 2m
   (normal clients, an injection attacker, a scanner and a brute-forcer,
   each from its own 127.0.0.x address; expect blocks, then bans).
 
@@ -113,12 +149,29 @@ Or try these (the JSON access log and security events appear below):
   # a validly signed token for another audience is refused too (401)
   curl -i -H "Authorization: Bearer %[3]s" %[1]s/orders/7
 
+  # authorization: a valid token without the orders:read scope (403)
+  curl -i -H "Authorization: Bearer %[6]s" %[1]s/orders/7
+
+  # rate limiting: 5 login attempts a minute per client; the 6th is 429
+  # with Retry-After and RateLimit headers
+  for i in 1 2 3 4 5; do curl -s -o /dev/null -w '%%{http_code} ' -d 'user=alice&password=guess' %[1]s/login; done; echo
+  curl -si -d 'user=alice&password=guess' %[1]s/login | grep -iE '^(HTTP|retry-after|ratelimit)'
+
+  # input validation on /echo: JSON bodies of at most 1 KiB
+  curl -i -X POST -H 'Content-Type: text/plain' -d 'hi' %[1]s/echo                     # 415
+  curl -i -X POST -H 'Content-Type: application/json' -d '{"a":1,"a":2}' %[1]s/echo     # 400 duplicate member
+  head -c 2000 /dev/zero | tr '\0' 'a' | curl -i -X POST -H 'Content-Type: application/json' --data-binary @- %[1]s/echo  # 413
+
   # the WAF (OWASP CRS) on /search: SQL injection is refused (403 waf.sqli)
   curl -i "%[1]s/search?q=1%%27%%20OR%%20%%271%%27=%%271"
 
   # metrics for Prometheus (admin token required)
   curl -s -H "Authorization: Bearer %[5]s" http://%[4]s/metrics | grep rampart_requests_total
 
+  # last, a ban: probing unknown paths is scanning; within a few probes the
+  # client is banned for a minute (403 abuse.banned with Retry-After), on
+  # every route, and the ban shows on the dashboard
+  for i in $(seq 10); do curl -s -o /dev/null -w '%%{http_code} ' %[1]s/probe-$i; done; echo
+
 Stop with Ctrl-C.
-`, base, token, wrongAud, admin, adminToken)
-}
+`

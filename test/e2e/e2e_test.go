@@ -174,7 +174,7 @@ func TestQuickstartGuide(t *testing.T) {
 	waitListening(t, admin)
 	base := "http://" + addr
 	stdout, _ := p.output()
-	for _, want := range []string{"curl -i " + base + "/hello", "/echo/../admin", "%2e%2e"} {
+	for _, want := range []string{"curl -i " + base + "/hello", "/echo/../admin", "%2e%2e", binary + " traffic --target " + base} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("guide lacks %q:\n%s", want, stdout)
 		}
@@ -227,6 +227,7 @@ func TestQuickstartGuide(t *testing.T) {
 	if c := authGet(wrong[1]); c != 401 {
 		t.Errorf("/orders/7 with the other-audience token: %d", c)
 	}
+	guidePractices(t, base, stdout)
 	// The JSON access log is on stdout, one parseable line per request.
 	waitFor(t, "access log lines", func() bool {
 		out, _ := p.output()
@@ -302,11 +303,70 @@ func TestQuickstartGuide(t *testing.T) {
 		t.Errorf("no active ban after the traffic run")
 	}
 
+	// Last, as in the guide: probing unknown paths gets this client banned.
+	banned := 0
+	for i := 0; i < 10 && banned == 0; i++ {
+		if code, hdr, body := do(t, "GET", fmt.Sprintf("%s/probe-%d", base, i)); code == 403 && strings.Contains(body, "abuse.banned") && hdr.Get("Retry-After") != "" {
+			banned = i + 1
+		}
+	}
+	if banned == 0 {
+		t.Error("ten probes of unknown paths did not get a ban")
+	} else if code, _, _ := do(t, "GET", base+"/hello"); code != 403 {
+		t.Errorf("a banned client still reaches /hello: %d", code)
+	}
+
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("quickstart did not stop on SIGTERM")
+	}
+}
+
+// guidePractices performs the guide's steps for authorization, rate
+// limiting and input validation.
+func guidePractices(t *testing.T, base, guide string) {
+	t.Helper()
+	noScope := regexp.MustCompile(`without the orders:read scope \(403\)\n\s+curl -i -H "Authorization: Bearer (ey\S+)"`).FindStringSubmatch(guide)
+	if noScope == nil {
+		t.Fatalf("guide lacks the token without the scope:\n%s", guide)
+	}
+	if c := bearerGet(t, base+"/orders/7", noScope[1]); c != 403 {
+		t.Errorf("/orders/7 without the scope: %d", c)
+	}
+	post := func(path, ctype, body string) (int, http.Header, string) {
+		t.Helper()
+		resp, err := http.Post(base+path, ctype, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, string(b)
+	}
+	const form = "application/x-www-form-urlencoded"
+	for i := 0; i < 5; i++ {
+		if code, _, _ := post("/login", form, "user=alice&password=guess"); code != 401 {
+			t.Errorf("login attempt %d: %d, want 401", i+1, code)
+		}
+	}
+	code, hdr, _ := post("/login", form, "user=alice&password=guess")
+	if code != 429 || hdr.Get("Retry-After") == "" || hdr.Get("Ratelimit") == "" || hdr.Get("Ratelimit-Policy") == "" {
+		t.Errorf("6th login attempt: %d %v", code, hdr)
+	}
+	for _, tc := range []struct {
+		ctype, body string
+		want        int
+	}{
+		{"text/plain", "hi", 415},
+		{"application/json", `{"a":1,"a":2}`, 400},
+		{"application/json", `"` + strings.Repeat("a", 2000) + `"`, 413},
+		{"application/json", `{"a":1}`, 200},
+	} {
+		if code, _, body := post("/echo", tc.ctype, tc.body); code != tc.want {
+			t.Errorf("POST /echo %s %.20q: %d, want %d (%s)", tc.ctype, tc.body, code, tc.want, body)
+		}
 	}
 }
 
@@ -358,7 +418,7 @@ routes:
 		t.Fatalf("good config: %v\n%s", err, out)
 	}
 	out, _ = exec.Command(binary, "version").CombinedOutput()
-	if !strings.HasPrefix(string(out), "rampart ") {
+	if !regexp.MustCompile(`^rampart v\d+\.\d+\.\d+\S* \(go`).Match(out) {
 		t.Errorf("version: %q", out)
 	}
 }
