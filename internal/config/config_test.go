@@ -229,7 +229,7 @@ routes:
 	}
 	for _, want := range []string{
 		`e.yaml:3: upstreams[0].balance: "fastest": use round_robin, least_requests or consistent_hash`,
-		`e.yaml:4: tracing.protocol: "udp": use http or grpc`,
+		`e.yaml:4: tracing.protocol: "udp": use http`,
 		`e.yaml:10: routes[0].openapi.undocumented: "refus": use refuse or monitor`,
 		`e.yaml:11: routes[0].retries.on[1]: "timeout": use connect_failure, 502, 503 or 504`,
 		`routes[0].upstream: unknown upstream "nowhere"`,
