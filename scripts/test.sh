@@ -48,20 +48,43 @@ fi
 export RAMPART_REQUIRE_CHROMIUM=1
 
 echo "== go test -race"
-go test -race -count=1 -timeout 12m "$@" ./...
+# One line per package, the output of any failed test, and the skipped
+# tests with their reasons at the end.
+go build -o "${TMPDIR:-/tmp}/rampart-testsummary.$$" ./scripts/testsummary
+summary="${TMPDIR:-/tmp}/rampart-testsummary.$$"
+trap 'rm -f "$summary"' EXIT
+set +e
+go test -race -count=1 -timeout 12m -json "$@" ./... | "$summary"
+status=${PIPESTATUS[1]}
+set -e
+[ "$status" -eq 0 ] || exit "$status"
 
 echo "== OWASP CRS regression suite (no -race: ~4,700 sequential requests)"
 go test -count=1 -run '^TestCRSRegression$' ./internal/waf
 
-echo "== fuzz seeds (short runs of each fuzz target)"
-go test -run '^$' -fuzz '^FuzzNormalise$' -fuzztime 10s ./internal/router
-go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 10s ./internal/config
-go test -run '^$' -fuzz '^FuzzParseAndVerify$' -fuzztime 10s ./internal/authn
-go test -run '^$' -fuzz '^FuzzCheckJSON$' -fuzztime 10s ./internal/validate
-go test -run '^$' -fuzz '^FuzzBucketKey$' -fuzztime 5s ./internal/ratelimit
-go test -run '^$' -fuzz '^FuzzAllowed$' -fuzztime 5s ./internal/cors
-go test -run '^$' -fuzz '^FuzzFraming$' -fuzztime 10s ./internal/server
-go test -run '^$' -fuzz '^FuzzAppendJSONString$' -fuzztime 5s ./internal/pipeline
-go test -run '^$' -fuzz '^FuzzAgreesWithGoJose$' -fuzztime 10s ./internal/authn
+echo "== fuzzing (each target for a few seconds; FUZZTIME=10m for a release check)"
+# A newly interesting input is minimized for up to -fuzzminimizetime
+# (60 s by default), with no executions meanwhile: a short minimize time
+# keeps every target fuzzing for its whole slot.
+fuzz() { # package target seconds
+	local t=${FUZZTIME:-${3}s} out
+	out=$(go test -run '^$' -fuzz "^$2\$" -fuzztime "$t" -fuzzminimizetime 2s "$1" 2>&1) || {
+		echo "$out"
+		return 1
+	}
+	echo "$out" | awk -v target="$2" -v pkg="$1" '/execs:/ { line = $0 } END {
+		sub(/.*execs: /, "", line); sub(/ \(.*new interesting: /, " execs, new interesting: ", line); sub(/ \(total.*/, "", line)
+		printf "ok   %-22s %-24s %s\n", target, pkg, line }'
+}
+fuzz ./internal/router FuzzNormalise 10
+fuzz ./internal/config FuzzParse 10
+fuzz ./internal/authn FuzzParseAndVerify 10
+fuzz ./internal/authn FuzzAgreesWithGoJose 10
+fuzz ./internal/validate FuzzCheckJSON 10
+fuzz ./internal/validate FuzzCheckMultipart 10
+fuzz ./internal/ratelimit FuzzBucketKey 5
+fuzz ./internal/cors FuzzAllowed 5
+fuzz ./internal/server FuzzFraming 10
+fuzz ./internal/pipeline FuzzAppendJSONString 5
 
 echo "all tests passed"

@@ -1,7 +1,9 @@
 package validate
 
 import (
+	"bytes"
 	"encoding/json"
+	"mime/multipart"
 	"strconv"
 	"strings"
 	"testing"
@@ -119,6 +121,46 @@ func FuzzCheckJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if checkJSON(b, o) == nil && (!json.Valid(b) || !utf8.Valid(b)) {
 			t.Fatalf("accepted invalid JSON %q", b)
+		}
+	})
+}
+
+// FuzzCheckMultipart: whatever checkMultipart accepts, mime/multipart's
+// form reader (what a Go service calls) also reads, with every part named
+// and within the limits, file names without path components.
+func FuzzCheckMultipart(f *testing.F) {
+	for _, s := range []string{
+		"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--b--\r\n",
+		"--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.png\"\r\nContent-Type: image/png\r\n\r\nPNG\r\n--b--\r\n",
+		"--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"../x\"\r\n\r\n\r\n--b--\r\n",
+		"--b\r\n\r\n\r\n--b--\r\n", "--b--\r\n", "",
+	} {
+		f.Add([]byte(s), "b")
+	}
+	o := Options{Multipart: true, MaxParts: 4, MaxPartBytes: 64, PartTypes: []string{"image/png"}}
+	f.Fuzz(func(t *testing.T, body []byte, boundary string) {
+		if checkMultipart(body, boundary, o) != nil {
+			return
+		}
+		form, err := multipart.NewReader(bytes.NewReader(body), boundary).ReadForm(1 << 20)
+		if err != nil {
+			t.Fatalf("accepted a body mime/multipart refuses (%v): %q", err, body)
+		}
+		defer form.RemoveAll()
+		n := 0
+		for _, v := range form.Value {
+			n += len(v)
+		}
+		for _, fs := range form.File {
+			for _, fh := range fs {
+				n++
+				if fh.Size > o.MaxPartBytes || strings.ContainsAny(fh.Filename, "/\\") {
+					t.Fatalf("accepted file part %q of %d bytes", fh.Filename, fh.Size)
+				}
+			}
+		}
+		if n > o.MaxParts {
+			t.Fatalf("accepted %d parts", n)
 		}
 	})
 }
