@@ -9,12 +9,12 @@ import (
 )
 
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
-	f := newFlags("check", "rampart check --config FILE", stderr).withConfig("config file (YAML)")
+	f := newFlags("check", "rampart check --config FILE [--allow-literal-secrets]", stderr).withConfig("config file (YAML)")
 	if !f.parse(args) {
 		return 2
 	}
 	path := *f.config
-	cfg, err := config.Load(path)
+	cfg, err := config.LoadWith(path, f.loadOptions())
 	if err == nil {
 		err = plan.Check(cfg)
 	}

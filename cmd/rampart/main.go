@@ -109,6 +109,9 @@ type flags struct {
 	usage  string
 	stderr io.Writer
 	config *string // --config, for commands that read a config file
+	// --allow-literal-secrets, with --config: a literal secret in the file
+	// is a warning, not an error (local development only).
+	allowLiteral *bool
 }
 
 // newFlags makes the flag set of a command; usage is its usage line.
@@ -118,10 +121,16 @@ func newFlags(name, usage string, stderr io.Writer) *flags {
 	return &flags{FlagSet: fs, usage: usage, stderr: stderr}
 }
 
-// withConfig adds the --config flag.
+// withConfig adds the --config and --allow-literal-secrets flags.
 func (f *flags) withConfig(help string) *flags {
 	f.config = f.String("config", "", help)
+	f.allowLiteral = f.Bool("allow-literal-secrets", false, "accept secrets written in the config file, with a warning (local development only)")
 	return f
+}
+
+// loadOptions are the options of the --config file.
+func (f *flags) loadOptions() config.LoadOptions {
+	return config.LoadOptions{AllowLiteralSecrets: *f.allowLiteral}
 }
 
 // parse parses args; false means exit status 2 (the reason is printed).
@@ -145,7 +154,7 @@ func (f *flags) bad() int {
 
 // load loads the --config file; nil after printing every problem.
 func (f *flags) load() *config.Config {
-	cfg, err := config.Load(*f.config)
+	cfg, err := config.LoadWith(*f.config, f.loadOptions())
 	if err != nil {
 		printProblems(f.stderr, err)
 		return nil

@@ -20,7 +20,7 @@ import (
 )
 
 func cmdRun(args []string, stderr io.Writer) int {
-	fs := newFlags("run", "rampart run --config FILE [--drain-timeout 30s] [--watch=false]", stderr).withConfig("config file (YAML)")
+	fs := newFlags("run", "rampart run --config FILE [--drain-timeout 30s] [--watch=false] [--allow-literal-secrets]", stderr).withConfig("config file (YAML)")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
 	watch := fs.Bool("watch", true, "reload when the config file changes")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until exit (diagnostics)")
@@ -29,7 +29,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}
 	path := fs.config
 	log := newLogger(stderr)
-	cfg, err := config.Load(*path)
+	cfg, err := config.LoadWith(*path, fs.loadOptions())
 	if err != nil {
 		printProblems(stderr, err)
 		return 1

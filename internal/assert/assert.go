@@ -56,22 +56,9 @@ func LoadOrCreate(path, alg string) (*Key, error) {
 }
 
 func create(path, alg string) (*Key, error) {
-	var priv crypto.Signer
-	switch alg {
-	case "EdDSA":
-		_, k, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			return nil, err
-		}
-		priv = k
-	case "ES256":
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return nil, err
-		}
-		priv = k
-	default:
-		return nil, fmt.Errorf("unsupported assertion algorithm %q (EdDSA or ES256)", alg)
+	priv, err := generate(alg)
+	if err != nil {
+		return nil, err
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {
@@ -81,6 +68,18 @@ func create(path, alg string) (*Key, error) {
 		return nil, err
 	}
 	return newKey(priv)
+}
+
+// generate makes a new signing key for alg (EdDSA or ES256).
+func generate(alg string) (crypto.Signer, error) {
+	switch alg {
+	case "EdDSA":
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		return k, err
+	case "ES256":
+		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}
+	return nil, fmt.Errorf("unsupported assertion algorithm %q (EdDSA or ES256)", alg)
 }
 
 func parse(data []byte, path string) (*Key, error) {

@@ -4,16 +4,19 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 )
 
-// Compile builds the signer of the assertion section: it loads (or
-// creates) the signing key and loads the previous keys still published
-// for their overlap.
-func Compile(a *config.Assertion) (*Signer, error) {
-	cur, err := LoadOrCreate(a.KeyFile, a.Algorithm)
+// Compile builds the signer of the assertion section: it loads (or, when
+// create, creates) the signing key and loads the previous keys still
+// published for their overlap. Without create (a config check), a
+// missing key is stood in for by an ephemeral one if its directory
+// exists, and nothing is written.
+func Compile(a *config.Assertion, create bool) (*Signer, error) {
+	cur, err := loadKey(a.KeyFile, a.Algorithm, create)
 	if err != nil {
 		return nil, err
 	}
@@ -31,6 +34,25 @@ func Compile(a *config.Assertion) (*Signer, error) {
 	s := NewSigner(a.Issuer, a.TTL.D(), cur, prev)
 	s.SetReuse(a.Reuse.D())
 	return s, nil
+}
+
+// loadKey loads the signing key at path, creating it when missing and
+// create is set.
+func loadKey(path, alg string, create bool) (*Key, error) {
+	if create {
+		return LoadOrCreate(path, alg)
+	}
+	if _, err := os.Stat(path); err == nil {
+		return LoadOrCreate(path, alg) // exists: only read
+	}
+	if st, err := os.Stat(filepath.Dir(path)); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("%s does not exist and cannot be created: no directory %s", path, filepath.Dir(path))
+	}
+	priv, err := generate(alg)
+	if err != nil {
+		return nil, err
+	}
+	return newKey(priv)
 }
 
 // ServeJWKS answers GET and HEAD of the gateway's public assertion keys.

@@ -64,7 +64,7 @@ func TestDefaults(t *testing.T) {
 listeners:
   - name: l
     address: 127.0.0.1:0
-    tls: {cert_file: /c, key_file: /k}
+    tls: {cert_file: ../../examples/tls/gateway.crt, key_file: ../../examples/tls/gateway.key}
 upstreams:
   - name: u
     targets: [{url: "https://u.internal"}]
@@ -141,7 +141,24 @@ routes: [{id: r, prefix: /, upstream: u, public: true}]
 			}
 		}
 	}
-	cfg, err := Parse([]byte(strings.Replace(base, "%s", "literal-secret-value", 1)), "s.yaml")
+	// A fixed prefix before one reference.
+	cfg, err := Parse([]byte(strings.Replace(base, "%s", "Bearer ${env:RAMPART_TEST_KEY}", 1)), "s.yaml")
+	if err != nil || cfg.Upstreams[0].Credential.Value.Reveal() != "Bearer from-env-secret" || cfg.Upstreams[0].Credential.Value.Literal() {
+		t.Errorf("prefixed reference: %v", err)
+	}
+	for _, bad := range []string{"${env:RAMPART_TEST_KEY} suffix", "a ${env:RAMPART_TEST_KEY}${env:RAMPART_TEST_KEY}", "Bearer ${env:RAMPART_TEST_KEY"} {
+		if _, err := Parse([]byte(strings.Replace(base, "%s", bad, 1)), "s.yaml"); err == nil || !strings.Contains(err.Error(), "s.yaml:6: upstreams[0].credential.value") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	// A literal is an error, with the way out named; with that way out, a
+	// warning.
+	literal := []byte(strings.Replace(base, "%s", "literal-secret-value", 1))
+	if _, err := Parse(literal, "s.yaml"); err == nil || !strings.Contains(err.Error(), "s.yaml:6: upstreams[0].credential.value: literal secret in config") ||
+		!strings.Contains(err.Error(), "--allow-literal-secrets") {
+		t.Errorf("literal secret: %v", err)
+	}
+	cfg, err = ParseWith(literal, "s.yaml", LoadOptions{AllowLiteralSecrets: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,5 +299,39 @@ routes: [{id: r, prefix: /, upstream: svc, public: true}]
 	}
 	if strings.Contains(err.Error(), "s3cr3t") {
 		t.Fatal("the error prints the secret")
+	}
+}
+
+// TestEveryProblemAtOnce: an unset variable, a short admin token and a
+// missing certificate are reported together, sorted by line, and the
+// unset variable is not reported a second time as "required".
+func TestEveryProblemAtOnce(t *testing.T) {
+	t.Setenv("RAMPART_TEST_SHORT", "short")
+	_, err := Parse([]byte(`version: 1
+listeners:
+  - name: public
+    address: 127.0.0.1:8443
+    tls: {cert_file: /nonexistent/gw.crt, key_file: /nonexistent/gw.key}
+upstreams:
+  - name: u
+    targets: [{url: "https://u.internal"}]
+    credential: {header: X-Key, value: "${env:RAMPART_TEST_UNSET_FOR_SURE}"}
+routes: [{id: r, prefix: /, upstream: u, public: true}]
+admin: {token: "${env:RAMPART_TEST_SHORT}"}
+`), "all.yaml")
+	want := []string{
+		"all.yaml:5: listeners[0].tls.cert_file: /nonexistent/gw.crt does not exist",
+		"all.yaml:5: listeners[0].tls.key_file: /nonexistent/gw.key does not exist",
+		"all.yaml:9: upstreams[0].credential.value: secret reference: environment variable RAMPART_TEST_UNSET_FOR_SURE is not set",
+		"all.yaml:11: admin.token: must be at least 32 bytes",
+	}
+	fe := FieldErrors(err)
+	if len(fe) != len(want) {
+		t.Fatalf("%d problems, want %d:\n%v", len(fe), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(fe[i].Error(), w) {
+			t.Errorf("problem %d: %s\nwant %s", i, fe[i], w)
+		}
 	}
 }

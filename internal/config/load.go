@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -16,10 +17,21 @@ import (
 // MaxFileSize bounds a config file; anything larger is surely a mistake.
 const MaxFileSize = 16 << 20
 
+// LoadOptions change how a config is judged.
+type LoadOptions struct {
+	// AllowLiteralSecrets turns a secret written literally in the file
+	// into a warning instead of an error: for local development only
+	// (`--allow-literal-secrets`).
+	AllowLiteralSecrets bool
+}
+
 // Load reads, decodes, defaults and validates the config file at path. The
 // returned error joins every problem found, each a *FieldError naming file,
 // line and key path.
-func Load(path string) (*Config, error) {
+func Load(path string) (*Config, error) { return LoadWith(path, LoadOptions{}) }
+
+// LoadWith is Load with options.
+func LoadWith(path string, o LoadOptions) (*Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, &FieldError{File: path, Msg: fmt.Sprintf("cannot read config: %v", err)}
@@ -42,7 +54,7 @@ func Load(path string) (*Config, error) {
 	if after, err := f.Stat(); err != nil || changed(before, after) || int64(len(data)) != after.Size() {
 		return nil, &FieldError{File: path, Msg: ErrChangedWhileRead.Error()}
 	}
-	return Parse(data, path)
+	return ParseWith(data, path, o)
 }
 
 // ErrChangedWhileRead is the message of a config file that changed while
@@ -57,7 +69,10 @@ var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // Parse decodes, defaults and validates config bytes; file names the source
 // in error messages.
-func Parse(data []byte, file string) (*Config, error) {
+func Parse(data []byte, file string) (*Config, error) { return ParseWith(data, file, LoadOptions{}) }
+
+// ParseWith is Parse with options.
+func ParseWith(data []byte, file string, o LoadOptions) (*Config, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
@@ -79,23 +94,61 @@ func Parse(data []byte, file string) (*Config, error) {
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
 		doc = doc.Content[0]
 	}
-	cfg := &Config{File: file, lines: map[string]int{"": doc.Line}}
+	cfg := &Config{File: file, lines: map[string]int{"": doc.Line}, opts: o}
 	probs := newProblems(file, cfg.lines)
 	values := newProblems(file, cfg.lines)
 	d := &decoder{probs: probs, values: values, lines: cfg.lines}
 	d.decode(doc, reflect.ValueOf(cfg).Elem(), "")
-	if probs.Len() > 0 {
-		probs.errs = append(probs.errs, values.errs...)
-		return nil, probs.Err()
-	}
+	// Every problem at once: the checks run on what did decode, and a
+	// check's finding on a key that did not decode (an unset variable
+	// then "required") is left out, the decoder having said why.
+	decoded := probs.errs
+	checks := newProblems(file, cfg.lines)
 	cfg.applyDefaults()
-	cfg.validate(probs)
-	probs.errs = append(probs.errs, values.errs...)
+	cfg.resolvePaths()
+	cfg.validate(checks)
+	probs.errs = append(append(decoded, values.errs...), without(checks.errs, decoded)...)
 	if err := probs.Err(); err != nil {
 		return nil, err
 	}
 	return cfg, nil
 }
+
+var didYouMeanRE = regexp.MustCompile(`did you mean "([a-z_]+)"`)
+
+// without drops the problems at or below a path that has one in seen,
+// or that a misspelt key in seen was meant to set.
+func without(errs, seen []*FieldError) []*FieldError {
+	var paths []string
+	for _, s := range seen {
+		paths = append(paths, s.Path)
+		if m := didYouMeanRE.FindStringSubmatch(s.Msg); m != nil {
+			parent := s.Path[:max(strings.LastIndex(s.Path, "."), 0)]
+			if parent != "" {
+				parent += "."
+			}
+			paths = append(paths, parent+m[1])
+		}
+	}
+	var out []*FieldError
+	for _, e := range errs {
+		dup := false
+		for _, sp := range paths {
+			if e.Path == sp || strings.HasPrefix(e.Path, sp+".") || strings.HasPrefix(e.Path, sp+"[") {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Options are the options the config was loaded with (a reload uses the
+// same).
+func (c *Config) Options() LoadOptions { return c.opts }
 
 // Line returns the line of the key at path (or of its nearest parent), for
 // errors found after loading, e.g. when compiling the plan.

@@ -182,6 +182,7 @@ func TestExamplesLoad(t *testing.T) {
 	t.Setenv("RAMPART_EXAMPLE_API_KEY", "example-upstream-key-0123456789abcdef")
 	t.Setenv("RAMPART_EXAMPLE_SIEM_TOKEN", "Bearer example-siem-token")
 	t.Setenv("RAMPART_EXAMPLE_ADMIN_TOKEN", "example-admin-token-0123456789abcdef")
+	t.Setenv("RAMPART_EXAMPLE_REDIS_PASSWORD", "example-redis-password")
 	c := jsonschema.NewCompiler()
 	sch, err := c.Compile(schemaPath)
 	if err != nil {

@@ -25,15 +25,20 @@ const maxSecretFile = 64 << 10
 // is a literal value (ref == ""). A value that merely looks like a reference
 // but is malformed is an error, never silently a literal.
 func resolveSecret(raw string, env environment) (value, ref string, err error) {
-	if !strings.HasPrefix(raw, "${") {
-		if strings.Contains(raw, "${") {
-			return "", "", fmt.Errorf("%w: a reference must be the whole value, like \"${env:NAME}\"", ErrSecretRef)
+	if i := strings.Index(raw, "${"); i > 0 {
+		// A fixed prefix and then one reference ("Bearer ${env:TOKEN}"):
+		// the reference must end the value.
+		v, ref, err := resolveSecret(raw[i:], env)
+		if err != nil {
+			return "", "", err
 		}
+		return raw[:i] + v, ref, nil
+	} else if i < 0 {
 		return raw, "", nil
 	}
 	inner, ok := strings.CutSuffix(raw[2:], "}")
-	if !ok {
-		return "", "", fmt.Errorf("%w %q: missing closing brace", ErrSecretRef, raw)
+	if !ok || strings.Contains(inner, "}") {
+		return "", "", fmt.Errorf("%w %q: one reference, ending the value: \"${env:NAME}\" or \"Bearer ${env:NAME}\"", ErrSecretRef, raw)
 	}
 	kind, arg, ok := strings.Cut(inner, ":")
 	if !ok || arg == "" {

@@ -69,6 +69,7 @@ type Config struct {
 	// Warnings are non-fatal findings (for example a literal secret).
 	Warnings []*FieldError `yaml:"-"`
 	lines    map[string]int
+	opts     LoadOptions
 }
 
 // Listener is one address the gateway accepts connections on.

@@ -24,6 +24,7 @@ func (c *Config) validate(p *Problems) {
 	issuers := c.validateAuthn(p)
 	c.validateRoutes(p, listeners, upstreams, issuers)
 	c.validateAccessLog(p)
+	c.validateFiles(p)
 }
 
 func (c *Config) validateVersion(p *Problems) {
@@ -107,9 +108,6 @@ func (c *Config) validateAssertion(p *Problems) {
 		if a.Issuer == "" {
 			p.Add("assertion.issuer", "required")
 		}
-		if !strings.HasPrefix(a.KeyFile, "/") {
-			p.Add("assertion.key_file", "an absolute path is required")
-		}
 		if a.TTL.D() > 10*time.Minute || a.TTL.D() < time.Second {
 			p.Add("assertion.ttl", "between 1s and 10m (assertions must be short-lived)")
 		}
@@ -137,8 +135,8 @@ func (c *Config) validateRateLimiting(p *Problems) {
 				p.Add(fmt.Sprintf("rate_limiting.redis.addresses[%d]", i), "invalid address %q: want host:port", a)
 			}
 		}
-		if r.Password.IsSet() && r.Password.Literal() {
-			c.warn("rate_limiting.redis.password", "literal secret in config; use ${env:NAME} or ${file:/path}")
+		if r.Password.IsSet() {
+			c.checkSecret(p, "rate_limiting.redis.password", r.Password, 0)
 		}
 	}
 	if v := c.ClientIP.IPv6Prefix; v < 32 || v > 128 {
@@ -491,13 +489,10 @@ func (c *Config) validateAuthn(p *Problems) map[string]bool {
 		if in.ClientID == "" {
 			p.Add(base+".client_id", "required")
 		}
-		checkSecretRef(p, base+".client_secret", in.ClientSecret, 0)
+		c.checkSecret(p, base+".client_secret", in.ClientSecret, 0)
 	}
 	if k := c.Authn.APIKeys; k != nil {
-		checkSecretRef(p, "authn.api_keys.secret", k.Secret, 32)
-		if !strings.HasPrefix(k.File, "/") {
-			p.Add("authn.api_keys.file", "an absolute path is required")
-		}
+		c.checkSecret(p, "authn.api_keys.secret", k.Secret, 32)
 		if k.Header != "" && !isToken(k.Header) {
 			p.Add("authn.api_keys.header", "invalid header name %q", k.Header)
 		}
@@ -518,14 +513,14 @@ func (c *Config) validateAuthn(p *Problems) map[string]bool {
 		} else {
 			issuerIDs[j.Issuer] = j.Name
 		}
-		validateIssuer(p, base, j)
+		c.validateIssuer(p, base, j)
 	}
 	return names
 }
 
 // validateIssuer checks one JWT issuer: audiences, algorithms, exactly
 // one key source, fetch URLs and its static keys.
-func validateIssuer(p *Problems, base string, j JWTIssuer) {
+func (c *Config) validateIssuer(p *Problems, base string, j JWTIssuer) {
 	if len(j.Audiences) == 0 {
 		p.Add(base+".audiences", "at least one audience is required (RFC 8725 §3.9)")
 	}
@@ -574,12 +569,12 @@ func validateIssuer(p *Problems, base string, j JWTIssuer) {
 	if j.MinRefetch.D() < time.Second {
 		p.Add(base+".min_refetch", "at least 1s")
 	}
-	validateIssuerKeys(p, base, j)
+	c.validateIssuerKeys(p, base, j)
 }
 
 // validateIssuerKeys checks an issuer's static keys: HS* keys are
 // referenced secrets of 32+ bytes, others are files.
-func validateIssuerKeys(p *Problems, base string, j JWTIssuer) {
+func (c *Config) validateIssuerKeys(p *Problems, base string, j JWTIssuer) {
 	for k, key := range j.Keys {
 		kp := fmt.Sprintf("%s.keys[%d]", base, k)
 		if !slices.Contains(j.Algorithms, key.Algorithm) {
@@ -591,10 +586,8 @@ func validateIssuerKeys(p *Problems, base string, j JWTIssuer) {
 			p.Add(kp+".file", "an HS* key is a secret, not a file")
 		case isHMAC && !key.Secret.IsSet():
 			p.Add(kp+".secret", "required for %s", key.Algorithm)
-		case isHMAC && key.Secret.Literal():
-			p.Add(kp+".secret", "an HMAC secret must be a reference (${env:NAME} or ${file:/path}), never a literal in the config")
-		case isHMAC && len(key.Secret.Reveal()) < 32:
-			p.Add(kp+".secret", "an HMAC secret must be at least 32 bytes (it has %d)", len(key.Secret.Reveal()))
+		case isHMAC:
+			c.checkSecret(p, kp+".secret", key.Secret, 32)
 		case !isHMAC && key.File == "":
 			p.Add(kp+".file", "required: a PEM public key, certificate or JWK")
 		case !isHMAC && key.Secret.IsSet():
@@ -729,16 +722,21 @@ func checkLimitKeys(p *Problems, base string, keys []string, r Route) {
 	}
 }
 
-// checkSecretRef requires a secret that came from a reference (never a
-// literal in the file) and, when minLen > 0, is at least that long.
-func checkSecretRef(p *Problems, path string, s Secret, minLen int) {
+// checkSecret is the one rule for every secret field: required, at least
+// minLen bytes when minLen > 0, and a reference (${env:NAME} or
+// ${file:/path}, optionally after a fixed prefix), never a literal in the
+// file. With LoadOptions.AllowLiteralSecrets (development only) a literal
+// is a warning instead.
+func (c *Config) checkSecret(p *Problems, path string, s Secret, minLen int) {
 	switch {
 	case !s.IsSet():
 		p.Add(path, "required")
+	case s.Literal() && c.opts.AllowLiteralSecrets:
+		c.warn(path, "literal secret in config (allowed by --allow-literal-secrets; never in production)")
 	case s.Literal():
-		p.Add(path, "must be a reference (${env:NAME} or ${file:/path}), never a literal")
+		p.Add(path, "literal secret in config: use ${env:NAME} or ${file:/path}; for local development only, --allow-literal-secrets accepts it")
 	case len(s.Reveal()) < minLen:
-		p.Add(path, "must be at least %d bytes (it has %d)", minLen, len(s.Reveal()))
+		p.Add(path, "must be at least %d bytes (it has %d; e.g. openssl rand -hex 32)", minLen, len(s.Reveal()))
 	}
 }
 
@@ -782,13 +780,7 @@ func (c *Config) validateAdmin(p *Problems) {
 		} else if ip := net.ParseIP(host); !a.AllowRemote && (ip == nil || !ip.IsLoopback()) {
 			p.Add("admin.address", "%q is not a loopback address; set allow_remote: true to expose the admin listener", a.Address)
 		}
-		if !a.Token.IsSet() {
-			p.Add("admin.token", "required")
-		} else if a.Token.Literal() {
-			p.Add("admin.token", "literal secret in config; use ${env:NAME} or ${file:/path}")
-		} else if len(a.Token.Reveal()) < 32 {
-			p.Add("admin.token", "at least 32 bytes (e.g. openssl rand -hex 32)")
-		}
+		c.checkSecret(p, "admin.token", a.Token, 32)
 		for _, l := range c.Listeners {
 			if l.Address == a.Address && !strings.HasSuffix(a.Address, ":0") {
 				p.Add("admin.address", "also the address of listener %q", l.Name)
@@ -845,8 +837,8 @@ func (c *Config) checkCredential(p *Problems, base string, h Credential) {
 		// Security: a header value cannot carry CR, LF or NUL (a secret
 		// file with a second line); refused here, not on every request.
 		p.Add(base+".value", "holds control characters (a second line?); a header value cannot carry them")
-	case h.Value.Literal():
-		c.warn(base+".value", "literal secret in config; use ${env:NAME} or ${file:/path}")
+	default:
+		c.checkSecret(p, base+".value", h.Value, 0)
 	}
 }
 

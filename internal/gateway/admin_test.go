@@ -185,7 +185,7 @@ func TestAdminConfigErrors(t *testing.T) {
 	t.Setenv("RAMPART_ADMIN_TOKEN", adminToken)
 	for name, c := range map[string]struct{ admin, want string }{
 		"literal":  {"admin: {token: " + adminToken + "}\n", "admin.token: literal secret"},
-		"short":    {"admin: {token: '${env:SHORT_TOKEN}'}\n", "admin.token: at least 32 bytes"},
+		"short":    {"admin: {token: '${env:SHORT_TOKEN}'}\n", "admin.token: must be at least 32 bytes"},
 		"remote":   {"admin: {address: 0.0.0.0:9901, token: '${env:RAMPART_ADMIN_TOKEN}'}\n", "admin.address"},
 		"no token": {"admin: {address: 127.0.0.1:9901}\n", "admin.token"},
 	} {

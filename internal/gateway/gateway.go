@@ -196,7 +196,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 // rampart_config_reloads_total{result="failure"} and reported as one
 // config.reload_rejected security event.
 func (g *Gateway) ReloadFile(path, trigger string) (*config.Config, error) {
-	cfg, err := config.Load(path)
+	cfg, err := config.LoadWith(path, g.plan.Load().Config.Options()) // as at start
 	if err == nil {
 		err = g.reload(cfg)
 	}

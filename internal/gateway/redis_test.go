@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -409,6 +410,8 @@ func TestReadinessAgreesWithRoutes(t *testing.T) {
 // were opened leaves none of them running.
 func TestNewReleasesOnFailure(t *testing.T) {
 	rs := startRedis(t, "")
+	spec := filepath.Join(t.TempDir(), "spec.yaml")
+	os.WriteFile(spec, []byte("not: an OpenAPI document\n"), 0o600)
 	cfg, err := config.Parse([]byte(fmt.Sprintf(`version: 1
 listeners: [{name: public, address: "127.0.0.1:0"}]
 upstreams: [{name: svc, allow_plaintext: true, targets: [{url: "http://127.0.0.1:9"}]}]
@@ -416,8 +419,8 @@ rate_limiting:
   redis: {addresses: ["%s"]}
 abuse: {}
 routes:
-  - {id: r, prefix: /, upstream: svc, public: true, openapi: {spec: /nonexistent/spec.yaml}}
-`, rs.Addr)), "test.yaml")
+  - {id: r, prefix: /, upstream: svc, public: true, openapi: {spec: %s}}
+`, rs.Addr, spec)), "test.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -425,7 +428,7 @@ routes:
 	before := runtime.NumGoroutine()
 	for i := 0; i < 5; i++ {
 		if _, err := New(cfg, pipeline.Deps{}); err == nil {
-			t.Fatal("a config with a missing OpenAPI document compiled")
+			t.Fatal("a config with a broken OpenAPI document compiled")
 		}
 	}
 	deadline := time.Now().Add(3 * time.Second)

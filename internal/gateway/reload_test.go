@@ -107,14 +107,22 @@ func TestBadReloadKeepsOldPlan(t *testing.T) {
 	if _, err := config.Parse([]byte(bad), "bad.yaml"); err == nil {
 		t.Fatal("bad config loaded")
 	}
-	// A config that loads but does not compile (unreadable CA bundle).
-	uncompilable := strings.Replace(baseConfig(up.hostPort(), ""), "- url: http://"+up.hostPort(), "- url: https://"+up.hostPort()+"\n    tls: {ca_file: /nonexistent/ca.pem}", 1)
-	cfgBad, err := config.Parse([]byte(uncompilable), "bad.yaml")
+	// A config that loads but does not compile (a CA bundle that holds no
+	// certificate; a missing one is refused at load, with its line).
+	notPEM := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600)
+	withCA := func(ca string) string {
+		return strings.Replace(baseConfig(up.hostPort(), ""), "- url: http://"+up.hostPort(), "- url: https://"+up.hostPort()+"\n    tls: {ca_file: "+ca+"}", 1)
+	}
+	if _, err := config.Parse([]byte(withCA("/nonexistent/ca.pem")), "bad.yaml"); err == nil || !strings.Contains(err.Error(), "upstreams[0].tls.ca_file: /nonexistent/ca.pem does not exist") {
+		t.Fatalf("missing CA file at load: %v", err)
+	}
+	cfgBad, err := config.Parse([]byte(withCA(notPEM)), "bad.yaml")
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
 	err = g.Reload(cfgBad)
-	if fe := config.FieldErrors(err); len(fe) != 1 || fe[0].Path != "upstreams[0]" || fe[0].Line == 0 || !strings.Contains(fe[0].Msg, "/nonexistent/ca.pem") {
+	if fe := config.FieldErrors(err); len(fe) != 1 || fe[0].Path != "upstreams[0]" || fe[0].Line == 0 || !strings.Contains(fe[0].Msg, notPEM) {
 		t.Fatalf("compile error not located: %v", err)
 	}
 	if resp, _ := get(t, "http://"+addr+"/api/x", nil); resp.StatusCode != 200 {

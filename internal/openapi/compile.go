@@ -30,10 +30,7 @@ func CompileRoutes(cfg *config.Config, events pipeline.Events, prev *Set) (*Set,
 		if o == nil {
 			continue
 		}
-		path := o.Spec
-		if !filepath.IsAbs(path) && cfg.File != "" {
-			path = filepath.Join(filepath.Dir(cfg.File), path)
-		}
+		path := o.Spec // resolved against the config file's directory at load
 		key := fmt.Sprintf("routes[%d].openapi.spec", i)
 		data, err := os.ReadFile(path)
 		if err != nil {

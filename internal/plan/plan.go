@@ -53,6 +53,9 @@ type State struct {
 	Quotas *ratelimit.LocalQuotas
 	Shared *ratelimit.Shared // nil without a redis section
 	Guard  func() *abuse.Guard
+	// CheckOnly compiles without writing anything (a config check): a
+	// missing assertion key is not created.
+	CheckOnly bool
 }
 
 // NewState makes the state of a first plan; guard returns the abuse guard
@@ -96,7 +99,7 @@ func Compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, st *State) (*Pl
 	var errs, e []error
 	p.authn, e = authn.Compile(cfg, deps, prev.authn)
 	errs = append(errs, e...)
-	errs = append(errs, p.compileAssertion(cfg)...)
+	errs = append(errs, p.compileAssertion(cfg, !st.CheckOnly)...)
 	if a := cfg.Abuse; a != nil && a.TightenTo != nil {
 		p.tighten = ratelimit.LimitOf(a.TightenTo.Rate, a.TightenTo.Per, a.TightenTo.Burst)
 	}
@@ -122,12 +125,12 @@ func Compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, st *State) (*Pl
 }
 
 // compileAssertion loads the assertion signer and its JWKS route.
-func (p *Plan) compileAssertion(cfg *config.Config) []error {
+func (p *Plan) compileAssertion(cfg *config.Config, create bool) []error {
 	a := cfg.Assertion
 	if a == nil {
 		return nil
 	}
-	signer, err := assert.Compile(a)
+	signer, err := assert.Compile(a, create)
 	if err != nil {
 		return []error{cfg.Problem("assertion.key_file", "%v", err)}
 	}
@@ -143,7 +146,7 @@ func (p *Plan) compileAssertion(cfg *config.Config) []error {
 // loading cannot see (unreadable certificates, CA bundles, key files).
 func Check(cfg *config.Config) error {
 	st := &State{JTIs: authn.NewJTIStore(), Limits: ratelimit.NewLocal(1024), Quotas: ratelimit.NewLocalQuotas(),
-		Guard: func() *abuse.Guard { return nil }}
+		Guard: func() *abuse.Guard { return nil }, CheckOnly: true}
 	p, err := Compile(cfg, pipeline.Deps{Log: slog.New(slog.DiscardHandler), Now: time.Now}, nil, st)
 	if err != nil {
 		return err

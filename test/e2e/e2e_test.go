@@ -413,9 +413,14 @@ routes:
 	}
 	good := filepath.Join(dir, "good.yaml")
 	os.WriteFile(good, []byte("version: 1\nlisteners: [{name: l, address: \"127.0.0.1:0\"}]\nupstreams: [{name: u, targets: [{url: \"https://u.internal\"}], credential: {header: X-Key, value: literal-key}}]\nroutes: [{id: r, prefix: /, upstream: u, public: true}]\n"), 0o600)
+	// A literal secret is an error, unless development mode says otherwise.
 	out, err = exec.Command(binary, "check", "--config", good).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), good+":3: upstreams[0].credential.value: literal secret in config") {
+		t.Fatalf("literal secret: %v\n%s", err, out)
+	}
+	out, err = exec.Command(binary, "check", "--config", good, "--allow-literal-secrets").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "OK") || !strings.Contains(string(out), "warning: "+good+":3: upstreams[0].credential.value: literal secret") {
-		t.Fatalf("good config: %v\n%s", err, out)
+		t.Fatalf("good config with --allow-literal-secrets: %v\n%s", err, out)
 	}
 	out, _ = exec.Command(binary, "version").CombinedOutput()
 	if !regexp.MustCompile(`^rampart v\d+\.\d+\.\d+\S* \(go`).Match(out) {
@@ -766,5 +771,42 @@ func TestLogRotation(t *testing.T) {
 	}
 	if a, e := read(accessPath+".1"), read(eventsPath+".1"); strings.Contains(a, "/api/after") || strings.Contains(e, "/nothing-after") {
 		t.Errorf("lines from after the rotation in the rotated files:\n%s\n%s", a, e)
+	}
+}
+
+// TestExamplesPassCheck: with the environment examples/README.md sets,
+// `rampart check` passes every example config as shipped, and no
+// example reads a variable the README does not set.
+func TestExamplesPassCheck(t *testing.T) {
+	readme, err := os.ReadFile("../../examples/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := os.Environ()
+	set := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^\s+export (RAMPART_\w+)=("[^"]*"|\S+)$`).FindAllStringSubmatch(string(readme), -1) {
+		env = append(env, m[1]+"="+strings.Trim(m[2], `"`))
+		set[m[1]] = true
+	}
+	files, _ := filepath.Glob("../../examples/*.yaml")
+	if len(files) < 5 || len(set) == 0 {
+		t.Fatalf("%d examples, %d variables in the README", len(files), len(set))
+	}
+	for _, f := range files {
+		raw, _ := os.ReadFile(f)
+		for _, m := range regexp.MustCompile(`\$\{env:(\w+)\}`).FindAllStringSubmatch(string(raw), -1) {
+			if !set[m[1]] {
+				t.Errorf("%s reads %s, which examples/README.md does not set", f, m[1])
+			}
+		}
+		cmd := exec.Command(binary, "check", "--config", f)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), ": OK (") || strings.Contains(string(out), "warning") {
+			t.Errorf("rampart check %s: %v\n%s", f, err, out)
+		}
+	}
+	if left, _ := filepath.Glob("../../examples/state/*.key"); len(left) > 0 {
+		t.Errorf("check wrote files: %v", left)
 	}
 }
