@@ -3,11 +3,15 @@
 package admin
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -77,10 +81,17 @@ func (o Options) protect(h http.Handler) http.Handler {
 	})
 }
 
+// headers sets the headers of every admin response, a request id among
+// them (as on the gateway's own answers: a random prefix and a counter).
 func headers(h http.Handler) http.Handler {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	prefix := "admin-" + hex.EncodeToString(b[:]) + "-"
+	var n atomic.Uint64
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("X-Request-Id", prefix+strconv.FormatUint(n.Add(1), 16))
 		h.ServeHTTP(w, r)
 	})
 }
@@ -94,5 +105,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func problem(w http.ResponseWriter, status int, code, detail string) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"type": "about:blank", "title": http.StatusText(status), "status": status, "code": code, "detail": detail})
+	_ = json.NewEncoder(w).Encode(map[string]any{"type": "about:blank", "title": http.StatusText(status), "status": status, "code": code,
+		"detail": detail, "request_id": w.Header().Get("X-Request-Id")})
 }

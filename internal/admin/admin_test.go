@@ -2,6 +2,7 @@ package admin
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -74,8 +75,20 @@ func TestProbesAndMetrics(t *testing.T) {
 	if w := f.do("GET", "/healthz", nil, ""); w.Code != 200 {
 		t.Fatalf("healthz %d", w.Code)
 	}
-	if w := f.do("GET", "/metrics", map[string]string{"Authorization": "Bearer nope"}, ""); w.Code != 401 || w.Header().Get("WWW-Authenticate") == "" {
+	w := f.do("GET", "/metrics", map[string]string{"Authorization": "Bearer nope"}, "")
+	if w.Code != 401 || w.Header().Get("WWW-Authenticate") == "" {
 		t.Fatalf("metrics without the token: %d", w.Code)
+	}
+	// Refusals carry a request id, in the header and the problem body.
+	var p struct {
+		RequestID string `json:"request_id"`
+	}
+	id := w.Header().Get("X-Request-Id")
+	if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil || id == "" || p.RequestID != id {
+		t.Fatalf("401 request id: header %q, body %s", id, w.Body)
+	}
+	if next := f.do("GET", "/nope", nil, "").Header().Get("X-Request-Id"); next == id || next == "" {
+		t.Fatalf("request ids not unique: %q then %q", id, next)
 	}
 	if w := f.do("GET", "/metrics", map[string]string{"Authorization": "Bearer " + token}, ""); w.Code != 200 || w.Body.String() != "metrics" {
 		t.Fatalf("metrics: %d", w.Code)

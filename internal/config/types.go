@@ -267,6 +267,10 @@ type Credential struct {
 	Value Secret `yaml:"value" required:"true"`
 }
 
+// NoRoute is the route name of a request no route answered, in the
+// access log, the security events, the metrics and the traces alike.
+const NoRoute = "none"
+
 // Route maps matching requests to an upstream.
 type Route struct {
 	// ID identifies the route in logs, metrics and errors. Unique.

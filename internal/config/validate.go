@@ -192,6 +192,9 @@ func (c *Config) validateRoutes(p *Problems, listeners, upstreams map[string]boo
 	for i, r := range c.Routes {
 		base := fmt.Sprintf("routes[%d]", i)
 		checkName(p, base+".id", r.ID, "route")
+		if r.ID == NoRoute || strings.HasPrefix(r.ID, "rampart.") {
+			p.Add(base+".id", "%q is reserved (logs and metrics name unrouted requests %q; rampart.* are the gateway's own)", r.ID, NoRoute)
+		}
 		if prev, dup := ids[r.ID]; dup && r.ID != "" {
 			p.Add(base+".id", "duplicate route id %q (also routes[%d])", r.ID, prev)
 		} else {

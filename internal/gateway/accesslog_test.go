@@ -62,6 +62,15 @@ func TestAccessLogRedaction(t *testing.T) {
 	if second["code"] != "router.not_found" || second["status"] != 404.0 {
 		t.Errorf("second line: %s", lines[1])
 	}
+	// One rule for every output: a served request has no code; an
+	// unrouted one is route "none" with the path and host it asked for,
+	// and no upstream.
+	if _, ok := first["code"]; ok {
+		t.Errorf("served request logs a code: %s", lines[0])
+	}
+	if second["route"] != config.NoRoute || second["path"] != "/nothing" || second["host"] == "" || second["upstream"] != nil {
+		t.Errorf("unrouted request: %s", lines[1])
+	}
 	if st, _ := os.Stat(logFile); st.Mode().Perm() != 0o600 {
 		t.Errorf("access log mode %v, want 0600", st.Mode().Perm())
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/clientip"
+	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 	"github.com/rampart-gw/rampart/internal/plan"
@@ -72,6 +73,7 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *listenerHandler) finish(r *http.Request, x *exchange) {
 	g, s, rec := h.g, &x.scope, &x.rec
 	status, code := outcome(s, rec)
+	describeUnrouted(s, r)
 	if x.span != nil {
 		observe.End(x.span, observe.SpanOutcome{Method: r.Method, Route: s.RouteID, Path: s.Path, ClientIP: s.ClientIPText,
 			Upstream: s.Upstream, Status: status, Code: code, UpstreamTime: s.UpstreamTime})
@@ -99,6 +101,22 @@ func (h *listenerHandler) finish(r *http.Request, x *exchange) {
 		}
 		g.guard.Observe(s.ClientIP, status, code, x.rt != nil && x.rt.Sensitive(), end)
 		g.guard.ObserveLogin(s.Account, s.ClientIP, status, end)
+	}
+}
+
+// describeUnrouted fills what a request refused before routing lacks, by
+// one rule for the access log, the events, the metrics and the trace: the
+// route is config.NoRoute; the path and host are the client's own
+// (escaped; the normalised ones were never computed).
+func describeUnrouted(s *pipeline.Scope, r *http.Request) {
+	if s.RouteID == "" {
+		s.RouteID = config.NoRoute
+	}
+	if s.Path == "" {
+		s.Path = r.URL.EscapedPath()
+	}
+	if s.Host == "" {
+		s.Host = r.Host
 	}
 }
 
@@ -369,9 +387,6 @@ func (g *Gateway) emitRefusal(r *http.Request, s *pipeline.Scope) {
 		Time: g.deps.Now(), Name: "refusal", Code: d.Code, Status: d.Status,
 		RequestID: s.RequestID, Route: s.RouteID, ClientIP: s.ClientIPText, Rules: d.Rules,
 		Method: r.Method, Host: s.Host, Path: s.Path, UserAgent: r.Header.Get("User-Agent"),
-	}
-	if ev.Path == "" {
-		ev.Path = r.URL.EscapedPath()
 	}
 	if d.Err != nil {
 		ev.Reason = d.Err.Error()

@@ -324,8 +324,14 @@ func AppendAccess(b []byte, r *AccessRecord) []byte {
 	b = append(b, `,"bytes":`...)
 	b = strconv.AppendInt(b, r.Bytes, 10)
 	str("client_ip", r.ClientIP)
-	str("upstream", r.Upstream)
-	str("code", r.Code)
+	// Fields without a value are left out, as in the security events: the
+	// upstream of a request never forwarded, the code of one served.
+	if r.Upstream != "" {
+		str("upstream", r.Upstream)
+	}
+	if r.Code != "" {
+		str("code", r.Code)
+	}
 	if r.Subject != "" || r.Auth != "" {
 		str("subject", r.Subject)
 		str("auth", r.Auth)

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rampart-gw/rampart/internal/config"
 )
 
 // Metrics are the gateway's Prometheus metrics, on a registry of its own
@@ -110,7 +111,7 @@ func (m *Metrics) route(route string) *routeMetrics {
 // refusal ("" when served).
 func (m *Metrics) Request(route, method string, status int, code string, total, upstream time.Duration) {
 	if route == "" {
-		route = "none"
+		route = config.NoRoute
 	}
 	rm := m.route(route)
 	mi, ci := methodIndex(method), classIndex(status)

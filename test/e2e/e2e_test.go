@@ -243,10 +243,16 @@ func TestQuickstartGuide(t *testing.T) {
 			t.Errorf("access log line is not JSON: %q", line)
 			continue
 		}
-		for _, k := range []string{"time", "request_id", "method", "route", "status", "duration_ms", "bytes", "client_ip", "upstream", "code"} {
+		for _, k := range []string{"time", "request_id", "method", "host", "path", "route", "status", "duration_ms", "bytes", "client_ip"} {
 			if _, ok := m[k]; !ok {
 				t.Errorf("access log line lacks %q: %s", k, line)
 			}
+		}
+		if _, ok := m["code"]; ok && m["status"].(float64) < 400 {
+			t.Errorf("access log line of a served request with a code: %s", line)
+		}
+		if _, ok := m["upstream"]; !ok && m["code"] == nil {
+			t.Errorf("access log line: neither forwarded nor refused: %s", line)
 		}
 	}
 	// The refusals above are on the security event stream.
