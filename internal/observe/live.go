@@ -117,7 +117,8 @@ func (l *Live) Emit(ev pipeline.Event) {
 	l.mu.Unlock()
 }
 
-// Snapshot is the dashboard's view of the last minute.
+// Snapshot is the dashboard's view of the last minute: series of its
+// complete seconds, totals that include the current one.
 type Snapshot struct {
 	Time     int64          `json:"time"`
 	Seconds  []int64        `json:"seconds"` // unix seconds, oldest first
@@ -159,6 +160,11 @@ type EventView struct {
 	Path     string   `json:"path,omitempty"`
 	Rules    []string `json:"rules,omitempty"`
 	Detail   string   `json:"detail,omitempty"`
+	// Count is how many events of this kind, code, client and route the
+	// row stands for (repeats are collapsed), the newest at Time, the
+	// oldest at First.
+	Count int    `json:"count"`
+	First string `json:"first"`
 }
 
 // Snapshot summarises the last minute at now.
@@ -168,28 +174,29 @@ func (l *Live) Snapshot(now time.Time) Snapshot {
 	reasons := map[string]int{}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// The series are the complete seconds of the window (the current one
+	// is still filling and would draw as a drop); the totals include it.
 	for t := unix - liveSeconds + 1; t <= unix; t++ {
 		s := &l.secs[t%liveSeconds]
+		blocked, requests, p50, p99 := 0, 0, 0.0, 0.0
+		if s.unix == t {
+			for code, n := range s.blocked {
+				blocked += n
+				reasons[code] += n
+			}
+			for i, n := range s.classes {
+				snap.Classes[string(rune('1'+i))+"xx"] += n
+			}
+			requests, p50, p99 = s.requests, quantile(s.lat[:], s.requests, 0.50), quantile(s.lat[:], s.requests, 0.99)
+		}
+		if t == unix {
+			break
+		}
 		snap.Seconds = append(snap.Seconds, t)
-		if s.unix != t {
-			snap.RPS = append(snap.RPS, 0)
-			snap.Blocked = append(snap.Blocked, 0)
-			snap.P50 = append(snap.P50, 0)
-			snap.P99 = append(snap.P99, 0)
-			continue
-		}
-		blocked := 0
-		for code, n := range s.blocked {
-			blocked += n
-			reasons[code] += n
-		}
-		snap.RPS = append(snap.RPS, s.requests)
+		snap.RPS = append(snap.RPS, requests)
 		snap.Blocked = append(snap.Blocked, blocked)
-		snap.P50 = append(snap.P50, quantile(s.lat[:], s.requests, 0.50))
-		snap.P99 = append(snap.P99, quantile(s.lat[:], s.requests, 0.99))
-		for i, n := range s.classes {
-			snap.Classes[string(rune('1'+i))+"xx"] += n
-		}
+		snap.P50 = append(snap.P50, p50)
+		snap.P99 = append(snap.P99, p99)
 	}
 	for k, n := range reasons {
 		snap.Reasons = append(snap.Reasons, Count{k, n})
@@ -215,39 +222,69 @@ func (l *Live) Snapshot(now time.Time) Snapshot {
 			snap.Offender = append(snap.Offender, c)
 		}
 	}
-	for i := 0; i < len(l.events) && i < 50; i++ {
+	snap.Events = l.eventRows(50)
+	return snap
+}
+
+// eventRows lists the recent events newest first, repeats of one kind,
+// code, client and route collapsed into one row with their count: a
+// banned client's hundred refusals are one row, not the whole table.
+// Caller holds l.mu.
+func (l *Live) eventRows(max int) []EventView {
+	var rows []EventView
+	index := map[string]int{}
+	for i := 0; i < len(l.events); i++ {
 		// Newest first: next is one past the newest (and equals the
 		// length until the ring is full).
 		ev := l.events[((l.next-1-i)%maxEvents+maxEvents)%maxEvents]
+		when := ev.Time.UTC().Format(time.RFC3339)
+		key := ev.Name + "\x00" + ev.Code + "\x00" + ev.ClientIP + "\x00" + ev.Route
+		if j, ok := index[key]; ok {
+			rows[j].Count++
+			rows[j].First = when
+			continue
+		}
+		if len(rows) == max {
+			continue // only counts of rows already shown from here
+		}
 		stage, _, _ := strings.Cut(ev.Code, ".")
-		v := EventView{Time: ev.Time.UTC().Format(time.RFC3339), Event: ev.Name, Code: ev.Code, Stage: stage, Route: ev.Route,
+		v := EventView{Time: when, First: when, Count: 1, Event: ev.Name, Code: ev.Code, Stage: stage, Route: ev.Route,
 			ClientIP: ev.ClientIP, Subject: ev.Subject, Method: ev.Method, Path: clipText(ev.Path, 200), Rules: ev.Rules}
 		if d := ev.Attrs["detector"]; d != "" {
 			v.Detail = d
 		} else if s := ev.Attrs["signal"]; s != "" {
 			v.Detail = s
 		}
-		snap.Events = append(snap.Events, v)
+		index[key] = len(rows)
+		rows = append(rows, v)
 	}
-	return snap
+	return rows
 }
 
-// quantile estimates a latency quantile (ms) from histogram buckets: the
-// upper bound of the bucket holding it.
+// quantile estimates a latency quantile (ms) from histogram buckets,
+// interpolating linearly inside the bucket that holds it (as Prometheus's
+// histogram_quantile does), so that it is not stuck on a bucket bound.
+// A quantile in the last, open bucket is its lower bound.
 func quantile(buckets []int, total int, q float64) float64 {
 	if total == 0 {
 		return 0
 	}
-	want := int(float64(total)*q + 0.5)
+	want := float64(total) * q
 	seen := 0
 	for i, n := range buckets {
-		seen += n
-		if seen >= want && n > 0 {
-			if i < len(latBounds) {
-				return float64(latBounds[i]) / 1000
-			}
+		if n == 0 || float64(seen+n) < want {
+			seen += n
+			continue
+		}
+		if i >= len(latBounds) {
 			return float64(latBounds[len(latBounds)-1]) / 1000
 		}
+		lower := 0.0
+		if i > 0 {
+			lower = float64(latBounds[i-1])
+		}
+		frac := (want - float64(seen)) / float64(n)
+		return (lower + (float64(latBounds[i])-lower)*frac) / 1000
 	}
 	return 0
 }

@@ -21,16 +21,17 @@ func TestLiveSnapshot(t *testing.T) {
 	for i := 0; i < maxEvents+5; i++ {
 		l.Emit(pipeline.Event{Name: "refusal", Code: "waf.sqli", RequestID: strconv.Itoa(i), Time: now})
 	}
-	s := l.Snapshot(now)
-	if len(s.RPS) != 60 || s.Seconds[59] != now.Unix() {
-		t.Fatalf("series %d, last %d", len(s.RPS), s.Seconds[59])
+	s := l.Snapshot(now.Add(time.Second)) // the second of now is complete
+	last := len(s.RPS) - 1
+	if len(s.RPS) != 59 || s.Seconds[last] != now.Unix() {
+		t.Fatalf("series %d, last %d", len(s.RPS), s.Seconds[last])
 	}
 	total := 0
 	for _, n := range s.RPS {
 		total += n
 	}
-	if total != 107 || s.Blocked[59] != 7 || s.Classes["2xx"] != 100 || s.Classes["4xx"] != 7 {
-		t.Fatalf("total %d blocked %d classes %v", total, s.Blocked[59], s.Classes)
+	if total != 107 || s.Blocked[last] != 7 || s.Classes["2xx"] != 100 || s.Classes["4xx"] != 7 {
+		t.Fatalf("total %d blocked %d classes %v", total, s.Blocked[last], s.Classes)
 	}
 	if len(s.Reasons) != 1 || s.Reasons[0] != (Count{"waf.sqli", 7}) {
 		t.Fatalf("reasons %v", s.Reasons)
@@ -38,11 +39,17 @@ func TestLiveSnapshot(t *testing.T) {
 	if s.Clients[0].IP != "198.51.100.1" || len(s.Offender) != 1 || s.Offender[0].IP != "203.0.113.9" || s.Offender[0].Refused != 7 {
 		t.Fatalf("clients %v offenders %v", s.Clients, s.Offender)
 	}
-	if len(s.Events) != 50 || s.Events[0].Stage != "waf" {
+	// The repeats collapse into one row with their count.
+	if len(s.Events) != 1 || s.Events[0].Stage != "waf" || s.Events[0].Count != maxEvents {
 		t.Fatalf("events %d %+v", len(s.Events), s.Events[0])
 	}
-	if s.P99[59] <= 0 || s.P50[59] > s.P99[59] {
-		t.Fatalf("latency p50 %v p99 %v", s.P50[59], s.P99[59])
+	// The current second is still filling: it is not in the series, but
+	// it is in the totals.
+	if cur := l.Snapshot(now); cur.Seconds[len(cur.Seconds)-1] != now.Unix()-1 || cur.Classes["4xx"] != 7 {
+		t.Fatalf("series end at %d (want %d), 4xx total %d", cur.Seconds[len(cur.Seconds)-1], now.Unix()-1, cur.Classes["4xx"])
+	}
+	if s.P99[last] <= 0 || s.P50[last] > s.P99[last] {
+		t.Fatalf("latency p50 %v p99 %v", s.P50[last], s.P99[last])
 	}
 }
 
@@ -61,5 +68,38 @@ func TestLiveEventOrder(t *testing.T) {
 	}
 	if s := l.Snapshot(time.Now()); s.Events[0].Code != "c"+strconv.Itoa(maxEvents+9) || s.Events[1].Code != "c"+strconv.Itoa(maxEvents+8) {
 		t.Fatalf("order after wrap %+v", s.Events[:2])
+	}
+}
+
+// TestQuantileInterpolates: a quantile inside a bucket is interpolated,
+// not the bucket's upper bound.
+func TestQuantileInterpolates(t *testing.T) {
+	b := make([]int, len(latBounds)+1)
+	b[3] = 100 // all between 1 ms and 2 ms
+	if p50 := quantile(b, 100, 0.5); p50 != 1.5 {
+		t.Errorf("p50 %v, want 1.5 (the middle of the 1-2 ms bucket)", p50)
+	}
+	if p99 := quantile(b, 100, 0.99); p99 <= 1.9 || p99 >= 2 {
+		t.Errorf("p99 %v, want just under 2", p99)
+	}
+	b[3], b[len(latBounds)] = 0, 10 // all beyond the last bound
+	if q := quantile(b, 10, 0.99); q != float64(latBounds[len(latBounds)-1])/1000 {
+		t.Errorf("open bucket: %v", q)
+	}
+}
+
+// TestEventRowsCollapse: one client's repeated refusals are one row with
+// a count and the first and last time; other clients keep their rows.
+func TestEventRowsCollapse(t *testing.T) {
+	l := NewLive()
+	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	for i := 0; i < 5; i++ {
+		l.Emit(pipeline.Event{Name: "refusal", Code: "abuse.banned", ClientIP: "203.0.113.9", Route: "none", Time: t0.Add(time.Duration(i) * time.Second)})
+	}
+	l.Emit(pipeline.Event{Name: "refusal", Code: "abuse.banned", ClientIP: "198.51.100.1", Route: "none", Time: t0.Add(10 * time.Second)})
+	rows := l.Snapshot(t0.Add(time.Minute)).Events
+	if len(rows) != 2 || rows[0].ClientIP != "198.51.100.1" || rows[1].Count != 5 ||
+		rows[1].First != "2026-12-06T10:00:00Z" || rows[1].Time != "2026-12-06T10:00:04Z" {
+		t.Fatalf("rows %+v", rows)
 	}
 }

@@ -9,6 +9,10 @@ let traffic = null, latency = null, last = null;
 
 function text(el, v) { el.textContent = v; }
 
+// utc shows an RFC 3339 time as the dashboard shows every time: UTC,
+// "2026-12-06 10:00:04Z".
+function utc(t) { return t ? String(t).replace("T", " ") : ""; }
+
 function cell(tr, v, cls) {
   const td = document.createElement("td");
   td.textContent = v === undefined || v === null ? "" : String(v);
@@ -66,13 +70,14 @@ function matches(ev) {
 function render(s) {
   last = s;
   const live = s.live, n = live.rps.length;
-  text($("rps"), live.rps[n - 2] ?? 0); // the last full second
-  text($("bps"), live.blocked[n - 2] ?? 0);
-  text($("p50"), (live.p50_ms[n - 2] ?? 0).toFixed(2));
-  text($("p99"), (live.p99_ms[n - 2] ?? 0).toFixed(2));
+  // The series are complete seconds: the last one is the latest full second.
+  text($("rps"), live.rps[n - 1] ?? 0);
+  text($("bps"), live.blocked[n - 1] ?? 0);
+  text($("p50"), (live.p50_ms[n - 1] ?? 0).toFixed(2));
+  text($("p99"), (live.p99_ms[n - 1] ?? 0).toFixed(2));
   text($("classes"), Object.entries(live.status_classes).filter(([, v]) => v > 0).map(([k, v]) => k + " " + v).join(" · ") || "–");
   text($("nbans"), (s.bans || []).length);
-  text($("config"), "config v" + s.config.version + " · loaded " + s.config.last_reload + (s.events_dropped ? " · events dropped " + s.events_dropped : ""));
+  text($("config"), "config v" + s.config.version + " · loaded " + utc(s.config.last_reload) + (s.events_dropped ? " · events dropped " + s.events_dropped : ""));
   ensureCharts();
   traffic.setData([live.seconds, live.rps, live.blocked]);
   latency.setData([live.seconds, live.p50_ms, live.p99_ms]);
@@ -81,7 +86,7 @@ function render(s) {
   fill("offenders", live.top_offenders, (tr, c) => { cell(tr, c.ip); cell(tr, c.refused); cell(tr, c.requests); });
   fill("bans", s.bans, (tr, b) => {
     tr.dataset.ip = b.ip;
-    cell(tr, b.ip); cell(tr, b.action); cell(tr, new Date(b.until).toLocaleTimeString());
+    cell(tr, b.ip); cell(tr, b.action); cell(tr, utc(b.until));
     const td = cell(tr, "");
     const btn = document.createElement("button");
     btn.type = "button"; btn.textContent = "lift"; btn.className = "lift";
@@ -89,9 +94,11 @@ function render(s) {
     td.appendChild(btn);
   });
   fill("upstreams", s.upstreams, (tr, u) => { cell(tr, u.name); cell(tr, u.target); cell(tr, u.healthy ? "healthy" : "down", u.healthy ? "healthy" : "unhealthy"); });
-  fill("anomalies", (live.events || []).filter((e) => e.event === "abuse.anomaly"), (tr, e) => { cell(tr, e.time); cell(tr, e.client_ip); cell(tr, e.detail); });
+  fill("anomalies", (live.events || []).filter((e) => e.event === "abuse.anomaly"), (tr, e) => { cell(tr, utc(e.time)); cell(tr, e.client_ip); cell(tr, e.detail); });
   fill("events", (live.events || []).filter(matches), (tr, e) => {
-    cell(tr, e.time); cell(tr, e.event, e.event === "refusal" ? "refusal" : "finding"); cell(tr, e.code); cell(tr, e.route);
+    // Repeats of one event, code, client and route are one row.
+    cell(tr, e.count > 1 ? utc(e.first) + " – " + utc(e.time) : utc(e.time)); cell(tr, e.count > 1 ? e.count : "");
+    cell(tr, e.event, e.event === "refusal" ? "refusal" : "finding"); cell(tr, e.code); cell(tr, e.route);
     cell(tr, e.client_ip); cell(tr, ((e.method || "") + " " + (e.path || "")).trim()); cell(tr, (e.rules || []).join(",") || e.detail);
   });
 }
