@@ -1,28 +1,24 @@
 // Package openapi validates requests (and optionally responses) against an
 // OpenAPI 3.0 or 3.1 document, and refuses operations the document does
-// not declare. Validation is done by pb33f/libopenapi-validator; this
-// package compiles a spec once, maps its findings to stable decisions and
-// keeps internals (spec lines, schema locations) out of client responses.
+// not declare. Parsing and schema validation are kin-openapi's (JSON
+// Schema 2020-12 for 3.1 documents); this package matches paths under
+// the document's servers, maps findings to stable decisions and keeps
+// internals (schema locations, values) out of client responses.
 package openapi
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 
-	"github.com/pb33f/libopenapi"
-	validator "github.com/pb33f/libopenapi-validator"
-	vconfig "github.com/pb33f/libopenapi-validator/config"
-	verrors "github.com/pb33f/libopenapi-validator/errors"
-	"github.com/pb33f/libopenapi-validator/helpers"
-	"github.com/pb33f/libopenapi-validator/paths"
-	"github.com/pb33f/libopenapi/datamodel"
-	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
 
 	"github.com/rampart-gw/rampart/internal/pipeline"
 )
@@ -32,8 +28,9 @@ type Options struct {
 	// Monitor passes undocumented operations and logs them as shadow
 	// traffic instead of refusing them.
 	Monitor bool
-	// Strict reports undeclared properties, query parameters and headers
-	// even where the spec would allow them (additionalProperties).
+	// Strict refuses undeclared object properties even where the schema
+	// would allow them (additionalProperties unset), and undeclared query
+	// parameters.
 	Strict bool
 	// Response is "off", "log" (validate responses, log failures) or
 	// "enforce" (a failing response becomes 502 validate.response).
@@ -47,64 +44,26 @@ type Options struct {
 	Events pipeline.Events
 }
 
-// Spec is a compiled OpenAPI document with its validator.
+// Spec is a compiled OpenAPI document.
 type Spec struct {
-	v      validator.Validator
-	model  *v3.Document               // for the Allow header of a 405
-	vopts  *vconfig.ValidationOptions // the validator's, for path matching
+	doc    *openapi3.T
+	bases  []string    // the servers' base paths ("" for the root)
+	paths  []pathEntry // every path template, the most literal first
+	vopts  *openapi3filter.Options
 	opts   Options
 	events pipeline.Events
 }
 
 // Compile parses and checks an OpenAPI 3.0/3.1 document. References to
 // other files are resolved under dir (empty: none allowed); remote
-// references are never fetched. Errors name the spec's line where the
-// parser knows it.
+// references are never fetched.
 func Compile(data []byte, dir string, o Options) (*Spec, error) {
-	dc := datamodel.NewDocumentConfiguration()
-	// The parser's findings come back as errors; its own log is silenced.
-	dc.Logger = slog.New(slog.DiscardHandler)
-	dc.AllowRemoteReferences = false
-	if dir != "" {
-		dc.AllowFileReferences = true
-		dc.BasePath = dir
-	}
-	doc, err := libopenapi.NewDocumentWithConfiguration(data, dc)
+	doc, err := load(data, dir)
 	if err != nil {
-		return nil, fmt.Errorf("not an OpenAPI document: %w", err)
-	}
-	if v := doc.GetSpecInfo().SpecFormat; v != "oas3" && !strings.HasPrefix(doc.GetVersion(), "3.") {
-		return nil, fmt.Errorf("OpenAPI version %q: use 3.0 or 3.1", doc.GetVersion())
-	}
-	model, err := doc.BuildV3Model()
-	if err != nil {
-		return nil, fmt.Errorf("building the model: %w", err)
-	}
-	opts := []vconfig.Option{
-		// Authentication is the gateway's job (authenticate stage); the
-		// spec's security requirements are not checked twice.
-		vconfig.WithoutSecurityValidation(),
-		// A path is matched under the document's server base path only
-		// (/api/users with servers: [/api]), never also without it.
-		vconfig.WithStrictServerMatching(),
+		return nil, err
 	}
 	if o.Strict {
-		opts = append(opts, vconfig.WithStrictMode())
-	}
-	v, errs := validator.NewValidator(doc, opts...)
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("compiling the validator: %w", errors.Join(errs...))
-	}
-	if ok, verrs := v.ValidateDocument(); !ok {
-		var msgs []string
-		for i, e := range verrs {
-			if i == 3 {
-				msgs = append(msgs, fmt.Sprintf("and %d more", len(verrs)-3))
-				break
-			}
-			msgs = append(msgs, docError(e))
-		}
-		return nil, fmt.Errorf("invalid OpenAPI document: %s", strings.Join(msgs, "; "))
+		tightenDocument(doc)
 	}
 	if o.MaxResponseBytes <= 0 {
 		o.MaxResponseBytes = 1 << 20
@@ -113,43 +72,66 @@ func Compile(data []byte, dir string, o Options) (*Spec, error) {
 	if events == nil {
 		events = pipeline.NoEvents{}
 	}
-	return &Spec{v: v, model: &model.Model, vopts: vconfig.NewValidationOptions(opts...), opts: o, events: events}, nil
+	vopts := &openapi3filter.Options{
+		// Authentication is the gateway's job (authenticate stage); the
+		// spec's security requirements are not checked twice.
+		AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
+		MultiError:         true,
+		// The request is forwarded as the client sent it: defaults are
+		// never written into it.
+		SkipSettingDefaults: true,
+	}
+	if doc.IsOpenAPI31OrLater() {
+		vopts.SchemaValidationOptions = []openapi3.SchemaValidationOption{openapi3.EnableJSONSchema2020()}
+	}
+	bases, err := serverBases(doc)
+	if err != nil {
+		return nil, err
+	}
+	return &Spec{doc: doc, bases: bases, paths: compilePaths(doc), vopts: vopts, opts: o, events: events}, nil
 }
 
-// docError renders a document finding with its spec location.
-func docError(e *verrors.ValidationError) string {
-	var b strings.Builder
-	if e.SpecLine > 0 {
-		fmt.Fprintf(&b, "line %d: ", e.SpecLine)
+// load parses, resolves and checks the document.
+func load(data []byte, dir string) (*openapi3.T, error) {
+	loader := openapi3.NewLoader()
+	loader.IsExternalRefsAllowed = dir != ""
+	loader.ReadFromURIFunc = localFiles(dir)
+	doc, err := loader.LoadFromDataWithPath(data, baseURL(dir))
+	if err != nil {
+		return nil, fmt.Errorf("not an OpenAPI document: %w", err)
 	}
-	b.WriteString(e.Message)
-	for i, f := range e.SchemaValidationErrors {
-		if i == 2 {
-			break
-		}
-		b.WriteString("; ")
-		if f.Line > 0 {
-			fmt.Fprintf(&b, "line %d: ", f.Line)
-		}
-		b.WriteString(f.Reason)
+	if !strings.HasPrefix(doc.OpenAPI, "3.") {
+		return nil, fmt.Errorf("OpenAPI version %q: use 3.0 or 3.1", doc.OpenAPI)
 	}
-	return b.String()
+	if err := doc.Validate(context.Background(), openapi3.DisableExamplesValidation()); err != nil {
+		return nil, fmt.Errorf("invalid OpenAPI document: %s", clipDoc(err.Error()))
+	}
+	return doc, nil
+}
+
+// clipDoc bounds a document error to its first lines.
+func clipDoc(s string) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > 3 {
+		lines = append(lines[:3], fmt.Sprintf("and %d more lines", len(lines)-3))
+	}
+	return strings.Join(lines, "; ")
 }
 
 // Middleware returns the route's OpenAPI stage.
 func (s *Spec) Middleware() pipeline.Middleware {
 	return func(next pipeline.Handler) pipeline.Handler {
 		return func(w http.ResponseWriter, r *http.Request) error {
-			undocumented, err := s.validateRequest(r)
+			input, err := s.validateRequest(r)
 			if err != nil {
 				return err
 			}
 			// A passed undocumented operation (monitor mode) has no
 			// response schema to check against.
-			if undocumented || s.opts.Response == "" || s.opts.Response == "off" {
+			if input == nil || s.opts.Response == "" || s.opts.Response == "off" {
 				return next(w, r)
 			}
-			return s.checkResponse(w, r, next)
+			return s.checkResponse(w, r, input, next)
 		}
 	}
 }
@@ -160,94 +142,164 @@ func (s *Spec) checkRequest(r *http.Request) error {
 	return err
 }
 
-// validateRequest validates r: the refusal, or nil; undocumented reports
-// an undocumented operation passed in monitor mode.
-func (s *Spec) validateRequest(r *http.Request) (undocumented bool, _ error) {
-	ok, errs := s.v.ValidateHttpRequestSync(r)
-	if ok {
-		return false, nil
+// validateRequest validates r: the refusal, or nil and the validation
+// input a response is checked with (nil for an undocumented operation
+// passed in monitor mode).
+func (s *Spec) validateRequest(r *http.Request) (*openapi3filter.RequestValidationInput, error) {
+	route, params, status := s.match(r)
+	if status != 0 {
+		return nil, s.undocumented(r, status)
 	}
-	for _, e := range errs {
-		if e.IsPathMissingError() || e.IsOperationMissingError() {
-			status, detail := http.StatusNotFound, "the API does not document this path"
-			if e.IsOperationMissingError() {
-				status, detail = http.StatusMethodNotAllowed, "the API does not document this method on this path"
-			}
-			if s.opts.Monitor {
-				s.event(r, "validate.undocumented", "", map[string]string{"mode": "monitor"})
-				return true, nil
-			}
-			d := pipeline.Deny(status, "validate.undocumented", detail)
-			if status == http.StatusMethodNotAllowed {
-				if allow := s.allowed(r); allow != "" {
-					d.Header = http.Header{"Allow": {allow}} // RFC 9110 §15.5.6
-				}
-			}
-			return false, d
+	if err := s.checkContentType(r, route.Operation); err != nil {
+		return nil, err
+	}
+	if s.opts.Strict {
+		if err := undeclaredQuery(r, route); err != nil {
+			return nil, err
 		}
 	}
-	for _, e := range errs {
-		if e.ValidationType == helpers.RequestBodyValidation && e.ValidationSubType == helpers.RequestBodyContentType {
-			return false, pipeline.DenyErr(http.StatusUnsupportedMediaType, "validate.content_type", "the API does not accept this content type", e)
-		}
+	input := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: s.vopts}
+	err := openapi3filter.ValidateRequest(r.Context(), input)
+	if err == nil {
+		return input, nil
 	}
-	fields := Fields(errs)
+	fields := Fields(err)
 	detail := "the request does not match the API's schema"
 	if len(fields) > 0 {
 		detail = fields[0].Pointer + ": " + fields[0].Detail
 	}
-	d := pipeline.DenyErr(http.StatusBadRequest, "validate.schema", detail, errors.New(errs[0].Error()))
+	// The logged cause names the fields and reasons only: the validator's
+	// own message quotes the values, which may be secrets.
+	d := pipeline.DenyErr(http.StatusBadRequest, "validate.schema", detail, errors.New(summary(fields)))
 	d.Fields = fields
-	return false, d
+	return nil, d
 }
 
-// allowed lists the methods the document declares on r's path.
-func (s *Spec) allowed(r *http.Request) string {
-	item, _, _ := paths.FindPath(r, s.model, s.vopts)
-	if item == nil {
-		return ""
+// summary renders field errors on one line, for logs.
+func summary(fields []pipeline.Field) string {
+	var parts []string
+	for _, f := range fields {
+		parts = append(parts, f.Pointer+" "+f.Detail)
 	}
-	var m []string
-	for _, op := range []struct {
-		name string
-		op   *v3.Operation
-	}{{"GET", item.Get}, {"HEAD", item.Head}, {"POST", item.Post}, {"PUT", item.Put}, {"PATCH", item.Patch},
-		{"DELETE", item.Delete}, {"OPTIONS", item.Options}, {"TRACE", item.Trace}} {
-		if op.op != nil {
-			m = append(m, op.name)
+	return strings.Join(parts, "; ")
+}
+
+// undocumented refuses (or, in monitor mode, reports and passes) a
+// request for a path (404) or method (405) the document does not declare.
+func (s *Spec) undocumented(r *http.Request, status int) error {
+	if s.opts.Monitor {
+		s.event(r, "validate.undocumented", "", map[string]string{"mode": "monitor"})
+		return nil
+	}
+	if status == http.StatusNotFound {
+		return pipeline.Deny(status, "validate.undocumented", "the API does not document this path")
+	}
+	d := pipeline.Deny(status, "validate.undocumented", "the API does not document this method on this path")
+	if allow := s.allowed(r); allow != "" {
+		d.Header = http.Header{"Allow": {allow}} // RFC 9110 §15.5.6
+	}
+	return d
+}
+
+// checkContentType refuses a body of a media type the operation does not
+// accept (415).
+func (s *Spec) checkContentType(r *http.Request, op *openapi3.Operation) error {
+	if op.RequestBody == nil || op.RequestBody.Value == nil || r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return nil
+	}
+	if op.RequestBody.Value.GetMediaType(r.Header.Get("Content-Type")) == nil {
+		return pipeline.Deny(http.StatusUnsupportedMediaType, "validate.content_type", "the API does not accept this content type")
+	}
+	return nil
+}
+
+// undeclaredQuery refuses query parameters the operation does not
+// declare (strict mode).
+func undeclaredQuery(r *http.Request, route *routers.Route) error {
+	declared := map[string]bool{}
+	for _, ps := range []openapi3.Parameters{route.PathItem.Parameters, route.Operation.Parameters} {
+		for _, p := range ps {
+			if p.Value != nil && p.Value.In == openapi3.ParameterInQuery {
+				declared[p.Value.Name] = true
+			}
 		}
 	}
-	return strings.Join(m, ", ")
+	for name := range r.URL.Query() {
+		if !declared[name] {
+			d := pipeline.Deny(http.StatusBadRequest, "validate.schema", "/query/"+escape(name)+": undeclared query parameter")
+			d.Fields = []pipeline.Field{{Pointer: "/query/" + escape(name), Detail: "undeclared query parameter"}}
+			return d
+		}
+	}
+	return nil
 }
 
 // Fields turns validation findings into client-safe field errors: a
-// location ("body", "query", "header", "path", "cookie") and JSON pointer,
-// and the reason. Spec lines and schema locations stay out.
-func Fields(errs []*verrors.ValidationError) []pipeline.Field {
+// location ("body", "query", "header", "path", "cookie", "response") and
+// JSON pointer, and the reason. Schema locations and values stay out.
+func Fields(err error) []pipeline.Field {
 	var out []pipeline.Field
-	for _, e := range errs {
+	for _, e := range flatten(err) {
+		var re *openapi3filter.RequestError
+		var rs *openapi3filter.ResponseError
 		switch {
-		case len(e.SchemaValidationErrors) > 0:
-			loc := location(e)
-			for _, f := range e.SchemaValidationErrors {
-				ptr := loc
-				if loc == "/body" || loc == "/response" {
-					ptr += pointer(f.InstancePath)
-				} else if e.ParameterName != "" {
-					ptr += "/" + escape(e.ParameterName)
-				}
-				out = append(out, pipeline.Field{Pointer: ptr, Detail: clip(f.Reason)})
-			}
-		case e.ParameterName != "":
-			out = append(out, pipeline.Field{Pointer: location(e) + "/" + escape(e.ParameterName), Detail: clip(e.Message)})
+		case errors.As(e, &re) && re.Parameter != nil:
+			ptr := "/" + re.Parameter.In + "/" + escape(re.Parameter.Name)
+			out = appendSchemaFields(out, ptr, false, re.Err, re.Reason)
+		case errors.As(e, &re):
+			out = appendSchemaFields(out, "/body", true, re.Err, re.Reason)
+		case errors.As(e, &rs):
+			out = appendSchemaFields(out, "/response", true, rs.Err, rs.Reason)
 		default:
-			out = append(out, pipeline.Field{Pointer: location(e), Detail: clip(e.Message)})
+			out = append(out, pipeline.Field{Pointer: "", Detail: clip(e.Error())})
 		}
 		if len(out) >= 10 {
-			break
+			return out[:10]
 		}
 	}
 	return out
+}
+
+// appendSchemaFields adds a finding's schema errors under base (with
+// their JSON pointer inside a body), or the finding's reason.
+func appendSchemaFields(out []pipeline.Field, base string, inside bool, err error, reason string) []pipeline.Field {
+	found := false
+	for _, e := range flatten(err) {
+		var se *openapi3.SchemaError
+		if !errors.As(e, &se) {
+			continue
+		}
+		found = true
+		ptr := base
+		if inside {
+			ptr += pointer(se.JSONPointer())
+		}
+		out = append(out, pipeline.Field{Pointer: ptr, Detail: clip(se.Reason)})
+	}
+	if !found {
+		if reason == "" && err != nil {
+			reason = err.Error()
+		}
+		out = append(out, pipeline.Field{Pointer: base, Detail: clip(reason)})
+	}
+	return out
+}
+
+// flatten lists the errors of a (nested) MultiError, or err itself.
+func flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
+	// A type assertion, not errors.As: a MultiError's As matches any of
+	// its elements, which would skip the RequestError around them.
+	if me, ok := err.(openapi3.MultiError); ok {
+		var out []error
+		for _, e := range me {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
 }
 
 // clip bounds a reason: some quote the offending value, and an error
@@ -262,18 +314,6 @@ func clip(s string) string {
 		cut--
 	}
 	return s[:cut] + "…"
-}
-
-func location(e *verrors.ValidationError) string {
-	switch e.ValidationType {
-	case helpers.RequestBodyValidation:
-		return "/body"
-	case helpers.ResponseBodyValidation:
-		return "/response"
-	case helpers.ParameterValidation:
-		return "/" + e.ValidationSubType // path, query, header, cookie
-	}
-	return "/" + e.ValidationType
 }
 
 // pointer renders path segments as an RFC 6901 JSON pointer.
@@ -292,7 +332,7 @@ func escape(s string) string {
 
 // checkResponse buffers the upstream response, validates it and then
 // writes it (or, enforcing, refuses it).
-func (s *Spec) checkResponse(w http.ResponseWriter, r *http.Request, next pipeline.Handler) error {
+func (s *Spec) checkResponse(w http.ResponseWriter, r *http.Request, input *openapi3filter.RequestValidationInput, next pipeline.Handler) error {
 	buf := &bufferedWriter{dst: w, header: http.Header{}, limit: s.opts.MaxResponseBytes}
 	if err := next(buf, r); err != nil {
 		return err
@@ -301,18 +341,10 @@ func (s *Spec) checkResponse(w http.ResponseWriter, r *http.Request, next pipeli
 		s.event(r, "validate.response", "response larger than max_response_bytes: not validated", map[string]string{"upstream_status": strconv.Itoa(buf.status)})
 		return nil
 	}
-	resp := &http.Response{
-		StatusCode: buf.status, Header: buf.header, Request: r,
-		Body: io.NopCloser(bytes.NewReader(buf.body.Bytes())), ContentLength: int64(buf.body.Len()),
-	}
-	ok, errs := s.v.ValidateHttpResponse(r, resp)
-	if !ok {
-		fields := Fields(errs)
-		var ptrs []string
-		for _, f := range fields {
-			ptrs = append(ptrs, f.Pointer+" "+f.Detail)
-		}
-		findings := fmt.Sprintf("response %d: %s", buf.status, strings.Join(ptrs, "; "))
+	err := openapi3filter.ValidateResponse(r.Context(), &openapi3filter.ResponseValidationInput{RequestValidationInput: input,
+		Status: buf.status, Header: buf.header, Body: io.NopCloser(bytes.NewReader(buf.body.Bytes())), Options: s.vopts})
+	if err != nil {
+		findings := fmt.Sprintf("response %d: %s", buf.status, summary(Fields(err)))
 		if s.opts.Response == "enforce" {
 			return pipeline.DenyErr(http.StatusBadGateway, "validate.response", "the service's response does not match the API's schema", errors.New(findings))
 		}

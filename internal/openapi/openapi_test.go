@@ -181,3 +181,57 @@ func TestExampleDocuments(t *testing.T) {
 		}
 	}
 }
+
+// TestStrictAllOf: strict mode does not make the members of an allOf
+// refuse each other's properties; an undeclared property is still
+// refused, and so is an undeclared query parameter.
+func TestStrictAllOf(t *testing.T) {
+	doc := `openapi: 3.1.0
+info: {title: x, version: "1"}
+paths:
+  /pets:
+    post:
+      parameters:
+        - {name: dry_run, in: query, schema: {type: boolean}}
+      requestBody:
+        content:
+          application/json:
+            schema:
+              allOf:
+                - {type: object, properties: {name: {type: string}}}
+                - {type: object, properties: {age: {type: integer}}}
+      responses:
+        "201": {description: created}
+`
+	s, err := Compile([]byte(doc), "", Options{Strict: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(target, body string) *pipeline.Error {
+		r := httptest.NewRequest("POST", "http://x"+target, strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		if err := s.checkRequest(r); err != nil {
+			return pipeline.AsError(err)
+		}
+		return nil
+	}
+	if e := post("/pets?dry_run=true", `{"name":"Rex","age":3}`); e != nil {
+		t.Errorf("allOf members refuse each other: %+v", e)
+	}
+	if e := post("/pets?debug=1", `{"name":"Rex"}`); e == nil || len(e.Fields) == 0 || e.Fields[0].Pointer != "/query/debug" {
+		t.Errorf("undeclared query parameter: %+v", e)
+	}
+}
+
+// TestRefusalLogsNoValues: the logged cause of a schema refusal names the
+// field and the rule, never the value (which may be a secret).
+func TestRefusalLogsNoValues(t *testing.T) {
+	s := compile(t, "testdata/users-3.1.yaml", Options{})
+	e := check(s, "POST", "/api/users", `{"name":"Ada","email":"ada@example.com","age":"hunter2-secret"}`)
+	if e == nil || e.Err == nil {
+		t.Fatal("not refused")
+	}
+	if strings.Contains(e.Err.Error(), "hunter2") || strings.Contains(e.Detail, "hunter2") {
+		t.Errorf("the value leaks: %q / %q", e.Err, e.Detail)
+	}
+}
