@@ -7,9 +7,11 @@ import (
 	"testing"
 )
 
+var benchDoc = "testdata/users-3.1.yaml"
+
 // benchCheck measures the OpenAPI stage alone on one valid request.
 func benchCheck(b *testing.B, method, target, body string) {
-	s := compile(b, "testdata/users-3.1.yaml", Options{})
+	s := compile(b, benchDoc, Options{})
 	h := s.Middleware()(func(w http.ResponseWriter, r *http.Request) error { return nil })
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {

@@ -235,3 +235,43 @@ func TestRefusalLogsNoValues(t *testing.T) {
 		t.Errorf("the value leaks: %q / %q", e.Err, e.Detail)
 	}
 }
+
+// TestJSONSchema2020Keywords: a 3.1 document that uses a keyword only
+// JSON Schema 2020-12 defines (const, prefixItems, if/then) is enforced
+// with it; one that does not is validated the same way by the faster
+// built-in validator (TestVersions).
+func TestJSONSchema2020Keywords(t *testing.T) {
+	doc := `openapi: 3.1.0
+info: {title: x, version: "1"}
+paths:
+  /jobs:
+    post:
+      requestBody:
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                kind: {const: export}
+                window: {type: array, prefixItems: [{type: string}, {type: integer}]}
+      responses:
+        "201": {description: created}
+`
+	s, err := Compile([]byte(doc), "", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(body string) error {
+		r := httptest.NewRequest("POST", "http://x/jobs", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		return s.checkRequest(r)
+	}
+	if err := post(`{"kind":"export","window":["day",7]}`); err != nil {
+		t.Errorf("conforming body refused: %v", err)
+	}
+	for _, bad := range []string{`{"kind":"delete"}`, `{"kind":"export","window":[7,"day"]}`} {
+		if err := post(bad); err == nil {
+			t.Errorf("%s: accepted", bad)
+		}
+	}
+}

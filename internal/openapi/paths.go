@@ -163,18 +163,26 @@ func localFiles(dir string) openapi3.ReadFromURIFunc {
 	}
 }
 
-// tightenDocument makes every object schema that does not say otherwise
-// refuse undeclared properties (strict mode). Members of an allOf are
-// left alone: each would refuse its siblings' properties.
-func tightenDocument(doc *openapi3.T) {
+// schemaRoots lists the document's schemas: components, parameters,
+// request bodies and responses.
+func schemaRoots(doc *openapi3.T) []*openapi3.SchemaRef {
 	var roots []*openapi3.SchemaRef
+	params := func(ps openapi3.Parameters) {
+		for _, p := range ps {
+			if p.Value != nil {
+				roots = append(roots, p.Value.Schema)
+			}
+		}
+	}
 	if doc.Components != nil {
 		for _, s := range doc.Components.Schemas {
 			roots = append(roots, s)
 		}
 	}
 	for _, item := range doc.Paths.Map() {
+		params(item.Parameters)
 		for _, op := range item.Operations() {
+			params(op.Parameters)
 			if op.RequestBody != nil && op.RequestBody.Value != nil {
 				for _, mt := range op.RequestBody.Value.Content {
 					roots = append(roots, mt.Schema)
@@ -192,6 +200,33 @@ func tightenDocument(doc *openapi3.T) {
 			}
 		}
 	}
+	return roots
+}
+
+// usesJSONSchema2020 reports whether any schema of the document uses a
+// JSON Schema 2020-12 keyword that only the 2020-12 validator enforces
+// (the keywords kin-openapi itself checks before falling back).
+func usesJSONSchema2020(doc *openapi3.T) bool {
+	found := false
+	seen := map[*openapi3.Schema]bool{}
+	for _, r := range schemaRoots(doc) {
+		walk(r, seen, func(s *openapi3.Schema) {
+			found = found || s.Const != nil || len(s.PrefixItems) != 0 || s.Contains != nil ||
+				len(s.PatternProperties) != 0 || len(s.DependentSchemas) != 0 || s.PropertyNames != nil ||
+				s.UnevaluatedItems.Has != nil || s.UnevaluatedItems.Schema != nil ||
+				s.UnevaluatedProperties.Has != nil || s.UnevaluatedProperties.Schema != nil ||
+				s.If != nil || s.Then != nil || s.Else != nil ||
+				len(s.DependentRequired) != 0 || len(s.Defs) != 0 || s.ContentSchema != nil
+		})
+	}
+	return found
+}
+
+// tightenDocument makes every object schema that does not say otherwise
+// refuse undeclared properties (strict mode). Members of an allOf are
+// left alone: each would refuse its siblings' properties.
+func tightenDocument(doc *openapi3.T) {
+	roots := schemaRoots(doc)
 	composed := map[*openapi3.Schema]bool{}
 	seen := map[*openapi3.Schema]bool{}
 	for _, r := range roots {
