@@ -133,7 +133,7 @@ func TestOpenAPIRequestValidation(t *testing.T) {
 		{"wrong type", post("/v1/orders", "application/json", `{"sku":"BOOK-1","qty":"1"}`), "400", "validate.schema", "/body/qty"},
 		{"out of range", post("/v1/orders", "application/json", `{"sku":"BOOK-1","qty":5000}`), "400", "validate.schema", "/body/qty"},
 		{"too long", post("/v1/orders", "application/json", `{"sku":"BOOK-1","qty":1,"note":"`+strings.Repeat("n", 81)+`"}`), "400", "validate.schema", "/body/note"},
-		{"missing required", post("/v1/orders", "application/json", `{"sku":"BOOK-1"}`), "400", "validate.schema", "/body"},
+		{"missing required", post("/v1/orders", "application/json", `{"sku":"BOOK-1"}`), "400", "validate.schema", "/body/qty"},
 		// JSON syntax (and duplicate names) are checked before the schema.
 		{"not json", post("/v1/orders", "application/json", `{"sku":`), "400", "validate.json", ""},
 		{"wrong content type", post("/v1/orders", "text/plain", `sku=BOOK-1`), "415", "validate.content_type", ""},
