@@ -9,10 +9,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/rampart-gw/rampart/internal/clientip"
 )
 
 // Options configure the admin handler.
@@ -30,6 +33,10 @@ type Options struct {
 	LiftBan func(ip string) error
 	// Now is the clock (sessions, login throttling).
 	Now func() time.Time
+	// ClientAllowed is the admin listener's IP firewall on its direct
+	// peer (nil: every address); a refused client gets 403
+	// access.ip_denied on every endpoint, probes included.
+	ClientAllowed func(netip.Addr) bool
 }
 
 // Handler returns the admin listener's handler.
@@ -62,7 +69,7 @@ func Handler(o Options) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusNotFound, "admin.not_found", "no such admin endpoint")
 	})
-	return headers(mux)
+	return headers(firewall(o.ClientAllowed, mux))
 }
 
 // protect requires the admin token. The presented token is hashed and the
@@ -75,6 +82,20 @@ func (o Options) protect(h http.Handler) http.Handler {
 		if !ok || tok == "" || subtle.ConstantTimeCompare(sum[:], o.TokenHash[:]) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="rampart-admin"`)
 			problem(w, http.StatusUnauthorized, "admin.unauthorized", "a valid admin token is required")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// firewall refuses peers that allowed (nil: none) refuses.
+func firewall(allowed func(netip.Addr) bool, h http.Handler) http.Handler {
+	if allowed == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !allowed(clientip.PeerAddr(r.RemoteAddr)) {
+			problem(w, http.StatusForbidden, "access.ip_denied", "client address not allowed")
 			return
 		}
 		h.ServeHTTP(w, r)

@@ -20,6 +20,26 @@ type fileField struct {
 func (c *Config) fileFields() []fileField {
 	var ff []fileField
 	add := func(path string, file *string, reads bool) { ff = append(ff, fileField{path, file, reads}) }
+	access := func(base string, a *Access) {
+		if a == nil {
+			return
+		}
+		for i := range a.AllowFiles {
+			add(fmt.Sprintf("%s.access.allow_files[%d]", base, i), &a.AllowFiles[i], true)
+		}
+		for i := range a.DenyFiles {
+			add(fmt.Sprintf("%s.access.deny_files[%d]", base, i), &a.DenyFiles[i], true)
+		}
+	}
+	for i := range c.Listeners {
+		access(fmt.Sprintf("listeners[%d]", i), c.Listeners[i].Access)
+	}
+	for i := range c.Routes {
+		access(fmt.Sprintf("routes[%d]", i), c.Routes[i].Access)
+	}
+	if c.Admin != nil {
+		access("admin", c.Admin.Access)
+	}
 	for i := range c.Listeners {
 		if t := c.Listeners[i].TLS; t != nil {
 			base := fmt.Sprintf("listeners[%d].tls.", i)

@@ -87,6 +87,26 @@ type Listener struct {
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// Limits are the server limits of this listener.
 	Limits ListenerLimits `yaml:"limits"`
+	// Access allows and denies client addresses on the whole listener,
+	// before any other check of a request.
+	Access *Access `yaml:"access"`
+}
+
+// Access is an IP firewall: client addresses (as resolved through the
+// trusted proxies, never a header from an untrusted peer) that are
+// denied, and, when an allow list is set, the only ones allowed. A deny
+// wins over an allow. Refused requests get 403 access.ip_denied.
+type Access struct {
+	// Allow lists addresses and CIDR prefixes; when set (here or in
+	// allow_files), every other client is refused.
+	Allow []string `yaml:"allow"`
+	// Deny lists addresses and CIDR prefixes that are refused.
+	Deny []string `yaml:"deny"`
+	// AllowFiles and DenyFiles are lists in files, one address or prefix
+	// per line ('#' starts a comment), re-read when they change (a
+	// blocklist feed).
+	AllowFiles []string `yaml:"allow_files"`
+	DenyFiles  []string `yaml:"deny_files"`
 }
 
 // ListenerTLS configures HTTPS on a listener.
@@ -318,6 +338,9 @@ type Route struct {
 	// AbuseAccount names the field of a login request that holds the
 	// account, for abuse.credential_stuffing.
 	AbuseAccount *AbuseAccount `yaml:"abuse_account"`
+	// Access allows and denies client addresses on this route, checked
+	// first of the route's stages (the listener's access comes earlier).
+	Access *Access `yaml:"access"`
 	// Quotas bound requests per consumer per calendar day or month (UTC).
 	Quotas []Quota `yaml:"quotas"`
 	// ResponseHeaders changes the route's response headers, on top of the
@@ -410,6 +433,9 @@ type Admin struct {
 	// "Authorization: Bearer <token>": a secret reference, at least 32
 	// bytes. Only its SHA-256 is kept.
 	Token Secret `yaml:"token" required:"true"`
+	// Access allows and denies the admin listener's clients (its direct
+	// peers: the admin listener trusts no proxy).
+	Access *Access `yaml:"access"`
 }
 
 // SecurityEvents configures the security event stream.

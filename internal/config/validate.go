@@ -25,6 +25,35 @@ func (c *Config) validate(p *Problems) {
 	c.validateRoutes(p, listeners, upstreams, issuers)
 	c.validateAccessLog(p)
 	c.validateFiles(p)
+	c.validateAccess(p)
+}
+
+// validateAccess checks every access section's addresses and prefixes.
+func (c *Config) validateAccess(p *Problems) {
+	check := func(base string, a *Access) {
+		if a == nil {
+			return
+		}
+		for _, l := range []struct {
+			key  string
+			list []string
+		}{{"allow", a.Allow}, {"deny", a.Deny}} {
+			for i, v := range l.list {
+				if _, err := ParsePrefix(v); err != nil {
+					p.Add(fmt.Sprintf("%s.access.%s[%d]", base, l.key, i), "%v", err)
+				}
+			}
+		}
+	}
+	for i, l := range c.Listeners {
+		check(fmt.Sprintf("listeners[%d]", i), l.Access)
+	}
+	for i, r := range c.Routes {
+		check(fmt.Sprintf("routes[%d]", i), r.Access)
+	}
+	if c.Admin != nil {
+		check("admin", c.Admin.Access)
+	}
 }
 
 func (c *Config) validateVersion(p *Problems) {

@@ -14,6 +14,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/admin"
 	"github.com/rampart-gw/rampart/internal/clientip"
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/ipfilter"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 )
 
@@ -24,13 +25,23 @@ func (g *Gateway) startAdmin(a *config.Admin) error {
 	if err != nil {
 		return err
 	}
+	access, err := ipfilter.Compile(a.Access, func(err error) {
+		g.deps.Log.Warn("admin access list file not applied; the lists in force stay", "error", err.Error())
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	access.Start()
+	g.adminAccess = access
 	h := admin.Handler(admin.Options{
-		TokenHash: sha256.Sum256([]byte(a.Token.Reveal())),
-		Metrics:   g.metrics.Handler(),
-		Ready:     g.ready,
-		State:     g.dashboardState,
-		LiftBan:   g.liftBan,
-		Now:       g.deps.Now,
+		ClientAllowed: access.Allowed,
+		TokenHash:     sha256.Sum256([]byte(a.Token.Reveal())),
+		Metrics:       g.metrics.Handler(),
+		Ready:         g.ready,
+		State:         g.dashboardState,
+		LiftBan:       g.liftBan,
+		Now:           g.deps.Now,
 	})
 	g.admin = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 16 << 10, ErrorLog: nil}

@@ -22,8 +22,8 @@ import (
 // Security: the stages before framing never refuse, so that the framing
 // verdict (ConnInfo.Begin) is taken for every request of a connection, in
 // order; client-controlled decision fields are removed before any later
-// stage (or the tracer) can read them; bans apply before any parsing of
-// the request beyond its head; the refusal of a reserved decision field
+// stage (or the tracer) can read them; the IP firewall and bans apply
+// before any parsing of the request beyond its head; the refusal of a reserved decision field
 // comes after routing, so that the answer to an unknown path never says
 // which fields are reserved.
 var admissionStages = [...]struct {
@@ -35,6 +35,7 @@ var admissionStages = [...]struct {
 	{"strip_decision_fields", (*admission).stripDecisionFields},
 	{"trace", (*admission).startTrace},
 	{"framing", (*admission).framing},
+	{"access", (*admission).access},
 	{"ban", (*admission).ban},
 	{"tighten", (*admission).tighten},
 	{"host", (*admission).host},
@@ -141,6 +142,9 @@ func (a *admission) framing() error {
 	}
 	return nil
 }
+
+// access is the listener's IP firewall, on the resolved client address.
+func (a *admission) access() error { return a.lp.CheckAccess(a.s.ClientIP) }
 
 func (a *admission) ban() error {
 	guard := a.g.guard

@@ -34,9 +34,12 @@ type Gateway struct {
 	admin     *http.Server  // nil without an admin section
 	adminCfg  *config.Admin // the admin section bound at start (restart to change it)
 	adminAddr net.Addr
-	version   atomic.Int64  // plan sequence number, for metrics
-	live      *observe.Live // the dashboard's window; nil without an admin section
-	loadedAt  atomic.Int64  // unix time of the last successful load or reload
+	// adminAccess is the admin listener's IP firewall (its list-file
+	// watcher stops at shutdown).
+	adminAccess interface{ Close() }
+	version     atomic.Int64  // plan sequence number, for metrics
+	live        *observe.Live // the dashboard's window; nil without an admin section
+	loadedAt    atomic.Int64  // unix time of the last successful load or reload
 
 	state      *plan.State  // what outlives plans: revocations, limits, quotas, the Redis client
 	guard      *abuse.Guard // abuse counters and bans survive reloads; nil when off
@@ -299,6 +302,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		if err := g.admin.Shutdown(ctx); err != nil {
 			g.admin.Close()
 		}
+		g.adminAccess.Close()
 	}
 	if g.drainListeners(ctx) != nil && g.cutBase != nil {
 		// The drain ran its course: requests still in flight end now, each

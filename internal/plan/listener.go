@@ -13,6 +13,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/clientip"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/cors"
+	"github.com/rampart-gw/rampart/internal/ipfilter"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 	"github.com/rampart-gw/rampart/internal/router"
 	"github.com/rampart-gw/rampart/internal/server"
@@ -31,7 +32,8 @@ type Listener struct {
 	cert *tls.Certificate
 	// revocations of client certificates (mTLS listeners).
 	revocations *authn.Revocations
-	routes      []*Route // config order
+	access      *ipfilter.Rules // nil: every client address
+	routes      []*Route        // config order
 }
 
 // compileListener compiles listener i: its client-IP resolver, TLS, and
@@ -46,6 +48,10 @@ func (p *Plan) compileListener(cfg *config.Config, i int, l config.Listener, dep
 	}
 	lp.resolver = clientip.New(trusted)
 	errs := lp.compileTLS(cfg, base, l)
+	var err error
+	if lp.access, err = p.compileAccess(l.Access, deps); err != nil {
+		errs = append(errs, cfg.Problem(base+".access", "%v", err))
+	}
 	var specs []router.Spec[*Route]
 	for j, r := range cfg.Routes {
 		if !servesListener(r, l.Name) {
@@ -118,6 +124,15 @@ func servesListener(r config.Route, name string) bool {
 		}
 	}
 	return false
+}
+
+// CheckAccess refuses a client address the listener's access section
+// does not allow (nil: allowed).
+func (lp *Listener) CheckAccess(ip netip.Addr) error {
+	if lp.access == nil {
+		return nil
+	}
+	return lp.access.Check(ip)
 }
 
 // Resolver resolves the listener's client addresses (trusted proxies).

@@ -17,6 +17,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/assert"
 	"github.com/rampart-gw/rampart/internal/authn"
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/ipfilter"
 	"github.com/rampart-gw/rampart/internal/openapi"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 	"github.com/rampart-gw/rampart/internal/proxy"
@@ -42,6 +43,7 @@ type Plan struct {
 	resp      *respond.Policy // response_headers of the gateway's own answers before routing
 	jwksPath  string
 	jwksRoute *Route
+	access    []*ipfilter.Rules // every compiled access section (their file watchers)
 }
 
 // State is what a plan's stages use that outlives the plan: revocations
@@ -155,10 +157,26 @@ func Check(cfg *config.Config) error {
 	return nil
 }
 
-// Start starts health checks and key fetching (idempotent).
+// Start starts health checks, key fetching and access-list watchers
+// (idempotent).
 func (p *Plan) Start() {
 	p.pools.Start()
 	p.authn.Start()
+	for _, r := range p.access {
+		r.Start()
+	}
+}
+
+// compileAccess compiles an access section (nil: none); the plan owns
+// its list-file watcher.
+func (p *Plan) compileAccess(a *config.Access, deps pipeline.Deps) (*ipfilter.Rules, error) {
+	r, err := ipfilter.Compile(a, func(err error) {
+		deps.Log.Warn("access list file not applied; the lists in force stay", "error", err.Error())
+	})
+	if r != nil {
+		p.access = append(p.access, r)
+	}
+	return r, err
 }
 
 // CloseUnshared closes the pools, key sets and introspection clients of p
@@ -169,6 +187,11 @@ func (p *Plan) CloseUnshared(keep *Plan) {
 	}
 	p.pools.CloseUnshared(keep.pools)
 	p.authn.CloseUnshared(keep.authn)
+	if keep != p {
+		for _, r := range p.access { // never shared: compiled per plan
+			r.Close()
+		}
+	}
 }
 
 // Listener returns a listener's plan (nil for an unknown name).

@@ -31,7 +31,8 @@ type Route struct {
 // order that runs and the order that is reviewed cannot differ. Config
 // only turns stages on and sets their parameters; it never orders them.
 //
-// Security: limits keyed by client IP or route come before authentication
+// Security: the route's IP firewall first (the cheapest refusal); limits
+// keyed by client IP or route come before authentication
 // (cheap refusals first; floods of bad credentials are limited too);
 // identity-keyed limits and quotas after authorization; the body limit
 // before anything that reads the body; the WAF after the cheaper
@@ -41,6 +42,7 @@ var routeStages = [...]struct {
 	section string // the route's config key, for compile errors
 	build   func(*routeBuild) (pipeline.Middleware, error)
 }{
+	{"access", "access", (*routeBuild).access},
 	{"pre_limit", "rate_limits", func(b *routeBuild) (pipeline.Middleware, error) { return b.preLimit, nil }},
 	{"authenticate", "auth", (*routeBuild).authenticate},
 	{"authorize", "authorize", func(b *routeBuild) (pipeline.Middleware, error) { return authz.New(b.r.Authorize) }},
@@ -68,6 +70,11 @@ type routeBuild struct {
 	st              *State
 	deps            pipeline.Deps
 	preLimit, limit pipeline.Middleware
+}
+
+func (b *routeBuild) access() (pipeline.Middleware, error) {
+	r, err := b.p.compileAccess(b.r.Access, b.deps)
+	return r.Stage(), err
 }
 
 func (b *routeBuild) authenticate() (pipeline.Middleware, error) {

@@ -1,0 +1,87 @@
+package gateway
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// withListenerAccess inserts lines into the first listener's section.
+func withListenerAccess(cfg, lines string) string {
+	return strings.Replace(cfg, "    address: 127.0.0.1:0\n", "    address: 127.0.0.1:0\n"+lines, 1)
+}
+
+// TestAccessSpoofedForwarding: the listener's IP firewall judges the
+// resolved client address. From an untrusted peer, X-Forwarded-For and
+// Forwarded are ignored (an attacker cannot claim an allowed address);
+// behind a trusted proxy the right-most untrusted address counts (an
+// attacker cannot prepend one). Refused requests never reach the service.
+func TestAccessSpoofedForwarding(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, nil)
+	_, addr := startGateway(t, withListenerAccess(baseConfig(up.hostPort(), ""), "    access: {allow: [203.0.113.0/24, 127.0.0.2]}\n"))
+	for _, h := range []string{"X-Forwarded-For: 203.0.113.5\r\n", "Forwarded: for=203.0.113.5\r\n", "X-Real-IP: 203.0.113.5\r\n"} {
+		resp := rawExchangeFrom(t, "127.0.0.1", addr, "GET /api/x HTTP/1.1\r\nHost: gw\r\n"+h+"Connection: close\r\n\r\n")
+		if got := strings.Join(statusLines(resp), ""); got != "403" {
+			t.Fatalf("untrusted peer with %q: %s", strings.TrimSpace(h), got)
+		}
+		checkProblem(t, resp, "access.ip_denied")
+	}
+	if n := len(up.received()); n != 0 {
+		t.Fatalf("the service received %d refused requests", n)
+	}
+	if got := statusLines(rawExchangeFrom(t, "127.0.0.2", addr, "GET /api/x HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")); strings.Join(got, "") != "200" {
+		t.Fatalf("allowed peer: %v", got)
+	}
+
+	up2 := newUpstream(t, nil)
+	cfg := withListenerAccess(baseConfig(up2.hostPort(), ""), "    trusted_proxies: [127.0.0.1]\n    access: {deny: [203.0.113.66]}\n")
+	_, addr2 := startGateway(t, cfg)
+	for xff, want := range map[string]string{
+		"203.0.113.66":               "403", // the proxy says so
+		"203.0.113.67":               "200",
+		"203.0.113.66, 198.51.100.1": "200", // the left entry is the client's own claim
+		"198.51.100.1, 203.0.113.66": "403",
+	} {
+		resp := rawExchangeFrom(t, "127.0.0.1", addr2, "GET /api/x HTTP/1.1\r\nHost: gw\r\nX-Forwarded-For: "+xff+"\r\nConnection: close\r\n\r\n")
+		if got := strings.Join(statusLines(resp), ""); got != want {
+			t.Errorf("behind the trusted proxy, X-Forwarded-For %q: %s, want %s", xff, got, want)
+		}
+	}
+}
+
+// TestAccessRouteAndAdmin: a route's allow list (with a deny list file)
+// refuses other clients on that route only; the admin listener's refuses
+// its other peers on every endpoint, probes included. (Re-reading a
+// changed list file is tested in internal/ipfilter.)
+func TestAccessRouteAndAdmin(t *testing.T) {
+	t.Setenv("RAMPART_ADMIN_TOKEN", adminToken)
+	up := newUpstream(t, nil)
+	dir := t.TempDir()
+	feed := filepath.Join(dir, "feed.txt")
+	os.WriteFile(feed, []byte("# empty feed\n"), 0o600)
+	cfg := baseConfig(up.hostPort(), `  - id: internal
+    prefix: /internal
+    upstream: svc
+    public: true
+    access: {allow: [10.0.0.0/8], deny_files: [`+feed+`]}
+admin: {address: 127.0.0.1:0, token: '${env:RAMPART_ADMIN_TOKEN}', access: {allow: [127.0.0.5]}}
+`)
+	g, addr := startGateway(t, cfg)
+	if resp, _ := get(t, "http://"+addr+"/internal/x", nil); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("route allow list: %d", resp.StatusCode)
+	}
+	if resp, _ := get(t, "http://"+addr+"/api/x", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("another route: %d", resp.StatusCode)
+	}
+	admin := g.AdminAddr().String()
+	resp := rawExchangeFrom(t, "127.0.0.1", admin, "GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+	if got := strings.Join(statusLines(resp), ""); got != "403" || !strings.Contains(resp, "access.ip_denied") || !strings.Contains(resp, `"request_id"`) {
+		t.Fatalf("admin from a refused peer: %s", resp)
+	}
+	if got := statusLines(rawExchangeFrom(t, "127.0.0.5", admin, "GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")); strings.Join(got, "") != "200" {
+		t.Fatalf("admin from the allowed peer: %v", got)
+	}
+}
