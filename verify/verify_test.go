@@ -17,11 +17,11 @@ import (
 // assertion passes once; forged, missing, re-targeted, other-audience and
 // expired assertions do not.
 func TestMiddleware(t *testing.T) {
-	key, err := assert.LoadOrCreate(filepath.Join(t.TempDir(), "gw.key"), "EdDSA")
+	key, err := assert.LoadOrCreate(filepath.Join(t.TempDir(), "gw.key"), "EdDSA", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, _ := assert.LoadOrCreate(filepath.Join(t.TempDir(), "other.key"), "EdDSA")
+	other, _ := assert.LoadOrCreate(filepath.Join(t.TempDir(), "other.key"), "EdDSA", nil)
 	signer := assert.NewSigner("https://gw.test", time.Minute, key, nil)
 	forger := assert.NewSigner("https://gw.test", time.Minute, other, nil)
 	mw, err := Middleware(Options{

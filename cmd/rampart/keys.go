@@ -8,6 +8,7 @@ import (
 
 	"github.com/rampart-gw/rampart/internal/authn"
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/store"
 )
 
 func cmdKeys(args []string, stdout, stderr io.Writer) int {
@@ -46,7 +47,11 @@ func cmdKeys(args []string, stdout, stderr io.Writer) int {
 			sc = append(sc, s)
 		}
 	}
-	store, err := authn.LoadAPIKeys(k.File)
+	secrets, err := store.FromConfig(cfg.State)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	keys, err := authn.LoadAPIKeys(k.File, secrets)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -54,8 +59,8 @@ func cmdKeys(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	store.Keys = append(store.Keys, rec)
-	if err := authn.SaveAPIKeys(k.File, store); err != nil {
+	keys.Keys = append(keys.Keys, rec)
+	if err := authn.SaveAPIKeys(k.File, keys, secrets); err != nil {
 		return fail(stderr, err)
 	}
 	fmt.Fprintf(stderr, "created key %s for %s in %s; it is shown once, store it now (reload rampart to use it):\n", rec.Prefix, rec.Consumer, k.File)

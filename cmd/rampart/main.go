@@ -7,6 +7,7 @@
 //	rampart token --key FILE ...     mint a test JWT (token.go)
 //	rampart keys create ...          create an API key, shown once (keys.go)
 //	rampart bans lift ...            lift an abuse ban everywhere (bans.go)
+//	rampart store rekey ...          rewrite state files under the current master key (store.go)
 //	rampart version                  print the version
 //
 // It only wires flags to internal packages; the logic lives there.
@@ -43,6 +44,8 @@ commands:
                           create an API key (printed once; only its keyed hash is stored)
   bans lift --config FILE IP|IPv6-PREFIX
                           lift an abuse ban on every instance sharing the config's Redis
+  store rekey --config FILE
+                          rewrite the state files under state.master_key
   version                 print the version
 `
 
@@ -66,6 +69,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdKeys(args[1:], stdout, stderr)
 	case "bans":
 		return cmdBans(args[1:], stdout, stderr)
+	case "store":
+		return cmdStore(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return 0

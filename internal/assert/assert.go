@@ -26,6 +26,7 @@ import (
 
 	"github.com/rampart-gw/rampart/internal/jws"
 	"github.com/rampart-gw/rampart/internal/pipeline"
+	"github.com/rampart-gw/rampart/internal/store"
 )
 
 // Type is the "typ" header of assertions, so that no other token can be
@@ -41,21 +42,27 @@ type Key struct {
 	priv crypto.Signer
 }
 
-// LoadOrCreate reads a PEM private key (Ed25519 or P-256) from path; if
-// the file does not exist it generates one of alg and writes it (0600), so
-// the gateway's key survives restarts.
-func LoadOrCreate(path, alg string) (*Key, error) {
-	data, err := os.ReadFile(path)
+// LoadOrCreate reads a PEM private key (Ed25519 or P-256) from path
+// through st (encrypted at rest when st has a master key; nil: plaintext);
+// if the file does not exist it generates one of alg and writes it, so
+// the gateway's key survives restarts. A plaintext key found while st has
+// a master key is rewritten encrypted.
+func LoadOrCreate(path, alg string, st *store.Store) (*Key, error) {
+	data, plain, err := st.ReadLegacy(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return create(path, alg)
+		return create(path, alg, st)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return parse(data, path)
+	k, err := parse(data, path)
+	if err == nil && plain && st != nil {
+		err = st.Write(path, data)
+	}
+	return k, err
 }
 
-func create(path, alg string) (*Key, error) {
+func create(path, alg string, st *store.Store) (*Key, error) {
 	priv, err := generate(alg)
 	if err != nil {
 		return nil, err
@@ -64,7 +71,7 @@ func create(path, alg string) (*Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	if err := st.Write(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
 		return nil, err
 	}
 	return newKey(priv)

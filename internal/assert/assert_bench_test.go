@@ -9,7 +9,7 @@ import (
 )
 
 func benchSign(b *testing.B, alg string) {
-	k, err := LoadOrCreate(filepath.Join(b.TempDir(), "k.pem"), alg)
+	k, err := LoadOrCreate(filepath.Join(b.TempDir(), "k.pem"), alg, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func BenchmarkSignEdDSA(b *testing.B) { benchSign(b, "EdDSA") }
 func BenchmarkSignES256(b *testing.B) { benchSign(b, "ES256") }
 
 func BenchmarkSignReused(b *testing.B) {
-	k, err := LoadOrCreate(filepath.Join(b.TempDir(), "k.pem"), "EdDSA")
+	k, err := LoadOrCreate(filepath.Join(b.TempDir(), "k.pem"), "EdDSA", nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/pipeline"
+	"github.com/rampart-gw/rampart/internal/store"
 )
 
 // Compile builds the signer of the assertion section: it loads (or, when
@@ -15,8 +16,8 @@ import (
 // published for their overlap. Without create (a config check), a
 // missing key is stood in for by an ephemeral one if its directory
 // exists, and nothing is written.
-func Compile(a *config.Assertion, create bool) (*Signer, error) {
-	cur, err := loadKey(a.KeyFile, a.Algorithm, create)
+func Compile(a *config.Assertion, create bool, st *store.Store) (*Signer, error) {
+	cur, err := loadKey(a.KeyFile, a.Algorithm, create, st)
 	if err != nil {
 		return nil, err
 	}
@@ -25,7 +26,7 @@ func Compile(a *config.Assertion, create bool) (*Signer, error) {
 		if _, err := os.Stat(f); err != nil {
 			return nil, fmt.Errorf("previous key %s: %w", f, err)
 		}
-		k, err := LoadOrCreate(f, a.Algorithm)
+		k, err := LoadOrCreate(f, a.Algorithm, st)
 		if err != nil {
 			return nil, err
 		}
@@ -38,12 +39,16 @@ func Compile(a *config.Assertion, create bool) (*Signer, error) {
 
 // loadKey loads the signing key at path, creating it when missing and
 // create is set.
-func loadKey(path, alg string, create bool) (*Key, error) {
+func loadKey(path, alg string, create bool, st *store.Store) (*Key, error) {
 	if create {
-		return LoadOrCreate(path, alg)
+		return LoadOrCreate(path, alg, st)
 	}
 	if _, err := os.Stat(path); err == nil {
-		return LoadOrCreate(path, alg) // exists: only read
+		data, _, err := st.ReadLegacy(path) // exists: only read
+		if err != nil {
+			return nil, err
+		}
+		return parse(data, path)
 	}
 	if st, err := os.Stat(filepath.Dir(path)); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("%s does not exist and cannot be created: no directory %s", path, filepath.Dir(path))

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/store"
+
 	"github.com/rampart-gw/rampart/internal/jws"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 )
@@ -78,9 +80,10 @@ func keyMAC(secret []byte, key string) []byte {
 	return m.Sum(nil)
 }
 
-// LoadAPIKeys reads a key store file.
-func LoadAPIKeys(path string) (*APIKeyFile, error) {
-	data, err := os.ReadFile(path)
+// LoadAPIKeys reads a key store file through st (encrypted at rest when
+// st has a master key; a plaintext file from before is still read).
+func LoadAPIKeys(path string, st *store.Store) (*APIKeyFile, error) {
+	data, _, err := st.ReadLegacy(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return &APIKeyFile{}, nil
@@ -104,17 +107,13 @@ func LoadAPIKeys(path string) (*APIKeyFile, error) {
 	return &f, nil
 }
 
-// SaveAPIKeys writes a key store file atomically, mode 0600.
-func SaveAPIKeys(path string, f *APIKeyFile) error {
+// SaveAPIKeys writes a key store file atomically, mode 0600, through st.
+func SaveAPIKeys(path string, f *APIKeyFile, st *store.Store) error {
 	data, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return st.Write(path, append(data, '\n'))
 }
 
 // APIKeyMethod authenticates API keys from one header.

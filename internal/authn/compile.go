@@ -15,6 +15,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/jws"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 	"github.com/rampart-gw/rampart/internal/pki"
+	"github.com/rampart-gw/rampart/internal/store"
 )
 
 // Set is the compiled authn section: the JWT issuers, the introspection
@@ -34,8 +35,9 @@ type issuerEntry struct {
 }
 
 // Compile builds cfg's authn section, reusing unchanged issuers of prev
-// (nil: none). Errors are config problems naming their key.
-func Compile(cfg *config.Config, deps pipeline.Deps, prev *Set) (*Set, []error) {
+// (nil: none); the API key store is read through st. Errors are config
+// problems naming their key.
+func Compile(cfg *config.Config, deps pipeline.Deps, prev *Set, st *store.Store) (*Set, []error) {
 	s := &Set{issuers: map[string]*issuerEntry{}, intros: map[string]*Introspector{}}
 	var errs []error
 	for i, j := range cfg.Authn.JWT {
@@ -62,7 +64,7 @@ func Compile(cfg *config.Config, deps pipeline.Deps, prev *Set) (*Set, []error) 
 		s.intros[c.Name] = in // caches are per plan: a reload starts them empty
 	}
 	if k := cfg.Authn.APIKeys; k != nil {
-		f, err := LoadAPIKeys(k.File)
+		f, err := LoadAPIKeys(k.File, st)
 		if err != nil {
 			errs = append(errs, cfg.Problem("authn.api_keys.file", "%v", err))
 		} else {

@@ -5,6 +5,9 @@
 package config
 
 import (
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -66,6 +69,9 @@ type Config struct {
 
 	// File is the path the config was loaded from ("" when from memory).
 	File string `yaml:"-"`
+	// State encrypts the secret state Rampart writes (API key store,
+	// assertion keys). Without it those files are plaintext (0600).
+	State *State `yaml:"state"`
 	// Warnings are non-fatal findings (for example a literal secret).
 	Warnings []*FieldError `yaml:"-"`
 	lines    map[string]int
@@ -90,6 +96,32 @@ type Listener struct {
 	// Access allows and denies client addresses on the whole listener,
 	// before any other check of a request.
 	Access *Access `yaml:"access"`
+}
+
+// State configures how Rampart keeps the secret state it writes: the API
+// key store and the assertion signing keys.
+type State struct {
+	// MasterKey encrypts those files at rest (AES-256-GCM, a fresh data
+	// key per write wrapped by this key): 32 bytes written as 64 hex
+	// digits or in base64, from a secret reference
+	// (openssl rand -hex 32).
+	MasterKey Secret `yaml:"master_key" required:"true"`
+	// PreviousMasterKeys still decrypt files written under them, while
+	// `rampart store rekey` rewrites the files under master_key.
+	PreviousMasterKeys []Secret `yaml:"previous_master_keys"`
+}
+
+// DecodeMasterKey reads a master key: 64 hex digits or base64 of 32 bytes.
+func DecodeMasterKey(s string) ([]byte, error) {
+	if b, err := hex.DecodeString(s); err == nil && len(b) == 32 {
+		return b, nil
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil && len(b) == 32 {
+			return b, nil
+		}
+	}
+	return nil, errors.New("a master key is 32 bytes written as 64 hex digits or in base64 (openssl rand -hex 32)")
 }
 
 // Access is an IP firewall: client addresses (as resolved through the

@@ -26,6 +26,32 @@ func (c *Config) validate(p *Problems) {
 	c.validateAccessLog(p)
 	c.validateFiles(p)
 	c.validateAccess(p)
+	c.validateState(p)
+}
+
+// validateState checks the master keys; without a state section, a config
+// that makes Rampart write secret state is warned.
+func (c *Config) validateState(p *Problems) {
+	st := c.State
+	if st == nil {
+		if c.Assertion != nil || c.Authn.APIKeys != nil {
+			c.warn("state", "the assertion key and API key store are written unencrypted (0600); set state.master_key to encrypt them at rest")
+		}
+		return
+	}
+	keys := append([]Secret{st.MasterKey}, st.PreviousMasterKeys...)
+	for i, k := range keys {
+		path := "state.master_key"
+		if i > 0 {
+			path = fmt.Sprintf("state.previous_master_keys[%d]", i-1)
+		}
+		c.checkSecret(p, path, k, 0)
+		if k.IsSet() {
+			if _, err := DecodeMasterKey(k.Reveal()); err != nil {
+				p.Add(path, "%v", err)
+			}
+		}
+	}
 }
 
 // validateAccess checks every access section's addresses and prefixes.

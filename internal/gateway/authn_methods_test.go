@@ -34,7 +34,7 @@ func TestAPIKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	expired, rec2, _ := authn.NewAPIKey([]byte(secret), "old-service", nil, time.Millisecond, now.Add(-time.Hour))
-	if err := authn.SaveAPIKeys(store, &authn.APIKeyFile{Keys: []authn.APIKeyRecord{rec, rec2}}); err != nil {
+	if err := authn.SaveAPIKeys(store, &authn.APIKeyFile{Keys: []authn.APIKeyRecord{rec, rec2}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	raw, _ := os.ReadFile(store)

@@ -24,6 +24,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/ratelimit"
 	"github.com/rampart-gw/rampart/internal/respond"
 	"github.com/rampart-gw/rampart/internal/router"
+	"github.com/rampart-gw/rampart/internal/store"
 	"github.com/rampart-gw/rampart/internal/waf"
 )
 
@@ -99,14 +100,17 @@ func Compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, st *State) (*Pl
 		prev = &Plan{}
 	}
 	var errs, e []error
-	p.authn, e = authn.Compile(cfg, deps, prev.authn)
+	secrets, err := store.FromConfig(cfg.State)
+	if err != nil {
+		errs = append(errs, cfg.Problem("state.master_key", "%v", err))
+	}
+	p.authn, e = authn.Compile(cfg, deps, prev.authn, secrets)
 	errs = append(errs, e...)
-	errs = append(errs, p.compileAssertion(cfg, !st.CheckOnly)...)
+	errs = append(errs, p.compileAssertion(cfg, !st.CheckOnly, secrets)...)
 	if a := cfg.Abuse; a != nil && a.TightenTo != nil {
 		p.tighten = ratelimit.LimitOf(a.TightenTo.Rate, a.TightenTo.Per, a.TightenTo.Burst)
 	}
 	p.decision = compileDecisionFields(cfg.DecisionFields)
-	var err error
 	if p.resp, err = respond.Compile(cfg.ResponseHeaders, nil); err != nil {
 		errs = append(errs, cfg.Problem("response_headers", "%v", err))
 	}
@@ -127,12 +131,12 @@ func Compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, st *State) (*Pl
 }
 
 // compileAssertion loads the assertion signer and its JWKS route.
-func (p *Plan) compileAssertion(cfg *config.Config, create bool) []error {
+func (p *Plan) compileAssertion(cfg *config.Config, create bool, secrets *store.Store) []error {
 	a := cfg.Assertion
 	if a == nil {
 		return nil
 	}
-	signer, err := assert.Compile(a, create)
+	signer, err := assert.Compile(a, create, secrets)
 	if err != nil {
 		return []error{cfg.Problem("assertion.key_file", "%v", err)}
 	}

@@ -662,15 +662,21 @@ func TestKeysCreate(t *testing.T) {
 	defer up.Close()
 	addr := freePort(t)
 	cfg := filepath.Join(dir, "rampart.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`version: 1
+	writeCfg := func(state string) {
+		os.WriteFile(cfg+".new", []byte(fmt.Sprintf(`version: 1
 listeners: [{name: l, address: "%s"}]
 upstreams: [{name: u, allow_plaintext: true, targets: [{url: "%s"}]}]
 authn:
   api_keys: {secret: "${env:E2E_API_KEY_SECRET}", file: %s}
 routes: [{id: r, prefix: /, upstream: u, auth: {api_key: true}, authorize: any_authenticated}]
-`, addr, up.URL, store)), 0o600)
+%s`, addr, up.URL, store, state)), 0o600)
+		os.Rename(cfg+".new", cfg)
+	}
 	t.Setenv("E2E_API_KEY_SECRET", "e2e-api-key-secret-0123456789abcdef")
-	p := start(t, "run", "--config", cfg)
+	t.Setenv("E2E_MASTER_1", strings.Repeat("11", 32))
+	t.Setenv("E2E_MASTER_2", strings.Repeat("22", 32))
+	writeCfg("state: {master_key: '${env:E2E_MASTER_1}'}\n")
+	p := start(t, "run", "--config", cfg, "--watch=false")
 	waitListening(t, addr)
 	out, err := exec.Command(binary, "keys", "create", "--config", cfg, "--consumer", "reports-job", "--scopes", "reports:read", "--ttl", "1d").Output()
 	if err != nil {
@@ -681,8 +687,8 @@ routes: [{id: r, prefix: /, upstream: u, auth: {api_key: true}, authorize: any_a
 		t.Fatalf("key %q", key)
 	}
 	raw, _ := os.ReadFile(store)
-	if strings.Contains(string(raw), key) || strings.Contains(string(raw), strings.SplitN(key, "_", 3)[2]) {
-		t.Fatal("store holds the key")
+	if strings.Contains(string(raw), key) || strings.Contains(string(raw), strings.SplitN(key, "_", 3)[2]) || strings.Contains(string(raw), "reports-job") {
+		t.Fatal("the store is readable on disk")
 	}
 	if st, _ := os.Stat(store); st.Mode().Perm() != 0o600 {
 		t.Errorf("store mode %v", st.Mode().Perm())
@@ -702,6 +708,26 @@ routes: [{id: r, prefix: /, upstream: u, auth: {api_key: true}, authorize: any_a
 	}
 	p.cmd.Process.Signal(syscall.SIGHUP)
 	waitFor(t, "reload with the new key", func() bool { return send(key) == 200 })
+
+	// A new master key: rekey with the old one as previous, then drop it.
+	writeCfg("state: {master_key: '${env:E2E_MASTER_2}', previous_master_keys: ['${env:E2E_MASTER_1}']}\n")
+	if out, err := exec.Command(binary, "store", "rekey", "--config", cfg).CombinedOutput(); err != nil || !strings.Contains(string(out), "rewrote 1 state file") {
+		t.Fatalf("store rekey: %v\n%s", err, out)
+	}
+	writeCfg("state: {master_key: '${env:E2E_MASTER_2}'}\n")
+	if out, err := exec.Command(binary, "check", "--config", cfg).CombinedOutput(); err != nil {
+		t.Fatalf("check with only the new master key: %v\n%s", err, out)
+	}
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	time.Sleep(300 * time.Millisecond)
+	if c := send(key); c != 200 {
+		t.Fatalf("after rekey and reload: %d", c)
+	}
+	// The old key alone no longer opens it: a clear error, not an empty store.
+	writeCfg("state: {master_key: '${env:E2E_MASTER_1}'}\n")
+	if out, err := exec.Command(binary, "check", "--config", cfg).CombinedOutput(); err == nil || !strings.Contains(string(out), "keys.json") {
+		t.Fatalf("check with a master key that did not write the store: %v\n%s", err, out)
+	}
 }
 
 // TestOperationalLogStaysJSON: with Redis down, go-redis's dial failures
