@@ -63,6 +63,7 @@ func cmdKeys(args []string, stdout, stderr io.Writer) int {
 	if err := authn.SaveAPIKeys(k.File, keys, secrets); err != nil {
 		return fail(stderr, err)
 	}
+	record(stderr, cfg, "apikey.created", map[string]string{"prefix": rec.Prefix, "consumer": rec.Consumer})
 	fmt.Fprintf(stderr, "created key %s for %s in %s; it is shown once, store it now (reload rampart to use it):\n", rec.Prefix, rec.Consumer, k.File)
 	fmt.Fprintln(stdout, key)
 	return 0

@@ -8,6 +8,7 @@
 //	rampart keys create ...          create an API key, shown once (keys.go)
 //	rampart bans lift ...            lift an abuse ban everywhere (bans.go)
 //	rampart store rekey ...          rewrite state files under the current master key (store.go)
+//	rampart journal verify ...       check the journal's hash chain (journal.go)
 //	rampart version                  print the version
 //
 // It only wires flags to internal packages; the logic lives there.
@@ -46,6 +47,8 @@ commands:
                           lift an abuse ban on every instance sharing the config's Redis
   store rekey --config FILE
                           rewrite the state files under state.master_key
+  journal verify --config FILE
+                          check the journal of changes for edits, deletions and a cut tail
   version                 print the version
 `
 
@@ -71,6 +74,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdBans(args[1:], stdout, stderr)
 	case "store":
 		return cmdStore(args[1:], stdout, stderr)
+	case "journal":
+		return cmdJournal(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return 0

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
 
 	"github.com/rampart-gw/rampart/internal/store"
 )
@@ -43,6 +44,7 @@ func cmdStore(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
+	record(stderr, cfg, "state.rekeyed", map[string]string{"files": strconv.Itoa(n)})
 	fmt.Fprintf(stdout, "rewrote %d state file(s) under the current master key\n", n)
 	return 0
 }

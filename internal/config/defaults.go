@@ -232,6 +232,9 @@ func (c *Config) securityDefaults() {
 			a.Header = "X-Rampart-Assertion"
 		}
 	}
+	if j := c.Journal; j != nil {
+		setInt(&j.CheckpointEvery, 100)
+	}
 	if a := c.Abuse; a != nil {
 		setDur(&a.BanFor, 15*time.Minute)
 		setInt(&a.MaxClients, 100000)

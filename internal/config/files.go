@@ -69,6 +69,9 @@ func (c *Config) fileFields() []fileField {
 	if k := c.Authn.APIKeys; k != nil {
 		add("authn.api_keys.file", &k.File, false)
 	}
+	if j := c.Journal; j != nil {
+		add("journal.output", &j.Output, false)
+	}
 	if a := c.Assertion; a != nil {
 		add("assertion.key_file", &a.KeyFile, false)
 		for i := range a.PreviousKeyFiles {

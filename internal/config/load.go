@@ -2,6 +2,8 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -94,7 +96,8 @@ func ParseWith(data []byte, file string, o LoadOptions) (*Config, error) {
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
 		doc = doc.Content[0]
 	}
-	cfg := &Config{File: file, lines: map[string]int{"": doc.Line}, opts: o}
+	sum := sha256.Sum256(data)
+	cfg := &Config{File: file, Hash: hex.EncodeToString(sum[:]), lines: map[string]int{"": doc.Line}, opts: o}
 	probs := newProblems(file, cfg.lines)
 	values := newProblems(file, cfg.lines)
 	d := &decoder{probs: probs, values: values, lines: cfg.lines}

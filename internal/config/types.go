@@ -69,9 +69,16 @@ type Config struct {
 
 	// File is the path the config was loaded from ("" when from memory).
 	File string `yaml:"-"`
+	// Journal records every change (config loads and reloads, API keys
+	// created, state rekeyed, startup and shutdown) in a hash-chained
+	// file.
+	Journal *Journal `yaml:"journal"`
 	// State encrypts the secret state Rampart writes (API key store,
 	// assertion keys). Without it those files are plaintext (0600).
 	State *State `yaml:"state"`
+	// Hash is the SHA-256 of the config's bytes (hex), as the journal and
+	// the admin listener name a config version.
+	Hash string `yaml:"-"`
 	// Warnings are non-fatal findings (for example a literal secret).
 	Warnings []*FieldError `yaml:"-"`
 	lines    map[string]int
@@ -109,6 +116,21 @@ type State struct {
 	// PreviousMasterKeys still decrypt files written under them, while
 	// `rampart store rekey` rewrites the files under master_key.
 	PreviousMasterKeys []Secret `yaml:"previous_master_keys"`
+}
+
+// Journal configures the tamper-evident journal of changes.
+type Journal struct {
+	// Output is the journal file (appended, 0600), relative to the config
+	// file's directory when relative.
+	Output string `yaml:"output" required:"true"`
+	// CheckpointKey signs checkpoints of the chain (HMAC-SHA256): a
+	// secret reference, at least 32 bytes. Without it the chain shows
+	// edits but a rewrite of the whole file cannot be told from the real
+	// one.
+	CheckpointKey Secret `yaml:"checkpoint_key"`
+	// CheckpointEvery is how many records pass between checkpoints.
+	// Default 100 (and one at every shutdown).
+	CheckpointEvery int `yaml:"checkpoint_every"`
 }
 
 // DecodeMasterKey reads a master key: 64 hex digits or base64 of 32 bytes.

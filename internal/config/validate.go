@@ -27,6 +27,9 @@ func (c *Config) validate(p *Problems) {
 	c.validateFiles(p)
 	c.validateAccess(p)
 	c.validateState(p)
+	if j := c.Journal; j != nil && j.CheckpointKey.IsSet() {
+		c.checkSecret(p, "journal.checkpoint_key", j.CheckpointKey, 32)
+	}
 }
 
 // validateState checks the master keys; without a state section, a config

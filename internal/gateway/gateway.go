@@ -97,6 +97,7 @@ func New(cfg *config.Config, deps pipeline.Deps) (*Gateway, error) {
 		return nil, err
 	}
 	g.plan.Store(p)
+	g.outputs.Record("startup", "", map[string]string{"config": cfg.Hash})
 	return g, nil
 }
 
@@ -189,7 +190,7 @@ func (g *Gateway) Addr(name string) net.Addr {
 // Requests in flight finish on the old plan. On error the old plan keeps
 // serving and the error lists every problem.
 func (g *Gateway) Reload(cfg *config.Config) error {
-	return g.rejected("api", g.reload(cfg))
+	return g.rejected("api", g.reload(cfg, "api"))
 }
 
 // ReloadFile loads the config file at path and applies it (see Reload);
@@ -201,7 +202,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 func (g *Gateway) ReloadFile(path, trigger string) (*config.Config, error) {
 	cfg, err := config.LoadWith(path, g.plan.Load().Config.Options()) // as at start
 	if err == nil {
-		err = g.reload(cfg)
+		err = g.reload(cfg, trigger)
 	}
 	if err != nil {
 		return nil, g.rejected(trigger, err)
@@ -218,6 +219,7 @@ func (g *Gateway) rejected(trigger string, err error) error {
 		g.metrics.Reload(false, 0)
 	}
 	problems := config.FieldErrors(err)
+	g.outputs.Record("config.reload_rejected", trigger, map[string]string{"problems": strconv.Itoa(max(len(problems), 1))})
 	first := err.Error()
 	if len(problems) > 0 {
 		first = problems[0].Error()
@@ -227,7 +229,7 @@ func (g *Gateway) rejected(trigger string, err error) error {
 	return err
 }
 
-func (g *Gateway) reload(cfg *config.Config) error {
+func (g *Gateway) reload(cfg *config.Config, trigger string) error {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
 	old := g.plan.Load()
@@ -269,6 +271,7 @@ func (g *Gateway) reload(cfg *config.Config) error {
 	old.CloseUnshared(p)
 	version := g.version.Add(1)
 	g.loadedAt.Store(g.deps.Now().Unix())
+	g.outputs.Record("config.reload", trigger, map[string]string{"before": old.Config.Hash, "after": cfg.Hash})
 	if g.metrics != nil {
 		g.metrics.Reload(true, int(version))
 	}
@@ -323,6 +326,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		g.guard.Close()
 	}
 	g.state.Release(nil)
+	g.outputs.Record("shutdown", "", nil)
 	// The logs, events and spans of the drained requests get their own
 	// deadline: the drain's may be spent.
 	flush, cancel := context.WithTimeout(context.Background(), flushTimeout)

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/journal"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 )
 
@@ -25,6 +26,7 @@ type Outputs struct {
 	access  atomic.Pointer[accessLog] // nil while the access log is off
 	events  *ownEvents                // the gateway's own event stream; nil when the caller supplies one
 	tracing atomic.Pointer[tracing]   // nil without a tracing section
+	journal *journal.Journal          // nil without a journal section; bound at start
 }
 
 // OpenOutputs opens the security event stream (when ownEvents: the
@@ -46,7 +48,19 @@ func OpenOutputs(cfg *config.Config, log *slog.Logger, ownEvents bool) (*Outputs
 		return nil, cfg.Problem("tracing", "%v", err)
 	}
 	o.tracing.Store(tr)
+	if o.journal, err = journal.FromConfig(cfg.Journal, nil); err != nil {
+		o.Abandon()
+		return nil, cfg.Problem("journal.output", "%v", err)
+	}
 	return o, nil
+}
+
+// Record appends a change to the journal (no journal: nothing); a failed
+// write is logged, never fatal to what was recorded.
+func (o *Outputs) Record(event, actor string, attrs map[string]string) {
+	if err := o.journal.Append(event, actor, attrs); err != nil {
+		o.log.Error("journal write failed", "event", event, "error", err.Error())
+	}
 }
 
 // OpenAccessLog opens cfg's access log.
@@ -115,9 +129,13 @@ func (o *Outputs) Abandon() {
 	_ = o.events.current().close(ctx)
 }
 
-// Close writes out and closes every output; ctx bounds the flush.
+// Close writes out and closes every output; ctx bounds the flush. The
+// journal is sealed with a checkpoint.
 func (o *Outputs) Close(ctx context.Context) error {
 	var errs []error
+	if err := o.journal.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("journal: %w", err))
+	}
 	if al := o.access.Load(); al != nil {
 		_ = al.out.Close()
 	}
