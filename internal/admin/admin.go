@@ -4,14 +4,11 @@ package admin
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/netip"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -20,9 +17,12 @@ import (
 
 // Options configure the admin handler.
 type Options struct {
-	// TokenHash is the SHA-256 of the admin token; requests to protected
-	// endpoints present the token as "Authorization: Bearer <token>".
-	TokenHash [32]byte
+	// Principals are the admin users; requests to protected endpoints
+	// present a principal's token as "Authorization: Bearer <token>".
+	Principals []Principal
+	// OnAuthFailure, if set, hears of every failed admin authentication
+	// or authorization (a security event), with the client address.
+	OnAuthFailure func(client netip.Addr, code, detail string)
 	// Metrics serves /metrics (protected).
 	Metrics http.Handler
 	// Ready reports readiness and each check's state ("ok" or why not).
@@ -58,12 +58,13 @@ func Handler(o Options) http.Handler {
 		}
 		writeJSON(w, status, map[string]any{"ready": ready, "checks": checks})
 	})
-	mux.Handle("GET /metrics", o.protect(o.Metrics))
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	failures := newThrottle()
+	mux.Handle("GET /metrics", o.protect(OpMetrics, failures, o.Metrics))
 	if o.State != nil {
-		if o.Now == nil {
-			o.Now = time.Now
-		}
-		newDashboard(o).routes(mux)
+		newDashboard(o, failures).routes(mux)
 	}
 	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -72,20 +73,38 @@ func Handler(o Options) http.Handler {
 	return headers(firewall(o.ClientAllowed, mux))
 }
 
-// protect requires the admin token. The presented token is hashed and the
-// hashes compared in constant time, so neither the token's length nor its
-// prefix leaks through timing.
-func (o Options) protect(h http.Handler) http.Handler {
+// protect requires a principal allowed to perform op. Failed attempts
+// are throttled per client, as sign-ins are, and reported.
+func (o Options) protect(op string, f *throttle, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		sum := sha256.Sum256([]byte(tok))
-		if !ok || tok == "" || subtle.ConstantTimeCompare(sum[:], o.TokenHash[:]) != 1 {
+		now := o.Now()
+		if f.limited(r, now) {
+			w.Header().Set("Retry-After", "60")
+			problem(w, http.StatusTooManyRequests, "admin.login_limited", "too many failed attempts; try again in a minute")
+			return
+		}
+		p, ok := authenticate(o.Principals, bearer(r))
+		if !ok {
+			f.fail(r, now)
+			o.authFailed(r, "admin.unauthorized", "no valid admin token")
 			w.Header().Set("WWW-Authenticate", `Bearer realm="rampart-admin"`)
 			problem(w, http.StatusUnauthorized, "admin.unauthorized", "a valid admin token is required")
 			return
 		}
+		if !allowed(p.Role, op) {
+			o.authFailed(r, "admin.forbidden", p.Name+" ("+p.Role.String()+") may not "+op)
+			problem(w, http.StatusForbidden, "admin.forbidden", "your role may not do this")
+			return
+		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// authFailed reports a refused admin request.
+func (o Options) authFailed(r *http.Request, code, detail string) {
+	if o.OnAuthFailure != nil {
+		o.OnAuthFailure(clientip.PeerAddr(r.RemoteAddr), code, detail)
+	}
 }
 
 // firewall refuses peers that allowed (nil: none) refuses.

@@ -12,7 +12,11 @@ import (
 	"time"
 )
 
-const token = "admin-token-0123456789abcdef0123456789abcdef"
+const (
+	token         = "admin-token-0123456789abcdef0123456789abcdef"
+	viewerToken   = "viewer-token-0123456789abcdef0123456789abcde"
+	operatorToken = "operator-token-0123456789abcdef0123456789ab"
+)
 
 type fixture struct {
 	h      http.Handler
@@ -23,12 +27,16 @@ type fixture struct {
 func newFixture() *fixture {
 	f := &fixture{now: time.Unix(1_800_000_000, 0)}
 	f.h = Handler(Options{
-		TokenHash: sha256.Sum256([]byte(token)),
-		Metrics:   http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("metrics")) }),
-		Ready:     func() (bool, map[string]string) { return true, map[string]string{"plan": "ok"} },
-		State:     func() State { return State{Bans: []Ban{{IP: "203.0.113.9", Action: "ban"}}} },
-		LiftBan:   func(ip string) error { f.lifted = append(f.lifted, ip); return nil },
-		Now:       func() time.Time { return f.now },
+		Principals: []Principal{
+			{Name: "admin", TokenHash: sha256.Sum256([]byte(token)), Role: Admin},
+			{Name: "grafana", TokenHash: sha256.Sum256([]byte(viewerToken)), Role: Viewer},
+			{Name: "oncall", TokenHash: sha256.Sum256([]byte(operatorToken)), Role: Operator},
+		},
+		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("metrics")) }),
+		Ready:   func() (bool, map[string]string) { return true, map[string]string{"plan": "ok"} },
+		State:   func() State { return State{Bans: []Ban{{IP: "203.0.113.9", Action: "ban"}}} },
+		LiftBan: func(ip string) error { f.lifted = append(f.lifted, ip); return nil },
+		Now:     func() time.Time { return f.now },
 	})
 	return f
 }
@@ -47,10 +55,14 @@ func (f *fixture) do(method, path string, hdr map[string]string, body string) *h
 	return w
 }
 
-// login signs in and returns the session cookie and the page's CSRF token.
-func (f *fixture) login(t *testing.T) (string, string) {
+// login signs in as the admin and returns the session cookie and the
+// page's CSRF token.
+func (f *fixture) login(t *testing.T) (string, string) { return f.loginAs(t, token) }
+
+// loginAs signs in with tok.
+func (f *fixture) loginAs(t *testing.T, tok string) (string, string) {
 	t.Helper()
-	w := f.do("POST", "/dashboard/login", map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Origin": "http://127.0.0.1:9901"}, "token="+url.QueryEscape(token))
+	w := f.do("POST", "/dashboard/login", map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Origin": "http://127.0.0.1:9901"}, "token="+url.QueryEscape(tok))
 	if w.Code != http.StatusSeeOther {
 		t.Fatalf("login: %d %s", w.Code, w.Body)
 	}
@@ -181,5 +193,53 @@ func TestLoginThrottle(t *testing.T) {
 	}
 	if w := f.do("POST", "/dashboard/login", from("203.0.113.50:4000"), "token="+token); w.Code != 429 {
 		t.Fatalf("after %d failures from 25 addresses, a new client: %d, want 429", totalLoginFailures, w.Code)
+	}
+}
+
+// TestRoleMatrix: every operation of the admin listener, by every role:
+// allowed exactly where the permissions table says, refused otherwise
+// (401 without a principal, 403 for a role below the operation's), with
+// no way around it (a method override, a direct call from a viewer's
+// session).
+func TestRoleMatrix(t *testing.T) {
+	roles := map[Role]string{Viewer: viewerToken, Operator: operatorToken, Admin: token}
+	for role, tok := range roles {
+		f := newFixture()
+		cookie, csrf := f.loginAs(t, tok)
+		ops := map[string]func() int{
+			OpMetrics: func() int {
+				return f.do("GET", "/metrics", map[string]string{"Authorization": "Bearer " + tok}, "").Code
+			},
+			OpDashboardRead: func() int {
+				return f.do("GET", "/dashboard/api/state", map[string]string{"Cookie": cookie}, "").Code
+			},
+			OpBansLift: func() int {
+				return f.do("POST", "/dashboard/api/bans/lift", map[string]string{"Cookie": cookie, "X-CSRF-Token": csrf,
+					"Origin": "http://127.0.0.1:9901", "Content-Type": "application/json"}, `{"ip":"203.0.113.9"}`).Code
+			},
+		}
+		if len(ops) != len(permissions) {
+			t.Fatalf("the matrix tests %d operations, the table has %d", len(ops), len(permissions))
+		}
+		for op, call := range ops {
+			want := http.StatusForbidden
+			if role >= permissions[op] {
+				want = http.StatusOK
+			}
+			if got := call(); got != want {
+				t.Errorf("%s %s: %d, want %d", role, op, got, want)
+			}
+		}
+		if role == Viewer && len(f.lifted) != 0 {
+			t.Errorf("a viewer lifted a ban: %v", f.lifted)
+		}
+		override := f.do("GET", "/dashboard/api/bans/lift", map[string]string{"Cookie": cookie, "X-HTTP-Method-Override": "POST"}, "")
+		if override.Code == http.StatusOK {
+			t.Errorf("%s: a method override reached the lift", role)
+		}
+	}
+	f := newFixture()
+	if got := f.do("GET", "/metrics", nil, "").Code; got != http.StatusUnauthorized {
+		t.Errorf("no principal: %d", got)
 	}
 }

@@ -58,8 +58,9 @@ const sessionCookie = "rampart_admin_session"
 const sessionTTL = 8 * time.Hour
 
 type session struct {
-	csrf    string
-	expires time.Time
+	csrf      string
+	expires   time.Time
+	principal Principal
 }
 
 // dashboard serves the live dashboard behind a login with the admin token.
@@ -67,13 +68,13 @@ type dashboard struct {
 	o        Options
 	mu       sync.Mutex
 	sessions map[[32]byte]session // by SHA-256 of the session id
-	failures loginFailures
+	failures *throttle            // shared with the bearer-token endpoints
 	page     *template.Template
 }
 
-func newDashboard(o Options) *dashboard {
+func newDashboard(o Options, failures *throttle) *dashboard {
 	page := template.Must(template.ParseFS(assets, "assets/dashboard.html"))
-	return &dashboard{o: o, sessions: map[[32]byte]session{}, page: page, failures: loginFailures{byClient: map[netip.Prefix][]time.Time{}}}
+	return &dashboard{o: o, sessions: map[[32]byte]session{}, page: page, failures: failures}
 }
 
 func (d *dashboard) routes(mux *http.ServeMux) {
@@ -84,10 +85,10 @@ func (d *dashboard) routes(mux *http.ServeMux) {
 		http.Redirect(w, r, "/dashboard/", http.StatusSeeOther)
 	})
 	mux.HandleFunc("POST /dashboard/login", d.login)
-	mux.HandleFunc("POST /dashboard/logout", d.withSession(true, d.logout))
-	mux.HandleFunc("GET /dashboard/api/stream", d.withSession(false, d.stream))
-	mux.HandleFunc("GET /dashboard/api/state", d.withSession(false, d.state))
-	mux.HandleFunc("POST /dashboard/api/bans/lift", d.withSession(true, d.lift))
+	mux.HandleFunc("POST /dashboard/logout", d.withSession(OpDashboardRead, true, d.logout))
+	mux.HandleFunc("GET /dashboard/api/stream", d.withSession(OpDashboardRead, false, d.stream))
+	mux.HandleFunc("GET /dashboard/api/state", d.withSession(OpDashboardRead, false, d.state))
+	mux.HandleFunc("POST /dashboard/api/bans/lift", d.withSession(OpBansLift, true, d.lift))
 }
 
 // pageHeaders: no inline script or style may run, nothing may frame the
@@ -111,7 +112,11 @@ func (d *dashboard) index(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var buf bytes.Buffer
-	if err := d.page.Execute(&buf, map[string]string{"CSRF": s.csrf}); err != nil {
+	data := map[string]string{"CSRF": s.csrf, "Principal": s.principal.Name, "Role": s.principal.Role.String(), "CanLift": ""}
+	if allowed(s.principal.Role, OpBansLift) {
+		data["CanLift"] = "true"
+	}
+	if err := d.page.Execute(&buf, data); err != nil {
 		http.Error(w, "page", http.StatusInternalServerError)
 		return
 	}
@@ -135,6 +140,31 @@ const (
 type loginFailures struct {
 	byClient map[netip.Prefix][]time.Time
 	all      []time.Time
+}
+
+// throttle is the failed-authentication count of the admin listener,
+// shared by the dashboard's sign-in and the bearer-token endpoints.
+type throttle struct {
+	mu sync.Mutex
+	f  loginFailures
+}
+
+func newThrottle() *throttle {
+	return &throttle{f: loginFailures{byClient: map[netip.Prefix][]time.Time{}}}
+}
+
+// limited reports whether r's client may not try now.
+func (t *throttle) limited(r *http.Request, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.f.limited(clientOf(r), now)
+}
+
+// fail records a failed attempt of r's client.
+func (t *throttle) fail(r *http.Request, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.f.fail(clientOf(r), now)
 }
 
 // clientOf is the address failures are counted against: the peer (the
@@ -197,22 +227,16 @@ func (d *dashboard) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := d.o.Now()
-	client := clientOf(r)
-	d.mu.Lock()
-	limited := d.failures.limited(client, now)
-	d.mu.Unlock()
-	if limited {
+	if d.failures.limited(r, now) {
 		w.Header().Set("Retry-After", "60")
 		problem(w, http.StatusTooManyRequests, "admin.login_limited", "too many failed logins; try again in a minute")
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
-	tok := r.PostFormValue("token")
-	sum := sha256.Sum256([]byte(tok))
-	if tok == "" || subtle.ConstantTimeCompare(sum[:], d.o.TokenHash[:]) != 1 {
-		d.mu.Lock()
-		d.failures.fail(client, now)
-		d.mu.Unlock()
+	p, ok := authenticate(d.o.Principals, r.PostFormValue("token"))
+	if !ok {
+		d.failures.fail(r, now)
+		d.o.authFailed(r, "admin.unauthorized", "wrong token at the dashboard sign-in")
 		problem(w, http.StatusUnauthorized, "admin.unauthorized", "wrong admin token")
 		return
 	}
@@ -223,7 +247,7 @@ func (d *dashboard) login(w http.ResponseWriter, r *http.Request) {
 			delete(d.sessions, k)
 		}
 	}
-	d.sessions[sha256.Sum256([]byte(id))] = session{csrf: csrf, expires: now.Add(sessionTTL)}
+	d.sessions[sha256.Sum256([]byte(id))] = session{csrf: csrf, expires: now.Add(sessionTTL), principal: p}
 	d.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/dashboard", MaxAge: int(sessionTTL.Seconds()),
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
@@ -255,13 +279,19 @@ func (d *dashboard) session(r *http.Request) (session, bool) {
 	return s, true
 }
 
-// withSession requires a session and, for state-changing requests, the
-// session's CSRF token in X-CSRF-Token and a same-origin request.
-func (d *dashboard) withSession(mutating bool, h http.HandlerFunc) http.HandlerFunc {
+// withSession requires a session whose principal may perform op and,
+// for state-changing requests, the session's CSRF token in X-CSRF-Token
+// and a same-origin request.
+func (d *dashboard) withSession(op string, mutating bool, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s, ok := d.session(r)
 		if !ok {
 			problem(w, http.StatusUnauthorized, "admin.unauthorized", "log in to the dashboard")
+			return
+		}
+		if !allowed(s.principal.Role, op) {
+			d.o.authFailed(r, "admin.forbidden", s.principal.Name+" ("+s.principal.Role.String()+") may not "+op)
+			problem(w, http.StatusForbidden, "admin.forbidden", "your role may not do this")
 			return
 		}
 		if mutating {

@@ -483,13 +483,29 @@ type Admin struct {
 	// AllowRemote permits binding a non-loopback address (put network
 	// policy in front of it).
 	AllowRemote bool `yaml:"allow_remote"`
-	// Token authenticates requests to protected endpoints (/metrics) as
-	// "Authorization: Bearer <token>": a secret reference, at least 32
-	// bytes. Only its SHA-256 is kept.
-	Token Secret `yaml:"token" required:"true"`
+	// Token is the token of a principal named "admin" with the admin
+	// role (shorthand for one entry of principals): presented as
+	// "Authorization: Bearer <token>" or at the dashboard's sign-in; a
+	// secret reference, at least 32 bytes. Only its SHA-256 is kept.
+	Token Secret `yaml:"token"`
+	// Principals are the admin listener's named users, each with a token
+	// and a role. At least one of token and principals is required.
+	Principals []AdminPrincipal `yaml:"principals"`
 	// Access allows and denies the admin listener's clients (its direct
 	// peers: the admin listener trusts no proxy).
 	Access *Access `yaml:"access"`
+}
+
+// AdminPrincipal is one user of the admin listener.
+type AdminPrincipal struct {
+	// Name identifies the principal in the journal and the events.
+	Name string `yaml:"name" required:"true"`
+	// Token is a secret reference of at least 32 bytes; only its SHA-256
+	// is kept.
+	Token Secret `yaml:"token" required:"true"`
+	// Role is viewer (read only), operator (also lift bans) or admin
+	// (everything).
+	Role string `yaml:"role" required:"true" enum:"viewer,operator,admin"`
 }
 
 // SecurityEvents configures the security event stream.

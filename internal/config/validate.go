@@ -32,6 +32,33 @@ func (c *Config) validate(p *Problems) {
 	}
 }
 
+// validateAdminPrincipals checks the admin listener's users: at least
+// one, unique names and tokens, each token a long secret reference.
+func (c *Config) validateAdminPrincipals(p *Problems, a *Admin) {
+	if !a.Token.IsSet() && len(a.Principals) == 0 {
+		p.Add("admin.token", "required (or admin.principals)")
+		return
+	}
+	names, tokens := map[string]bool{}, map[string]bool{}
+	if a.Token.IsSet() {
+		c.checkSecret(p, "admin.token", a.Token, 32)
+		names["admin"], tokens[a.Token.Reveal()] = true, true
+	}
+	for i, pr := range a.Principals {
+		base := fmt.Sprintf("admin.principals[%d]", i)
+		checkName(p, base+".name", pr.Name, "principal")
+		if names[pr.Name] {
+			p.Add(base+".name", "duplicate principal %q (admin.token is the principal \"admin\")", pr.Name)
+		}
+		names[pr.Name] = true
+		c.checkSecret(p, base+".token", pr.Token, 32)
+		if pr.Token.IsSet() && tokens[pr.Token.Reveal()] {
+			p.Add(base+".token", "the same token as another principal")
+		}
+		tokens[pr.Token.Reveal()] = true
+	}
+}
+
 // validateState checks the master keys; without a state section, a config
 // that makes Rampart write secret state is warned.
 func (c *Config) validateState(p *Problems) {
@@ -841,7 +868,7 @@ func (c *Config) validateAdmin(p *Problems) {
 		} else if ip := net.ParseIP(host); !a.AllowRemote && (ip == nil || !ip.IsLoopback()) {
 			p.Add("admin.address", "%q is not a loopback address; set allow_remote: true to expose the admin listener", a.Address)
 		}
-		c.checkSecret(p, "admin.token", a.Token, 32)
+		c.validateAdminPrincipals(p, a)
 		for _, l := range c.Listeners {
 			if l.Address == a.Address && !strings.HasSuffix(a.Address, ":0") {
 				p.Add("admin.address", "also the address of listener %q", l.Name)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -36,7 +37,8 @@ func (g *Gateway) startAdmin(a *config.Admin) error {
 	g.adminAccess = access
 	h := admin.Handler(admin.Options{
 		ClientAllowed: access.Allowed,
-		TokenHash:     sha256.Sum256([]byte(a.Token.Reveal())),
+		Principals:    principals(a),
+		OnAuthFailure: g.adminAuthFailed,
 		Metrics:       g.metrics.Handler(),
 		Ready:         g.ready,
 		State:         g.dashboardState,
@@ -57,6 +59,29 @@ func (g *Gateway) startAdmin(a *config.Admin) error {
 		}
 	}()
 	return nil
+}
+
+// principals are the admin section's users: admin.token is the
+// principal "admin" with the admin role. Only token hashes are kept.
+func principals(a *config.Admin) []admin.Principal {
+	var out []admin.Principal
+	if a.Token.IsSet() {
+		out = append(out, admin.Principal{Name: "admin", TokenHash: sha256.Sum256([]byte(a.Token.Reveal())), Role: admin.Admin})
+	}
+	for _, p := range a.Principals {
+		out = append(out, admin.Principal{Name: p.Name, TokenHash: sha256.Sum256([]byte(p.Token.Reveal())), Role: admin.ParseRole(p.Role)})
+	}
+	return out
+}
+
+// adminAuthFailed puts a refused admin request on the security event
+// stream.
+func (g *Gateway) adminAuthFailed(client netip.Addr, code, detail string) {
+	ev := pipeline.Event{Time: g.deps.Now(), Name: code, Code: code, Reason: detail, Route: "admin"}
+	if client.IsValid() {
+		ev.ClientIP = client.String()
+	}
+	g.deps.Events.Emit(ev)
 }
 
 // AdminAddr is the admin listener's bound address, nil when off.

@@ -4,6 +4,9 @@
 "use strict";
 
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
+// Only a role that may lift bans gets the button (the server checks the
+// role again on every call).
+const canLift = document.querySelector('meta[name="can-lift"]').content === "true";
 const $ = (id) => document.getElementById(id);
 let traffic = null, latency = null, last = null;
 
@@ -88,6 +91,7 @@ function render(s) {
     tr.dataset.ip = b.ip;
     cell(tr, b.ip); cell(tr, b.action); cell(tr, utc(b.until));
     const td = cell(tr, "");
+    if (!canLift) return;
     const btn = document.createElement("button");
     btn.type = "button"; btn.textContent = "lift"; btn.className = "lift";
     btn.addEventListener("click", () => lift(b.ip, btn));
