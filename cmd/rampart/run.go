@@ -68,6 +68,9 @@ func serve(cfg *config.Config, path string, watch bool, drain time.Duration, log
 		printProblems(stderr, err)
 		return 1
 	}
+	if path != "" {
+		g.SetConfigFile(path)
+	}
 	if err := g.Start(); err != nil {
 		return fail(stderr, err)
 	}

@@ -344,6 +344,14 @@ func (g *Guard) ObserveLogin(account string, ip netip.Addr, status int, now time
 // Ban bans client k until the given time (operators, other instances).
 func (g *Guard) Ban(k netip.Prefix, until time.Time) { g.bans.set(k, sanction{until: until}) }
 
+// BanEverywhere bans client k until the given time here and, with Redis,
+// on every instance (an operator's ban through the admin API).
+func (g *Guard) BanEverywhere(k netip.Prefix, until time.Time) {
+	sc := sanction{until: until}
+	g.bans.set(k, sc)
+	g.publish(k, sc)
+}
+
 // event puts a detector finding on the security event stream.
 func (g *Guard) event(name, clientIP string, attrs map[string]string) {
 	g.events.Emit(pipeline.Event{Name: name, Code: name, ClientIP: clientIP, Attrs: attrs})

@@ -33,6 +33,12 @@ type Options struct {
 	LiftBan func(ip string) error
 	// Now is the clock (sessions, login throttling).
 	Now func() time.Time
+	// Ban bans a client address or prefix for d, on behalf of a principal
+	// (nil: abuse detection is off).
+	Ban func(client string, d time.Duration, by string) error
+	// Reload reloads the config file on behalf of a principal (nil: no
+	// file to reload).
+	Reload func(by string) error
 	// ClientAllowed is the admin listener's IP firewall on its direct
 	// peer (nil: every address); a refused client gets 403
 	// access.ip_denied on every endpoint, probes included.
@@ -65,6 +71,11 @@ func Handler(o Options) http.Handler {
 	mux.Handle("GET /metrics", o.protect(OpMetrics, failures, o.Metrics))
 	if o.State != nil {
 		newDashboard(o, failures).routes(mux)
+		a, err := newAPI(o)
+		if err != nil {
+			panic("admin API document: " + err.Error()) // embedded: a build error
+		}
+		a.routes(mux, failures)
 	}
 	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

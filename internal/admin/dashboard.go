@@ -27,6 +27,7 @@ type State struct {
 	Live      observe.Snapshot `json:"live"`
 	Bans      []Ban            `json:"bans"`
 	Upstreams []Upstream       `json:"upstreams"`
+	Routes    []RouteView      `json:"routes"`
 	Config    ConfigState      `json:"config"`
 	Dropped   uint64           `json:"events_dropped"`
 }
@@ -45,10 +46,19 @@ type Upstream struct {
 	Healthy bool   `json:"healthy"`
 }
 
+// RouteView is a route of the plan in service, without secrets.
+type RouteView struct {
+	Listener string   `json:"listener"`
+	ID       string   `json:"id"`
+	Stages   []string `json:"stages"`
+}
+
 // ConfigState is the plan in service.
 type ConfigState struct {
 	Version    int64  `json:"version"`
+	Hash       string `json:"hash"`
 	LastReload string `json:"last_reload"`
+	Trigger    string `json:"trigger,omitempty"` // what caused the last load: start, SIGHUP, file change, api:<principal>
 	LastError  string `json:"last_error,omitempty"`
 }
 

@@ -45,7 +45,13 @@ const (
 var permissions = map[string]Role{
 	OpMetrics:       Viewer,
 	OpDashboardRead: Viewer,
+	OpPlanRead:      Viewer,
+	OpBansRead:      Viewer,
+	OpEventsRead:    Viewer,
+	OpAPIDoc:        Viewer,
 	OpBansLift:      Operator,
+	OpBansAdd:       Operator,
+	OpReload:        Admin,
 }
 
 // allowed reports whether role may perform op.

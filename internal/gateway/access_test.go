@@ -85,3 +85,65 @@ admin: {address: 127.0.0.1:0, token: '${env:RAMPART_ADMIN_TOKEN}', access: {allo
 		t.Fatalf("admin from the allowed peer: %v", got)
 	}
 }
+
+// TestAdminAPIBanAndReload: an operator bans a client through the admin
+// API and the data listener refuses it at once; a viewer cannot; an
+// admin's reload through the API is applied and names its principal.
+func TestAdminAPIBanAndReload(t *testing.T) {
+	t.Setenv("RAMPART_ADMIN_TOKEN", adminToken)
+	t.Setenv("RAMPART_VIEWER_TOKEN", strings.Repeat("v", 40))
+	t.Setenv("RAMPART_OPERATOR_TOKEN", strings.Repeat("o", 40))
+	up := newUpstream(t, nil)
+	cfgText := baseConfig(up.hostPort(), `abuse: {}
+admin:
+  address: 127.0.0.1:0
+  token: '${env:RAMPART_ADMIN_TOKEN}'
+  principals:
+    - {name: grafana, token: '${env:RAMPART_VIEWER_TOKEN}', role: viewer}
+    - {name: oncall, token: '${env:RAMPART_OPERATOR_TOKEN}', role: operator}
+`)
+	path := filepath.Join(t.TempDir(), "gw.yaml")
+	os.WriteFile(path, []byte(cfgText), 0o600)
+	g, addr := startGateway(t, cfgText)
+	g.SetConfigFile(path)
+	api := "http://" + g.AdminAddr().String() + "/api/v1"
+	call := func(method, url, tok, body string) int {
+		req, _ := http.NewRequest(method, url, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	ban := `{"ip":"127.0.0.9","for":"5m"}`
+	if c := call("POST", api+"/bans", strings.Repeat("v", 40), ban); c != http.StatusForbidden {
+		t.Fatalf("a viewer's ban: %d", c)
+	}
+	if got := statusLines(rawExchangeFrom(t, "127.0.0.9", addr, "GET /api/x HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")); strings.Join(got, "") != "200" {
+		t.Fatalf("before the ban: %v", got)
+	}
+	if c := call("POST", api+"/bans", strings.Repeat("o", 40), ban); c != http.StatusCreated {
+		t.Fatalf("an operator's ban: %d", c)
+	}
+	if got := statusLines(rawExchangeFrom(t, "127.0.0.9", addr, "GET /api/x HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")); strings.Join(got, "") != "403" {
+		t.Fatalf("after the ban: %v", got)
+	}
+	if c := call("DELETE", api+"/bans/127.0.0.9", strings.Repeat("o", 40), ""); c != http.StatusNoContent {
+		t.Fatalf("lift: %d", c)
+	}
+	if c := call("POST", api+"/reload", strings.Repeat("o", 40), ""); c != http.StatusForbidden {
+		t.Fatalf("an operator's reload: %d", c)
+	}
+	before := g.version.Load()
+	if c := call("POST", api+"/reload", adminToken, ""); c != http.StatusNoContent || g.version.Load() != before+1 {
+		t.Fatalf("an admin's reload: %d (version %d -> %d)", c, before, g.version.Load())
+	}
+	if tr := g.trigger.Load(); tr == nil || *tr != "api:admin" {
+		t.Fatalf("reload trigger %v", tr)
+	}
+}

@@ -43,6 +43,8 @@ func (g *Gateway) startAdmin(a *config.Admin) error {
 		Ready:         g.ready,
 		State:         g.dashboardState,
 		LiftBan:       g.liftBan,
+		Ban:           g.banFromAPI,
+		Reload:        g.reloadFromAPI,
 		Now:           g.deps.Now,
 	})
 	g.admin = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
@@ -60,6 +62,38 @@ func (g *Gateway) startAdmin(a *config.Admin) error {
 	}()
 	return nil
 }
+
+// banFromAPI bans a client (an address or IPv6 prefix) for d, on every
+// instance sharing Redis, on behalf of a principal.
+func (g *Gateway) banFromAPI(client string, d time.Duration, by string) error {
+	if g.guard == nil {
+		return errors.New("abuse detection is off")
+	}
+	k, err := clientip.ParseKey(client, g.plan.Load().Config.ClientIP.IPv6Prefix)
+	if err != nil {
+		return fmt.Errorf("not a client address: %q", client)
+	}
+	until := g.deps.Now().Add(d)
+	g.guard.BanEverywhere(k, until)
+	g.deps.Events.Emit(pipeline.Event{Name: "abuse.banned_by_operator", Code: "abuse.banned_by_operator", ClientIP: clientip.KeyString(k),
+		Attrs: map[string]string{"by": by, "until": until.UTC().Format(time.RFC3339)}})
+	g.outputs.Record("ban.added", by, map[string]string{"client": clientip.KeyString(k), "until": until.UTC().Format(time.RFC3339)})
+	return nil
+}
+
+// reloadFromAPI reloads the config file on behalf of a principal.
+func (g *Gateway) reloadFromAPI(by string) error {
+	path := g.configFile.Load()
+	if path == nil {
+		return errors.New("started without a config file")
+	}
+	_, err := g.ReloadFile(*path, "api:"+by)
+	return err
+}
+
+// SetConfigFile names the file the gateway was started from, for reloads
+// through the admin API.
+func (g *Gateway) SetConfigFile(path string) { g.configFile.Store(&path) }
 
 // principals are the admin section's users: admin.token is the
 // principal "admin" with the admin role. Only token hashes are kept.
@@ -128,8 +162,17 @@ func (g *Gateway) reportHealth(report func(upstream, target string, healthy bool
 // dashboardState is what the live dashboard shows.
 func (g *Gateway) dashboardState() admin.State {
 	now := g.deps.Now()
-	st := admin.State{Live: g.live.Snapshot(now), Bans: []admin.Ban{}, Upstreams: []admin.Upstream{},
-		Config: admin.ConfigState{Version: g.version.Load(), LastReload: time.Unix(g.loadedAt.Load(), 0).UTC().Format(time.RFC3339)}}
+	p := g.plan.Load()
+	st := admin.State{Live: g.live.Snapshot(now), Bans: []admin.Ban{}, Upstreams: []admin.Upstream{}, Routes: []admin.RouteView{},
+		Config: admin.ConfigState{Version: g.version.Load(), Hash: p.Config.Hash, LastReload: time.Unix(g.loadedAt.Load(), 0).UTC().Format(time.RFC3339)}}
+	if t := g.trigger.Load(); t != nil {
+		st.Config.Trigger = *t
+	}
+	for _, name := range p.Listeners() {
+		for _, rt := range p.Listener(name).Routes() {
+			st.Routes = append(st.Routes, admin.RouteView{Listener: name, ID: rt.ID(), Stages: Stages(rt)})
+		}
+	}
 	if g.guard != nil {
 		for _, b := range g.guard.List(now) {
 			action := "ban"

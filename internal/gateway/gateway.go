@@ -37,9 +37,11 @@ type Gateway struct {
 	// adminAccess is the admin listener's IP firewall (its list-file
 	// watcher stops at shutdown).
 	adminAccess interface{ Close() }
-	version     atomic.Int64  // plan sequence number, for metrics
-	live        *observe.Live // the dashboard's window; nil without an admin section
-	loadedAt    atomic.Int64  // unix time of the last successful load or reload
+	version     atomic.Int64           // plan sequence number, for metrics
+	live        *observe.Live          // the dashboard's window; nil without an admin section
+	loadedAt    atomic.Int64           // unix time of the last successful load or reload
+	trigger     atomic.Pointer[string] // what caused the last successful load
+	configFile  atomic.Pointer[string] // the config file, for reloads through the admin API
 
 	state      *plan.State  // what outlives plans: revocations, limits, quotas, the Redis client
 	guard      *abuse.Guard // abuse counters and bans survive reloads; nil when off
@@ -97,6 +99,8 @@ func New(cfg *config.Config, deps pipeline.Deps) (*Gateway, error) {
 		return nil, err
 	}
 	g.plan.Store(p)
+	started := "start"
+	g.trigger.Store(&started)
 	g.outputs.Record("startup", "", map[string]string{"config": cfg.Hash})
 	return g, nil
 }
@@ -271,6 +275,7 @@ func (g *Gateway) reload(cfg *config.Config, trigger string) error {
 	old.CloseUnshared(p)
 	version := g.version.Add(1)
 	g.loadedAt.Store(g.deps.Now().Unix())
+	g.trigger.Store(&trigger)
 	g.outputs.Record("config.reload", trigger, map[string]string{"before": old.Config.Hash, "after": cfg.Hash})
 	if g.metrics != nil {
 		g.metrics.Reload(true, int(version))
