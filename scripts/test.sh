@@ -69,6 +69,13 @@ echo "== fuzzing (each target for a few seconds; FUZZTIME=10m for a release chec
 fuzz() { # package target seconds
 	local t=${FUZZTIME:-${3}s} out
 	out=$(go test -run '^$' -fuzz "^$2\$" -fuzztime "$t" -fuzzminimizetime 2s "$1" 2>&1) || {
+		# Go 1.26's fuzz coordinator can report its own -fuzztime deadline
+		# as a failure (golang/go#75804, fixed in Go 1.27): no input
+		# failed then, and none was written. Anything else fails the run.
+		if grep -q 'context deadline exceeded' <<<"$out" && ! grep -qE 'Failing input written|panic:|_test.go:[0-9]+:' <<<"$out"; then
+			echo "ok   $2 ($1): stopped by Go's fuzz deadline race (golang/go#75804); no failing input"
+			return 0
+		fi
 		echo "$out"
 		return 1
 	}
