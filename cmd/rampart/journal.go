@@ -26,15 +26,9 @@ func record(stderr io.Writer, cfg *config.Config, event string, attrs map[string
 // that was edited, deleted, inserted or reordered, and an unsealed tail.
 func cmdJournal(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("journal verify", "rampart journal verify --config FILE", stderr).withConfig("config file (its journal section)")
-	if len(args) == 0 || args[0] != "verify" {
-		return fs.bad()
-	}
-	if !fs.parse(args[1:]) {
-		return 2
-	}
-	cfg := fs.load()
+	cfg, code := fs.subcommand(args, "verify")
 	if cfg == nil {
-		return 1
+		return code
 	}
 	if cfg.Journal == nil {
 		fmt.Fprintf(stderr, "error: %s has no journal section\n", *fs.config)

@@ -156,6 +156,22 @@ func (f *flags) parse(args []string) bool {
 	return true
 }
 
+// subcommand parses `<command> <sub> --config FILE` and loads the config;
+// a nil config comes with the exit status to return.
+func (f *flags) subcommand(args []string, sub string) (*config.Config, int) {
+	if len(args) == 0 || args[0] != sub {
+		return nil, f.bad()
+	}
+	if !f.parse(args[1:]) {
+		return nil, 2
+	}
+	cfg := f.load()
+	if cfg == nil {
+		return nil, 1
+	}
+	return cfg, 0
+}
+
 // bad prints the usage line; it returns exit status 2.
 func (f *flags) bad() int {
 	fmt.Fprintln(f.stderr, "usage: "+f.usage)

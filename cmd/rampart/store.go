@@ -15,15 +15,9 @@ import (
 // as long as the old key stays in previous_master_keys until they reload.
 func cmdStore(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("store rekey", "rampart store rekey --config FILE", stderr).withConfig("config file (its state section)")
-	if len(args) == 0 || args[0] != "rekey" {
-		return fs.bad()
-	}
-	if !fs.parse(args[1:]) {
-		return 2
-	}
-	cfg := fs.load()
+	cfg, code := fs.subcommand(args, "rekey")
 	if cfg == nil {
-		return 1
+		return code
 	}
 	if cfg.State == nil {
 		fmt.Fprintf(stderr, "error: %s has no state section (state.master_key)\n", *fs.config)
