@@ -39,6 +39,10 @@ type Options struct {
 	// Reload reloads the config file on behalf of a principal (nil: no
 	// file to reload).
 	Reload func(by string) error
+	// Revoke refuses a token or a subject's tokens until a time, on
+	// behalf of a principal; Revocations lists those in force.
+	Revoke      func(r RevokeRequest, by string)
+	Revocations func() any
 	// ClientAllowed is the admin listener's IP firewall on its direct
 	// peer (nil: every address); a refused client gets 403
 	// access.ip_denied on every endpoint, probes included.
@@ -116,6 +120,13 @@ func (o Options) authFailed(r *http.Request, code, detail string) {
 	if o.OnAuthFailure != nil {
 		o.OnAuthFailure(clientip.PeerAddr(r.RemoteAddr), code, detail)
 	}
+}
+
+// RevokeRequest is a runtime revocation: a jti, or an issuer and
+// subject, until a time.
+type RevokeRequest struct {
+	JTI, Issuer, Subject string
+	Until                time.Time
 }
 
 // firewall refuses peers that allowed (nil: none) refuses.

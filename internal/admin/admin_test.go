@@ -26,6 +26,7 @@ type fixture struct {
 	lifted  []string
 	banned  []string
 	reloads []string
+	revoked []string
 	now     time.Time
 }
 
@@ -46,7 +47,11 @@ func newFixture() *fixture {
 			return nil
 		},
 		Reload: func(by string) error { f.reloads = append(f.reloads, by); return nil },
-		Now:    func() time.Time { return f.now },
+		Revoke: func(r RevokeRequest, by string) {
+			f.revoked = append(f.revoked, r.JTI+r.Subject+" "+by)
+		},
+		Revocations: func() any { return f.revoked },
+		Now:         func() time.Time { return f.now },
 	})
 	return f
 }
@@ -227,7 +232,11 @@ func TestRoleMatrix(t *testing.T) {
 			OpBansAdd: func() int {
 				return ok(f.do("POST", "/api/v1/bans", jsonBearer, `{"ip":"203.0.113.7","for":"10m"}`).Code)
 			},
-			OpReload: func() int { return ok(f.do("POST", "/api/v1/reload", bearer, "").Code) },
+			OpReload:     func() int { return ok(f.do("POST", "/api/v1/reload", bearer, "").Code) },
+			OpRevokeRead: func() int { return f.do("GET", "/api/v1/revocations", bearer, "").Code },
+			OpRevoke: func() int {
+				return ok(f.do("POST", "/api/v1/revocations", jsonBearer, `{"jti":"leaked-1","for":"1h"}`).Code)
+			},
 			OpDashboardRead: func() int {
 				return f.do("GET", "/dashboard/api/state", map[string]string{"Cookie": cookie}, "").Code
 			},

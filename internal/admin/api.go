@@ -21,6 +21,8 @@ const (
 	OpEventsRead = "events.read"
 	OpReload     = "config.reload"
 	OpAPIDoc     = "api.describe"
+	OpRevokeRead = "revocations.read"
+	OpRevoke     = "tokens.revoke"
 )
 
 // apiRoutes are the admin API's operations: the one list that registers
@@ -35,6 +37,8 @@ var apiRoutes = []struct {
 	{"DELETE", "/bans/{client}", OpBansLift, (*api).liftBan},
 	{"GET", "/events", OpEventsRead, (*api).events},
 	{"POST", "/reload", OpReload, (*api).reload},
+	{"GET", "/revocations", OpRevokeRead, (*api).revocations},
+	{"POST", "/revocations", OpRevoke, (*api).revoke},
 	{"GET", "/openapi.json", OpAPIDoc, (*api).document},
 }
 
@@ -167,6 +171,37 @@ func (a *api) reload() pipeline.Handler {
 			return pipeline.Deny(http.StatusUnprocessableEntity, "admin.reload_rejected", firstLine(err))
 		}
 		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+}
+
+func (a *api) revocations() pipeline.Handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		writeJSON(w, http.StatusOK, map[string]any{"revocations": a.o.Revocations()})
+		return nil
+	}
+}
+
+// revoke refuses a token (by jti) or every token of a subject (issuer
+// and subject) until a time, at once, on this instance.
+func (a *api) revoke() pipeline.Handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		var req struct {
+			JTI     string `json:"jti"`
+			Issuer  string `json:"issuer"`
+			Subject string `json:"subject"`
+			For     string `json:"for"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || (req.JTI == "") == (req.Subject == "") || (req.Subject != "") != (req.Issuer != "") {
+			return pipeline.Deny(http.StatusBadRequest, "admin.bad_request", "send {\"jti\": ...} or {\"issuer\": ..., \"subject\": ...}, and \"for\"")
+		}
+		d, err := time.ParseDuration(req.For)
+		if err != nil || d <= 0 || d > 30*24*time.Hour {
+			return pipeline.Deny(http.StatusBadRequest, "admin.bad_request", "for: between 1s and 720h")
+		}
+		until := a.o.Now().Add(d)
+		a.o.Revoke(RevokeRequest{JTI: req.JTI, Issuer: req.Issuer, Subject: req.Subject, Until: until}, principalOf(r, a.o))
+		writeJSON(w, http.StatusCreated, map[string]any{"until": until.UTC().Format(time.RFC3339)})
 		return nil
 	}
 }

@@ -49,6 +49,8 @@ var permissions = map[string]Role{
 	OpBansRead:      Viewer,
 	OpEventsRead:    Viewer,
 	OpAPIDoc:        Viewer,
+	OpRevokeRead:    Viewer,
+	OpRevoke:        Operator,
 	OpBansLift:      Operator,
 	OpBansAdd:       Operator,
 	OpReload:        Admin,

@@ -2,24 +2,68 @@ package authn
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/rampart-gw/rampart/internal/pipeline"
 )
 
-// JTIStore remembers token ids: revoked ones, and (for single-use routes)
-// ones already seen. Entries expire with their token, so memory is bounded
-// by the tokens alive at once. It lives outside the plan: a reload keeps
-// revocations and the replay guard's memory. (Shared through Redis once
-// the rate-limiting issue adds it.)
+// JTIStore remembers revoked tokens (by jti, and every token of a
+// subject until a time) and, for single-use routes, token ids already
+// seen. Revocations are read on every request without a lock (an
+// immutable set swapped whole on each change); entries expire. It lives
+// outside the plan: a reload keeps runtime revocations and the replay
+// guard's memory, and replaces only the configured list.
 type JTIStore struct {
-	mu      sync.Mutex
-	revoked map[string]time.Time
+	mu      sync.Mutex // writers of the revocation set; the seen map
+	revoked atomic.Pointer[revocationSet]
 	seen    map[string]time.Time
 	sweep   time.Time
 }
 
+// revocationSet is one immutable generation of revocations.
+type revocationSet struct {
+	configured map[string]time.Time     // authn.revoked_token_ids
+	jti        map[string]time.Time     // revoked at runtime, until
+	subjects   map[subjectKey]time.Time // every token of the subject, until
+}
+
+type subjectKey struct{ issuer, subject string }
+
+// Revocation is one runtime revocation, as the admin API lists them.
+type Revocation struct {
+	JTI     string    `json:"jti,omitempty"`
+	Issuer  string    `json:"issuer,omitempty"`
+	Subject string    `json:"subject,omitempty"`
+	Until   time.Time `json:"until"`
+}
+
 // NewJTIStore returns an empty store.
 func NewJTIStore() *JTIStore {
-	return &JTIStore{revoked: map[string]time.Time{}, seen: map[string]time.Time{}}
+	s := &JTIStore{seen: map[string]time.Time{}}
+	s.revoked.Store(&revocationSet{})
+	return s
+}
+
+// change applies f to a copy of the revocation set (dropping expired
+// entries) and puts the copy in service.
+func (s *JTIStore) change(now time.Time, f func(*revocationSet)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.revoked.Load()
+	c := &revocationSet{configured: old.configured, jti: map[string]time.Time{}, subjects: map[subjectKey]time.Time{}}
+	for k, t := range old.jti {
+		if now.Before(t) {
+			c.jti[k] = t
+		}
+	}
+	for k, t := range old.subjects {
+		if now.Before(t) {
+			c.subjects[k] = t
+		}
+	}
+	f(c)
+	s.revoked.Store(c)
 }
 
 // Revoke revokes jti until the given time (zero: for a day).
@@ -27,29 +71,66 @@ func (s *JTIStore) Revoke(jti string, until, now time.Time) {
 	if until.IsZero() {
 		until = now.Add(24 * time.Hour)
 	}
-	s.mu.Lock()
-	s.revoked[jti] = until
-	s.mu.Unlock()
+	s.change(now, func(c *revocationSet) { c.jti[jti] = until })
 }
 
-// SetRevoked replaces the configured revocation list.
-func (s *JTIStore) SetRevoked(jtis []string, now time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.revoked = make(map[string]time.Time, len(jtis))
-	for _, j := range jtis {
-		s.revoked[j] = now.Add(100 * 365 * 24 * time.Hour)
+// RevokeSubject refuses every token of subject from issuer until the
+// given time (a lockout; set it past the lifetime of the tokens out).
+func (s *JTIStore) RevokeSubject(issuer, subject string, until, now time.Time) {
+	s.change(now, func(c *revocationSet) { c.subjects[subjectKey{issuer, subject}] = until })
+}
+
+// Lift removes runtime revocations of a jti or of a subject.
+func (s *JTIStore) Lift(r Revocation, now time.Time) {
+	s.change(now, func(c *revocationSet) {
+		delete(c.jti, r.JTI)
+		delete(c.subjects, subjectKey{r.Issuer, r.Subject})
+	})
+}
+
+// List returns the runtime revocations in force.
+func (s *JTIStore) List(now time.Time) []Revocation {
+	set := s.revoked.Load()
+	var out []Revocation
+	for j, t := range set.jti {
+		if now.Before(t) {
+			out = append(out, Revocation{JTI: j, Until: t})
+		}
 	}
+	for k, t := range set.subjects {
+		if now.Before(t) {
+			out = append(out, Revocation{Issuer: k.issuer, Subject: k.subject, Until: t})
+		}
+	}
+	return out
 }
 
-// Revoked reports whether jti is revoked.
-func (s *JTIStore) Revoked(jti string, now time.Time) bool {
-	if jti == "" {
+// SetRevoked replaces the configured revocation list (runtime
+// revocations stay).
+func (s *JTIStore) SetRevoked(jtis []string, now time.Time) {
+	configured := make(map[string]time.Time, len(jtis))
+	for _, j := range jtis {
+		configured[j] = now.Add(100 * 365 * 24 * time.Hour)
+	}
+	s.change(now, func(c *revocationSet) { c.configured = configured })
+}
+
+// Revoked reports whether the credential is revoked: its jti, or every
+// token of its subject. It takes no lock and allocates nothing.
+func (s *JTIStore) Revoked(id *pipeline.Identity, now time.Time) bool {
+	set := s.revoked.Load()
+	if id.TokenID != "" {
+		if until, ok := set.configured[id.TokenID]; ok && now.Before(until) {
+			return true
+		}
+		if until, ok := set.jti[id.TokenID]; ok && now.Before(until) {
+			return true
+		}
+	}
+	if len(set.subjects) == 0 {
 		return false
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	until, ok := s.revoked[jti]
+	until, ok := set.subjects[subjectKey{id.Issuer, id.Subject}]
 	return ok && now.Before(until)
 }
 

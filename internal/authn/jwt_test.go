@@ -466,9 +466,23 @@ func TestRevocationAndReplay(t *testing.T) {
 	if c, _, _ := h.do("Bearer "+tok, ""); c != 401 {
 		t.Fatalf("revoked (cached) token: %d", c)
 	}
-	store.SetRevoked(nil, h.now)
-	if c, _, _ := h.do("Bearer "+tok, ""); c != 200 {
-		t.Fatalf("after un-revoking: %d", c)
+	store.SetRevoked(nil, h.now) // a reload's configured list leaves runtime revocations
+	if c, _, _ := h.do("Bearer "+tok, ""); c != 401 {
+		t.Fatalf("a reload dropped a runtime revocation: %d", c)
+	}
+	store.Lift(Revocation{JTI: "j1"}, h.now)
+	c, _, sc := h.do("Bearer "+tok, "")
+	if c != 200 || sc.Identity == nil {
+		t.Fatalf("after lifting: %d", c)
+	}
+	// Every token of a subject, cached ones included, until the time.
+	id := sc.Identity
+	store.RevokeSubject(id.Issuer, id.Subject, h.now.Add(time.Hour), h.now)
+	if c, _, _ := h.do("Bearer "+tok, ""); c != 401 {
+		t.Fatalf("subject revoked: %d", c)
+	}
+	if l := store.List(h.now); len(l) != 1 || l[0].Subject != id.Subject {
+		t.Fatalf("list %+v", l)
 	}
 
 	once := newHarness(t, Policy{JTIs: NewJTIStore(), SingleUse: true}, "")
@@ -522,6 +536,25 @@ func TestTokenSourceOptIns(t *testing.T) {
 	for _, c := range cases {
 		if got := try(c.o, c.query, c.cookie); got != c.want {
 			t.Errorf("%s: %d, want %d", c.name, got, c.want)
+		}
+	}
+}
+
+// BenchmarkRevocationCheck: the runtime revocation check a cached token
+// pays on every request, with 1,000 jtis and 1,000 subjects revoked.
+func BenchmarkRevocationCheck(b *testing.B) {
+	s := NewJTIStore()
+	now := time.Now()
+	for i := 0; i < 1000; i++ {
+		s.Revoke(fmt.Sprintf("jti-%d", i), now.Add(time.Hour), now)
+		s.RevokeSubject("https://idp", fmt.Sprintf("user-%d", i), now.Add(time.Hour), now)
+	}
+	id := &pipeline.Identity{TokenID: "jti-live", Issuer: "https://idp", Subject: "alice"}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if s.Revoked(id, now) {
+			b.Fatal("revoked")
 		}
 	}
 }

@@ -318,8 +318,8 @@ func checkJTI(id *pipeline.Identity, pol Policy, now time.Time) (*pipeline.Ident
 	if pol.JTIs == nil {
 		return id, nil
 	}
-	if pol.JTIs.Revoked(id.TokenID, now) {
-		return nil, fail(ReasonRevoked, "jti %q revoked", id.TokenID)
+	if pol.JTIs.Revoked(id, now) {
+		return nil, fail(ReasonRevoked, "jti %q of %q revoked", id.TokenID, id.Subject)
 	}
 	if pol.SingleUse {
 		if id.TokenID == "" {

@@ -44,6 +44,8 @@ func (g *Gateway) startAdmin(a *config.Admin) error {
 		State:         g.dashboardState,
 		LiftBan:       g.liftBan,
 		Ban:           g.banFromAPI,
+		Revoke:        g.revokeFromAPI,
+		Revocations:   func() any { return g.state.JTIs.List(g.deps.Now()) },
 		Reload:        g.reloadFromAPI,
 		Now:           g.deps.Now,
 	})
@@ -79,6 +81,22 @@ func (g *Gateway) banFromAPI(client string, d time.Duration, by string) error {
 		Attrs: map[string]string{"by": by, "until": until.UTC().Format(time.RFC3339)}})
 	g.outputs.Record("ban.added", by, map[string]string{"client": clientip.KeyString(k), "until": until.UTC().Format(time.RFC3339)})
 	return nil
+}
+
+// revokeFromAPI refuses a token or a subject's tokens until a time, as a
+// security event and a journal record naming the principal.
+func (g *Gateway) revokeFromAPI(r admin.RevokeRequest, by string) {
+	now := g.deps.Now()
+	attrs := map[string]string{"until": r.Until.UTC().Format(time.RFC3339), "by": by}
+	if r.JTI != "" {
+		g.state.JTIs.Revoke(r.JTI, r.Until, now)
+		attrs["jti"] = r.JTI
+	} else {
+		g.state.JTIs.RevokeSubject(r.Issuer, r.Subject, r.Until, now)
+		attrs["issuer"], attrs["subject"] = r.Issuer, r.Subject
+	}
+	g.deps.Events.Emit(pipeline.Event{Time: now, Name: "authn.revoked_by_operator", Code: "authn.revoked_by_operator", Attrs: attrs})
+	g.outputs.Record("token.revoked", by, attrs)
 }
 
 // reloadFromAPI reloads the config file on behalf of a principal.
