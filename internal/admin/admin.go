@@ -43,6 +43,8 @@ type Options struct {
 	// behalf of a principal; Revocations lists those in force.
 	Revoke      func(r RevokeRequest, by string)
 	Revocations func() any
+	// Keys manages the API key store (nil: no api_keys section).
+	Keys KeyAdmin
 	// ClientAllowed is the admin listener's IP firewall on its direct
 	// peer (nil: every address); a refused client gets 403
 	// access.ip_denied on every endpoint, probes included.

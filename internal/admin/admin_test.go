@@ -51,6 +51,7 @@ func newFixture() *fixture {
 			f.revoked = append(f.revoked, r.JTI+r.Subject+" "+by)
 		},
 		Revocations: func() any { return f.revoked },
+		Keys:        &fakeKeys{},
 		Now:         func() time.Time { return f.now },
 	})
 	return f
@@ -234,6 +235,10 @@ func TestRoleMatrix(t *testing.T) {
 			},
 			OpReload:     func() int { return ok(f.do("POST", "/api/v1/reload", bearer, "").Code) },
 			OpRevokeRead: func() int { return f.do("GET", "/api/v1/revocations", bearer, "").Code },
+			OpKeysRead:   func() int { return f.do("GET", "/api/v1/apikeys", bearer, "").Code },
+			OpKeysManage: func() int {
+				return ok(f.do("POST", "/api/v1/apikeys", jsonBearer, `{"consumer":"billing","scopes":["a"]}`).Code)
+			},
 			OpRevoke: func() int {
 				return ok(f.do("POST", "/api/v1/revocations", jsonBearer, `{"jti":"leaked-1","for":"1h"}`).Code)
 			},
@@ -354,3 +359,16 @@ func TestAPIBadInput(t *testing.T) {
 		t.Fatalf("a good ban: %d %v", w.Code, f.banned)
 	}
 }
+
+// fakeKeys is an in-memory KeyAdmin for the listener's own tests (the
+// file-backed one is tested through the gateway).
+type fakeKeys struct{ keys []KeyView }
+
+func (k *fakeKeys) List() ([]KeyView, error) { return k.keys, nil }
+func (k *fakeKeys) Create(consumer string, scopes []string, ttl time.Duration, by string) (string, KeyView, error) {
+	v := KeyView{Prefix: "0123456789ab", Consumer: consumer, Scopes: scopes}
+	k.keys = append(k.keys, v)
+	return "rpk_0123456789ab_secret", v, nil
+}
+func (k *fakeKeys) SetDisabled(prefix string, disabled bool, by string) error { return ErrNoKey }
+func (k *fakeKeys) Delete(prefix, by string) error                            { return ErrNoKey }

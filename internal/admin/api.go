@@ -39,6 +39,10 @@ var apiRoutes = []struct {
 	{"POST", "/reload", OpReload, (*api).reload},
 	{"GET", "/revocations", OpRevokeRead, (*api).revocations},
 	{"POST", "/revocations", OpRevoke, (*api).revoke},
+	{"GET", "/apikeys", OpKeysRead, (*api).listKeys},
+	{"POST", "/apikeys", OpKeysManage, (*api).createKey},
+	{"PATCH", "/apikeys/{prefix}", OpKeysManage, (*api).patchKey},
+	{"DELETE", "/apikeys/{prefix}", OpKeysManage, (*api).deleteKey},
 	{"GET", "/openapi.json", OpAPIDoc, (*api).document},
 }
 

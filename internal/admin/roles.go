@@ -51,6 +51,8 @@ var permissions = map[string]Role{
 	OpAPIDoc:        Viewer,
 	OpRevokeRead:    Viewer,
 	OpRevoke:        Operator,
+	OpKeysRead:      Viewer,
+	OpKeysManage:    Admin,
 	OpBansLift:      Operator,
 	OpBansAdd:       Operator,
 	OpReload:        Admin,

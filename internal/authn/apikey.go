@@ -40,6 +40,8 @@ type APIKeyRecord struct {
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	// CreatedAt is when the key was made.
 	CreatedAt time.Time `json:"created_at"`
+	// Disabled keys are refused (authn.revoked) until enabled again.
+	Disabled bool `json:"disabled,omitempty"`
 }
 
 // APIKeyFile is the on-disk key store.
@@ -165,6 +167,9 @@ func (m *APIKeyMethod) Authenticate(r *http.Request, now time.Time) (*pipeline.I
 	// about which prefixes exist.
 	if !hmac.Equal(keyMAC(m.secret, key), want) || !found {
 		return nil, fail(ReasonSignature, "API key does not match")
+	}
+	if rec.Disabled {
+		return nil, fail(ReasonRevoked, "API key %s disabled", rec.Prefix)
 	}
 	if rec.ExpiresAt != nil && !now.Before(*rec.ExpiresAt) {
 		return nil, fail(ReasonExpired, "API key expired")

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -145,5 +147,88 @@ admin:
 	}
 	if tr := g.trigger.Load(); tr == nil || *tr != "api:admin" {
 		t.Fatalf("reload trigger %v", tr)
+	}
+}
+
+// TestAdminAPIKeys: an admin creates an API key through the API (shown
+// once, stored encrypted, in effect at once), disables, enables and
+// deletes it; the list never shows a key or its hash; a viewer cannot
+// create one.
+func TestAdminAPIKeys(t *testing.T) {
+	t.Setenv("RAMPART_ADMIN_TOKEN", adminToken)
+	t.Setenv("RAMPART_VIEWER_TOKEN", strings.Repeat("v", 40))
+	t.Setenv("RAMPART_KEYS_SECRET", strings.Repeat("k", 40))
+	t.Setenv("RAMPART_MASTER", strings.Repeat("ab", 32))
+	dir := t.TempDir()
+	up := newUpstream(t, nil)
+	cfg := baseConfig(up.hostPort(), `  - id: partner
+    prefix: /partner
+    upstream: svc
+    auth: {api_key: true}
+    authorize: any_authenticated
+authn:
+  api_keys: {secret: '${env:RAMPART_KEYS_SECRET}', file: `+filepath.Join(dir, "keys.json")+`}
+state: {master_key: '${env:RAMPART_MASTER}'}
+admin:
+  address: 127.0.0.1:0
+  token: '${env:RAMPART_ADMIN_TOKEN}'
+  principals: [{name: grafana, token: '${env:RAMPART_VIEWER_TOKEN}', role: viewer}]
+`)
+	g, addr := startGateway(t, cfg)
+	api := "http://" + g.AdminAddr().String() + "/api/v1"
+	call := func(method, url, tok, body string) (int, string) {
+		req, _ := http.NewRequest(method, url, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if c, _ := call("POST", api+"/apikeys", strings.Repeat("v", 40), `{"consumer":"billing"}`); c != http.StatusForbidden {
+		t.Fatalf("a viewer created a key: %d", c)
+	}
+	c, body := call("POST", api+"/apikeys", adminToken, `{"consumer":"billing","scopes":["reports:read"]}`)
+	var created struct {
+		Key     string
+		Details struct{ Prefix string }
+	}
+	if json.Unmarshal([]byte(body), &created); c != http.StatusCreated || !strings.HasPrefix(created.Key, "rpk_") {
+		t.Fatalf("create: %d %s", c, body)
+	}
+	use := func() int {
+		resp, _ := get(t, "http://"+addr+"/partner/x", map[string]string{"X-Api-Key": created.Key})
+		return resp.StatusCode
+	}
+	if c := use(); c != 200 {
+		t.Fatalf("the new key at once: %d", c)
+	}
+	raw, _ := os.ReadFile(filepath.Join(dir, "keys.json"))
+	if strings.Contains(string(raw), "billing") || strings.Contains(string(raw), created.Details.Prefix) {
+		t.Fatal("the key store is readable on disk")
+	}
+	if c, list := call("GET", api+"/apikeys", strings.Repeat("v", 40), ""); c != 200 || !strings.Contains(list, created.Details.Prefix) ||
+		strings.Contains(list, created.Key) || strings.Contains(list, `"hash"`) {
+		t.Fatalf("list: %d %s", c, list)
+	}
+	key := api + "/apikeys/" + created.Details.Prefix
+	for _, step := range []struct {
+		method, body string
+		want         int
+	}{{"PATCH", `{"disabled":true}`, 401}, {"PATCH", `{"disabled":false}`, 200}, {"DELETE", "", 401}} {
+		if c, b := call(step.method, key, adminToken, step.body); c != http.StatusNoContent {
+			t.Fatalf("%s %s: %d %s", step.method, step.body, c, b)
+		}
+		if c := use(); c != step.want {
+			t.Fatalf("after %s %s: %d, want %d", step.method, step.body, c, step.want)
+		}
+	}
+	if c, _ := call("DELETE", key, adminToken, ""); c != http.StatusNotFound {
+		t.Fatalf("deleting a deleted key: %d", c)
 	}
 }

@@ -46,6 +46,7 @@ func (g *Gateway) startAdmin(a *config.Admin) error {
 		Ban:           g.banFromAPI,
 		Revoke:        g.revokeFromAPI,
 		Revocations:   func() any { return g.state.JTIs.List(g.deps.Now()) },
+		Keys:          g.keyAdmin(),
 		Reload:        g.reloadFromAPI,
 		Now:           g.deps.Now,
 	})
@@ -97,6 +98,17 @@ func (g *Gateway) revokeFromAPI(r admin.RevokeRequest, by string) {
 	}
 	g.deps.Events.Emit(pipeline.Event{Time: now, Name: "authn.revoked_by_operator", Code: "authn.revoked_by_operator", Attrs: attrs})
 	g.outputs.Record("token.revoked", by, attrs)
+}
+
+// keyAdmin manages the API key store through the admin API (nil without
+// an api_keys section at start); a change recompiles the running config.
+func (g *Gateway) keyAdmin() admin.KeyAdmin {
+	if g.plan.Load().Config.Authn.APIKeys == nil {
+		return nil
+	}
+	return admin.NewFileKeys(func() *config.Config { return g.plan.Load().Config },
+		func(by string) error { return g.reload(g.plan.Load().Config, "api:"+by) },
+		g.outputs.Record, g.deps.Now)
 }
 
 // reloadFromAPI reloads the config file on behalf of a principal.
