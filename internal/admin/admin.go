@@ -43,6 +43,8 @@ type Options struct {
 	// behalf of a principal; Revocations lists those in force.
 	Revoke      func(r RevokeRequest, by string)
 	Revocations func() any
+	// Drain stops or resumes new requests to an upstream target.
+	Drain func(upstream, target string, drained bool, by string) error
 	// Keys manages the API key store (nil: no api_keys section).
 	Keys KeyAdmin
 	// ClientAllowed is the admin listener's IP firewall on its direct

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"crypto/sha256"
+	"errors"
 
 	"encoding/json"
 	"fmt"
@@ -52,7 +53,13 @@ func newFixture() *fixture {
 		},
 		Revocations: func() any { return f.revoked },
 		Keys:        &fakeKeys{},
-		Now:         func() time.Time { return f.now },
+		Drain: func(upstream, target string, drained bool, by string) error {
+			if upstream != "svc" {
+				return errors.New("no such upstream target")
+			}
+			return nil
+		},
+		Now: func() time.Time { return f.now },
 	})
 	return f
 }
@@ -236,6 +243,9 @@ func TestRoleMatrix(t *testing.T) {
 			OpReload:     func() int { return ok(f.do("POST", "/api/v1/reload", bearer, "").Code) },
 			OpRevokeRead: func() int { return f.do("GET", "/api/v1/revocations", bearer, "").Code },
 			OpKeysRead:   func() int { return f.do("GET", "/api/v1/apikeys", bearer, "").Code },
+			OpDrain: func() int {
+				return ok(f.do("PATCH", "/api/v1/upstreams/svc/targets/10.0.0.1:8443", jsonBearer, `{"drained":true}`).Code)
+			},
 			OpKeysManage: func() int {
 				return ok(f.do("POST", "/api/v1/apikeys", jsonBearer, `{"consumer":"billing","scopes":["a"]}`).Code)
 			},

@@ -23,6 +23,7 @@ const (
 	OpAPIDoc     = "api.describe"
 	OpRevokeRead = "revocations.read"
 	OpRevoke     = "tokens.revoke"
+	OpDrain      = "targets.drain"
 )
 
 // apiRoutes are the admin API's operations: the one list that registers
@@ -39,6 +40,7 @@ var apiRoutes = []struct {
 	{"POST", "/reload", OpReload, (*api).reload},
 	{"GET", "/revocations", OpRevokeRead, (*api).revocations},
 	{"POST", "/revocations", OpRevoke, (*api).revoke},
+	{"PATCH", "/upstreams/{upstream}/targets/{target}", OpDrain, (*api).drain},
 	{"GET", "/apikeys", OpKeysRead, (*api).listKeys},
 	{"POST", "/apikeys", OpKeysManage, (*api).createKey},
 	{"PATCH", "/apikeys/{prefix}", OpKeysManage, (*api).patchKey},
@@ -206,6 +208,23 @@ func (a *api) revoke() pipeline.Handler {
 		until := a.o.Now().Add(d)
 		a.o.Revoke(RevokeRequest{JTI: req.JTI, Issuer: req.Issuer, Subject: req.Subject, Until: until}, principalOf(r, a.o))
 		writeJSON(w, http.StatusCreated, map[string]any{"until": until.UTC().Format(time.RFC3339)})
+		return nil
+	}
+}
+
+// drain stops or resumes new requests to an upstream target.
+func (a *api) drain() pipeline.Handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		var req struct {
+			Drained *bool `json:"drained"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Drained == nil {
+			return pipeline.Deny(http.StatusBadRequest, "admin.bad_request", "send {\"drained\": true|false}")
+		}
+		if err := a.o.Drain(r.PathValue("upstream"), r.PathValue("target"), *req.Drained, principalOf(r, a.o)); err != nil {
+			return pipeline.Deny(http.StatusNotFound, "admin.not_found", err.Error())
+		}
+		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
 }

@@ -44,6 +44,7 @@ type Upstream struct {
 	Name    string `json:"name"`
 	Target  string `json:"target"`
 	Healthy bool   `json:"healthy"`
+	Drained bool   `json:"drained,omitempty"`
 }
 
 // RouteView is a route of the plan in service, without secrets.

@@ -51,6 +51,7 @@ var permissions = map[string]Role{
 	OpAPIDoc:        Viewer,
 	OpRevokeRead:    Viewer,
 	OpRevoke:        Operator,
+	OpDrain:         Operator,
 	OpKeysRead:      Viewer,
 	OpKeysManage:    Admin,
 	OpBansLift:      Operator,

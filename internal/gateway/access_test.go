@@ -232,3 +232,47 @@ admin:
 		t.Fatalf("deleting a deleted key: %d", c)
 	}
 }
+
+// TestAdminAPIDrain: an operator drains an upstream's only target (new
+// requests get 503, the plan shows it drained) and resumes it.
+func TestAdminAPIDrain(t *testing.T) {
+	t.Setenv("RAMPART_ADMIN_TOKEN", adminToken)
+	up := newUpstream(t, nil)
+	g, addr := startGateway(t, baseConfig(up.hostPort(), "admin: {address: 127.0.0.1:0, token: '${env:RAMPART_ADMIN_TOKEN}'}\n"))
+	target := api(g) + "/upstreams/svc/targets/" + up.hostPort()
+	patch := func(body string) int {
+		req, _ := http.NewRequest("PATCH", target, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if c := patch(`{"drained":true}`); c != http.StatusNoContent {
+		t.Fatalf("drain: %d", c)
+	}
+	if resp, _ := get(t, "http://"+addr+"/api/x", nil); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a drained target got a request: %d", resp.StatusCode)
+	}
+	if _, body := get(t, api(g)+"/plan", map[string]string{"Authorization": "Bearer " + adminToken}); !strings.Contains(body, `"drained":true`) {
+		t.Fatalf("plan does not show the drain: %s", body)
+	}
+	if c := patch(`{"drained":false}`); c != http.StatusNoContent {
+		t.Fatalf("resume: %d", c)
+	}
+	if resp, _ := get(t, "http://"+addr+"/api/x", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("after resuming: %d", resp.StatusCode)
+	}
+	bad, _ := http.NewRequest("PATCH", api(g)+"/upstreams/nope/targets/x:1", strings.NewReader(`{"drained":true}`))
+	bad.Header.Set("Authorization", "Bearer "+adminToken)
+	bad.Header.Set("Content-Type", "application/json")
+	if resp, err := http.DefaultClient.Do(bad); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("an unknown target: %v %v", err, resp.StatusCode)
+	}
+}
+
+// api is the admin API's base URL.
+func api(g *Gateway) string { return "http://" + g.AdminAddr().String() + "/api/v1" }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,6 +48,7 @@ func (g *Gateway) startAdmin(a *config.Admin) error {
 		Revoke:        g.revokeFromAPI,
 		Revocations:   func() any { return g.state.JTIs.List(g.deps.Now()) },
 		Keys:          g.keyAdmin(),
+		Drain:         g.drainFromAPI,
 		Reload:        g.reloadFromAPI,
 		Now:           g.deps.Now,
 	})
@@ -98,6 +100,16 @@ func (g *Gateway) revokeFromAPI(r admin.RevokeRequest, by string) {
 	}
 	g.deps.Events.Emit(pipeline.Event{Time: now, Name: "authn.revoked_by_operator", Code: "authn.revoked_by_operator", Attrs: attrs})
 	g.outputs.Record("token.revoked", by, attrs)
+}
+
+// drainFromAPI stops or resumes new requests to an upstream target, on
+// behalf of a principal (journaled).
+func (g *Gateway) drainFromAPI(upstream, target string, drained bool, by string) error {
+	if err := g.plan.Load().Pools().Drain(upstream, target, drained); err != nil {
+		return err
+	}
+	g.outputs.Record("target.drained", by, map[string]string{"upstream": upstream, "target": target, "drained": strconv.FormatBool(drained)})
+	return nil
 }
 
 // keyAdmin manages the API key store through the admin API (nil without
@@ -212,8 +224,8 @@ func (g *Gateway) dashboardState() admin.State {
 			st.Bans = append(st.Bans, admin.Ban{IP: clientip.KeyString(b.Client), Until: b.Until.UTC().Format(time.RFC3339), Action: action})
 		}
 	}
-	g.reportHealth(func(upstream, target string, healthy bool) {
-		st.Upstreams = append(st.Upstreams, admin.Upstream{Name: upstream, Target: target, Healthy: healthy})
+	p.Pools().Targets(now.UnixNano(), func(upstream, target string, healthy, drained bool) {
+		st.Upstreams = append(st.Upstreams, admin.Upstream{Name: upstream, Target: target, Healthy: healthy, Drained: drained})
 	})
 	slices.SortFunc(st.Upstreams, func(a, b admin.Upstream) int { return strings.Compare(a.Name+a.Target, b.Name+b.Target) })
 	st.Dropped = g.outputs.Dropped()

@@ -41,12 +41,16 @@ type Target struct {
 	consecFail   atomic.Int32
 	ejectedUntil atomic.Int64 // unix nanoseconds
 	unhealthy    atomic.Bool  // set by active health checks
+	drained      atomic.Bool  // set by an operator: no new requests
 }
 
 // Available reports whether the target may receive traffic at now.
 func (t *Target) Available(now int64) bool {
-	return !t.unhealthy.Load() && t.ejectedUntil.Load() <= now
+	return !t.unhealthy.Load() && !t.drained.Load() && t.ejectedUntil.Load() <= now
 }
+
+// Drained reports whether an operator drained the target.
+func (t *Target) Drained() bool { return t.drained.Load() }
 
 // Pool is a compiled upstream. Its state (health, ejections, breaker) is a
 // security and availability property that survives config reloads: the

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 
@@ -58,13 +59,6 @@ func (ps *Pools) Get(name string) *Pool {
 	return nil
 }
 
-// Each calls f for every pool with its upstream's name.
-func (ps *Pools) Each(f func(name string, p *Pool)) {
-	for name, e := range ps.byName {
-		f(name, e.pool)
-	}
-}
-
 // Start starts every pool's health checks (idempotent).
 func (ps *Pools) Start() {
 	for _, e := range ps.byName {
@@ -112,11 +106,37 @@ func fingerprint(u config.Upstream) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// Health reports every target's health at now (unix nanoseconds).
-func (ps *Pools) Health(now int64, report func(upstream, target string, healthy bool)) {
+// Targets reports every target's availability and drained state at now
+// (unix nanoseconds).
+func (ps *Pools) Targets(now int64, report func(upstream, target string, healthy, drained bool)) {
 	for name, e := range ps.byName {
 		for _, t := range e.pool.Targets() {
-			report(name, t.Host, t.Available(now))
+			report(name, t.Host, t.Available(now), t.Drained())
 		}
 	}
+}
+
+// Health reports every target's health at now (unix nanoseconds).
+func (ps *Pools) Health(now int64, report func(upstream, target string, healthy bool)) {
+	ps.Targets(now, func(upstream, target string, healthy, _ bool) { report(upstream, target, healthy) })
+}
+
+// ErrNoTarget is a drain naming an upstream or target the plan lacks.
+var ErrNoTarget = errors.New("no such upstream target")
+
+// Drain stops (drained) or resumes new requests to one target of an
+// upstream; requests in flight finish. The state lasts while the pool
+// does: until the upstream's config changes.
+func (ps *Pools) Drain(upstream, target string, drained bool) error {
+	e := ps.byName[upstream]
+	if e == nil {
+		return ErrNoTarget
+	}
+	for _, t := range e.pool.Targets() {
+		if t.Host == target {
+			t.drained.Store(drained)
+			return nil
+		}
+	}
+	return ErrNoTarget
 }
