@@ -39,6 +39,11 @@ func (c *Config) fileFields() []fileField {
 	}
 	if c.Admin != nil {
 		access("admin", c.Admin.Access)
+		if t := c.Admin.TLS; t != nil {
+			add("admin.tls.cert_file", &t.CertFile, true)
+			add("admin.tls.key_file", &t.KeyFile, true)
+			add("admin.tls.client_ca_file", &t.ClientCAFile, true)
+		}
 	}
 	for i := range c.Listeners {
 		if t := c.Listeners[i].TLS; t != nil {

@@ -481,8 +481,12 @@ type Admin struct {
 	// needs allow_remote.
 	Address string `yaml:"address"`
 	// AllowRemote permits binding a non-loopback address (put network
-	// policy in front of it).
+	// policy in front of it); such an address needs tls.
 	AllowRemote bool `yaml:"allow_remote"`
+	// TLS serves the admin listener over HTTPS; with client_ca_file, a
+	// client certificate from those CAs is required too (mTLS), on top
+	// of a principal's token.
+	TLS *AdminTLS `yaml:"tls"`
 	// Token is the token of a principal named "admin" with the admin
 	// role (shorthand for one entry of principals): presented as
 	// "Authorization: Bearer <token>" or at the dashboard's sign-in; a
@@ -494,6 +498,15 @@ type Admin struct {
 	// Access allows and denies the admin listener's clients (its direct
 	// peers: the admin listener trusts no proxy).
 	Access *Access `yaml:"access"`
+}
+
+// AdminTLS is the admin listener's certificate and client CAs.
+type AdminTLS struct {
+	CertFile string `yaml:"cert_file" required:"true"`
+	KeyFile  string `yaml:"key_file" required:"true"`
+	// ClientCAFile, when set, requires a client certificate signed by one
+	// of these CAs on every connection.
+	ClientCAFile string `yaml:"client_ca_file"`
 }
 
 // AdminPrincipal is one user of the admin listener.

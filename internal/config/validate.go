@@ -865,8 +865,15 @@ func (c *Config) validateAdmin(p *Problems) {
 		host, _, err := net.SplitHostPort(a.Address)
 		if err != nil {
 			p.Add("admin.address", "invalid address %q: want host:port", a.Address)
-		} else if ip := net.ParseIP(host); !a.AllowRemote && (ip == nil || !ip.IsLoopback()) {
-			p.Add("admin.address", "%q is not a loopback address; set allow_remote: true to expose the admin listener", a.Address)
+		} else if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			switch {
+			case !a.AllowRemote:
+				p.Add("admin.address", "%q is not a loopback address; set allow_remote: true to expose the admin listener", a.Address)
+			case a.TLS == nil:
+				p.Add("admin.tls", "a non-loopback admin listener needs tls (its tokens would cross the network in the clear)")
+			case a.TLS.ClientCAFile == "":
+				c.warn("admin.tls.client_ca_file", "a non-loopback admin listener without client certificates (mTLS) relies on tokens alone")
+			}
 		}
 		c.validateAdminPrincipals(p, a)
 		for _, l := range c.Listeners {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -8,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rampart-gw/rampart/internal/testpki"
 )
 
 // withListenerAccess inserts lines into the first listener's section.
@@ -276,3 +279,33 @@ func TestAdminAPIDrain(t *testing.T) {
 
 // api is the admin API's base URL.
 func api(g *Gateway) string { return "http://" + g.AdminAddr().String() + "/api/v1" }
+
+// TestAdminMTLS: with tls and client_ca_file, the admin listener serves
+// HTTPS and refuses a connection without a client certificate from those
+// CAs, before any token is looked at.
+func TestAdminMTLS(t *testing.T) {
+	t.Setenv("RAMPART_ADMIN_TOKEN", adminToken)
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "admin-ca")
+	certFile, keyFile := ca.Server(t, "127.0.0.1", "localhost").WriteFiles(t, dir, "admin")
+	caFile := ca.WriteCA(t, dir, "ca")
+	up := newUpstream(t, nil)
+	g, _ := startGateway(t, baseConfig(up.hostPort(), "admin: {address: 127.0.0.1:0, token: '${env:RAMPART_ADMIN_TOKEN}', tls: {cert_file: "+
+		certFile+", key_file: "+keyFile+", client_ca_file: "+caFile+"}}\n"))
+	url := "https://" + g.AdminAddr().String() + "/metrics"
+	client := func(certs []tls.Certificate) *http.Client {
+		return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), Certificates: certs}}}
+	}
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	if resp, err := client(nil).Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("no client certificate: %d", resp.StatusCode)
+	}
+	leaf := ca.Client(t, "operator-laptop")
+	resp, err := client([]tls.Certificate{leaf.TLS}).Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("with a client certificate: %v", err)
+	}
+	resp.Body.Close()
+}

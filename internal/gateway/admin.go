@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/ipfilter"
 	"github.com/rampart-gw/rampart/internal/pipeline"
+	"github.com/rampart-gw/rampart/internal/server"
 )
 
 // startAdmin binds the admin listener: probes, and the metrics behind the
@@ -26,6 +28,14 @@ func (g *Gateway) startAdmin(a *config.Admin) error {
 	ln, err := net.Listen("tcp", a.Address)
 	if err != nil {
 		return err
+	}
+	if t := a.TLS; t != nil {
+		conf, err := server.AdminTLSConfig(t.CertFile, t.KeyFile, t.ClientCAFile)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		ln = tls.NewListener(ln, conf)
 	}
 	access, err := ipfilter.Compile(a.Access, func(err error) {
 		g.deps.Log.Warn("admin access list file not applied; the lists in force stay", "error", err.Error())

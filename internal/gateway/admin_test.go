@@ -194,8 +194,13 @@ func TestAdminConfigErrors(t *testing.T) {
 			t.Errorf("%s: %v, want %q", name, err, c.want)
 		}
 	}
-	if _, err := config.Parse([]byte(baseConfig("127.0.0.1:9", "admin: {address: 0.0.0.0:9901, allow_remote: true, token: '${env:RAMPART_ADMIN_TOKEN}'}\n")), "gw.yaml"); err != nil {
-		t.Errorf("allow_remote: %v", err)
+	if _, err := config.Parse([]byte(baseConfig("127.0.0.1:9", "admin: {address: 0.0.0.0:9901, allow_remote: true, token: '${env:RAMPART_ADMIN_TOKEN}'}\n")), "gw.yaml"); err == nil || !strings.Contains(err.Error(), "admin.tls: a non-loopback admin listener needs tls") {
+		t.Errorf("allow_remote without tls: %v", err)
+	}
+	tlsSection := "tls: {cert_file: ../../examples/tls/gateway.crt, key_file: ../../examples/tls/gateway.key}"
+	cfg, err := config.Parse([]byte(baseConfig("127.0.0.1:9", "admin: {address: 0.0.0.0:9901, allow_remote: true, "+tlsSection+", token: '${env:RAMPART_ADMIN_TOKEN}'}\n")), "gw.yaml")
+	if err != nil || len(cfg.Warnings) == 0 || !strings.Contains(cfg.Warnings[len(cfg.Warnings)-1].Error(), "admin.tls.client_ca_file") {
+		t.Errorf("allow_remote with tls, without mTLS: %v %v", err, cfg)
 	}
 }
 

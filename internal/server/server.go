@@ -199,3 +199,23 @@ func (w logWriter) Write(p []byte) (int, error) {
 	w.l.Debug("http server", "msg", string(p))
 	return len(p), nil
 }
+
+// AdminTLSConfig is the admin listener's TLS configuration: its
+// certificate and, with clientCAFile, required client certificates from
+// those CAs.
+func AdminTLSConfig(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
+	certs := &Certs{}
+	if err := certs.Load(certFile, keyFile); err != nil {
+		return nil, err
+	}
+	c := TLSConfig(certs)
+	c.NextProtos = []string{"http/1.1"}
+	if clientCAFile != "" {
+		pool, err := pki.CAPool(clientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("admin client_ca_file: %w", err)
+		}
+		c.ClientCAs, c.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return c, nil
+}
