@@ -113,17 +113,8 @@ admin:
 	g.SetConfigFile(path)
 	api := "http://" + g.AdminAddr().String() + "/api/v1"
 	call := func(method, url, tok, body string) int {
-		req, _ := http.NewRequest(method, url, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+tok)
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		c, _ := adminCall(t, method, url, tok, body)
+		return c
 	}
 	ban := `{"ip":"127.0.0.9","for":"5m"}`
 	if c := call("POST", api+"/bans", strings.Repeat("v", 40), ban); c != http.StatusForbidden {
@@ -179,20 +170,7 @@ admin:
 `)
 	g, addr := startGateway(t, cfg)
 	api := "http://" + g.AdminAddr().String() + "/api/v1"
-	call := func(method, url, tok, body string) (int, string) {
-		req, _ := http.NewRequest(method, url, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+tok)
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	call := func(method, url, tok, body string) (int, string) { return adminCall(t, method, url, tok, body) }
 	if c, _ := call("POST", api+"/apikeys", strings.Repeat("v", 40), `{"consumer":"billing"}`); c != http.StatusForbidden {
 		t.Fatalf("a viewer created a key: %d", c)
 	}
@@ -244,15 +222,8 @@ func TestAdminAPIDrain(t *testing.T) {
 	g, addr := startGateway(t, baseConfig(up.hostPort(), "admin: {address: 127.0.0.1:0, token: '${env:RAMPART_ADMIN_TOKEN}'}\n"))
 	target := api(g) + "/upstreams/svc/targets/" + up.hostPort()
 	patch := func(body string) int {
-		req, _ := http.NewRequest("PATCH", target, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+adminToken)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		c, _ := adminCall(t, "PATCH", target, adminToken, body)
+		return c
 	}
 	if c := patch(`{"drained":true}`); c != http.StatusNoContent {
 		t.Fatalf("drain: %d", c)
@@ -269,11 +240,8 @@ func TestAdminAPIDrain(t *testing.T) {
 	if resp, _ := get(t, "http://"+addr+"/api/x", nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("after resuming: %d", resp.StatusCode)
 	}
-	bad, _ := http.NewRequest("PATCH", api(g)+"/upstreams/nope/targets/x:1", strings.NewReader(`{"drained":true}`))
-	bad.Header.Set("Authorization", "Bearer "+adminToken)
-	bad.Header.Set("Content-Type", "application/json")
-	if resp, err := http.DefaultClient.Do(bad); err != nil || resp.StatusCode != http.StatusNotFound {
-		t.Fatalf("an unknown target: %v %v", err, resp.StatusCode)
+	if c, _ := adminCall(t, "PATCH", api(g)+"/upstreams/nope/targets/x:1", adminToken, `{"drained":true}`); c != http.StatusNotFound {
+		t.Fatalf("an unknown target: %d", c)
 	}
 }
 
@@ -308,4 +276,22 @@ func TestAdminMTLS(t *testing.T) {
 		t.Fatalf("with a client certificate: %v", err)
 	}
 	resp.Body.Close()
+}
+
+// adminCall sends a request to the admin API with a bearer token (and a
+// JSON body when one is given) and returns the status and body.
+func adminCall(t *testing.T, method, url, tok, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
