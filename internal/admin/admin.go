@@ -42,6 +42,7 @@ type Options struct {
 	// Revoke refuses a token or a subject's tokens until a time, on
 	// behalf of a principal; Revocations lists those in force.
 	Revoke      func(r RevokeRequest, by string)
+	Unrevoke    func(r RevokeRequest, by string)
 	Revocations func() any
 	// Drain stops or resumes new requests to an upstream target.
 	Drain func(upstream, target string, drained bool, by string) error

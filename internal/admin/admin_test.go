@@ -52,6 +52,7 @@ func newFixture() *fixture {
 			f.revoked = append(f.revoked, r.JTI+r.Subject+" "+by)
 		},
 		Revocations: func() any { return f.revoked },
+		Unrevoke:    func(r RevokeRequest, by string) { f.revoked = nil },
 		Keys:        &fakeKeys{},
 		Drain: func(upstream, target string, drained bool, by string) error {
 			if upstream != "svc" {
@@ -354,6 +355,14 @@ func TestAPIBadInput(t *testing.T) {
 	}
 	if len(f.banned) != 0 {
 		t.Fatalf("a bad request banned: %v", f.banned)
+	}
+	for _, q := range []string{"", "?jti=a&subject=b", "?subject=b"} {
+		if w := f.do("DELETE", "/api/v1/revocations"+q, h, ""); w.Code != 400 {
+			t.Errorf("DELETE /revocations%s: %d", q, w.Code)
+		}
+	}
+	if w := f.do("DELETE", "/api/v1/revocations?jti=leaked", h, ""); w.Code != 204 {
+		t.Errorf("lift a revocation: %d", w.Code)
 	}
 	// Path tricks reach no operation: refused, or (a doubled slash)
 	// redirected to the clean path, where the role is checked again.

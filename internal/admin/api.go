@@ -40,6 +40,7 @@ var apiRoutes = []struct {
 	{"POST", "/reload", OpReload, (*api).reload},
 	{"GET", "/revocations", OpRevokeRead, (*api).revocations},
 	{"POST", "/revocations", OpRevoke, (*api).revoke},
+	{"DELETE", "/revocations", OpRevoke, (*api).unrevoke},
 	{"PATCH", "/upstreams/{upstream}/targets/{target}", OpDrain, (*api).drain},
 	{"GET", "/apikeys", OpKeysRead, (*api).listKeys},
 	{"POST", "/apikeys", OpKeysManage, (*api).createKey},
@@ -224,6 +225,20 @@ func (a *api) drain() pipeline.Handler {
 		if err := a.o.Drain(r.PathValue("upstream"), r.PathValue("target"), *req.Drained, principalOf(r, a.o)); err != nil {
 			return pipeline.Deny(http.StatusNotFound, "admin.not_found", err.Error())
 		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+}
+
+// unrevoke lifts a runtime revocation: ?jti=... or ?issuer=...&subject=...
+func (a *api) unrevoke() pipeline.Handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		q := r.URL.Query()
+		req := RevokeRequest{JTI: q.Get("jti"), Issuer: q.Get("issuer"), Subject: q.Get("subject")}
+		if (req.JTI == "") == (req.Subject == "") || (req.Subject != "") != (req.Issuer != "") {
+			return pipeline.Deny(http.StatusBadRequest, "admin.bad_request", "name ?jti=... or ?issuer=...&subject=...")
+		}
+		a.o.Unrevoke(req, principalOf(r, a.o))
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}

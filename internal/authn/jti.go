@@ -80,11 +80,12 @@ func (s *JTIStore) RevokeSubject(issuer, subject string, until, now time.Time) {
 	s.change(now, func(c *revocationSet) { c.subjects[subjectKey{issuer, subject}] = until })
 }
 
-// Lift removes runtime revocations of a jti or of a subject.
-func (s *JTIStore) Lift(r Revocation, now time.Time) {
+// Lift removes the runtime revocation of a jti, or of an issuer's
+// subject.
+func (s *JTIStore) Lift(jti, issuer, subject string, now time.Time) {
 	s.change(now, func(c *revocationSet) {
-		delete(c.jti, r.JTI)
-		delete(c.subjects, subjectKey{r.Issuer, r.Subject})
+		delete(c.jti, jti)
+		delete(c.subjects, subjectKey{issuer, subject})
 	})
 }
 

@@ -470,7 +470,7 @@ func TestRevocationAndReplay(t *testing.T) {
 	if c, _, _ := h.do("Bearer "+tok, ""); c != 401 {
 		t.Fatalf("a reload dropped a runtime revocation: %d", c)
 	}
-	store.Lift(Revocation{JTI: "j1"}, h.now)
+	store.Lift("j1", "", "", h.now)
 	c, _, sc := h.do("Bearer "+tok, "")
 	if c != 200 || sc.Identity == nil {
 		t.Fatalf("after lifting: %d", c)

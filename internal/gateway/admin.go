@@ -56,6 +56,7 @@ func (g *Gateway) startAdmin(a *config.Admin) error {
 		LiftBan:       g.liftBan,
 		Ban:           g.banFromAPI,
 		Revoke:        g.revokeFromAPI,
+		Unrevoke:      g.unrevokeFromAPI,
 		Revocations:   func() any { return g.state.JTIs.List(g.deps.Now()) },
 		Keys:          g.keyAdmin(),
 		Drain:         g.drainFromAPI,
@@ -131,6 +132,12 @@ func (g *Gateway) keyAdmin() admin.KeyAdmin {
 	return admin.NewFileKeys(func() *config.Config { return g.plan.Load().Config },
 		func(by string) error { return g.reload(g.plan.Load().Config, "api:"+by) },
 		g.outputs.Record, g.deps.Now)
+}
+
+// unrevokeFromAPI lifts a runtime revocation (journaled).
+func (g *Gateway) unrevokeFromAPI(r admin.RevokeRequest, by string) {
+	g.state.JTIs.Lift(r.JTI, r.Issuer, r.Subject, g.deps.Now())
+	g.outputs.Record("token.unrevoked", by, map[string]string{"jti": r.JTI, "issuer": r.Issuer, "subject": r.Subject})
 }
 
 // reloadFromAPI reloads the config file on behalf of a principal.
