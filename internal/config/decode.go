@@ -29,10 +29,18 @@ type yamlDecoder interface {
 // path. It keeps going after an error so that all problems are reported at
 // once, and it records the line of every key for later validation messages.
 type decoder struct {
-	probs  *Problems // the document's shape: types, unknown and duplicate keys
-	values *Problems // values out of their enum: reported with validation's findings
-	lines  map[string]int
-	visits int
+	probs   *Problems // the document's shape: types, unknown and duplicate keys
+	values  *Problems // values out of their enum: reported with validation's findings
+	lines   map[string]int
+	visits  int
+	pending []pendingSecret // ${vault:} references, read once the document is decoded
+}
+
+// pendingSecret is a ${vault:} reference and the key that holds it.
+type pendingSecret struct {
+	path   string
+	line   int
+	secret *Secret
 }
 
 // maxVisits bounds the nodes decoded, aliases expanded, so that an alias
@@ -56,6 +64,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		if u, ok := v.Addr().Interface().(yamlDecoder); ok {
 			if err := u.decodeYAML(n); err != nil {
 				d.probs.addAt(n.Line, path, "%v", err)
+			}
+			if s, ok := u.(*Secret); ok && s.pending {
+				d.pending = append(d.pending, pendingSecret{path: path, line: n.Line, secret: s})
 			}
 			return
 		}

@@ -102,6 +102,7 @@ func ParseWith(data []byte, file string, o LoadOptions) (*Config, error) {
 	values := newProblems(file, cfg.lines)
 	d := &decoder{probs: probs, values: values, lines: cfg.lines}
 	d.decode(doc, reflect.ValueOf(cfg).Elem(), "")
+	resolveVault(cfg, d.pending, probs)
 	// Every problem at once: the checks run on what did decode, and a
 	// check's finding on a key that did not decode (an unset variable
 	// then "required") is left out, the decoder having said why.

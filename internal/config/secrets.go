@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -17,6 +18,10 @@ type osEnv struct{}
 func (osEnv) LookupEnv(name string) (string, bool) { return os.LookupEnv(name) }
 func (osEnv) ReadFile(path string) ([]byte, error) { return os.ReadFile(path) }
 
+// errVaultPending marks a ${vault:} reference: read from Vault once the
+// whole config (and its vault section) is decoded.
+var errVaultPending = errors.New("vault reference pending")
+
 // maxSecretFile bounds ${file:} reads: a secret is small, and a reference to
 // /dev/zero or a log file must not exhaust memory.
 const maxSecretFile = 64 << 10
@@ -29,6 +34,9 @@ func resolveSecret(raw string, env environment) (value, ref string, err error) {
 		// A fixed prefix and then one reference ("Bearer ${env:TOKEN}"):
 		// the reference must end the value.
 		v, ref, err := resolveSecret(raw[i:], env)
+		if errors.Is(err, errVaultPending) {
+			return raw[:i], ref, err // the prefix, resolved with the value later
+		}
 		if err != nil {
 			return "", "", err
 		}
@@ -45,6 +53,8 @@ func resolveSecret(raw string, env environment) (value, ref string, err error) {
 		return "", "", fmt.Errorf("%w %q: expected ${env:NAME} or ${file:/path}", ErrSecretRef, raw)
 	}
 	switch kind {
+	case "vault":
+		return "", "vault:" + arg, errVaultPending
 	case "env":
 		v, ok := env.LookupEnv(arg)
 		if !ok {
@@ -71,6 +81,6 @@ func resolveSecret(raw string, env environment) (value, ref string, err error) {
 		}
 		return v, "file:" + arg, nil
 	default:
-		return "", "", fmt.Errorf("%w %q: unknown source %q (use env or file)", ErrSecretRef, raw, kind)
+		return "", "", fmt.Errorf("%w %q: unknown source %q (use env, file or vault)", ErrSecretRef, raw, kind)
 	}
 }

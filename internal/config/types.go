@@ -69,6 +69,8 @@ type Config struct {
 
 	// File is the path the config was loaded from ("" when from memory).
 	File string `yaml:"-"`
+	// Vault is where ${vault:PATH#FIELD} references are read.
+	Vault *Vault `yaml:"vault"`
 	// Journal records every change (config loads and reloads, API keys
 	// created, state rekeyed, startup and shutdown) in a hash-chained
 	// file.
@@ -116,6 +118,32 @@ type State struct {
 	// PreviousMasterKeys still decrypt files written under them, while
 	// `rampart store rekey` rewrites the files under master_key.
 	PreviousMasterKeys []Secret `yaml:"previous_master_keys"`
+}
+
+// Vault is where ${vault:PATH#FIELD} secret references are read: a
+// HashiCorp Vault server, logged in to for each load with a token or
+// AppRole (given as env or file references, never vault ones).
+type Vault struct {
+	// Address is Vault's URL (https://vault.internal:8200).
+	Address string `yaml:"address" required:"true"`
+	// CAFile is the PEM bundle of Vault's CA (default: the system pool).
+	CAFile string `yaml:"ca_file"`
+	// Namespace is a Vault Enterprise namespace.
+	Namespace string `yaml:"namespace"`
+	// Token logs in directly.
+	Token Secret `yaml:"token"`
+	// AppRole logs in with a role id and secret id.
+	AppRole *VaultAppRole `yaml:"approle"`
+	// Timeout bounds each request to Vault. Default 5s.
+	Timeout Duration `yaml:"timeout"`
+}
+
+// VaultAppRole is an AppRole login.
+type VaultAppRole struct {
+	RoleID   Secret `yaml:"role_id" required:"true"`
+	SecretID Secret `yaml:"secret_id" required:"true"`
+	// Mount is the AppRole auth mount. Default approle.
+	Mount string `yaml:"mount"`
 }
 
 // Journal configures the tamper-evident journal of changes.

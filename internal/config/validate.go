@@ -27,6 +27,18 @@ func (c *Config) validate(p *Problems) {
 	c.validateFiles(p)
 	c.validateAccess(p)
 	c.validateState(p)
+	if v := c.Vault; v != nil {
+		if v.Token.IsSet() {
+			c.checkSecret(p, "vault.token", v.Token, 0)
+		}
+		if a := v.AppRole; a != nil {
+			c.checkSecret(p, "vault.approle.role_id", a.RoleID, 0)
+			c.checkSecret(p, "vault.approle.secret_id", a.SecretID, 0)
+		}
+		if u, err := url.Parse(v.Address); err != nil || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname()))) {
+			p.Add("vault.address", "%q: use https:// (http only to a Vault on loopback)", v.Address)
+		}
+	}
 	if j := c.Journal; j != nil && j.CheckpointKey.IsSet() {
 		c.checkSecret(p, "journal.checkpoint_key", j.CheckpointKey, 32)
 	}
@@ -57,6 +69,15 @@ func (c *Config) validateAdminPrincipals(p *Problems, a *Admin) {
 		}
 		tokens[pr.Token.Reveal()] = true
 	}
+}
+
+// isLoopbackHost reports whether host is localhost or a loopback address.
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // validateState checks the master keys; without a state section, a config

@@ -106,6 +106,8 @@ type Secret struct {
 	value   string
 	ref     string
 	literal bool
+	pending bool   // a ${vault:} reference not read yet
+	prefix  string // a fixed prefix before a pending reference
 }
 
 // ErrSecretRef is returned for a malformed or unresolvable secret reference.
@@ -132,6 +134,9 @@ func (s Secret) GoString() string { return "REDACTED" }
 // LogValue implements slog.LogValuer without revealing the value.
 func (s Secret) LogValue() slog.Value { return slog.StringValue("REDACTED") }
 
+// fill completes a pending reference with the value read for it.
+func (s *Secret) fill(v string) { s.value, s.pending = s.prefix+v, false }
+
 // NewSecret wraps a value obtained outside a config file.
 func NewSecret(v string) Secret { return Secret{value: v} }
 
@@ -140,6 +145,10 @@ func (s *Secret) decodeYAML(n *yaml.Node) error {
 		return fmt.Errorf("expected a secret reference such as \"${env:NAME}\", got %s", describe(n))
 	}
 	v, ref, err := resolveSecret(n.Value, osEnv{})
+	if errors.Is(err, errVaultPending) {
+		*s = Secret{ref: ref, prefix: v, pending: true}
+		return nil
+	}
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,61 @@
+package config
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/vaultref"
+)
+
+// resolveVault reads the ${vault:} references of a decoded config from
+// its vault section. A problem (no vault section, a failed login, a
+// missing field) is reported at each reference's key and line; the
+// config then does not load, and on a reload the old one keeps serving.
+func resolveVault(cfg *Config, pending []pendingSecret, probs *Problems) {
+	if len(pending) == 0 {
+		return
+	}
+	v := cfg.Vault
+	fail := func(msg string) {
+		for _, p := range pending {
+			probs.addAt(p.line, p.path, "%s", msg)
+		}
+	}
+	if v == nil {
+		fail("a ${vault:} reference needs a vault section")
+		return
+	}
+	for _, p := range pending {
+		if strings.HasPrefix(p.path, "vault.") {
+			fail("the vault section's own secrets come from ${env:} or ${file:}, not from Vault")
+			return
+		}
+	}
+	o := vaultref.Options{Address: v.Address, CAFile: v.CAFile, Namespace: v.Namespace, Timeout: v.Timeout.D(), Token: v.Token.Reveal()}
+	if o.Timeout <= 0 {
+		o.Timeout = 5 * time.Second
+	}
+	if a := v.AppRole; a != nil {
+		o.RoleID, o.SecretID, o.AppRoleMount = a.RoleID.Reveal(), a.SecretID.Reveal(), a.Mount
+	}
+	if o.Token == "" && o.RoleID == "" {
+		fail("vault needs token or approle to log in")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*o.Timeout)
+	defer cancel()
+	r, err := vaultref.Open(ctx, o)
+	if err != nil {
+		fail(err.Error())
+		return
+	}
+	for _, p := range pending {
+		val, err := r.Read(ctx, strings.TrimPrefix(p.secret.ref, "vault:"))
+		if err != nil {
+			probs.addAt(p.line, p.path, "%v", err)
+			continue
+		}
+		p.secret.fill(val)
+	}
+}
