@@ -9,7 +9,7 @@ import (
 )
 
 // cmdStore is `rampart store rekey`: it rewrites the state files the
-// config names (assertion keys, the API key store) under state.master_key.
+// config names (assertion keys, the API key store, the runtime state) under state.master_key.
 // Files written under a previous master key, or before encryption was
 // configured, are read and rewritten; running gateways keep reading them
 // as long as the old key stays in previous_master_keys until they reload.
@@ -33,6 +33,9 @@ func cmdStore(args []string, stdout, stderr io.Writer) int {
 	}
 	if k := cfg.Authn.APIKeys; k != nil {
 		files = append(files, k.File)
+	}
+	if f := cfg.State.RuntimeFile; f != "" {
+		files = append(files, f)
 	}
 	n, err := secrets.Rekey(files)
 	if err != nil {

@@ -4,6 +4,7 @@ package admin
 
 import (
 	"crypto/rand"
+	"errors"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
@@ -13,6 +14,9 @@ import (
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/clientip"
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/ipfilter"
+	"github.com/rampart-gw/rampart/internal/pipeline"
 )
 
 // Options configure the admin handler.
@@ -40,9 +44,10 @@ type Options struct {
 	// file to reload).
 	Reload func(by string) error
 	// Revoke refuses a token or a subject's tokens until a time, on
-	// behalf of a principal; Revocations lists those in force.
-	Revoke      func(r RevokeRequest, by string)
-	Unrevoke    func(r RevokeRequest, by string)
+	// behalf of a principal; Revocations lists those in force. An error
+	// says the change is in force here but was not saved or shared.
+	Revoke      func(r RevokeRequest, by string) error
+	Unrevoke    func(r RevokeRequest, by string) error
 	Revocations func() any
 	// Drain stops or resumes new requests to an upstream target.
 	Drain func(upstream, target string, drained bool, by string) error
@@ -134,6 +139,30 @@ type RevokeRequest struct {
 	Until                time.Time
 }
 
+// NotSaved marks the error of a change that is in force on this instance
+// but was not saved or shared (the runtime state file or Redis failed);
+// the API answers it 503 admin.not_saved. NotSaved(nil) is nil.
+func NotSaved(err error) error {
+	if err == nil {
+		return nil
+	}
+	return notSavedError{err}
+}
+
+type notSavedError struct{ err error }
+
+func (e notSavedError) Error() string { return e.err.Error() }
+func (e notSavedError) Unwrap() error { return e.err }
+
+// unsaved turns a NotSaved error into the API's refusal (nil otherwise).
+func unsaved(err error) error {
+	var ns notSavedError
+	if errors.As(err, &ns) {
+		return pipeline.Deny(http.StatusServiceUnavailable, "admin.not_saved", "in force on this instance but not saved: "+firstLine(ns.err))
+	}
+	return nil
+}
+
 // firewall refuses peers that allowed (nil: none) refuses.
 func firewall(allowed func(netip.Addr) bool, h http.Handler) http.Handler {
 	if allowed == nil {
@@ -174,4 +203,17 @@ func problem(w http.ResponseWriter, status int, code, detail string) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{"type": "about:blank", "title": http.StatusText(status), "status": status, "code": code,
 		"detail": detail, "request_id": w.Header().Get("X-Request-Id")})
+}
+
+// Firewall compiles the admin listener's access section (nil: every
+// address) and starts watching its list files; stop ends the watching.
+// A list file that becomes unreadable keeps the lists in force (warn
+// hears why).
+func Firewall(a *config.Access, warn func(error)) (allowed func(netip.Addr) bool, stop func(), err error) {
+	rules, err := ipfilter.Compile(a, warn)
+	if err != nil {
+		return nil, nil, err
+	}
+	rules.Start()
+	return rules.Allowed, rules.Close, nil
 }

@@ -48,11 +48,15 @@ func newFixture() *fixture {
 			return nil
 		},
 		Reload: func(by string) error { f.reloads = append(f.reloads, by); return nil },
-		Revoke: func(r RevokeRequest, by string) {
+		Revoke: func(r RevokeRequest, by string) error {
 			f.revoked = append(f.revoked, r.JTI+r.Subject+" "+by)
+			if r.JTI == "unsaved" {
+				return NotSaved(errors.New("runtime state not saved to /state/runtime.enc: disk full"))
+			}
+			return nil
 		},
 		Revocations: func() any { return f.revoked },
-		Unrevoke:    func(r RevokeRequest, by string) { f.revoked = nil },
+		Unrevoke:    func(r RevokeRequest, by string) error { f.revoked = nil; return nil },
 		Keys:        &fakeKeys{},
 		Drain: func(upstream, target string, drained bool, by string) error {
 			if upstream != "svc" {
@@ -363,6 +367,11 @@ func TestAPIBadInput(t *testing.T) {
 	}
 	if w := f.do("DELETE", "/api/v1/revocations?jti=leaked", h, ""); w.Code != 204 {
 		t.Errorf("lift a revocation: %d", w.Code)
+	}
+	// A change in force here that could not be saved says so, without
+	// pretending it failed or succeeded everywhere.
+	if w := f.do("POST", "/api/v1/revocations", h, `{"jti":"unsaved","for":"1h"}`); w.Code != 503 || !strings.Contains(w.Body.String(), "admin.not_saved") {
+		t.Errorf("unsaved revocation: %d %s", w.Code, w.Body)
 	}
 	// Path tricks reach no operation: refused, or (a doubled slash)
 	// redirected to the clean path, where the role is checked again.

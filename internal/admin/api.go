@@ -145,6 +145,9 @@ func (a *api) addBan() pipeline.Handler {
 			return pipeline.Deny(http.StatusConflict, "admin.unavailable", "abuse detection is off")
 		}
 		if err := a.o.Ban(req.IP, d, principalOf(r, a.o)); err != nil {
+			if e := unsaved(err); e != nil {
+				return e
+			}
 			return pipeline.Deny(http.StatusBadRequest, "admin.bad_request", err.Error())
 		}
 		writeJSON(w, http.StatusCreated, map[string]any{"banned": req.IP, "for": d.String()})
@@ -155,6 +158,9 @@ func (a *api) addBan() pipeline.Handler {
 func (a *api) liftBan() pipeline.Handler {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if err := a.o.LiftBan(r.PathValue("client")); err != nil {
+			if e := unsaved(err); e != nil {
+				return e
+			}
 			return pipeline.Deny(http.StatusBadRequest, "admin.bad_request", err.Error())
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -207,7 +213,9 @@ func (a *api) revoke() pipeline.Handler {
 			return pipeline.Deny(http.StatusBadRequest, "admin.bad_request", "for: between 1s and 720h")
 		}
 		until := a.o.Now().Add(d)
-		a.o.Revoke(RevokeRequest{JTI: req.JTI, Issuer: req.Issuer, Subject: req.Subject, Until: until}, principalOf(r, a.o))
+		if err := a.o.Revoke(RevokeRequest{JTI: req.JTI, Issuer: req.Issuer, Subject: req.Subject, Until: until}, principalOf(r, a.o)); err != nil {
+			return unsaved(err)
+		}
 		writeJSON(w, http.StatusCreated, map[string]any{"until": until.UTC().Format(time.RFC3339)})
 		return nil
 	}
@@ -223,6 +231,9 @@ func (a *api) drain() pipeline.Handler {
 			return pipeline.Deny(http.StatusBadRequest, "admin.bad_request", "send {\"drained\": true|false}")
 		}
 		if err := a.o.Drain(r.PathValue("upstream"), r.PathValue("target"), *req.Drained, principalOf(r, a.o)); err != nil {
+			if e := unsaved(err); e != nil {
+				return e
+			}
 			return pipeline.Deny(http.StatusNotFound, "admin.not_found", err.Error())
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -238,7 +249,9 @@ func (a *api) unrevoke() pipeline.Handler {
 		if (req.JTI == "") == (req.Subject == "") || (req.Subject != "") != (req.Issuer != "") {
 			return pipeline.Deny(http.StatusBadRequest, "admin.bad_request", "name ?jti=... or ?issuer=...&subject=...")
 		}
-		a.o.Unrevoke(req, principalOf(r, a.o))
+		if err := a.o.Unrevoke(req, principalOf(r, a.o)); err != nil {
+			return unsaved(err)
+		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}

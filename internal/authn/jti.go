@@ -89,6 +89,25 @@ func (s *JTIStore) Lift(jti, issuer, subject string, now time.Time) {
 	})
 }
 
+// ReplaceRuntime puts revs in force as the runtime revocations, in place
+// of those there were (the shared or saved state, read back).
+func (s *JTIStore) ReplaceRuntime(revs []Revocation, now time.Time) {
+	s.change(now, func(c *revocationSet) {
+		clear(c.jti)
+		clear(c.subjects)
+		for _, r := range revs {
+			if !now.Before(r.Until) {
+				continue
+			}
+			if r.JTI != "" {
+				c.jti[r.JTI] = r.Until
+			} else {
+				c.subjects[subjectKey{r.Issuer, r.Subject}] = r.Until
+			}
+		}
+	})
+}
+
 // List returns the runtime revocations in force.
 func (s *JTIStore) List(now time.Time) []Revocation {
 	set := s.revoked.Load()

@@ -74,6 +74,9 @@ func (c *Config) fileFields() []fileField {
 	if k := c.Authn.APIKeys; k != nil {
 		add("authn.api_keys.file", &k.File, false)
 	}
+	if s := c.State; s != nil {
+		add("state.runtime_file", &s.RuntimeFile, false)
+	}
 	if j := c.Journal; j != nil {
 		add("journal.output", &j.Output, false)
 	}

@@ -108,7 +108,8 @@ type Listener struct {
 }
 
 // State configures how Rampart keeps the secret state it writes: the API
-// key store and the assertion signing keys.
+// key store, the assertion signing keys and the runtime state operators
+// set through the admin API.
 type State struct {
 	// MasterKey encrypts those files at rest (AES-256-GCM, a fresh data
 	// key per write wrapped by this key): 32 bytes written as 64 hex
@@ -118,6 +119,12 @@ type State struct {
 	// PreviousMasterKeys still decrypt files written under them, while
 	// `rampart store rekey` rewrites the files under master_key.
 	PreviousMasterKeys []Secret `yaml:"previous_master_keys"`
+	// RuntimeFile keeps what operators change at runtime (token
+	// revocations, drained upstream targets, bans) across restarts,
+	// encrypted, when no Redis is configured; with rate_limiting.redis
+	// that state is shared in Redis instead. Relative to the config
+	// file's directory. Empty: runtime changes last until a restart.
+	RuntimeFile string `yaml:"runtime_file"`
 }
 
 // Vault is where ${vault:PATH#FIELD} secret references are read: a

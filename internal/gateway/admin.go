@@ -17,8 +17,8 @@ import (
 	"github.com/rampart-gw/rampart/internal/admin"
 	"github.com/rampart-gw/rampart/internal/clientip"
 	"github.com/rampart-gw/rampart/internal/config"
-	"github.com/rampart-gw/rampart/internal/ipfilter"
 	"github.com/rampart-gw/rampart/internal/pipeline"
+	"github.com/rampart-gw/rampart/internal/runstate"
 	"github.com/rampart-gw/rampart/internal/server"
 )
 
@@ -37,17 +37,16 @@ func (g *Gateway) startAdmin(a *config.Admin) error {
 		}
 		ln = tls.NewListener(ln, conf)
 	}
-	access, err := ipfilter.Compile(a.Access, func(err error) {
+	allowed, stop, err := admin.Firewall(a.Access, func(err error) {
 		g.deps.Log.Warn("admin access list file not applied; the lists in force stay", "error", err.Error())
 	})
 	if err != nil {
 		ln.Close()
 		return err
 	}
-	access.Start()
-	g.adminAccess = access
+	g.adminAccessStop = stop
 	h := admin.Handler(admin.Options{
-		ClientAllowed: access.Allowed,
+		ClientAllowed: allowed,
 		Principals:    principals(a),
 		OnAuthFailure: g.adminAuthFailed,
 		Metrics:       g.metrics.Handler(),
@@ -94,12 +93,13 @@ func (g *Gateway) banFromAPI(client string, d time.Duration, by string) error {
 	g.deps.Events.Emit(pipeline.Event{Name: "abuse.banned_by_operator", Code: "abuse.banned_by_operator", ClientIP: clientip.KeyString(k),
 		Attrs: map[string]string{"by": by, "until": until.UTC().Format(time.RFC3339)}})
 	g.outputs.Record("ban.added", by, map[string]string{"client": clientip.KeyString(k), "until": until.UTC().Format(time.RFC3339)})
-	return nil
+	return admin.NotSaved(g.runtime.SaveBans())
 }
 
 // revokeFromAPI refuses a token or a subject's tokens until a time, as a
-// security event and a journal record naming the principal.
-func (g *Gateway) revokeFromAPI(r admin.RevokeRequest, by string) {
+// security event and a journal record naming the principal. It is in
+// force here at once; an error says it was not saved or shared.
+func (g *Gateway) revokeFromAPI(r admin.RevokeRequest, by string) error {
 	now := g.deps.Now()
 	attrs := map[string]string{"until": r.Until.UTC().Format(time.RFC3339), "by": by}
 	if r.JTI != "" {
@@ -111,6 +111,7 @@ func (g *Gateway) revokeFromAPI(r admin.RevokeRequest, by string) {
 	}
 	g.deps.Events.Emit(pipeline.Event{Time: now, Name: "authn.revoked_by_operator", Code: "authn.revoked_by_operator", Attrs: attrs})
 	g.outputs.Record("token.revoked", by, attrs)
+	return admin.NotSaved(g.runtime.Revoke(r.JTI, r.Issuer, r.Subject, r.Until))
 }
 
 // drainFromAPI stops or resumes new requests to an upstream target, on
@@ -120,7 +121,30 @@ func (g *Gateway) drainFromAPI(upstream, target string, drained bool, by string)
 		return err
 	}
 	g.outputs.Record("target.drained", by, map[string]string{"upstream": upstream, "target": target, "drained": strconv.FormatBool(drained)})
-	return nil
+	return admin.NotSaved(g.runtime.SetDrain(upstream, target, drained))
+}
+
+// runtimeTarget is what the saved or shared runtime state is applied to.
+func (g *Gateway) runtimeTarget() runstate.Target {
+	t := runstate.Target{JTIs: g.state.JTIs, Now: g.deps.Now, Log: g.deps.Log,
+		Drain: func(upstream, target string, drained bool) error {
+			return g.plan.Load().Pools().Drain(upstream, target, drained)
+		}}
+	if g.guard != nil {
+		t.Ban = func(client string, until time.Time) {
+			if k, err := clientip.ParseKey(client, g.plan.Load().Config.ClientIP.IPv6Prefix); err == nil {
+				g.guard.Ban(k, until)
+			}
+		}
+		t.Bans = func(yield func(string, time.Time)) {
+			for _, b := range g.guard.List(g.deps.Now()) {
+				if !b.Tighten {
+					yield(clientip.KeyString(b.Client), b.Until)
+				}
+			}
+		}
+	}
+	return t
 }
 
 // keyAdmin manages the API key store through the admin API (nil without
@@ -135,9 +159,10 @@ func (g *Gateway) keyAdmin() admin.KeyAdmin {
 }
 
 // unrevokeFromAPI lifts a runtime revocation (journaled).
-func (g *Gateway) unrevokeFromAPI(r admin.RevokeRequest, by string) {
+func (g *Gateway) unrevokeFromAPI(r admin.RevokeRequest, by string) error {
 	g.state.JTIs.Lift(r.JTI, r.Issuer, r.Subject, g.deps.Now())
 	g.outputs.Record("token.unrevoked", by, map[string]string{"jti": r.JTI, "issuer": r.Issuer, "subject": r.Subject})
+	return admin.NotSaved(g.runtime.Unrevoke(r.JTI, r.Issuer, r.Subject))
 }
 
 // reloadFromAPI reloads the config file on behalf of a principal.
@@ -260,5 +285,5 @@ func (g *Gateway) liftBan(ip string) error {
 	}
 	g.guard.Lift(k)
 	g.deps.Events.Emit(pipeline.Event{Name: "abuse.lifted", Code: "abuse.lifted", ClientIP: clientip.KeyString(k), Attrs: map[string]string{"by": "dashboard"}})
-	return nil
+	return admin.NotSaved(g.runtime.SaveBans())
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 	"github.com/rampart-gw/rampart/internal/plan"
+	"github.com/rampart-gw/rampart/internal/runstate"
 	"github.com/rampart-gw/rampart/internal/server"
 )
 
@@ -34,9 +35,9 @@ type Gateway struct {
 	admin     *http.Server  // nil without an admin section
 	adminCfg  *config.Admin // the admin section bound at start (restart to change it)
 	adminAddr net.Addr
-	// adminAccess is the admin listener's IP firewall (its list-file
-	// watcher stops at shutdown).
-	adminAccess interface{ Close() }
+	// adminAccessStop stops the admin listener's IP firewall's list-file
+	// watcher (at shutdown).
+	adminAccessStop func()
 	version     atomic.Int64           // plan sequence number, for metrics
 	live        *observe.Live          // the dashboard's window; nil without an admin section
 	loadedAt    atomic.Int64           // unix time of the last successful load or reload
@@ -45,6 +46,9 @@ type Gateway struct {
 
 	state      *plan.State  // what outlives plans: revocations, limits, quotas, the Redis client
 	guard      *abuse.Guard // abuse counters and bans survive reloads; nil when off
+	// runtime keeps what operators change at runtime (revocations,
+	// drains, bans) across restarts and instances.
+	runtime *runstate.Keeper
 	idPrefix   string
 	reqCounter atomic.Uint64
 
@@ -99,6 +103,11 @@ func New(cfg *config.Config, deps pipeline.Deps) (*Gateway, error) {
 		return nil, err
 	}
 	g.plan.Store(p)
+	if g.runtime, err = runstate.FromConfig(cfg, g.runtimeTarget()); err != nil {
+		p.CloseUnshared(nil)
+		g.abandon()
+		return nil, cfg.Problem("state.runtime_file", "%v", err)
+	}
 	started := "start"
 	g.trigger.Store(&started)
 	g.outputs.Record("startup", "", map[string]string{"config": cfg.Hash})
@@ -259,6 +268,7 @@ func (g *Gateway) reload(cfg *config.Config, trigger string) error {
 	st.JTIs.SetRevoked(cfg.Authn.RevokedTokenIDs, g.deps.Now())
 	p.Start()
 	g.plan.Store(p)
+	g.runtime.Reapply()
 	g.outputs.Commit(outs)
 	if !reflect.DeepEqual(g.adminCfg, cfg.Admin) {
 		// Compared with the section running since start, not the
@@ -310,7 +320,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		if err := g.admin.Shutdown(ctx); err != nil {
 			g.admin.Close()
 		}
-		g.adminAccess.Close()
+		g.adminAccessStop()
 	}
 	if g.drainListeners(ctx) != nil && g.cutBase != nil {
 		// The drain ran its course: requests still in flight end now, each
@@ -326,6 +336,10 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		}
 		cancel()
 	}
+	if err := g.runtime.SaveBans(); err != nil {
+		g.deps.Log.Warn("bans not saved", "error", err.Error())
+	}
+	g.runtime.Close()
 	g.plan.Load().CloseUnshared(nil)
 	if g.guard != nil {
 		g.guard.Close()

@@ -709,7 +709,28 @@ routes: [{id: r, prefix: /, upstream: u, auth: {api_key: true}, authorize: any_a
 	p.cmd.Process.Signal(syscall.SIGHUP)
 	waitFor(t, "reload with the new key", func() bool { return send(key) == 200 })
 
-	// A new master key: rekey with the old one as previous, then drop it.
+	// A new master key: rekey with the old one as previous, then drop it,
+	// under traffic: no request fails while the files are rewritten and
+	// the gateway reloads.
+	stop := make(chan struct{})
+	failed, sent := make(chan int, 1), make(chan int, 1)
+	go func() {
+		n, bad := 0, 0
+		for ; n < 20000; n++ {
+			select {
+			case <-stop:
+				failed <- bad
+				sent <- n
+				return
+			default:
+			}
+			if send(key) != 200 {
+				bad++
+			}
+		}
+		failed <- bad
+		sent <- n
+	}()
 	writeCfg("state: {master_key: '${env:E2E_MASTER_2}', previous_master_keys: ['${env:E2E_MASTER_1}']}\n")
 	if out, err := exec.Command(binary, "store", "rekey", "--config", cfg).CombinedOutput(); err != nil || !strings.Contains(string(out), "rewrote 1 state file") {
 		t.Fatalf("store rekey: %v\n%s", err, out)
@@ -720,6 +741,10 @@ routes: [{id: r, prefix: /, upstream: u, auth: {api_key: true}, authorize: any_a
 	}
 	p.cmd.Process.Signal(syscall.SIGHUP)
 	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	if bad, n := <-failed, <-sent; bad != 0 || n == 0 {
+		t.Fatalf("%d of %d requests failed during rekey and reload", bad, n)
+	}
 	if c := send(key); c != 200 {
 		t.Fatalf("after rekey and reload: %d", c)
 	}
