@@ -4,9 +4,9 @@ package admin
 
 import (
 	"crypto/rand"
-	"errors"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/netip"
 	"strconv"

@@ -38,17 +38,17 @@ type Gateway struct {
 	// adminAccessStop stops the admin listener's IP firewall's list-file
 	// watcher (at shutdown).
 	adminAccessStop func()
-	version     atomic.Int64           // plan sequence number, for metrics
-	live        *observe.Live          // the dashboard's window; nil without an admin section
-	loadedAt    atomic.Int64           // unix time of the last successful load or reload
-	trigger     atomic.Pointer[string] // what caused the last successful load
-	configFile  atomic.Pointer[string] // the config file, for reloads through the admin API
+	version         atomic.Int64           // plan sequence number, for metrics
+	live            *observe.Live          // the dashboard's window; nil without an admin section
+	loadedAt        atomic.Int64           // unix time of the last successful load or reload
+	trigger         atomic.Pointer[string] // what caused the last successful load
+	configFile      atomic.Pointer[string] // the config file, for reloads through the admin API
 
-	state      *plan.State  // what outlives plans: revocations, limits, quotas, the Redis client
-	guard      *abuse.Guard // abuse counters and bans survive reloads; nil when off
+	state *plan.State  // what outlives plans: revocations, limits, quotas, the Redis client
+	guard *abuse.Guard // abuse counters and bans survive reloads; nil when off
 	// runtime keeps what operators change at runtime (revocations,
 	// drains, bans) across restarts and instances.
-	runtime *runstate.Keeper
+	runtime    *runstate.Keeper
 	idPrefix   string
 	reqCounter atomic.Uint64
 
