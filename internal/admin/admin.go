@@ -51,6 +51,11 @@ type Options struct {
 	Revocations func() any
 	// Drain stops or resumes new requests to an upstream target.
 	Drain func(upstream, target string, drained bool, by string) error
+	// RotateKey retires the assertion signing key and signs with a new
+	// one, on behalf of a principal (nil: no assertion section); an
+	// error wrapping ErrTooSoon is a rotation within the previous one's
+	// overlap. The result is the API's answer.
+	RotateKey func(by string) (any, error)
 	// Keys manages the API key store (nil: no api_keys section).
 	Keys KeyAdmin
 	// ClientAllowed is the admin listener's IP firewall on its direct
@@ -138,6 +143,9 @@ type RevokeRequest struct {
 	JTI, Issuer, Subject string
 	Until                time.Time
 }
+
+// ErrTooSoon is wrapped by a refused key rotation (see Options.RotateKey).
+var ErrTooSoon = errors.New("too soon")
 
 // NotSaved marks the error of a change that is in force on this instance
 // but was not saved or shared (the runtime state file or Redis failed);

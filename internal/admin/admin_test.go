@@ -23,12 +23,13 @@ const (
 )
 
 type fixture struct {
-	h       http.Handler
-	lifted  []string
-	banned  []string
-	reloads []string
-	revoked []string
-	now     time.Time
+	h         http.Handler
+	lifted    []string
+	banned    []string
+	reloads   []string
+	rotations []string
+	revoked   []string
+	now       time.Time
 }
 
 func newFixture() *fixture {
@@ -48,6 +49,10 @@ func newFixture() *fixture {
 			return nil
 		},
 		Reload: func(by string) error { f.reloads = append(f.reloads, by); return nil },
+		RotateKey: func(by string) (any, error) {
+			f.rotations = append(f.rotations, by)
+			return map[string]string{"kid": "new"}, nil
+		},
 		Revoke: func(r RevokeRequest, by string) error {
 			f.revoked = append(f.revoked, r.JTI+r.Subject+" "+by)
 			if r.JTI == "unsaved" {
@@ -246,6 +251,7 @@ func TestRoleMatrix(t *testing.T) {
 				return ok(f.do("POST", "/api/v1/bans", jsonBearer, `{"ip":"203.0.113.7","for":"10m"}`).Code)
 			},
 			OpReload:     func() int { return ok(f.do("POST", "/api/v1/reload", bearer, "").Code) },
+			OpRotateKey:  func() int { return f.do("POST", "/api/v1/assertion/rotate", bearer, "").Code },
 			OpRevokeRead: func() int { return f.do("GET", "/api/v1/revocations", bearer, "").Code },
 			OpKeysRead:   func() int { return f.do("GET", "/api/v1/apikeys", bearer, "").Code },
 			OpDrain: func() int {

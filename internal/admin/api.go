@@ -24,6 +24,7 @@ const (
 	OpRevokeRead = "revocations.read"
 	OpRevoke     = "tokens.revoke"
 	OpDrain      = "targets.drain"
+	OpRotateKey  = "assertion.rotate"
 )
 
 // apiRoutes are the admin API's operations: the one list that registers
@@ -46,6 +47,7 @@ var apiRoutes = []struct {
 	{"POST", "/apikeys", OpKeysManage, (*api).createKey},
 	{"PATCH", "/apikeys/{prefix}", OpKeysManage, (*api).patchKey},
 	{"DELETE", "/apikeys/{prefix}", OpKeysManage, (*api).deleteKey},
+	{"POST", "/assertion/rotate", OpRotateKey, (*api).rotateKey},
 	{"GET", "/openapi.json", OpAPIDoc, (*api).document},
 }
 
@@ -253,6 +255,25 @@ func (a *api) unrevoke() pipeline.Handler {
 			return unsaved(err)
 		}
 		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+}
+
+// rotateKey retires the assertion signing key and signs with a new one;
+// the retired key stays published for its overlap.
+func (a *api) rotateKey() pipeline.Handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if a.o.RotateKey == nil {
+			return pipeline.Deny(http.StatusConflict, "admin.unavailable", "no assertion section")
+		}
+		res, err := a.o.RotateKey(principalOf(r, a.o))
+		if errors.Is(err, ErrTooSoon) {
+			return pipeline.Deny(http.StatusConflict, "admin.too_soon", firstLine(err))
+		}
+		if err != nil {
+			return pipeline.Deny(http.StatusUnprocessableEntity, "admin.rotation_failed", firstLine(err))
+		}
+		writeJSON(w, http.StatusOK, res)
 		return nil
 	}
 }

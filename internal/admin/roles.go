@@ -57,6 +57,7 @@ var permissions = map[string]Role{
 	OpBansLift:      Operator,
 	OpBansAdd:       Operator,
 	OpReload:        Admin,
+	OpRotateKey:     Admin,
 }
 
 // allowed reports whether role may perform op.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/pipeline"
@@ -13,7 +14,8 @@ import (
 
 // Compile builds the signer of the assertion section: it loads (or, when
 // create, creates) the signing key and loads the previous keys still
-// published for their overlap. Without create (a config check), a
+// published for their overlap (those the config names and the one the
+// last rotation retired). Without create (a config check), a
 // missing key is stood in for by an ephemeral one if its directory
 // exists, and nothing is written.
 func Compile(a *config.Assertion, create bool, st *store.Store) (*Signer, error) {
@@ -31,6 +33,13 @@ func Compile(a *config.Assertion, create bool, st *store.Store) (*Signer, error)
 			return nil, err
 		}
 		prev = append(prev, k)
+	}
+	retired, err := retiredKey(a, st)
+	if err != nil {
+		return nil, err
+	}
+	if retired != nil && retired.ID != cur.ID {
+		prev = append(prev, retired)
 	}
 	s := NewSigner(a.Issuer, a.TTL.D(), cur, prev)
 	s.SetReuse(a.Reuse.D())
@@ -71,7 +80,7 @@ func (s *Signer) ServeJWKS(methodNotAllowed string) pipeline.Handler {
 			return e
 		}
 		w.Header().Set("Content-Type", "application/jwk-set+json")
-		w.Header().Set("Cache-Control", "public, max-age=300")
+		w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(int(JWKSMaxAge.Seconds())))
 		if r.Method == http.MethodGet {
 			_, _ = w.Write(body)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/clientip"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/pipeline"
+	"github.com/rampart-gw/rampart/internal/plan"
 	"github.com/rampart-gw/rampart/internal/runstate"
 	"github.com/rampart-gw/rampart/internal/server"
 )
@@ -60,6 +61,7 @@ func (g *Gateway) startAdmin(a *config.Admin) error {
 		Keys:          g.keyAdmin(),
 		Drain:         g.drainFromAPI,
 		Reload:        g.reloadFromAPI,
+		RotateKey:     g.rotateFromAPI,
 		Now:           g.deps.Now,
 	})
 	g.admin = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
@@ -173,6 +175,24 @@ func (g *Gateway) reloadFromAPI(by string) error {
 	}
 	_, err := g.ReloadFile(*path, "api:"+by)
 	return err
+}
+
+// rotateFromAPI retires the assertion signing key and recompiles the
+// running config so that the new key signs (journaled).
+func (g *Gateway) rotateFromAPI(by string) (any, error) {
+	cfg := g.plan.Load().Config
+	r, err := plan.RotateAssertionKey(cfg, g.deps.Now())
+	if errors.Is(err, plan.ErrRotationTooSoon) {
+		return nil, fmt.Errorf("%w: %w", admin.ErrTooSoon, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := g.reload(cfg, "api:"+by); err != nil {
+		return nil, err
+	}
+	g.outputs.Record("assertion.key_rotated", by, map[string]string{"kid": r.KID, "retired_kid": r.RetiredKID})
+	return r, nil
 }
 
 // SetConfigFile names the file the gateway was started from, for reloads

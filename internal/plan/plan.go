@@ -233,3 +233,21 @@ func (p *Plan) StripDecisionFields(r *http.Request) (string, bool) { return p.de
 // Decorate applies the gateway's response hygiene (secure defaults, then
 // response_headers) to one of its own answers before routing.
 func (p *Plan) Decorate(h http.Header, authenticated bool) { p.resp.Apply(h, authenticated) }
+
+// ErrRotationTooSoon refuses a key rotation within the previous one's
+// overlap.
+var ErrRotationTooSoon = assert.ErrTooSoon
+
+// RotateAssertionKey retires the assertion signing key of cfg and writes
+// a new one (see assert.Rotate); a plan compiled after it signs with the
+// new key and still publishes the retired one.
+func RotateAssertionKey(cfg *config.Config, now time.Time) (assert.Rotation, error) {
+	if cfg.Assertion == nil {
+		return assert.Rotation{}, errors.New("no assertion section")
+	}
+	secrets, err := store.FromConfig(cfg.State)
+	if err != nil {
+		return assert.Rotation{}, err
+	}
+	return assert.Rotate(cfg.Assertion, secrets, now)
+}
