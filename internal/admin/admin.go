@@ -113,7 +113,7 @@ func (o Options) protect(op string, f *throttle, h http.Handler) http.Handler {
 			problem(w, http.StatusTooManyRequests, "admin.login_limited", "too many failed attempts; try again in a minute")
 			return
 		}
-		p, ok := authenticate(o.Principals, bearer(r))
+		p, ok := authenticate(o.Principals, bearer(r), r)
 		if !ok {
 			f.fail(r, now)
 			o.authFailed(r, "admin.unauthorized", "no valid admin token")

@@ -2,6 +2,9 @@ package admin
 
 import (
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 
 	"encoding/json"
@@ -406,3 +409,44 @@ func (k *fakeKeys) Create(consumer string, scopes []string, ttl time.Duration, b
 }
 func (k *fakeKeys) SetDisabled(prefix string, disabled bool, by string) error { return ErrNoKey }
 func (k *fakeKeys) Delete(prefix, by string) error                            { return ErrNoKey }
+
+// TestCertificatePrincipals: a verified client certificate names a
+// principal by a DNS, e-mail or URI subject alternative name; a
+// certificate the handshake did not verify names no one, and a token,
+// when sent, decides.
+func TestCertificatePrincipals(t *testing.T) {
+	spiffe, _ := url.Parse("spiffe://corp.example/ops/alice")
+	ps := []Principal{
+		{Name: "alice", CertSAN: "spiffe://corp.example/ops/alice", Role: Operator},
+		{Name: "bob", CertSAN: "bob@ops.example", Role: Viewer},
+		{Name: "ci", CertSAN: "ci.ops.example", TokenHash: sha256.Sum256([]byte(token)), Role: Admin},
+	}
+	req := func(leaf *x509.Certificate, verified bool) *http.Request {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{leaf}}
+		if verified {
+			r.TLS.VerifiedChains = [][]*x509.Certificate{{leaf}}
+		}
+		return r
+	}
+	for name, c := range map[string]struct {
+		leaf     *x509.Certificate
+		verified bool
+		token    string
+		want     string
+	}{
+		"uri":                {&x509.Certificate{URIs: []*url.URL{spiffe}}, true, "", "alice"},
+		"email":              {&x509.Certificate{EmailAddresses: []string{"bob@ops.example"}}, true, "", "bob"},
+		"dns":                {&x509.Certificate{DNSNames: []string{"ci.ops.example"}}, true, "", "ci"},
+		"unverified":         {&x509.Certificate{DNSNames: []string{"ci.ops.example"}}, false, "", ""},
+		"common name only":   {&x509.Certificate{Subject: pkix.Name{CommonName: "ci.ops.example"}}, true, "", ""},
+		"token decides":      {&x509.Certificate{EmailAddresses: []string{"bob@ops.example"}}, true, token, "ci"},
+		"wrong token, cert":  {&x509.Certificate{EmailAddresses: []string{"bob@ops.example"}}, true, "nope", ""},
+		"prefix of the name": {&x509.Certificate{URIs: []*url.URL{{Scheme: "spiffe", Host: "corp.example", Path: "/ops"}}}, true, "", ""},
+	} {
+		p, ok := authenticate(ps, c.token, req(c.leaf, c.verified))
+		if p.Name != c.want || ok != (c.want != "") {
+			t.Errorf("%s: %q %v, want %q", name, p.Name, ok, c.want)
+		}
+	}
+}

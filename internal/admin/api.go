@@ -288,7 +288,7 @@ func (a *api) document() pipeline.Handler {
 
 // principalOf names the request's principal (authenticated already).
 func principalOf(r *http.Request, o Options) string {
-	if p, ok := authenticate(o.Principals, bearer(r)); ok {
+	if p, ok := authenticate(o.Principals, bearer(r), r); ok {
 		return p.Name
 	}
 	return ""

@@ -244,7 +244,7 @@ func (d *dashboard) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 4096)
-	p, ok := authenticate(d.o.Principals, r.PostFormValue("token"))
+	p, ok := authenticate(d.o.Principals, r.PostFormValue("token"), r)
 	if !ok {
 		d.failures.fail(r, now)
 		d.o.authFailed(r, "admin.unauthorized", "wrong token at the dashboard sign-in")

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -66,29 +67,54 @@ func allowed(role Role, op string) bool {
 	return ok && role >= need
 }
 
-// Principal is an admin user: a name, the SHA-256 of its token and a role.
+// Principal is an admin user: a name, a role, and its credentials: the
+// SHA-256 of its token and/or the subject alternative name of its client
+// certificate.
 type Principal struct {
 	Name      string
-	TokenHash [32]byte
+	TokenHash [32]byte // zero: no token
+	CertSAN   string
 	Role      Role
 }
 
-// authenticate finds the principal whose token this is. Every principal's
-// hash is compared, in constant time, so neither which principal matched
-// nor how much of a token was right shows in the time taken.
-func authenticate(ps []Principal, token string) (Principal, bool) {
+// authenticate finds the principal of a request: by token when one is
+// sent (every principal's hash is compared, in constant time, so neither
+// which principal matched nor how much of a token was right shows in the
+// time taken), else by the client certificate the TLS handshake
+// verified.
+func authenticate(ps []Principal, token string, r *http.Request) (Principal, bool) {
 	if token == "" {
-		return Principal{}, false
+		return byCertificate(ps, r)
 	}
 	sum := sha256.Sum256([]byte(token))
 	var found Principal
 	ok := false
 	for _, p := range ps {
-		if subtle.ConstantTimeCompare(sum[:], p.TokenHash[:]) == 1 {
+		if subtle.ConstantTimeCompare(sum[:], p.TokenHash[:]) == 1 && p.TokenHash != ([32]byte{}) {
 			found, ok = p, true
 		}
 	}
 	return found, ok
+}
+
+// byCertificate finds the principal named by a subject alternative name
+// (DNS, e-mail or URI) of the request's verified client certificate. A
+// certificate the handshake did not verify names no one.
+func byCertificate(ps []Principal, r *http.Request) (Principal, bool) {
+	if r == nil || r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+		return Principal{}, false
+	}
+	leaf := r.TLS.VerifiedChains[0][0]
+	names := append(append([]string{}, leaf.DNSNames...), leaf.EmailAddresses...)
+	for _, u := range leaf.URIs {
+		names = append(names, u.String())
+	}
+	for _, p := range ps {
+		if p.CertSAN != "" && slices.Contains(names, p.CertSAN) {
+			return p, true
+		}
+	}
+	return Principal{}, false
 }
 
 // bearer is the request's bearer token ("" when none).

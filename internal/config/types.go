@@ -550,7 +550,13 @@ type AdminPrincipal struct {
 	Name string `yaml:"name" required:"true"`
 	// Token is a secret reference of at least 32 bytes; only its SHA-256
 	// is kept.
-	Token Secret `yaml:"token" required:"true"`
+	Token Secret `yaml:"token"`
+	// ClientCertSAN names the principal's admin client certificate: a
+	// DNS name, e-mail address or URI (spiffe://...) among the
+	// subject alternative names of a certificate the admin listener
+	// verified against admin.tls.client_ca_file. A principal has a token,
+	// a client certificate, or both; a bearer token, when sent, decides.
+	ClientCertSAN string `yaml:"client_cert_san"`
 	// Role is viewer (read only), operator (also lift bans) or admin
 	// (everything).
 	Role string `yaml:"role" required:"true" enum:"viewer,operator,admin"`

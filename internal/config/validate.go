@@ -51,7 +51,7 @@ func (c *Config) validateAdminPrincipals(p *Problems, a *Admin) {
 		p.Add("admin.token", "required (or admin.principals)")
 		return
 	}
-	names, tokens := map[string]bool{}, map[string]bool{}
+	names, tokens, sans := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	if a.Token.IsSet() {
 		c.checkSecret(p, "admin.token", a.Token, 32)
 		names["admin"], tokens[a.Token.Reveal()] = true, true
@@ -63,11 +63,33 @@ func (c *Config) validateAdminPrincipals(p *Problems, a *Admin) {
 			p.Add(base+".name", "duplicate principal %q (admin.token is the principal \"admin\")", pr.Name)
 		}
 		names[pr.Name] = true
+		c.checkPrincipalCredentials(p, base, pr, a, tokens, sans)
+	}
+}
+
+// checkPrincipalCredentials checks a principal's token and client
+// certificate name: at least one, neither shared with another principal,
+// a certificate name only where the admin listener verifies client
+// certificates.
+func (c *Config) checkPrincipalCredentials(p *Problems, base string, pr AdminPrincipal, a *Admin, tokens, sans map[string]bool) {
+	if !pr.Token.IsSet() && pr.ClientCertSAN == "" {
+		p.Add(base+".token", "required (or client_cert_san)")
+	}
+	if pr.Token.IsSet() {
 		c.checkSecret(p, base+".token", pr.Token, 32)
-		if pr.Token.IsSet() && tokens[pr.Token.Reveal()] {
+		if tokens[pr.Token.Reveal()] {
 			p.Add(base+".token", "the same token as another principal")
 		}
 		tokens[pr.Token.Reveal()] = true
+	}
+	if san := pr.ClientCertSAN; san != "" {
+		if a.TLS == nil || a.TLS.ClientCAFile == "" {
+			p.Add(base+".client_cert_san", "needs admin.tls.client_ca_file (client certificates are verified against it)")
+		}
+		if sans[san] {
+			p.Add(base+".client_cert_san", "the same certificate name as another principal")
+		}
+		sans[san] = true
 	}
 }
 

@@ -259,7 +259,8 @@ func TestAdminMTLS(t *testing.T) {
 	caFile := ca.WriteCA(t, dir, "ca")
 	up := newUpstream(t, nil)
 	g, _ := startGateway(t, baseConfig(up.hostPort(), "admin: {address: 127.0.0.1:0, token: '${env:RAMPART_ADMIN_TOKEN}', tls: {cert_file: "+
-		certFile+", key_file: "+keyFile+", client_ca_file: "+caFile+"}}\n"))
+		certFile+", key_file: "+keyFile+", client_ca_file: "+caFile+"},\n"+
+		"  principals: [{name: oncall, client_cert_san: operator-laptop, role: operator}]}\n"))
 	url := "https://" + g.AdminAddr().String() + "/metrics"
 	client := func(certs []tls.Certificate) *http.Client {
 		return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), Certificates: certs}}}
@@ -276,6 +277,28 @@ func TestAdminMTLS(t *testing.T) {
 		t.Fatalf("with a client certificate: %v", err)
 	}
 	resp.Body.Close()
+
+	// The certificate is the principal oncall (operator) without any
+	// token; another certificate from the same CA is no one.
+	base := "https://" + g.AdminAddr().String() + "/api/v1"
+	call := func(certs []tls.Certificate, method, path string) int {
+		req, _ := http.NewRequest(method, base+path, nil)
+		resp, err := client(certs).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if c := call([]tls.Certificate{leaf.TLS}, "GET", "/plan"); c != http.StatusOK {
+		t.Fatalf("certificate principal reads the plan: %d", c)
+	}
+	if c := call([]tls.Certificate{leaf.TLS}, "POST", "/reload"); c != http.StatusForbidden {
+		t.Fatalf("certificate principal (operator) reloads: %d", c)
+	}
+	if c := call([]tls.Certificate{ca.Client(t, "intern-laptop").TLS}, "GET", "/plan"); c != http.StatusUnauthorized {
+		t.Fatalf("an unnamed certificate: %d", c)
+	}
 }
 
 // adminCall sends a request to the admin API with a bearer token (and a

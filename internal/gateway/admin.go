@@ -207,7 +207,11 @@ func principals(a *config.Admin) []admin.Principal {
 		out = append(out, admin.Principal{Name: "admin", TokenHash: sha256.Sum256([]byte(a.Token.Reveal())), Role: admin.Admin})
 	}
 	for _, p := range a.Principals {
-		out = append(out, admin.Principal{Name: p.Name, TokenHash: sha256.Sum256([]byte(p.Token.Reveal())), Role: admin.ParseRole(p.Role)})
+		pr := admin.Principal{Name: p.Name, CertSAN: p.ClientCertSAN, Role: admin.ParseRole(p.Role)}
+		if p.Token.IsSet() {
+			pr.TokenHash = sha256.Sum256([]byte(p.Token.Reveal()))
+		}
+		out = append(out, pr)
 	}
 	return out
 }
