@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -23,8 +24,18 @@ func cmdQuickstart(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("quickstart", "rampart quickstart [--addr 127.0.0.1:8080] [--admin 127.0.0.1:9901]", stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "gateway listen address")
 	adminAddr := fs.String("admin", "127.0.0.1:9901", "admin listener (dashboard, metrics) address")
+	stateDir := fs.String("state", quickstart.DefaultStateDir(), "directory of the master key and the encrypted runtime state")
 	if !fs.parse(args) {
 		return 2
+	}
+	dir, err := filepath.Abs(*stateDir)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	created, err := quickstart.PrepareState(dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "error: state directory %s: %v\n", dir, err)
+		return 1
 	}
 	// A fresh admin token at every start: the dashboard's sign-in.
 	adminToken := randomToken()
@@ -60,13 +71,13 @@ func cmdQuickstart(args []string, stdout, stderr io.Writer) int {
 	wrongAud, _ := signer.Sign(devidp.Claims{Issuer: issuer, Subject: "alice", Audience: "some-other-api", TTL: time.Hour})
 	noScope, _ := signer.Sign(devidp.Claims{Issuer: issuer, Subject: "bob", Audience: "rampart-demo", TTL: time.Hour, Scope: "profile"})
 
-	cfg, err := config.Parse(quickstart.Config(*addr, ln.Addr().String(), idpLn.Addr().String(), *adminAddr), "quickstart.yaml (embedded)")
+	cfg, err := config.Parse(quickstart.Config(*addr, ln.Addr().String(), idpLn.Addr().String(), *adminAddr, dir), "quickstart.yaml (embedded)")
 	if err != nil {
 		printProblems(stderr, err)
 		return 1
 	}
 	fmt.Fprint(stdout, quickstart.Guide(quickstart.GuideOptions{Addr: *addr, Admin: *adminAddr, Token: token, NoScope: noScope,
-		WrongAudience: wrongAud, AdminToken: adminToken, Self: invocation()}))
+		WrongAudience: wrongAud, AdminToken: adminToken, Self: invocation(), Issuer: issuer, StateDir: dir, KeyCreated: created}))
 	code := serve(cfg, "", false, 5*time.Second, newLogger(stderr), stderr)
 	if code != 0 {
 		fmt.Fprintf(stderr, "hint: is %s or %s already in use? try: %s quickstart --addr 127.0.0.1:8081 --admin 127.0.0.1:9902\n", *addr, *adminAddr, invocation())

@@ -175,9 +175,9 @@ func TestSchemaInSync(t *testing.T) {
 	}
 }
 
-// TestExamplesLoad loads every file under examples/ (and the embedded
-// quickstart config) with the real loader, and validates each against the
-// published JSON Schema, so documentation can never drift from the code.
+// TestExamplesLoad loads every file under examples/ with the real loader
+// (the embedded quickstart config is loaded by the quickstart package's
+// test), and validates each against the published JSON Schema, so documentation can never drift from the code.
 func TestExamplesLoad(t *testing.T) {
 	t.Setenv("RAMPART_EXAMPLE_API_KEY", "example-upstream-key-0123456789abcdef")
 	t.Setenv("RAMPART_EXAMPLE_SIEM_TOKEN", "Bearer example-siem-token")

@@ -3,10 +3,17 @@
 package quickstart
 
 import (
+	"crypto/rand"
 	_ "embed"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -16,11 +23,58 @@ var configTemplate string
 
 // Config returns the embedded config with the gateway's listen address,
 // the demo upstream's, the development IdP's and the admin listener's
-// addresses filled in. The admin token is read from
-// RAMPART_QUICKSTART_ADMIN_TOKEN.
-func Config(listen, upstream, idp, admin string) []byte {
-	r := strings.NewReplacer("{{LISTEN}}", listen, "{{UPSTREAM}}", upstream, "{{IDP}}", idp, "{{ADMIN}}", admin)
+// addresses and the state directory filled in. The admin token is read
+// from RAMPART_QUICKSTART_ADMIN_TOKEN, the master key from the state
+// directory (see PrepareState).
+func Config(listen, upstream, idp, admin, stateDir string) []byte {
+	r := strings.NewReplacer("{{LISTEN}}", listen, "{{UPSTREAM}}", upstream, "{{IDP}}", idp, "{{ADMIN}}", admin, "{{STATE}}", stateDir)
 	return []byte(r.Replace(configTemplate))
+}
+
+// MasterKeyFile is the master key's file in the state directory.
+const MasterKeyFile = "master.key"
+
+// PrepareState makes the state directory (0700) and, when it holds no
+// master key, generates one (32 random bytes, hex, 0600). It reports
+// whether it generated the key.
+func PrepareState(dir string) (created bool, err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return false, err
+	}
+	path := filepath.Join(dir, MasterKeyFile)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		f.Close()
+		return false, err
+	}
+	_, err = f.WriteString(hex.EncodeToString(key) + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return false, err
+	}
+	return true, nil
+}
+
+// DefaultStateDir is where quickstart keeps its state unless told:
+// $XDG_STATE_HOME/rampart/quickstart, or ~/.local/state/rampart/quickstart.
+func DefaultStateDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "rampart", "quickstart")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "rampart", "quickstart")
+	}
+	return filepath.Join(os.TempDir(), "rampart-quickstart")
 }
 
 // Demo is the built-in demo upstream. Its /admin endpoint has no route in
@@ -101,20 +155,33 @@ type GuideOptions struct {
 	// Self is how the user starts rampart ("rampart", "./rampart",
 	// "go run ./cmd/rampart"), for the commands the guide prints.
 	Self string
+	// Issuer is the development IdP's issuer.
+	Issuer string
+	// StateDir holds the master key and the encrypted runtime state;
+	// KeyCreated says the master key was generated at this start.
+	StateDir   string
+	KeyCreated bool
 }
 
 // Guide is the walk through every practice that quickstart prints.
 func Guide(o GuideOptions) string {
-	return fmt.Sprintf(guide, "http://"+o.Addr, o.Token, o.WrongAudience, o.Admin, o.AdminToken, o.NoScope, o.Self)
+	key := "Master key (encrypts the runtime state at rest): " + filepath.Join(o.StateDir, MasterKeyFile)
+	if o.KeyCreated {
+		key = "Generated a master key (encrypts the runtime state at rest): " + filepath.Join(o.StateDir, MasterKeyFile)
+	}
+	return fmt.Sprintf(guide, "http://"+o.Addr, o.Token, o.WrongAudience, o.Admin, o.AdminToken, o.NoScope, o.Self, key,
+		o.Issuer, url.QueryEscape(o.Issuer))
 }
 
 // guide: %[1]s base URL, %[2]s token, %[3]s other-audience token, %[4]s
 // admin address, %[5]s admin token, %[6]s token without the scope, %[7]s
-// the rampart command.
+// the rampart command, %[8]s the master key line, %[9]s the IdP's issuer,
+// %[10]s the issuer query-escaped.
 const guide = `Rampart quickstart: gateway on %[1]s in front of a built-in demo upstream.
 
   Live security dashboard: http://%[4]s/dashboard/
   Admin token (sign in with it; new at every start): %[5]s
+  %[8]s
 
   Watch attacks being blocked live: in another terminal run
     %[7]s traffic --target %[1]s --duration 2m
@@ -168,10 +235,18 @@ Or try these (the JSON access log and security events appear below):
   # metrics for Prometheus (admin token required)
   curl -s -H "Authorization: Bearer %[5]s" http://%[4]s/metrics | grep rampart_requests_total
 
-  # last, a ban: probing unknown paths is scanning; within a few probes the
+  # a ban: probing unknown paths is scanning; within a few probes the
   # client is banned for a minute (403 abuse.banned with Retry-After), on
   # every route, and the ban shows on the dashboard
   for i in $(seq 10); do curl -s -o /dev/null -w '%%{http_code} ' %[1]s/probe-$i; done; echo
+
+  # the admin API: revoke every token of alice for an hour; her token is
+  # refused at once (401 authn.revoked), and the revocation is kept,
+  # encrypted, in the state directory across restarts; then lift it
+  curl -s -H "Authorization: Bearer %[5]s" -H 'Content-Type: application/json' \
+       -d '{"issuer":"%[9]s","subject":"alice","for":"1h"}' http://%[4]s/api/v1/revocations
+  curl -i -H "Authorization: Bearer $TOKEN" %[1]s/orders/7
+  curl -s -X DELETE -H "Authorization: Bearer %[5]s" 'http://%[4]s/api/v1/revocations?issuer=%[10]s&subject=alice'
 
 Stop with Ctrl-C.
 `

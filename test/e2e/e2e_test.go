@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -165,10 +166,55 @@ func rawGet(t *testing.T, addr, target string) string {
 	return line
 }
 
+// guideRevocation follows the guide's admin API step: a generated master
+// key, every token of alice revoked (401 at once), kept encrypted in the
+// state directory, lifted again.
+func guideRevocation(t *testing.T, base, admin, token, guide, stateDir string) {
+	t.Helper()
+	if !strings.Contains(guide, "Generated a master key") || !strings.Contains(guide, filepath.Join(stateDir, "master.key")) {
+		t.Errorf("the guide does not say it generated the master key in %s:\n%s", stateDir, guide)
+	}
+	adminTok := regexp.MustCompile(`Admin token \(sign in with it; new at every start\): ([0-9a-f]{64})`).FindStringSubmatch(guide)
+	issuer := regexp.MustCompile(`"issuer":"([^"]+)","subject":"alice"`).FindStringSubmatch(guide)
+	if adminTok == nil || issuer == nil {
+		t.Fatalf("guide lacks the revocation step:\n%s", guide)
+	}
+	call := func(method, url, body string) int {
+		req, _ := http.NewRequest(method, url, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+adminTok[1])
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	api := "http://" + admin + "/api/v1/revocations"
+	if c := call("POST", api, `{"issuer":"`+issuer[1]+`","subject":"alice","for":"1h"}`); c != 201 {
+		t.Fatalf("revoke alice: %d", c)
+	}
+	if c := bearerGet(t, base+"/orders/7", token); c != 401 {
+		t.Errorf("alice's token after the revocation: %d", c)
+	}
+	raw, err := os.ReadFile(filepath.Join(stateDir, "runtime.state"))
+	if err != nil || strings.Contains(string(raw), "alice") || !strings.HasPrefix(string(raw), "RAMPART") {
+		t.Errorf("runtime state not kept encrypted: %v %q", err, raw)
+	}
+	if c := call("DELETE", api+"?issuer="+url.QueryEscape(issuer[1])+"&subject=alice", ""); c != 204 {
+		t.Fatalf("lift: %d", c)
+	}
+	if c := bearerGet(t, base+"/orders/7", token); c != 200 {
+		t.Errorf("alice's token after the lift: %d", c)
+	}
+}
+
 // TestQuickstartGuide runs `rampart quickstart` and performs every request
 // its printed guide suggests, checking that each shows what it says.
 func TestQuickstartGuide(t *testing.T) {
 	addr, admin := freePort(t), freePort(t)
+	stateHome := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", stateHome)
 	p := start(t, "quickstart", "--addr", addr, "--admin", admin)
 	waitListening(t, addr)
 	waitListening(t, admin)
@@ -228,6 +274,7 @@ func TestQuickstartGuide(t *testing.T) {
 		t.Errorf("/orders/7 with the other-audience token: %d", c)
 	}
 	guidePractices(t, base, stdout)
+	guideRevocation(t, base, admin, token[1], stdout, filepath.Join(stateHome, "rampart", "quickstart"))
 	// The JSON access log is on stdout, one parseable line per request.
 	waitFor(t, "access log lines", func() bool {
 		out, _ := p.output()
