@@ -3,6 +3,7 @@
 package admin
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -33,8 +34,8 @@ type Options struct {
 	Ready func() (bool, map[string]string)
 	// State feeds the live dashboard (nil: no dashboard).
 	State func() State
-	// LiftBan lifts a client's ban from the dashboard.
-	LiftBan func(ip string) error
+	// LiftBan lifts a client's ban, on behalf of a principal.
+	LiftBan func(ip, by string) error
 	// Now is the clock (sessions, login throttling).
 	Now func() time.Time
 	// Ban bans a client address or prefix for d, on behalf of a principal
@@ -86,15 +87,16 @@ func Handler(o Options) http.Handler {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	failures := newThrottle()
-	mux.Handle("GET /metrics", o.protect(OpMetrics, failures, o.Metrics))
+	g := &gate{o: o, failures: newThrottle()}
+	mux.Handle("GET /metrics", g.protect(OpMetrics, o.Metrics))
 	if o.State != nil {
-		newDashboard(o, failures).routes(mux)
+		g.sessions = newDashboard(o, g.failures)
+		g.sessions.routes(mux)
 		a, err := newAPI(o)
 		if err != nil {
 			panic("admin API document: " + err.Error()) // embedded: a build error
 		}
-		a.routes(mux, failures)
+		a.routes(mux, g)
 	}
 	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -103,31 +105,68 @@ func Handler(o Options) http.Handler {
 	return headers(firewall(o.ClientAllowed, mux))
 }
 
+// gate authenticates and authorizes the requests of the metrics and the
+// admin API.
+type gate struct {
+	o        Options
+	failures *throttle  // failed attempts per client, shared with the sign-in
+	sessions *dashboard // dashboard sessions (nil: no dashboard)
+}
+
+// principalKey carries the authenticated principal in a request's
+// context.
+type principalKey struct{}
+
 // protect requires a principal allowed to perform op. Failed attempts
 // are throttled per client, as sign-ins are, and reported.
-func (o Options) protect(op string, f *throttle, h http.Handler) http.Handler {
+func (g *gate) protect(op string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		now := o.Now()
-		if f.limited(r, now) {
+		now := g.o.Now()
+		if g.failures.limited(r, now) {
 			w.Header().Set("Retry-After", "60")
 			problem(w, http.StatusTooManyRequests, "admin.login_limited", "too many failed attempts; try again in a minute")
 			return
 		}
-		p, ok := authenticate(o.Principals, bearer(r), r)
+		p, ok, viaSession := g.identify(r)
 		if !ok {
-			f.fail(r, now)
-			o.authFailed(r, "admin.unauthorized", "no valid admin token")
+			g.failures.fail(r, now)
+			g.o.authFailed(r, "admin.unauthorized", "no valid admin token")
 			w.Header().Set("WWW-Authenticate", `Bearer realm="rampart-admin"`)
 			problem(w, http.StatusUnauthorized, "admin.unauthorized", "a valid admin token is required")
 			return
 		}
 		if !allowed(p.Role, op) {
-			o.authFailed(r, "admin.forbidden", p.Name+" ("+p.Role.String()+") may not "+op)
+			g.o.authFailed(r, "admin.forbidden", p.Name+" ("+p.Role.String()+") may not "+op)
 			problem(w, http.StatusForbidden, "admin.forbidden", "your role may not do this")
 			return
 		}
-		h.ServeHTTP(w, r)
+		if viaSession && !safeMethod(r.Method) && !g.sessions.csrfOK(r) {
+			problem(w, http.StatusForbidden, "admin.csrf", "missing or wrong CSRF token")
+			return
+		}
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	})
+}
+
+// identify finds the request's principal: by bearer token when one is
+// sent, else by the verified client certificate, else by a dashboard
+// session (viaSession: its state-changing requests must then carry the
+// session's CSRF token from this origin).
+func (g *gate) identify(r *http.Request) (p Principal, ok, viaSession bool) {
+	tok := bearer(r)
+	if p, ok := authenticate(g.o.Principals, tok, r); ok || tok != "" || g.sessions == nil {
+		return p, ok, false
+	}
+	s, ok := g.sessions.session(r)
+	return s.principal, ok, ok
+}
+
+func safeMethod(m string) bool { return m == http.MethodGet || m == http.MethodHead }
+
+// principalOf names the request's principal (authenticated already).
+func principalOf(r *http.Request) string {
+	p, _ := r.Context().Value(principalKey{}).(Principal)
+	return p.Name
 }
 
 // authFailed reports a refused admin request.

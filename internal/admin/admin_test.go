@@ -46,7 +46,7 @@ func newFixture() *fixture {
 		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("metrics")) }),
 		Ready:   func() (bool, map[string]string) { return true, map[string]string{"plan": "ok"} },
 		State:   func() State { return State{Bans: []Ban{{IP: "203.0.113.9", Action: "ban"}}} },
-		LiftBan: func(ip string) error { f.lifted = append(f.lifted, ip); return nil },
+		LiftBan: func(ip, by string) error { f.lifted = append(f.lifted, ip+" "+by); return nil },
 		Ban: func(ip string, d time.Duration, by string) error {
 			f.banned = append(f.banned, ip+" "+d.String()+" "+by)
 			return nil
@@ -103,7 +103,7 @@ func (f *fixture) loginAs(t *testing.T, tok string) (string, string) {
 		t.Fatalf("login: %d %s", w.Code, w.Body)
 	}
 	c := w.Result().Cookies()[0]
-	if c.Name != sessionCookie || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/dashboard" || len(c.Value) != 64 {
+	if c.Name != sessionCookie || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/" || len(c.Value) != 64 {
 		t.Fatalf("session cookie %+v", c)
 	}
 	page := f.do("GET", "/dashboard/", map[string]string{"Cookie": c.Name + "=" + c.Value}, "")
@@ -168,7 +168,6 @@ func TestDashboardAuth(t *testing.T) {
 	if w := f.do("GET", "/dashboard/api/state", map[string]string{"Cookie": cookie}, ""); w.Code != 200 || !strings.Contains(w.Body.String(), "203.0.113.9") {
 		t.Fatalf("state: %d %s", w.Code, w.Body)
 	}
-	lift := `{"ip":"203.0.113.9"}`
 	for name, hdr := range map[string]map[string]string{
 		"no csrf":      {"Cookie": cookie},
 		"wrong csrf":   {"Cookie": cookie, "X-CSRF-Token": strings.Repeat("0", 64)},
@@ -176,14 +175,14 @@ func TestDashboardAuth(t *testing.T) {
 		"cross site":   {"Cookie": cookie, "X-CSRF-Token": csrf, "Sec-Fetch-Site": "cross-site"},
 		"no session":   {"X-CSRF-Token": csrf},
 	} {
-		if w := f.do("POST", "/dashboard/api/bans/lift", hdr, lift); w.Code != 403 && w.Code != 401 {
+		if w := f.do("DELETE", "/api/v1/bans/203.0.113.9", hdr, ""); w.Code != 403 && w.Code != 401 {
 			t.Errorf("%s: %d", name, w.Code)
 		}
 	}
 	if len(f.lifted) != 0 {
 		t.Fatalf("a forged request lifted a ban: %v", f.lifted)
 	}
-	if w := f.do("POST", "/dashboard/api/bans/lift", map[string]string{"Cookie": cookie, "X-CSRF-Token": csrf, "Origin": "http://127.0.0.1:9901"}, lift); w.Code != 200 || len(f.lifted) != 1 {
+	if w := f.do("DELETE", "/api/v1/bans/203.0.113.9", map[string]string{"Cookie": cookie, "X-CSRF-Token": csrf, "Origin": "http://127.0.0.1:9901"}, ""); w.Code != 204 || len(f.lifted) != 1 || f.lifted[0] != "203.0.113.9 admin" {
 		t.Fatalf("lift: %d %v", w.Code, f.lifted)
 	}
 	// Sessions expire.
@@ -270,8 +269,8 @@ func TestRoleMatrix(t *testing.T) {
 				return f.do("GET", "/dashboard/api/state", map[string]string{"Cookie": cookie}, "").Code
 			},
 			OpBansLift: func() int {
-				return f.do("POST", "/dashboard/api/bans/lift", map[string]string{"Cookie": cookie, "X-CSRF-Token": csrf,
-					"Origin": "http://127.0.0.1:9901", "Content-Type": "application/json"}, `{"ip":"203.0.113.9"}`).Code
+				return ok(f.do("DELETE", "/api/v1/bans/203.0.113.9", map[string]string{"Cookie": cookie, "X-CSRF-Token": csrf,
+					"Origin": "http://127.0.0.1:9901"}, "").Code)
 			},
 		}
 		if len(ops) != len(permissions) {
@@ -289,7 +288,7 @@ func TestRoleMatrix(t *testing.T) {
 		if role == Viewer && len(f.lifted) != 0 {
 			t.Errorf("a viewer lifted a ban: %v", f.lifted)
 		}
-		override := f.do("GET", "/dashboard/api/bans/lift", map[string]string{"Cookie": cookie, "X-HTTP-Method-Override": "POST"}, "")
+		override := f.do("GET", "/api/v1/bans/203.0.113.9", map[string]string{"Cookie": cookie, "X-HTTP-Method-Override": "DELETE"}, "")
 		if override.Code == http.StatusOK {
 			t.Errorf("%s: a method override reached the lift", role)
 		}

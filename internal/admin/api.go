@@ -82,7 +82,7 @@ func newAPI(o Options) (*api, error) {
 }
 
 // routes registers the operations.
-func (a *api) routes(mux *http.ServeMux, failures *throttle) {
+func (a *api) routes(mux *http.ServeMux, g *gate) {
 	validate := a.spec.Middleware()
 	for _, rt := range apiRoutes {
 		h := pipeline.Chain(rt.handler(a), limitBody, validate)
@@ -92,9 +92,9 @@ func (a *api) routes(mux *http.ServeMux, failures *throttle) {
 				pipeline.Render(w, r, pipeline.AsError(err))
 			}
 		})
-		mux.Handle(rt.method+" /api/v1"+rt.path, a.o.protect(rt.op, failures, served))
+		mux.Handle(rt.method+" /api/v1"+rt.path, g.protect(rt.op, served))
 	}
-	mux.Handle("/api/v1/", a.o.protect(OpAPIDoc, failures, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/api/v1/", g.protect(OpAPIDoc, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusNotFound, "admin.not_found", "no such admin API operation")
 	})))
 }
@@ -146,7 +146,7 @@ func (a *api) addBan() pipeline.Handler {
 		if a.o.Ban == nil {
 			return pipeline.Deny(http.StatusConflict, "admin.unavailable", "abuse detection is off")
 		}
-		if err := a.o.Ban(req.IP, d, principalOf(r, a.o)); err != nil {
+		if err := a.o.Ban(req.IP, d, principalOf(r)); err != nil {
 			if e := unsaved(err); e != nil {
 				return e
 			}
@@ -159,7 +159,7 @@ func (a *api) addBan() pipeline.Handler {
 
 func (a *api) liftBan() pipeline.Handler {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if err := a.o.LiftBan(r.PathValue("client")); err != nil {
+		if err := a.o.LiftBan(r.PathValue("client"), principalOf(r)); err != nil {
 			if e := unsaved(err); e != nil {
 				return e
 			}
@@ -182,7 +182,7 @@ func (a *api) reload() pipeline.Handler {
 		if a.o.Reload == nil {
 			return pipeline.Deny(http.StatusConflict, "admin.unavailable", "no config file to reload")
 		}
-		if err := a.o.Reload(principalOf(r, a.o)); err != nil {
+		if err := a.o.Reload(principalOf(r)); err != nil {
 			return pipeline.Deny(http.StatusUnprocessableEntity, "admin.reload_rejected", firstLine(err))
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -215,7 +215,7 @@ func (a *api) revoke() pipeline.Handler {
 			return pipeline.Deny(http.StatusBadRequest, "admin.bad_request", "for: between 1s and 720h")
 		}
 		until := a.o.Now().Add(d)
-		if err := a.o.Revoke(RevokeRequest{JTI: req.JTI, Issuer: req.Issuer, Subject: req.Subject, Until: until}, principalOf(r, a.o)); err != nil {
+		if err := a.o.Revoke(RevokeRequest{JTI: req.JTI, Issuer: req.Issuer, Subject: req.Subject, Until: until}, principalOf(r)); err != nil {
 			return unsaved(err)
 		}
 		writeJSON(w, http.StatusCreated, map[string]any{"until": until.UTC().Format(time.RFC3339)})
@@ -232,7 +232,7 @@ func (a *api) drain() pipeline.Handler {
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Drained == nil {
 			return pipeline.Deny(http.StatusBadRequest, "admin.bad_request", "send {\"drained\": true|false}")
 		}
-		if err := a.o.Drain(r.PathValue("upstream"), r.PathValue("target"), *req.Drained, principalOf(r, a.o)); err != nil {
+		if err := a.o.Drain(r.PathValue("upstream"), r.PathValue("target"), *req.Drained, principalOf(r)); err != nil {
 			if e := unsaved(err); e != nil {
 				return e
 			}
@@ -251,7 +251,7 @@ func (a *api) unrevoke() pipeline.Handler {
 		if (req.JTI == "") == (req.Subject == "") || (req.Subject != "") != (req.Issuer != "") {
 			return pipeline.Deny(http.StatusBadRequest, "admin.bad_request", "name ?jti=... or ?issuer=...&subject=...")
 		}
-		if err := a.o.Unrevoke(req, principalOf(r, a.o)); err != nil {
+		if err := a.o.Unrevoke(req, principalOf(r)); err != nil {
 			return unsaved(err)
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -266,7 +266,7 @@ func (a *api) rotateKey() pipeline.Handler {
 		if a.o.RotateKey == nil {
 			return pipeline.Deny(http.StatusConflict, "admin.unavailable", "no assertion section")
 		}
-		res, err := a.o.RotateKey(principalOf(r, a.o))
+		res, err := a.o.RotateKey(principalOf(r))
 		if errors.Is(err, ErrTooSoon) {
 			return pipeline.Deny(http.StatusConflict, "admin.too_soon", firstLine(err))
 		}
@@ -284,14 +284,6 @@ func (a *api) document() pipeline.Handler {
 		_, _ = w.Write(a.doc)
 		return nil
 	}
-}
-
-// principalOf names the request's principal (authenticated already).
-func principalOf(r *http.Request, o Options) string {
-	if p, ok := authenticate(o.Principals, bearer(r), r); ok {
-		return p.Name
-	}
-	return ""
 }
 
 // firstLine is the first problem of a rejected reload (config errors

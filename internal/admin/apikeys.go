@@ -82,7 +82,7 @@ func (a *api) createKey() pipeline.Handler {
 			}
 			ttl = d
 		}
-		key, view, err := a.keys().Create(req.Consumer, req.Scopes, ttl, principalOf(r, a.o))
+		key, view, err := a.keys().Create(req.Consumer, req.Scopes, ttl, principalOf(r))
 		if err != nil {
 			return pipeline.DenyErr(http.StatusUnprocessableEntity, "admin.bad_request", "the key was not created", err)
 		}
@@ -103,7 +103,7 @@ func (a *api) patchKey() pipeline.Handler {
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Disabled == nil {
 			return pipeline.Deny(http.StatusBadRequest, "admin.bad_request", "send {\"disabled\": true|false}")
 		}
-		return keyResult(w, a.keys().SetDisabled(r.PathValue("prefix"), *req.Disabled, principalOf(r, a.o)))
+		return keyResult(w, a.keys().SetDisabled(r.PathValue("prefix"), *req.Disabled, principalOf(r)))
 	}
 }
 
@@ -112,7 +112,7 @@ func (a *api) deleteKey() pipeline.Handler {
 		if a.keys() == nil {
 			return noKeys()
 		}
-		return keyResult(w, a.keys().Delete(r.PathValue("prefix"), principalOf(r, a.o)))
+		return keyResult(w, a.keys().Delete(r.PathValue("prefix"), principalOf(r)))
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -63,6 +65,22 @@ type ConfigState struct {
 	LastError  string `json:"last_error,omitempty"`
 }
 
+// unavailable reports an operation the gateway runs without (no API key
+// store, no abuse detection, no config file): the dashboard hides it.
+func (d *dashboard) unavailable(op string) bool {
+	switch op {
+	case OpKeysRead, OpKeysManage:
+		return d.o.Keys == nil
+	case OpBansAdd:
+		return d.o.Ban == nil
+	case OpReload:
+		return d.o.Reload == nil
+	case OpRotateKey:
+		return d.o.RotateKey == nil
+	}
+	return false
+}
+
 // sessionCookie carries the dashboard session id.
 const sessionCookie = "rampart_admin_session"
 
@@ -99,7 +117,6 @@ func (d *dashboard) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /dashboard/logout", d.withSession(OpDashboardRead, true, d.logout))
 	mux.HandleFunc("GET /dashboard/api/stream", d.withSession(OpDashboardRead, false, d.stream))
 	mux.HandleFunc("GET /dashboard/api/state", d.withSession(OpDashboardRead, false, d.state))
-	mux.HandleFunc("POST /dashboard/api/bans/lift", d.withSession(OpBansLift, true, d.lift))
 }
 
 // pageHeaders: no inline script or style may run, nothing may frame the
@@ -123,10 +140,8 @@ func (d *dashboard) index(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var buf bytes.Buffer
-	data := map[string]string{"CSRF": s.csrf, "Principal": s.principal.Name, "Role": s.principal.Role.String(), "CanLift": ""}
-	if allowed(s.principal.Role, OpBansLift) {
-		data["CanLift"] = "true"
-	}
+	data := map[string]string{"CSRF": s.csrf, "Principal": s.principal.Name, "Role": s.principal.Role.String(),
+		"Ops": strings.Join(slices.DeleteFunc(operations(s.principal.Role), d.unavailable), " ")}
 	if err := d.page.Execute(&buf, data); err != nil {
 		http.Error(w, "page", http.StatusInternalServerError)
 		return
@@ -260,7 +275,7 @@ func (d *dashboard) login(w http.ResponseWriter, r *http.Request) {
 	}
 	d.sessions[sha256.Sum256([]byte(id))] = session{csrf: csrf, expires: now.Add(sessionTTL), principal: p}
 	d.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/dashboard", MaxAge: int(sessionTTL.Seconds()),
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", MaxAge: int(sessionTTL.Seconds()),
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/dashboard/", http.StatusSeeOther)
 }
@@ -271,7 +286,7 @@ func (d *dashboard) logout(w http.ResponseWriter, r *http.Request) {
 		delete(d.sessions, sha256.Sum256([]byte(c.Value)))
 		d.mu.Unlock()
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/dashboard", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -305,15 +320,20 @@ func (d *dashboard) withSession(op string, mutating bool, h http.HandlerFunc) ht
 			problem(w, http.StatusForbidden, "admin.forbidden", "your role may not do this")
 			return
 		}
-		if mutating {
-			got := r.Header.Get("X-CSRF-Token")
-			if !sameOrigin(r) || subtle.ConstantTimeCompare([]byte(got), []byte(s.csrf)) != 1 {
-				problem(w, http.StatusForbidden, "admin.csrf", "missing or wrong CSRF token")
-				return
-			}
+		if mutating && !d.csrfOK(r) {
+			problem(w, http.StatusForbidden, "admin.csrf", "missing or wrong CSRF token")
+			return
 		}
 		h(w, r)
 	}
+}
+
+// csrfOK reports whether a state-changing request of a session comes
+// from this origin with the session's CSRF token in X-CSRF-Token.
+func (d *dashboard) csrfOK(r *http.Request) bool {
+	s, ok := d.session(r)
+	got := r.Header.Get("X-CSRF-Token")
+	return ok && sameOrigin(r) && subtle.ConstantTimeCompare([]byte(got), []byte(s.csrf)) == 1
 }
 
 // sameOrigin accepts requests whose Origin (when sent) is this host.
@@ -359,22 +379,6 @@ func (d *dashboard) stream(w http.ResponseWriter, r *http.Request) {
 		case <-tick.C:
 		}
 	}
-}
-
-func (d *dashboard) lift(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		IP string `json:"ip"`
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, 1024)
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.IP == "" {
-		problem(w, http.StatusBadRequest, "admin.bad_request", "send {\"ip\": \"...\"}")
-		return
-	}
-	if err := d.o.LiftBan(req.IP); err != nil {
-		problem(w, http.StatusBadRequest, "admin.bad_request", err.Error())
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"lifted": req.IP})
 }
 
 func randomHex(n int) string {

@@ -61,6 +61,19 @@ var permissions = map[string]Role{
 	OpRotateKey:     Admin,
 }
 
+// operations lists, sorted, the operations role may perform (the
+// dashboard shows the actions of those).
+func operations(role Role) []string {
+	var ops []string
+	for op := range permissions {
+		if allowed(role, op) {
+			ops = append(ops, op)
+		}
+	}
+	slices.Sort(ops)
+	return ops
+}
+
 // allowed reports whether role may perform op.
 func allowed(role Role, op string) bool {
 	need, ok := permissions[op]

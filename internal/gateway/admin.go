@@ -46,7 +46,7 @@ func (g *Gateway) startAdmin(a *config.Admin) error {
 		return err
 	}
 	g.adminAccessStop = stop
-	h := admin.Handler(admin.Options{
+	o := admin.Options{
 		ClientAllowed: allowed,
 		Principals:    principals(a),
 		OnAuthFailure: g.adminAuthFailed,
@@ -61,9 +61,12 @@ func (g *Gateway) startAdmin(a *config.Admin) error {
 		Keys:          g.keyAdmin(),
 		Drain:         g.drainFromAPI,
 		Reload:        g.reloadFromAPI,
-		RotateKey:     g.rotateFromAPI,
 		Now:           g.deps.Now,
-	})
+	}
+	if g.plan.Load().Config.Assertion != nil {
+		o.RotateKey = g.rotateFromAPI
+	}
+	h := admin.Handler(o)
 	g.admin = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 16 << 10, ErrorLog: nil}
 	// Streams (the dashboard's SSE) end when the listener shuts down.
@@ -298,8 +301,9 @@ func (g *Gateway) dashboardState() admin.State {
 	return st
 }
 
-// liftBan lifts a client's ban (everywhere, with Redis) from the dashboard.
-func (g *Gateway) liftBan(ip string) error {
+// liftBan lifts a client's ban (everywhere, with Redis) on behalf of a
+// principal (journaled).
+func (g *Gateway) liftBan(ip, by string) error {
 	if g.guard == nil {
 		return errors.New("abuse detection is off")
 	}
@@ -308,6 +312,7 @@ func (g *Gateway) liftBan(ip string) error {
 		return fmt.Errorf("not a client address: %q", ip)
 	}
 	g.guard.Lift(k)
-	g.deps.Events.Emit(pipeline.Event{Name: "abuse.lifted", Code: "abuse.lifted", ClientIP: clientip.KeyString(k), Attrs: map[string]string{"by": "dashboard"}})
+	g.deps.Events.Emit(pipeline.Event{Name: "abuse.lifted", Code: "abuse.lifted", ClientIP: clientip.KeyString(k), Attrs: map[string]string{"by": by}})
+	g.outputs.Record("ban.lifted", by, map[string]string{"client": clientip.KeyString(k)})
 	return admin.NotSaved(g.runtime.SaveBans())
 }

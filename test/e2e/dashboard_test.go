@@ -36,7 +36,10 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-const dashboardToken = "admin-token-0123456789abcdef0123456789abcdef"
+const (
+	dashboardToken = "admin-token-0123456789abcdef0123456789abcdef"
+	viewerToken    = "viewer-token-0123456789abcdef0123456789abcdef"
+)
 
 // TestDashboard drives the live dashboard of the real binary in real
 // headless Chromium: sign in with the admin token, see live data from
@@ -48,6 +51,7 @@ func TestDashboard(t *testing.T) {
 	browser := chromium(t)
 	t.Setenv("RAMPART_E2E_HS_SECRET", "e2e-dashboard-secret-0123456789abcdef")
 	t.Setenv("RAMPART_ADMIN_TOKEN", dashboardToken)
+	t.Setenv("RAMPART_VIEWER_TOKEN", viewerToken)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
 	defer up.Close()
 	addr, adminAddr := freePort(t), freePort(t)
@@ -65,7 +69,10 @@ abuse:
 routes:
   - {id: login, path: /login, upstream: svc, sensitive: true, auth: {jwt: [idp]}, authorize: any_authenticated}
   - {id: public, prefix: /public, upstream: svc, public: true}
-admin: {address: "%s", token: "${env:RAMPART_ADMIN_TOKEN}"}
+admin:
+  address: "%s"
+  token: "${env:RAMPART_ADMIN_TOKEN}"
+  principals: [{name: grafana, token: "${env:RAMPART_VIEWER_TOKEN}", role: viewer}]
 `, addr, up.URL, adminAddr)), 0o600)
 	start(t, "run", "--config", cfg)
 	waitListening(t, addr)
@@ -164,9 +171,74 @@ admin: {address: "%s", token: "${env:RAMPART_ADMIN_TOKEN}"}
 	if c := get("/public/item", ""); c != "200" {
 		t.Fatalf("after the lift: %s, want 200", c)
 	}
+	dashboardOperations(t, ctx, get, up.Listener.Addr().String(), &problems)
+
+	// A viewer sees no action at all.
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.ID("logout")),
+		chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), viewerToken),
+		chromedp.Click(chromedp.ID("signin")),
+		chromedp.WaitVisible(chromedp.CSS("#conn.live")),
+		chromedp.WaitVisible(chromedp.CSS(`#revocations`)),
+	)
+	if err != nil {
+		t.Fatalf("viewer sign-in: %v (problems: %v)", err, problems)
+	}
+	actions, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("button.lift, button.drain, button.toggle, button.delete").length + [...document.querySelectorAll("form, #reload, #rotate")].filter((e) => !e.hidden).length`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if actions != 0 {
+		t.Fatalf("a viewer is shown %d actions", actions)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(problems) > 0 {
 		t.Fatalf("the page logged problems:\n%s", strings.Join(problems, "\n"))
+	}
+}
+
+// dashboardOperations uses the dashboard's operator and admin controls:
+// drain and resume the upstream target (503, then 200 again), revoke a
+// token and lift the revocation, reload the config.
+func dashboardOperations(t *testing.T, ctx context.Context, get func(path, tok string) string, target string, problems *[]string) {
+	t.Helper()
+	row := `#upstreams tr[data-target="svc ` + target + `"]`
+	err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(row+` button.drain`)),
+		chromedp.WaitVisible(chromedp.CSS(row+` td.drained`)),
+	)
+	if err != nil {
+		t.Fatalf("drain: %v (problems: %v)", err, *problems)
+	}
+	if c := get("/public/item", ""); c != "503" {
+		t.Fatalf("a drained target: %s, want 503", c)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(row+` button.drain`)),
+		chromedp.WaitVisible(chromedp.CSS(row+` td.healthy`)),
+		chromedp.SendKeys(chromedp.ID("rv-jti"), "e2e-leaked-jti"),
+		chromedp.Click(chromedp.CSS(`#revoke-form button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#revocations button.lift`)),
+		chromedp.Click(chromedp.CSS(`#revocations button.lift`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`#revocations button.lift`)),
+		chromedp.Click(chromedp.ID("reload")),
+		chromedp.WaitVisible(chromedp.CSS(`#op-result`)),
+	)
+	if err != nil {
+		t.Fatalf("operations: %v (problems: %v)", err, *problems)
+	}
+	if c := get("/public/item", ""); c != "200" {
+		t.Fatalf("after resuming: %s, want 200", c)
+	}
+	var result string
+	deadline := time.Now().Add(5 * time.Second)
+	for result != "config reloaded" && time.Now().Before(deadline) {
+		result, _ = chromedp.Run(ctx, chromedp.TextContent(chromedp.ID("op-result")))
+		time.Sleep(50 * time.Millisecond)
+	}
+	if result != "config reloaded" {
+		t.Fatalf("reload from the dashboard: %q", result)
 	}
 }

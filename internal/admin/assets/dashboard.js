@@ -4,9 +4,10 @@
 "use strict";
 
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
-// Only a role that may lift bans gets the button (the server checks the
-// role again on every call).
-const canLift = document.querySelector('meta[name="can-lift"]').content === "true";
+// The operations the signed-in role may perform: only their controls are
+// shown (the server checks the role again on every call).
+const ops = new Set(document.querySelector('meta[name="ops"]').content.split(" "));
+const can = (op) => ops.has(op);
 const $ = (id) => document.getElementById(id);
 let traffic = null, latency = null, last = null;
 
@@ -56,13 +57,83 @@ function ensureCharts() {
   ], w), [[], [], []], $("chart-latency"));
 }
 
-function lift(ip, button) {
-  button.disabled = true;
-  fetch("/dashboard/api/bans/lift", {
-    method: "POST", credentials: "same-origin",
-    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-    body: JSON.stringify({ ip: ip }),
-  }).then((r) => { if (!r.ok) { button.disabled = false; button.textContent = "failed"; } else { button.textContent = "lifted"; } });
+// api calls the admin API with the session (and its CSRF token); it
+// resolves to the response's JSON (or {}) and rejects with the problem's
+// detail.
+function api(method, path, body) {
+  const init = { method: method, credentials: "same-origin", headers: { "X-CSRF-Token": csrf } };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  return fetch("/api/v1" + path, init).then((r) => r.text().then((t) => {
+    const v = t ? JSON.parse(t) : {};
+    if (!r.ok) throw new Error(v.detail || v.code || r.status);
+    return v;
+  }));
+}
+
+function say(msg) { text($("op-result"), msg); }
+
+function button(td, label, cls, action) {
+  const b = document.createElement("button");
+  b.type = "button"; b.textContent = label; b.className = cls;
+  b.addEventListener("click", () => {
+    b.disabled = true;
+    action().then(() => { b.textContent = "done"; }, (e) => { b.disabled = false; b.textContent = "failed"; say(label + ": " + e.message); });
+  });
+  td.appendChild(b);
+}
+
+function loadRevocations() {
+  if (!can("revocations.read")) return;
+  api("GET", "/revocations").then((v) => fill("revocations", v.revocations || [], (tr, r) => {
+    cell(tr, r.jti ? "jti " + r.jti : r.subject + " @ " + r.issuer); cell(tr, utc(r.until));
+    const td = cell(tr, "");
+    if (!can("tokens.revoke")) return;
+    const q = r.jti ? "jti=" + encodeURIComponent(r.jti) : "issuer=" + encodeURIComponent(r.issuer) + "&subject=" + encodeURIComponent(r.subject);
+    button(td, "lift", "lift", () => api("DELETE", "/revocations?" + q).then(loadRevocations));
+  }), (e) => say("revocations: " + e.message));
+}
+
+function loadKeys() {
+  if (!can("apikeys.read")) return;
+  api("GET", "/apikeys").then((v) => fill("apikeys", v.keys || [], (tr, k) => {
+    tr.dataset.prefix = k.prefix;
+    cell(tr, k.prefix + (k.disabled ? " (disabled)" : "")); cell(tr, k.consumer); cell(tr, (k.scopes || []).join(" ")); cell(tr, utc(k.expires_at));
+    const td = cell(tr, "");
+    if (!can("apikeys.manage")) return;
+    button(td, k.disabled ? "enable" : "disable", "toggle", () => api("PATCH", "/apikeys/" + k.prefix, { disabled: !k.disabled }).then(loadKeys));
+    button(td, "delete", "delete", () => api("DELETE", "/apikeys/" + k.prefix).then(loadKeys));
+  }), (e) => say("API keys: " + e.message));
+}
+
+function wireForms() {
+  for (const el of document.querySelectorAll(".op")) el.hidden = !can(el.dataset.op);
+  $("ban-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    api("POST", "/bans", { ip: $("ban-ip").value.trim(), for: $("ban-for").value.trim() })
+      .then(() => { say("banned " + $("ban-ip").value); $("ban-ip").value = ""; }, (err) => say("ban: " + err.message));
+  });
+  $("revoke-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const jti = $("rv-jti").value.trim();
+    const body = jti ? { jti: jti } : { issuer: $("rv-issuer").value.trim(), subject: $("rv-subject").value.trim() };
+    body.for = $("rv-for").value.trim();
+    api("POST", "/revocations", body).then(() => { say("revoked"); loadRevocations(); }, (err) => say("revoke: " + err.message));
+  });
+  $("key-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const scopes = $("key-scopes").value.split(",").map((x) => x.trim()).filter((x) => x);
+    const body = { consumer: $("key-consumer").value.trim(), scopes: scopes };
+    if ($("key-for").value.trim()) body.for = $("key-for").value.trim();
+    api("POST", "/apikeys", body).then((v) => {
+      text($("key-value"), v.key); $("key-created").hidden = false; loadKeys();
+    }, (err) => say("create key: " + err.message));
+  });
+  $("reload").addEventListener("click", () => api("POST", "/reload").then(() => say("config reloaded"), (e) => say("reload: " + e.message)));
+  $("rotate").addEventListener("click", () => api("POST", "/assertion/rotate").then(
+    (v) => say("signing with key " + v.kid + "; " + v.retired_kid + " stays published"), (e) => say("rotate: " + e.message)));
 }
 
 function matches(ev) {
@@ -91,13 +162,17 @@ function render(s) {
     tr.dataset.ip = b.ip;
     cell(tr, b.ip); cell(tr, b.action); cell(tr, utc(b.until));
     const td = cell(tr, "");
-    if (!canLift) return;
-    const btn = document.createElement("button");
-    btn.type = "button"; btn.textContent = "lift"; btn.className = "lift";
-    btn.addEventListener("click", () => lift(b.ip, btn));
-    td.appendChild(btn);
+    if (can("bans.lift")) button(td, "lift", "lift", () => api("DELETE", "/bans/" + encodeURIComponent(b.ip)));
   });
-  fill("upstreams", s.upstreams, (tr, u) => { cell(tr, u.name); cell(tr, u.target); cell(tr, u.healthy ? "healthy" : "down", u.healthy ? "healthy" : "unhealthy"); });
+  fill("upstreams", s.upstreams, (tr, u) => {
+    tr.dataset.target = u.name + " " + u.target;
+    cell(tr, u.name); cell(tr, u.target);
+    cell(tr, u.drained ? "drained" : u.healthy ? "healthy" : "down", u.drained ? "drained" : u.healthy ? "healthy" : "unhealthy");
+    const td = cell(tr, "");
+    if (can("targets.drain")) {
+      button(td, u.drained ? "resume" : "drain", "drain", () => api("PATCH", "/upstreams/" + encodeURIComponent(u.name) + "/targets/" + encodeURIComponent(u.target), { drained: !u.drained }));
+    }
+  });
   fill("anomalies", (live.events || []).filter((e) => e.event === "abuse.anomaly"), (tr, e) => { cell(tr, utc(e.time)); cell(tr, e.client_ip); cell(tr, e.detail); });
   fill("events", (live.events || []).filter(matches), (tr, e) => {
     // Repeats of one event, code, client and route are one row.
@@ -125,4 +200,8 @@ $("logout").addEventListener("click", () => {
   fetch("/dashboard/logout", { method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf } })
     .then(() => { window.location.href = "/dashboard/"; });
 });
+wireForms();
+loadRevocations();
+loadKeys();
+setInterval(() => { loadRevocations(); loadKeys(); }, 10000);
 connect();
