@@ -9,6 +9,7 @@
 //	rampart bans lift ...            lift an abuse ban everywhere (bans.go)
 //	rampart store rekey ...          rewrite state files under the current master key (store.go)
 //	rampart journal verify ...       check the journal's hash chain (journal.go)
+//	rampart admin OPERATION ...      call the admin API (admin.go)
 //	rampart version                  print the version
 //
 // It only wires flags to internal packages; the logic lives there.
@@ -49,6 +50,9 @@ commands:
                           rewrite the state files under state.master_key
   journal verify --config FILE
                           check the journal of changes for edits, deletions and a cut tail
+  admin OPERATION [ARGS]  call the running gateway's admin API (plan, bans, ban, unban,
+                          revoke, unrevoke, drain, resume, reload, rotate-key, apikeys...);
+                          the token from RAMPART_ADMIN_TOKEN or --token-file
   version                 print the version
 `
 
@@ -76,6 +80,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdStore(args[1:], stdout, stderr)
 	case "journal":
 		return cmdJournal(args[1:], stdout, stderr)
+	case "admin":
+		return cmdAdmin(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return 0
