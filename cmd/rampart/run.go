@@ -15,6 +15,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/gateway"
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/pipeline"
+	"github.com/rampart-gw/rampart/internal/vaultref"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel"
 )
@@ -77,6 +78,13 @@ func serve(cfg *config.Config, path string, watch bool, drain time.Duration, log
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	reload := func(reason string) { reloadFile(g, path, reason, log) }
+	go vaultref.KeepAlive(ctx, func() (vaultref.Options, bool) {
+		v := g.Plan().Config.Vault
+		if v == nil || !v.Token.IsSet() {
+			return vaultref.Options{}, false
+		}
+		return v.Options(), true
+	}, func(err error) { log.Warn("vault token not renewed; retrying in 30s", "error", err.Error()) })
 	if path != "" && watch {
 		if err := gateway.Watch(ctx, path, log, func() { reload("file change") }); err != nil {
 			log.Warn("config watch unavailable; reload with SIGHUP", "error", err.Error())

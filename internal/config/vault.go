@@ -32,13 +32,7 @@ func resolveVault(cfg *Config, pending []pendingSecret, probs *Problems) {
 			return
 		}
 	}
-	o := vaultref.Options{Address: v.Address, CAFile: v.CAFile, Namespace: v.Namespace, Timeout: v.Timeout.D(), Token: v.Token.Reveal()}
-	if o.Timeout <= 0 {
-		o.Timeout = 5 * time.Second
-	}
-	if a := v.AppRole; a != nil {
-		o.RoleID, o.SecretID, o.AppRoleMount = a.RoleID.Reveal(), a.SecretID.Reveal(), a.Mount
-	}
+	o := v.Options()
 	if o.Token == "" && o.RoleID == "" {
 		fail("vault needs token or approle to log in")
 		return
@@ -50,6 +44,7 @@ func resolveVault(cfg *Config, pending []pendingSecret, probs *Problems) {
 		fail(err.Error())
 		return
 	}
+	defer func() { _ = r.Close(ctx) }() // an AppRole token is not kept
 	for _, p := range pending {
 		val, err := r.Read(ctx, strings.TrimPrefix(p.secret.ref, "vault:"))
 		if err != nil {
@@ -58,4 +53,17 @@ func resolveVault(cfg *Config, pending []pendingSecret, probs *Problems) {
 		}
 		p.secret.fill(val)
 	}
+}
+
+// Options are the vault section's client options (login, TLS, timeout:
+// 5 s by default).
+func (v *Vault) Options() vaultref.Options {
+	o := vaultref.Options{Address: v.Address, CAFile: v.CAFile, Namespace: v.Namespace, Timeout: v.Timeout.D(), Token: v.Token.Reveal()}
+	if o.Timeout <= 0 {
+		o.Timeout = 5 * time.Second
+	}
+	if a := v.AppRole; a != nil {
+		o.RoleID, o.SecretID, o.AppRoleMount = a.RoleID.Reveal(), a.SecretID.Reveal(), a.Mount
+	}
+	return o
 }

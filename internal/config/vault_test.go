@@ -11,7 +11,7 @@ import (
 
 // fakeVault is a Vault HTTP API with AppRole login, a KV v2 and a KV v1
 // secret (the vault/api client talks to it as to a real server).
-func fakeVault(t *testing.T, up *atomic.Bool) *httptest.Server {
+func fakeVault(t *testing.T, up *atomic.Bool, revoked *atomic.Int32) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !up.Load() {
@@ -20,6 +20,9 @@ func fakeVault(t *testing.T, up *atomic.Bool) *httptest.Server {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		switch {
+		case r.URL.Path == "/v1/auth/token/revoke-self" && r.Header.Get("X-Vault-Token") == "tok-from-approle":
+			revoked.Add(1)
+			w.WriteHeader(http.StatusNoContent)
 		case r.Method == "PUT" || r.Method == "POST":
 			var body map[string]string
 			json.NewDecoder(r.Body).Decode(&body)
@@ -43,12 +46,14 @@ func fakeVault(t *testing.T, up *atomic.Bool) *httptest.Server {
 }
 
 // TestVaultReferences: values come from KV v2 and v1 after an AppRole
-// login, with a fixed prefix; a missing field, a missing secret and an
-// outage are errors at each reference's key and line.
+// login, with a fixed prefix, and the login's token is revoked once read;
+// a missing field, a missing secret and an outage are errors at each
+// reference's key and line.
 func TestVaultReferences(t *testing.T) {
 	var up atomic.Bool
+	var revoked atomic.Int32
 	up.Store(true)
-	srv := fakeVault(t, &up)
+	srv := fakeVault(t, &up, &revoked)
 	t.Setenv("RAMPART_TEST_ROLE", "role-1")
 	t.Setenv("RAMPART_TEST_SECRET_ID", "secret-1")
 	doc := func(a, b string) string {
@@ -75,6 +80,9 @@ routes: [{id: r, prefix: /, upstream: a, public: true}]
 	}
 	if cfg.Upstreams[0].Credential.Value.Literal() || strings.Contains(cfg.Upstreams[0].Credential.Value.String(), "kv2") {
 		t.Error("a vault value counts as literal or prints")
+	}
+	if revoked.Load() != 1 {
+		t.Errorf("the AppRole token was revoked %d times after the load, want 1", revoked.Load())
 	}
 	_, err = Parse([]byte(doc("${vault:secret/data/rampart#nope}", "${vault:secret/data/missing#x}")), "v.yaml")
 	fe := FieldErrors(err)
