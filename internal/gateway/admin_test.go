@@ -103,6 +103,12 @@ admin:
 			t.Errorf("metrics lack %s", want)
 		}
 	}
+	for _, path := range []string{"/dashboard/", "/api/v1/plan", "/api/v1/openapi.json"} {
+		resp := rawExchange(t, addr, "GET "+path+" HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer "+adminToken+"\r\nConnection: close\r\n\r\n")
+		if strings.Contains(resp, `"hash"`) || strings.Contains(resp, "csrf-token") || strings.Contains(resp, "rotateAssertionKey") {
+			t.Fatalf("%s on the data listener answers as the admin listener:\n%s", path, resp)
+		}
+	}
 }
 
 // TestMetricNames pins the metric names and label names (a golden list):

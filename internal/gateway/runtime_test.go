@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,18 +16,31 @@ import (
 
 // TestRuntimeStateSurvivesRestart: revocations, drains and bans made
 // through the admin API are in force again after a restart, read from
-// the encrypted runtime state file, and none of them is readable on disk.
+// the encrypted runtime state file; a grep of the whole state directory
+// (runtime state, API key store, current and retired assertion keys)
+// finds none of them, no key and no private key in plaintext.
 func TestRuntimeStateSurvivesRestart(t *testing.T) {
 	t.Setenv("RAMPART_ADMIN_TOKEN", adminToken)
 	t.Setenv("RAMPART_MASTER", strings.Repeat("cd", 32))
 	dir := t.TempDir()
 	up := newUpstream(t, nil)
+	t.Setenv("RAMPART_KEYS_SECRET", strings.Repeat("k", 40))
 	cfg := baseConfig(up.hostPort(), `state: {master_key: '${env:RAMPART_MASTER}', runtime_file: `+filepath.Join(dir, "runtime.state")+`}
 abuse: {ban_for: 1m}
 admin: {address: 127.0.0.1:0, token: '${env:RAMPART_ADMIN_TOKEN}'}
+authn:
+  api_keys: {secret: '${env:RAMPART_KEYS_SECRET}', file: `+filepath.Join(dir, "keys.json")+`}
+assertion: {issuer: https://gw.test, key_file: `+filepath.Join(dir, "assertion.key")+`}
 `)
 	g, _ := startGateway(t, cfg)
+	code, created := adminCall(t, "POST", api(g)+"/apikeys", adminToken, `{"consumer":"billing-batch","scopes":["reports:read"]}`)
+	var key struct{ Key string }
+	if json.Unmarshal([]byte(created), &key); code != http.StatusCreated || key.Key == "" {
+		t.Fatalf("create an API key: %d %s", code, created)
+	}
+	secretPart := key.Key[strings.LastIndex(key.Key, "_")+1:]
 	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/assertion/rotate", ""},
 		{"POST", "/revocations", `{"jti":"leaked-7f3a9c","for":"1h"}`},
 		{"POST", "/revocations", `{"issuer":"https://idp.example","subject":"mallory@example.com","for":"1h"}`},
 		{"PATCH", "/upstreams/svc/targets/" + up.hostPort(), `{"drained":true}`},
@@ -46,7 +60,7 @@ admin: {address: 127.0.0.1:0, token: '${env:RAMPART_ADMIN_TOKEN}'}
 			return nil
 		}
 		raw, _ := os.ReadFile(path)
-		for _, s := range []string{"leaked-7f3a9c", "mallory", "203.0.113.9", up.hostPort()} {
+		for _, s := range []string{"leaked-7f3a9c", "mallory", "203.0.113.9", up.hostPort(), "PRIVATE KEY", key.Key, secretPart, "billing-batch"} {
 			if strings.Contains(string(raw), s) {
 				t.Errorf("%s holds %q in plaintext", path, s)
 			}
