@@ -78,13 +78,7 @@ func serve(cfg *config.Config, path string, watch bool, drain time.Duration, log
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	reload := func(reason string) { reloadFile(g, path, reason, log) }
-	go vaultref.KeepAlive(ctx, func() (vaultref.Options, bool) {
-		v := g.Plan().Config.Vault
-		if v == nil || !v.Token.IsSet() {
-			return vaultref.Options{}, false
-		}
-		return v.Options(), true
-	}, func(err error) { log.Warn("vault token not renewed; retrying in 30s", "error", err.Error()) })
+	go keepVaultTokenAlive(ctx, g, log)
 	if path != "" && watch {
 		if err := gateway.Watch(ctx, path, log, func() { reload("file change") }); err != nil {
 			log.Warn("config watch unavailable; reload with SIGHUP", "error", err.Error())
@@ -164,4 +158,16 @@ func tuneGC() {
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(400)
 	}
+}
+
+// keepVaultTokenAlive renews the running config's vault token, if it has
+// one, until ctx ends.
+func keepVaultTokenAlive(ctx context.Context, g *gateway.Gateway, log *slog.Logger) {
+	vaultref.KeepAlive(ctx, func() (vaultref.Options, bool) {
+		v := g.Plan().Config.Vault
+		if v == nil || !v.Token.IsSet() {
+			return vaultref.Options{}, false
+		}
+		return v.Options(), true
+	}, func(err error) { log.Warn("vault token not renewed; retrying in 30s", "error", err.Error()) })
 }

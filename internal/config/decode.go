@@ -91,39 +91,49 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		}
 		d.decodeStruct(n, v, path)
 	case reflect.Slice:
-		if n.Kind != yaml.SequenceNode {
-			d.probs.addAt(n.Line, path, "expected a list, got %s", describe(n))
-			return
-		}
-		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
-		for i, c := range n.Content {
-			d.decode(c, s.Index(i), fmt.Sprintf("%s[%d]", path, i))
-		}
-		v.Set(s)
+		d.decodeList(n, v, path)
 	case reflect.Map:
-		if n.Kind != yaml.MappingNode {
-			d.probs.addAt(n.Line, path, "expected a mapping, got %s", describe(n))
-			return
-		}
-		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
-		seen := map[string]bool{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, val := n.Content[i], n.Content[i+1]
-			kp := path + "." + k.Value
-			d.lines[kp] = k.Line
-			if seen[k.Value] {
-				d.probs.addAt(k.Line, kp, "duplicate key")
-				continue
-			}
-			seen[k.Value] = true
-			ev := reflect.New(v.Type().Elem()).Elem()
-			d.decode(val, ev, kp)
-			m.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), ev)
-		}
-		v.Set(m)
+		d.decodeMap(n, v, path)
 	default:
 		d.decodeScalar(n, v, path)
 	}
+}
+
+// decodeList decodes a YAML sequence into a slice.
+func (d *decoder) decodeList(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.SequenceNode {
+		d.probs.addAt(n.Line, path, "expected a list, got %s", describe(n))
+		return
+	}
+	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+	for i, c := range n.Content {
+		d.decode(c, s.Index(i), fmt.Sprintf("%s[%d]", path, i))
+	}
+	v.Set(s)
+}
+
+// decodeMap decodes a YAML mapping into a map, refusing duplicate keys.
+func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.probs.addAt(n.Line, path, "expected a mapping, got %s", describe(n))
+		return
+	}
+	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		kp := path + "." + k.Value
+		d.lines[kp] = k.Line
+		if seen[k.Value] {
+			d.probs.addAt(k.Line, kp, "duplicate key")
+			continue
+		}
+		seen[k.Value] = true
+		ev := reflect.New(v.Type().Elem()).Elem()
+		d.decode(val, ev, kp)
+		m.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), ev)
+	}
+	v.Set(m)
 }
 
 // decodeScalar decodes a string, boolean or number, refusing YAML values
