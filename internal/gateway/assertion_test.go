@@ -53,17 +53,7 @@ func TestAssertionKeyRotationUnderTraffic(t *testing.T) {
 	g, _ := startGateway(t, assertionConfig(addr, keyA, "", service.URL))
 	url := "http://" + addr + "/orders/1"
 	waitFor200(t, url)
-	stop := underLoad(3, 2*time.Millisecond, func() string {
-		resp, err := http.Get(url)
-		if err != nil {
-			return err.Error()
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return resp.Status
-		}
-		return ""
-	})
+	stop := underLoad(3, 2*time.Millisecond, expect200(url))
 	time.Sleep(400 * time.Millisecond)
 	cfg, err := config.Parse([]byte(assertionConfig("127.0.0.1:0", keyB, keyA, service.URL)), "rotate.yaml")
 	if err != nil {
@@ -121,17 +111,7 @@ admin:
 	// The service fetched the key set just now; an unknown kid makes it
 	// refetch once MinRefetch has passed since.
 	time.Sleep(300 * time.Millisecond)
-	stop := underLoad(3, 2*time.Millisecond, func() string {
-		resp, err := http.Get(url)
-		if err != nil {
-			return err.Error()
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return resp.Status
-		}
-		return ""
-	})
+	stop := underLoad(3, 2*time.Millisecond, expect200(url))
 	time.Sleep(300 * time.Millisecond)
 	if c, body := adminCall(t, "POST", api(g)+"/assertion/rotate", strings.Repeat("o", 40), ""); c != http.StatusForbidden {
 		t.Fatalf("an operator rotated: %d %s", c, body)
@@ -187,4 +167,20 @@ func waitFor200(t *testing.T, url string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("%s: no 200 within 5 s", url)
+}
+
+// expect200 is a load step: GET url, "" when it answers 200, else why
+// not.
+func expect200(url string) func() string {
+	return func() string {
+		resp, err := http.Get(url)
+		if err != nil {
+			return err.Error()
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return resp.Status
+		}
+		return ""
+	}
 }
