@@ -59,6 +59,8 @@ type Options struct {
 	// OnReject, if set, is called with the reason of every refusal (for
 	// logs); the client always gets a bare 401.
 	OnReject func(r *http.Request, reason error)
+	// Now is the clock (default time.Now; tests).
+	Now func() time.Time
 }
 
 // Caller is the verified identity a gateway vouched for.
@@ -93,6 +95,9 @@ func Middleware(o Options) (func(http.Handler) http.Handler, error) {
 	if o.Header == "" {
 		o.Header = "X-Rampart-Assertion"
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	if o.Leeway == 0 {
 		o.Leeway = 5 * time.Second
 	}
@@ -123,7 +128,7 @@ func Middleware(o Options) (func(http.Handler) http.Handler, error) {
 		rk, err := authn.NewRemoteKeys(authn.RemoteOptions{
 			JWKSURL: o.JWKSURL, Issuer: o.Issuer, Allowed: algs, Refresh: 5 * time.Minute,
 			MinRefetch: o.MinRefetch, Timeout: 5 * time.Second, CAFile: o.CAFile,
-			AllowPlaintext: o.AllowPlaintextJWKS, Log: slog.New(slog.DiscardHandler),
+			AllowPlaintext: o.AllowPlaintextJWKS, Log: slog.New(slog.DiscardHandler), Now: o.Now,
 		})
 		if err != nil {
 			return nil, err
@@ -145,7 +150,7 @@ func Middleware(o Options) (func(http.Handler) http.Handler, error) {
 	method := authn.NewJWTMethod(authn.JWTOptions{Issuers: []*authn.Issuer{is}, Policy: pol, Header: o.Header})
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			id, f := method.Authenticate(r, time.Now())
+			id, f := method.Authenticate(r, o.Now())
 			if f != nil {
 				if o.OnReject != nil {
 					o.OnReject(r, f)

@@ -30,7 +30,7 @@ func cmdStore(args []string, stdout, stderr io.Writer) int {
 	}
 	var files []string
 	if a := cfg.Assertion; a != nil {
-		files = append(append(files, a.KeyFile, a.KeyFile+assert.RetiredSuffix), a.PreviousKeyFiles...)
+		files = append(append(files, a.KeyFile, a.KeyFile+assert.NextSuffix, a.KeyFile+assert.RetiredSuffix), a.PreviousKeyFiles...)
 	}
 	if k := cfg.Authn.APIKeys; k != nil {
 		files = append(files, k.File)

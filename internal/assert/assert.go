@@ -147,6 +147,10 @@ type Signer struct {
 	previous []*Key
 	header   string // precomputed protected header, base64url
 	jwks     []byte
+	// next is a staged key: published, signing from activates on.
+	next       *Key
+	nextHeader string
+	activates  time.Time
 
 	// reuse > 0 lets one assertion serve the same caller, audience,
 	// method, host and path for that long (signing is the costliest step
@@ -177,15 +181,41 @@ func (s *Signer) SetReuse(d time.Duration) {
 
 // NewSigner builds a signer.
 func NewSigner(issuer string, ttl time.Duration, current *Key, previous []*Key) *Signer {
-	s := &Signer{issuer: issuer, ttl: ttl, current: current, previous: previous}
-	h, _ := json.Marshal(map[string]string{"alg": current.Alg, "typ": Type, "kid": current.ID})
-	s.header = b64.EncodeToString(h)
-	keys := []map[string]string{current.JWK()}
-	for _, p := range previous {
+	s := &Signer{issuer: issuer, ttl: ttl, current: current, previous: previous, header: protectedHeader(current)}
+	s.publish()
+	return s
+}
+
+// stage publishes next and signs with it from activates on.
+func (s *Signer) stage(next *Key, activates time.Time) {
+	s.next, s.nextHeader, s.activates = next, protectedHeader(next), activates
+	s.publish()
+}
+
+// publish computes the JWKS: the signing key, a staged one, the previous
+// ones.
+func (s *Signer) publish() {
+	keys := []map[string]string{s.current.JWK()}
+	if s.next != nil {
+		keys = append(keys, s.next.JWK())
+	}
+	for _, p := range s.previous {
 		keys = append(keys, p.JWK())
 	}
 	s.jwks, _ = json.Marshal(map[string]any{"keys": keys})
-	return s
+}
+
+func protectedHeader(k *Key) string {
+	h, _ := json.Marshal(map[string]string{"alg": k.Alg, "typ": Type, "kid": k.ID})
+	return b64.EncodeToString(h)
+}
+
+// signingKey is the key that signs at now, with its protected header.
+func (s *Signer) signingKey(now time.Time) (*Key, string) {
+	if s.next != nil && !now.Before(s.activates) {
+		return s.next, s.nextHeader
+	}
+	return s.current, s.header
 }
 
 // JWKS is the public key set, JSON.
@@ -271,7 +301,8 @@ func (s *Signer) sign(aud, method string, sc *pipeline.Scope, now time.Time) (st
 		}
 	}
 	b.WriteByte('}')
-	return jws.Compact(s.current.priv, s.current.Alg, s.header, []byte(b.String()))
+	k, header := s.signingKey(now)
+	return jws.Compact(k.priv, k.Alg, header, []byte(b.String()))
 }
 
 func writeJSON(b *strings.Builder, s string) {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/pipeline"
@@ -13,12 +14,18 @@ import (
 )
 
 // Compile builds the signer of the assertion section: it loads (or, when
-// create, creates) the signing key and loads the previous keys still
-// published for their overlap (those the config names and the one the
-// last rotation retired). Without create (a config check), a
-// missing key is stood in for by an ephemeral one if its directory
-// exists, and nothing is written.
-func Compile(a *config.Assertion, create bool, st *store.Store) (*Signer, error) {
+// create, creates) the signing key, the previous keys still published for
+// their overlap (those the config names and the one the last rotation
+// retired) and a staged key with the time it starts signing; with create
+// it first completes a staged rotation whose time has come (see Rotate).
+// Without create (a config check), a missing key is stood in for by an
+// ephemeral one if its directory exists, and nothing is written.
+func Compile(a *config.Assertion, create bool, st *store.Store, now time.Time) (*Signer, error) {
+	if create {
+		if err := promote(a, st, now); err != nil {
+			return nil, err
+		}
+	}
 	cur, err := loadKey(a.KeyFile, a.Algorithm, create, st)
 	if err != nil {
 		return nil, err
@@ -34,14 +41,21 @@ func Compile(a *config.Assertion, create bool, st *store.Store) (*Signer, error)
 		}
 		prev = append(prev, k)
 	}
-	retired, err := retiredKey(a, st)
+	retired, _, err := readKey(a.KeyFile+RetiredSuffix, st)
 	if err != nil {
 		return nil, err
 	}
 	if retired != nil && retired.ID != cur.ID {
 		prev = append(prev, retired)
 	}
+	next, hdr, err := readKey(a.KeyFile+NextSuffix, st)
+	if err != nil {
+		return nil, err
+	}
 	s := NewSigner(a.Issuer, a.TTL.D(), cur, prev)
+	if next != nil && next.ID != cur.ID {
+		s.stage(next, headerTime(hdr, headerActivates))
+	}
 	s.SetReuse(a.Reuse.D())
 	return s, nil
 }

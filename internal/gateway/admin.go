@@ -194,7 +194,7 @@ func (g *Gateway) rotateFromAPI(by string) (any, error) {
 	if err := g.reload(cfg, "api:"+by); err != nil {
 		return nil, err
 	}
-	g.outputs.Record("assertion.key_rotated", by, map[string]string{"kid": r.KID, "retired_kid": r.RetiredKID})
+	g.outputs.Record("assertion.key_staged", by, map[string]string{"kid": r.KID, "current_kid": r.CurrentKID, "signs_from": r.SignsFrom.UTC().Format(time.RFC3339)})
 	return r, nil
 }
 

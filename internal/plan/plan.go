@@ -106,7 +106,7 @@ func Compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, st *State) (*Pl
 	}
 	p.authn, e = authn.Compile(cfg, deps, prev.authn, secrets)
 	errs = append(errs, e...)
-	errs = append(errs, p.compileAssertion(cfg, !st.CheckOnly, secrets)...)
+	errs = append(errs, p.compileAssertion(cfg, !st.CheckOnly, secrets, deps.Now())...)
 	if a := cfg.Abuse; a != nil && a.TightenTo != nil {
 		p.tighten = ratelimit.LimitOf(a.TightenTo.Rate, a.TightenTo.Per, a.TightenTo.Burst)
 	}
@@ -131,12 +131,12 @@ func Compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, st *State) (*Pl
 }
 
 // compileAssertion loads the assertion signer and its JWKS route.
-func (p *Plan) compileAssertion(cfg *config.Config, create bool, secrets *store.Store) []error {
+func (p *Plan) compileAssertion(cfg *config.Config, create bool, secrets *store.Store, now time.Time) []error {
 	a := cfg.Assertion
 	if a == nil {
 		return nil
 	}
-	signer, err := assert.Compile(a, create, secrets)
+	signer, err := assert.Compile(a, create, secrets, now)
 	if err != nil {
 		return []error{cfg.Problem("assertion.key_file", "%v", err)}
 	}

@@ -133,7 +133,7 @@ function wireForms() {
   });
   $("reload").addEventListener("click", () => api("POST", "/reload").then(() => say("config reloaded"), (e) => say("reload: " + e.message)));
   $("rotate").addEventListener("click", () => api("POST", "/assertion/rotate").then(
-    (v) => say("signing with key " + v.kid + "; " + v.retired_kid + " stays published"), (e) => say("rotate: " + e.message)));
+    (v) => say("key " + v.kid + " published; it signs from " + utc(v.signs_from) + ", " + v.current_kid + " until then"), (e) => say("rotate: " + e.message)));
 }
 
 function matches(ev) {
