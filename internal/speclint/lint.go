@@ -123,18 +123,21 @@ type RuleInfo struct {
 	Fix      string   `json:"fix"`
 }
 
-// Rules lists every rule, in table order.
+// allRules are the document rules and the cross-checks.
+func allRules() []rule { return append(slices.Clone(rules), crossRules...) }
+
+// Rules lists every rule, in table order (the cross-checks last).
 func Rules() []RuleInfo {
-	out := make([]RuleInfo, len(rules))
-	for i, r := range rules {
-		out[i] = RuleInfo{r.id, r.severity, r.summary, r.fix}
+	var out []RuleInfo
+	for _, r := range allRules() {
+		out = append(out, RuleInfo{r.id, r.severity, r.summary, r.fix})
 	}
 	return out
 }
 
 // Known reports whether id names a rule.
 func Known(id string) bool {
-	return slices.ContainsFunc(rules, func(r rule) bool { return r.id == id })
+	return slices.ContainsFunc(allRules(), func(r rule) bool { return r.id == id })
 }
 
 // WriteText writes one line per finding.
@@ -161,7 +164,7 @@ func WriteSARIF(w io.Writer, fs []Finding, version string) error {
 	level := map[Severity]string{Info: "note", Warning: "warning", Error: "error"}
 	index := map[string]int{}
 	var driverRules []map[string]any
-	for i, r := range rules {
+	for i, r := range allRules() {
 		index[r.id] = i
 		driverRules = append(driverRules, map[string]any{
 			"id": r.id, "shortDescription": map[string]string{"text": r.summary},

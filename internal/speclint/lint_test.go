@@ -198,7 +198,7 @@ paths:
 		}
 	}
 	if err := json.Unmarshal(b.Bytes(), &sarif); err != nil || sarif.Version != "2.1.0" || len(sarif.Runs[0].Results) != len(fs) ||
-		len(sarif.Runs[0].Tool.Driver.Rules) != len(rules) || sarif.Runs[0].Results[0].Locations[0].PhysicalLocation.Region.StartLine == 0 {
+		len(sarif.Runs[0].Tool.Driver.Rules) != len(rules)+len(crossRules) || sarif.Runs[0].Results[0].Locations[0].PhysicalLocation.Region.StartLine == 0 {
 		t.Fatalf("SARIF: %v %s", err, b.String())
 	}
 	asJSON := []byte(`{"openapi": "3.1.0", "info": {"title": "t", "version": "1"},

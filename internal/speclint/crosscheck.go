@@ -1,0 +1,157 @@
+package speclint
+
+import (
+	"net/url"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/rampart-gw/rampart/internal/config"
+)
+
+// crossRules are the checks of a document against the route it is
+// attached to: what the document promises against what the gateway
+// enforces. They run with CrossCheck, not with Lint.
+var crossRules = []rule{
+	{"rampart:config-operation-not-routed", Warning, "every documented operation is served by the route the document is attached to",
+		"widen the route's path, prefix or methods, or remove the operation from the document", nil},
+	{"rampart:config-public-but-secured", Error, "an operation the document secures is not public at the gateway",
+		"remove public: true and set the route's auth, or declare security: [] in the document", nil},
+	{"rampart:config-scope-not-enforced", Warning, "scopes the document requires are enforced by the route",
+		"add the scopes to the route's authorize (scopes_all or scopes_any)", nil},
+	{"rampart:config-bola-hint", Warning, "object ids in paths are tied to the caller",
+		"bind the path parameter to a claim (authorize.bind) or make sure the service checks ownership", nil},
+	{"rampart:config-shadow-passed", Warning, "undocumented operations are refused",
+		"set openapi.undocumented: refuse once the document is complete", nil},
+}
+
+// CrossCheck compares the document attached to route r (src, read from
+// file) with what the gateway enforces for it: operations the route does
+// not serve, secured operations on a public route, scopes the route does
+// not enforce, object ids not bound to the caller, and undocumented
+// operations let through.
+func CrossCheck(file string, src []byte, r config.Route, o Options) ([]Finding, error) {
+	d, err := parse(file, src)
+	if err != nil {
+		return nil, err
+	}
+	var out []Finding
+	add := func(id string, n *yaml.Node, ptr, msg string) {
+		if slices.Contains(o.Disable, id) {
+			return
+		}
+		for _, rl := range crossRules {
+			if rl.id == id {
+				out = append(out, Finding{Rule: id, Severity: rl.severity, File: file, Line: n.Line, Column: n.Column, Pointer: ptr,
+					Message: msg, Fix: rl.fix})
+			}
+		}
+	}
+	bases := serverBases(d)
+	for _, op := range d.operations() {
+		crossOperation(d, op, bases, r, add)
+	}
+	if r.OpenAPI != nil && r.OpenAPI.Undocumented == "monitor" {
+		add("rampart:config-shadow-passed", d.root, "", "route "+r.ID+" passes operations the document does not declare (undocumented: monitor)")
+	}
+	Sort(out)
+	return out, nil
+}
+
+// crossOperation checks one documented operation against the route.
+func crossOperation(d *doc, op operation, bases []string, r config.Route, add func(id string, n *yaml.Node, ptr, msg string)) {
+	name := strings.ToUpper(op.method) + " " + op.path
+	served := false
+	for _, b := range bases {
+		served = served || routeServes(r, op.method, b+op.path)
+	}
+	if !served {
+		add("rampart:config-operation-not-routed", op.node, op.ptr, name+" is documented but route "+r.ID+" does not serve it")
+	}
+	secured := !unprotected(d, op)
+	if secured && r.Public {
+		add("rampart:config-public-but-secured", op.node, op.ptr, name+" requires authentication in the document but route "+r.ID+" is public")
+	}
+	if !r.Public {
+		for _, s := range documentedScopes(d, op) {
+			if a := r.Authorize; a == nil || (!slices.Contains(a.ScopesAll, s) && !slices.Contains(a.ScopesAny, s)) {
+				add("rampart:config-scope-not-enforced", op.node, op.ptr, name+" requires scope "+s+" but route "+r.ID+" does not enforce it")
+			}
+		}
+	}
+	for _, p := range d.parameters(op) {
+		pname := scalar(field(p, "name"))
+		if scalar(field(p, "in")) != "path" || !idParam.MatchString(pname) {
+			continue
+		}
+		if a := r.Authorize; a == nil || !bound(a, pname) {
+			add("rampart:config-bola-hint", p, op.ptr, name+": path parameter "+pname+" is not bound to the caller at route "+r.ID)
+		}
+	}
+}
+
+// bound reports whether the route's policy ties path parameter name to
+// the caller: bind maps it to a claim, or the CEL policy reads it.
+func bound(a *config.Authorize, name string) bool {
+	_, ok := a.Bind[name]
+	return ok || (a.CEL != "" && strings.Contains(a.CEL, name))
+}
+
+// documentedScopes are the OAuth 2 / OIDC scopes of the first security
+// requirement in force for op.
+func documentedScopes(d *doc, op operation) []string {
+	s := d.security(op)
+	if s == nil || s.Kind != yaml.SequenceNode || len(s.Content) == 0 {
+		return nil
+	}
+	var out []string
+	pairs(s.Content[0], func(_, v *yaml.Node) {
+		if v.Kind == yaml.SequenceNode {
+			for _, sc := range v.Content {
+				out = append(out, sc.Value)
+			}
+		}
+	})
+	return out
+}
+
+// serverBases are the base paths of the document's servers ("" for the
+// root, and when there are none).
+func serverBases(d *doc) []string {
+	var out []string
+	servers(d, func(s *yaml.Node, _ string) {
+		u, err := url.Parse(scalar(field(s, "url")))
+		if err == nil {
+			out = append(out, strings.TrimSuffix(u.Path, "/"))
+		}
+	})
+	if len(out) == 0 {
+		return []string{""}
+	}
+	return out
+}
+
+// routeServes reports whether route r matches method and the path
+// template (a {parameter} segment matches any one segment).
+func routeServes(r config.Route, method, path string) bool {
+	if len(r.Methods) > 0 && !slices.ContainsFunc(r.Methods, func(m string) bool { return strings.EqualFold(m, method) }) {
+		return false
+	}
+	if r.Prefix != "" {
+		p := strings.TrimSuffix(r.Prefix, "/")
+		return path == p || strings.HasPrefix(path, p+"/") || r.Prefix == "/"
+	}
+	a, b := strings.Split(strings.Trim(r.Path, "/"), "/"), strings.Split(strings.Trim(path, "/"), "/")
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] && !isParam(a[i]) && !isParam(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isParam(seg string) bool { return strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") }
