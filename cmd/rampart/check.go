@@ -6,6 +6,7 @@ import (
 
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/plan"
+	"github.com/rampart-gw/rampart/internal/speclint"
 )
 
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
@@ -26,6 +27,13 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		printProblems(stderr, err)
 		return 1
+	}
+	// The security lint of the attached OpenAPI documents: warnings here;
+	// `rampart spec lint --config` fails on them by severity.
+	if findings, err := lintAttached(cfg, speclint.Options{}); err == nil {
+		for _, f := range findings {
+			fmt.Fprintf(stderr, "warning: spec lint: %s\n", f)
+		}
 	}
 	fmt.Fprintf(stdout, "%s: OK (%d listeners, %d upstreams, %d routes)\n", path, len(cfg.Listeners), len(cfg.Upstreams), len(cfg.Routes))
 	return 0

@@ -10,6 +10,7 @@
 //	rampart store rekey ...          rewrite state files under the current master key (store.go)
 //	rampart journal verify ...       check the journal's hash chain (journal.go)
 //	rampart admin OPERATION ...      call the admin API (admin.go)
+//	rampart spec lint ...            lint OpenAPI documents for security (spec.go)
 //	rampart version                  print the version
 //
 // It only wires flags to internal packages; the logic lives there.
@@ -50,6 +51,10 @@ commands:
                           rewrite the state files under state.master_key
   journal verify --config FILE
                           check the journal of changes for edits, deletions and a cut tail
+  spec lint [--config FILE | FILE...] [--format text|json|sarif] [--fail-on error|warning|info|none]
+                          lint OpenAPI documents for security (OWASP API Top 10 rules and
+                          the gateway's own), with a config: against the routes they are on
+  spec rules              list the lint rules
   admin OPERATION [ARGS]  call the running gateway's admin API (plan, bans, ban, unban,
                           revoke, unrevoke, drain, resume, reload, rotate-key, apikeys...);
                           the token from RAMPART_ADMIN_TOKEN or --token-file
@@ -82,6 +87,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdJournal(args[1:], stdout, stderr)
 	case "admin":
 		return cmdAdmin(args[1:], stdout, stderr)
+	case "spec":
+		return cmdSpec(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return 0

@@ -14,24 +14,25 @@ import (
 // attached to: what the document promises against what the gateway
 // enforces. They run with CrossCheck, not with Lint.
 var crossRules = []rule{
-	{"rampart:config-operation-not-routed", Warning, "every documented operation is served by the route the document is attached to",
+	{"rampart:config-operation-not-routed", Warning, "every documented operation is served by a route the document is attached to",
 		"widen the route's path, prefix or methods, or remove the operation from the document", nil},
 	{"rampart:config-public-but-secured", Error, "an operation the document secures is not public at the gateway",
 		"remove public: true and set the route's auth, or declare security: [] in the document", nil},
 	{"rampart:config-scope-not-enforced", Warning, "scopes the document requires are enforced by the route",
 		"add the scopes to the route's authorize (scopes_all or scopes_any)", nil},
 	{"rampart:config-bola-hint", Warning, "object ids in paths are tied to the caller",
-		"bind the path parameter to a claim (authorize.bind) or make sure the service checks ownership", nil},
+		"bind the path parameter to a claim (authorize.bind or cel), or mark it x-rampart-ownership: service once the service checks ownership", nil},
 	{"rampart:config-shadow-passed", Warning, "undocumented operations are refused",
 		"set openapi.undocumented: refuse once the document is complete", nil},
 }
 
-// CrossCheck compares the document attached to route r (src, read from
-// file) with what the gateway enforces for it: operations the route does
-// not serve, secured operations on a public route, scopes the route does
-// not enforce, object ids not bound to the caller, and undocumented
-// operations let through.
-func CrossCheck(file string, src []byte, r config.Route, o Options) ([]Finding, error) {
+// CrossCheck compares a document (src, read from file) with the routes
+// it is attached to — what it promises against what the gateway
+// enforces: operations none of them serves, secured operations served by
+// a public route, scopes a serving route does not enforce, object ids a
+// serving route does not tie to the caller, and undocumented operations
+// let through.
+func CrossCheck(file string, src []byte, routes []config.Route, o Options) ([]Finding, error) {
 	d, err := parse(file, src)
 	if err != nil {
 		return nil, err
@@ -50,45 +51,61 @@ func CrossCheck(file string, src []byte, r config.Route, o Options) ([]Finding, 
 	}
 	bases := serverBases(d)
 	for _, op := range d.operations() {
-		crossOperation(d, op, bases, r, add)
+		crossOperation(d, op, bases, routes, add)
 	}
-	if r.OpenAPI != nil && r.OpenAPI.Undocumented == "monitor" {
-		add("rampart:config-shadow-passed", d.root, "", "route "+r.ID+" passes operations the document does not declare (undocumented: monitor)")
+	for _, r := range routes {
+		if r.OpenAPI != nil && r.OpenAPI.Undocumented == "monitor" {
+			add("rampart:config-shadow-passed", d.root, "", "route "+r.ID+" passes operations the document does not declare (undocumented: monitor)")
+		}
 	}
 	Sort(out)
 	return out, nil
 }
 
-// crossOperation checks one documented operation against the route.
-func crossOperation(d *doc, op operation, bases []string, r config.Route, add func(id string, n *yaml.Node, ptr, msg string)) {
+// crossOperation checks one documented operation against the routes
+// that serve it.
+func crossOperation(d *doc, op operation, bases []string, routes []config.Route, add func(id string, n *yaml.Node, ptr, msg string)) {
 	name := strings.ToUpper(op.method) + " " + op.path
-	served := false
-	for _, b := range bases {
-		served = served || routeServes(r, op.method, b+op.path)
-	}
-	if !served {
-		add("rampart:config-operation-not-routed", op.node, op.ptr, name+" is documented but route "+r.ID+" does not serve it")
-	}
-	secured := !unprotected(d, op)
-	if secured && r.Public {
-		add("rampart:config-public-but-secured", op.node, op.ptr, name+" requires authentication in the document but route "+r.ID+" is public")
-	}
-	if !r.Public {
-		for _, s := range documentedScopes(d, op) {
-			if a := r.Authorize; a == nil || (!slices.Contains(a.ScopesAll, s) && !slices.Contains(a.ScopesAny, s)) {
-				add("rampart:config-scope-not-enforced", op.node, op.ptr, name+" requires scope "+s+" but route "+r.ID+" does not enforce it")
+	var serving []config.Route
+	for _, r := range routes {
+		for _, b := range bases {
+			if routeServes(r, op.method, b+op.path) {
+				serving = append(serving, r)
+				break
 			}
 		}
 	}
-	for _, p := range d.parameters(op) {
-		pname := scalar(field(p, "name"))
-		if scalar(field(p, "in")) != "path" || !idParam.MatchString(pname) {
-			continue
+	if len(serving) == 0 {
+		add("rampart:config-operation-not-routed", op.node, op.ptr, name+" is documented but no route it is attached to serves it ("+routeIDs(routes)+")")
+	}
+	secured := !unprotected(d, op)
+	for _, r := range serving {
+		if secured && r.Public {
+			add("rampart:config-public-but-secured", op.node, op.ptr, name+" requires authentication in the document but route "+r.ID+" is public")
 		}
-		if a := r.Authorize; a == nil || !bound(a, pname) {
-			add("rampart:config-bola-hint", p, op.ptr, name+": path parameter "+pname+" is not bound to the caller at route "+r.ID)
+		if !r.Public {
+			for _, s := range documentedScopes(d, op) {
+				if a := r.Authorize; a == nil || (!slices.Contains(a.ScopesAll, s) && !slices.Contains(a.ScopesAny, s)) {
+					add("rampart:config-scope-not-enforced", op.node, op.ptr, name+" requires scope "+s+" but route "+r.ID+" does not enforce it")
+				}
+			}
+		}
+		for _, p := range d.parameters(op) {
+			pname := scalar(field(p, "name"))
+			owned := scalar(field(p, "x-rampart-ownership")) == "service"
+			if scalar(field(p, "in")) == "path" && idParam.MatchString(pname) && !owned && (r.Authorize == nil || !bound(r.Authorize, pname)) {
+				add("rampart:config-bola-hint", p, op.ptr, name+": path parameter "+pname+" is not bound to the caller at route "+r.ID)
+			}
 		}
 	}
+}
+
+func routeIDs(routes []config.Route) string {
+	var ids []string
+	for _, r := range routes {
+		ids = append(ids, r.ID)
+	}
+	return strings.Join(ids, ", ")
 }
 
 // bound reports whether the route's policy ties path parameter name to

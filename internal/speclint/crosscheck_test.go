@@ -39,7 +39,7 @@ func TestCrossCheck(t *testing.T) {
 		covered[c.want] = true
 		r := full()
 		c.edit(&r)
-		fs, err := CrossCheck("clean.yaml", src, r, Options{})
+		fs, err := CrossCheck("clean.yaml", src, []config.Route{r}, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,6 +52,13 @@ func TestCrossCheck(t *testing.T) {
 				t.Errorf("%s: incomplete finding %+v", name, f)
 			}
 		}
+	}
+	// One document on two routes that serve its operations between them.
+	read, write := full(), full()
+	read.ID, read.Prefix, read.Methods = "read", "/", []string{"GET"}
+	write.ID, write.Prefix, write.Methods = "write", "/orders", []string{"PUT"}
+	if fs, _ := CrossCheck("clean.yaml", src, []config.Route{read, write}, Options{}); len(fs) != 0 {
+		t.Errorf("two routes serving the operations between them: %v", fs)
 	}
 	for _, r := range crossRules {
 		if !covered[r.id] {

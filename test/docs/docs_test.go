@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/speclint"
 )
 
 func read(t *testing.T, path string) string {
@@ -214,5 +215,16 @@ func TestCitedPathsExist(t *testing.T) {
 	}
 	if n < 10 {
 		t.Fatalf("found only %d cited paths: the scan is broken", n)
+	}
+}
+
+// TestEveryLintRuleDocumented: docs/api-docs.md lists every rule of the
+// spec linter.
+func TestEveryLintRuleDocumented(t *testing.T) {
+	doc := read(t, "docs/api-docs.md")
+	for _, r := range speclint.Rules() {
+		if !strings.Contains(doc, "`"+r.ID+"`") {
+			t.Errorf("docs/api-docs.md does not list `%s`", r.ID)
+		}
 	}
 }
