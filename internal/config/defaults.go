@@ -235,6 +235,17 @@ func (c *Config) securityDefaults() {
 	if j := c.Journal; j != nil {
 		setInt(&j.CheckpointEvery, 100)
 	}
+	if d := c.Docs; d != nil {
+		if d.Title == "" {
+			d.Title = "API"
+		}
+		if d.Version == "" {
+			d.Version = "1.0"
+		}
+		if d.Path == "" {
+			d.Path = "/api-docs"
+		}
+	}
 	if a := c.Abuse; a != nil {
 		setDur(&a.BanFor, 15*time.Minute)
 		setInt(&a.MaxClients, 100000)

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -78,6 +79,12 @@ type Config struct {
 	// State encrypts the secret state Rampart writes (API key store,
 	// assertion keys). Without it those files are plaintext (0600).
 	State *State `yaml:"state"`
+	// Docs publishes one OpenAPI 3.1 document for the whole gateway: the
+	// documents attached to routes, merged, with what the gateway
+	// enforces (security, scopes, its own error responses) and nothing
+	// internal. Served on the chosen listeners when set;
+	// `rampart docs --config FILE` writes it either way.
+	Docs *Docs `yaml:"docs"`
 	// Hash is the SHA-256 of the config's bytes (hex), as the journal and
 	// the admin listener name a config version.
 	Hash string `yaml:"-"`
@@ -105,6 +112,28 @@ type Listener struct {
 	// Access allows and denies client addresses on the whole listener,
 	// before any other check of a request.
 	Access *Access `yaml:"access"`
+}
+
+// Docs configures the published API document.
+type Docs struct {
+	// Title and Version of the document's info. Default "API", "1.0".
+	Title   string `yaml:"title"`
+	Version string `yaml:"version"`
+	// Description is the document's description (Markdown).
+	Description string `yaml:"description"`
+	// Servers are the public base URLs clients call
+	// (https://api.example.com); the documents' own servers are never
+	// published.
+	Servers []string `yaml:"servers"`
+	// Listeners serve the document (by name; none: it is only written by
+	// `rampart docs`).
+	Listeners []string `yaml:"listeners"`
+	// Path is where it is served: PATH/openapi.json and
+	// PATH/openapi.yaml. Default /api-docs.
+	Path string `yaml:"path"`
+	// HideExtensions are x- extensions of the attached documents that are
+	// internal and removed (x-rampart-* always are).
+	HideExtensions []string `yaml:"hide_extensions"`
 }
 
 // State configures how Rampart keeps the secret state it writes: the API
@@ -442,6 +471,9 @@ type Route struct {
 	// SkipAssertion sends no signed assertion on this route (for example
 	// static content whose service verifies nothing).
 	SkipAssertion bool `yaml:"skip_assertion"`
+	// Docs is hidden to leave the route out of the published API
+	// document (an internal or partner-only route). Default visible.
+	Docs string `yaml:"docs" enum:"hidden,visible"`
 	// ForwardAuthorization forwards the client's Authorization header to
 	// the upstream. Off by default (NIST SP 800-204 MS-SS-10): the gateway
 	// consumed the credential and vouches for the caller itself.
@@ -1189,3 +1221,28 @@ type WAF struct {
 	// this bounds the WAF's time per request. Default 255.
 	MaxArgs int `yaml:"max_args"`
 }
+
+// Serves reports whether the route matches method and a path template
+// (a {parameter} segment, in either, matches any one segment): for the
+// tools that compare documents with routes (lint, docs, discovery).
+func (r Route) Serves(method, path string) bool {
+	if len(r.Methods) > 0 && !slices.ContainsFunc(r.Methods, func(m string) bool { return strings.EqualFold(m, method) }) {
+		return false
+	}
+	if r.Prefix != "" {
+		p := strings.TrimSuffix(r.Prefix, "/")
+		return r.Prefix == "/" || path == p || strings.HasPrefix(path, p+"/")
+	}
+	a, b := strings.Split(strings.Trim(r.Path, "/"), "/"), strings.Split(strings.Trim(path, "/"), "/")
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] && !isTemplateParam(a[i]) && !isTemplateParam(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isTemplateParam(seg string) bool { return strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") }

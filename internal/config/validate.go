@@ -18,6 +18,7 @@ func (c *Config) validate(p *Problems) {
 	listeners := c.validateListeners(p)
 	upstreams := c.validateUpstreams(p)
 	c.validateAssertion(p)
+	c.validateDocs(p, listeners)
 	c.validateRateLimiting(p)
 	c.validateAbuse(p)
 	c.warnResponseHeaders(c.ResponseHeaders, "response_headers")
@@ -249,6 +250,30 @@ func (c *Config) validateAssertion(p *Problems) {
 			if err := CheckRoutePath(a.JWKSPath, false); err != nil {
 				p.Add("assertion.jwks_path", "%v", err)
 			}
+		}
+	}
+}
+
+// validateDocs checks the docs section: its listeners exist, its path is
+// a clean route path, its servers are absolute https URLs (http on
+// loopback).
+func (c *Config) validateDocs(p *Problems, listeners map[string]bool) {
+	d := c.Docs
+	if d == nil {
+		return
+	}
+	for i, l := range d.Listeners {
+		if !listeners[l] {
+			p.Add(fmt.Sprintf("docs.listeners[%d]", i), "no listener named %q", l)
+		}
+	}
+	if err := CheckRoutePath(d.Path, false); err != nil || strings.HasSuffix(d.Path, "/") {
+		p.Add("docs.path", "a path such as /api-docs (no trailing slash)")
+	}
+	for i, s := range d.Servers {
+		u, err := url.Parse(s)
+		if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname()))) {
+			p.Add(fmt.Sprintf("docs.servers[%d]", i), "an absolute https:// URL (http:// only on loopback), got %q", s)
 		}
 	}
 }

@@ -69,7 +69,7 @@ func crossOperation(d *doc, op operation, bases []string, routes []config.Route,
 	var serving []config.Route
 	for _, r := range routes {
 		for _, b := range bases {
-			if routeServes(r, op.method, b+op.path) {
+			if r.Serves(op.method, b+op.path) {
 				serving = append(serving, r)
 				break
 			}
@@ -148,27 +148,3 @@ func serverBases(d *doc) []string {
 	}
 	return out
 }
-
-// routeServes reports whether route r matches method and the path
-// template (a {parameter} segment matches any one segment).
-func routeServes(r config.Route, method, path string) bool {
-	if len(r.Methods) > 0 && !slices.ContainsFunc(r.Methods, func(m string) bool { return strings.EqualFold(m, method) }) {
-		return false
-	}
-	if r.Prefix != "" {
-		p := strings.TrimSuffix(r.Prefix, "/")
-		return path == p || strings.HasPrefix(path, p+"/") || r.Prefix == "/"
-	}
-	a, b := strings.Split(strings.Trim(r.Path, "/"), "/"), strings.Split(strings.Trim(path, "/"), "/")
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] && !isParam(a[i]) && !isParam(b[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func isParam(seg string) bool { return strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") }
