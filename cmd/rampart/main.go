@@ -11,6 +11,7 @@
 //	rampart journal verify ...       check the journal's hash chain (journal.go)
 //	rampart admin OPERATION ...      call the admin API (admin.go)
 //	rampart spec lint ...            lint OpenAPI documents for security (spec.go)
+//	rampart docs --config FILE       write the published API document (docs.go)
 //	rampart version                  print the version
 //
 // It only wires flags to internal packages; the logic lives there.
@@ -55,6 +56,9 @@ commands:
                           lint OpenAPI documents for security (OWASP API Top 10 rules and
                           the gateway's own), with a config: against the routes they are on
   spec rules              list the lint rules
+  docs --config FILE [--out FILE] [--format json|yaml]
+                          write the API document the gateway publishes (attached documents
+                          merged, with the gateway's security and answers; nothing internal)
   admin OPERATION [ARGS]  call the running gateway's admin API (plan, bans, ban, unban,
                           revoke, unrevoke, drain, resume, reload, rotate-key, apikeys...);
                           the token from RAMPART_ADMIN_TOKEN or --token-file
@@ -89,6 +93,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdAdmin(args[1:], stdout, stderr)
 	case "spec":
 		return cmdSpec(args[1:], stdout, stderr)
+	case "docs":
+		return cmdDocs(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return 0

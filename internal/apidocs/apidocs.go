@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,6 +22,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/pipeline"
 )
 
 // Document is the published document in both encodings.
@@ -279,4 +281,23 @@ func camel(id string) string {
 		b.WriteRune(c)
 	}
 	return b.String()
+}
+
+// Serve answers GET and HEAD with the document in one encoding;
+// methodNotAllowed is the decision code of other methods.
+func Serve(body []byte, contentType, methodNotAllowed string) pipeline.Handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			e := pipeline.Deny(http.StatusMethodNotAllowed, methodNotAllowed, "method not allowed")
+			e.Header = http.Header{"Allow": {"GET, HEAD"}}
+			return e
+		}
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		w.Header().Set("Access-Control-Allow-Origin", "*") // a public document, read by tools in browsers
+		if r.Method == http.MethodGet {
+			_, _ = w.Write(body)
+		}
+		return nil
+	}
 }

@@ -1245,4 +1245,6 @@ func (r Route) Serves(method, path string) bool {
 	return true
 }
 
-func isTemplateParam(seg string) bool { return strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") }
+func isTemplateParam(seg string) bool {
+	return strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}")
+}

@@ -230,7 +230,7 @@ func (a *admission) normalise() error {
 
 func (a *admission) route() error {
 	path := a.s.Path
-	if rt := a.plan.JWKS(path); rt != nil {
+	if rt := a.lp.Builtin(path); rt != nil {
 		a.rt = rt
 		return nil
 	}

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/apidocs"
 	"github.com/rampart-gw/rampart/internal/authn"
 	"github.com/rampart-gw/rampart/internal/clientip"
 	"github.com/rampart-gw/rampart/internal/config"
@@ -34,7 +36,14 @@ type Listener struct {
 	revocations *authn.Revocations
 	access      *ipfilter.Rules // nil: every client address
 	routes      []*Route        // config order
+	// builtin are the gateway's own routes on this listener by exact
+	// path (the JWKS, the published API document), matched before the
+	// configured routes.
+	builtin map[string]*Route
 }
+
+// Builtin returns the gateway's own route at path, nil when none.
+func (lp *Listener) Builtin(path string) *Route { return lp.builtin[path] }
 
 // compileListener compiles listener i: its client-IP resolver, TLS, and
 // the routes it serves into its router.
@@ -80,8 +89,25 @@ func (p *Plan) compileListener(cfg *config.Config, i int, l config.Listener, dep
 		errs = append(errs, cfg.Problem(base, "%v", err))
 	}
 	lp.router = rt
+	lp.builtin = p.builtinRoutes(cfg, l.Name)
 	p.listeners[l.Name] = lp
 	return errs
+}
+
+// builtinRoutes are the gateway's own routes served on a listener: the
+// JWKS everywhere, the API document where docs.listeners names it.
+func (p *Plan) builtinRoutes(cfg *config.Config, listener string) map[string]*Route {
+	out := map[string]*Route{}
+	if p.jwksRoute != nil {
+		out[p.jwksPath] = p.jwksRoute
+	}
+	if d := cfg.Docs; d != nil && p.docs != nil && slices.Contains(d.Listeners, listener) {
+		out[d.Path+"/openapi.json"] = &Route{id: "rampart.docs", stages: []string{"docs"},
+			handler: apidocs.Serve(p.docs.JSON, "application/json", router.CodeMethodNotAllowed)}
+		out[d.Path+"/openapi.yaml"] = &Route{id: "rampart.docs", stages: []string{"docs"},
+			handler: apidocs.Serve(p.docs.YAML, "application/yaml", router.CodeMethodNotAllowed)}
+	}
+	return out
 }
 
 // compileTLS loads a TLS listener's certificate, client revocations and

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/abuse"
+	"github.com/rampart-gw/rampart/internal/apidocs"
 	"github.com/rampart-gw/rampart/internal/assert"
 	"github.com/rampart-gw/rampart/internal/authn"
 	"github.com/rampart-gw/rampart/internal/config"
@@ -44,6 +45,7 @@ type Plan struct {
 	resp      *respond.Policy // response_headers of the gateway's own answers before routing
 	jwksPath  string
 	jwksRoute *Route
+	docs      *apidocs.Document // the published API document (nil without a docs section)
 	access    []*ipfilter.Rules // every compiled access section (their file watchers)
 }
 
@@ -120,6 +122,11 @@ func Compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, st *State) (*Pl
 	errs = append(errs, e...)
 	p.pools, e = proxy.CompilePools(cfg, deps, prev.pools)
 	errs = append(errs, e...)
+	if cfg.Docs != nil {
+		if p.docs, err = apidocs.Build(cfg); err != nil {
+			errs = append(errs, cfg.Problem("docs", "%v", err))
+		}
+	}
 	for i, l := range cfg.Listeners {
 		errs = append(errs, p.compileListener(cfg, i, l, deps, st)...)
 	}
@@ -216,14 +223,6 @@ func (p *Plan) Pools() *proxy.Pools { return p.pools }
 
 // Tighten is the limit of clients the abuse guard tightened (Rate 0: none).
 func (p *Plan) Tighten() ratelimit.Limit { return p.tighten }
-
-// JWKS returns the gateway's JWKS route when path is its path, else nil.
-func (p *Plan) JWKS(path string) *Route {
-	if p.jwksRoute != nil && path == p.jwksPath {
-		return p.jwksRoute
-	}
-	return nil
-}
 
 // StripDecisionFields removes client-controlled decision fields from r;
 // when the config refuses them instead, it reports the first one found

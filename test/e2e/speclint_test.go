@@ -82,4 +82,16 @@ routes: [{id: search, prefix: /other, upstream: u, public: true, openapi: {spec:
 	if code, out, _ := run("spec", "rules"); code != 0 || !strings.Contains(out, "owasp:api4:2023-rate-limit") {
 		t.Fatalf("spec rules: %d %s", code, out)
 	}
+	// The published document of the same config: written to a file, JSON
+	// by its extension; the route's operation under its public path.
+	outFile := filepath.Join(dir, "openapi.json")
+	code, _, errOut = run("docs", "--config", cfg, "--out", outFile)
+	raw, _ := os.ReadFile(outFile)
+	var doc struct{ Paths map[string]any }
+	if code != 0 || json.Unmarshal(raw, &doc) != nil || !strings.Contains(errOut, "note: ") {
+		t.Fatalf("docs: exit %d %s\n%s", code, errOut, raw)
+	}
+	if strings.Contains(string(raw), "127.0.0.1:9") {
+		t.Fatal("the document names the upstream")
+	}
 }
