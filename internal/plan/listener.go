@@ -102,10 +102,9 @@ func (p *Plan) builtinRoutes(cfg *config.Config, listener string) map[string]*Ro
 		out[p.jwksPath] = p.jwksRoute
 	}
 	if d := cfg.Docs; d != nil && p.docs != nil && slices.Contains(d.Listeners, listener) {
-		out[d.Path+"/openapi.json"] = &Route{id: "rampart.docs", stages: []string{"docs"},
-			handler: apidocs.Serve(p.docs.JSON, "application/json", router.CodeMethodNotAllowed)}
-		out[d.Path+"/openapi.yaml"] = &Route{id: "rampart.docs", stages: []string{"docs"},
-			handler: apidocs.Serve(p.docs.YAML, "application/yaml", router.CodeMethodNotAllowed)}
+		for path, h := range apidocs.Routes(p.docs, d.Path, router.CodeMethodNotAllowed) {
+			out[path] = &Route{id: "rampart.docs", stages: []string{"docs"}, handler: h}
+		}
 	}
 	return out
 }

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/log"
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
@@ -89,40 +89,7 @@ admin:
 		t.Fatalf("the attacker is not banned: %s", c)
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1400, 1000))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-
-	var mu sync.Mutex
-	var problems []string
-	if err := chromedp.Listen(ctx, func(ev any) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch ev := ev.(type) {
-		case *runtime.EventConsoleAPICalled:
-			if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeWarning {
-				var parts []string
-				for _, a := range ev.Args {
-					parts = append(parts, string(a.Value))
-				}
-				problems = append(problems, "console "+string(ev.Type)+": "+strings.Join(parts, " "))
-			}
-		case *runtime.EventExceptionThrown:
-			problems = append(problems, "exception: "+ev.ExceptionDetails.Text)
-		case *log.EventEntryAdded:
-			if ev.Entry.Level == log.EntryLevelError || ev.Entry.Level == log.EntryLevelWarning {
-				problems = append(problems, "log "+string(ev.Entry.Level)+": "+ev.Entry.Text+" "+ev.Entry.URL)
-			}
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
-
+	ctx, log := newBrowser(t, browser)
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(admin+"/dashboard/"),
 		chromedp.WaitVisible(chromedp.ID("token")),
@@ -132,7 +99,7 @@ admin:
 		chromedp.WaitVisible(chromedp.CSS(`#bans tr[data-ip="127.0.0.1"]`)),
 	)
 	if err != nil {
-		t.Fatalf("dashboard: %v (problems: %v)", err, problems)
+		t.Fatalf("dashboard: %v (problems: %v)", err, log.all())
 	}
 	text := func(sel string) string {
 		v, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(sel)))
@@ -166,12 +133,12 @@ admin:
 		chromedp.WaitNotPresent(chromedp.CSS(`#bans tr[data-ip="127.0.0.1"]`)),
 	)
 	if err != nil {
-		t.Fatalf("lifting the ban: %v (problems: %v)", err, problems)
+		t.Fatalf("lifting the ban: %v (problems: %v)", err, log.all())
 	}
 	if c := get("/public/item", ""); c != "200" {
 		t.Fatalf("after the lift: %s, want 200", c)
 	}
-	dashboardOperations(t, ctx, get, up.Listener.Addr().String(), &problems)
+	dashboardOperations(t, ctx, get, up.Listener.Addr().String(), log)
 
 	// A viewer sees no action at all.
 	err = chromedp.Do(ctx,
@@ -183,7 +150,7 @@ admin:
 		chromedp.WaitVisible(chromedp.CSS(`#revocations`)),
 	)
 	if err != nil {
-		t.Fatalf("viewer sign-in: %v (problems: %v)", err, problems)
+		t.Fatalf("viewer sign-in: %v (problems: %v)", err, log.all())
 	}
 	actions, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("button.lift, button.drain, button.toggle, button.delete").length + [...document.querySelectorAll("form, #reload, #rotate")].filter((e) => !e.hidden).length`))
 	if err != nil {
@@ -192,17 +159,70 @@ admin:
 	if actions != 0 {
 		t.Fatalf("a viewer is shown %d actions", actions)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(problems) > 0 {
-		t.Fatalf("the page logged problems:\n%s", strings.Join(problems, "\n"))
+	if p := log.all(); len(p) > 0 {
+		t.Fatalf("the page logged problems:\n%s", strings.Join(p, "\n"))
 	}
+}
+
+// consoleLog collects what a page logs as an error or warning, CSP
+// violations and uncaught exceptions included.
+type consoleLog struct {
+	mu       sync.Mutex
+	problems []string
+}
+
+func (l *consoleLog) add(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.problems = append(l.problems, s)
+}
+
+func (l *consoleLog) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.problems...)
+}
+
+// newBrowser starts headless Chromium for a test (60 s at most) and
+// collects the page's problems.
+func newBrowser(t *testing.T, browser string) (context.Context, *consoleLog) {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1400, 1000))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
+	t.Cleanup(cancel)
+	log := &consoleLog{}
+	if err := chromedp.Listen(ctx, func(ev any) {
+		switch ev := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeWarning {
+				var parts []string
+				for _, a := range ev.Args {
+					parts = append(parts, string(a.Value))
+				}
+				log.add("console " + string(ev.Type) + ": " + strings.Join(parts, " "))
+			}
+		case *runtime.EventExceptionThrown:
+			log.add("exception: " + ev.ExceptionDetails.Text)
+		case *cdplog.EventEntryAdded:
+			if ev.Entry.Level == cdplog.EntryLevelError || ev.Entry.Level == cdplog.EntryLevelWarning {
+				log.add("log " + string(ev.Entry.Level) + ": " + ev.Entry.Text + " " + ev.Entry.URL)
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return ctx, log
 }
 
 // dashboardOperations uses the dashboard's operator and admin controls:
 // drain and resume the upstream target (503, then 200 again), revoke a
 // token and lift the revocation, reload the config.
-func dashboardOperations(t *testing.T, ctx context.Context, get func(path, tok string) string, target string, problems *[]string) {
+func dashboardOperations(t *testing.T, ctx context.Context, get func(path, tok string) string, target string, log *consoleLog) {
 	t.Helper()
 	row := `#upstreams tr[data-target="svc ` + target + `"]`
 	err := chromedp.Do(ctx,
@@ -210,7 +230,7 @@ func dashboardOperations(t *testing.T, ctx context.Context, get func(path, tok s
 		chromedp.WaitVisible(chromedp.CSS(row+` td.drained`)),
 	)
 	if err != nil {
-		t.Fatalf("drain: %v (problems: %v)", err, *problems)
+		t.Fatalf("drain: %v (problems: %v)", err, log.all())
 	}
 	if c := get("/public/item", ""); c != "503" {
 		t.Fatalf("a drained target: %s, want 503", c)
@@ -227,7 +247,7 @@ func dashboardOperations(t *testing.T, ctx context.Context, get func(path, tok s
 		chromedp.WaitVisible(chromedp.CSS(`#op-result`)),
 	)
 	if err != nil {
-		t.Fatalf("operations: %v (problems: %v)", err, *problems)
+		t.Fatalf("operations: %v (problems: %v)", err, log.all())
 	}
 	if c := get("/public/item", ""); c != "200" {
 		t.Fatalf("after resuming: %s, want 200", c)
