@@ -180,6 +180,7 @@ func Guide(o GuideOptions) string {
 const guide = `Rampart quickstart: gateway on %[1]s in front of a built-in demo upstream.
 
   Live security dashboard: http://%[4]s/dashboard/
+  API docs portal (every route, its security and answers): %[1]s/api-docs/
   Admin token (sign in with it; new at every start): %[5]s
   %[8]s
 
