@@ -86,7 +86,7 @@ var rules = []rule{
 		"say local, sandbox, development, test, staging or production in the server's description", inventoryEnvironment},
 	{"rampart:sensitive-response-field", Warning, "responses do not return secrets or personal data by name",
 		"remove the field from the response, or mask it (writeOnly for request-only secrets)", sensitiveResponseField},
-	{"rampart:secret-like-example", Error, "examples do not contain real-looking secrets",
+	{"rampart:secret-like-example", Error, "examples do not contain real-looking secrets or personal data",
 		"replace the example with an obviously fake value", secretLikeExample},
 	{"rampart:request-body-open", Error, "request body objects refuse undeclared properties (mass assignment)",
 		"set additionalProperties: false on the request body schema", requestBodyOpen},

@@ -6,28 +6,12 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
-)
 
-// secretShapes are the shapes of real credentials that have no business
-// in a published document.
-var secretShapes = []struct {
-	what string
-	re   *regexp.Regexp
-}{
-	{"a JWT", regexp.MustCompile(`eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}`)},
-	{"a private key", regexp.MustCompile(`-----BEGIN [A-Z ]*PRIVATE KEY-----`)},
-	{"an AWS access key id", regexp.MustCompile(`\b(AKIA|ASIA)[0-9A-Z]{16}\b`)},
-	{"a GitHub token", regexp.MustCompile(`\bgh[pousr]_[A-Za-z0-9]{36,}\b`)},
-	{"a Slack token", regexp.MustCompile(`\bxox[abposr]-[A-Za-z0-9-]{10,}`)},
-	{"a Stripe live key", regexp.MustCompile(`\b[rs]k_live_[A-Za-z0-9]{16,}`)},
-	{"a Google API key", regexp.MustCompile(`\bAIza[0-9A-Za-z_-]{35}\b`)},
-}
+	"github.com/rampart-gw/rampart/internal/sensitive"
+)
 
 // fakeMarkers make a value obviously an example.
 var fakeMarkers = regexp.MustCompile(`(?i)(example|sample|dummy|fake|changeme|redacted|placeholder|your[-_ ]?|xxxx|\*\*\*|<[^>]*>|\.\.\.)`)
-
-// secretKey names a field that holds a secret.
-var secretKey = regexp.MustCompile(`(?i)(secret|token|password|passwd|api_?key|apikey|private_?key|credential)`)
 
 // secretLikeExample finds example values (example, examples, default)
 // that look like real credentials: a known credential shape, or a long
@@ -67,12 +51,10 @@ func secretLike(key, v string) string {
 	if fakeMarkers.MatchString(v) {
 		return ""
 	}
-	for _, s := range secretShapes {
-		if s.re.MatchString(v) {
-			return s.what
-		}
+	if c := sensitive.Classify(v); c.Secret() || c == sensitive.CardNumber || c == sensitive.NationalID {
+		return c.Description()
 	}
-	if secretKey.MatchString(key) && len(v) >= 20 && !strings.ContainsAny(v, " \t") && entropy(v) >= 3.5 {
+	if sensitive.SecretName(key) && len(v) >= 20 && !strings.ContainsAny(v, " \t") && entropy(v) >= 3.5 {
 		return "a real secret (a long random value under " + key + ")"
 	}
 	return ""
