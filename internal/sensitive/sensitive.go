@@ -84,7 +84,7 @@ func luhn(d string) bool {
 }
 
 // secretName names a field that holds a secret.
-var secretName = regexp.MustCompile(`(?i)(secret|token|password|passwd|api_?key|apikey|private_?key|credential|ssn|cvv|cvc|pin$)`)
+var secretName = regexp.MustCompile(`(?i)(secret|token|password|passwd|api_?key|apikey|private_?key|credential|session|cookie|ssn|cvv|cvc|pin$)`)
 
 // SecretName reports whether a field name says it holds a secret or
 // personal identifier.
