@@ -57,6 +57,10 @@ type Options struct {
 	// error wrapping ErrTooSoon is a rotation within the previous one's
 	// overlap. The result is the API's answer.
 	RotateKey func(by string) (any, error)
+	// Discovery returns the document learned from traffic (JSON) and the
+	// report against the declared documents (nil: discovery is off; an
+	// error: off in the running config).
+	Discovery func() (draft []byte, report any, err error)
 	// Keys manages the API key store (nil: no api_keys section).
 	Keys KeyAdmin
 	// ClientAllowed is the admin listener's IP firewall on its direct

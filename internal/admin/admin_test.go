@@ -52,6 +52,9 @@ func newFixture() *fixture {
 			return nil
 		},
 		Reload: func(by string) error { f.reloads = append(f.reloads, by); return nil },
+		Discovery: func() ([]byte, any, error) {
+			return []byte(`{"openapi":"3.1.0"}`), map[string]any{"shadow": []any{}}, nil
+		},
 		RotateKey: func(by string) (any, error) {
 			f.rotations = append(f.rotations, by)
 			return map[string]string{"kid": "new"}, nil
@@ -254,6 +257,7 @@ func TestRoleMatrix(t *testing.T) {
 			},
 			OpReload:     func() int { return ok(f.do("POST", "/api/v1/reload", bearer, "").Code) },
 			OpRotateKey:  func() int { return f.do("POST", "/api/v1/assertion/rotate", bearer, "").Code },
+			OpDiscovery:  func() int { return f.do("GET", "/api/v1/discovery/report", bearer, "").Code },
 			OpRevokeRead: func() int { return f.do("GET", "/api/v1/revocations", bearer, "").Code },
 			OpKeysRead:   func() int { return f.do("GET", "/api/v1/apikeys", bearer, "").Code },
 			OpDrain: func() int {

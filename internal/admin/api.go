@@ -25,6 +25,7 @@ const (
 	OpRevoke     = "tokens.revoke"
 	OpDrain      = "targets.drain"
 	OpRotateKey  = "assertion.rotate"
+	OpDiscovery  = "discovery.read"
 )
 
 // apiRoutes are the admin API's operations: the one list that registers
@@ -48,6 +49,8 @@ var apiRoutes = []struct {
 	{"PATCH", "/apikeys/{prefix}", OpKeysManage, (*api).patchKey},
 	{"DELETE", "/apikeys/{prefix}", OpKeysManage, (*api).deleteKey},
 	{"POST", "/assertion/rotate", OpRotateKey, (*api).rotateKey},
+	{"GET", "/discovery/openapi", OpDiscovery, (*api).discoveryDraft},
+	{"GET", "/discovery/report", OpDiscovery, (*api).discoveryReport},
 	{"GET", "/openapi.json", OpAPIDoc, (*api).document},
 }
 
@@ -274,6 +277,38 @@ func (a *api) rotateKey() pipeline.Handler {
 			return pipeline.Deny(http.StatusUnprocessableEntity, "admin.rotation_failed", firstLine(err))
 		}
 		writeJSON(w, http.StatusOK, res)
+		return nil
+	}
+}
+
+// discoveryDraft answers the OpenAPI document learned from traffic.
+func (a *api) discoveryDraft() pipeline.Handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if a.o.Discovery == nil {
+			return pipeline.Deny(http.StatusConflict, "admin.unavailable", "discovery is off")
+		}
+		draft, _, err := a.o.Discovery()
+		if err != nil {
+			return pipeline.Deny(http.StatusConflict, "admin.unavailable", err.Error())
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(draft)
+		return nil
+	}
+}
+
+// discoveryReport answers shadow, zombie and drifting operations and
+// sensitive data seen.
+func (a *api) discoveryReport() pipeline.Handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if a.o.Discovery == nil {
+			return pipeline.Deny(http.StatusConflict, "admin.unavailable", "discovery is off")
+		}
+		_, report, err := a.o.Discovery()
+		if err != nil {
+			return pipeline.Deny(http.StatusConflict, "admin.unavailable", err.Error())
+		}
+		writeJSON(w, http.StatusOK, report)
 		return nil
 	}
 }

@@ -59,6 +59,7 @@ var permissions = map[string]Role{
 	OpBansAdd:       Operator,
 	OpReload:        Admin,
 	OpRotateKey:     Admin,
+	OpDiscovery:     Viewer,
 }
 
 // operations lists, sorted, the operations role may perform (the

@@ -235,6 +235,17 @@ func (c *Config) securityDefaults() {
 	if j := c.Journal; j != nil {
 		setInt(&j.CheckpointEvery, 100)
 	}
+	if d := c.Discovery; d != nil {
+		if d.Sample == 0 {
+			d.Sample = 0.01
+		}
+		setInt(&d.MaxOperations, 5000)
+		setInt(&d.Queue, 1024)
+		setDur(&d.Window, 24*time.Hour)
+		if d.MaxBodyBytes == 0 {
+			d.MaxBodyBytes = 64 << 10
+		}
+	}
 	if d := c.Docs; d != nil {
 		if d.Title == "" {
 			d.Title = "API"

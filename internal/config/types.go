@@ -85,6 +85,10 @@ type Config struct {
 	// internal. Served on the chosen listeners when set;
 	// `rampart docs --config FILE` writes it either way.
 	Docs *Docs `yaml:"docs"`
+	// Discovery learns the API from the requests the gateway forwards
+	// (sampled; shapes and counts, never values) and reports shadow,
+	// zombie and drifting operations and sensitive data in responses.
+	Discovery *Discovery `yaml:"discovery"`
 	// Hash is the SHA-256 of the config's bytes (hex), as the journal and
 	// the admin listener name a config version.
 	Hash string `yaml:"-"`
@@ -112,6 +116,33 @@ type Listener struct {
 	// Access allows and denies client addresses on the whole listener,
 	// before any other check of a request.
 	Access *Access `yaml:"access"`
+}
+
+// Discovery configures API discovery from live traffic.
+type Discovery struct {
+	// Sample is the fraction of forwarded requests learned from, 0 to 1.
+	// Default 0.01.
+	Sample float64 `yaml:"sample"`
+	// MaxOperations bounds the operations learned, all routes together.
+	// Default 5000.
+	MaxOperations int `yaml:"max_operations"`
+	// Window is how long a documented operation may see no traffic
+	// before it is reported as a zombie. Default 24h.
+	Window Duration `yaml:"window"`
+	// Queue is how many samples wait for the learner; a full queue drops
+	// samples (counted), never slows a request. Default 1024.
+	Queue int `yaml:"queue"`
+	// MaxBodyBytes is how much of each JSON body is read for its shape;
+	// a longer body's shape is not learned. Default 64KiB.
+	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
+}
+
+// RouteDiscovery overrides discovery on one route.
+type RouteDiscovery struct {
+	// Off learns nothing on this route.
+	Off bool `yaml:"off"`
+	// Sample is this route's rate, 0 to 1.
+	Sample *float64 `yaml:"sample"`
 }
 
 // Docs configures the published API document.
@@ -474,6 +505,9 @@ type Route struct {
 	// Docs is hidden to leave the route out of the published API
 	// document (an internal or partner-only route). Default visible.
 	Docs string `yaml:"docs" enum:"hidden,visible"`
+	// Discovery overrides the discovery section's sampling for this
+	// route (off, or another rate).
+	Discovery *RouteDiscovery `yaml:"discovery"`
 	// ForwardAuthorization forwards the client's Authorization header to
 	// the upstream. Off by default (NIST SP 800-204 MS-SS-10): the gateway
 	// consumed the credential and vouches for the caller itself.

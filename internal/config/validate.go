@@ -19,6 +19,7 @@ func (c *Config) validate(p *Problems) {
 	upstreams := c.validateUpstreams(p)
 	c.validateAssertion(p)
 	c.validateDocs(p, listeners)
+	c.validateDiscovery(p)
 	c.validateRateLimiting(p)
 	c.validateAbuse(p)
 	c.warnResponseHeaders(c.ResponseHeaders, "response_headers")
@@ -249,6 +250,34 @@ func (c *Config) validateAssertion(p *Problems) {
 		if a.JWKSPath != "" {
 			if err := CheckRoutePath(a.JWKSPath, false); err != nil {
 				p.Add("assertion.jwks_path", "%v", err)
+			}
+		}
+	}
+}
+
+// validateDiscovery checks the sampling rates and bounds.
+func (c *Config) validateDiscovery(p *Problems) {
+	if d := c.Discovery; d != nil {
+		if d.Sample < 0 || d.Sample > 1 {
+			p.Add("discovery.sample", "a fraction between 0 and 1, got %v", d.Sample)
+		}
+		if d.MaxOperations < 10 || d.MaxOperations > 1_000_000 {
+			p.Add("discovery.max_operations", "between 10 and 1000000")
+		}
+		if d.Queue < 1 || d.Queue > 1_000_000 {
+			p.Add("discovery.queue", "between 1 and 1000000")
+		}
+		if d.MaxBodyBytes > 16<<20 {
+			p.Add("discovery.max_body_bytes", "at most 16MiB")
+		}
+	}
+	for i, r := range c.Routes {
+		if rd := r.Discovery; rd != nil {
+			if c.Discovery == nil {
+				p.Add(fmt.Sprintf("routes[%d].discovery", i), "needs the discovery section")
+			}
+			if rd.Sample != nil && (*rd.Sample < 0 || *rd.Sample > 1) {
+				p.Add(fmt.Sprintf("routes[%d].discovery.sample", i), "a fraction between 0 and 1")
 			}
 		}
 	}

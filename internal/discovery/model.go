@@ -135,8 +135,12 @@ func (l *Learner) Offer(s Sample) {
 	}
 }
 
-// Close stops the learner's goroutine (queued samples are dropped).
+// Close stops the learner's goroutine (queued samples are dropped); a
+// nil learner is a no-op.
 func (l *Learner) Close() {
+	if l == nil {
+		return
+	}
 	select {
 	case <-l.stop:
 	default:

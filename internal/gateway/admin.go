@@ -57,7 +57,7 @@ func (g *Gateway) startAdmin(a *config.Admin) error {
 		Ban:           g.banFromAPI,
 		Revoke:        g.revokeFromAPI,
 		Unrevoke:      g.unrevokeFromAPI,
-		Revocations:   func() any { return g.state.JTIs.List(g.deps.Now()) },
+		Revocations:   func() any { return g.state.Load().JTIs.List(g.deps.Now()) },
 		Keys:          g.keyAdmin(),
 		Drain:         g.drainFromAPI,
 		Reload:        g.reloadFromAPI,
@@ -65,6 +65,9 @@ func (g *Gateway) startAdmin(a *config.Admin) error {
 	}
 	if g.plan.Load().Config.Assertion != nil {
 		o.RotateKey = g.rotateFromAPI
+	}
+	o.Discovery = func() ([]byte, any, error) {
+		return plan.Discovered(g.state.Load(), g.plan.Load().Config, g.deps.Now())
 	}
 	h := admin.Handler(o)
 	g.admin = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
@@ -108,10 +111,10 @@ func (g *Gateway) revokeFromAPI(r admin.RevokeRequest, by string) error {
 	now := g.deps.Now()
 	attrs := map[string]string{"until": r.Until.UTC().Format(time.RFC3339), "by": by}
 	if r.JTI != "" {
-		g.state.JTIs.Revoke(r.JTI, r.Until, now)
+		g.state.Load().JTIs.Revoke(r.JTI, r.Until, now)
 		attrs["jti"] = r.JTI
 	} else {
-		g.state.JTIs.RevokeSubject(r.Issuer, r.Subject, r.Until, now)
+		g.state.Load().JTIs.RevokeSubject(r.Issuer, r.Subject, r.Until, now)
 		attrs["issuer"], attrs["subject"] = r.Issuer, r.Subject
 	}
 	g.deps.Events.Emit(pipeline.Event{Time: now, Name: "authn.revoked_by_operator", Code: "authn.revoked_by_operator", Attrs: attrs})
@@ -131,7 +134,7 @@ func (g *Gateway) drainFromAPI(upstream, target string, drained bool, by string)
 
 // runtimeTarget is what the saved or shared runtime state is applied to.
 func (g *Gateway) runtimeTarget() runstate.Target {
-	t := runstate.Target{JTIs: g.state.JTIs, Now: g.deps.Now, Log: g.deps.Log,
+	t := runstate.Target{JTIs: g.state.Load().JTIs, Now: g.deps.Now, Log: g.deps.Log,
 		Drain: func(upstream, target string, drained bool) error {
 			return g.plan.Load().Pools().Drain(upstream, target, drained)
 		}}
@@ -165,7 +168,7 @@ func (g *Gateway) keyAdmin() admin.KeyAdmin {
 
 // unrevokeFromAPI lifts a runtime revocation (journaled).
 func (g *Gateway) unrevokeFromAPI(r admin.RevokeRequest, by string) error {
-	g.state.JTIs.Lift(r.JTI, r.Issuer, r.Subject, g.deps.Now())
+	g.state.Load().JTIs.Lift(r.JTI, r.Issuer, r.Subject, g.deps.Now())
 	g.outputs.Record("token.unrevoked", by, map[string]string{"jti": r.JTI, "issuer": r.Issuer, "subject": r.Subject})
 	return admin.NotSaved(g.runtime.Unrevoke(r.JTI, r.Issuer, r.Subject))
 }
@@ -243,7 +246,7 @@ func (g *Gateway) ready() (bool, map[string]string) {
 	if len(g.listeners) == 0 {
 		checks["listeners"], ok = "not bound", false
 	}
-	if sh := g.state.Shared; sh != nil {
+	if sh := g.state.Load().Shared; sh != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		defer cancel()
 		var up bool

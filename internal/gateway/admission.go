@@ -166,7 +166,7 @@ func (a *admission) tighten() error {
 	if guard == nil || limit.Rate <= 0 || !guard.Tightened(s.ClientIP, s.Start) {
 		return nil
 	}
-	res, err := a.g.state.Limits.Allow(a.r.Context(), "abuse|"+clientip.KeyString(s.ClientKey), limit, s.Start)
+	res, err := a.g.state.Load().Limits.Allow(a.r.Context(), "abuse|"+clientip.KeyString(s.ClientKey), limit, s.Start)
 	if err != nil {
 		return pipeline.DenyErr(http.StatusServiceUnavailable, "ratelimit.unavailable", "rate limit store unavailable", err)
 	}

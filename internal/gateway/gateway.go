@@ -44,8 +44,8 @@ type Gateway struct {
 	trigger         atomic.Pointer[string] // what caused the last successful load
 	configFile      atomic.Pointer[string] // the config file, for reloads through the admin API
 
-	state *plan.State  // what outlives plans: revocations, limits, quotas, the Redis client
-	guard *abuse.Guard // abuse counters and bans survive reloads; nil when off
+	state atomic.Pointer[plan.State] // what outlives plans: revocations, limits, quotas, the Redis client, the learner
+	guard *abuse.Guard               // abuse counters and bans survive reloads; nil when off
 	// runtime keeps what operators change at runtime (revocations,
 	// drains, bans) across restarts and instances.
 	runtime    *runstate.Keeper
@@ -87,12 +87,12 @@ func New(cfg *config.Config, deps pipeline.Deps) (*Gateway, error) {
 	g.adminCfg = cfg.Admin
 	g.deps = deps
 	g.version.Store(1)
-	g.state = plan.NewState(cfg, g.Guard)
-	g.state.JTIs.SetRevoked(cfg.Authn.RevokedTokenIDs, deps.Now())
+	g.state.Store(plan.NewState(cfg, deps, g.Guard))
+	g.state.Load().JTIs.SetRevoked(cfg.Authn.RevokedTokenIDs, deps.Now())
 	if cfg.Abuse != nil {
-		g.guard = abuse.New(abuse.Compile(cfg, deps, g.state.Shared.Client()))
+		g.guard = abuse.New(abuse.Compile(cfg, deps, g.state.Load().Shared.Client()))
 	}
-	p, err := plan.Compile(cfg, deps, nil, g.state)
+	p, err := plan.Compile(cfg, deps, nil, g.state.Load())
 	if err != nil {
 		g.abandon()
 		return nil, err
@@ -120,7 +120,8 @@ func (g *Gateway) abandon() {
 	if g.guard != nil {
 		g.guard.Close()
 	}
-	g.state.Release(nil)
+	g.state.Load().Release(nil)
+	g.state.Load().Discovery.Close()
 	g.outputs.Abandon()
 }
 
@@ -253,15 +254,15 @@ func (g *Gateway) reload(cfg *config.Config, trigger string) error {
 	if err != nil {
 		return err
 	}
-	st := g.state.For(cfg)
+	st := g.state.Load().For(cfg, g.deps)
 	p, err := plan.Compile(cfg, g.deps, old, st)
 	if err != nil {
-		st.Release(g.state)
+		st.Release(g.state.Load())
 		outs.Discard()
 		return err
 	}
-	defer g.state.Release(st) // after the swap; in-flight checks may still use the old client
-	g.state = st
+	defer g.state.Load().Release(st) // after the swap; in-flight checks may still use the old client
+	g.state.Store(st)
 	if g.guard != nil && cfg.Abuse != nil {
 		g.guard.Configure(abuse.Compile(cfg, g.deps, nil))
 	}
@@ -340,11 +341,12 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		g.deps.Log.Warn("bans not saved", "error", err.Error())
 	}
 	g.runtime.Close()
+	g.state.Load().Discovery.Close()
 	g.plan.Load().CloseUnshared(nil)
 	if g.guard != nil {
 		g.guard.Close()
 	}
-	g.state.Release(nil)
+	g.state.Load().Release(nil)
 	g.outputs.Record("shutdown", "", nil)
 	// The logs, events and spans of the drained requests get their own
 	// deadline: the drain's may be spent.

@@ -34,7 +34,7 @@ func TestGoldenPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := plan.Compile(cfg, pipeline.Deps{Log: slog.New(slog.DiscardHandler), Now: time.Now}, nil, plan.NewState(cfg, func() *abuse.Guard { return nil }))
+	p, err := plan.Compile(cfg, pipeline.Deps{Log: slog.New(slog.DiscardHandler), Now: time.Now}, nil, plan.NewState(cfg, pipeline.Deps{Now: time.Now}, func() *abuse.Guard { return nil }))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,7 +69,7 @@ assertion: {issuer: https://gw.test, key_file: `+filepath.Join(dir, "assertion.k
 	})
 
 	g2, addr := startGateway(t, cfg)
-	revs := g2.state.JTIs.List(time.Now())
+	revs := g2.state.Load().JTIs.List(time.Now())
 	if len(revs) != 2 {
 		t.Fatalf("revocations after restart: %+v", revs)
 	}

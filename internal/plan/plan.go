@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/abuse"
@@ -18,6 +19,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/assert"
 	"github.com/rampart-gw/rampart/internal/authn"
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/discovery"
 	"github.com/rampart-gw/rampart/internal/ipfilter"
 	"github.com/rampart-gw/rampart/internal/openapi"
 	"github.com/rampart-gw/rampart/internal/pipeline"
@@ -58,6 +60,9 @@ type State struct {
 	Quotas *ratelimit.LocalQuotas
 	Shared *ratelimit.Shared // nil without a redis section
 	Guard  func() *abuse.Guard
+	// Discovery is the API learner (nil until a config has a discovery
+	// section); its model outlives plans.
+	Discovery *discovery.Learner
 	// CheckOnly compiles without writing anything (a config check): a
 	// missing assertion key is not created.
 	CheckOnly bool
@@ -65,14 +70,18 @@ type State struct {
 
 // NewState makes the state of a first plan; guard returns the abuse guard
 // (nil when detection is off).
-func NewState(cfg *config.Config, guard func() *abuse.Guard) *State {
-	return &State{JTIs: authn.NewJTIStore(), Limits: ratelimit.NewLocal(cfg.RateLimiting.MaxKeys),
+func NewState(cfg *config.Config, deps pipeline.Deps, guard func() *abuse.Guard) *State {
+	st := &State{JTIs: authn.NewJTIStore(), Limits: ratelimit.NewLocal(cfg.RateLimiting.MaxKeys),
 		Quotas: ratelimit.NewLocalQuotas(), Shared: ratelimit.OpenShared(cfg.RateLimiting.Redis, nil), Guard: guard}
+	st.discover(cfg, deps)
+	return st
 }
 
 // For returns the state for cfg: s itself, or a copy with a new Redis
-// client when the redis section changed.
-func (s *State) For(cfg *config.Config) *State {
+// client when the redis section changed. The learner is started when a
+// discovery section first appears, and keeps its model otherwise.
+func (s *State) For(cfg *config.Config, deps pipeline.Deps) *State {
+	s.discover(cfg, deps)
 	shared := ratelimit.OpenShared(cfg.RateLimiting.Redis, s.Shared)
 	if shared == s.Shared {
 		return s
@@ -80,6 +89,28 @@ func (s *State) For(cfg *config.Config) *State {
 	c := *s
 	c.Shared = shared
 	return &c
+}
+
+// discover starts or reconfigures the learner for cfg; its findings are
+// security events.
+func (s *State) discover(cfg *config.Config, deps pipeline.Deps) {
+	d := cfg.Discovery
+	if d == nil {
+		return
+	}
+	settings := discovery.Settings{MaxOperations: d.MaxOperations, Window: d.Window.D()}
+	if s.Discovery != nil {
+		s.Discovery.Configure(settings)
+		return
+	}
+	events := deps.Events
+	s.Discovery = discovery.New(d.Queue, settings, deps.Now(), func(f discovery.Finding) {
+		if events != nil {
+			events.Emit(pipeline.Event{Time: deps.Now(), Name: "discovery.sensitive_data", Code: "discovery.sensitive_data",
+				Route: f.Route, Method: f.Method, Path: f.Path, Reason: "a response carries " + f.Class.Description(),
+				Attrs: map[string]string{"status": strconv.Itoa(f.Status), "pointer": f.Pointer, "class": string(f.Class)}})
+		}
+	})
 }
 
 // Release closes what s holds that keep (nil: nothing) does not share:
@@ -249,4 +280,25 @@ func RotateAssertionKey(cfg *config.Config, now time.Time) (assert.Rotation, err
 		return assert.Rotation{}, err
 	}
 	return assert.Rotate(cfg.Assertion, secrets, now)
+}
+
+// Discovered is what the learner of st has seen: the draft document
+// learned from traffic and the report against the documents cfg attaches
+// to its routes (an error when cfg has no discovery section).
+func Discovered(st *State, cfg *config.Config, now time.Time) ([]byte, any, error) {
+	if st.Discovery == nil || cfg.Discovery == nil {
+		return nil, nil, errors.New("discovery is off: add a discovery section")
+	}
+	declared := map[string]discovery.Declared{}
+	for _, r := range cfg.Routes {
+		if r.OpenAPI == nil {
+			continue
+		}
+		d, err := discovery.LoadDeclared(r.OpenAPI.Spec)
+		if err != nil {
+			return nil, nil, err
+		}
+		declared[r.ID] = d
+	}
+	return st.Discovery.Draft(), st.Discovery.Report(declared, now), nil
 }

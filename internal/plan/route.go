@@ -7,6 +7,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/authz"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/cors"
+	"github.com/rampart-gw/rampart/internal/discovery"
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 	"github.com/rampart-gw/rampart/internal/proxy"
@@ -36,7 +37,8 @@ type Route struct {
 // (cheap refusals first; floods of bad credentials are limited too);
 // identity-keyed limits and quotas after authorization; the body limit
 // before anything that reads the body; the WAF after the cheaper
-// structural checks; the account lock last, on a body already checked.
+// structural checks; the account lock last, on a body already checked;
+// discovery samples only what is about to be forwarded.
 var routeStages = [...]struct {
 	name    string // as the plan prints it
 	section string // the route's config key, for compile errors
@@ -59,6 +61,9 @@ var routeStages = [...]struct {
 	{"waf", "waf", func(b *routeBuild) (pipeline.Middleware, error) { return b.p.wafs.Stage(b.r.WAF), nil }},
 	{"abuse_account", "abuse_account", func(b *routeBuild) (pipeline.Middleware, error) {
 		return abuse.AccountStage(b.r.AbuseAccount, b.st.Guard), nil
+	}},
+	{"discover", "discovery", func(b *routeBuild) (pipeline.Middleware, error) {
+		return discovery.Stage(b.r, b.p.Config.Discovery, b.st.Discovery, b.deps.Now), nil
 	}},
 }
 
