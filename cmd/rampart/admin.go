@@ -39,12 +39,14 @@ func get(path string) func(adminFlags, []string) (string, string, any, error) {
 
 // adminOps maps each operation to the admin API (docs/admin.md).
 var adminOps = map[string]adminOp{
-	"plan":        {"", 0, get("/plan")},
-	"events":      {"", 0, get("/events")},
-	"bans":        {"", 0, get("/bans")},
-	"revocations": {"", 0, get("/revocations")},
-	"apikeys":     {"", 0, get("/apikeys")},
-	"reload":      {"", 0, func(adminFlags, []string) (string, string, any, error) { return "POST", "/reload", nil, nil }},
+	"plan":              {"", 0, get("/plan")},
+	"events":            {"", 0, get("/events")},
+	"bans":              {"", 0, get("/bans")},
+	"revocations":       {"", 0, get("/revocations")},
+	"apikeys":           {"", 0, get("/apikeys")},
+	"discovery-openapi": {"", 0, get("/discovery/openapi")},
+	"discovery-report":  {"", 0, get("/discovery/report")},
+	"reload":            {"", 0, func(adminFlags, []string) (string, string, any, error) { return "POST", "/reload", nil, nil }},
 	"rotate-key": {"", 0, func(adminFlags, []string) (string, string, any, error) {
 		return "POST", "/assertion/rotate", nil, nil
 	}},

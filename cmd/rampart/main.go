@@ -12,6 +12,7 @@
 //	rampart admin OPERATION ...      call the admin API (admin.go)
 //	rampart spec lint ...            lint OpenAPI documents for security (spec.go)
 //	rampart docs --config FILE       write the published API document (docs.go)
+//	rampart discover ...             learn the API from traffic (discover.go)
 //	rampart version                  print the version
 //
 // It only wires flags to internal packages; the logic lives there.
@@ -59,6 +60,10 @@ commands:
   docs --config FILE [--out FILE] [--format json|yaml]
                           write the API document the gateway publishes (attached documents
                           merged, with the gateway's security and answers; nothing internal)
+  discover learn --from FILE [--config FILE] [--report]
+                          learn the API from an access log or a recorded file: the learned
+                          OpenAPI document, or the report against the config's documents
+  discover export|report  what a running gateway learned (through its admin API)
   admin OPERATION [ARGS]  call the running gateway's admin API (plan, bans, ban, unban,
                           revoke, unrevoke, drain, resume, reload, rotate-key, apikeys...);
                           the token from RAMPART_ADMIN_TOKEN or --token-file
@@ -95,6 +100,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdSpec(args[1:], stdout, stderr)
 	case "docs":
 		return cmdDocs(args[1:], stdout, stderr)
+	case "discover":
+		return cmdDiscover(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return 0

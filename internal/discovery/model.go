@@ -12,7 +12,6 @@
 package discovery
 
 import (
-	"encoding/json"
 	"mime"
 	"net/url"
 	"sort"
@@ -259,6 +258,7 @@ func (op *opModel) observe(s Sample, found observeFn) {
 				continue
 			}
 			q = &queryParam{Shape: newShape()}
+			q.Shape.secret = sensitive.SecretName(name)
 			op.Query[name] = q
 		}
 		q.Count++
@@ -268,13 +268,14 @@ func (op *opModel) observe(s Sample, found observeFn) {
 			q.Shape.Types[queryType(vals[0])]++
 		}
 	}
+	bodies := learnBodies(op.Count)
 	if ct := mediaType(s.ReqType); ct != "" {
 		op.ReqTypes[ct]++
-		if v, ok := decodeJSON(ct, s.ReqBody); ok {
+		if bodies && isJSONType(ct) && len(s.ReqBody) > 0 {
 			if op.ReqBody == nil {
 				op.ReqBody = newShape()
 			}
-			op.ReqBody.add(v, "", "", 0, &op.budget, nil)
+			op.ReqBody.addJSON(s.ReqBody, &op.budget, nil)
 		}
 	}
 	r := op.Statuses[s.Status]
@@ -285,18 +286,36 @@ func (op *opModel) observe(s Sample, found observeFn) {
 	r.Count++
 	if ct := mediaType(s.RespType); ct != "" {
 		r.Types[ct]++
-		if v, ok := decodeJSON(ct, s.RespBody); ok {
+		if (bodies || r.Count <= bodiesAlways) && isJSONType(ct) && len(s.RespBody) > 0 {
 			if r.Body == nil {
 				r.Body = newShape()
 			}
-			r.Body.add(v, "", "", 0, &op.budget, found)
+			r.Body.addJSON(s.RespBody, &op.budget, found)
 		}
 	}
 }
 
+// bodiesAlways is how many samples of an operation (and of each of its
+// statuses) have their bodies learned; after that, a decaying share: a
+// shape has converged by then, and learning every body of a busy
+// operation would cost the most for the least.
+const bodiesAlways = 100
+
+// learnBodies reports whether the count-th sample's bodies are learned:
+// all of the first bodiesAlways, then one in 8, past 10,000 one in 64.
+func learnBodies(count int64) bool {
+	switch {
+	case count <= bodiesAlways:
+		return true
+	case count <= 10000:
+		return count%8 == 0
+	}
+	return count%64 == 0
+}
+
 // queryType is the JSON type a query value reads as.
 func queryType(v string) string {
-	if intSeg.MatchString(v) {
+	if len(v) <= 19 && all(v, isDigit) {
 		return "integer"
 	}
 	if v == "true" || v == "false" {
@@ -316,17 +335,7 @@ func mediaType(ct string) string {
 	return mt
 }
 
-// decodeJSON decodes a JSON body (false for another type or bad JSON).
-func decodeJSON(mt string, body []byte) (any, bool) {
-	if len(body) == 0 || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-		return nil, false
-	}
-	var v any
-	if json.Unmarshal(body, &v) != nil {
-		return nil, false
-	}
-	return v, true
-}
+func isJSONType(mt string) bool { return mt == "application/json" || strings.HasSuffix(mt, "+json") }
 
 // merge adds o (an operation that a compaction joined to op).
 func (op *opModel) merge(o *opModel) {

@@ -17,31 +17,53 @@ const (
 	kindAny  = "any" // a high-cardinality position (slugs, names)
 )
 
-var (
-	uuidSeg    = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-	intSeg     = regexp.MustCompile(`^[0-9]{1,19}$`)
-	hexSeg     = regexp.MustCompile(`^[0-9a-fA-F]{16,}$`)
-	tokenSeg   = regexp.MustCompile(`^[A-Za-z0-9_-]{20,}$`)
-	dateSeg    = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
-	versionSeg = regexp.MustCompile(`^v[0-9]{1,3}(\.[0-9]{1,3})?$`)
-)
+// uuidSeg is a UUID (also a string format).
+var uuidSeg = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
 // segmentKind classifies one segment ("" for a literal). Versions (v1,
-// v2.1) stay literal.
+// v2.1) stay literal. It runs for every segment of every sample: plain
+// loops, no expressions.
 func segmentKind(s string) string {
+	n := len(s)
 	switch {
-	case versionSeg.MatchString(s):
+	case n == 0 || isVersion(s):
 		return ""
-	case uuidSeg.MatchString(s):
+	case n == 36 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-' && all(strings.ReplaceAll(s, "-", ""), isHex):
 		return kindUUID
-	case dateSeg.MatchString(s):
+	case n == 10 && s[4] == '-' && s[7] == '-' && all(s[:4]+s[5:7]+s[8:], isDigit):
 		return kindDate
-	case intSeg.MatchString(s):
+	case n <= 19 && all(s, isDigit):
 		return kindInt
-	case hexSeg.MatchString(s), tokenSeg.MatchString(s) && strings.ContainsAny(s, "0123456789") && hasUpperAndLower(s):
+	case n >= 16 && all(s, isHex):
+		return kindHash
+	case n >= 20 && all(s, isToken) && strings.ContainsAny(s, "0123456789") && hasUpperAndLower(s):
 		return kindHash
 	}
 	return ""
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+func isHex(c byte) bool   { return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') }
+func isToken(c byte) bool {
+	return isDigit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '-'
+}
+
+func all(s string, f func(byte) bool) bool {
+	for i := 0; i < len(s); i++ {
+		if !f(s[i]) {
+			return false
+		}
+	}
+	return len(s) > 0
+}
+
+// isVersion reports v1, v2, v10.1 and the like.
+func isVersion(s string) bool {
+	if len(s) < 2 || len(s) > 8 || s[0] != 'v' {
+		return false
+	}
+	major, minor, _ := strings.Cut(s[1:], ".")
+	return all(major, isDigit) && (minor == "" || all(minor, isDigit))
 }
 
 func hasUpperAndLower(s string) bool {
@@ -53,6 +75,9 @@ func hasUpperAndLower(s string) bool {
 // found to be high-cardinality (collapsed, by prefix) with {any}: the key
 // operations are learned under.
 func preTemplate(path string, collapsed map[string]bool) string {
+	if len(collapsed) == 0 && literalPath(path) {
+		return path // the common case: nothing to replace, nothing allocated
+	}
 	segs := strings.Split(strings.Trim(path, "/"), "/")
 	for i, s := range segs {
 		switch {
@@ -65,6 +90,21 @@ func preTemplate(path string, collapsed map[string]bool) string {
 		}
 	}
 	return "/" + strings.Join(segs, "/")
+}
+
+// literalPath reports a path none of whose segments is recognised by its
+// shape.
+func literalPath(path string) bool {
+	for rest := strings.Trim(path, "/"); ; {
+		seg, tail, more := strings.Cut(rest, "/")
+		if segmentKind(seg) != "" {
+			return false
+		}
+		if !more {
+			return strings.HasPrefix(path, "/") && !strings.HasSuffix(path, "/") || path == "/"
+		}
+		rest = tail
+	}
 }
 
 // collapseThreshold is how many different literals one position may take

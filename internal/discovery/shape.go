@@ -4,8 +4,8 @@ import (
 	"net/mail"
 	"net/netip"
 	"net/url"
-	"regexp"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/sensitive"
@@ -34,6 +34,7 @@ type shape struct {
 	Enum      map[string]bool           `json:"-"`
 	NoEnum    bool                      `json:"-"`
 	Sensitive map[sensitive.Class]int64 `json:"sensitive,omitempty"`
+	secret    bool                      // its field's name says it holds a secret: no enum
 }
 
 func newShape() *shape { return &shape{Types: map[string]int64{}} }
@@ -57,75 +58,28 @@ type observeFn func(pointer string, c sensitive.Class)
 // (a document crafted to be wide and deep cannot grow the model).
 const maxNodes = 4096
 
-// add merges one decoded JSON value (from encoding/json into any); budget
-// is how many new nodes it may still create.
-func (s *shape) add(v any, name, pointer string, depth int, budget *int, found observeFn) {
-	s.Count++
-	if depth > maxDepth {
-		return
+// isEnumToken reports what an enum value looks like: a short word
+// (letters first, then letters, digits, _ . -), with at most two digits
+// (ids, tokens and session values are not candidates).
+func isEnumToken(v string) bool {
+	if len(v) == 0 || len(v) > 32 {
+		return false
 	}
-	switch t := v.(type) {
-	case map[string]any:
-		s.Types["object"]++
-		if s.Props == nil {
-			s.Props = map[string]*shape{}
-		}
-		for k, x := range t {
-			p := s.Props[k]
-			if p == nil {
-				if len(s.Props) >= maxProperties || *budget <= 0 {
-					s.Dropped++
-					continue
-				}
-				*budget--
-				p = newShape()
-				s.Props[k] = p
-			}
-			p.add(x, k, pointer+"/"+escape(k), depth+1, budget, found)
-		}
-	case []any:
-		s.Types["array"]++
-		if s.Items == nil {
-			if *budget <= 0 {
-				return
-			}
-			*budget--
-			s.Items = newShape()
-		}
-		for i, x := range t {
-			if i >= 50 {
-				break // the first elements tell the shape
-			}
-			s.Items.add(x, name, pointer+"/0", depth+1, budget, found)
-		}
-	case string:
-		s.Types["string"]++
-		s.addString(t, name, pointer, found)
-	case float64:
-		if t == float64(int64(t)) {
-			s.Types["integer"]++
-		} else {
-			s.Types["number"]++
-		}
-	case bool:
-		s.Types["boolean"]++
-	case nil:
-		s.Types["null"]++
-	}
-}
-
-// enumToken is what an enum value looks like: a short word (ids, tokens
-// and session values, with their digits, are not candidates).
-var enumToken = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,31}$`)
-
-func digits(v string) int {
-	n := 0
+	digits := 0
 	for i := 0; i < len(v); i++ {
-		if v[i] >= '0' && v[i] <= '9' {
-			n++
+		c := v[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		case i > 0 && c >= '0' && c <= '9':
+			if digits++; digits > 2 {
+				return false
+			}
+		case i > 0 && (c == '_' || c == '.' || c == '-'):
+		default:
+			return false
 		}
 	}
-	return n
+	return true
 }
 
 // addString records a string's format, sensitive class and, when it may
@@ -150,7 +104,7 @@ func (s *shape) addString(v, name, pointer string, found observeFn) {
 	if s.NoEnum {
 		return
 	}
-	if c != sensitive.None || sensitive.SecretName(name) || !enumToken.MatchString(v) || digits(v) > 2 {
+	if c != sensitive.None || s.secret || !isEnumToken(v) {
 		s.NoEnum, s.Enum = true, nil
 		return
 	}
@@ -163,27 +117,29 @@ func (s *shape) addString(v, name, pointer string, found observeFn) {
 	}
 }
 
-var dateOnly = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
-
-// format is the JSON Schema format a string has ("" for none).
+// format is the JSON Schema format a string has ("" for none). Each
+// test runs only on values of its length and first characters.
 func format(v string) string {
+	n := len(v)
 	switch {
-	case uuidSeg.MatchString(v):
+	case n == 36 && uuidSeg.MatchString(v):
 		return "uuid"
-	case dateOnly.MatchString(v):
+	case n == 10 && segmentKind(v) == kindDate:
 		return "date"
-	case len(v) >= 20 && len(v) <= 40 && isDateTime(v):
+	case n >= 20 && n <= 40 && v[4] == '-' && v[10] == 'T' && isDateTime(v):
 		return "date-time"
-	case len(v) < 255 && isEmail(v):
+	case n < 255 && strings.IndexByte(v, '@') > 0 && isEmail(v):
 		return "email"
-	case len(v) < 2048 && isURI(v):
+	case n < 2048 && strings.HasPrefix(v, "http") && isURI(v):
 		return "uri"
 	}
-	if a, err := netip.ParseAddr(v); err == nil {
-		if a.Is4() {
-			return "ipv4"
+	if n >= 2 && n <= 45 && (strings.IndexByte(v, '.') > 0 || strings.IndexByte(v, ':') >= 0) {
+		if a, err := netip.ParseAddr(v); err == nil {
+			if a.Is4() {
+				return "ipv4"
+			}
+			return "ipv6"
 		}
-		return "ipv6"
 	}
 	return ""
 }

@@ -4,6 +4,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -44,11 +45,15 @@ func Stage(r config.Route, d *config.Discovery, l *Learner, now func() time.Time
 			if (n.Add(1)*11400714819323198485)%1_000_000 >= threshold {
 				return next(w, req)
 			}
-			s := Sample{Route: route, Method: req.Method, Path: pipeline.ScopeOf(req.Context()).Path, Query: req.URL.Query(),
+			s := Sample{Route: route, Method: req.Method, Path: pipeline.ScopeOf(req.Context()).Path,
 				ReqType: req.Header.Get("Content-Type"), Time: now()}
+			if req.URL.RawQuery != "" {
+				s.Query = req.URL.Query()
+			}
 			var reqBody *capture
 			if isJSON(s.ReqType) && req.Body != nil && req.Body != http.NoBody {
 				reqBody = &capture{limit: maxBody}
+				reqBody.size(strconv.FormatInt(req.ContentLength, 10))
 				req.Body = &teeBody{ReadCloser: req.Body, c: reqBody}
 			}
 			cw := &captureWriter{ResponseWriter: w, body: capture{limit: maxBody}}
@@ -87,6 +92,13 @@ type capture struct {
 	over  bool
 }
 
+// size makes room for a body of the declared length (one allocation).
+func (c *capture) size(contentLength string) {
+	if n, err := strconv.Atoi(contentLength); err == nil && n > 0 && n <= c.limit && !c.over {
+		c.buf = make([]byte, 0, n)
+	}
+}
+
 func (c *capture) write(p []byte) {
 	if c.over {
 		return
@@ -121,14 +133,22 @@ type captureWriter struct {
 
 func (w *captureWriter) WriteHeader(status int) {
 	if w.status == 0 {
-		w.status, w.ctype = status, w.Header().Get("Content-Type")
+		w.begin(status)
 	}
 	w.ResponseWriter.WriteHeader(status)
 }
 
+// begin records the status and content type; a body that is not JSON is
+// not copied.
+func (w *captureWriter) begin(status int) {
+	w.status, w.ctype = status, w.Header().Get("Content-Type")
+	w.body.over = !isJSON(w.ctype)
+	w.body.size(w.Header().Get("Content-Length"))
+}
+
 func (w *captureWriter) Write(p []byte) (int, error) {
 	if w.status == 0 {
-		w.status, w.ctype = http.StatusOK, w.Header().Get("Content-Type")
+		w.begin(http.StatusOK)
 	}
 	w.body.write(p)
 	return w.ResponseWriter.Write(p)

@@ -27,9 +27,17 @@ func benchGateway(b *testing.B) (*Gateway, http.Handler) {
 
 // benchGatewayWith is benchGateway with the YAML edited by edit first.
 func benchGatewayWith(b *testing.B, edit func(string) string) (*Gateway, http.Handler) {
+	return benchGatewayServing(b, "", strings.Repeat("x", 1024), edit)
+}
+
+// benchGatewayServing is benchGatewayWith with an upstream answering
+// payload as contentType.
+func benchGatewayServing(b *testing.B, contentType, payload string, edit func(string) string) (*Gateway, http.Handler) {
 	b.Helper()
-	payload := strings.Repeat("x", 1024)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if contentType != "" {
+			w.Header().Set("Content-Type", contentType)
+		}
 		io.WriteString(w, payload)
 	}))
 	b.Cleanup(up.Close)
@@ -187,3 +195,31 @@ func BenchmarkObservabilityOn(b *testing.B) {
 	}
 	benchItems(b, h)
 }
+
+// jsonPayload is a ~1 KiB JSON answer of a dozen fields, nested.
+const jsonPayload = `{"id":"3f2b8c1e-1111-4222-8333-444455556666","status":"paid","total":129.5,"currency":"EUR",` +
+	`"created":"2026-12-06T10:00:00Z","customer":{"id":4711,"tier":"gold","country":"DE"},"items":[` +
+	`{"sku":"A-100","qty":2,"price":19.5},{"sku":"B-200","qty":1,"price":90.5}],"notes":"leave at the door",` +
+	`"shipping":{"method":"express","eta":"2026-12-08","address":{"city":"Berlin","zip":"10115"}},` +
+	`"flags":["gift","fragile"],"version":3,"links":{"self":"https://api.example.com/v1/orders/1"}}`
+
+// benchDiscovery is BenchmarkPassThrough on a JSON answer with API
+// discovery sampling rate (0: off), side by side in one run.
+func benchDiscovery(b *testing.B, rate string) {
+	g, h := benchGatewayServing(b, "application/json", jsonPayload, func(y string) string {
+		if rate == "" {
+			return y
+		}
+		return y + "discovery: {sample: " + rate + "}\n"
+	})
+	benchItems(b, h)
+	if l := g.state.Load().Discovery; l != nil {
+		time.Sleep(50 * time.Millisecond) // the queue drains
+		st := l.Stats()
+		b.ReportMetric(float64(st.Learned)/float64(b.N), "learned/op")
+	}
+}
+
+func BenchmarkDiscoveryOff(b *testing.B) { benchDiscovery(b, "") }
+func BenchmarkDiscovery1(b *testing.B)   { benchDiscovery(b, "0.01") }
+func BenchmarkDiscovery100(b *testing.B) { benchDiscovery(b, "1") }

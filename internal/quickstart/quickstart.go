@@ -85,7 +85,8 @@ func Demo() http.Handler {
 		writeJSON(w, map[string]any{"message": "hello from the demo upstream", "path": r.URL.Path})
 	})
 	mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, map[string]any{"id": r.PathValue("id"), "name": "user " + r.PathValue("id")})
+		writeJSON(w, map[string]any{"id": r.PathValue("id"), "name": "user " + r.PathValue("id"),
+			"email": "user" + r.PathValue("id") + "@demo.example"}) // personal data the discovery report finds
 	})
 	mux.HandleFunc("GET /orders/{id}", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"order": r.PathValue("id"), "status": "shipped"})
@@ -235,6 +236,11 @@ Or try these (the JSON access log and security events appear below):
 
   # metrics for Prometheus (admin token required)
   curl -s -H "Authorization: Bearer %[5]s" http://%[4]s/metrics | grep rampart_requests_total
+
+  # what the gateway learned from the traffic it forwarded: operations no
+  # document declares (shadow), and personal data in responses
+  curl -s -H "Authorization: Bearer %[5]s" http://%[4]s/api/v1/discovery/report
+  curl -s -H "Authorization: Bearer %[5]s" http://%[4]s/api/v1/discovery/openapi   # the learned OpenAPI document
 
   # a ban: probing unknown paths is scanning; within a few probes the
   # client is banned for a minute (403 abuse.banned with Retry-After), on

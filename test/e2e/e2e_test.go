@@ -364,6 +364,17 @@ func TestQuickstartGuide(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^rampart_active_bans [1-9]`).MatchString(m) {
 		t.Errorf("no active ban after the traffic run")
 	}
+	// The discovery report the guide shows: what the traffic used, and
+	// the personal data the demo's /users answers carry.
+	req, _ = http.NewRequest("GET", "http://"+admin+"/api/v1/discovery/report", nil)
+	req.Header.Set("Authorization", "Bearer "+adminTok[1])
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), `"/users/{userId}"`) || !strings.Contains(string(b), `"class":"email"`) {
+			t.Errorf("discovery report after the traffic run: %d %s", resp.StatusCode, b)
+		}
+	}
 
 	// Last, as in the guide: probing unknown paths gets this client banned.
 	banned := 0
