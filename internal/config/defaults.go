@@ -67,6 +67,7 @@ func (c *Config) applyDefaults() {
 	}
 	c.securityDefaults()
 	c.observabilityDefaults()
+	c.documentationDefaults()
 }
 
 func (c *Config) listenerDefaults() {
@@ -232,31 +233,6 @@ func (c *Config) securityDefaults() {
 			a.Header = "X-Rampart-Assertion"
 		}
 	}
-	if j := c.Journal; j != nil {
-		setInt(&j.CheckpointEvery, 100)
-	}
-	if d := c.Discovery; d != nil {
-		if d.Sample == 0 {
-			d.Sample = 0.01
-		}
-		setInt(&d.MaxOperations, 5000)
-		setInt(&d.Queue, 1024)
-		setDur(&d.Window, 24*time.Hour)
-		if d.MaxBodyBytes == 0 {
-			d.MaxBodyBytes = 64 << 10
-		}
-	}
-	if d := c.Docs; d != nil {
-		if d.Title == "" {
-			d.Title = "API"
-		}
-		if d.Version == "" {
-			d.Version = "1.0"
-		}
-		if d.Path == "" {
-			d.Path = "/api-docs"
-		}
-	}
 	if a := c.Abuse; a != nil {
 		setDur(&a.BanFor, 15*time.Minute)
 		setInt(&a.MaxClients, 100000)
@@ -298,6 +274,35 @@ func (c *Config) securityDefaults() {
 	}
 	if c.StripIdentityHeaders == nil {
 		c.StripIdentityHeaders = []string{"X-Auth-*", "X-User-*", "X-Forwarded-User", "X-Remote-User", "X-Consumer-*"}
+	}
+}
+
+// documentationDefaults fills the journal, discovery and docs sections.
+func (c *Config) documentationDefaults() {
+	if j := c.Journal; j != nil {
+		setInt(&j.CheckpointEvery, 100)
+	}
+	if d := c.Discovery; d != nil {
+		if d.Sample == 0 {
+			d.Sample = 0.01
+		}
+		setInt(&d.MaxOperations, 5000)
+		setInt(&d.Queue, 1024)
+		setDur(&d.Window, 24*time.Hour)
+		if d.MaxBodyBytes == 0 {
+			d.MaxBodyBytes = 64 << 10
+		}
+	}
+	if d := c.Docs; d != nil {
+		if d.Title == "" {
+			d.Title = "API"
+		}
+		if d.Version == "" {
+			d.Version = "1.0"
+		}
+		if d.Path == "" {
+			d.Path = "/api-docs"
+		}
 	}
 }
 
