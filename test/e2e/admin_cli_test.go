@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -41,18 +40,7 @@ admin:
 	tokenFile := filepath.Join(dir, "viewer.token")
 	os.WriteFile(tokenFile, []byte(viewerTok+"\n"), 0o600)
 	admin := func(token string, args ...string) (int, string, string) {
-		cmd := exec.Command(binary, append([]string{"admin"}, args...)...)
-		cmd.Env = append(os.Environ(), "RAMPART_ADMIN_URL=http://"+adminAddr, "RAMPART_ADMIN_TOKEN="+token)
-		var out, errb strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return code, out.String(), errb.String()
+		return runRampart(t, []string{"RAMPART_ADMIN_URL=http://" + adminAddr, "RAMPART_ADMIN_TOKEN=" + token}, append([]string{"admin"}, args...)...)
 	}
 	target := strings.TrimPrefix(up.URL, "http://")
 	for _, step := range []struct {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,15 +41,8 @@ upstreams: [{name: u, allow_plaintext: true, targets: [{url: "http://127.0.0.1:9
 routes: [{id: users, prefix: /v1, upstream: u, public: true, openapi: {spec: users.yaml}}]
 `), 0o600)
 	run := func(args ...string) (string, string, int) {
-		cmd := exec.Command(binary, args...)
-		var out, errb strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		return out.String(), errb.String(), code
+		code, out, errOut := runRampart(t, nil, args...)
+		return out, errOut, code
 	}
 	out, errOut, code := run("discover", "learn", "--from", filepath.Join(dir, "access.jsonl"))
 	if code != 0 || !strings.Contains(out, `"/v1/users/{userId}"`) || strings.Contains(out, "/nothing") || !strings.Contains(errOut, "learned from 50 requests") {

@@ -32,17 +32,7 @@ listeners: [{name: l, address: "127.0.0.1:0"}]
 upstreams: [{name: u, allow_plaintext: true, targets: [{url: "http://127.0.0.1:9"}]}]
 routes: [{id: search, prefix: /other, upstream: u, public: true, openapi: {spec: api.yaml}}]
 `), 0o600)
-	run := func(args ...string) (int, string, string) {
-		cmd := exec.Command(binary, args...)
-		var out, errb strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		return code, out.String(), errb.String()
-	}
+	run := func(args ...string) (int, string, string) { return runRampart(t, nil, args...) }
 	code, out, _ := run("spec", "lint", spec)
 	if code != 1 || !strings.Contains(out, "api.yaml:7:11: error owasp:api2:2023-no-credentials-in-url") {
 		t.Fatalf("spec lint FILE: exit %d\n%s", code, out)
@@ -94,4 +84,22 @@ routes: [{id: search, prefix: /other, upstream: u, public: true, openapi: {spec:
 	if strings.Contains(string(raw), "127.0.0.1:9") {
 		t.Fatal("the document names the upstream")
 	}
+}
+
+// runRampart runs the binary to completion with extra environment
+// variables and returns its exit status, stdout and stderr.
+func runRampart(t *testing.T, env []string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, out.String(), errb.String()
 }
