@@ -8,9 +8,9 @@ import (
 	"testing"
 )
 
-// breaks holds, for every rule, an edit of testdata/clean.yaml (which
-// passes every rule) that breaks it: old text, new text.
-var breaks = map[string][2]string{
+// breaks holds, for every rule, edits of testdata/clean.yaml (which
+// passes every rule) that break it: old text, new text, and again.
+var breaks = map[string][]string{
 	"owasp:api1:2023-no-numeric-ids": {
 		`schema: {type: string, format: uuid, maxLength: 36}
     get:`, `schema: {type: integer, format: int64, minimum: 1, maximum: 999999}
@@ -24,14 +24,14 @@ var breaks = map[string][2]string{
 	"owasp:api2:2023-short-lived-access-tokens": {"          refreshUrl: https://login.example.com/token\n", ""},
 	"owasp:api2:2023-write-restricted":          {"      security:\n        - oidc: [orders:write]\n", "      security: []\n"},
 	"owasp:api2:2023-read-restricted":           {"security:\n  - oidc: [orders:read]\npaths:", "paths:"},
-	"owasp:api3:2023-no-additionalProperties": {
-		"      required: [id, qty]", "      required: [id, qty]\n      properties_: {}\n    Loose:\n      type: object\n      properties: {}\n    Order_:\n      type: object\n      additionalProperties: false"},
-	"owasp:api3:2023-constrained-additionalProperties": {
+	"owasp:api3:2023-no-additionalProperties": {"openapi: 3.1.0", "openapi: 3.0.3",
 		"    Problem:\n      type: object\n      additionalProperties: false", "    Problem:\n      type: object\n      additionalProperties: true"},
+	"owasp:api3:2023-constrained-additionalProperties": {"openapi: 3.1.0", "openapi: 3.0.3",
+		"    Problem:\n      type: object\n      additionalProperties: false", "    Problem:\n      type: object\n      additionalProperties: {type: string, maxLength: 10, pattern: \"^a$\"}"},
 	"owasp:api3:2023-no-unevaluatedProperties": {
-		"      required: [id, qty]", "      required: [id, qty]\n    Open:\n      type: object\n      properties: {}"},
+		"    Problem:\n      type: object\n      additionalProperties: false", "    Problem:\n      type: object\n      unevaluatedProperties: true"},
 	"owasp:api3:2023-constrained-unevaluatedProperties": {
-		"    Problem:\n      type: object\n      additionalProperties: false", "    Problem:\n      type: object\n      unevaluatedProperties: {}"},
+		"    Problem:\n      type: object\n      additionalProperties: false", "    Problem:\n      type: object\n      unevaluatedProperties: {type: string, maxLength: 10, pattern: \"^a$\"}"},
 	"owasp:api4:2023-rate-limit": {
 		"        \"204\":\n          description: stored\n          headers: *headers", "        \"204\":\n          description: stored"},
 	"owasp:api4:2023-rate-limit-retry-after": {
@@ -43,7 +43,8 @@ var breaks = map[string][2]string{
 	"owasp:api4:2023-string-restricted":     {`note: {type: string, maxLength: 200, pattern: "^[^<>]*$"`, `note: {type: string, maxLength: 200`},
 	"owasp:api4:2023-integer-limit":         {"qty: {type: integer, format: int32, minimum: 1, maximum: 1000}", "qty: {type: integer, format: int32, minimum: 1}"},
 	"owasp:api4:2023-integer-format":        {"qty: {type: integer, format: int32, minimum: 1, maximum: 1000}", "qty: {type: integer, minimum: 1, maximum: 1000}"},
-	"owasp:api5:2023-admin-security-unique": {"        - adminCert: []", "        - oidc: [orders:read]"},
+	"owasp:api5:2023-admin-security-unique": {"        - adminCert: []", "        - oidc: [orders:write]"},
+	"rampart:admin-scheme-shared":           {"        - adminCert: []", "        - oidc: [orders:read]"},
 	"owasp:api7:2023-concerning-url-parameter": {
 		"      - name: order_id\n        in: path", "      - name: callback\n        in: query\n        schema: {type: string, format: uri, maxLength: 200}\n      - name: order_id\n        in: path"},
 	"owasp:api8:2023-define-cors-origin": {
@@ -93,16 +94,17 @@ func TestEveryRule(t *testing.T) {
 		t.Fatalf("the clean document has findings:\n%s", b.String())
 	}
 	for _, r := range rules {
-		edit, ok := breaks[r.id]
+		edits, ok := breaks[r.id]
 		if !ok {
 			t.Errorf("rule %s has no test", r.id)
 			continue
 		}
-		if !bytes.Contains(clean, []byte(edit[0])) {
+		doc, ok := edit(clean, edits)
+		if !ok {
 			t.Errorf("%s: the edit's text is not in the clean document", r.id)
 			continue
 		}
-		fs := lint(t, bytes.Replace(clean, []byte(edit[0]), []byte(edit[1]), 1))
+		fs := lint(t, doc)
 		found := false
 		for _, f := range fs {
 			if f.Rule == r.id {
@@ -121,19 +123,33 @@ func TestEveryRule(t *testing.T) {
 	}
 }
 
+// edit applies old/new pairs to doc (false when an old text is missing).
+func edit(doc []byte, pairs []string) ([]byte, bool) {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if !bytes.Contains(doc, []byte(pairs[i])) {
+			return nil, false
+		}
+		doc = bytes.Replace(doc, []byte(pairs[i]), []byte(pairs[i+1]), 1)
+	}
+	return doc, true
+}
+
 // TestNegatives: shapes that must not be reported.
 func TestNegatives(t *testing.T) {
 	clean, _ := os.ReadFile("testdata/clean.yaml")
 	for name, c := range map[string]struct {
 		old, new, rule string
 	}{
-		"a fake JWT example":         {`example: "leave at the door"`, `example: "eyJhbGciOi...example"`, "rampart:secret-like-example"},
-		"a short token example":      {`example: "leave at the door"`, `example: "abc"`, "rampart:secret-like-example"},
-		"a write-only password":      {"        qty: {type: integer", "        password: {type: string, format: password, maxLength: 64, writeOnly: true}\n        qty: {type: integer", "rampart:sensitive-response-field"},
-		"client credentials only":    {"        authorizationCode:\n          authorizationUrl: https://login.example.com/auth\n          tokenUrl: https://login.example.com/token\n          refreshUrl: https://login.example.com/token", "        clientCredentials:\n          tokenUrl: https://login.example.com/token", "owasp:api2:2023-short-lived-access-tokens"},
-		"a relative server url":      {"url: https://api.example.com", "url: /v1", ""},
-		"exclusive bounds in 3.1":    {"qty: {type: integer, format: int32, minimum: 1, maximum: 1000}", "qty: {type: integer, format: int32, exclusiveMinimum: 0, exclusiveMaximum: 1001}", "owasp:api4:2023-integer-limit"},
-		"a typed additionalProperty": {"    Problem:\n      type: object\n      additionalProperties: false", "    Problem:\n      type: object\n      additionalProperties: {type: string, maxLength: 10, pattern: \"^a$\"}", "owasp:api3:2023-constrained-additionalProperties"},
+		"a fake JWT example":            {`example: "leave at the door"`, `example: "eyJhbGciOi...example"`, "rampart:secret-like-example"},
+		"a short token example":         {`example: "leave at the door"`, `example: "abc"`, "rampart:secret-like-example"},
+		"a write-only password":         {"        qty: {type: integer", "        password: {type: string, format: password, maxLength: 64, writeOnly: true}\n        qty: {type: integer", "rampart:sensitive-response-field"},
+		"client credentials only":       {"        authorizationCode:\n          authorizationUrl: https://login.example.com/auth\n          tokenUrl: https://login.example.com/token\n          refreshUrl: https://login.example.com/token", "        clientCredentials:\n          tokenUrl: https://login.example.com/token", "owasp:api2:2023-short-lived-access-tokens"},
+		"a relative server url":         {"url: https://api.example.com", "url: /v1", ""},
+		"exclusive bounds in 3.1":       {"qty: {type: integer, format: int32, minimum: 1, maximum: 1000}", "qty: {type: integer, format: int32, exclusiveMinimum: 0, exclusiveMaximum: 1001}", "owasp:api4:2023-integer-limit"},
+		"a bounded unevaluatedProperty": {"    Problem:\n      type: object\n      additionalProperties: false", "    Problem:\n      type: object\n      maxProperties: 8\n      unevaluatedProperties: {type: string, maxLength: 10, pattern: \"^a$\"}", "owasp:api3:2023-constrained-unevaluatedProperties"},
+		"additionalProperties in 3.1":   {"    Problem:\n      type: object\n      additionalProperties: false", "    Problem:\n      type: object\n      additionalProperties: true", "owasp:api3:2023-no-additionalProperties"},
+		"a response without headers":    {"        \"204\":\n          description: stored\n          headers: *headers", "        \"204\":\n          description: stored", "owasp:api8:2023-define-cors-origin"},
+		"other scopes on an admin path": {"        - adminCert: []", "        - oidc: [orders:read]", "owasp:api5:2023-admin-security-unique"},
 	} {
 		if c.rule == "" {
 			c.rule = "owasp:api8:2023-no-server-http"

@@ -42,14 +42,14 @@ var rules = []rule{
 		"add a security requirement (operation or document level)", writeRestricted},
 	{"owasp:api2:2023-read-restricted", Warning, "read operations require authentication",
 		"add a security requirement, or mark the operation public deliberately (security: [])", readRestricted},
-	{"owasp:api3:2023-no-additionalProperties", Warning, "objects declare additionalProperties",
-		"set additionalProperties: false (or a schema)", noAdditionalProperties},
-	{"owasp:api3:2023-constrained-additionalProperties", Warning, "additionalProperties is false or a constraining schema",
-		"set additionalProperties: false, or give it a schema with a type", constrainedAdditionalProperties},
-	{"owasp:api3:2023-no-unevaluatedProperties", Warning, "objects in 3.1 documents declare unevaluatedProperties",
-		"set unevaluatedProperties: false (or a schema)", noUnevaluatedProperties},
-	{"owasp:api3:2023-constrained-unevaluatedProperties", Warning, "unevaluatedProperties is false or a constraining schema",
-		"set unevaluatedProperties: false, or give it a schema with a type", constrainedUnevaluatedProperties},
+	{"owasp:api3:2023-no-additionalProperties", Warning, "additionalProperties, where used, is false (OpenAPI 3.0)",
+		"set additionalProperties: false", noAdditionalProperties},
+	{"owasp:api3:2023-constrained-additionalProperties", Warning, "an additionalProperties schema comes with maxProperties (OpenAPI 3.0)",
+		"set additionalProperties: false, or add maxProperties", constrainedAdditionalProperties},
+	{"owasp:api3:2023-no-unevaluatedProperties", Warning, "unevaluatedProperties, where used, is false (OpenAPI 3.1)",
+		"set unevaluatedProperties: false", noUnevaluatedProperties},
+	{"owasp:api3:2023-constrained-unevaluatedProperties", Warning, "an unevaluatedProperties schema comes with maxProperties (OpenAPI 3.1)",
+		"set unevaluatedProperties: false, or add maxProperties", constrainedUnevaluatedProperties},
 	{"owasp:api4:2023-rate-limit", Error, "2XX and 4XX responses declare rate-limit headers",
 		"declare RateLimit-Limit and RateLimit-Reset (or RateLimit/RateLimit-Policy, or X-RateLimit-Limit) headers", rateLimitHeaders},
 	{"owasp:api4:2023-rate-limit-retry-after", Error, "429 responses declare Retry-After",
@@ -66,11 +66,11 @@ var rules = []rule{
 		"set minimum (or exclusiveMinimum) and maximum (or exclusiveMaximum)", integerLimit},
 	{"owasp:api4:2023-integer-format", Error, "integers have a format",
 		"set format: int32 or int64", integerFormat},
-	{"owasp:api5:2023-admin-security-unique", Error, "admin operations use a security scheme of their own",
-		"protect /admin operations with a scheme no other operation uses", adminSecurityUnique},
+	{"owasp:api5:2023-admin-security-unique", Error, "admin operations do not declare a security requirement a non-admin operation declares",
+		"protect /admin operations with a requirement of their own", adminSecurityUnique},
 	{"owasp:api7:2023-concerning-url-parameter", Info, "parameters that carry URLs are reviewed (SSRF)",
 		"validate the URL against an allow list on the server; prefer ids over URLs", concerningURLParameter},
-	{"owasp:api8:2023-define-cors-origin", Error, "responses declare Access-Control-Allow-Origin",
+	{"owasp:api8:2023-define-cors-origin", Error, "response headers declare Access-Control-Allow-Origin",
 		"declare the Access-Control-Allow-Origin header (the origins the CORS policy allows)", corsOrigin},
 	{"owasp:api8:2023-define-error-responses-401", Warning, "operations declare a 401 response with content",
 		"add a 401 response (application/problem+json)", errorResponse("401")},
@@ -88,6 +88,8 @@ var rules = []rule{
 		"remove the field from the response, or mask it (writeOnly for request-only secrets)", sensitiveResponseField},
 	{"rampart:secret-like-example", Error, "examples do not contain real-looking secrets or personal data",
 		"replace the example with an obviously fake value", secretLikeExample},
+	{"rampart:admin-scheme-shared", Error, "admin operations use a security scheme no other operation uses (inherited security included)",
+		"protect /admin operations with a scheme of their own (a separate issuer, mutual TLS)", adminSchemeShared},
 	{"rampart:request-body-open", Error, "request body objects refuse undeclared properties (mass assignment)",
 		"set additionalProperties: false on the request body schema", requestBodyOpen},
 }
@@ -227,12 +229,39 @@ func objectSchemas(d *doc, f func(n *yaml.Node, ptr string)) {
 	})
 }
 
-func noAdditionalProperties(d *doc, r report) {
+// keywordRules are the four rules on additionalProperties (3.0) and
+// unevaluatedProperties (3.1): where the keyword is used it must be
+// false; a schema there needs maxProperties.
+func keywordUsed(d *doc, r report, keyword string, v31 bool, schemaOnly bool) {
+	if d.v31 != v31 {
+		return
+	}
 	objectSchemas(d, func(n *yaml.Node, ptr string) {
-		if !has(n, "additionalProperties") && !(d.v31 && has(n, "unevaluatedProperties")) {
-			r(n, ptr, "object without additionalProperties: undeclared properties are allowed")
+		v := field(n, keyword)
+		if v == nil || (v.Kind == yaml.ScalarNode && v.Value == "false") {
+			return
+		}
+		isSchema := v.Kind == yaml.MappingNode
+		switch {
+		case !schemaOnly:
+			r(v, ptr+"/"+keyword, keyword+" is not false: undeclared properties are accepted")
+		case isSchema && !has(n, "maxProperties"):
+			r(v, ptr+"/"+keyword, keyword+" is a schema and the object has no maxProperties")
 		}
 	})
+}
+
+func noAdditionalProperties(d *doc, r report) {
+	keywordUsed(d, r, "additionalProperties", false, false)
+}
+func constrainedAdditionalProperties(d *doc, r report) {
+	keywordUsed(d, r, "additionalProperties", false, true)
+}
+func noUnevaluatedProperties(d *doc, r report) {
+	keywordUsed(d, r, "unevaluatedProperties", true, false)
+}
+func constrainedUnevaluatedProperties(d *doc, r report) {
+	keywordUsed(d, r, "unevaluatedProperties", true, true)
 }
 
 // unconstrained reports whether an additionalProperties or
@@ -246,33 +275,6 @@ func unconstrained(v *yaml.Node) bool {
 		return v.Value == "true"
 	}
 	return v.Kind == yaml.MappingNode && !has(v, "type") && !has(v, "$ref")
-}
-
-func constrainedAdditionalProperties(d *doc, r report) {
-	objectSchemas(d, func(n *yaml.Node, ptr string) {
-		if unconstrained(field(n, "additionalProperties")) {
-			r(field(n, "additionalProperties"), ptr+"/additionalProperties", "additionalProperties allows any value")
-		}
-	})
-}
-
-func noUnevaluatedProperties(d *doc, r report) {
-	if !d.v31 {
-		return
-	}
-	objectSchemas(d, func(n *yaml.Node, ptr string) {
-		if !has(n, "unevaluatedProperties") && !has(n, "additionalProperties") {
-			r(n, ptr, "object without unevaluatedProperties: undeclared properties are allowed")
-		}
-	})
-}
-
-func constrainedUnevaluatedProperties(d *doc, r report) {
-	objectSchemas(d, func(n *yaml.Node, ptr string) {
-		if unconstrained(field(n, "unevaluatedProperties")) {
-			r(field(n, "unevaluatedProperties"), ptr+"/unevaluatedProperties", "unevaluatedProperties allows any value")
-		}
-	})
 }
 
 // eachResponse calls f for every response of every operation.
@@ -302,7 +304,7 @@ func rateLimitHeaders(d *doc, r report) {
 			return
 		}
 		ok := (header(resp, "RateLimit-Limit") && header(resp, "RateLimit-Reset")) || header(resp, "RateLimit") ||
-			header(resp, "RateLimit-Policy") || header(resp, "X-RateLimit-Limit") || header(resp, "X-Rate-Limit-Limit")
+			header(resp, "X-RateLimit-Limit") || header(resp, "X-Rate-Limit-Limit")
 		if !ok {
 			r(resp, ptr, "response "+status+" of "+strings.ToUpper(op.method)+" "+op.path+" declares no rate-limit headers")
 		}
@@ -405,7 +407,54 @@ func schemeNames(d *doc, op operation) map[string]bool {
 	return out
 }
 
+// adminSecurityUnique: an admin operation (a path containing /admin)
+// must not declare, at operation level, a requirement that a non-admin
+// operation declares at operation level (Spectral's semantics).
 func adminSecurityUnique(d *doc, r report) {
+	other := map[string]bool{}
+	type entry struct {
+		op  operation
+		req *yaml.Node
+	}
+	var admin []entry
+	for _, op := range d.operations() {
+		s := field(op.node, "security")
+		if s == nil || s.Kind != yaml.SequenceNode {
+			continue
+		}
+		for _, req := range s.Content {
+			if strings.Contains(op.path, "/admin") {
+				admin = append(admin, entry{op, req})
+			} else {
+				other[requirementKey(req)] = true
+			}
+		}
+	}
+	for _, e := range admin {
+		if other[requirementKey(e.req)] {
+			r(e.req, e.op.ptr+"/security", strings.ToUpper(e.op.method)+" "+e.op.path+" declares the same security requirement as a non-admin operation")
+		}
+	}
+}
+
+// requirementKey is a security requirement as a comparable string.
+func requirementKey(req *yaml.Node) string {
+	var b strings.Builder
+	pairs(req, func(k, v *yaml.Node) {
+		b.WriteString(k.Value + "[")
+		if v.Kind == yaml.SequenceNode {
+			for _, s := range v.Content {
+				b.WriteString(s.Value + ",")
+			}
+		}
+		b.WriteString("]")
+	})
+	return b.String()
+}
+
+// adminSchemeShared: the security in force for an admin operation
+// (inherited included) uses a scheme some other operation uses.
+func adminSchemeShared(d *doc, r report) {
 	other := map[string]bool{}
 	for _, op := range d.operations() {
 		if !adminPath.MatchString(op.path) {
@@ -439,10 +488,13 @@ func concerningURLParameter(d *doc, r report) {
 	}
 }
 
+// corsOrigin: every response that declares headers declares
+// Access-Control-Allow-Origin among them (Spectral's semantics: a
+// response without headers is left to the rate-limit rule).
 func corsOrigin(d *doc, r report) {
 	eachResponse(d, func(op operation, status string, resp *yaml.Node, ptr string) {
-		if !header(resp, "Access-Control-Allow-Origin") {
-			r(resp, ptr, "response "+status+" of "+strings.ToUpper(op.method)+" "+op.path+" declares no Access-Control-Allow-Origin")
+		if has(resp, "headers") && !header(resp, "Access-Control-Allow-Origin") {
+			r(resp, ptr, "response "+status+" of "+strings.ToUpper(op.method)+" "+op.path+" declares headers but not Access-Control-Allow-Origin")
 		}
 	})
 }
