@@ -33,7 +33,7 @@ var gatewayResponses = []gatewayResponse{
 	{"429", "GatewayTooManyRequests", "A rate limit, quota or concurrency limit was reached; retry after Retry-After seconds.",
 		[]string{"ratelimit.exceeded", "quota.exceeded", "ratelimit.concurrency", "abuse.throttled"}, limited},
 	{"502", "GatewayBadGateway", "The service could not be reached or answered badly.",
-		[]string{"upstream.unreachable", "upstream.bad_response", "validate.response"}, always},
+		[]string{"upstream.unreachable", "upstream.identity", "upstream.bad_response", "validate.response"}, always},
 	{"503", "GatewayUnavailable", "The service is unavailable (no healthy target, circuit open, overloaded, shutting down).",
 		[]string{"upstream.unavailable", "upstream.circuit_open", "upstream.overloaded", "ratelimit.unavailable", "gateway.shutdown"}, always},
 	{"504", "GatewayTimeout", "The service did not answer in time.",

@@ -377,6 +377,15 @@ type UpstreamTLS struct {
 	CertFile string `yaml:"cert_file"`
 	// KeyFile is the private key of CertFile.
 	KeyFile string `yaml:"key_file"`
+	// SPIFFEID pins the service's identity: its certificate, verified
+	// against the CA bundle, must carry this URI SAN
+	// (spiffe://trust-domain/path). The host name is then not checked (an
+	// SVID names a workload, not a host).
+	SPIFFEID string `yaml:"spiffe_id"`
+	// SPKISHA256 pins the service's key: the base64 SHA-256 of its
+	// certificate's SubjectPublicKeyInfo must be one of these (list the
+	// next key before rotating). In addition to the CA and host checks.
+	SPKISHA256 []string `yaml:"spki_sha256"`
 }
 
 // UpstreamTimeouts bound the conversation with a target.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"fmt"
 	"maps"
 	"mime"
@@ -627,10 +628,12 @@ func (c *Config) validateUpstream(p *Problems, base string, u Upstream) {
 			p.Add(base+".hash_on", "unknown key %q (use client_ip, path or header:NAME)", u.HashOn)
 		}
 	}
-	tlsSet := u.TLS != (UpstreamTLS{})
+	tlsSet := u.TLS.CAFile != "" || u.TLS.ServerName != "" || u.TLS.CertFile != "" || u.TLS.KeyFile != "" ||
+		u.TLS.SPIFFEID != "" || len(u.TLS.SPKISHA256) > 0
 	if (u.TLS.CertFile == "") != (u.TLS.KeyFile == "") {
 		p.Add(base+".tls", "cert_file and key_file must be set together")
 	}
+	validateUpstreamIdentity(p, base+".tls", u.TLS)
 	if tlsSet {
 		anyTLS := false
 		for _, t := range u.Targets {
@@ -652,6 +655,22 @@ func (c *Config) validateUpstream(p *Problems, base string, u Upstream) {
 	}
 	if cr := u.Credential; cr != nil {
 		c.checkCredential(p, base+".credential", *cr)
+	}
+}
+
+// validateUpstreamIdentity checks the identity pins: a spiffe:// URI
+// with a trust domain, SHA-256 digests in base64.
+func validateUpstreamIdentity(p *Problems, base string, t UpstreamTLS) {
+	if id := t.SPIFFEID; id != "" {
+		u, err := url.Parse(id)
+		if err != nil || u.Scheme != "spiffe" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			p.Add(base+".spiffe_id", "a SPIFFE ID such as spiffe://example.org/orders, got %q", id)
+		}
+	}
+	for i, pin := range t.SPKISHA256 {
+		if b, err := base64.StdEncoding.DecodeString(pin); err != nil || len(b) != 32 {
+			p.Add(fmt.Sprintf("%s.spki_sha256[%d]", base, i), "the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters), got %q", pin)
+		}
 	}
 }
 

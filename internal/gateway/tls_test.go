@@ -1,11 +1,14 @@
 package gateway
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/base64"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/rampart-gw/rampart/internal/testpki"
@@ -147,5 +150,54 @@ routes:
 	// The system pool does not trust the test CA: refused, 502.
 	if resp, _ := get(t, "http://"+addr+"/bad/x", nil); resp.StatusCode != 502 {
 		t.Fatalf("untrusted upstream certificate: status %d, want 502", resp.StatusCode)
+	}
+}
+
+// TestUpstreamIdentity: an upstream pinned by SPIFFE ID or by key accepts
+// only the service with that identity; a service with a valid certificate
+// from the same CA but another identity gets no request (502
+// upstream.identity).
+func TestUpstreamIdentity(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "mesh-ca")
+	service := func(leaf *testpki.Leaf) (*httptest.Server, *atomic.Int32) {
+		var hits atomic.Int32
+		s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hits.Add(1)
+			io.WriteString(w, "orders")
+		}))
+		s.TLS = &tls.Config{Certificates: []tls.Certificate{leaf.TLS}}
+		s.StartTLS()
+		t.Cleanup(s.Close)
+		return s, &hits
+	}
+	ordersLeaf := ca.Workload(t, "spiffe://corp.example/orders")
+	orders, _ := service(ordersLeaf)
+	impostor, impostorHits := service(ca.Workload(t, "spiffe://corp.example/billing"))
+	caFile := ca.WriteCA(t, dir, "ca")
+	sum := sha256.Sum256(ordersLeaf.TLS.Leaf.RawSubjectPublicKeyInfo)
+	pin := base64.StdEncoding.EncodeToString(sum[:])
+	upstream := func(name, target, identity string) string {
+		return "  - name: " + name + "\n    targets: [{url: " + target + "}]\n    tls: {ca_file: " + caFile + ", server_name: localhost, " + identity + "}\n"
+	}
+	cfg := "version: 1\nlisteners: [{name: public, address: 127.0.0.1:0}]\nupstreams:\n" +
+		upstream("spiffe-ok", orders.URL, "spiffe_id: spiffe://corp.example/orders") +
+		upstream("spiffe-wrong", impostor.URL, "spiffe_id: spiffe://corp.example/orders") +
+		upstream("pin-ok", orders.URL, "spki_sha256: ["+pin+"]") +
+		upstream("pin-wrong", impostor.URL, "spki_sha256: ["+pin+"]") +
+		"routes:\n"
+	for _, n := range []string{"spiffe-ok", "spiffe-wrong", "pin-ok", "pin-wrong"} {
+		cfg += "  - {id: " + n + ", prefix: /" + n + ", upstream: " + n + ", public: true}\n"
+	}
+	_, addr := startGateway(t, cfg)
+	for path, want := range map[string]int{"/spiffe-ok/x": 200, "/pin-ok/x": 200, "/spiffe-wrong/x": 502, "/pin-wrong/x": 502} {
+		resp, body := get(t, "http://"+addr+path, nil)
+		if resp.StatusCode != want || (want == 502 && !strings.Contains(body, "upstream.identity")) {
+			t.Errorf("%s: %d %s, want %d", path, resp.StatusCode, body, want)
+		}
+	}
+	if n := impostorHits.Load(); n != 0 {
+		t.Fatalf("the impostor service got %d requests", n)
 	}
 }

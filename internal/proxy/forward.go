@@ -249,6 +249,7 @@ const (
 	CodeBadResponse = "upstream.bad_response"
 	CodeClientGone  = "client.closed"
 	CodeOverloaded  = "upstream.overloaded"
+	CodeIdentity    = "upstream.identity"
 )
 
 // ClassifyError maps a failed upstream exchange to a decision. A failure
@@ -279,6 +280,8 @@ func ClassifyError(r *http.Request, err error) *pipeline.Error {
 		return pipeline.DenyErr(http.StatusServiceUnavailable, CodeCircuitOpen, "upstream unavailable", err)
 	case errors.Is(err, ErrOverloaded):
 		return pipeline.DenyErr(http.StatusServiceUnavailable, CodeOverloaded, "upstream overloaded", err)
+	case errors.Is(err, ErrIdentity):
+		return pipeline.DenyErr(http.StatusBadGateway, CodeIdentity, "upstream identity mismatch", err)
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {

@@ -1,7 +1,11 @@
 package proxy
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -55,5 +59,70 @@ func upstreamTLS(u config.Upstream) (*tls.Config, error) {
 		}
 		c.Certificates = []tls.Certificate{cert}
 	}
+	pinIdentity(c, u.TLS.SPIFFEID, u.TLS.SPKISHA256)
 	return c, nil
+}
+
+// ErrIdentity is a service whose certificate is valid but not the
+// identity the upstream pins (spiffe_id, spki_sha256): answered 502
+// upstream.identity; the request is never sent.
+var ErrIdentity = errors.New("upstream identity mismatch")
+
+// pinIdentity adds the identity checks to c. With a SPIFFE ID the chain
+// is verified here against the same roots, without the host name (an
+// SVID names a workload), and the leaf must carry the ID as its URI SAN;
+// SPKI pins are checked after the usual verification.
+func pinIdentity(c *tls.Config, spiffeID string, pins []string) {
+	if spiffeID == "" && len(pins) == 0 {
+		return
+	}
+	want := map[string]bool{}
+	for _, p := range pins {
+		want[p] = true
+	}
+	roots := c.RootCAs
+	if spiffeID != "" {
+		c.InsecureSkipVerify = true // replaced by the verification below, which keeps the chain check
+	}
+	c.VerifyConnection = func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return fmt.Errorf("%w: no certificate", ErrIdentity)
+		}
+		leaf := cs.PeerCertificates[0]
+		if spiffeID != "" {
+			if err := verifyChain(leaf, cs.PeerCertificates[1:], roots); err != nil {
+				return err
+			}
+			if !hasURI(leaf, spiffeID) {
+				return fmt.Errorf("%w: the certificate is not %s", ErrIdentity, spiffeID)
+			}
+		}
+		if len(want) > 0 {
+			sum := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
+			if !want[base64.StdEncoding.EncodeToString(sum[:])] {
+				return fmt.Errorf("%w: the certificate's key is not pinned", ErrIdentity)
+			}
+		}
+		return nil
+	}
+}
+
+// verifyChain checks a leaf against the roots (nil: the system pool) as
+// a server certificate, with the intermediates the peer sent.
+func verifyChain(leaf *x509.Certificate, rest []*x509.Certificate, roots *x509.CertPool) error {
+	inter := x509.NewCertPool()
+	for _, c := range rest {
+		inter.AddCert(c)
+	}
+	_, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	return err
+}
+
+func hasURI(c *x509.Certificate, id string) bool {
+	for _, u := range c.URIs {
+		if u.String() == id {
+			return true
+		}
+	}
+	return false
 }

@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -69,6 +70,17 @@ func (ca *CA) Server(t testing.TB, names ...string) *Leaf {
 	return ca.issue(t, x509.ExtKeyUsageServerAuth, append([]string{"localhost"}, names...))
 }
 
+// Workload issues a server certificate that names a workload by a URI
+// SAN (a SPIFFE ID) besides localhost and the loopback addresses.
+func (ca *CA) Workload(t testing.TB, uri string) *Leaf {
+	t.Helper()
+	u, err := url.Parse(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca.issueWith(t, x509.ExtKeyUsageServerAuth, []string{"localhost"}, []*url.URL{u})
+}
+
 // Client issues a client certificate with the given common name.
 func (ca *CA) Client(t testing.TB, cn string) *Leaf {
 	t.Helper()
@@ -76,6 +88,10 @@ func (ca *CA) Client(t testing.TB, cn string) *Leaf {
 }
 
 func (ca *CA) issue(t testing.TB, usage x509.ExtKeyUsage, names []string) *Leaf {
+	return ca.issueWith(t, usage, names, nil)
+}
+
+func (ca *CA) issueWith(t testing.TB, usage x509.ExtKeyUsage, names []string, uris []*url.URL) *Leaf {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -89,6 +105,7 @@ func (ca *CA) issue(t testing.TB, usage x509.ExtKeyUsage, names []string) *Leaf 
 		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
 		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
 		DNSNames:     names,
+		URIs:         uris,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
 	if err != nil {
