@@ -13,7 +13,8 @@
 //	rampart spec lint ...            lint OpenAPI documents for security (spec.go)
 //	rampart docs --config FILE       write the published API document (docs.go)
 //	rampart discover ...             learn the API from traffic (discover.go)
-//	rampart version                  print the version
+//	rampart version [--sbom]         print the version or the SBOM (sbom.go)
+//	rampart health                   probe /healthz (health.go)
 //
 // It only wires flags to internal packages; the logic lives there.
 package main
@@ -67,7 +68,8 @@ commands:
   admin OPERATION [ARGS]  call the running gateway's admin API (plan, bans, ban, unban,
                           revoke, unrevoke, drain, resume, reload, rotate-key, apikeys...);
                           the token from RAMPART_ADMIN_TOKEN or --token-file
-  version                 print the version
+  health [--url URL]      exit 0 when the gateway answers /healthz (container health checks)
+  version [--sbom]        print the version, or a CycloneDX SBOM of the modules compiled in
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -103,8 +105,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "discover":
 		return cmdDiscover(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
-		fmt.Fprintln(stdout, versionString())
-		return 0
+		return cmdVersion(args[1:], stdout, stderr)
+	case "health":
+		return cmdHealth(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "rampart")
-	build := exec.Command("go", "build", "-o", binary, "../../cmd/rampart")
+	build := exec.Command("go", "build", "-trimpath", "-o", binary, "../../cmd/rampart") // as releases are built
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		panic("build rampart: " + err.Error())
