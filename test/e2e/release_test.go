@@ -42,8 +42,10 @@ func TestSBOM(t *testing.T) {
 	code, out, errOut := runRampart(t, nil, "version", "--sbom")
 	var bom struct {
 		BOMFormat, SpecVersion string
-		Metadata               struct{ Component struct{ Name, Version, Purl string } }
-		Components             []struct{ Name, Version, Purl string }
+		Metadata               struct {
+			Component struct{ Name, Version, Purl string }
+		}
+		Components []struct{ Name, Version, Purl string }
 	}
 	if code != 0 || json.Unmarshal([]byte(out), &bom) != nil || bom.BOMFormat != "CycloneDX" || bom.SpecVersion != "1.5" {
 		t.Fatalf("sbom: %d %s %.300s", code, errOut, out)
