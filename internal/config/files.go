@@ -50,6 +50,10 @@ func (c *Config) fileFields() []fileField {
 			base := fmt.Sprintf("listeners[%d].tls.", i)
 			add(base+"cert_file", &t.CertFile, true)
 			add(base+"key_file", &t.KeyFile, true)
+			for j := range t.Certificates {
+				add(fmt.Sprintf("%scertificates[%d].cert_file", base, j), &t.Certificates[j].CertFile, true)
+				add(fmt.Sprintf("%scertificates[%d].key_file", base, j), &t.Certificates[j].KeyFile, true)
+			}
 			add(base+"client_ca_file", &t.ClientCAFile, true)
 			add(base+"client_crl_file", &t.ClientCRLFile, true)
 		}

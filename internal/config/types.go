@@ -260,10 +260,18 @@ type Access struct {
 
 // ListenerTLS configures HTTPS on a listener.
 type ListenerTLS struct {
-	// CertFile is a PEM certificate chain (leaf first). Re-read on reload.
-	CertFile string `yaml:"cert_file" required:"true"`
+	// CertFile is a PEM certificate chain (leaf first): the default
+	// certificate, served to clients that send no server name or one no
+	// certificate of Certificates names. Without it such handshakes are
+	// refused (no internal name leaks through a default certificate).
+	// Re-read on reload.
+	CertFile string `yaml:"cert_file"`
 	// KeyFile is the PEM private key of the certificate. Re-read on reload.
-	KeyFile string `yaml:"key_file" required:"true"`
+	KeyFile string `yaml:"key_file"`
+	// Certificates are more certificates, each served to clients whose
+	// server name (SNI) one of its DNS names matches (a wildcard covers
+	// one label). Re-read on reload.
+	Certificates []CertificateFiles `yaml:"certificates"`
 	// HSTS configures the Strict-Transport-Security response header.
 	HSTS HSTS `yaml:"hsts"`
 	// ClientCAFile is the PEM bundle of CAs whose client certificates the
@@ -276,6 +284,12 @@ type ListenerTLS struct {
 	// ClientRevokedSerials are revoked client certificate serial numbers
 	// (hex).
 	ClientRevokedSerials []string `yaml:"client_revoked_serials"`
+}
+
+// CertificateFiles are a PEM certificate chain and its key.
+type CertificateFiles struct {
+	CertFile string `yaml:"cert_file" required:"true"`
+	KeyFile  string `yaml:"key_file" required:"true"`
 }
 
 // HSTS configures the Strict-Transport-Security header sent on TLS listeners.

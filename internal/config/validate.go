@@ -191,11 +191,11 @@ func (c *Config) validateListeners(p *Problems) map[string]bool {
 			addrs[l.Address] = l.Name
 		}
 		if t := l.TLS; t != nil {
-			if t.CertFile == "" {
-				p.Add(base+".tls.cert_file", "required for a TLS listener")
-			}
-			if t.KeyFile == "" {
-				p.Add(base+".tls.key_file", "required for a TLS listener")
+			switch {
+			case t.CertFile == "" && len(t.Certificates) == 0:
+				p.Add(base+".tls.cert_file", "required for a TLS listener (or tls.certificates)")
+			case (t.CertFile == "") != (t.KeyFile == ""):
+				p.Add(base+".tls.key_file", "cert_file and key_file go together")
 			}
 			if t.HSTS.MaxAge.D() > 0 && t.HSTS.MaxAge.D().Hours() < 24*180 && *t.HSTS.Enabled {
 				c.warn(base+".tls.hsts.max_age", "HSTS max_age below 180 days weakens protection (scanners grade it down)")

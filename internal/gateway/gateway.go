@@ -277,8 +277,8 @@ func (g *Gateway) reload(cfg *config.Config, trigger string) error {
 		g.deps.Log.Warn("reload: admin differs from the running admin section; it is bound at start, restart rampart to apply it")
 	}
 	for _, l := range g.listeners {
-		if lp := p.Listener(l.Name); lp != nil && lp.Certificate() != nil && l.Certs != nil {
-			l.Certs.Set(lp.Certificate())
+		if lp := p.Listener(l.Name); lp != nil && lp.Certificates() != nil && l.Certs != nil {
+			l.Certs.Set(lp.Certificates())
 		}
 	}
 	// Pools the new plan no longer uses stop their health checks and

@@ -10,7 +10,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/testpki"
 )
 
@@ -199,5 +201,78 @@ func TestUpstreamIdentity(t *testing.T) {
 	}
 	if n := impostorHits.Load(); n != 0 {
 		t.Fatalf("the impostor service got %d requests", n)
+	}
+}
+
+// TestSNICertificates: a listener with certificates chosen by server
+// name serves each to its names (a wildcard covers one label); a client
+// naming no known host, or none, is refused while there is no default
+// certificate, and served the default once a reload adds one; the
+// connections of a reload that swaps certificates are not dropped.
+func TestSNICertificates(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "sni-ca")
+	apiCert, apiKey := ca.Server(t, "api.example.test").WriteFiles(t, dir, "api")
+	wildCert, wildKey := ca.Server(t, "*.internal.test").WriteFiles(t, dir, "wild")
+	defCert, defKey := ca.Server(t, "default.example.test").WriteFiles(t, dir, "default")
+	up := newUpstream(t, nil)
+	listen := freeAddr(t)
+	cfgFor := func(def string) string {
+		return `version: 1
+listeners:
+  - name: public
+    address: ` + listen + `
+    tls:
+` + def + `      certificates:
+        - {cert_file: ` + apiCert + `, key_file: ` + apiKey + `}
+        - {cert_file: ` + wildCert + `, key_file: ` + wildKey + `}
+upstreams: [{name: svc, allow_plaintext: true, targets: [{url: "http://` + up.hostPort() + `"}]}]
+routes: [{id: api, prefix: /, upstream: svc, public: true}]
+`
+	}
+	g, addr := startGateway(t, cfgFor(""))
+	served := func(name string) (string, error) {
+		c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: name, InsecureSkipVerify: true}) // which certificate, not whether it verifies
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].DNSNames[1], nil // [0] is localhost
+	}
+	for name, want := range map[string]string{"api.example.test": "api.example.test", "db.internal.test": "*.internal.test"} {
+		if got, err := served(name); err != nil || got != want {
+			t.Errorf("SNI %s: %q %v, want %s", name, got, err, want)
+		}
+	}
+	for _, name := range []string{"evil.example.test", "a.b.internal.test", ""} {
+		if got, err := served(name); err == nil {
+			t.Errorf("SNI %q served %s without a default certificate", name, got)
+		}
+	}
+	// Under traffic, a reload adds a default certificate.
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), ServerName: "api.example.test"}}}
+	stop := underLoad(3, 2*time.Millisecond, func() string {
+		resp, err := client.Get("https://" + addr + "/x")
+		if err != nil {
+			return err.Error()
+		}
+		resp.Body.Close()
+		return ""
+	})
+	time.Sleep(200 * time.Millisecond)
+	cfg, err := config.Parse([]byte(cfgFor("      cert_file: "+defCert+"\n      key_file: "+defKey+"\n")), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if r := stop(); r.failed != 0 || r.ok == 0 {
+		t.Fatalf("reload under traffic: %d ok, %d failed %v", r.ok, r.failed, r.failures)
+	}
+	if got, err := served("evil.example.test"); err != nil || got != "default.example.test" {
+		t.Fatalf("unknown name after the reload: %q %v", got, err)
 	}
 }

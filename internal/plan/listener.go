@@ -1,7 +1,6 @@
 package plan
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -30,8 +29,8 @@ type Listener struct {
 	maxBody  int64
 	// hsts is the shared, read-only Strict-Transport-Security value set
 	// on every response of a TLS listener (nil: none).
-	hsts []string
-	cert *tls.Certificate
+	hsts  []string
+	certs *server.CertSet // nil without TLS
 	// revocations of client certificates (mTLS listeners).
 	revocations *authn.Revocations
 	access      *ipfilter.Rules // nil: every client address
@@ -121,11 +120,11 @@ func (lp *Listener) compileTLS(cfg *config.Config, base string, l config.Listene
 	if l.TLS == nil {
 		return errs
 	}
-	cert, err := server.LoadCertificate(l.TLS.CertFile, l.TLS.KeyFile)
+	certs, err := server.LoadCertSet(l.TLS)
 	if err != nil {
 		errs = append(errs, cfg.Problem(base+".tls.cert_file", "%v", err))
 	}
-	lp.cert = cert
+	lp.certs = certs
 	if h := l.TLS.HSTS; *h.Enabled {
 		v := "max-age=" + strconv.FormatInt(int64(h.MaxAge.D()/time.Second), 10)
 		if *h.IncludeSubdomains {
@@ -170,8 +169,8 @@ func (lp *Listener) IPv6Prefix() int { return lp.v6Bits }
 // plaintext listeners or with HSTS off). Shared: never modify it.
 func (lp *Listener) HSTS() []string { return lp.hsts }
 
-// Certificate is the TLS listener's certificate (nil: plaintext).
-func (lp *Listener) Certificate() *tls.Certificate { return lp.cert }
+// Certificates are the TLS listener's certificates (nil: plaintext).
+func (lp *Listener) Certificates() *server.CertSet { return lp.certs }
 
 // Routes lists the routes in the router's precedence order.
 func (lp *Listener) Routes() []*Route {

@@ -6,11 +6,13 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 
 	"github.com/rampart-gw/rampart/internal/config"
@@ -29,24 +31,72 @@ var CipherSuites = []uint16{
 	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 }
 
-// Certs holds a listener's current certificate; reloads swap it atomically
-// so that rotation needs no restart.
+// Certs holds a listener's certificates: a default one (nil: none) and
+// others chosen by server name. Reloads swap the set atomically, so
+// rotation needs no restart and drops no connection.
 type Certs struct {
-	cur atomic.Pointer[tls.Certificate]
+	cur atomic.Pointer[CertSet]
 }
 
-// Load reads a certificate and key and makes them current.
+// CertSet is one generation of a listener's certificates.
+type CertSet struct {
+	Default *tls.Certificate
+	byName  map[string]*tls.Certificate // exact DNS names and "*.example.com"
+}
+
+// NewCertSet builds a set: def (nil: none) for clients that name no known
+// host, and each of byName for the DNS names in its leaf.
+func NewCertSet(def *tls.Certificate, byName []*tls.Certificate) *CertSet {
+	s := &CertSet{Default: def, byName: map[string]*tls.Certificate{}}
+	for _, c := range byName {
+		if c.Leaf == nil {
+			continue
+		}
+		for _, n := range c.Leaf.DNSNames {
+			n = strings.ToLower(n)
+			if _, taken := s.byName[n]; !taken {
+				s.byName[n] = c
+			}
+		}
+	}
+	return s
+}
+
+// ErrUnknownServerName refuses a handshake for a name no certificate of
+// the listener covers, when it has no default certificate.
+var ErrUnknownServerName = errors.New("no certificate for this server name")
+
+// pick chooses the certificate for a server name: an exact name, then a
+// wildcard one label up, then the default.
+func (s *CertSet) pick(name string) (*tls.Certificate, error) {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	if c := s.byName[name]; c != nil && name != "" {
+		return c, nil
+	}
+	if i := strings.IndexByte(name, '.'); i > 0 {
+		if c := s.byName["*"+name[i:]]; c != nil {
+			return c, nil
+		}
+	}
+	if s.Default != nil {
+		return s.Default, nil
+	}
+	return nil, ErrUnknownServerName
+}
+
+// Load reads a certificate and key and makes them the only (default)
+// certificate.
 func (c *Certs) Load(certFile, keyFile string) error {
 	cert, err := LoadCertificate(certFile, keyFile)
 	if err != nil {
 		return err
 	}
-	c.cur.Store(cert)
+	c.cur.Store(NewCertSet(cert, nil))
 	return nil
 }
 
-// Set makes cert current.
-func (c *Certs) Set(cert *tls.Certificate) { c.cur.Store(cert) }
+// Set makes a set current.
+func (c *Certs) Set(s *CertSet) { c.cur.Store(s) }
 
 // LoadCertificate reads a PEM certificate chain and key.
 func LoadCertificate(certFile, keyFile string) (*tls.Certificate, error) {
@@ -57,14 +107,37 @@ func LoadCertificate(certFile, keyFile string) (*tls.Certificate, error) {
 	return &cert, nil
 }
 
+// LoadCertSet reads a listener's certificates.
+func LoadCertSet(t *config.ListenerTLS) (*CertSet, error) {
+	var def *tls.Certificate
+	if t.CertFile != "" {
+		var err error
+		if def, err = LoadCertificate(t.CertFile, t.KeyFile); err != nil {
+			return nil, err
+		}
+	}
+	var more []*tls.Certificate
+	for _, f := range t.Certificates {
+		c, err := LoadCertificate(f.CertFile, f.KeyFile)
+		if err != nil {
+			return nil, err
+		}
+		more = append(more, c)
+	}
+	if def != nil {
+		more = append([]*tls.Certificate{def}, more...) // its names are names too
+	}
+	return NewCertSet(def, more), nil
+}
+
 // TLSConfig returns the server TLS configuration of a listener.
 func TLSConfig(certs *Certs) *tls.Config {
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS12,
 		CipherSuites: CipherSuites,
 		NextProtos:   []string{"h2", "http/1.1"},
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return certs.cur.Load(), nil
+		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return certs.cur.Load().pick(hello.ServerName)
 		},
 	}
 }
@@ -89,10 +162,12 @@ func Listen(base context.Context, cfg config.Listener, handler http.Handler, log
 	var tlsConf *tls.Config
 	var certs *Certs
 	if cfg.TLS != nil {
-		certs = &Certs{}
-		if err := certs.Load(cfg.TLS.CertFile, cfg.TLS.KeyFile); err != nil {
+		set, err := LoadCertSet(cfg.TLS)
+		if err != nil {
 			return nil, err
 		}
+		certs = &Certs{}
+		certs.Set(set)
 		tlsConf = TLSConfig(certs)
 		if f := cfg.TLS.ClientCAFile; f != "" {
 			pool, err := pki.CAPool(f)
