@@ -628,21 +628,7 @@ func (c *Config) validateUpstream(p *Problems, base string, u Upstream) {
 			p.Add(base+".hash_on", "unknown key %q (use client_ip, path or header:NAME)", u.HashOn)
 		}
 	}
-	tlsSet := u.TLS.CAFile != "" || u.TLS.ServerName != "" || u.TLS.CertFile != "" || u.TLS.KeyFile != "" ||
-		u.TLS.SPIFFEID != "" || len(u.TLS.SPKISHA256) > 0
-	if (u.TLS.CertFile == "") != (u.TLS.KeyFile == "") {
-		p.Add(base+".tls", "cert_file and key_file must be set together")
-	}
-	validateUpstreamIdentity(p, base+".tls", u.TLS)
-	if tlsSet {
-		anyTLS := false
-		for _, t := range u.Targets {
-			anyTLS = anyTLS || strings.HasPrefix(t.URL, "https://")
-		}
-		if !anyTLS {
-			p.Add(base+".tls", "tls is set but no target uses https://")
-		}
-	}
+	validateUpstreamTLS(p, base, u)
 	validateHealthCheck(p, base, u.HealthCheck)
 	if u.Passive.ConsecutiveFailures < 1 {
 		p.Add(base+".passive.consecutive_failures", "must be positive")
@@ -656,6 +642,27 @@ func (c *Config) validateUpstream(p *Problems, base string, u Upstream) {
 	if cr := u.Credential; cr != nil {
 		c.checkCredential(p, base+".credential", *cr)
 	}
+}
+
+// validateUpstreamTLS checks an upstream's tls section: client
+// certificate and key together, the identity pins, and a section that
+// some https:// target uses.
+func validateUpstreamTLS(p *Problems, base string, u Upstream) {
+	t := u.TLS
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		p.Add(base+".tls", "cert_file and key_file must be set together")
+	}
+	validateUpstreamIdentity(p, base+".tls", t)
+	set := t.CAFile != "" || t.ServerName != "" || t.CertFile != "" || t.KeyFile != "" || t.SPIFFEID != "" || len(t.SPKISHA256) > 0
+	if !set {
+		return
+	}
+	for _, tg := range u.Targets {
+		if strings.HasPrefix(tg.URL, "https://") {
+			return
+		}
+	}
+	p.Add(base+".tls", "tls is set but no target uses https://")
 }
 
 // validateUpstreamIdentity checks the identity pins: a spiffe:// URI
