@@ -89,8 +89,46 @@ func (c *Config) listenerDefaults() {
 			setBool(&l.TLS.HSTS.Enabled, true)
 			setBool(&l.TLS.HSTS.IncludeSubdomains, true)
 			setDur(&l.TLS.HSTS.MaxAge, DefaultHSTSMaxAge)
+			if a := l.TLS.ACME; a != nil {
+				c.acmeDefaults(a)
+			}
 		}
 	}
+}
+
+func (c *Config) acmeDefaults(a *ACME) {
+	switch a.CA {
+	case "", "letsencrypt":
+		a.CA = ACMELetsEncrypt
+	case "letsencrypt-staging":
+		a.CA = ACMEStaging
+	}
+	if a.KeyType == "" {
+		a.KeyType = "p256"
+	}
+	if a.Storage == "" {
+		a.Storage = "file"
+	}
+	if a.StorageDir == "" && a.Storage == "file" {
+		a.StorageDir = "acme"
+	}
+	if len(a.Challenges) == 0 {
+		a.Challenges = []string{ChallengeTLSALPN01}
+		if c.PlainListener() != nil {
+			a.Challenges = append(a.Challenges, ChallengeHTTP01)
+		}
+	}
+}
+
+// PlainListener is the first listener without TLS (nil: none); it
+// answers ACME http-01 challenges.
+func (c *Config) PlainListener() *Listener {
+	for i := range c.Listeners {
+		if c.Listeners[i].TLS == nil {
+			return &c.Listeners[i]
+		}
+	}
+	return nil
 }
 
 func (c *Config) upstreamDefaults() {

@@ -56,6 +56,10 @@ func (c *Config) fileFields() []fileField {
 			}
 			add(base+"client_ca_file", &t.ClientCAFile, true)
 			add(base+"client_crl_file", &t.ClientCRLFile, true)
+			if a := t.ACME; a != nil {
+				add(base+"acme.ca_root_file", &a.CARootFile, true)
+				add(base+"acme.storage_dir", &a.StorageDir, false)
+			}
 		}
 	}
 	for i := range c.Upstreams {

@@ -272,6 +272,9 @@ type ListenerTLS struct {
 	// server name (SNI) one of its DNS names matches (a wildcard covers
 	// one label). Re-read on reload.
 	Certificates []CertificateFiles `yaml:"certificates"`
+	// ACME obtains and renews the listener's certificates automatically
+	// from an ACME certificate authority (Let's Encrypt by default).
+	ACME *ACME `yaml:"acme"`
 	// HSTS configures the Strict-Transport-Security response header.
 	HSTS HSTS `yaml:"hsts"`
 	// ClientCAFile is the PEM bundle of CAs whose client certificates the
@@ -285,6 +288,53 @@ type ListenerTLS struct {
 	// (hex).
 	ClientRevokedSerials []string `yaml:"client_revoked_serials"`
 }
+
+// ACME configures automatic certificates for a TLS listener. Certificates,
+// their keys and the ACME account are stored encrypted under
+// state.master_key, which is therefore required.
+type ACME struct {
+	// Email is the ACME account's contact, to which the CA sends expiry
+	// and policy notices.
+	Email string `yaml:"email" required:"true"`
+	// Domains are the names to obtain certificates for. Default: the exact
+	// hosts of the routes served on this listener.
+	Domains []string `yaml:"domains"`
+	// CA is the ACME directory URL, or "letsencrypt" (the default) or
+	// "letsencrypt-staging".
+	CA string `yaml:"ca"`
+	// CARootFile is a PEM bundle trusted for the CA's directory (a private
+	// CA); default: the system pool.
+	CARootFile string `yaml:"ca_root_file"`
+	// Challenges are the ACME challenge types answered: "tls-alpn-01" (on
+	// this listener) and "http-01" (on the first plain listener, which
+	// the CA reaches on port 80). Default: tls-alpn-01, plus http-01 when
+	// the config has a plain listener.
+	Challenges []string `yaml:"challenges"`
+	// OnDemand obtains a certificate at the first handshake for a name
+	// that matches a host of the listener's routes (wildcard hosts
+	// included), never for any other name a client sends.
+	OnDemand bool `yaml:"on_demand"`
+	// KeyType is the certificates' key: "p256" (default), "p384" or
+	// "rsa2048".
+	KeyType string `yaml:"key_type"`
+	// Storage is where certificates, keys and the account are kept:
+	// "file" (default: storage_dir, which several instances may share)
+	// or "redis" (rate_limiting.redis, shared by every instance). Both
+	// are encrypted and locked so that one instance obtains each
+	// certificate.
+	Storage string `yaml:"storage"`
+	// StorageDir is the directory for storage "file", relative to the
+	// config file. Default "acme".
+	StorageDir string `yaml:"storage_dir"`
+}
+
+// ACME challenge types and CA shorthands.
+const (
+	ChallengeHTTP01    = "http-01"
+	ChallengeTLSALPN01 = "tls-alpn-01"
+	ACMELetsEncrypt    = "https://acme-v02.api.letsencrypt.org/directory"
+	ACMEStaging        = "https://acme-staging-v02.api.letsencrypt.org/directory"
+)
 
 // CertificateFiles are a PEM certificate chain and its key.
 type CertificateFiles struct {

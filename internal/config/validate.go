@@ -192,10 +192,13 @@ func (c *Config) validateListeners(p *Problems) map[string]bool {
 		}
 		if t := l.TLS; t != nil {
 			switch {
-			case t.CertFile == "" && len(t.Certificates) == 0:
-				p.Add(base+".tls.cert_file", "required for a TLS listener (or tls.certificates)")
+			case t.CertFile == "" && len(t.Certificates) == 0 && t.ACME == nil:
+				p.Add(base+".tls.cert_file", "required for a TLS listener (or tls.certificates, or tls.acme)")
 			case (t.CertFile == "") != (t.KeyFile == ""):
 				p.Add(base+".tls.key_file", "cert_file and key_file go together")
+			}
+			if t.ACME != nil {
+				c.validateACME(p, base+".tls.acme", l.Name, t.ACME)
 			}
 			if t.HSTS.MaxAge.D() > 0 && t.HSTS.MaxAge.D().Hours() < 24*180 && *t.HSTS.Enabled {
 				c.warn(base+".tls.hsts.max_age", "HSTS max_age below 180 days weakens protection (scanners grade it down)")

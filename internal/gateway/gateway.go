@@ -145,6 +145,7 @@ func (g *Gateway) openObservability(cfg *config.Config, deps *pipeline.Deps) err
 			EventsDropped:  func() float64 { return float64(g.outputs.Dropped()) },
 		})
 		deps.FetchFailed = g.metrics.JWKSFailure
+		deps.CertificateResult = g.metrics.Certificate
 		g.live = observe.NewLive()
 		deps.Events = observe.Tee(deps.Events, g.live)
 	}
@@ -167,7 +168,7 @@ func (g *Gateway) Start() error {
 	g.serveErr = make(chan error, len(p.Config.Listeners))
 	g.base, g.cutBase = context.WithCancelCause(context.Background())
 	for _, lc := range p.Config.Listeners {
-		l, err := server.Listen(g.base, lc, g.Handler(lc.Name), g.deps.Log)
+		l, err := server.Listen(g.base, lc, p.Listener(lc.Name).Certificates(), g.Handler(lc.Name), g.deps.Log)
 		if err != nil {
 			g.closeListeners()
 			return err

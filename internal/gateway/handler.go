@@ -42,6 +42,9 @@ func (h *listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := g.plan.Load()
 	lp := p.Listener(h.name)
 	ci := server.ConnInfoFrom(r.Context())
+	if r.TLS == nil && (ci == nil || ci.TLS == nil) && p.ACMEChallenge(w, r) {
+		return // a CA validating a name: answered before any policy applies
+	}
 	x := &exchange{}
 	s := &x.scope
 	s.Start, s.Listener = g.deps.Now(), h.name

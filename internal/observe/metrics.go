@@ -27,6 +27,7 @@ type Metrics struct {
 	configVer  prometheus.Gauge
 	lastReload prometheus.Gauge
 	jwksFail   *prometheus.CounterVec
+	certs      *prometheus.CounterVec
 }
 
 // Gauges are read when Prometheus scrapes.
@@ -61,7 +62,9 @@ func NewMetrics(g Gauges) *Metrics {
 		Help: "Unix time of the last successful load or reload."})
 	m.jwksFail = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_jwks_refresh_failures_total",
 		Help: "Failed JWKS or discovery fetches by issuer."}, []string{"issuer"})
-	m.reg.MustRegister(m.requests, m.duration, m.upstream, m.decisions, m.reloads, m.configVer, m.lastReload, m.jwksFail,
+	m.certs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_acme_certificates_total",
+		Help: "ACME certificates obtained or renewed (result success) and attempts that failed (failure), by listener."}, []string{"listener", "result"})
+	m.reg.MustRegister(m.requests, m.duration, m.upstream, m.decisions, m.reloads, m.configVer, m.lastReload, m.jwksFail, m.certs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if g.ActiveBans != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rampart_active_bans",
@@ -144,6 +147,15 @@ func (m *Metrics) Reload(ok bool, version int) {
 
 // JWKSFailure records a failed key-set or discovery fetch.
 func (m *Metrics) JWKSFailure(issuer string) { m.jwksFail.WithLabelValues(issuer).Inc() }
+
+// Certificate counts an ACME certificate obtained (ok) or failed.
+func (m *Metrics) Certificate(listener string, ok bool) {
+	result := "failure"
+	if ok {
+		result = "success"
+	}
+	m.certs.WithLabelValues(listener, result).Inc()
+}
 
 func methodLabel(m string) string { return methodNames[methodIndex(m)] }
 

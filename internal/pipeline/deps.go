@@ -19,4 +19,10 @@ type Deps struct {
 	// FetchFailed, when set, is told of each failed fetch of an issuer's
 	// remote keys (JWKS or discovery), for metrics.
 	FetchFailed func(issuer string)
+	// CertificateResult, when set, is told of each certificate an ACME
+	// manager obtained (ok) or failed to obtain, for metrics.
+	CertificateResult func(listener string, ok bool)
+	// CertRenewCheck is how often ACME certificates are checked for
+	// renewal (zero: every 10 minutes); tests shorten it.
+	CertRenewCheck time.Duration
 }

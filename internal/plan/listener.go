@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/acme"
 	"github.com/rampart-gw/rampart/internal/apidocs"
 	"github.com/rampart-gw/rampart/internal/authn"
 	"github.com/rampart-gw/rampart/internal/clientip"
@@ -31,6 +32,7 @@ type Listener struct {
 	// on every response of a TLS listener (nil: none).
 	hsts  []string
 	certs *server.CertSet // nil without TLS
+	acme  *acme.Manager   // the listener's ACME certificates (nil: none)
 	// revocations of client certificates (mTLS listeners).
 	revocations *authn.Revocations
 	access      *ipfilter.Rules // nil: every client address
@@ -170,7 +172,12 @@ func (lp *Listener) IPv6Prefix() int { return lp.v6Bits }
 func (lp *Listener) HSTS() []string { return lp.hsts }
 
 // Certificates are the TLS listener's certificates (nil: plaintext).
-func (lp *Listener) Certificates() *server.CertSet { return lp.certs }
+func (lp *Listener) Certificates() *server.CertSet {
+	if lp == nil {
+		return nil
+	}
+	return lp.certs
+}
 
 // Routes lists the routes in the router's precedence order.
 func (lp *Listener) Routes() []*Route {

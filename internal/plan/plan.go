@@ -161,6 +161,9 @@ func Compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, st *State) (*Pl
 	for i, l := range cfg.Listeners {
 		errs = append(errs, p.compileListener(cfg, i, l, deps, st)...)
 	}
+	if len(errs) == 0 {
+		errs = p.compileACME(cfg, deps, prev, st, secrets)
+	}
 	if len(errs) > 0 {
 		p.CloseUnshared(prev)
 		return nil, errors.Join(errs...)
@@ -207,6 +210,7 @@ func (p *Plan) Start() {
 	for _, r := range p.access {
 		r.Start()
 	}
+	p.startACME()
 }
 
 // compileAccess compiles an access section (nil: none); the plan owns
@@ -229,6 +233,7 @@ func (p *Plan) CloseUnshared(keep *Plan) {
 	}
 	p.pools.CloseUnshared(keep.pools)
 	p.authn.CloseUnshared(keep.authn)
+	p.closeACME(keep)
 	if keep != p {
 		for _, r := range p.access { // never shared: compiled per plan
 			r.Close()

@@ -117,6 +117,12 @@ func (a *acceptor) finishTLS(raw net.Conn) {
 	}
 	var out net.Conn
 	st := tc.ConnectionState()
+	if st.NegotiatedProtocol == ACMEALPN {
+		// A validation handshake: the certificate was the answer.
+		a.lim.release(raw)
+		_ = tc.Close()
+		return
+	}
 	if st.NegotiatedProtocol == "h2" {
 		// The server reports this connection's close through ConnState
 		// (see Listener), keyed by the *tls.Conn.

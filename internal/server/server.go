@@ -42,6 +42,31 @@ type Certs struct {
 type CertSet struct {
 	Default *tls.Certificate
 	byName  map[string]*tls.Certificate // exact DNS names and "*.example.com"
+	issuer  Issuer                      // ACME: nil without
+}
+
+// Issuer supplies the certificates of the names it manages (ACME), and
+// answers tls-alpn-01 validation handshakes.
+type Issuer interface {
+	Manages(name string) bool
+	GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error)
+}
+
+// ACMEALPN is the protocol of ACME tls-alpn-01 validation handshakes
+// (RFC 8737); such a connection ends after its handshake.
+const ACMEALPN = "acme-tls/1"
+
+// WithIssuer returns a copy of s whose issuer's names come from it.
+func (s *CertSet) WithIssuer(i Issuer) *CertSet {
+	c := *s
+	c.issuer = i
+	return &c
+}
+
+// isValidation reports a tls-alpn-01 validation handshake: it offers
+// that protocol alone.
+func isValidation(hello *tls.ClientHelloInfo) bool {
+	return len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == ACMEALPN
 }
 
 // NewCertSet builds a set: def (nil: none) for clients that name no known
@@ -66,10 +91,14 @@ func NewCertSet(def *tls.Certificate, byName []*tls.Certificate) *CertSet {
 // the listener covers, when it has no default certificate.
 var ErrUnknownServerName = errors.New("no certificate for this server name")
 
-// pick chooses the certificate for a server name: an exact name, then a
-// wildcard one label up, then the default.
-func (s *CertSet) pick(name string) (*tls.Certificate, error) {
-	name = strings.ToLower(strings.TrimSuffix(name, "."))
+// pick chooses the certificate for a handshake: the issuer's for a name
+// it manages, then an exact name, then a wildcard one label up, then the
+// default.
+func (s *CertSet) pick(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if s.issuer != nil && s.issuer.Manages(hello.ServerName) {
+		return s.issuer.GetCertificate(hello)
+	}
+	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
 	if c := s.byName[name]; c != nil && name != "" {
 		return c, nil
 	}
@@ -130,16 +159,28 @@ func LoadCertSet(t *config.ListenerTLS) (*CertSet, error) {
 	return NewCertSet(def, more), nil
 }
 
-// TLSConfig returns the server TLS configuration of a listener.
+// TLSConfig returns the server TLS configuration of a listener. A
+// tls-alpn-01 validation handshake gets a configuration of its own
+// (offering only that protocol) while the listener has an issuer;
+// otherwise the protocol is never offered.
 func TLSConfig(certs *Certs) *tls.Config {
-	return &tls.Config{
+	base := &tls.Config{
 		MinVersion:   tls.VersionTLS12,
 		CipherSuites: CipherSuites,
 		NextProtos:   []string{"h2", "http/1.1"},
 		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return certs.cur.Load().pick(hello.ServerName)
+			return certs.cur.Load().pick(hello)
 		},
 	}
+	base.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		issuer := certs.cur.Load().issuer
+		if issuer == nil || !isValidation(hello) {
+			return nil, nil
+		}
+		return &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: CipherSuites,
+			NextProtos: []string{ACMEALPN}, GetCertificate: issuer.GetCertificate}, nil
+	}
+	return base
 }
 
 // Listener is one running listener.
@@ -158,13 +199,18 @@ type Listener struct {
 // Every request's context derives from base: cancelling base (with a
 // cause) ends the requests still in flight, which is how a drain that ran
 // out of time stops them with an answer rather than a cut connection.
-func Listen(base context.Context, cfg config.Listener, handler http.Handler, logger *slog.Logger) (*Listener, error) {
+//
+// set is the TLS listener's first certificate set (as compiled into the
+// plan; nil: read from the config).
+func Listen(base context.Context, cfg config.Listener, set *CertSet, handler http.Handler, logger *slog.Logger) (*Listener, error) {
 	var tlsConf *tls.Config
 	var certs *Certs
 	if cfg.TLS != nil {
-		set, err := LoadCertSet(cfg.TLS)
-		if err != nil {
-			return nil, err
+		if set == nil {
+			var err error
+			if set, err = LoadCertSet(cfg.TLS); err != nil {
+				return nil, err
+			}
 		}
 		certs = &Certs{}
 		certs.Set(set)
