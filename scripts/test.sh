@@ -55,6 +55,14 @@ if ! command -v systemd-analyze >/dev/null 2>&1; then
 	apt-get install -y -qq systemd >/dev/null
 fi
 export RAMPART_REQUIRE_SYSTEMD_ANALYZE=1
+# testssl.sh grades the TLS listeners (scripts/tls-grade.sh).
+if ! command -v testssl >/dev/null 2>&1; then
+	echo "installing testssl.sh (Debian package)"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >/dev/null
+	apt-get install -y -qq testssl.sh >/dev/null
+fi
+export RAMPART_REQUIRE_TESTSSL=1
 
 echo "== go test -race"
 # One line per package, the output of any failed test, and the skipped

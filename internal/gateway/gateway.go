@@ -143,6 +143,13 @@ func (g *Gateway) openObservability(cfg *config.Config, deps *pipeline.Deps) err
 			ActiveBans:     func() float64 { return float64(g.activeBans()) },
 			UpstreamHealth: g.reportHealth,
 			EventsDropped:  func() float64 { return float64(g.outputs.Dropped()) },
+			HandshakeFailures: func(report func(listener, reason string, n uint64)) {
+				for _, l := range g.listeners {
+					for reason, n := range l.HandshakeFailures() {
+						report(l.Name, reason, n)
+					}
+				}
+			},
 		})
 		deps.FetchFailed = g.metrics.JWKSFailure
 		deps.CertificateResult = g.metrics.Certificate

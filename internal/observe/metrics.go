@@ -38,6 +38,9 @@ type Gauges struct {
 	UpstreamHealth func(report func(upstream, target string, healthy bool))
 	// EventsDropped returns the security events dropped so far.
 	EventsDropped func() float64
+	// HandshakeFailures reports each TLS listener's failed handshakes by
+	// reason.
+	HandshakeFailures func(report func(listener, reason string, n uint64))
 }
 
 var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
@@ -77,6 +80,10 @@ func NewMetrics(g Gauges) *Metrics {
 	if g.UpstreamHealth != nil {
 		m.reg.MustRegister(&healthCollector{report: g.UpstreamHealth, desc: prometheus.NewDesc("rampart_upstream_healthy",
 			"1 when the upstream target is healthy (active checks, passive ejection), else 0.", []string{"upstream", "target"}, nil)})
+	}
+	if g.HandshakeFailures != nil {
+		m.reg.MustRegister(&handshakeCollector{report: g.HandshakeFailures, desc: prometheus.NewDesc("rampart_tls_handshake_failures_total",
+			"TLS handshakes refused or failed, by listener and reason.", []string{"listener", "reason"}, nil)})
 	}
 	m.configVer.Set(1)
 	m.lastReload.SetToCurrentTime()
@@ -201,5 +208,18 @@ func (c *healthCollector) Collect(ch chan<- prometheus.Metric) {
 			v = 1
 		}
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, v, upstream, target)
+	})
+}
+
+type handshakeCollector struct {
+	report func(func(listener, reason string, n uint64))
+	desc   *prometheus.Desc
+}
+
+func (c *handshakeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *handshakeCollector) Collect(ch chan<- prometheus.Metric) {
+	c.report(func(listener, reason string, n uint64) {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(n), listener, reason)
 	})
 }

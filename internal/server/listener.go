@@ -26,6 +26,7 @@ type acceptor struct {
 	closeOnce sync.Once
 	acceptErr chan error
 	started   sync.Once
+	failed    failures // handshakes that failed, by reason
 }
 
 func newAcceptor(inner net.Listener, name string, lim *limiter, tlsConf *tls.Config, handshake time.Duration) *acceptor {
@@ -111,6 +112,7 @@ func (a *acceptor) finishTLS(raw net.Conn) {
 	err := tc.HandshakeContext(ctx)
 	cancel()
 	if err != nil {
+		a.failed.add(err)
 		a.lim.release(raw)
 		_ = raw.Close()
 		return

@@ -233,6 +233,9 @@ func Listen(base context.Context, cfg config.Listener, set *CertSet, handler htt
 	}
 	lim := newLimiter(cfg.Limits.MaxConnections, cfg.Limits.MaxConnectionsPerIP)
 	acc := newAcceptor(ln, cfg.Name, lim, tlsConf, cfg.Limits.ReadHeaderTimeout.D())
+	if tlsConf != nil {
+		rotateTickets(tlsConf, TicketRotation, acc.done)
+	}
 	l := &Listener{Name: cfg.Name, acc: acc, lim: lim, Certs: certs}
 	l.srv = &http.Server{
 		Handler: handler,
@@ -310,6 +313,10 @@ func (l *Listener) Drain(ctx context.Context) error {
 
 // Close closes every connection at once, requests in flight included.
 func (l *Listener) Close() { _ = l.srv.Close() }
+
+// HandshakeFailures are the TLS handshakes that failed so far, by reason
+// (Handshake*).
+func (l *Listener) HandshakeFailures() map[string]uint64 { return l.acc.failed.snapshot() }
 
 // Connections is the number of open connections.
 func (l *Listener) Connections() int { return l.lim.count() }

@@ -33,6 +33,9 @@ type Options struct {
 	Validity uint64
 	// Verbose sends Pebble's log to the test log.
 	Verbose bool
+	// OCSP is put in issued certificates as their OCSP responder (none
+	// answers there).
+	OCSP string
 }
 
 // Pebble is a running ACME CA.
@@ -62,7 +65,7 @@ func Start(t testing.TB, o Options) *Pebble {
 	// authorization half the time), so that renewals test challenges.
 	os.Setenv("PEBBLE_AUTHZREUSE", "0")
 	store := db.NewMemoryStore()
-	p.ca = ca.New(logger, store, "", "ecdsa", 0, 1, map[string]ca.Profile{
+	p.ca = ca.New(logger, store, o.OCSP, "ecdsa", 0, 1, map[string]ca.Profile{
 		"default": {Description: "test", ValidityPeriod: o.Validity},
 	})
 	v := va.New(logger, o.HTTPPort, o.TLSPort, false, resolver, store)
