@@ -21,10 +21,11 @@ import (
 )
 
 func cmdRun(args []string, stderr io.Writer) int {
-	fs := newFlags("run", "rampart run --config FILE [--drain-timeout 30s] [--watch=false] [--allow-literal-secrets]", stderr).withConfig("config file (YAML)")
+	fs := newFlags("run", "rampart run --config FILE [--drain-timeout 30s] [--watch=false] [--upgrade-socket PATH] [--allow-literal-secrets]", stderr).withConfig("config file (YAML)")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "how long SIGTERM waits for in-flight requests")
 	watch := fs.Bool("watch", true, "reload when the config file changes")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until exit (diagnostics)")
+	upgradeSocket := fs.String("upgrade-socket", "", "Unix socket for upgrades without downtime: a gateway started with the same path takes over the listening sockets of the one running (SIGUSR2 starts it)")
 	if !fs.parse(args) {
 		return 2
 	}
@@ -48,12 +49,21 @@ func cmdRun(args []string, stderr io.Writer) int {
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
-	return serve(cfg, *path, *watch, *drain, log, stderr)
+	return serve(cfg, runOptions{path: *path, watch: *watch, drain: *drain, upgradeSocket: *upgradeSocket}, log, stderr)
 }
 
-// serve runs a gateway until SIGINT/SIGTERM, reloading on SIGHUP and, when
-// watch is set, on changes of the config file.
-func serve(cfg *config.Config, path string, watch bool, drain time.Duration, log *slog.Logger, stderr io.Writer) int {
+// runOptions are run's flags that shape serving.
+type runOptions struct {
+	path, upgradeSocket string
+	watch               bool
+	drain               time.Duration
+}
+
+// serve runs a gateway until SIGINT/SIGTERM or its successor takes over,
+// reloading on SIGHUP and, when watch is set, on changes of the config
+// file.
+func serve(cfg *config.Config, ro runOptions, log *slog.Logger, stderr io.Writer) int {
+	path, watch, drain := ro.path, ro.watch, ro.drain
 	tuneGC()
 	// OpenTelemetry reports export failures through a process-wide
 	// handler (by default Go's log package, plain text on stderr): route
@@ -72,9 +82,14 @@ func serve(cfg *config.Config, path string, watch bool, drain time.Duration, log
 	if path != "" {
 		g.SetConfigFile(path)
 	}
-	if err := g.Start(); err != nil {
+	ho, err := takeOver(ro.upgradeSocket, g, log)
+	if err != nil {
 		return fail(stderr, err)
 	}
+	if err := ho.started(g, g.Start()); err != nil {
+		return fail(stderr, err)
+	}
+	defer ho.close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	reload := func(reason string) { reloadFile(g, path, reason, log) }
@@ -85,7 +100,7 @@ func serve(cfg *config.Config, path string, watch bool, drain time.Duration, log
 		}
 	}
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	for {
 		select {
@@ -96,6 +111,9 @@ func serve(cfg *config.Config, path string, watch bool, drain time.Duration, log
 					reload("SIGHUP")
 				}
 				continue
+			case syscall.SIGUSR2: // upgrade: start the successor
+				ho.spawn()
+				continue
 			case syscall.SIGUSR1: // log rotation
 				if err := g.ReopenLogs(); err != nil {
 					log.Error("reopening log files failed; still writing to the old ones", "error", err.Error())
@@ -105,19 +123,11 @@ func serve(cfg *config.Config, path string, watch bool, drain time.Duration, log
 				continue
 			}
 			log.Info("shutting down; draining in-flight requests", "signal", sig.String(), "timeout", drain.String())
-			sctx, scancel := context.WithTimeout(context.Background(), drain)
-			// Exit 0 once the drain ran its course, requests still in
-			// flight at the deadline included (they are answered 503
-			// gateway.shutdown); 1 only if logs, events or spans could not
-			// be written out.
-			err := g.Shutdown(sctx)
-			scancel()
-			if err != nil {
-				log.Error("shutdown: not everything was written out", "error", err.Error())
-				return 1
-			}
-			log.Info("stopped")
-			return 0
+			return shutdown(g, drain, log)
+		case pid := <-ho.handedOff():
+			ho.succeeded(pid)
+			log.Info("the new gateway serves; draining in-flight requests", "pid", pid, "timeout", drain.String())
+			return shutdown(g, drain, log)
 		case err := <-g.Errors():
 			if err != nil {
 				log.Error("listener failed", "error", err.Error())
@@ -128,6 +138,22 @@ func serve(cfg *config.Config, path string, watch bool, drain time.Duration, log
 			}
 		}
 	}
+}
+
+// shutdown drains g and stops it. Exit 0 once the drain ran its course,
+// requests still in flight at the deadline included (they are answered
+// 503 gateway.shutdown); 1 only if logs, events or spans could not be
+// written out.
+func shutdown(g *gateway.Gateway, drain time.Duration, log *slog.Logger) int {
+	sctx, scancel := context.WithTimeout(context.Background(), drain)
+	err := g.Shutdown(sctx)
+	scancel()
+	if err != nil {
+		log.Error("shutdown: not everything was written out", "error", err.Error())
+		return 1
+	}
+	log.Info("stopped")
+	return 0
 }
 
 // reloadFile applies the config file (SIGHUP, a file change) and logs the

@@ -26,10 +26,14 @@ import (
 // startAdmin binds the admin listener: probes, and the metrics behind the
 // admin token. Its settings are read at start (a change needs a restart).
 func (g *Gateway) startAdmin(a *config.Admin) error {
-	ln, err := net.Listen("tcp", a.Address)
-	if err != nil {
-		return err
+	ln := g.socket(adminSocket, a.Address)
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", a.Address); err != nil {
+			return err
+		}
 	}
+	g.adminSock = ln
 	if t := a.TLS; t != nil {
 		conf, err := server.AdminTLSConfig(t.CertFile, t.KeyFile, t.ClientCAFile)
 		if err != nil {

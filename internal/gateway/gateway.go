@@ -53,6 +53,11 @@ type Gateway struct {
 	reqCounter atomic.Uint64
 
 	serveErr chan error
+	// inherited are listening sockets handed over by the process this
+	// one replaces (Inherit), by listener name; adminSock is the admin
+	// listener's socket (to hand over in turn).
+	inherited map[string]net.Listener
+	adminSock net.Listener
 	// base is the context of every request; Shutdown cancels it with
 	// pipeline.ErrShutdown when the drain deadline passes.
 	base    context.Context
@@ -175,7 +180,8 @@ func (g *Gateway) Start() error {
 	g.serveErr = make(chan error, len(p.Config.Listeners))
 	g.base, g.cutBase = context.WithCancelCause(context.Background())
 	for _, lc := range p.Config.Listeners {
-		l, err := server.Listen(g.base, lc, p.Listener(lc.Name).Certificates(), g.Handler(lc.Name), g.deps.Log)
+		l, err := server.Listen(lc, server.Options{Base: g.base, Certs: p.Listener(lc.Name).Certificates(),
+			Socket: g.socket(lc.Name, lc.Address), Handler: g.Handler(lc.Name), Log: g.deps.Log})
 		if err != nil {
 			g.closeListeners()
 			return err
@@ -188,6 +194,7 @@ func (g *Gateway) Start() error {
 			return err
 		}
 	}
+	g.closeUninherited()
 	for _, l := range g.listeners {
 		g.deps.Log.Info("listening", "listener", l.Name, "address", l.Addr().String())
 		go func() { g.serveErr <- l.Serve() }()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,6 +28,19 @@ type acceptor struct {
 	acceptErr chan error
 	started   sync.Once
 	failed    failures // handshakes that failed, by reason
+	// handshaking counts connections accepted whose handshake has not
+	// ended: when the listener closes, each is still served (Accept
+	// returns it) rather than cut after its handshake.
+	handshaking atomic.Int64
+	// abandon is closed once nothing accepts any more (the server
+	// stopped): a handshake finishing then closes its connection.
+	abandon     chan struct{}
+	abandonOnce sync.Once
+	// stopped is closed by StopAccepting: the socket is closed here (a
+	// successor may accept from it), and Accept waits for Close without
+	// failing.
+	stopped  chan struct{}
+	stopOnce sync.Once
 }
 
 func newAcceptor(inner net.Listener, name string, lim *limiter, tlsConf *tls.Config, handshake time.Duration) *acceptor {
@@ -38,6 +52,8 @@ func newAcceptor(inner net.Listener, name string, lim *limiter, tlsConf *tls.Con
 		handshake: handshake,
 		ready:     make(chan net.Conn),
 		done:      make(chan struct{}),
+		abandon:   make(chan struct{}),
+		stopped:   make(chan struct{}),
 		acceptErr: make(chan error, 1),
 	}
 }
@@ -53,7 +69,31 @@ func (a *acceptor) Accept() (net.Conn, error) {
 	case err := <-a.acceptErr:
 		return nil, err
 	case <-a.done:
-		return nil, net.ErrClosed
+		return a.acceptHandshaking()
+	}
+}
+
+// acceptHandshaking returns, after Close, the connections whose handshake
+// was under way: a client whose TCP connection was accepted gets its
+// answer. It waits at most the handshake limit.
+func (a *acceptor) acceptHandshaking() (net.Conn, error) {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case c := <-a.ready:
+			return c, nil
+		case <-tick.C:
+			if a.handshaking.Load() == 0 {
+				select {
+				case c := <-a.ready:
+					return c, nil
+				default:
+				}
+				a.abandonOnce.Do(func() { close(a.abandon) })
+				return nil, net.ErrClosed
+			}
+		}
 	}
 }
 
@@ -65,6 +105,10 @@ func (a *acceptor) acceptPlain() (net.Conn, error) {
 		c, err := a.Listener.Accept()
 		if err != nil {
 			<-a.lim.sem
+			if a.isStopped() {
+				<-a.done // until Close: the server must not see an error
+				return nil, net.ErrClosed
+			}
 			return nil, err
 		}
 		if !a.lim.track(c) {
@@ -84,9 +128,16 @@ func (a *acceptor) acceptLoop() {
 		if !a.lim.acquire(a.done) {
 			return
 		}
+		// Counted from before the accept: a connection the kernel hands
+		// over as the listener closes is still served (acceptHandshaking).
+		a.handshaking.Add(1)
 		c, err := a.Listener.Accept()
 		if err != nil {
+			a.handshaking.Add(-1)
 			<-a.lim.sem
+			if a.isStopped() {
+				return
+			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				time.Sleep(5 * time.Millisecond)
@@ -99,6 +150,7 @@ func (a *acceptor) acceptLoop() {
 			return
 		}
 		if !a.lim.track(c) {
+			a.handshaking.Add(-1)
 			_ = c.Close()
 			continue
 		}
@@ -107,6 +159,7 @@ func (a *acceptor) acceptLoop() {
 }
 
 func (a *acceptor) finishTLS(raw net.Conn) {
+	defer a.handshaking.Add(-1)
 	tc := tls.Server(raw, a.tlsConf)
 	ctx, cancel := context.WithTimeout(context.Background(), a.handshake)
 	err := tc.HandshakeContext(ctx)
@@ -136,10 +189,28 @@ func (a *acceptor) finishTLS(raw net.Conn) {
 	}
 	select {
 	case a.ready <- out:
-	case <-a.done:
+	case <-a.abandon:
 		a.lim.release(raw)
 		a.lim.release(tc)
 		_ = tc.Close()
+	}
+}
+
+// stopAccepting closes the socket (no connection is accepted here any
+// more) without ending Accept.
+func (a *acceptor) stopAccepting() {
+	a.stopOnce.Do(func() {
+		close(a.stopped)
+		_ = a.Listener.Close()
+	})
+}
+
+func (a *acceptor) isStopped() bool {
+	select {
+	case <-a.stopped:
+		return true
+	default:
+		return false
 	}
 }
 

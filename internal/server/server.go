@@ -12,8 +12,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/pki"
@@ -191,21 +194,50 @@ type Listener struct {
 	acc   *acceptor
 	lim   *limiter
 	Certs *Certs
+	// serving is set once Serve runs; served is closed when it returns.
+	serving atomic.Bool
+	served  chan struct{}
+	// fresh are the connections whose first request has not been read
+	// yet (net/http drops such a request once shutdown begins).
+	fresh      sync.Map // net.Conn → struct{}
+	freshCount atomic.Int64
+}
+
+// trackFresh counts connections between their accept and their first
+// request.
+func (l *Listener) trackFresh(c net.Conn, st http.ConnState) {
+	if st == http.StateNew {
+		l.fresh.Store(c, struct{}{})
+		l.freshCount.Add(1)
+	} else if _, ok := l.fresh.LoadAndDelete(c); ok {
+		l.freshCount.Add(-1)
+	}
+}
+
+// Options are what Listen needs besides the listener's config.
+type Options struct {
+	// Base is the context of every request: cancelling it (with a
+	// cause) ends the requests still in flight, which is how a drain
+	// that ran out of time stops them with an answer rather than a cut
+	// connection.
+	Base context.Context
+	// Certs is a TLS listener's first certificate set (as compiled into
+	// the plan; nil: read from the config).
+	Certs *CertSet
+	// Socket is an already listening socket to serve on (handed over by
+	// a process being replaced); nil: bind the config's address.
+	Socket  net.Listener
+	Handler http.Handler
+	Log     *slog.Logger
 }
 
 // Listen binds a listener and prepares its server; Serve starts it. The
 // handler sees a *ConnInfo in every request context (ConnInfoFrom).
-//
-// Every request's context derives from base: cancelling base (with a
-// cause) ends the requests still in flight, which is how a drain that ran
-// out of time stops them with an answer rather than a cut connection.
-//
-// set is the TLS listener's first certificate set (as compiled into the
-// plan; nil: read from the config).
-func Listen(base context.Context, cfg config.Listener, set *CertSet, handler http.Handler, logger *slog.Logger) (*Listener, error) {
+func Listen(cfg config.Listener, o Options) (*Listener, error) {
 	var tlsConf *tls.Config
 	var certs *Certs
 	if cfg.TLS != nil {
+		set := o.Certs
 		if set == nil {
 			var err error
 			if set, err = LoadCertSet(cfg.TLS); err != nil {
@@ -227,18 +259,21 @@ func Listen(base context.Context, cfg config.Listener, set *CertSet, handler htt
 			tlsConf.ClientCAs = pool
 		}
 	}
-	ln, err := net.Listen("tcp", cfg.Address)
-	if err != nil {
-		return nil, fmt.Errorf("listener %s: %w", cfg.Name, err)
+	ln := o.Socket
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", cfg.Address); err != nil {
+			return nil, fmt.Errorf("listener %s: %w", cfg.Name, err)
+		}
 	}
 	lim := newLimiter(cfg.Limits.MaxConnections, cfg.Limits.MaxConnectionsPerIP)
 	acc := newAcceptor(ln, cfg.Name, lim, tlsConf, cfg.Limits.ReadHeaderTimeout.D())
 	if tlsConf != nil {
 		rotateTickets(tlsConf, TicketRotation, acc.done)
 	}
-	l := &Listener{Name: cfg.Name, acc: acc, lim: lim, Certs: certs}
+	l := &Listener{Name: cfg.Name, acc: acc, lim: lim, Certs: certs, served: make(chan struct{})}
 	l.srv = &http.Server{
-		Handler: handler,
+		Handler: o.Handler,
 		// "OPTIONS *" reaches the gateway (which refuses it) instead of
 		// being answered by net/http.
 		DisableGeneralOptionsHandler: true,
@@ -248,14 +283,14 @@ func Listen(base context.Context, cfg config.Listener, set *CertSet, handler htt
 		IdleTimeout:                  cfg.Limits.IdleTimeout.D(),
 		MaxHeaderBytes:               int(cfg.Limits.MaxHeaderBytes),
 		TLSConfig:                    tlsConf,
-		ErrorLog:                     log.New(logWriter{logger}, "", 0),
+		ErrorLog:                     log.New(logWriter{o.Log}, "", 0),
 		HTTP2: &http.HTTP2Config{
 			MaxConcurrentStreams:      250,
 			MaxDecoderHeaderTableSize: 4096,
 			MaxEncoderHeaderTableSize: 4096,
 			MaxReadFrameSize:          1 << 20,
 		},
-		BaseContext: func(net.Listener) context.Context { return base },
+		BaseContext: func(net.Listener) context.Context { return o.Base },
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			switch cc := c.(type) {
 			case *inspectedConn:
@@ -267,6 +302,7 @@ func Listen(base context.Context, cfg config.Listener, set *CertSet, handler htt
 			return context.WithValue(ctx, connInfoKey{}, &ConnInfo{Listener: cfg.Name})
 		},
 		ConnState: func(c net.Conn, st http.ConnState) {
+			l.trackFresh(c, st)
 			if st == http.StateClosed {
 				lim.release(c)
 			}
@@ -285,6 +321,8 @@ func (l *Listener) Addr() net.Addr { return l.acc.Addr() }
 
 // Serve serves until Shutdown; it returns nil after a clean shutdown.
 func (l *Listener) Serve() error {
+	l.serving.Store(true)
+	defer close(l.served)
 	err := l.srv.Serve(l.acc)
 	if err == http.ErrServerClosed {
 		return nil
@@ -306,9 +344,42 @@ func (l *Listener) Shutdown(ctx context.Context) error {
 // closed, or ctx ends (its error then). It may be called again, with a
 // new deadline, after the caller has made the requests in flight end.
 func (l *Listener) Drain(ctx context.Context) error {
+	// Stop accepting first, and let every connection accepted so far
+	// reach its first request: net/http's shutdown closes a connection
+	// whose request it reads after shutdown began, unanswered (a client
+	// sees EOF), so shutdown waits until none is in that state.
+	l.acc.stopAccepting()
+	if l.serving.Load() {
+		l.awaitFirstRequests(ctx)
+	}
 	err := l.srv.Shutdown(ctx)
 	_ = l.acc.Close()
-	return err
+	if err != nil || !l.serving.Load() {
+		return err
+	}
+	// Connections whose TLS handshake was under way at the close are
+	// served still (the acceptor returns them until none is left, then
+	// Serve returns); wait for them too.
+	select {
+	case <-l.served:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return l.srv.Shutdown(ctx)
+}
+
+// awaitFirstRequests waits until no connection is in its TLS handshake
+// or before its first request, or ctx ends.
+func (l *Listener) awaitFirstRequests(ctx context.Context) {
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for l.acc.handshaking.Load() > 0 || l.freshCount.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // Close closes every connection at once, requests in flight included.
@@ -317,6 +388,19 @@ func (l *Listener) Close() { _ = l.srv.Close() }
 // HandshakeFailures are the TLS handshakes that failed so far, by reason
 // (Handshake*).
 func (l *Listener) HandshakeFailures() map[string]uint64 { return l.acc.failed.snapshot() }
+
+// File returns a duplicate of the listening socket, to hand over to a
+// successor process.
+func (l *Listener) File() (*os.File, error) { return SocketFile(l.acc.Listener) }
+
+// SocketFile duplicates a TCP listening socket's descriptor.
+func SocketFile(ln net.Listener) (*os.File, error) {
+	tl, ok := ln.(*net.TCPListener)
+	if !ok {
+		return nil, fmt.Errorf("%s: not a TCP listener", ln.Addr())
+	}
+	return tl.File()
+}
 
 // Connections is the number of open connections.
 func (l *Listener) Connections() int { return l.lim.count() }

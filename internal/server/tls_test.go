@@ -25,9 +25,9 @@ func tlsListener(t *testing.T) (*Listener, *testpki.CA) {
 		TLS: &config.ListenerTLS{Certificates: []config.CertificateFiles{{CertFile: cert, KeyFile: key}}},
 		Limits: config.ListenerLimits{ReadHeaderTimeout: config.Duration(500 * time.Millisecond), ReadTimeout: config.Duration(5 * time.Second),
 			WriteTimeout: config.Duration(5 * time.Second), IdleTimeout: config.Duration(5 * time.Second), MaxHeaderBytes: 1 << 16, MaxConnections: 100}}
-	l, err := Listen(context.Background(), cfg, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	l, err := Listen(cfg, Options{Base: context.Background(), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok")
-	}), slog.New(slog.DiscardHandler))
+	}), Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
