@@ -63,6 +63,14 @@ if ! command -v testssl >/dev/null 2>&1; then
 	apt-get install -y -qq testssl.sh >/dev/null
 fi
 export RAMPART_REQUIRE_TESTSSL=1
+# buildah builds the container image (from scratch: nothing to pull).
+if ! command -v buildah >/dev/null 2>&1; then
+	echo "installing buildah (Debian package)"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >/dev/null
+	apt-get install -y -qq buildah >/dev/null
+fi
+export RAMPART_REQUIRE_BUILDAH=1
 
 echo "== go test -race"
 # One line per package, the output of any failed test, and the skipped
