@@ -95,7 +95,8 @@ func serve(cfg *config.Config, ro runOptions, log *slog.Logger, stderr io.Writer
 	reload := func(reason string) { reloadFile(g, path, reason, log) }
 	go keepVaultTokenAlive(ctx, g, log)
 	if path != "" && watch {
-		if err := gateway.Watch(ctx, path, log, func() { reload("file change") }); err != nil {
+		files := func() []string { return append([]string{path}, g.Plan().Config.WatchedFiles()...) }
+		if err := gateway.Watch(ctx, files, log, func() { reload("file change") }); err != nil {
 			log.Warn("config watch unavailable; reload with SIGHUP", "error", err.Error())
 		}
 	}

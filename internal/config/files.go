@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // fileField is a config key naming a file.
@@ -100,6 +101,22 @@ func (c *Config) fileFields() []fileField {
 		}
 	}
 	return ff
+}
+
+// WatchedFiles are the files a reload re-reads that change on their own,
+// without a config edit: the listeners' certificates and keys (renewed
+// by cert-manager or a cron job) and client CRLs.
+func (c *Config) WatchedFiles() []string {
+	var out []string
+	for _, l := range c.Listeners {
+		if t := l.TLS; t != nil {
+			out = append(out, t.CertFile, t.KeyFile, t.ClientCRLFile)
+			for _, f := range t.Certificates {
+				out = append(out, f.CertFile, f.KeyFile)
+			}
+		}
+	}
+	return slices.DeleteFunc(out, func(f string) bool { return f == "" })
 }
 
 // resolvePaths makes every relative file path relative to the config

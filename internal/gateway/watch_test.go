@@ -28,7 +28,7 @@ func TestWatchWaitsForSlowWrite(t *testing.T) {
 	var loaded []int
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	err := Watch(ctx, path, slog.New(slog.DiscardHandler), func() {
+	err := Watch(ctx, func() []string { return []string{path} }, slog.New(slog.DiscardHandler), func() {
 		cfg, err := config.Load(path)
 		mu.Lock()
 		defer mu.Unlock()
