@@ -38,7 +38,8 @@ var CipherSuites = []uint16{
 // others chosen by server name. Reloads swap the set atomically, so
 // rotation needs no restart and drops no connection.
 type Certs struct {
-	cur atomic.Pointer[CertSet]
+	cur     atomic.Pointer[CertSet]
+	stapler *stapler // nil: no OCSP stapling (the admin listener)
 }
 
 // CertSet is one generation of a listener's certificates.
@@ -127,8 +128,14 @@ func (c *Certs) Load(certFile, keyFile string) error {
 	return nil
 }
 
-// Set makes a set current.
-func (c *Certs) Set(s *CertSet) { c.cur.Store(s) }
+// Set makes a set current (and staples OCSP responses to it in the
+// background).
+func (c *Certs) Set(s *CertSet) {
+	c.cur.Store(s)
+	if c.stapler != nil {
+		go c.stapler.run(c, s)
+	}
+}
 
 // LoadCertificate reads a PEM certificate chain and key.
 func LoadCertificate(certFile, keyFile string) (*tls.Certificate, error) {
@@ -244,7 +251,7 @@ func Listen(cfg config.Listener, o Options) (*Listener, error) {
 				return nil, err
 			}
 		}
-		certs = &Certs{}
+		certs = &Certs{stapler: &stapler{client: &http.Client{}, log: o.Log, done: o.Base.Done(), now: time.Now}}
 		certs.Set(set)
 		tlsConf = TLSConfig(certs)
 		if f := cfg.TLS.ClientCAFile; f != "" {
