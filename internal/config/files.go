@@ -48,19 +48,7 @@ func (c *Config) fileFields() []fileField {
 	}
 	for i := range c.Listeners {
 		if t := c.Listeners[i].TLS; t != nil {
-			base := fmt.Sprintf("listeners[%d].tls.", i)
-			add(base+"cert_file", &t.CertFile, true)
-			add(base+"key_file", &t.KeyFile, true)
-			for j := range t.Certificates {
-				add(fmt.Sprintf("%scertificates[%d].cert_file", base, j), &t.Certificates[j].CertFile, true)
-				add(fmt.Sprintf("%scertificates[%d].key_file", base, j), &t.Certificates[j].KeyFile, true)
-			}
-			add(base+"client_ca_file", &t.ClientCAFile, true)
-			add(base+"client_crl_file", &t.ClientCRLFile, true)
-			if a := t.ACME; a != nil {
-				add(base+"acme.ca_root_file", &a.CARootFile, true)
-				add(base+"acme.storage_dir", &a.StorageDir, false)
-			}
+			listenerTLSFiles(add, fmt.Sprintf("listeners[%d].tls.", i), t)
 		}
 	}
 	for i := range c.Upstreams {
@@ -101,6 +89,22 @@ func (c *Config) fileFields() []fileField {
 		}
 	}
 	return ff
+}
+
+// listenerTLSFiles lists a TLS listener's files.
+func listenerTLSFiles(add func(string, *string, bool), base string, t *ListenerTLS) {
+	add(base+"cert_file", &t.CertFile, true)
+	add(base+"key_file", &t.KeyFile, true)
+	for j := range t.Certificates {
+		add(fmt.Sprintf("%scertificates[%d].cert_file", base, j), &t.Certificates[j].CertFile, true)
+		add(fmt.Sprintf("%scertificates[%d].key_file", base, j), &t.Certificates[j].KeyFile, true)
+	}
+	add(base+"client_ca_file", &t.ClientCAFile, true)
+	add(base+"client_crl_file", &t.ClientCRLFile, true)
+	if a := t.ACME; a != nil {
+		add(base+"acme.ca_root_file", &a.CARootFile, true)
+		add(base+"acme.storage_dir", &a.StorageDir, false)
+	}
 }
 
 // WatchedFiles are the files a reload re-reads that change on their own,

@@ -244,26 +244,9 @@ func Listen(cfg config.Listener, o Options) (*Listener, error) {
 	var tlsConf *tls.Config
 	var certs *Certs
 	if cfg.TLS != nil {
-		set := o.Certs
-		if set == nil {
-			var err error
-			if set, err = LoadCertSet(cfg.TLS); err != nil {
-				return nil, err
-			}
-		}
-		certs = &Certs{stapler: &stapler{client: &http.Client{}, log: o.Log, done: o.Base.Done(), now: time.Now}}
-		certs.Set(set)
-		tlsConf = TLSConfig(certs)
-		if f := cfg.TLS.ClientCAFile; f != "" {
-			pool, err := pki.CAPool(f)
-			if err != nil {
-				return nil, fmt.Errorf("listener %s: client_ca_file: %w", cfg.Name, err)
-			}
-			// Verified when presented; routes decide whether one is
-			// required. Only this bundle is trusted, never the system
-			// pool.
-			tlsConf.ClientAuth = tls.VerifyClientCertIfGiven
-			tlsConf.ClientCAs = pool
+		var err error
+		if tlsConf, certs, err = listenerTLS(cfg, o); err != nil {
+			return nil, err
 		}
 	}
 	ln := o.Socket
@@ -321,6 +304,31 @@ func Listen(cfg config.Listener, o Options) (*Listener, error) {
 	protos.SetHTTP2(tlsConf != nil)
 	l.srv.Protocols = &protos
 	return l, nil
+}
+
+// listenerTLS is a TLS listener's configuration and certificates.
+func listenerTLS(cfg config.Listener, o Options) (*tls.Config, *Certs, error) {
+	set := o.Certs
+	if set == nil {
+		var err error
+		if set, err = LoadCertSet(cfg.TLS); err != nil {
+			return nil, nil, err
+		}
+	}
+	certs := &Certs{stapler: &stapler{client: &http.Client{}, log: o.Log, done: o.Base.Done(), now: time.Now}}
+	certs.Set(set)
+	conf := TLSConfig(certs)
+	if f := cfg.TLS.ClientCAFile; f != "" {
+		pool, err := pki.CAPool(f)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listener %s: client_ca_file: %w", cfg.Name, err)
+		}
+		// Verified when presented; routes decide whether one is required.
+		// Only this bundle is trusted, never the system pool.
+		conf.ClientAuth = tls.VerifyClientCertIfGiven
+		conf.ClientCAs = pool
+	}
+	return conf, certs, nil
 }
 
 // Addr is the bound address (useful with port 0).
