@@ -18,58 +18,35 @@ echo "== go vet"
 go vet ./...
 
 echo "== services"
-# Redis for the shared rate-limit tests: installed from Debian when
-# missing; each test starts its own private instance on a free loopback
-# port and stops it.
-if ! command -v redis-server >/dev/null 2>&1; then
-	echo "installing redis-server (Debian package)"
+# need COMMAND PACKAGE installs PACKAGE from Debian when COMMAND is
+# missing. A package may start a system service the tests do not use
+# (redis-server would): Debian's policy-rc.d (exit 101: "not allowed")
+# keeps it from starting, so nothing needs stopping afterwards. Each test
+# starts its own private instances on free loopback ports and stops them.
+updated=""
+need() {
+	command -v "$1" >/dev/null 2>&1 && return
+	echo "installing $2 (Debian package)"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >/dev/null
-	# The package would start a system instance the tests do not use:
-	# Debian's policy-rc.d (exit 101: "not allowed") keeps it from starting,
-	# so nothing needs stopping afterwards.
-	own_policy=""
+	[ -n "$updated" ] || { apt-get update -qq >/dev/null; updated=1; }
+	local own_policy=""
 	if [ ! -e /usr/sbin/policy-rc.d ]; then
 		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
 		chmod +x /usr/sbin/policy-rc.d
 		own_policy=1
 	fi
-	apt-get install -y -qq redis-server >/dev/null
+	apt-get install -y -qq "$2" >/dev/null
 	[ -z "$own_policy" ] || rm -f /usr/sbin/policy-rc.d
-fi
+}
+need redis-server redis-server       # shared rate limits, bans, ACME storage
 export RAMPART_REQUIRE_REDIS=1
-# Headless Chromium for the dashboard test (driven with chromedp).
-if ! command -v chromium >/dev/null 2>&1; then
-	echo "installing chromium (Debian package)"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >/dev/null
-	apt-get install -y -qq chromium >/dev/null
-fi
+need chromium chromium               # the dashboard and docs portal tests (chromedp)
 export RAMPART_REQUIRE_CHROMIUM=1
-# systemd-analyze grades the systemd unit under deploy/ (offline: it needs
-# no running systemd).
-if ! command -v systemd-analyze >/dev/null 2>&1; then
-	echo "installing systemd (Debian package, for systemd-analyze)"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >/dev/null
-	apt-get install -y -qq systemd >/dev/null
-fi
+need systemd-analyze systemd         # grades the systemd unit (offline)
 export RAMPART_REQUIRE_SYSTEMD_ANALYZE=1
-# testssl.sh grades the TLS listeners (scripts/tls-grade.sh).
-if ! command -v testssl >/dev/null 2>&1; then
-	echo "installing testssl.sh (Debian package)"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >/dev/null
-	apt-get install -y -qq testssl.sh >/dev/null
-fi
+need testssl testssl.sh              # grades the TLS listeners (scripts/tls-grade.sh)
 export RAMPART_REQUIRE_TESTSSL=1
-# buildah builds the container image (from scratch: nothing to pull).
-if ! command -v buildah >/dev/null 2>&1; then
-	echo "installing buildah (Debian package)"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >/dev/null
-	apt-get install -y -qq buildah >/dev/null
-fi
+need buildah buildah                 # builds the container image (from scratch)
 export RAMPART_REQUIRE_BUILDAH=1
 
 echo "== go test -race"

@@ -78,12 +78,20 @@ func NewMetrics(g Gauges) *Metrics {
 			Help: "Security events dropped because a queue was full."}, g.EventsDropped))
 	}
 	if g.UpstreamHealth != nil {
-		m.reg.MustRegister(&healthCollector{report: g.UpstreamHealth, desc: prometheus.NewDesc("rampart_upstream_healthy",
-			"1 when the upstream target is healthy (active checks, passive ejection), else 0.", []string{"upstream", "target"}, nil)})
+		m.reg.MustRegister(&pairCollector{desc: prometheus.NewDesc("rampart_upstream_healthy",
+			"1 when the upstream target is healthy (active checks, passive ejection), else 0.", []string{"upstream", "target"}, nil),
+			kind: prometheus.GaugeValue, each: func(emit func(a, b string, v float64)) {
+				g.UpstreamHealth(func(upstream, target string, healthy bool) {
+					emit(upstream, target, map[bool]float64{true: 1}[healthy])
+				})
+			}})
 	}
 	if g.HandshakeFailures != nil {
-		m.reg.MustRegister(&handshakeCollector{report: g.HandshakeFailures, desc: prometheus.NewDesc("rampart_tls_handshake_failures_total",
-			"TLS handshakes refused or failed, by listener and reason.", []string{"listener", "reason"}, nil)})
+		m.reg.MustRegister(&pairCollector{desc: prometheus.NewDesc("rampart_tls_handshake_failures_total",
+			"TLS handshakes refused or failed, by listener and reason.", []string{"listener", "reason"}, nil),
+			kind: prometheus.CounterValue, each: func(emit func(a, b string, v float64)) {
+				g.HandshakeFailures(func(listener, reason string, n uint64) { emit(listener, reason, float64(n)) })
+			}})
 	}
 	m.configVer.Set(1)
 	m.lastReload.SetToCurrentTime()
@@ -194,32 +202,15 @@ func statusClass(s int) string {
 	return "1xx"
 }
 
-type healthCollector struct {
-	report func(func(upstream, target string, healthy bool))
-	desc   *prometheus.Desc
+// pairCollector reports series with two labels, read at scrape time.
+type pairCollector struct {
+	desc *prometheus.Desc
+	kind prometheus.ValueType
+	each func(emit func(a, b string, v float64))
 }
 
-func (c *healthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c *pairCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
-func (c *healthCollector) Collect(ch chan<- prometheus.Metric) {
-	c.report(func(upstream, target string, healthy bool) {
-		v := 0.0
-		if healthy {
-			v = 1
-		}
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, v, upstream, target)
-	})
-}
-
-type handshakeCollector struct {
-	report func(func(listener, reason string, n uint64))
-	desc   *prometheus.Desc
-}
-
-func (c *handshakeCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-
-func (c *handshakeCollector) Collect(ch chan<- prometheus.Metric) {
-	c.report(func(listener, reason string, n uint64) {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(n), listener, reason)
-	})
+func (c *pairCollector) Collect(ch chan<- prometheus.Metric) {
+	c.each(func(a, b string, v float64) { ch <- prometheus.MustNewConstMetric(c.desc, c.kind, v, a, b) })
 }

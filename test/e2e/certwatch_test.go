@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -55,25 +54,13 @@ routes: [{id: app, prefix: /, upstream: app, public: true}]
 	}
 	var ok, failed atomic.Int64
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 100000; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if _, err := serial(); err != nil {
-					failed.Add(1)
-				} else {
-					ok.Add(1)
-				}
-			}
-		}()
-	}
+	wait := repeat(3, stop, func(int) {
+		if _, err := serial(); err != nil {
+			failed.Add(1)
+		} else {
+			ok.Add(1)
+		}
+	})
 	// The renewal: key, then certificate, each replaced by a rename.
 	renewed := ca.Server(t, "api.rampart.test")
 	tmp := t.TempDir()
@@ -90,7 +77,7 @@ routes: [{id: app, prefix: /, upstream: app, public: true}]
 	}
 	time.Sleep(200 * time.Millisecond)
 	close(stop)
-	wg.Wait()
+	wait()
 	if after == before || failed.Load() != 0 {
 		t.Fatalf("renewed certificate served: %v; %d handshakes, %d failed", after != before, ok.Load(), failed.Load())
 	}

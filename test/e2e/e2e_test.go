@@ -82,6 +82,14 @@ func start(t *testing.T, args ...string) *proc {
 	p := &proc{cmd: exec.Command(binary, args...), done: make(chan struct{})}
 	p.cmd.Stdout = lockedWriter{&p.mu, &p.stdout}
 	p.cmd.Stderr = lockedWriter{&p.mu, &p.stderr}
+	launch(t, p)
+	return p
+}
+
+// launch starts p's command, and kills it at the end of the test if it
+// is still running.
+func launch(t *testing.T, p *proc) {
+	t.Helper()
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +102,27 @@ func start(t *testing.T, args ...string) *proc {
 			<-p.done
 		}
 	})
-	return p
+}
+
+// repeat calls fn in n goroutines, each until stop is closed (or a
+// bound of 200,000 calls); the returned wait waits for them.
+func repeat(n int, stop <-chan struct{}, fn func(worker int)) (wait func()) {
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 200000 {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				fn(i)
+			}
+		}()
+	}
+	return wg.Wait
 }
 
 func (p *proc) output() (string, string) {

@@ -54,44 +54,41 @@ routes: [{id: app, prefix: /, upstream: app, public: true}]
 	waitListening(t, secure)
 
 	var ok, failed atomic.Int64
-	stop := make(chan struct{})
-	var stopOnce sync.Once
-	var wg sync.WaitGroup
-	t.Cleanup(func() { stopOnce.Do(func() { close(stop) }); wg.Wait() })
 	var errMu sync.Mutex
 	var errs []string
-	for i, c := range []struct {
+	var clients []func() error
+	for _, c := range []struct {
 		url       string
 		keepAlive bool
 	}{{"http://" + plain + "/", true}, {"http://" + plain + "/", false}, {"https://" + secure + "/", true}, {"https://" + secure + "/", false}} {
 		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: !c.keepAlive,
 			TLSClientConfig: &tls.Config{ServerName: "api.rampart.test", RootCAs: ca.Pool()}}}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := 0; n < 200000; n++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := client.Get(c.url)
-				if err == nil {
-					b, _ := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode == 200 && string(b) == "ok" {
-						ok.Add(1)
-						continue
-					}
-					err = fmt.Errorf("status %d %q", resp.StatusCode, b)
-				}
-				failed.Add(1)
-				errMu.Lock()
-				errs = append(errs, fmt.Sprintf("%s client %d: %v", time.Now().Format("15:04:05.000000"), i, err))
-				errMu.Unlock()
+		clients = append(clients, func() error {
+			resp, err := client.Get(c.url)
+			if err != nil {
+				return err
 			}
-		}()
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || string(b) != "ok" {
+				return fmt.Errorf("status %d %q", resp.StatusCode, b)
+			}
+			return nil
+		})
 	}
+	stop := make(chan struct{})
+	var stopOnce sync.Once
+	wait := repeat(len(clients), stop, func(i int) {
+		if err := clients[i](); err != nil {
+			failed.Add(1)
+			errMu.Lock()
+			errs = append(errs, fmt.Sprintf("%s client %d: %v", time.Now().Format("15:04:05.000000"), i, err))
+			errMu.Unlock()
+			return
+		}
+		ok.Add(1)
+	})
+	t.Cleanup(func() { stopOnce.Do(func() { close(stop) }); wait() })
 	time.Sleep(300 * time.Millisecond)
 	for round := 1; round <= 3; round++ {
 		before, began := ok.Load(), time.Now()
@@ -129,7 +126,7 @@ routes: [{id: app, prefix: /, upstream: app, public: true}]
 		t.Logf("round %d (began %s, old exited by %s): handed over; %d requests so far, %d failed", round, began.Format("15:04:05.000000"), exited.Format("15:04:05.000000"), ok.Load(), failed.Load())
 	}
 	stopOnce.Do(func() { close(stop) })
-	wg.Wait()
+	wait()
 	if failed.Load() != 0 {
 		logs, _ := filepath.Glob(filepath.Join(dir, "rampart-*.log"))
 		for _, f := range logs {
@@ -162,20 +159,9 @@ func startLogged(t *testing.T, dir string, args ...string) loggedProc {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer f.Close()
 	p := &proc{cmd: exec.Command(binary, args...), done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = f, f
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
+	launch(t, p)
 	return loggedProc{proc: p, file: file}
 }
