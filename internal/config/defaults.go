@@ -233,6 +233,9 @@ func (c *Config) routeDefaults(r *Route) {
 	if v := r.Validate; v != nil && v.Multipart != nil {
 		setInt(&v.Multipart.MaxParts, 100)
 	}
+	if i := r.Idempotency; i != nil {
+		c.idempotencyDefaults(i)
+	}
 	if v := r.Validate; v != nil && v.JSON != nil {
 		setInt(&v.JSON.MaxDepth, 32)
 		setInt(&v.JSON.MaxElements, 10000)
@@ -396,4 +399,21 @@ func (c *Config) observabilityDefaults() {
 	if c.AccessLog.Output == "" {
 		c.AccessLog.Output = "stdout"
 	}
+}
+
+func (c *Config) idempotencyDefaults(i *Idempotency) {
+	setDur(&i.TTL, 24*time.Hour)
+	if i.Store == "" {
+		i.Store = "local"
+		if c.RateLimiting.Redis != nil {
+			i.Store = "redis"
+		}
+	}
+	if len(i.Methods) == 0 {
+		i.Methods = []string{"POST", "PATCH"}
+	}
+	if i.MaxResponseBytes == 0 {
+		i.MaxResponseBytes = 256 << 10
+	}
+	setInt(&i.MaxKeys, 100000)
 }

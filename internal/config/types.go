@@ -145,6 +145,26 @@ type RouteDiscovery struct {
 	Sample *float64 `yaml:"sample"`
 }
 
+// Idempotency configures Idempotency-Key handling on a route (the IETF
+// httpapi draft "The Idempotency-Key HTTP Header Field").
+type Idempotency struct {
+	// Required refuses a request without a key (400).
+	Required bool `yaml:"required"`
+	// TTL is how long a response is kept for retries. Default 24h.
+	TTL Duration `yaml:"ttl"`
+	// Store is where keys and responses are kept: "redis" (shared by
+	// every instance; the default with rate_limiting.redis) or "local".
+	Store string `yaml:"store" enum:"local,redis"`
+	// Methods the keys apply to. Default POST and PATCH.
+	Methods []string `yaml:"methods"`
+	// MaxResponseBytes bounds a stored response body; a longer response
+	// is not stored (a retry gets 409). Default 256KiB.
+	MaxResponseBytes ByteSize `yaml:"max_response_bytes"`
+	// MaxKeys bounds the keys kept in the local store (oldest evicted
+	// first). Default 100000.
+	MaxKeys int `yaml:"max_keys"`
+}
+
 // Docs configures the published API document.
 type Docs struct {
 	// Title and Version of the document's info. Default "API", "1.0".
@@ -550,6 +570,9 @@ type Route struct {
 	RateLimits []RateLimit `yaml:"rate_limits"`
 	// MaxInFlight bounds the route's concurrent requests (429 beyond).
 	MaxInFlight int `yaml:"max_in_flight"`
+	// Idempotency honours the Idempotency-Key request header: a retry
+	// gets the first request's response without reaching the service.
+	Idempotency *Idempotency `yaml:"idempotency"`
 	// Validate checks the request's input before it is forwarded.
 	Validate *Validate `yaml:"validate"`
 	// WAF inspects requests with Coraza and the OWASP Core Rule Set.

@@ -519,6 +519,30 @@ func (c *Config) validateRouteStages(p *Problems, base string, i int, r Route) {
 	if r.MaxInFlight < 0 {
 		p.Add(base+".max_in_flight", "must not be negative")
 	}
+	if i := r.Idempotency; i != nil {
+		c.validateIdempotency(p, base+".idempotency", i)
+	}
+}
+
+// validateIdempotency checks a route's idempotency section.
+func (c *Config) validateIdempotency(p *Problems, base string, i *Idempotency) {
+	if i.Store == "redis" && c.RateLimiting.Redis == nil {
+		p.Add(base+".store", "redis needs rate_limiting.redis")
+	}
+	if i.TTL.D() < time.Minute || i.TTL.D() > 30*24*time.Hour {
+		p.Add(base+".ttl", "want between 1m and 30d")
+	}
+	for j, m := range i.Methods {
+		if m == "GET" || m == "HEAD" || m == "OPTIONS" || m != strings.ToUpper(m) || m == "" {
+			p.Add(fmt.Sprintf("%s.methods[%d]", base, j), "%q: want an upper-case method that changes state (POST, PATCH, PUT, DELETE)", m)
+		}
+	}
+	if i.MaxResponseBytes < 0 || i.MaxResponseBytes > 16<<20 {
+		p.Add(base+".max_response_bytes", "want at most 16MiB")
+	}
+	if i.MaxKeys < 1 {
+		p.Add(base+".max_keys", "must be positive")
+	}
 }
 
 // validateMultipart checks a route's multipart limits.

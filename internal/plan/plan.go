@@ -20,6 +20,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/authn"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/discovery"
+	"github.com/rampart-gw/rampart/internal/idempotency"
 	"github.com/rampart-gw/rampart/internal/ipfilter"
 	"github.com/rampart-gw/rampart/internal/openapi"
 	"github.com/rampart-gw/rampart/internal/pipeline"
@@ -49,6 +50,7 @@ type Plan struct {
 	jwksRoute *Route
 	docs      *apidocs.Document // the published API document (nil without a docs section)
 	access    []*ipfilter.Rules // every compiled access section (their file watchers)
+	secrets   *store.Store      // the state store (nil without state.master_key): seals stored responses
 }
 
 // State is what a plan's stages use that outlives the plan: revocations
@@ -66,13 +68,36 @@ type State struct {
 	// CheckOnly compiles without writing anything (a config check): a
 	// missing assertion key is not created.
 	CheckOnly bool
+	// idem are the routes' local Idempotency-Key stores, by route id:
+	// keys outlive reloads.
+	idem *idemStores
+}
+
+// idemStores are the local idempotency stores (shared by every copy of
+// a State; used only while compiling, under the reload lock).
+type idemStores struct {
+	byRoute map[string]*idempotency.Local
+}
+
+// idempotencyStore returns route's local store, made on first use.
+func (s *State) idempotencyStore(route string, max int, now func() time.Time) *idempotency.Local {
+	if s.idem == nil {
+		s.idem = &idemStores{byRoute: map[string]*idempotency.Local{}}
+	}
+	l := s.idem.byRoute[route]
+	if l == nil {
+		l = idempotency.NewLocal(max, now)
+		s.idem.byRoute[route] = l
+	}
+	return l
 }
 
 // NewState makes the state of a first plan; guard returns the abuse guard
 // (nil when detection is off).
 func NewState(cfg *config.Config, deps pipeline.Deps, guard func() *abuse.Guard) *State {
 	st := &State{JTIs: authn.NewJTIStore(), Limits: ratelimit.NewLocal(cfg.RateLimiting.MaxKeys),
-		Quotas: ratelimit.NewLocalQuotas(), Shared: ratelimit.OpenShared(cfg.RateLimiting.Redis, nil), Guard: guard}
+		Quotas: ratelimit.NewLocalQuotas(), Shared: ratelimit.OpenShared(cfg.RateLimiting.Redis, nil), Guard: guard,
+		idem: &idemStores{byRoute: map[string]*idempotency.Local{}}}
 	st.discover(cfg, deps)
 	return st
 }
@@ -137,6 +162,7 @@ func Compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, st *State) (*Pl
 	if err != nil {
 		errs = append(errs, cfg.Problem("state.master_key", "%v", err))
 	}
+	p.secrets = secrets
 	p.authn, e = authn.Compile(cfg, deps, prev.authn, secrets)
 	errs = append(errs, e...)
 	errs = append(errs, p.compileAssertion(cfg, !st.CheckOnly, secrets, deps.Now())...)

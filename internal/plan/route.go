@@ -8,6 +8,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/cors"
 	"github.com/rampart-gw/rampart/internal/discovery"
+	"github.com/rampart-gw/rampart/internal/idempotency"
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 	"github.com/rampart-gw/rampart/internal/proxy"
@@ -62,6 +63,7 @@ var routeStages = [...]struct {
 	{"abuse_account", "abuse_account", func(b *routeBuild) (pipeline.Middleware, error) {
 		return abuse.AccountStage(b.r.AbuseAccount, b.st.Guard), nil
 	}},
+	{"idempotency", "idempotency", (*routeBuild).idempotency},
 	{"discover", "discovery", func(b *routeBuild) (pipeline.Middleware, error) {
 		return discovery.Stage(b.r, b.p.Config.Discovery, b.st.Discovery, b.deps.Now), nil
 	}},
@@ -88,6 +90,26 @@ func (b *routeBuild) authenticate() (pipeline.Middleware, error) {
 
 func (b *routeBuild) quota() (pipeline.Middleware, error) {
 	return ratelimit.QuotaStage(b.r, b.st.Shared.Quotas(b.st.Quotas), b.deps.Now), nil
+}
+
+// idempotency compiles the route's Idempotency-Key stage: its keys live
+// in Redis or in a local store kept across reloads (per route).
+func (b *routeBuild) idempotency() (pipeline.Middleware, error) {
+	c := b.r.Idempotency
+	if c == nil {
+		return nil, nil
+	}
+	var st idempotency.Store
+	if c.Store == "redis" && b.st.Shared != nil {
+		prefix := ""
+		if r := b.p.Config.RateLimiting.Redis; r != nil {
+			prefix = r.KeyPrefix
+		}
+		st = idempotency.NewRedis(b.st.Shared.Client(), prefix)
+	} else {
+		st = b.st.idempotencyStore(b.r.ID, c.MaxKeys, b.deps.Now)
+	}
+	return idempotency.Stage(b.r, st, b.p.secrets), nil
 }
 
 func (b *routeBuild) bodyLimit() (pipeline.Middleware, error) {

@@ -1,0 +1,254 @@
+// Package idempotency honours the Idempotency-Key request header (IETF
+// httpapi draft "The Idempotency-Key HTTP Header Field") on a route: the
+// first request with a key is forwarded and its response stored; a retry
+// with the same key and the same request gets that response without
+// reaching the service; the same key with another request is refused
+// (422), and so is a duplicate while the first is still in flight (409).
+// Keys are scoped by route and caller (the authenticated identity, else
+// the client address), so one caller can never replay another's answer.
+package idempotency
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/pipeline"
+	"github.com/rampart-gw/rampart/internal/store"
+)
+
+// Header is the request header that carries the key.
+const Header = "Idempotency-Key"
+
+// ReplayedHeader marks a response served from the store.
+const ReplayedHeader = "Idempotent-Replayed"
+
+// Decision codes.
+const (
+	CodeKeyMissing = "idempotency.key_missing" // 400: the route requires a key
+	CodeKeyInvalid = "idempotency.key_invalid" // 400: not a 1-255 character string
+	CodeKeyReused  = "idempotency.key_reused"  // 422: the key was used for another request
+	CodeConflict   = "idempotency.conflict"    // 409: the first request is in flight, or its response could not be kept
+)
+
+// lockTTL bounds an in-flight claim whose gateway died before the answer.
+const lockTTL = 2 * time.Minute
+
+// record is what a key holds.
+type record struct {
+	Fingerprint string      `json:"f"`
+	Done        bool        `json:"d,omitempty"`
+	Replayable  bool        `json:"r,omitempty"`
+	Status      int         `json:"s,omitempty"`
+	Header      http.Header `json:"h,omitempty"`
+	Body        []byte      `json:"b,omitempty"`
+}
+
+// stage is one route's compiled section.
+type stage struct {
+	route   string
+	cfg     config.Idempotency
+	store   Store
+	seal    *store.Store // nil: records stored in the clear
+	maxBody int64
+}
+
+// Stage returns the route's idempotency stage (nil without a section).
+// st is the store the section names; seal encrypts stored responses
+// (nil: none configured).
+func Stage(r config.Route, st Store, seal *store.Store) pipeline.Middleware {
+	c := r.Idempotency
+	if c == nil {
+		return nil
+	}
+	s := &stage{route: r.ID, cfg: *c, store: st, seal: seal, maxBody: int64(c.MaxResponseBytes)}
+	return s.middleware
+}
+
+func (s *stage) middleware(next pipeline.Handler) pipeline.Handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if !slices.Contains(s.cfg.Methods, r.Method) {
+			return next(w, r)
+		}
+		raw, present := r.Header[Header]
+		if !present {
+			if s.cfg.Required {
+				return pipeline.Deny(http.StatusBadRequest, CodeKeyMissing, "this operation needs an Idempotency-Key header")
+			}
+			return next(w, r)
+		}
+		key, ok := parseKey(raw)
+		if !ok {
+			return pipeline.Deny(http.StatusBadRequest, CodeKeyInvalid, "Idempotency-Key must be one string of 1 to 255 printable characters")
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return pipeline.BodyReadError(err)
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		return s.serve(w, r, next, s.scope(r, key), fingerprint(r, body))
+	}
+}
+
+// serve claims the key and forwards, or answers from what it holds.
+func (s *stage) serve(w http.ResponseWriter, r *http.Request, next pipeline.Handler, key, fp string) error {
+	ctx := r.Context()
+	claim, _ := s.encode(key, &record{Fingerprint: fp})
+	claimed, existing, err := s.store.Claim(ctx, key, claim, lockTTL)
+	if err != nil {
+		return pipeline.DenyErr(http.StatusServiceUnavailable, CodeConflict, "the idempotency store is unavailable", err)
+	}
+	if !claimed {
+		return s.answerExisting(w, key, fp, existing)
+	}
+	rec := &capture{ResponseWriter: w, max: s.maxBody}
+	err = next(rec, r)
+	if err != nil || rec.status >= 500 || rec.status == 0 {
+		// Not answered by the service, or it failed: a retry may try again.
+		_ = s.store.Release(context.WithoutCancel(ctx), key)
+		return err
+	}
+	done := &record{Fingerprint: fp, Done: true, Replayable: !rec.overflow, Status: rec.status}
+	if !rec.overflow {
+		done.Header, done.Body = rec.header, rec.body.Bytes()
+	}
+	if b, err := s.encode(key, done); err == nil {
+		_ = s.store.Put(context.WithoutCancel(ctx), key, b, s.cfg.TTL.D())
+	}
+	return nil
+}
+
+// answerExisting answers a request whose key is taken.
+func (s *stage) answerExisting(w http.ResponseWriter, key, fp string, raw []byte) error {
+	held, err := s.decode(key, raw)
+	switch {
+	case err != nil:
+		return pipeline.DenyErr(http.StatusConflict, CodeConflict, "this Idempotency-Key cannot be used", err)
+	case held.Fingerprint != fp:
+		return pipeline.Deny(http.StatusUnprocessableEntity, CodeKeyReused, "this Idempotency-Key was used for a different request")
+	case !held.Done:
+		e := pipeline.Deny(http.StatusConflict, CodeConflict, "a request with this Idempotency-Key is in progress")
+		e.Header = http.Header{"Retry-After": {"1"}}
+		return e
+	case !held.Replayable:
+		return pipeline.Deny(http.StatusConflict, CodeConflict, "the response to this Idempotency-Key was too large to keep")
+	}
+	h := w.Header()
+	for k, v := range held.Header {
+		h[k] = v
+	}
+	h.Set(ReplayedHeader, "true")
+	w.WriteHeader(held.Status)
+	_, _ = w.Write(held.Body)
+	return nil
+}
+
+// scope binds a key to the route and the caller.
+func (s *stage) scope(r *http.Request, key string) string {
+	caller := ""
+	if sc := pipeline.ScopeOf(r.Context()); sc != nil {
+		if id := sc.Identity; id != nil {
+			caller = "id\x00" + id.Issuer + "\x00" + id.Subject
+		} else {
+			caller = "ip\x00" + sc.ClientKey.String()
+		}
+	}
+	h := sha256.Sum256([]byte(s.route + "\x00" + caller + "\x00" + key))
+	return hex.EncodeToString(h[:])
+}
+
+// fingerprint identifies the request a key was first used for.
+func fingerprint(r *http.Request, body []byte) string {
+	h := sha256.New()
+	for _, part := range []string{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("Content-Type")} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	h.Write(body)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// parseKey accepts one header line: an sf-string ("...") as the draft
+// says, or a bare token as many clients send.
+func parseKey(lines []string) (string, bool) {
+	if len(lines) != 1 {
+		return "", false
+	}
+	k := strings.TrimSpace(lines[0])
+	if len(k) >= 2 && k[0] == '"' && k[len(k)-1] == '"' {
+		k = k[1 : len(k)-1]
+	}
+	if k == "" || len(k) > 255 {
+		return "", false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x20 || k[i] > 0x7e || k[i] == '"' || k[i] == '\\' {
+			return "", false
+		}
+	}
+	return k, true
+}
+
+func (s *stage) encode(key string, rec *record) ([]byte, error) {
+	b, err := json.Marshal(rec)
+	if err != nil || s.seal == nil {
+		return b, err
+	}
+	return s.seal.Seal("idempotency/"+key, b)
+}
+
+func (s *stage) decode(key string, b []byte) (*record, error) {
+	if s.seal != nil {
+		var err error
+		if b, err = s.seal.Open("idempotency/"+key, b); err != nil {
+			return nil, err
+		}
+	}
+	var rec record
+	return &rec, json.Unmarshal(b, &rec)
+}
+
+// capture passes a response through and keeps a copy of it, up to max
+// bytes of body.
+type capture struct {
+	http.ResponseWriter
+	max      int64
+	status   int
+	header   http.Header
+	body     bytes.Buffer
+	overflow bool
+}
+
+func (c *capture) WriteHeader(code int) {
+	if c.status == 0 {
+		c.status = code
+		c.header = c.ResponseWriter.Header().Clone()
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *capture) Write(p []byte) (int, error) {
+	if c.status == 0 {
+		c.WriteHeader(http.StatusOK)
+	}
+	if !c.overflow {
+		if int64(c.body.Len()+len(p)) > c.max {
+			c.overflow = true
+			c.body.Reset()
+		} else {
+			c.body.Write(p)
+		}
+	}
+	return c.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the connection (flushes).
+func (c *capture) Unwrap() http.ResponseWriter { return c.ResponseWriter }

@@ -1,0 +1,116 @@
+package idempotency
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/pipeline"
+	"github.com/rampart-gw/rampart/internal/store"
+	"github.com/rampart-gw/rampart/internal/testredis"
+)
+
+func TestParseKey(t *testing.T) {
+	for in, want := range map[string]string{`"abc"`: "abc", "abc": "abc", ` "a-b_c.9" `: "a-b_c.9", `""`: "", "": "",
+		strings.Repeat("x", 256): "", `a"b`: "", "a\\b": "", "ключ": "", "a\x7fb": ""} {
+		got, ok := parseKey([]string{in})
+		if got != want || ok != (want != "") {
+			t.Errorf("%q: %q %v", in, got, ok)
+		}
+	}
+	if _, ok := parseKey([]string{"a", "b"}); ok {
+		t.Error("two header lines accepted")
+	}
+}
+
+// The local store holds at most max keys (oldest out first) and forgets
+// expired ones.
+func TestLocalStoreBounds(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := NewLocal(3, func() time.Time { return now })
+	ctx := context.Background()
+	for _, k := range []string{"a", "b", "c", "d"} {
+		if ok, _, _ := l.Claim(ctx, k, []byte(k), time.Minute); !ok {
+			t.Fatal(k)
+		}
+	}
+	if l.Len() != 3 {
+		t.Fatalf("%d keys", l.Len())
+	}
+	if ok, _, _ := l.Claim(ctx, "a", []byte("a2"), time.Minute); !ok {
+		t.Fatal("the oldest key was not evicted")
+	}
+	if ok, held, _ := l.Claim(ctx, "d", []byte("x"), time.Minute); ok || string(held) != "d" {
+		t.Fatal("a held key was claimed again")
+	}
+	now = now.Add(2 * time.Minute)
+	if ok, _, _ := l.Claim(ctx, "d", []byte("x"), time.Minute); !ok {
+		t.Fatal("an expired key is still held")
+	}
+}
+
+// Redis: one of many parallel claims wins.
+func TestRedisClaimIsExclusive(t *testing.T) {
+	srv := testredis.Start(t, "")
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { c.Close() })
+	r := NewRedis(c, "test:")
+	var won atomic.Int64
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if ok, _, err := r.Claim(context.Background(), "k", []byte("v"), time.Minute); err == nil && ok {
+				won.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if won.Load() != 1 {
+		t.Fatalf("%d claims won", won.Load())
+	}
+}
+
+// Stored responses are sealed: the store holds no response text.
+func TestStoredResponsesSealed(t *testing.T) {
+	k := make([]byte, store.MasterKeyBytes)
+	rand.Read(k)
+	seal, _ := store.New(k)
+	local := NewLocal(10, time.Now)
+	mw := Stage(config.Route{ID: "pay", Idempotency: &config.Idempotency{TTL: config.Duration(time.Hour), Methods: []string{"POST"},
+		MaxResponseBytes: 1024, MaxKeys: 10}}, local, seal)
+	h := mw(func(w http.ResponseWriter, r *http.Request) error {
+		w.WriteHeader(201)
+		w.Write([]byte(`{"card":"4111111111111111"}`))
+		return nil
+	})
+	req := httptest.NewRequest(http.MethodPost, "/pay", strings.NewReader("{}"))
+	req.Header.Set(Header, "k1")
+	req = req.WithContext(pipeline.WithScope(req.Context(), &pipeline.Scope{}))
+	if err := h(httptest.NewRecorder(), req); err != nil {
+		t.Fatal(err)
+	}
+	for _, el := range local.byKey {
+		if bytes.Contains(el.Value.(*localEntry).rec, []byte("4111")) {
+			t.Fatal("a stored response is in the clear")
+		}
+	}
+	req2 := httptest.NewRequest(http.MethodPost, "/pay", strings.NewReader("{}"))
+	req2.Header.Set(Header, "k1")
+	req2 = req2.WithContext(pipeline.WithScope(req2.Context(), &pipeline.Scope{}))
+	w := httptest.NewRecorder()
+	if err := h(w, req2); err != nil || w.Code != 201 || !strings.Contains(w.Body.String(), "4111") || w.Header().Get(ReplayedHeader) != "true" {
+		t.Fatalf("replay: %v %d %q", err, w.Code, w.Body.String())
+	}
+}
