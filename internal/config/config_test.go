@@ -335,3 +335,43 @@ admin: {token: "${env:RAMPART_TEST_SHORT}"}
 		}
 	}
 }
+
+// Categories are inferred from path segments, then from the methods.
+func TestInferCategory(t *testing.T) {
+	for _, c := range []struct {
+		path    string
+		methods []string
+		want    string
+	}{
+		{"/v1/orders/{id}/checkout", []string{"POST"}, "payment"},
+		{"/vouchers/redeem", nil, "payment"},
+		{"/oauth/token", []string{"POST"}, "login"},
+		{"/admin/users", nil, "admin"},
+		{"/v1/me", []string{"GET", "PATCH"}, "account"},
+		{"/search", []string{"GET"}, "search"},
+		{"/assets/app.js", []string{"GET"}, "static"},
+		{"/v1/orders", []string{"GET", "HEAD"}, "read"},
+		{"/v1/orders", []string{"GET", "POST"}, "write"},
+		{"/v1/orders", nil, "write"},
+		{"/v1/payroll", []string{"GET"}, "read"}, // a segment, not a substring
+	} {
+		if got := InferCategory(c.path, c.methods); got != c.want {
+			t.Errorf("%s %v: %s, want %s", c.path, c.methods, got, c.want)
+		}
+	}
+	cfg, err := Parse([]byte(`version: 1
+listeners: [{name: p, address: "127.0.0.1:0"}]
+upstreams: [{name: u, allow_plaintext: true, targets: [{url: "http://127.0.0.1:9"}]}]
+routes:
+  - {id: pay, path: /pay, upstream: u, public: true}
+  - {id: list, path: /items, methods: [GET], upstream: u, public: true}
+`), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pay, list := cfg.Routes[0], cfg.Routes[1]
+	if pay.Category != "payment" || *pay.MaxInFlightPerIdentity != 1 || pay.Race.Action != "refuse" || pay.Race.Requests != 2 ||
+		list.Category != "read" || *list.MaxInFlightPerIdentity != 0 || list.Race.Action != "off" {
+		t.Fatalf("defaults: %+v %+v / %+v %+v", pay, pay.Race, list, list.Race)
+	}
+}

@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -236,6 +238,7 @@ func (c *Config) routeDefaults(r *Route) {
 	if i := r.Idempotency; i != nil {
 		c.idempotencyDefaults(i)
 	}
+	categoryDefaults(r)
 	if v := r.Validate; v != nil && v.JSON != nil {
 		setInt(&v.JSON.MaxDepth, 32)
 		setInt(&v.JSON.MaxElements, 10000)
@@ -416,4 +419,72 @@ func (c *Config) idempotencyDefaults(i *Idempotency) {
 		i.MaxResponseBytes = 256 << 10
 	}
 	setInt(&i.MaxKeys, 100000)
+}
+
+// categoryDefaults infers a route's category when it names none, and
+// sets the race defence its category implies.
+func categoryDefaults(r *Route) {
+	if r.Category == "" {
+		r.Category = InferCategory(r.Path+r.Prefix, r.Methods)
+	}
+	if r.MaxInFlightPerIdentity == nil {
+		n := 0
+		if r.Category == "payment" {
+			n = 1
+		}
+		r.MaxInFlightPerIdentity = &n
+	}
+	if r.Race == nil {
+		switch r.Category {
+		case "payment":
+			r.Race = &Race{Action: "refuse"}
+		case "write", "account", "admin":
+			r.Race = &Race{Action: "flag"}
+		default:
+			r.Race = &Race{Action: "off"}
+		}
+	}
+	if r.Race.Action == "" {
+		r.Race.Action = "refuse"
+	}
+	setInt(&r.Race.Requests, 2)
+	setDur(&r.Race.Window, time.Second)
+}
+
+// categoryWords name a category by a segment of the route's path.
+var categoryWords = []struct {
+	category string
+	words    []string
+}{
+	{"payment", []string{"pay", "payment", "payments", "checkout", "charge", "charges", "redeem", "redemption", "transfer", "transfers", "withdraw", "refund", "refunds", "purchase", "billing", "invoice", "invoices", "wallet"}},
+	{"login", []string{"login", "logon", "signin", "sign-in", "token", "oauth", "auth", "session", "sessions", "password", "otp", "mfa", "2fa"}},
+	{"admin", []string{"admin", "internal", "manage", "management"}},
+	{"account", []string{"account", "accounts", "me", "profile", "user", "users", "signup", "register"}},
+	{"search", []string{"search", "find", "query", "lookup"}},
+	{"static", []string{"static", "assets", "public", "images", "img", "css", "js", "fonts", "favicon.ico"}},
+}
+
+// InferCategory is the category of a route with this path (or prefix)
+// and methods: the first category one of whose words is a segment of
+// the path (payment before login before admin before account before
+// search before static), else read when every method is safe (GET,
+// HEAD, OPTIONS), else write.
+func InferCategory(path string, methods []string) string {
+	segs := strings.FieldsFunc(strings.ToLower(path), func(r rune) bool { return r == '/' || r == '.' || r == '_' })
+	for _, cw := range categoryWords {
+		for _, seg := range segs {
+			if slices.Contains(cw.words, seg) {
+				return cw.category
+			}
+		}
+	}
+	if len(methods) == 0 {
+		return "write"
+	}
+	for _, m := range methods {
+		if m != "GET" && m != "HEAD" && m != "OPTIONS" {
+			return "write"
+		}
+	}
+	return "read"
 }

@@ -145,6 +145,18 @@ type RouteDiscovery struct {
 	Sample *float64 `yaml:"sample"`
 }
 
+// Race configures the race-condition detector of a route.
+type Race struct {
+	// Action is "refuse" (409 abuse.race for the duplicates), "flag" (a
+	// security event only) or "off".
+	Action string `yaml:"action" enum:"refuse,flag,off"`
+	// Requests is how many identical requests within Window make a race
+	// (the later ones are the duplicates). Default 2.
+	Requests int `yaml:"requests"`
+	// Window. Default 1s.
+	Window Duration `yaml:"window"`
+}
+
 // Idempotency configures Idempotency-Key handling on a route (the IETF
 // httpapi draft "The Idempotency-Key HTTP Header Field").
 type Idempotency struct {
@@ -573,6 +585,19 @@ type Route struct {
 	// Idempotency honours the Idempotency-Key request header: a retry
 	// gets the first request's response without reaching the service.
 	Idempotency *Idempotency `yaml:"idempotency"`
+	// Category is what the route does, which sets the defaults of its
+	// race defence: payment, login, account, search, static, admin,
+	// write or read. Default: inferred from the path and methods
+	// (docs/rate-limiting.md).
+	Category string `yaml:"category" enum:"payment,login,account,search,static,admin,write,read"`
+	// MaxInFlightPerIdentity bounds one caller's concurrent requests on
+	// the route (429 ratelimit.identity_concurrency beyond). Default 1 on
+	// payment routes, else off (0).
+	MaxInFlightPerIdentity *int `yaml:"max_in_flight_per_identity"`
+	// Race detects the same caller sending the same request (method,
+	// path, body) again within a short window. Default on payment
+	// routes: refuse; on write routes: flag.
+	Race *Race `yaml:"race"`
 	// Validate checks the request's input before it is forwarded.
 	Validate *Validate `yaml:"validate"`
 	// WAF inspects requests with Coraza and the OWASP Core Rule Set.

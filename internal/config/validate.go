@@ -522,6 +522,17 @@ func (c *Config) validateRouteStages(p *Problems, base string, i int, r Route) {
 	if i := r.Idempotency; i != nil {
 		c.validateIdempotency(p, base+".idempotency", i)
 	}
+	if n := r.MaxInFlightPerIdentity; n != nil && *n < 0 {
+		p.Add(base+".max_in_flight_per_identity", "must not be negative")
+	}
+	if rc := r.Race; rc != nil && rc.Action != "off" {
+		if rc.Requests < 2 {
+			p.Add(base+".race.requests", "at least 2 (the first request is never a duplicate)")
+		}
+		if rc.Window.D() <= 0 || rc.Window.D() > time.Hour {
+			p.Add(base+".race.window", "want a duration up to 1h")
+		}
+	}
 }
 
 // validateIdempotency checks a route's idempotency section.

@@ -9,6 +9,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/cors"
 	"github.com/rampart-gw/rampart/internal/discovery"
 	"github.com/rampart-gw/rampart/internal/idempotency"
+	"github.com/rampart-gw/rampart/internal/race"
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 	"github.com/rampart-gw/rampart/internal/proxy"
@@ -54,6 +55,9 @@ var routeStages = [...]struct {
 	{"concurrency", "max_in_flight", func(b *routeBuild) (pipeline.Middleware, error) {
 		return ratelimit.NewConcurrency(int64(b.r.MaxInFlight)), nil
 	}},
+	{"identity_concurrency", "max_in_flight_per_identity", func(b *routeBuild) (pipeline.Middleware, error) {
+		return race.Concurrency(*b.r.MaxInFlightPerIdentity), nil
+	}},
 	{"body_limit", "max_body_bytes", (*routeBuild).bodyLimit},
 	{"validate", "validate", func(b *routeBuild) (pipeline.Middleware, error) {
 		return validate.Compile(b.r.Validate, b.r.OpenAPI != nil), nil
@@ -64,6 +68,7 @@ var routeStages = [...]struct {
 		return abuse.AccountStage(b.r.AbuseAccount, b.st.Guard), nil
 	}},
 	{"idempotency", "idempotency", (*routeBuild).idempotency},
+	{"race", "race", (*routeBuild).race},
 	{"discover", "discovery", func(b *routeBuild) (pipeline.Middleware, error) {
 		return discovery.Stage(b.r, b.p.Config.Discovery, b.st.Discovery, b.deps.Now), nil
 	}},
@@ -111,6 +116,28 @@ func (b *routeBuild) idempotency() (pipeline.Middleware, error) {
 	}
 	return idempotency.Stage(b.r, st, b.p.secrets), nil
 }
+
+// race compiles the route's duplicate detector: counted in Redis when
+// configured (shared by every instance), else in memory.
+func (b *routeBuild) race() (pipeline.Middleware, error) {
+	if b.r.Race == nil || b.r.Race.Action == "off" {
+		return nil, nil
+	}
+	var c race.Counter
+	if b.st.Shared != nil {
+		prefix := ""
+		if r := b.p.Config.RateLimiting.Redis; r != nil {
+			prefix = r.KeyPrefix
+		}
+		c = race.NewRedis(b.st.Shared.Client(), prefix)
+	} else {
+		c = race.NewLocal(raceKeys, b.deps.Now)
+	}
+	return race.Stage(b.r, c, b.deps.Events, b.deps.Now), nil
+}
+
+// raceKeys bounds a route's in-memory duplicate detector.
+const raceKeys = 100000
 
 func (b *routeBuild) bodyLimit() (pipeline.Middleware, error) {
 	maxBody := b.lp.maxBody

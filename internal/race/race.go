@@ -1,0 +1,224 @@
+// Package race defends state-changing routes against race-condition
+// abuse: the same caller firing the same request (method, path, query,
+// body) several times at once, hoping two of them pass a check before
+// either writes ("redeem this voucher" twenty times in parallel). A
+// per-caller concurrency limit and a duplicate detector, both keyed by
+// the authenticated identity (or the client address on public routes),
+// apply to POST, PUT, PATCH and DELETE only.
+package race
+
+import (
+	"bytes"
+	"container/list"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/pipeline"
+)
+
+// Decision codes.
+const (
+	CodeRace        = "abuse.race"                     // 409: a duplicate inside the window
+	CodeConcurrency = "ratelimit.identity_concurrency" // 429: the caller's requests in flight on the route
+)
+
+// changesState reports the methods both defences apply to.
+func changesState(m string) bool {
+	return m == http.MethodPost || m == http.MethodPut || m == http.MethodPatch || m == http.MethodDelete
+}
+
+// caller keys the request's caller: the identity, else the client.
+func caller(r *http.Request) string {
+	s := pipeline.ScopeOf(r.Context())
+	if s == nil {
+		return ""
+	}
+	if id := s.Identity; id != nil {
+		return "id\x00" + id.Issuer + "\x00" + id.Subject
+	}
+	return "ip\x00" + s.ClientKey.String()
+}
+
+// Concurrency bounds each caller's state-changing requests in flight on
+// one route (nil when max is 0).
+func Concurrency(max int) pipeline.Middleware {
+	if max <= 0 {
+		return nil
+	}
+	var mu sync.Mutex
+	inFlight := map[string]int{} // only callers with requests in flight: bounded by concurrency
+	return func(next pipeline.Handler) pipeline.Handler {
+		return func(w http.ResponseWriter, r *http.Request) error {
+			if !changesState(r.Method) {
+				return next(w, r)
+			}
+			k := caller(r)
+			mu.Lock()
+			if inFlight[k] >= max {
+				mu.Unlock()
+				e := pipeline.Deny(http.StatusTooManyRequests, CodeConcurrency, "another request of yours on this operation is in progress")
+				e.Header = http.Header{"Retry-After": {"1"}}
+				return e
+			}
+			inFlight[k]++
+			mu.Unlock()
+			defer func() {
+				mu.Lock()
+				if inFlight[k]--; inFlight[k] == 0 {
+					delete(inFlight, k)
+				}
+				mu.Unlock()
+			}()
+			return next(w, r)
+		}
+	}
+}
+
+// Counter counts requests by key within a window.
+type Counter interface {
+	// Add counts one more request for key and returns the count inside
+	// the window that began with the key's first request.
+	Add(ctx context.Context, key string, window time.Duration) (int64, error)
+}
+
+// Detector is a route's duplicate detector.
+type Detector struct {
+	route  string
+	cfg    config.Race
+	count  Counter
+	events pipeline.Events
+	now    func() time.Time
+}
+
+// Stage returns the route's race detector (nil when off).
+func Stage(r config.Route, c Counter, events pipeline.Events, now func() time.Time) pipeline.Middleware {
+	if r.Race == nil || r.Race.Action == "off" {
+		return nil
+	}
+	d := &Detector{route: r.ID, cfg: *r.Race, count: c, events: events, now: now}
+	return d.middleware
+}
+
+func (d *Detector) middleware(next pipeline.Handler) pipeline.Handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if !changesState(r.Method) {
+			return next(w, r)
+		}
+		// The body's first bytes and its length tell requests apart; the
+		// rest streams on unread (an upload is never buffered here).
+		head, err := io.ReadAll(io.LimitReader(r.Body, hashedBody))
+		if err != nil {
+			return pipeline.BodyReadError(err)
+		}
+		r.Body = readCloser{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
+		h := sha256.New()
+		for _, p := range []string{d.route, caller(r), r.Method, r.URL.Path, r.URL.RawQuery, strconv.FormatInt(r.ContentLength, 10)} {
+			h.Write([]byte(p))
+			h.Write([]byte{0})
+		}
+		h.Write(head)
+		n, err := d.count.Add(r.Context(), hex.EncodeToString(h.Sum(nil)), d.cfg.Window.D())
+		if err != nil || n < int64(d.cfg.Requests) {
+			return next(w, r) // a store failure never refuses
+		}
+		if d.cfg.Action == "refuse" {
+			return pipeline.Deny(http.StatusConflict, CodeRace, "the same request was just made; it is not repeated")
+		}
+		if n == int64(d.cfg.Requests) { // flag: once per burst
+			d.flag(r, n)
+		}
+		return next(w, r)
+	}
+}
+
+// hashedBody is how much of a body the detector reads.
+const hashedBody = 64 << 10
+
+// readCloser reads the body again from its start and closes the original.
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+func (d *Detector) flag(r *http.Request, n int64) {
+	if d.events == nil {
+		return
+	}
+	ev := pipeline.Event{Time: d.now(), Name: CodeRace, Code: CodeRace, Route: d.route, Method: r.Method,
+		Reason: strconv.FormatInt(n, 10) + " identical requests within " + d.cfg.Window.D().String(),
+		Attrs:  map[string]string{"action": "flag"}}
+	if s := pipeline.ScopeOf(r.Context()); s != nil {
+		ev.RequestID, ev.ClientIP, ev.Path = s.RequestID, s.ClientIPText, s.Path
+		if s.Identity != nil {
+			ev.Subject, ev.Auth = s.Identity.Subject, s.Identity.Method
+		}
+	}
+	d.events.Emit(ev)
+}
+
+// Local counts in memory, at most max keys (oldest out first).
+type Local struct {
+	mu    sync.Mutex
+	max   int
+	order *list.List
+	byKey map[string]*list.Element
+	now   func() time.Time
+}
+
+type localCount struct {
+	key     string
+	n       int64
+	expires time.Time
+}
+
+// NewLocal returns a local counter of at most max keys.
+func NewLocal(max int, now func() time.Time) *Local {
+	return &Local{max: max, order: list.New(), byKey: map[string]*list.Element{}, now: now}
+}
+
+func (l *Local) Add(_ context.Context, key string, window time.Duration) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if el := l.byKey[key]; el != nil {
+		c := el.Value.(*localCount)
+		if now.Before(c.expires) {
+			c.n++
+			return c.n, nil
+		}
+		delete(l.byKey, key)
+		l.order.Remove(el)
+	}
+	for l.order.Len() >= l.max {
+		front := l.order.Front()
+		delete(l.byKey, front.Value.(*localCount).key)
+		l.order.Remove(front)
+	}
+	l.byKey[key] = l.order.PushBack(&localCount{key: key, n: 1, expires: now.Add(window)})
+	return 1, nil
+}
+
+// Redis counts in Redis, shared by every instance.
+type Redis struct {
+	c      redis.UniversalClient
+	prefix string
+}
+
+// NewRedis returns a Redis counter under prefix.
+func NewRedis(c redis.UniversalClient, prefix string) *Redis { return &Redis{c: c, prefix: prefix + "race:"} }
+
+// countScript counts and starts the window with the first request.
+var countScript = redis.NewScript(`local n = redis.call("INCR", KEYS[1]) if n == 1 then redis.call("PEXPIRE", KEYS[1], ARGV[1]) end return n`)
+
+func (r *Redis) Add(ctx context.Context, key string, window time.Duration) (int64, error) {
+	return countScript.Run(ctx, r.c, []string{r.prefix + key}, window.Milliseconds()).Int64()
+}

@@ -1,0 +1,42 @@
+package race
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rampart-gw/rampart/internal/testredis"
+)
+
+// Both counters count within a window that starts with the first request,
+// and start again after it.
+func TestCounters(t *testing.T) {
+	srv := testredis.Start(t, "")
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { c.Close() })
+	now := time.Now()
+	local := NewLocal(2, func() time.Time { return now })
+	ctx := context.Background()
+	for name, ctr := range map[string]Counter{"local": local, "redis": NewRedis(c, "t:")} {
+		for i, want := range []int64{1, 2, 3} {
+			if n, err := ctr.Add(ctx, "k", 300*time.Millisecond); err != nil || n != want {
+				t.Fatalf("%s: add %d: %d %v", name, i, n, err)
+			}
+		}
+	}
+	now = now.Add(time.Second)
+	time.Sleep(350 * time.Millisecond)
+	for name, ctr := range map[string]Counter{"local": local, "redis": NewRedis(c, "t:")} {
+		if n, _ := ctr.Add(ctx, "k", time.Second); n != 1 {
+			t.Fatalf("%s: after the window: %d", name, n)
+		}
+	}
+	// The local counter holds at most its bound.
+	local.Add(ctx, "a", time.Minute)
+	local.Add(ctx, "b", time.Minute)
+	if local.order.Len() != 2 {
+		t.Fatalf("%d keys", local.order.Len())
+	}
+}
