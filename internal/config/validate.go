@@ -522,6 +522,12 @@ func (c *Config) validateRouteStages(p *Problems, base string, i int, r Route) {
 	if i := r.Idempotency; i != nil {
 		c.validateIdempotency(p, base+".idempotency", i)
 	}
+	validateRaceDefence(p, base, r)
+}
+
+// validateRaceDefence checks a route's per-caller concurrency and race
+// detector.
+func validateRaceDefence(p *Problems, base string, r Route) {
 	if n := r.MaxInFlightPerIdentity; n != nil && *n < 0 {
 		p.Add(base+".max_in_flight_per_identity", "must not be negative")
 	}

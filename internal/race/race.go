@@ -214,7 +214,9 @@ type Redis struct {
 }
 
 // NewRedis returns a Redis counter under prefix.
-func NewRedis(c redis.UniversalClient, prefix string) *Redis { return &Redis{c: c, prefix: prefix + "race:"} }
+func NewRedis(c redis.UniversalClient, prefix string) *Redis {
+	return &Redis{c: c, prefix: prefix + "race:"}
+}
 
 // countScript counts and starts the window with the first request.
 var countScript = redis.NewScript(`local n = redis.call("INCR", KEYS[1]) if n == 1 then redis.call("PEXPIRE", KEYS[1], ARGV[1]) end return n`)
