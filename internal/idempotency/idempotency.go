@@ -12,8 +12,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"slices"
@@ -44,12 +45,12 @@ const lockTTL = 2 * time.Minute
 
 // record is what a key holds.
 type record struct {
-	Fingerprint string      `json:"f"`
-	Done        bool        `json:"d,omitempty"`
-	Replayable  bool        `json:"r,omitempty"`
-	Status      int         `json:"s,omitempty"`
-	Header      http.Header `json:"h,omitempty"`
-	Body        []byte      `json:"b,omitempty"`
+	Fingerprint string // raw SHA-256 of the request
+	Done        bool   // answered (else in flight)
+	Replayable  bool   // the answer was kept
+	Status      int
+	Header      http.Header
+	Body        []byte
 }
 
 // stage is one route's compiled section.
@@ -173,7 +174,7 @@ func fingerprint(r *http.Request, body []byte) string {
 		h.Write([]byte{0})
 	}
 	h.Write(body)
-	return hex.EncodeToString(h.Sum(nil))
+	return string(h.Sum(nil))
 }
 
 // parseKey accepts one header line: an sf-string ("...") as the draft
@@ -198,9 +199,9 @@ func parseKey(lines []string) (string, bool) {
 }
 
 func (s *stage) encode(key string, rec *record) ([]byte, error) {
-	b, err := json.Marshal(rec)
-	if err != nil || s.seal == nil {
-		return b, err
+	b := rec.marshal()
+	if s.seal == nil {
+		return b, nil
 	}
 	return s.seal.Seal("idempotency/"+key, b)
 }
@@ -212,8 +213,95 @@ func (s *stage) decode(key string, b []byte) (*record, error) {
 			return nil, err
 		}
 	}
-	var rec record
-	return &rec, json.Unmarshal(b, &rec)
+	return unmarshal(b)
+}
+
+// recordVersion starts every encoded record.
+const recordVersion = 1
+
+// marshal encodes a record compactly: version, flags, status, the
+// fingerprint, the headers and the body, lengths as uvarints.
+func (rec *record) marshal() []byte {
+	b := make([]byte, 0, 64+len(rec.Body))
+	flags := byte(0)
+	if rec.Done {
+		flags |= 1
+	}
+	if rec.Replayable {
+		flags |= 2
+	}
+	b = append(b, recordVersion, flags)
+	b = binary.BigEndian.AppendUint16(b, uint16(rec.Status))
+	b = appendBytes(b, []byte(rec.Fingerprint))
+	b = binary.AppendUvarint(b, uint64(len(rec.Header)))
+	for k, vs := range rec.Header {
+		b = appendBytes(b, []byte(k))
+		b = binary.AppendUvarint(b, uint64(len(vs)))
+		for _, v := range vs {
+			b = appendBytes(b, []byte(v))
+		}
+	}
+	return appendBytes(b, rec.Body)
+}
+
+func appendBytes(b, p []byte) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(p))), p...)
+}
+
+// errRecord is a stored record that does not decode.
+var errRecord = errors.New("idempotency record is damaged")
+
+func unmarshal(b []byte) (*record, error) {
+	if len(b) < 4 || b[0] != recordVersion {
+		return nil, errRecord
+	}
+	rec := &record{Done: b[1]&1 != 0, Replayable: b[1]&2 != 0, Status: int(binary.BigEndian.Uint16(b[2:4]))}
+	r := reader{b: b[4:]}
+	rec.Fingerprint = string(r.bytes())
+	if n := r.uvarint(); n > 0 && r.err == nil {
+		rec.Header = make(http.Header, min(n, 64))
+		for range n {
+			k := string(r.bytes())
+			for range r.uvarint() {
+				rec.Header[k] = append(rec.Header[k], string(r.bytes()))
+				if r.err != nil {
+					return nil, r.err
+				}
+			}
+		}
+	}
+	rec.Body = r.bytes()
+	if r.err != nil || len(r.b) != 0 {
+		return nil, errRecord
+	}
+	return rec, nil
+}
+
+// reader reads what marshal wrote; the first error sticks.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 || v > uint64(len(r.b)) {
+		r.err = errRecord
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) bytes() []byte {
+	n := r.uvarint()
+	if r.err != nil || n > uint64(len(r.b)) {
+		r.err = errRecord
+		return nil
+	}
+	p := r.b[:n:n]
+	r.b = r.b[n:]
+	return p
 }
 
 // capture passes a response through and keeps a copy of it, up to max

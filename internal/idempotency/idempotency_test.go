@@ -114,3 +114,23 @@ func TestStoredResponsesSealed(t *testing.T) {
 		t.Fatalf("replay: %v %d %q", err, w.Code, w.Body.String())
 	}
 }
+
+// Records round-trip; a damaged one is an error, never a replay.
+func TestRecordEncoding(t *testing.T) {
+	rec := &record{Fingerprint: strings.Repeat("\xff", 32), Done: true, Replayable: true, Status: 201,
+		Header: http.Header{"Location": {"/x/1"}, "Set-Cookie": {"a=1", "b=2"}}, Body: []byte(`{"ok":true}`)}
+	b := rec.marshal()
+	got, err := unmarshal(b)
+	if err != nil || got.Fingerprint != rec.Fingerprint || !got.Done || !got.Replayable || got.Status != 201 ||
+		got.Header.Get("Location") != "/x/1" || len(got.Header["Set-Cookie"]) != 2 || string(got.Body) != `{"ok":true}` {
+		t.Fatalf("%+v %v", got, err)
+	}
+	for cut := 0; cut < len(b); cut++ {
+		if _, err := unmarshal(b[:cut]); err == nil {
+			t.Fatalf("a record cut at %d decoded", cut)
+		}
+	}
+	if _, err := unmarshal(append(b, 0)); err == nil {
+		t.Fatal("trailing bytes accepted")
+	}
+}
