@@ -1,6 +1,8 @@
 package abuse
 
 import (
+	"strings"
+
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rampart-gw/rampart/internal/config"
@@ -32,8 +34,9 @@ func Compile(cfg *config.Config, deps pipeline.Deps, shared redis.UniversalClien
 	o.addDetector("brute_force", a.BruteForce, Statuses(false, 401))
 	o.addDetector("scanning", a.Scanning, Codes(router.CodeNotFound, router.CodeUnknownHost))
 	o.addDetector("enumeration", a.Enumeration, func(status int, code string, _ bool) bool {
-		return (status == 403 || status == 404) && code != router.CodeNotFound && code != router.CodeUnknownHost
+		return (status == 403 || status == 404) && code != router.CodeNotFound && code != router.CodeUnknownHost && !isFuzz(code)
 	})
+	o.addDetector("fuzzing", a.Fuzzing, func(_ int, code string, _ bool) bool { return isFuzz(code) })
 	return o
 }
 
@@ -49,4 +52,16 @@ func (o *Options) addDetector(name string, d config.Detector, match func(int, st
 		o.Detectors = append(o.Detectors, Detector{Name: name, Threshold: d.Threshold, Window: d.Window.D(),
 			Match: func(st int, code string, sensitive bool) bool { return !sensitive && match(st, code, sensitive) }})
 	}
+}
+
+// isFuzz reports a refusal of malformed or hostile input: the request
+// validation, OpenAPI, framing and path checks, body limits and the WAF.
+// Such refusals are what trying input after input produces.
+func isFuzz(code string) bool {
+	for _, p := range []string{"validate.", "waf.", "request.bad_", "request.body_", "request.framing"} {
+		if strings.HasPrefix(code, p) {
+			return true
+		}
+	}
+	return false
 }

@@ -294,7 +294,7 @@ func (c *Config) securityDefaults() {
 		for _, d := range []struct {
 			det       *Detector
 			threshold int
-		}{{&a.BruteForce, 10}, {&a.Scanning, 50}, {&a.Enumeration, 30}} {
+		}{{&a.BruteForce, 10}, {&a.Scanning, 50}, {&a.Enumeration, 30}, {&a.Fuzzing, 20}} {
 			setInt(&d.det.Threshold, d.threshold)
 			setDur(&d.det.Window, time.Minute)
 			setInt(&d.det.SensitiveThreshold, max(1, (d.det.Threshold+1)/2))

@@ -1220,6 +1220,11 @@ type Abuse struct {
 	// Enumeration bans after Threshold 403/404 answers on routed requests
 	// (probing ids, BOLA attempts) in Window. Defaults: 30 per 1m.
 	Enumeration Detector `yaml:"enumeration"`
+	// Fuzzing bans after Threshold requests refused as malformed or
+	// hostile input (400 validation and framing refusals, 413, 415, WAF
+	// refusals) in Window: a client trying input after input. Defaults:
+	// 20 per 1m.
+	Fuzzing Detector `yaml:"fuzzing"`
 	// Anomaly learns the population's request rate and error share per
 	// client and flags clients far above it.
 	Anomaly *Anomaly `yaml:"anomaly"`

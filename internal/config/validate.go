@@ -358,7 +358,7 @@ func (c *Config) validateAbuse(p *Problems) {
 				p.Add("abuse.anomaly.interval", "at least 100ms")
 			}
 		}
-		for name, d := range map[string]Detector{"brute_force": a.BruteForce, "scanning": a.Scanning, "enumeration": a.Enumeration} {
+		for name, d := range map[string]Detector{"brute_force": a.BruteForce, "scanning": a.Scanning, "enumeration": a.Enumeration, "fuzzing": a.Fuzzing} {
 			if d.Threshold < 1 {
 				p.Add("abuse."+name+".threshold", "must be positive")
 			}

@@ -310,3 +310,40 @@ func postFrom(t *testing.T, url, ip, ctype, body string) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// TestFuzzingBan: a client trying malformed input after input (broken
+// JSON, values the schema refuses, an injection the WAF catches, encoded
+// traversal) is banned after the fuzzing threshold; nothing it sent
+// reached the service, and its next valid request is refused too.
+func TestFuzzingBan(t *testing.T) {
+	t.Setenv("RAMPART_AUTHZ_SECRET", authzSecret)
+	up := newUpstream(t, nil)
+	cfg := strings.Replace(abuseConfig(up.hostPort(), ""), "  scanning: {threshold: 8, window: 1m}\n",
+		"  scanning: {threshold: 8, window: 1m}\n  fuzzing: {threshold: 6, window: 1m}\n", 1)
+	cfg = strings.Replace(cfg, "    prefix: /public\n    upstream: svc\n    public: true\n",
+		"    prefix: /public\n    upstream: svc\n    public: true\n    validate: {content_types: [application/json], json: {max_depth: 4}}\n", 1)
+	_, addr := startGateway(t, cfg)
+	post := func(path, body string) string {
+		raw := "POST " + path + " HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nContent-Length: " +
+			strconv.Itoa(len(body)) + "\r\nConnection: close\r\n\r\n" + body
+		return strings.Join(statusLines(rawExchange(t, addr, raw)), ",")
+	}
+	for i, attempt := range []struct{ path, body string }{
+		{"/public/a", `{"a":`},
+		{"/public/a", `{"a":[[[[[[1]]]]]]}`},
+		{"/public/a", `{"a":1,"a":2}`},
+		{"/public/%2e%2e/etc/passwd", `{}`},
+		{"/public/a", "\xff\xfe"},
+		{"/public/a", `{"a":"\ud800"}`},
+	} {
+		if c := post(attempt.path, attempt.body); !strings.HasPrefix(c, "4") || c == "403" && i < 5 {
+			t.Fatalf("attempt %d (%q): %s", i, attempt.body, c)
+		}
+	}
+	if c := post("/public/a", `{"ok":true}`); c != "403" {
+		t.Fatalf("after the fuzzing threshold a valid request got %s, want 403 (banned)", c)
+	}
+	if n := len(up.received()); n != 0 {
+		t.Fatalf("the service received %d requests from the fuzzer", n)
+	}
+}

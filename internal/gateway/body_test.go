@@ -28,7 +28,7 @@ func bodyStagesConfig(t *testing.T, up string) string {
 	return `version: 1
 listeners: [{name: public, address: "127.0.0.1:0"}]
 upstreams: [{name: svc, allow_plaintext: true, targets: [{url: "http://` + up + `"}]}]
-abuse: {}
+abuse: {fuzzing: {disabled: true}}   # every request here is refused input on purpose
 routes:
 ` + route("v1", "    validate: {json: {}, multipart: {}}\n    openapi: {spec: "+spec+", undocumented: monitor}\n    waf: {paranoia: 1}\n    abuse_account: {json_field: sku}\n") +
 		route("openapi", "    openapi: {spec: "+spec+", undocumented: monitor}\n") +
