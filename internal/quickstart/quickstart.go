@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
+	"time"
 )
 
 //go:embed quickstart.yaml
@@ -93,6 +95,13 @@ func Demo() http.Handler {
 	})
 	mux.HandleFunc("GET /search", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"query": r.URL.Query().Get("q"), "results": []string{}})
+	})
+	var redeemed atomic.Int64
+	mux.HandleFunc("POST /vouchers/redeem", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(20 * time.Millisecond) // a check, then a write: the window a race aims at
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_ = json.NewEncoder(w).Encode(map[string]any{"redemption": redeemed.Add(1)})
 	})
 	mux.HandleFunc("POST /login", login)
 	mux.HandleFunc("/echo/", echo)

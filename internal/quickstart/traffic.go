@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -31,6 +32,11 @@ type client struct {
 	name string
 	http *http.Client
 	next func(r *rand.Rand) (method, path string, hdr http.Header)
+	// body is sent with each request (empty: none); burst sends that many
+	// copies together (0: one), each after a random delay up to spread.
+	body   func(r *rand.Rand) string
+	burst  int
+	spread time.Duration
 }
 
 // Traffic sends a bounded mix of normal and attack traffic to the
@@ -50,7 +56,7 @@ func Traffic(ctx context.Context, o TrafficOptions) error {
 	clients := trafficClients()
 	ctx, cancel := context.WithTimeout(ctx, o.Duration)
 	defer cancel()
-	var sent, ok, refused, failed atomic.Int64
+	var t tally
 	tick := time.NewTicker(time.Second / time.Duration(o.Rate))
 	defer tick.Stop()
 	report := time.NewTicker(5 * time.Second)
@@ -60,54 +66,89 @@ func Traffic(ctx context.Context, o TrafficOptions) error {
 	for {
 		select {
 		case <-ctx.Done():
-			fmt.Fprintf(o.Out, "done: %d requests, %d served, %d refused by the gateway, %d failed\n", sent.Load(), ok.Load(), refused.Load(), failed.Load())
+			fmt.Fprintf(o.Out, "done: %d requests, %d served, %d refused by the gateway, %d failed\n", t.sent.Load(), t.ok.Load(), t.refused.Load(), t.failed.Load())
 			return nil
 		case <-report.C:
-			fmt.Fprintf(o.Out, "%d requests: %d served, %d refused\n", sent.Load(), ok.Load(), refused.Load())
+			fmt.Fprintf(o.Out, "%d requests: %d served, %d refused\n", t.sent.Load(), t.ok.Load(), t.refused.Load())
 		case <-tick.C:
 			// Normal clients send most of the traffic.
 			c := clients[rng.IntN(6)]
 			if rng.IntN(10) < 3 {
-				c = clients[6+rng.IntN(3)]
+				c = clients[6+rng.IntN(len(clients)-6)]
 			}
-			method, path, hdr := c.next(rng)
-			select {
-			case sem <- struct{}{}:
-			default:
-				continue // the gateway is slower than the rate: skip
+			rq := c.request(rng)
+			for range max(c.burst, 1) { // a burst: copies at once
+				select {
+				case sem <- struct{}{}:
+				default:
+					continue // the gateway is slower than the rate: skip
+				}
+				t.sent.Add(1)
+				delay := time.Duration(0)
+				if c.spread > 0 {
+					delay = time.Duration(rng.Int64N(int64(c.spread)))
+				}
+				go func() {
+					defer func() { <-sem }()
+					time.Sleep(delay)
+					t.record(c.do(ctx, o.Target, rq))
+				}()
 			}
-			sent.Add(1)
-			go func() {
-				defer func() { <-sem }()
-				req, err := http.NewRequestWithContext(ctx, method, o.Target+path, nil)
-				if err != nil {
-					failed.Add(1)
-					return
-				}
-				for k, v := range hdr {
-					req.Header[k] = v
-				}
-				req.Header.Set("User-Agent", "rampart-traffic/"+c.name)
-				resp, err := c.http.Do(req)
-				if err != nil {
-					failed.Add(1)
-					return
-				}
-				_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-				_ = resp.Body.Close()
-				if resp.StatusCode < 400 {
-					ok.Add(1)
-				} else {
-					refused.Add(1)
-				}
-			}()
 		}
 	}
 }
 
+// tally counts the traffic's outcomes.
+type tally struct{ sent, ok, refused, failed atomic.Int64 }
+
+func (t *tally) record(status int, err error) {
+	switch {
+	case err != nil:
+		t.failed.Add(1)
+	case status < 400:
+		t.ok.Add(1)
+	default:
+		t.refused.Add(1)
+	}
+}
+
+// request is one request a client sends.
+type request struct {
+	method, path, body string
+	hdr                http.Header
+}
+
+func (c *client) request(rng *rand.Rand) request {
+	rq := request{}
+	rq.method, rq.path, rq.hdr = c.next(rng)
+	if c.body != nil {
+		rq.body = c.body(rng)
+	}
+	return rq
+}
+
+// do sends rq and returns the answer's status.
+func (c *client) do(ctx context.Context, target string, rq request) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, rq.method, target+rq.path, strings.NewReader(rq.body))
+	if err != nil {
+		return 0, err
+	}
+	for k, v := range rq.hdr {
+		req.Header[k] = v
+	}
+	req.Header.Set("User-Agent", "rampart-traffic/"+c.name)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	_ = resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
 // trafficClients are the simulated clients, each from its own loopback
-// address: six normal ones first, then an injector, a scanner and a
-// brute-forcer.
+// address: six normal ones first, then an injector (banned for fuzzing), a
+// scanner, a brute-forcer and a racer.
 func trafficClients() []*client {
 	attacks := []string{
 		"/search?q=" + url.QueryEscape("1' OR '1'='1' UNION SELECT password FROM users--"),
@@ -140,6 +181,12 @@ func trafficClients() []*client {
 		&client{name: "brute-force", http: loopbackClient(88), next: func(r *rand.Rand) (string, string, http.Header) {
 			return "GET", fmt.Sprintf("/orders/%d", r.IntN(50)), http.Header{"Authorization": {fmt.Sprintf("Bearer guessed-token-%d", r.IntN(1e6))}}
 		}},
+		// A race: five identical redemptions within 200 ms, hoping two pass
+		// the service's check before either writes (refused as in flight,
+		// or as a duplicate once the first is done).
+		&client{name: "racer", http: loopbackClient(99), burst: 5, spread: 200 * time.Millisecond, next: func(r *rand.Rand) (string, string, http.Header) {
+			return "POST", "/vouchers/redeem", http.Header{"Content-Type": {"application/json"}}
+		}, body: func(r *rand.Rand) string { return fmt.Sprintf(`{"voucher":"SPRING-%d"}`, r.IntN(1000)) }},
 	)
 	return clients
 }
