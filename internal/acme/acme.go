@@ -255,6 +255,13 @@ func (m *Manager) onEvent(_ context.Context, event string, data map[string]any) 
 	return nil
 }
 
+// Renew renews name's certificate now, whatever its remaining lifetime
+// (an operator's "renew now"; a failure is reported as usual and the
+// current certificate stays).
+func (m *Manager) Renew(ctx context.Context, name string) error {
+	return m.magic.RenewCertSync(ctx, name, true)
+}
+
 // Leaf returns the newest certificate held for name (nil: none yet).
 func (m *Manager) Leaf(name string) *x509.Certificate {
 	var leaf *x509.Certificate
