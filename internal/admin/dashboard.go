@@ -53,6 +53,7 @@ type Upstream struct {
 type RouteView struct {
 	Listener string   `json:"listener"`
 	ID       string   `json:"id"`
+	Category string   `json:"category"`
 	Stages   []string `json:"stages"`
 }
 

@@ -288,7 +288,7 @@ func (g *Gateway) dashboardState() admin.State {
 	}
 	for _, name := range p.Listeners() {
 		for _, rt := range p.Listener(name).Routes() {
-			st.Routes = append(st.Routes, admin.RouteView{Listener: name, ID: rt.ID(), Stages: Stages(rt)})
+			st.Routes = append(st.Routes, admin.RouteView{Listener: name, ID: rt.ID(), Category: rt.Category(), Stages: Stages(rt)})
 		}
 	}
 	if g.guard != nil {

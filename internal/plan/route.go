@@ -24,6 +24,7 @@ type Route struct {
 	handler   pipeline.Handler
 	stages    []string
 	sensitive bool
+	category  string          // what the route does (config.Route.Category)
 	resp      *respond.Policy // response_headers (top-level and the route's); nil: defaults only
 	cors      *cors.Policy    // nil: no CORS on the route
 }
@@ -162,7 +163,7 @@ func (e *stageError) Unwrap() error { return e.err }
 func (p *Plan) compileRoute(r config.Route, lp *Listener, pool *proxy.Pool, deps pipeline.Deps, st *State) (*Route, error) {
 	b := &routeBuild{r: r, p: p, lp: lp, st: st, deps: deps}
 	b.preLimit, b.limit = ratelimit.Stages(r, st.Limits, st.Shared, deps.Now)
-	rt := &Route{id: r.ID, sensitive: r.Sensitive}
+	rt := &Route{id: r.ID, sensitive: r.Sensitive, category: r.Category}
 	var err error
 	if rt.resp, err = respond.Compile(p.Config.ResponseHeaders, r.ResponseHeaders); err != nil {
 		return nil, &stageError{path: "response_headers", err: err}
@@ -207,6 +208,9 @@ func (rt *Route) Stages() []string { return rt.stages }
 // Sensitive reports whether the abuse detectors count this route apart
 // (login, payment).
 func (rt *Route) Sensitive() bool { return rt.sensitive }
+
+// Category is what the route does (payment, login, ..., read).
+func (rt *Route) Category() string { return rt.category }
 
 // Handler runs the route's chain.
 func (rt *Route) Handler() pipeline.Handler { return rt.handler }
