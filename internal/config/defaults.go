@@ -419,6 +419,7 @@ func (c *Config) idempotencyDefaults(i *Idempotency) {
 		i.MaxResponseBytes = 256 << 10
 	}
 	setInt(&i.MaxKeys, 100000)
+	setInt(&i.MaxKeysPerCaller, 100)
 }
 
 // categoryDefaults infers a route's category when it names none, and

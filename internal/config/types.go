@@ -175,6 +175,10 @@ type Idempotency struct {
 	// MaxKeys bounds the keys kept in the local store (oldest evicted
 	// first). Default 100000.
 	MaxKeys int `yaml:"max_keys"`
+	// MaxKeysPerCaller bounds one caller's keys in the local store: its
+	// oldest make room for its new ones, so a caller sending key after
+	// key cannot evict other callers' records. Default 100.
+	MaxKeysPerCaller int `yaml:"max_keys_per_caller"`
 }
 
 // Docs configures the published API document.

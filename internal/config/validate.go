@@ -560,6 +560,9 @@ func (c *Config) validateIdempotency(p *Problems, base string, i *Idempotency) {
 	if i.MaxKeys < 1 {
 		p.Add(base+".max_keys", "must be positive")
 	}
+	if i.MaxKeysPerCaller < 1 || i.MaxKeysPerCaller > i.MaxKeys {
+		p.Add(base+".max_keys_per_caller", "want between 1 and max_keys")
+	}
 }
 
 // validateMultipart checks a route's multipart limits.

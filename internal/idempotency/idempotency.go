@@ -95,15 +95,16 @@ func (s *stage) middleware(next pipeline.Handler) pipeline.Handler {
 			return pipeline.BodyReadError(err)
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		return s.serve(w, r, next, s.scope(r, key), fingerprint(r, body))
+		owner := caller(r)
+		return s.serve(w, r, next, owner, s.scope(owner, key), fingerprint(r, body))
 	}
 }
 
 // serve claims the key and forwards, or answers from what it holds.
-func (s *stage) serve(w http.ResponseWriter, r *http.Request, next pipeline.Handler, key, fp string) error {
+func (s *stage) serve(w http.ResponseWriter, r *http.Request, next pipeline.Handler, owner, key, fp string) error {
 	ctx := r.Context()
 	claim, _ := s.encode(key, &record{Fingerprint: fp})
-	claimed, existing, err := s.store.Claim(ctx, key, claim, lockTTL)
+	claimed, existing, err := s.store.Claim(ctx, owner, key, claim, lockTTL)
 	if err != nil {
 		return pipeline.DenyErr(http.StatusServiceUnavailable, CodeConflict, "the idempotency store is unavailable", err)
 	}
@@ -122,7 +123,7 @@ func (s *stage) serve(w http.ResponseWriter, r *http.Request, next pipeline.Hand
 		done.Header, done.Body = rec.header, rec.body.Bytes()
 	}
 	if b, err := s.encode(key, done); err == nil {
-		_ = s.store.Put(context.WithoutCancel(ctx), key, b, s.cfg.TTL.D())
+		_ = s.store.Put(context.WithoutCancel(ctx), owner, key, b, s.cfg.TTL.D())
 	}
 	return nil
 }
@@ -152,17 +153,20 @@ func (s *stage) answerExisting(w http.ResponseWriter, key, fp string, raw []byte
 	return nil
 }
 
-// scope binds a key to the route and the caller.
-func (s *stage) scope(r *http.Request, key string) string {
-	caller := ""
+// caller is who sends the request: the identity, else the client.
+func caller(r *http.Request) string {
 	if sc := pipeline.ScopeOf(r.Context()); sc != nil {
 		if id := sc.Identity; id != nil {
-			caller = "id\x00" + id.Issuer + "\x00" + id.Subject
-		} else {
-			caller = "ip\x00" + sc.ClientKey.String()
+			return "id\x00" + id.Issuer + "\x00" + id.Subject
 		}
+		return "ip\x00" + sc.ClientKey.String()
 	}
-	h := sha256.Sum256([]byte(s.route + "\x00" + caller + "\x00" + key))
+	return ""
+}
+
+// scope binds a key to the route and the caller.
+func (s *stage) scope(owner, key string) string {
+	h := sha256.Sum256([]byte(s.route + "\x00" + owner + "\x00" + key))
 	return hex.EncodeToString(h[:])
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -33,29 +34,42 @@ func TestParseKey(t *testing.T) {
 	}
 }
 
-// The local store holds at most max keys (oldest out first) and forgets
-// expired ones.
+// The local store holds at most max keys (oldest out first), forgets
+// expired ones, and a caller flooding keys evicts only its own.
 func TestLocalStoreBounds(t *testing.T) {
 	now := time.Unix(1000, 0)
-	l := NewLocal(3, func() time.Time { return now })
+	l := NewLocal(3, 3, func() time.Time { return now })
 	ctx := context.Background()
 	for _, k := range []string{"a", "b", "c", "d"} {
-		if ok, _, _ := l.Claim(ctx, k, []byte(k), time.Minute); !ok {
+		if ok, _, _ := l.Claim(ctx, "o"+k, k, []byte(k), time.Minute); !ok {
 			t.Fatal(k)
 		}
 	}
 	if l.Len() != 3 {
 		t.Fatalf("%d keys", l.Len())
 	}
-	if ok, _, _ := l.Claim(ctx, "a", []byte("a2"), time.Minute); !ok {
+	if ok, _, _ := l.Claim(ctx, "oa", "a", []byte("a2"), time.Minute); !ok {
 		t.Fatal("the oldest key was not evicted")
 	}
-	if ok, held, _ := l.Claim(ctx, "d", []byte("x"), time.Minute); ok || string(held) != "d" {
+	if ok, held, _ := l.Claim(ctx, "od", "d", []byte("x"), time.Minute); ok || string(held) != "d" {
 		t.Fatal("a held key was claimed again")
 	}
 	now = now.Add(2 * time.Minute)
-	if ok, _, _ := l.Claim(ctx, "d", []byte("x"), time.Minute); !ok {
+	if ok, _, _ := l.Claim(ctx, "od", "d", []byte("x"), time.Minute); !ok {
 		t.Fatal("an expired key is still held")
+	}
+
+	// A victim's record survives a flood of keys by one attacker.
+	l = NewLocal(1000, 10, time.Now)
+	l.Claim(ctx, "victim", "victim-key", []byte("v"), time.Hour)
+	for i := range 100000 {
+		l.Claim(ctx, "mallory", fmt.Sprint("k", i), []byte("m"), time.Hour)
+	}
+	if ok, held, _ := l.Claim(ctx, "victim", "victim-key", []byte("again"), time.Hour); ok || string(held) != "v" {
+		t.Fatal("the victim's record was evicted by another caller's flood")
+	}
+	if l.Len() != 11 {
+		t.Fatalf("%d keys held", l.Len())
 	}
 }
 
@@ -71,7 +85,7 @@ func TestRedisClaimIsExclusive(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if ok, _, err := r.Claim(context.Background(), "k", []byte("v"), time.Minute); err == nil && ok {
+			if ok, _, err := r.Claim(context.Background(), "o", "k", []byte("v"), time.Minute); err == nil && ok {
 				won.Add(1)
 			}
 		}()
@@ -87,9 +101,9 @@ func TestStoredResponsesSealed(t *testing.T) {
 	k := make([]byte, store.MasterKeyBytes)
 	rand.Read(k)
 	seal, _ := store.New(k)
-	local := NewLocal(10, time.Now)
+	local := NewLocal(10, 10, time.Now)
 	mw := Stage(config.Route{ID: "pay", Idempotency: &config.Idempotency{TTL: config.Duration(time.Hour), Methods: []string{"POST"},
-		MaxResponseBytes: 1024, MaxKeys: 10}}, local, seal)
+		MaxResponseBytes: 1024, MaxKeys: 10, MaxKeysPerCaller: 10}}, local, seal)
 	h := mw(func(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(201)
 		w.Write([]byte(`{"card":"4111111111111111"}`))

@@ -113,7 +113,7 @@ func (b *routeBuild) idempotency() (pipeline.Middleware, error) {
 		}
 		st = idempotency.NewRedis(b.st.Shared.Client(), prefix)
 	} else {
-		st = b.st.idempotencyStore(b.r.ID, c.MaxKeys, b.deps.Now)
+		st = b.st.idempotencyStore(b.r.ID, c.MaxKeys, c.MaxKeysPerCaller, b.deps.Now)
 	}
 	return idempotency.Stage(b.r, st, b.p.secrets), nil
 }
