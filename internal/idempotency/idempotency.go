@@ -153,13 +153,10 @@ func (s *stage) answerExisting(w http.ResponseWriter, key, fp string, raw []byte
 	return nil
 }
 
-// caller is who sends the request: the identity, else the client.
+// caller keys the request's caller (the identity, else the client).
 func caller(r *http.Request) string {
-	if sc := pipeline.ScopeOf(r.Context()); sc != nil {
-		if id := sc.Identity; id != nil {
-			return "id\x00" + id.Issuer + "\x00" + id.Subject
-		}
-		return "ip\x00" + sc.ClientKey.String()
+	if s := pipeline.ScopeOf(r.Context()); s != nil {
+		return s.Caller()
 	}
 	return ""
 }

@@ -81,6 +81,15 @@ func ScopeOf(ctx context.Context) *Scope {
 	return s
 }
 
+// Caller keys per-caller state (idempotency records, the race defence):
+// the authenticated identity (issuer and subject), else the client key.
+func (s *Scope) Caller() string {
+	if s.Identity != nil {
+		return "id\x00" + s.Identity.Issuer + "\x00" + s.Identity.Subject
+	}
+	return "ip\x00" + s.ClientKey.String()
+}
+
 // Param returns a template path parameter of the matched route.
 func (s *Scope) Param(name string) string { return s.Params[name] }
 

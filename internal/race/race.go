@@ -36,16 +36,12 @@ func changesState(m string) bool {
 	return m == http.MethodPost || m == http.MethodPut || m == http.MethodPatch || m == http.MethodDelete
 }
 
-// caller keys the request's caller: the identity, else the client.
+// caller keys the request's caller (the identity, else the client).
 func caller(r *http.Request) string {
-	s := pipeline.ScopeOf(r.Context())
-	if s == nil {
-		return ""
+	if s := pipeline.ScopeOf(r.Context()); s != nil {
+		return s.Caller()
 	}
-	if id := s.Identity; id != nil {
-		return "id\x00" + id.Issuer + "\x00" + id.Subject
-	}
-	return "ip\x00" + s.ClientKey.String()
+	return ""
 }
 
 // Concurrency bounds each caller's state-changing requests in flight on
