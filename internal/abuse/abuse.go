@@ -66,6 +66,7 @@ type settings struct {
 	accountIPs int
 	accountWin time.Duration
 	v6Bits     int
+	spread     spreadSettings
 }
 
 // DefaultMaxClients bounds each of the guard's tables unless configured.
@@ -95,6 +96,8 @@ type Guard struct {
 	// client addresses (credential stuffing spread over a botnet).
 	accountFail *table[string, accountWindow]
 	locked      *table[string, time.Time]
+	idAddrs     *table[string, spreadWindow] // identity → client addresses
+	addrIDs     *table[string, spreadWindow] // client address → identities
 }
 
 type accountWindow struct {
@@ -134,6 +137,8 @@ type Options struct {
 	// followed and (per interval) the baseline's clients. Fixed at New.
 	// Default DefaultMaxClients.
 	MaxClients int
+	// Spread are the identity spread thresholds (zero window: off).
+	Spread spreadSettings
 }
 
 // New builds a guard; with Redis it loads current bans and follows new
@@ -145,6 +150,7 @@ func New(o Options) *Guard {
 	}
 	g := &Guard{counts: newTable[counterKey, counter](n), bans: newTable[netip.Prefix, sanction](n),
 		accountFail: newTable[string, accountWindow](n), locked: newTable[string, time.Time](n),
+		idAddrs: newTable[string, spreadWindow](n), addrIDs: newTable[string, spreadWindow](n),
 		log: o.Log, events: o.Events, redis: o.Redis, prefix: o.Prefix}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
@@ -179,7 +185,7 @@ func (g *Guard) Configure(o Options) {
 	}
 	g.cfg.Store(&settings{gen: gen, detectors: o.Detectors, allow: o.Allow, banFor: o.BanFor,
 		banOutlie: o.BanOutliers, tighten: o.Tighten, accountIPs: o.AccountIPs, accountWin: o.AccountWindow,
-		v6Bits: cmp.Or(o.IPv6Prefix, clientip.DefaultIPv6Prefix)})
+		v6Bits: cmp.Or(o.IPv6Prefix, clientip.DefaultIPv6Prefix), spread: o.Spread})
 	if b := g.baseline.Load(); (o.Baseline == nil) != (b == nil) {
 		g.baseline.Store(o.Baseline) // keep the learned state unless turned on or off
 	}

@@ -1,10 +1,13 @@
 package abuse
 
 import (
+	"fmt"
 	"net/netip"
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/rampart-gw/rampart/internal/pipeline"
 )
 
 // v4 returns the i-th address of 10.0.0.0/8 (16.7M addresses).
@@ -196,4 +199,30 @@ func TestGuardMemoryBounded(t *testing.T) {
 		t.Fatalf("guard holds %d MiB after a million clients; bound %d MiB", grown>>20, limit>>20)
 	}
 	runtime.KeepAlive(g)
+}
+
+// An identity from many addresses and an address with many identities
+// are each reported once per window; other traffic is not.
+func TestIdentitySpread(t *testing.T) {
+	ev := &pipeline.EventRecorder{}
+	g := New(Options{Events: ev, Spread: spreadSettings{addresses: 3, identities: 3, window: time.Minute}})
+	now := time.Unix(1000, 0)
+	for i := range 5 {
+		g.ObserveIdentity("id\x00iss\x00alice", "alice", netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), now)
+	}
+	for i := range 5 {
+		g.ObserveIdentity(fmt.Sprint("id\x00iss\x00user", i), fmt.Sprint("user", i), netip.MustParseAddr("192.0.2.7"), now)
+	}
+	for range 20 {
+		g.ObserveIdentity("id\x00iss\x00bob", "bob", netip.MustParseAddr("198.51.100.1"), now) // one user, one address
+	}
+	kinds := map[string]int{}
+	for _, e := range ev.Events() {
+		if e.Code == "abuse.identity_spread" {
+			kinds[e.Attrs["kind"]+":"+e.Subject+"@"+e.ClientIP]++
+		}
+	}
+	if len(kinds) != 2 || kinds["addresses:alice@10.0.0.2"] != 1 || kinds["identities:user2@192.0.2.7"] != 1 {
+		t.Fatalf("events: %v", kinds)
+	}
 }

@@ -22,6 +22,9 @@ func Compile(cfg *config.Config, deps pipeline.Deps, shared redis.UniversalClien
 	if cs := a.CredentialStuffing; !cs.Disabled {
 		o.AccountIPs, o.AccountWindow = cs.DistinctIPs, cs.Window.D()
 	}
+	if sp := a.IdentitySpread; !sp.Disabled {
+		o.Spread = spreadSettings{addresses: sp.Addresses, identities: sp.Identities, window: sp.Window.D()}
+	}
 	for _, s := range a.Allow {
 		if p, err := config.ParsePrefix(s); err == nil {
 			o.Allow = append(o.Allow, p)

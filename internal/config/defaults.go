@@ -285,6 +285,9 @@ func (c *Config) securityDefaults() {
 		}
 		setInt(&a.CredentialStuffing.DistinctIPs, 5)
 		setDur(&a.CredentialStuffing.Window, 10*time.Minute)
+		setInt(&a.IdentitySpread.Addresses, 10)
+		setInt(&a.IdentitySpread.Identities, 10)
+		setDur(&a.IdentitySpread.Window, 10*time.Minute)
 		if a.TightenTo == nil {
 			a.TightenTo = &RateLimit{Rate: 1, Per: Duration(10 * time.Second)}
 		}

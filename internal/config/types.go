@@ -1236,6 +1236,25 @@ type Abuse struct {
 	// DistinctIPs client IPs within Window, on routes with abuse_account.
 	// Defaults: 5 IPs per 10m.
 	CredentialStuffing CredentialStuffing `yaml:"credential_stuffing"`
+	// IdentitySpread reports an identity used from many client addresses
+	// (a shared or stolen credential) and an address carrying many
+	// identities (one client cycling accounts or tokens), as
+	// abuse.identity_spread events. Defaults: 10 of either per 10m.
+	IdentitySpread IdentitySpread `yaml:"identity_spread"`
+}
+
+// IdentitySpread configures the identity/address spread signal.
+type IdentitySpread struct {
+	// Disabled turns the signal off.
+	Disabled bool `yaml:"disabled"`
+	// Addresses is how many client addresses (IPv6 by prefix) one
+	// identity may use within Window before it is reported.
+	Addresses int `yaml:"addresses"`
+	// Identities is how many identities one address may carry within
+	// Window before it is reported.
+	Identities int `yaml:"identities"`
+	// Window of counting.
+	Window Duration `yaml:"window"`
 }
 
 // CredentialStuffing configures account-level detection.

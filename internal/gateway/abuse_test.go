@@ -2,12 +2,16 @@ package gateway
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/pipeline"
 )
 
 func abuseConfig(up, redisLine string) string {
@@ -346,4 +350,35 @@ func TestFuzzingBan(t *testing.T) {
 	if n := len(up.received()); n != 0 {
 		t.Fatalf("the service received %d requests from the fuzzer", n)
 	}
+}
+
+// TestIdentitySpreadThroughGateway: one token used from five client
+// addresses is reported (abuse.identity_spread); the requests are served.
+func TestIdentitySpreadThroughGateway(t *testing.T) {
+	t.Setenv("RAMPART_AUTHZ_SECRET", authzSecret)
+	up := newUpstream(t, nil)
+	cfg, err := config.Parse([]byte(strings.Replace(abuseConfig(up.hostPort(), ""), "  ban_for: 1s\n",
+		"  ban_for: 1s\n  identity_spread: {addresses: 5, identities: 50, window: 1m}\n", 1)), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.AccessLog.Enabled = new(bool)
+	ev := &pipeline.EventRecorder{}
+	_, addr := startConfig(t, cfg, pipeline.Deps{Now: time.Now, Events: ev})
+	tok := hsToken(t, map[string]any{"sub": "alice"})
+	for i := range 5 {
+		got := statusLines(rawExchangeFrom(t, fmt.Sprintf("127.0.0.%d", 20+i), addr,
+			"GET /login HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer "+tok+"\r\nConnection: close\r\n\r\n"))
+		if len(got) != 1 || got[0] != "200" {
+			t.Fatalf("request %d: %v", i, got)
+		}
+	}
+	waitUntil(t, "an identity spread event", func() bool {
+		for _, e := range ev.Events() {
+			if e.Code == "abuse.identity_spread" && e.Subject == "alice" && e.Attrs["kind"] == "addresses" {
+				return true
+			}
+		}
+		return false
+	})
 }

@@ -104,6 +104,9 @@ func (h *listenerHandler) finish(r *http.Request, x *exchange) {
 		}
 		g.guard.Observe(s.ClientIP, status, code, x.rt != nil && x.rt.Sensitive(), end)
 		g.guard.ObserveLogin(s.Account, s.ClientIP, status, end)
+		if s.Identity != nil {
+			g.guard.ObserveIdentity(s.Caller(), s.Identity.Subject, s.ClientIP, end)
+		}
 	}
 }
 
