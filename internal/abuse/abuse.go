@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/hex"
+	"hash/maphash"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -67,6 +68,7 @@ type settings struct {
 	accountWin time.Duration
 	v6Bits     int
 	spread     spreadSettings
+	scrape     scrapeSettings
 }
 
 // DefaultMaxClients bounds each of the guard's tables unless configured.
@@ -98,6 +100,8 @@ type Guard struct {
 	locked      *table[string, time.Time]
 	idAddrs     *table[string, spreadWindow] // identity → client addresses
 	addrIDs     *table[string, spreadWindow] // client address → identities
+	reads       *table[string, readWindow]   // caller → a sketch of the distinct paths read
+	readSeed    maphash.Seed
 }
 
 type accountWindow struct {
@@ -139,6 +143,8 @@ type Options struct {
 	MaxClients int
 	// Spread are the identity spread thresholds (zero window: off).
 	Spread spreadSettings
+	// Scrape is the scraping detector (zero window: off).
+	Scrape scrapeSettings
 }
 
 // New builds a guard; with Redis it loads current bans and follows new
@@ -151,6 +157,7 @@ func New(o Options) *Guard {
 	g := &Guard{counts: newTable[counterKey, counter](n), bans: newTable[netip.Prefix, sanction](n),
 		accountFail: newTable[string, accountWindow](n), locked: newTable[string, time.Time](n),
 		idAddrs: newTable[string, spreadWindow](n), addrIDs: newTable[string, spreadWindow](n),
+		reads: newTable[string, readWindow](max(n/10, 1024)), readSeed: maphash.MakeSeed(),
 		log: o.Log, events: o.Events, redis: o.Redis, prefix: o.Prefix}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
@@ -185,7 +192,7 @@ func (g *Guard) Configure(o Options) {
 	}
 	g.cfg.Store(&settings{gen: gen, detectors: o.Detectors, allow: o.Allow, banFor: o.BanFor,
 		banOutlie: o.BanOutliers, tighten: o.Tighten, accountIPs: o.AccountIPs, accountWin: o.AccountWindow,
-		v6Bits: cmp.Or(o.IPv6Prefix, clientip.DefaultIPv6Prefix), spread: o.Spread})
+		v6Bits: cmp.Or(o.IPv6Prefix, clientip.DefaultIPv6Prefix), spread: o.Spread, scrape: o.Scrape})
 	if b := g.baseline.Load(); (o.Baseline == nil) != (b == nil) {
 		g.baseline.Store(o.Baseline) // keep the learned state unless turned on or off
 	}

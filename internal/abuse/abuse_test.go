@@ -226,3 +226,28 @@ func TestIdentitySpread(t *testing.T) {
 		t.Fatalf("events: %v", kinds)
 	}
 }
+
+// The scraping detector fires near its threshold of distinct paths, once
+// per window, and never for one path read over and over.
+func TestScraping(t *testing.T) {
+	ev := &pipeline.EventRecorder{}
+	g := New(Options{Events: ev, Scrape: scrapeSettings{distinct: 1000, window: time.Minute}})
+	now := time.Unix(1000, 0)
+	ip := netip.MustParseAddr("203.0.113.9")
+	firedAt := 0
+	for i := 1; i <= 1500; i++ {
+		g.ObserveRead("ip\x00203.0.113.9/32", "", ip, fmt.Sprintf("/products/%d", i), now)
+		if firedAt == 0 && len(ev.Events()) > 0 {
+			firedAt = i
+		}
+	}
+	if firedAt < 900 || firedAt > 1100 || len(ev.Events()) != 1 || ev.Events()[0].Code != "abuse.scraping" {
+		t.Fatalf("fired at %d distinct reads; %d events", firedAt, len(ev.Events()))
+	}
+	for range 5000 {
+		g.ObserveRead("ip\x00198.51.100.2/32", "", netip.MustParseAddr("198.51.100.2"), "/products/1", now)
+	}
+	if len(ev.Events()) != 1 {
+		t.Fatal("one path read again and again was reported as scraping")
+	}
+}

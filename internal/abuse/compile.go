@@ -22,6 +22,9 @@ func Compile(cfg *config.Config, deps pipeline.Deps, shared redis.UniversalClien
 	if cs := a.CredentialStuffing; !cs.Disabled {
 		o.AccountIPs, o.AccountWindow = cs.DistinctIPs, cs.Window.D()
 	}
+	if sc := a.Scraping; !sc.Disabled {
+		o.Scrape = scrapeSettings{distinct: sc.Distinct, window: sc.Window.D(), ban: sc.Action == "ban"}
+	}
 	if sp := a.IdentitySpread; !sp.Disabled {
 		o.Spread = spreadSettings{addresses: sp.Addresses, identities: sp.Identities, window: sp.Window.D()}
 	}

@@ -1,6 +1,8 @@
 package abuse
 
 import (
+	"hash/maphash"
+	"math"
 	"net/netip"
 	"strconv"
 	"time"
@@ -72,4 +74,77 @@ func (g *Guard) spreadEvent(kind, subject, addr string, n int, window time.Durat
 	}
 	g.events.Emit(pipeline.Event{Time: now, Name: "abuse.identity_spread", Code: "abuse.identity_spread",
 		ClientIP: addr, Subject: subject, Reason: reason, Attrs: map[string]string{"kind": kind, "count": strconv.Itoa(n)}})
+}
+
+// scrapeSettings are the scraping detector's (zero window: off).
+type scrapeSettings struct {
+	distinct int
+	window   time.Duration
+	ban      bool
+}
+
+// ObserveRead feeds a successful GET: a caller (pipeline.Scope.Caller)
+// reading more distinct paths than the threshold within the window is
+// reported once per window as abuse.scraping, and with action ban
+// sanctioned like by the other detectors.
+func (g *Guard) ObserveRead(caller, subject string, ip netip.Addr, path string, now time.Time) {
+	st := g.cfg.Load()
+	sc := st.scrape
+	if sc.window <= 0 || caller == "" || !ip.IsValid() || st.allowed(ip) {
+		return
+	}
+	n := 0
+	g.reads.update(caller, true, func(w *readWindow, _ bool) bool {
+		if w.start.IsZero() || now.Sub(w.start) >= sc.window {
+			*w = readWindow{start: now}
+		}
+		if e := w.add(maphash.String(g.readSeed, path)); e >= sc.distinct {
+			n = e
+			return false // reported: the window starts over
+		}
+		return true
+	})
+	if n == 0 {
+		return
+	}
+	k := clientip.Key(ip, st.v6Bits)
+	attrs := map[string]string{"detector": "scraping", "count": strconv.Itoa(n), "window": sc.window.String()}
+	if !sc.ban {
+		g.events.Emit(pipeline.Event{Time: now, Name: "abuse.scraping", Code: "abuse.scraping", ClientIP: clientip.KeyString(k),
+			Subject: subject, Reason: strconv.Itoa(n) + " distinct objects read within " + sc.window.String(), Attrs: attrs})
+		return
+	}
+	s := sanction{until: now.Add(st.banFor), tighten: st.tighten}
+	g.bans.set(k, s)
+	attrs["until"] = s.until.UTC().Format(time.RFC3339)
+	g.event(eventName(s), clientip.KeyString(k), attrs)
+	g.publish(k, s)
+}
+
+// readBits is the size of a caller's distinct-path sketch: 256 bytes, so
+// a full table of readers stays small whatever the threshold.
+const readBits = 2048
+
+// readWindow estimates the distinct paths a caller read in a window by
+// linear counting: each path sets one bit of a fixed bitmap; n distinct
+// paths leave about readBits·e^(−n/readBits) bits clear. Accurate to a
+// few percent up to several thousand paths, in constant memory.
+type readWindow struct {
+	start time.Time
+	bits  [readBits / 64]uint64
+	set   int
+}
+
+// add sets h's bit and returns the estimated distinct count.
+func (w *readWindow) add(h uint64) int {
+	i := h % readBits
+	if w.bits[i/64]&(1<<(i%64)) == 0 {
+		w.bits[i/64] |= 1 << (i % 64)
+		w.set++
+	}
+	free := readBits - w.set
+	if free == 0 {
+		return math.MaxInt32
+	}
+	return int(math.Round(-readBits * math.Log(float64(free)/readBits)))
 }

@@ -288,6 +288,11 @@ func (c *Config) securityDefaults() {
 		setInt(&a.IdentitySpread.Addresses, 10)
 		setInt(&a.IdentitySpread.Identities, 10)
 		setDur(&a.IdentitySpread.Window, 10*time.Minute)
+		setInt(&a.Scraping.Distinct, 1000)
+		setDur(&a.Scraping.Window, 10*time.Minute)
+		if a.Scraping.Action == "" {
+			a.Scraping.Action = "flag"
+		}
 		if a.TightenTo == nil {
 			a.TightenTo = &RateLimit{Rate: 1, Per: Duration(10 * time.Second)}
 		}

@@ -1241,6 +1241,24 @@ type Abuse struct {
 	// identities (one client cycling accounts or tokens), as
 	// abuse.identity_spread events. Defaults: 10 of either per 10m.
 	IdentitySpread IdentitySpread `yaml:"identity_spread"`
+	// Scraping reports (or bans) a caller reading more distinct objects
+	// than Distinct within Window (successful GETs of distinct paths).
+	// Defaults: 1000 per 10m, action flag.
+	Scraping Scraping `yaml:"scraping"`
+}
+
+// Scraping configures the scraping detector.
+type Scraping struct {
+	// Disabled turns the detector off.
+	Disabled bool `yaml:"disabled"`
+	// Distinct is how many distinct paths one caller may read within
+	// Window.
+	Distinct int `yaml:"distinct"`
+	// Window of counting.
+	Window Duration `yaml:"window"`
+	// Action is flag (an abuse.scraping event, the default) or ban (the
+	// client is sanctioned like by the other detectors).
+	Action string `yaml:"action" enum:"flag,ban"`
 }
 
 // IdentitySpread configures the identity/address spread signal.

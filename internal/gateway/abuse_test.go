@@ -382,3 +382,36 @@ func TestIdentitySpreadThroughGateway(t *testing.T) {
 		return false
 	})
 }
+
+// TestScrapingBan: a client walking through object after object is banned
+// (action ban) once it has read the threshold of distinct objects; the
+// service stops receiving its requests. Reading one object repeatedly is
+// not scraping.
+func TestScrapingBan(t *testing.T) {
+	t.Setenv("RAMPART_AUTHZ_SECRET", authzSecret)
+	up := newUpstream(t, nil)
+	_, addr := startGateway(t, strings.Replace(abuseConfig(up.hostPort(), ""), "  ban_for: 1s\n",
+		"  ban_for: 1m\n  scraping: {distinct: 30, window: 1m, action: ban}\n", 1))
+	get := func(src, path string) string {
+		return strings.Join(statusLines(rawExchangeFrom(t, src, addr, "GET "+path+" HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")), ",")
+	}
+	for range 60 {
+		if c := get("127.0.0.31", "/public/item/1"); c != "200" {
+			t.Fatalf("one object read again: %s", c)
+		}
+	}
+	banned := 0
+	for i := range 60 {
+		if get("127.0.0.32", fmt.Sprintf("/public/item/%d", i)) == "403" {
+			banned = i
+			break
+		}
+	}
+	if banned < 25 || banned > 40 {
+		t.Fatalf("the scraper was banned after %d objects (threshold 30)", banned)
+	}
+	before := len(up.received())
+	if c := get("127.0.0.32", "/public/item/1"); c != "403" || len(up.received()) != before {
+		t.Fatalf("after the ban: %s", c)
+	}
+}

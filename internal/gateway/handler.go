@@ -104,8 +104,13 @@ func (h *listenerHandler) finish(r *http.Request, x *exchange) {
 		}
 		g.guard.Observe(s.ClientIP, status, code, x.rt != nil && x.rt.Sensitive(), end)
 		g.guard.ObserveLogin(s.Account, s.ClientIP, status, end)
+		subject := ""
 		if s.Identity != nil {
-			g.guard.ObserveIdentity(s.Caller(), s.Identity.Subject, s.ClientIP, end)
+			subject = s.Identity.Subject
+			g.guard.ObserveIdentity(s.Caller(), subject, s.ClientIP, end)
+		}
+		if r.Method == http.MethodGet && status >= 200 && status < 300 && x.rt != nil {
+			g.guard.ObserveRead(s.Caller(), subject, s.ClientIP, s.Path, end)
 		}
 	}
 }
