@@ -1,6 +1,7 @@
 package abuse
 
 import (
+	"fmt"
 	"net/netip"
 	"sync/atomic"
 	"testing"
@@ -55,4 +56,20 @@ func BenchmarkBannedCheckDuringFlood(b *testing.B) {
 	b.StopTimer()
 	close(stop)
 	<-done
+}
+
+// BenchmarkObserveRead is the scraping detector's cost for one successful
+// GET of a known caller (the common case: its sketch exists).
+func BenchmarkObserveRead(b *testing.B) {
+	g := New(Options{Scrape: scrapeSettings{distinct: 1000, window: time.Minute}})
+	ip := netip.MustParseAddr("203.0.113.9")
+	now := time.Now()
+	paths := make([]string, 512)
+	for i := range paths {
+		paths[i] = fmt.Sprintf("/products/%d", i)
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		g.ObserveRead("ip\x00203.0.113.9/32", "", ip, paths[i%len(paths)], now)
+	}
 }
