@@ -199,9 +199,11 @@ func TestLeastRequests(t *testing.T) {
 	fast := newUpstream(t, func(w http.ResponseWriter, r *http.Request) { fastHits.Add(1) })
 	_, addr := startGateway(t, upstreamConfig([]string{slow.hostPort(), fast.hostPort()}, "    balance: least_requests\n", ""))
 	// Occupy the slow target with one request; least_requests then sends
-	// every further sequential request to the idle target.
+	// every further sequential request to the idle target. (Two idle
+	// targets tie, and the power of two choices may pick the fast one
+	// many times running: keep trying, boundedly.)
 	go func() {
-		for i := 0; i < 10 && slowHits.Load() == 0; i++ {
+		for i := 0; i < 200 && slowHits.Load() == 0; i++ {
 			resp, err := http.Get("http://" + addr + "/x")
 			if err == nil {
 				resp.Body.Close()
