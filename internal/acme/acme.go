@@ -10,7 +10,6 @@ package acme
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -260,15 +259,4 @@ func (m *Manager) onEvent(_ context.Context, event string, data map[string]any) 
 // current certificate stays).
 func (m *Manager) Renew(ctx context.Context, name string) error {
 	return m.magic.RenewCertSync(ctx, name, true)
-}
-
-// Leaf returns the newest certificate held for name (nil: none yet).
-func (m *Manager) Leaf(name string) *x509.Certificate {
-	var leaf *x509.Certificate
-	for _, c := range m.cache.AllMatchingCertificates(name) {
-		if c.Leaf != nil && (leaf == nil || c.Leaf.NotAfter.After(leaf.NotAfter)) {
-			leaf = c.Leaf
-		}
-	}
-	return leaf
 }

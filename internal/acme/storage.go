@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/certmagic"
@@ -53,7 +54,8 @@ func (s sealed) Load(ctx context.Context, key string) ([]byte, error) {
 type redisStorage struct {
 	c      redis.UniversalClient
 	prefix string
-	locks  chan map[string]lockHold // one-slot: the held locks
+	mu     sync.Mutex
+	held   map[string]lockHold // the locks this storage holds
 }
 
 type lockHold struct {
@@ -65,9 +67,7 @@ type lockHold struct {
 const lockTTL = 30 * time.Second
 
 func newRedisStorage(c redis.UniversalClient, prefix string) *redisStorage {
-	r := &redisStorage{c: c, prefix: prefix + "acme:", locks: make(chan map[string]lockHold, 1)}
-	r.locks <- map[string]lockHold{}
-	return r
+	return &redisStorage{c: c, prefix: prefix + "acme:", held: map[string]lockHold{}}
 }
 
 func (r *redisStorage) k(key string) string { return r.prefix + "v:" + key }
@@ -179,9 +179,9 @@ func (r *redisStorage) Lock(ctx context.Context, name string) error {
 	}
 	hold, stop := context.WithCancel(context.Background())
 	go r.renew(hold, key, tok)
-	held := <-r.locks
-	held[name] = lockHold{token: tok, stop: stop}
-	r.locks <- held
+	r.mu.Lock()
+	r.held[name] = lockHold{token: tok, stop: stop}
+	r.mu.Unlock()
 	return nil
 }
 
@@ -200,10 +200,10 @@ func (r *redisStorage) renew(ctx context.Context, key, tok string) {
 
 // Unlock releases a lock this storage holds (only if it still holds it).
 func (r *redisStorage) Unlock(ctx context.Context, name string) error {
-	held := <-r.locks
-	h, ok := held[name]
-	delete(held, name)
-	r.locks <- held
+	r.mu.Lock()
+	h, ok := r.held[name]
+	delete(r.held, name)
+	r.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("acme storage: lock %s is not held", name)
 	}

@@ -95,7 +95,7 @@ func (s *stage) middleware(next pipeline.Handler) pipeline.Handler {
 			return pipeline.BodyReadError(err)
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		owner := caller(r)
+		owner := pipeline.ScopeOf(r.Context()).Caller()
 		return s.serve(w, r, next, owner, s.scope(owner, key), fingerprint(r, body))
 	}
 }
@@ -151,14 +151,6 @@ func (s *stage) answerExisting(w http.ResponseWriter, key, fp string, raw []byte
 	w.WriteHeader(held.Status)
 	_, _ = w.Write(held.Body)
 	return nil
-}
-
-// caller keys the request's caller (the identity, else the client).
-func caller(r *http.Request) string {
-	if s := pipeline.ScopeOf(r.Context()); s != nil {
-		return s.Caller()
-	}
-	return ""
 }
 
 // scope binds a key to the route and the caller.

@@ -82,8 +82,12 @@ func ScopeOf(ctx context.Context) *Scope {
 }
 
 // Caller keys per-caller state (idempotency records, the race defence):
-// the authenticated identity (issuer and subject), else the client key.
+// the authenticated identity (issuer and subject), else the client key;
+// "" outside the gateway (nil scope).
 func (s *Scope) Caller() string {
+	if s == nil {
+		return ""
+	}
 	if s.Identity != nil {
 		return "id\x00" + s.Identity.Issuer + "\x00" + s.Identity.Subject
 	}

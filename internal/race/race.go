@@ -36,14 +36,6 @@ func changesState(m string) bool {
 	return m == http.MethodPost || m == http.MethodPut || m == http.MethodPatch || m == http.MethodDelete
 }
 
-// caller keys the request's caller (the identity, else the client).
-func caller(r *http.Request) string {
-	if s := pipeline.ScopeOf(r.Context()); s != nil {
-		return s.Caller()
-	}
-	return ""
-}
-
 // Concurrency bounds each caller's state-changing requests in flight on
 // one route (nil when max is 0).
 func Concurrency(max int) pipeline.Middleware {
@@ -57,7 +49,7 @@ func Concurrency(max int) pipeline.Middleware {
 			if !changesState(r.Method) {
 				return next(w, r)
 			}
-			k := caller(r)
+			k := pipeline.ScopeOf(r.Context()).Caller()
 			mu.Lock()
 			if inFlight[k] >= max {
 				mu.Unlock()
@@ -117,7 +109,7 @@ func (d *Detector) middleware(next pipeline.Handler) pipeline.Handler {
 		}
 		r.Body = readCloser{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
 		h := sha256.New()
-		for _, p := range []string{d.route, caller(r), r.Method, r.URL.Path, r.URL.RawQuery, strconv.FormatInt(r.ContentLength, 10)} {
+		for _, p := range []string{d.route, pipeline.ScopeOf(r.Context()).Caller(), r.Method, r.URL.Path, r.URL.RawQuery, strconv.FormatInt(r.ContentLength, 10)} {
 			h.Write([]byte(p))
 			h.Write([]byte{0})
 		}

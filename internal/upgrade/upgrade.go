@@ -279,14 +279,3 @@ func (t *Taken) Abort(cause error) {
 	_, _ = t.c.Write(b)
 	t.c.Close()
 }
-
-// Unused closes the received sockets not in names (a listener the new
-// config no longer has).
-func (t *Taken) Unused(names map[string]bool) {
-	for n, ln := range t.Listeners {
-		if !names[n] {
-			ln.Close()
-			delete(t.Listeners, n)
-		}
-	}
-}
