@@ -7,14 +7,13 @@ import (
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/abuse"
-	"github.com/rampart-gw/rampart/internal/clientip"
 	"github.com/rampart-gw/rampart/internal/ratelimit"
 )
 
 // cmdBans is `rampart bans lift`: it lifts a ban in the Redis that the
 // config's instances share, so that every instance lifts it.
 func cmdBans(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("bans lift", "rampart bans lift --config FILE IP|IPv6-PREFIX", stderr).withConfig("config file (its rate_limiting.redis section)")
+	fs := newFlags("bans lift", "rampart bans lift --config FILE IP|IPv6-PREFIX|identity:SUBJECT@ISSUER|session:HASH", stderr).withConfig("config file (its rate_limiting.redis section)")
 	if len(args) == 0 || args[0] != "lift" {
 		return fs.bad()
 	}
@@ -28,9 +27,9 @@ func cmdBans(args []string, stdout, stderr io.Writer) int {
 	if cfg == nil {
 		return 1
 	}
-	ip, err := clientip.ParseKey(fs.Arg(0), cfg.ClientIP.IPv6Prefix)
+	ip, err := abuse.ParseKey(fs.Arg(0), cfg.ClientIP.IPv6Prefix)
 	if err != nil {
-		fmt.Fprintf(stderr, "error: %q is not a client address: %v\n", fs.Arg(0), err)
+		fmt.Fprintf(stderr, "error: %q is not a client address, identity or session: %v\n", fs.Arg(0), err)
 		return 2
 	}
 	rc := cfg.RateLimiting.Redis
@@ -45,6 +44,6 @@ func cmdBans(args []string, stdout, stderr io.Writer) int {
 	if err := abuse.LiftShared(ctx, client, abuse.KeyPrefix(rc.KeyPrefix), ip); err != nil {
 		return fail(stderr, err)
 	}
-	fmt.Fprintf(stdout, "ban on %s lifted\n", clientip.KeyString(ip))
+	fmt.Fprintf(stdout, "ban on %s lifted\n", ip)
 	return 0
 }

@@ -48,7 +48,7 @@ commands:
   token --key FILE ...    mint a test JWT from a private key (development only)
   keys create --config FILE --consumer NAME [--scopes a,b] [--ttl 90d]
                           create an API key (printed once; only its keyed hash is stored)
-  bans lift --config FILE IP|IPv6-PREFIX
+  bans lift --config FILE IP|IPv6-PREFIX|identity:SUBJECT@ISSUER|session:HASH
                           lift an abuse ban on every instance sharing the config's Redis
   store rekey --config FILE
                           rewrite the state files under state.master_key

@@ -35,6 +35,49 @@ type Detector struct {
 	Threshold int
 	// Window of counting.
 	Window time.Duration
+	// Keys are the keys it counts by (KeyIP, KeyIdentity, KeySession;
+	// zero: KeyIP). Each key has its own count, and the key whose count
+	// crosses the threshold is the one sanctioned.
+	Keys KeyKinds
+}
+
+// KeyKinds is a set of the kinds of key a detector counts by.
+type KeyKinds uint8
+
+// The kinds of key.
+const (
+	KeyIP KeyKinds = 1 << iota
+	KeyIdentity
+	KeySession
+)
+
+// Client is who a finished request came from, under every key the guard
+// may count it by.
+type Client struct {
+	IP      netip.Addr
+	Issuer  string // with Subject: the authenticated identity, if any
+	Subject string
+	Session string // the session cookie's hash (SessionHasher), if any
+	// Route and Category are where the request went ("" before routing),
+	// for the events.
+	Route, Category string
+}
+
+// keys returns c's keys of the kinds in ks.
+func (c Client) keys(ks KeyKinds, v6Bits int, out []Key) []Key {
+	if ks == 0 {
+		ks = KeyIP
+	}
+	if ks&KeyIP != 0 && c.IP.IsValid() {
+		out = append(out, AddrKey(clientip.Key(c.IP, v6Bits)))
+	}
+	if ks&KeyIdentity != 0 && c.Subject != "" {
+		out = append(out, IdentityKey(c.Issuer, c.Subject))
+	}
+	if ks&KeySession != 0 && c.Session != "" {
+		out = append(out, SessionKey(c.Session))
+	}
+	return out
 }
 
 // sanction is what a detected client gets: a ban, or a tightened limit.
@@ -52,7 +95,7 @@ type counter struct {
 
 type counterKey struct {
 	detector uint8
-	client   netip.Prefix
+	client   Key
 }
 
 // settings are what a reload replaces; the request path reads them with
@@ -86,7 +129,8 @@ type Guard struct {
 	cfg      atomic.Pointer[settings]
 	baseline atomic.Pointer[Baseline]
 	counts   *table[counterKey, counter]
-	bans     *table[netip.Prefix, sanction]
+	bans     *table[Key, sanction]
+	idBans   atomic.Bool // an identity or session was ever sanctioned: their lookups are worth making
 	log      *slog.Logger
 	events   pipeline.Events
 	redis    redis.UniversalClient
@@ -100,7 +144,7 @@ type Guard struct {
 	locked      *table[string, time.Time]
 	idAddrs     *table[string, spreadWindow] // identity → client addresses
 	addrIDs     *table[string, spreadWindow] // client address → identities
-	reads       *table[string, readWindow]   // caller → a sketch of the distinct paths read
+	reads       *table[Key, readWindow]      // caller → a sketch of the distinct paths read
 	readSeed    maphash.Seed
 }
 
@@ -154,10 +198,10 @@ func New(o Options) *Guard {
 	if n <= 0 {
 		n = DefaultMaxClients
 	}
-	g := &Guard{counts: newTable[counterKey, counter](n), bans: newTable[netip.Prefix, sanction](n),
+	g := &Guard{counts: newTable[counterKey, counter](n), bans: newTable[Key, sanction](n),
 		accountFail: newTable[string, accountWindow](n), locked: newTable[string, time.Time](n),
 		idAddrs: newTable[string, spreadWindow](n), addrIDs: newTable[string, spreadWindow](n),
-		reads: newTable[string, readWindow](max(n/10, 1024)), readSeed: maphash.MakeSeed(),
+		reads: newTable[Key, readWindow](max(n/10, 1024)), readSeed: maphash.MakeSeed(),
 		log: o.Log, events: o.Events, redis: o.Redis, prefix: o.Prefix}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
@@ -199,16 +243,21 @@ func (g *Guard) Configure(o Options) {
 }
 
 // Key is the key under which the guard keeps ip's state.
-func (g *Guard) Key(ip netip.Addr) netip.Prefix { return clientip.Key(ip, g.cfg.Load().v6Bits) }
+func (g *Guard) Key(ip netip.Addr) Key { return AddrKey(clientip.Key(ip, g.cfg.Load().v6Bits)) }
 
-// Banned reports whether ip is banned at now, and until when. A client
-// whose limit is tightened instead is not banned (see Tightened).
-func (g *Guard) Banned(ip netip.Addr, now time.Time) (time.Time, bool) {
-	sc, ok := g.sanction(g.Key(ip), now)
-	if !ok || sc.tighten {
-		return time.Time{}, false
+// Banned reports whether ip (or the session, when not "") is banned at
+// now, and until when. A client whose limit is tightened instead is not
+// banned (see Tightened).
+func (g *Guard) Banned(ip netip.Addr, session string, now time.Time) (time.Time, bool) {
+	if sc, ok := g.sanction(g.Key(ip), now); ok && !sc.tighten {
+		return sc.until, true
 	}
-	return sc.until, true
+	if session != "" && g.idBans.Load() {
+		if sc, ok := g.sanction(SessionKey(session), now); ok && !sc.tighten {
+			return sc.until, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // Tightened reports whether ip's limit is tightened at now.
@@ -217,7 +266,18 @@ func (g *Guard) Tightened(ip netip.Addr, now time.Time) bool {
 	return ok && sc.tighten
 }
 
-func (g *Guard) sanction(k netip.Prefix, now time.Time) (sc sanction, ok bool) {
+// IdentitySanction reports whether an authenticated identity is
+// sanctioned at now: until when, and whether tightened rather than
+// banned.
+func (g *Guard) IdentitySanction(issuer, subject string, now time.Time) (until time.Time, tighten, ok bool) {
+	if !g.idBans.Load() {
+		return time.Time{}, false, false // the common case: no identity was ever sanctioned
+	}
+	sc, ok := g.sanction(IdentityKey(issuer, subject), now)
+	return sc.until, sc.tighten, ok
+}
+
+func (g *Guard) sanction(k Key, now time.Time) (sc sanction, ok bool) {
 	g.bans.update(k, false, func(v *sanction, _ bool) bool {
 		sc, ok = *v, now.Before(v.until)
 		return ok // an expired ban goes when it is next looked at
@@ -225,15 +285,21 @@ func (g *Guard) sanction(k netip.Prefix, now time.Time) (sc sanction, ok bool) {
 	return sc, ok
 }
 
-// Observe feeds one finished request. It returns the detector that banned
-// the client, or "".
+// Observe feeds one finished request of a client known by its address
+// only. It returns the detector that sanctioned the client, or "".
 func (g *Guard) Observe(ip netip.Addr, status int, code string, sensitive bool, now time.Time) string {
-	if !ip.IsValid() {
+	return g.ObserveClient(Client{IP: ip}, status, code, sensitive, now)
+}
+
+// ObserveClient feeds one finished request: each detector it is a
+// signal for counts it under each of the client's keys the detector
+// counts by. It returns the detector that sanctioned a key, or "".
+func (g *Guard) ObserveClient(c Client, status int, code string, sensitive bool, now time.Time) string {
+	if !c.IP.IsValid() {
 		return ""
 	}
 	st := g.cfg.Load()
-	k := clientip.Key(ip, st.v6Bits)
-	g.observeBaseline(st, k, status, now)
+	g.observeBaseline(st, clientip.Key(c.IP, st.v6Bits), status, now)
 	matched := false
 	for _, d := range st.detectors {
 		if d.Match(status, code, sensitive) {
@@ -241,31 +307,55 @@ func (g *Guard) Observe(ip netip.Addr, status int, code string, sensitive bool, 
 			break
 		}
 	}
-	if !matched || st.allowed(ip) {
+	if !matched || st.allowed(c.IP) {
 		return "" // the common case: no table touched
 	}
 	fired := ""
+	var buf [3]Key
 	for i, d := range st.detectors {
 		if !d.Match(status, code, sensitive) {
 			continue
 		}
-		if g.count(st, uint8(i), k, d, now) && fired == "" {
-			fired = d.Name
+		for _, k := range c.keys(d.Keys, st.v6Bits, buf[:0]) {
+			if g.count(st, uint8(i), k, d, now) {
+				g.sanctionKey(st, k, d.Name, c, now)
+				fired = cmp.Or(fired, d.Name)
+			}
 		}
 	}
-	if fired == "" {
-		return ""
-	}
-	sc := sanction{until: now.Add(st.banFor), tighten: st.tighten}
-	g.bans.set(k, sc)
-	g.event(eventName(sc), clientip.KeyString(k), map[string]string{"detector": fired, "until": sc.until.UTC().Format(time.RFC3339)})
-	g.publish(k, sc)
 	return fired
+}
+
+// sanctionKey bans (or tightens) key k of client c for the ban
+// duration, reports it and shares it.
+func (g *Guard) sanctionKey(st *settings, k Key, detector string, c Client, now time.Time) {
+	sc := sanction{until: now.Add(st.banFor), tighten: st.tighten}
+	g.set(k, sc)
+	attrs := map[string]string{"detector": detector, "until": sc.until.UTC().Format(time.RFC3339), "key": k.Kind()}
+	if c.Category != "" {
+		attrs["category"] = c.Category
+	}
+	ev := pipeline.Event{Time: now, Name: eventName(sc), Code: eventName(sc), Route: c.Route, Subject: c.Subject, Attrs: attrs}
+	if k.Addr.IsValid() {
+		ev.ClientIP = k.String()
+	} else {
+		attrs["client"] = k.String()
+	}
+	g.events.Emit(ev)
+	g.publish(k, sc)
+}
+
+// set records a sanction of k.
+func (g *Guard) set(k Key, sc sanction) {
+	if !k.Addr.IsValid() {
+		g.idBans.Store(true)
+	}
+	g.bans.set(k, sc)
 }
 
 // count adds one signal of detector i for client k and reports whether it
 // crossed the threshold (the count then starts over).
-func (g *Guard) count(st *settings, i uint8, k netip.Prefix, d Detector, now time.Time) (fired bool) {
+func (g *Guard) count(st *settings, i uint8, k Key, d Detector, now time.Time) (fired bool) {
 	ns := now.UnixNano()
 	g.counts.update(counterKey{i, k}, true, func(c *counter, _ bool) bool {
 		if c.gen != st.gen || ns-c.start >= int64(d.Window) {
@@ -294,10 +384,7 @@ func (g *Guard) observeBaseline(st *settings, k netip.Prefix, status int, now ti
 			g.event("abuse.anomaly", key, map[string]string{"signal": signal})
 			continue
 		}
-		sc := sanction{until: now.Add(st.banFor), tighten: st.tighten}
-		g.bans.set(out, sc)
-		g.event(eventName(sc), key, map[string]string{"detector": "anomaly:" + signal, "until": sc.until.UTC().Format(time.RFC3339)})
-		g.publish(out, sc)
+		g.sanctionKey(st, AddrKey(out), "anomaly:"+signal, Client{}, now)
 	}
 }
 
@@ -355,13 +442,13 @@ func (g *Guard) ObserveLogin(account string, ip netip.Addr, status int, now time
 }
 
 // Ban bans client k until the given time (operators, other instances).
-func (g *Guard) Ban(k netip.Prefix, until time.Time) { g.bans.set(k, sanction{until: until}) }
+func (g *Guard) Ban(k Key, until time.Time) { g.set(k, sanction{until: until}) }
 
 // BanEverywhere bans client k until the given time here and, with Redis,
 // on every instance (an operator's ban through the admin API).
-func (g *Guard) BanEverywhere(k netip.Prefix, until time.Time) {
+func (g *Guard) BanEverywhere(k Key, until time.Time) {
 	sc := sanction{until: until}
-	g.bans.set(k, sc)
+	g.set(k, sc)
 	g.publish(k, sc)
 }
 
@@ -378,18 +465,18 @@ func eventName(sc sanction) string {
 }
 
 // Lift removes client k's ban locally and, with Redis, everywhere.
-func (g *Guard) Lift(k netip.Prefix) {
+func (g *Guard) Lift(k Key) {
 	g.bans.remove(k)
 	if g.redis != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		if err := LiftShared(ctx, g.redis, g.prefix, k); err != nil {
-			g.log.Warn("lifting a shared ban", "client", clientip.KeyString(k), "err", err)
+			g.log.Warn("lifting a shared ban", "client", k.String(), "err", err)
 		}
 	}
 }
 
-func (g *Guard) publish(k netip.Prefix, sc sanction) {
+func (g *Guard) publish(k Key, sc sanction) {
 	if g.redis == nil {
 		return
 	}
@@ -400,7 +487,7 @@ func (g *Guard) publish(k netip.Prefix, sc sanction) {
 		kind = "tighten"
 	}
 	v := strconv.FormatInt(sc.until.Unix(), 10) + " " + kind
-	key := clientip.KeyString(k)
+	key := k.String()
 	g.redis.Set(ctx, g.prefix+"ban:"+key, v, time.Until(sc.until))
 	g.redis.Publish(ctx, g.prefix+"bans", "ban "+key+" "+v)
 }
@@ -457,14 +544,14 @@ func (g *Guard) follow(ctx context.Context) {
 				}
 				continue
 			}
-			k, ok := parseKey(f[1])
-			if !ok {
+			k, err := ParseKey(f[1], g.cfg.Load().v6Bits)
+			if err != nil {
 				continue
 			}
 			switch {
 			case f[0] == "ban" && len(f) >= 3:
 				if sc, ok := parseSanction(f[2:]); ok {
-					g.bans.set(k, sc)
+					g.set(k, sc)
 				}
 			case f[0] == "lift":
 				g.bans.remove(k)
@@ -488,8 +575,8 @@ func (g *Guard) loadBans(ctx context.Context) {
 	iter := g.redis.Scan(ctx, 0, g.prefix+"ban:*", 1000).Iterator()
 	for iter.Next(ctx) {
 		rk := iter.Val()
-		k, ok := parseKey(strings.TrimPrefix(rk, g.prefix+"ban:"))
-		if !ok {
+		k, err := ParseKey(strings.TrimPrefix(rk, g.prefix+"ban:"), g.cfg.Load().v6Bits)
+		if err != nil {
 			continue
 		}
 		v, err := g.redis.Get(ctx, rk).Result()
@@ -497,7 +584,7 @@ func (g *Guard) loadBans(ctx context.Context) {
 			continue
 		}
 		if sc, ok := parseSanction(strings.Fields(v)); ok {
-			g.bans.set(k, sc)
+			g.set(k, sc)
 		}
 	}
 }
@@ -506,23 +593,10 @@ func (g *Guard) loadBans(ctx context.Context) {
 // rampart keys start with base (rate_limiting.redis.key_prefix).
 func KeyPrefix(base string) string { return base + "abuse:" }
 
-// parseKey reads a client key as publish writes it (clientip.KeyString).
-func parseKey(s string) (netip.Prefix, bool) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		return p.Masked(), err == nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, false
-	}
-	return netip.PrefixFrom(a, a.BitLen()), true
-}
-
 // LiftShared lifts client k's ban in a Redis shared by running instances
 // (the `rampart bans lift` command).
-func LiftShared(ctx context.Context, client redis.UniversalClient, prefix string, k netip.Prefix) error {
-	key := clientip.KeyString(k)
+func LiftShared(ctx context.Context, client redis.UniversalClient, prefix string, k Key) error {
+	key := k.String()
 	if err := client.Del(ctx, prefix+"ban:"+key).Err(); err != nil {
 		return err
 	}
@@ -560,7 +634,7 @@ func Codes(codes ...string) func(int, string, bool) bool {
 // ActiveBans counts the clients banned or tightened at now.
 func (g *Guard) ActiveBans(now time.Time) int {
 	n := 0
-	g.bans.each(func(_ netip.Prefix, sc sanction) {
+	g.bans.each(func(_ Key, sc sanction) {
 		if sc.until.After(now) {
 			n++
 		}
@@ -570,8 +644,9 @@ func (g *Guard) ActiveBans(now time.Time) int {
 
 // BanInfo is one sanctioned client.
 type BanInfo struct {
-	// Client is the key banned: an IPv4 address or an IPv6 prefix.
-	Client  netip.Prefix
+	// Client is the key banned: an IPv4 address, an IPv6 prefix, an
+	// identity or a session.
+	Client  Key
 	Until   time.Time
 	Tighten bool
 }
@@ -579,7 +654,7 @@ type BanInfo struct {
 // List returns the clients sanctioned at now, soonest expiry first.
 func (g *Guard) List(now time.Time) []BanInfo {
 	var out []BanInfo
-	g.bans.each(func(k netip.Prefix, sc sanction) {
+	g.bans.each(func(k Key, sc sanction) {
 		if sc.until.After(now) {
 			out = append(out, BanInfo{Client: k, Until: sc.until, Tighten: sc.tighten})
 		}

@@ -49,7 +49,7 @@ func BenchmarkBannedCheckDuringFlood(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			g.Banned(legit, now)
+			g.Banned(legit, "", now)
 			g.Observe(legit, 200, "", false, now)
 		}
 	})
@@ -70,6 +70,6 @@ func BenchmarkObserveRead(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		g.ObserveRead("ip\x00203.0.113.9/32", "", ip, paths[i%len(paths)], now)
+		g.ObserveRead(Client{IP: ip}, paths[i%len(paths)], now)
 	}
 }

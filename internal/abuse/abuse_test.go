@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,7 +65,7 @@ func TestFloodOfAddressesStaysBounded(t *testing.T) {
 	if !banned {
 		t.Fatal("a brute-forcer active during the flood was not banned")
 	}
-	if _, ok := g.Banned(attacker, now); !ok {
+	if _, ok := g.Banned(attacker, "", now); !ok {
 		t.Fatal("the brute-forcer's ban was evicted by the flood")
 	}
 }
@@ -82,22 +83,22 @@ func TestIPv6KeyedByPrefix(t *testing.T) {
 	if fired != "scanning" {
 		t.Fatalf("20 404s from one /64: fired %q", fired)
 	}
-	if _, ok := g.Banned(v6(7, 999), now); !ok {
+	if _, ok := g.Banned(v6(7, 999), "", now); !ok {
 		t.Fatal("another address of the banned /64 is not banned")
 	}
-	if _, ok := g.Banned(v6(8, 1), now); ok {
+	if _, ok := g.Banned(v6(8, 1), "", now); ok {
 		t.Fatal("the neighbouring /64 is banned")
 	}
 	// An IPv4-mapped address is the IPv4 client.
 	for i := 0; i < 20; i++ {
 		g.Observe(netip.MustParseAddr("::ffff:192.0.2.9"), 404, "router.not_found", false, now)
 	}
-	if _, ok := g.Banned(netip.MustParseAddr("192.0.2.9"), now); !ok {
+	if _, ok := g.Banned(netip.MustParseAddr("192.0.2.9"), "", now); !ok {
 		t.Fatal("an IPv4-mapped client is not its IPv4 address")
 	}
 	// Lifting by any address of the prefix lifts the prefix.
 	g.Lift(g.Key(v6(7, 5)))
-	if _, ok := g.Banned(v6(7, 1), now); ok {
+	if _, ok := g.Banned(v6(7, 1), "", now); ok {
 		t.Fatal("lift by an address of the prefix did not lift it")
 	}
 }
@@ -114,7 +115,7 @@ func TestIPv6PrefixConfigurable(t *testing.T) {
 		b[7] = byte(i) // /64s 2001:db8:0:100, :101, :102 — one /56
 		g.Observe(netip.AddrFrom16(b), 404, "router.not_found", false, now)
 	}
-	if _, ok := g.Banned(netip.MustParseAddr("2001:db8:0:1ff::9"), now); !ok {
+	if _, ok := g.Banned(netip.MustParseAddr("2001:db8:0:1ff::9"), "", now); !ok {
 		t.Fatal("a /56 client spreading over its /64s is not one client")
 	}
 }
@@ -133,7 +134,7 @@ func TestBansBounded(t *testing.T) {
 		t.Fatal("expired bans counted as active")
 	}
 	k := g.Key(v4(99999))
-	if _, ok := g.Banned(v4(99999), now.Add(2*time.Second)); ok {
+	if _, ok := g.Banned(v4(99999), "", now.Add(2*time.Second)); ok {
 		t.Fatal("an expired ban still applies")
 	}
 	if g.bans.update(k, false, func(*sanction, bool) bool { return true }) {
@@ -208,13 +209,13 @@ func TestIdentitySpread(t *testing.T) {
 	g := New(Options{Events: ev, Spread: spreadSettings{addresses: 3, identities: 3, window: time.Minute}})
 	now := time.Unix(1000, 0)
 	for i := range 5 {
-		g.ObserveIdentity("id\x00iss\x00alice", "alice", netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), now)
+		g.ObserveIdentity(Client{IP: netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), Issuer: "iss", Subject: "alice"}, now)
 	}
 	for i := range 5 {
-		g.ObserveIdentity(fmt.Sprint("id\x00iss\x00user", i), fmt.Sprint("user", i), netip.MustParseAddr("192.0.2.7"), now)
+		g.ObserveIdentity(Client{IP: netip.MustParseAddr("192.0.2.7"), Issuer: "iss", Subject: fmt.Sprint("user", i)}, now)
 	}
 	for range 20 {
-		g.ObserveIdentity("id\x00iss\x00bob", "bob", netip.MustParseAddr("198.51.100.1"), now) // one user, one address
+		g.ObserveIdentity(Client{IP: netip.MustParseAddr("198.51.100.1"), Issuer: "iss", Subject: "bob"}, now) // one user, one address
 	}
 	kinds := map[string]int{}
 	for _, e := range ev.Events() {
@@ -236,7 +237,7 @@ func TestScraping(t *testing.T) {
 	ip := netip.MustParseAddr("203.0.113.9")
 	firedAt := 0
 	for i := 1; i <= 1500; i++ {
-		g.ObserveRead("ip\x00203.0.113.9/32", "", ip, fmt.Sprintf("/products/%d", i), now)
+		g.ObserveRead(Client{IP: ip}, fmt.Sprintf("/products/%d", i), now)
 		if firedAt == 0 && len(ev.Events()) > 0 {
 			firedAt = i
 		}
@@ -245,9 +246,44 @@ func TestScraping(t *testing.T) {
 		t.Fatalf("fired at %d distinct reads; %d events", firedAt, len(ev.Events()))
 	}
 	for range 5000 {
-		g.ObserveRead("ip\x00198.51.100.2/32", "", netip.MustParseAddr("198.51.100.2"), "/products/1", now)
+		g.ObserveRead(Client{IP: netip.MustParseAddr("198.51.100.2")}, "/products/1", now)
 	}
 	if len(ev.Events()) != 1 {
 		t.Fatal("one path read again and again was reported as scraping")
+	}
+}
+
+// TestKeyText: every key reads back from its text, which has no space
+// and no slash (it travels in Redis messages and as one URL path
+// segment), and session keys never carry the cookie.
+func TestKeyText(t *testing.T) {
+	h := NewSessionHasher([]byte("k"))
+	for _, k := range []Key{
+		AddrKey(netip.MustParsePrefix("203.0.113.7/32")),
+		AddrKey(netip.MustParsePrefix("2001:db8:1:2::/64")),
+		IdentityKey("https://idp.example/realms/a b", "alice@example.com"),
+		IdentityKey("CN=Rampart CA,O=Example", "CN=svc/one@two"),
+		IdentityKey("rampart", "billing-service"),
+		SessionKey(h.Hash("cookie-value")),
+	} {
+		s := k.String()
+		if !k.Addr.IsValid() && (strings.ContainsAny(s, " /") || strings.Contains(s, "cookie-value")) {
+			t.Errorf("%q: a space, a slash or the secret", s)
+		}
+		back, err := ParseKey(s, 64)
+		if err != nil || back != k {
+			t.Errorf("%q read back as %+v (%v), want %+v", s, back, err, k)
+		}
+	}
+	if got := IdentityKey("https://idp.test", "mallory").String(); got != "identity:mallory@https:%2F%2Fidp.test" {
+		t.Errorf("identity text %q", got)
+	}
+	for _, bad := range []string{"identity:", "identity:alice", "identity:@iss", "session:", "session:xyz", "alice", "10.0.0.0/8"} {
+		if _, err := ParseKey(bad, 64); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if h.Hash("a") == NewSessionHasher([]byte("other")).Hash("a") || h.Hash("a") != h.Hash("a") || h.Hash("") != "" {
+		t.Error("session hashes: not keyed, not stable, or an empty value hashed")
 	}
 }

@@ -52,12 +52,29 @@ func (o *Options) addDetector(name string, d config.Detector, match func(int, st
 	if d.Disabled {
 		return
 	}
-	o.Detectors = append(o.Detectors, Detector{Name: name + "/sensitive", Threshold: d.SensitiveThreshold, Window: d.Window.D(),
+	keys := keyKinds(d.Keys)
+	o.Detectors = append(o.Detectors, Detector{Name: name + "/sensitive", Threshold: d.SensitiveThreshold, Window: d.Window.D(), Keys: keys,
 		Match: func(st int, code string, sensitive bool) bool { return sensitive && match(st, code, sensitive) }})
 	if !d.SensitiveOnly {
-		o.Detectors = append(o.Detectors, Detector{Name: name, Threshold: d.Threshold, Window: d.Window.D(),
+		o.Detectors = append(o.Detectors, Detector{Name: name, Threshold: d.Threshold, Window: d.Window.D(), Keys: keys,
 			Match: func(st int, code string, sensitive bool) bool { return !sensitive && match(st, code, sensitive) }})
 	}
+}
+
+// keyKinds reads a detector's keys (config.Detector.Keys).
+func keyKinds(names []string) KeyKinds {
+	var ks KeyKinds
+	for _, n := range names {
+		switch n {
+		case "ip":
+			ks |= KeyIP
+		case "identity":
+			ks |= KeyIdentity
+		case "session":
+			ks |= KeySession
+		}
+	}
+	return ks
 }
 
 // isFuzz reports a refusal of malformed or hostile input: the request

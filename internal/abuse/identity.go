@@ -3,7 +3,6 @@ package abuse
 import (
 	"hash/maphash"
 	"math"
-	"net/netip"
 	"strconv"
 	"time"
 
@@ -31,21 +30,20 @@ type spreadSettings struct {
 	window                time.Duration
 }
 
-// ObserveIdentity feeds an authenticated request: identity is the
-// caller's key (pipeline.Scope.Caller), subject its name for the event.
-func (g *Guard) ObserveIdentity(identity, subject string, ip netip.Addr, now time.Time) {
+// ObserveIdentity feeds a request of an authenticated client.
+func (g *Guard) ObserveIdentity(c Client, now time.Time) {
 	st := g.cfg.Load()
 	sp := st.spread
-	if sp.window <= 0 || identity == "" || !ip.IsValid() {
+	if sp.window <= 0 || c.Subject == "" || !c.IP.IsValid() {
 		return
 	}
-	k := clientip.Key(ip, st.v6Bits)
-	addr := clientip.KeyString(k)
+	addr := clientip.KeyString(clientip.Key(c.IP, st.v6Bits))
+	identity := IdentityKey(c.Issuer, c.Subject).String()
 	if n := spreadAdd(g.idAddrs, identity, addr, sp.addresses, sp.window, now); n > 0 {
-		g.spreadEvent("addresses", subject, addr, n, sp.window, now)
+		g.spreadEvent("addresses", c.Subject, addr, n, sp.window, now)
 	}
 	if n := spreadAdd(g.addrIDs, addr, identity, sp.identities, sp.window, now); n > 0 {
-		g.spreadEvent("identities", subject, addr, n, sp.window, now)
+		g.spreadEvent("identities", c.Subject, addr, n, sp.window, now)
 	}
 }
 
@@ -83,18 +81,25 @@ type scrapeSettings struct {
 	ban      bool
 }
 
-// ObserveRead feeds a successful GET: a caller (pipeline.Scope.Caller)
-// reading more distinct paths than the threshold within the window is
-// reported once per window as abuse.scraping, and with action ban
-// sanctioned like by the other detectors.
-func (g *Guard) ObserveRead(caller, subject string, ip netip.Addr, path string, now time.Time) {
+// ObserveRead feeds a successful GET: a caller (the identity when
+// authenticated, else the address) reading more distinct paths than the
+// threshold within the window is reported once per window as
+// abuse.scraping, and with action ban sanctioned like by the other
+// detectors.
+func (g *Guard) ObserveRead(c Client, path string, now time.Time) {
 	st := g.cfg.Load()
 	sc := st.scrape
-	if sc.window <= 0 || caller == "" || !ip.IsValid() || st.allowed(ip) {
+	if sc.window <= 0 || !c.IP.IsValid() || st.allowed(c.IP) {
 		return
 	}
+	var buf [1]Key
+	kind := KeyIP
+	if c.Subject != "" {
+		kind = KeyIdentity
+	}
+	k := c.keys(kind, st.v6Bits, buf[:0])[0]
 	n := 0
-	g.reads.update(caller, true, func(w *readWindow, _ bool) bool {
+	g.reads.update(k, true, func(w *readWindow, _ bool) bool {
 		if w.start.IsZero() || now.Sub(w.start) >= sc.window {
 			*w = readWindow{start: now}
 		}
@@ -107,18 +112,13 @@ func (g *Guard) ObserveRead(caller, subject string, ip netip.Addr, path string, 
 	if n == 0 {
 		return
 	}
-	k := clientip.Key(ip, st.v6Bits)
-	attrs := map[string]string{"detector": "scraping", "count": strconv.Itoa(n), "window": sc.window.String()}
-	if !sc.ban {
-		g.events.Emit(pipeline.Event{Time: now, Name: "abuse.scraping", Code: "abuse.scraping", ClientIP: clientip.KeyString(k),
-			Subject: subject, Reason: strconv.Itoa(n) + " distinct objects read within " + sc.window.String(), Attrs: attrs})
+	if sc.ban {
+		g.sanctionKey(st, k, "scraping", c, now)
 		return
 	}
-	s := sanction{until: now.Add(st.banFor), tighten: st.tighten}
-	g.bans.set(k, s)
-	attrs["until"] = s.until.UTC().Format(time.RFC3339)
-	g.event(eventName(s), clientip.KeyString(k), attrs)
-	g.publish(k, s)
+	g.events.Emit(pipeline.Event{Time: now, Name: "abuse.scraping", Code: "abuse.scraping", ClientIP: clientip.KeyString(clientip.Key(c.IP, st.v6Bits)),
+		Subject: c.Subject, Reason: strconv.Itoa(n) + " distinct objects read within " + sc.window.String(),
+		Route: c.Route, Attrs: map[string]string{"detector": "scraping", "count": strconv.Itoa(n), "window": sc.window.String(), "key": k.Kind(), "category": c.Category}})
 }
 
 // readBits is the size of a caller's distinct-path sketch: 256 bytes, so

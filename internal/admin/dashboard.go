@@ -36,7 +36,10 @@ type State struct {
 
 // Ban is a sanctioned client.
 type Ban struct {
+	// IP is the client key: an address, an IPv6 prefix,
+	// identity:SUBJECT@ISSUER or session:HASH.
 	IP     string `json:"ip"`
+	Kind   string `json:"kind"` // address, identity or session
 	Until  string `json:"until"`
 	Action string `json:"action"` // ban or tighten
 }

@@ -306,6 +306,9 @@ func (c *Config) securityDefaults() {
 			setInt(&d.det.Threshold, d.threshold)
 			setDur(&d.det.Window, time.Minute)
 			setInt(&d.det.SensitiveThreshold, max(1, (d.det.Threshold+1)/2))
+			if d.det.Keys == nil {
+				d.det.Keys = []string{"ip", "identity", "session"}
+			}
 		}
 		if an := a.Anomaly; an != nil {
 			setDur(&an.Interval, 10*time.Second)
@@ -459,6 +462,15 @@ func categoryDefaults(r *Route) {
 	setInt(&r.Race.Requests, 2)
 	setDur(&r.Race.Window, time.Second)
 }
+
+// Categories are the route categories (routes[].category), in the order
+// the dashboard lists them.
+var Categories = [...]string{"payment", "login", "account", "search", "static", "admin", "write", "read"}
+
+// SensitiveCategory reports the categories whose routes the abuse
+// detectors count apart, against their sensitive thresholds, as if
+// marked sensitive: login, payment and admin.
+func SensitiveCategory(c string) bool { return c == "login" || c == "payment" || c == "admin" }
 
 // categoryWords name a category by a segment of the route's path.
 var categoryWords = []struct {

@@ -1209,6 +1209,11 @@ type Abuse struct {
 	TightenTo *RateLimit `yaml:"tighten_to"`
 	// Allow lists CIDRs never banned (monitoring, partners).
 	Allow []string `yaml:"allow"`
+	// SessionCookie names the cookie that carries the application's
+	// session: detectors may then count by session (keys: [session]) and
+	// sanction one. Its value is hashed with a key derived from
+	// state.master_key (or a per-process key without one) and never kept.
+	SessionCookie string `yaml:"session_cookie"`
 	// MaxClients bounds the state kept per kind: detector counters, bans,
 	// accounts followed for credential stuffing, and clients the anomaly
 	// baseline scores per interval. Past it, the entries least recently
@@ -1320,6 +1325,12 @@ type Detector struct {
 	// sensitive (login, payment), counted separately. Default: half of
 	// Threshold.
 	SensitiveThreshold int `yaml:"sensitive_threshold"`
+	// Keys are what the detector counts by, each with its own count: ip
+	// (the client address, IPv6 by prefix), identity (the authenticated
+	// subject or API key consumer) and session (abuse.session_cookie).
+	// The key whose count crosses the threshold is the one sanctioned.
+	// Default: all three.
+	Keys []string `yaml:"keys" enum:"ip,identity,session"`
 }
 
 // Validate is a route's input checks.

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/pipeline"
+	"github.com/redis/go-redis/v9"
 )
 
 func abuseConfig(up, redisLine string) string {
@@ -35,6 +37,7 @@ routes:
   - id: public
     prefix: /public
     upstream: svc
+    category: read
     public: true
 `
 }
@@ -104,7 +107,7 @@ func TestBansPropagateThroughRedis(t *testing.T) {
 	ip := netip.MustParseAddr("127.0.0.1")
 	deadline := time.Now().Add(3 * time.Second)
 	for time.Now().Before(deadline) {
-		if _, banned := g2.Guard().Banned(ip, time.Now()); banned {
+		if _, banned := g2.Guard().Banned(ip, "", time.Now()); banned {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -122,7 +125,7 @@ func TestBansPropagateThroughRedis(t *testing.T) {
 	g1.Guard().Lift(g1.Guard().Key(ip))
 	deadline = time.Now().Add(3 * time.Second)
 	for time.Now().Before(deadline) {
-		if _, banned := g2.Guard().Banned(ip, time.Now()); !banned {
+		if _, banned := g2.Guard().Banned(ip, "", time.Now()); !banned {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -324,8 +327,7 @@ func TestFuzzingBan(t *testing.T) {
 	up := newUpstream(t, nil)
 	cfg := strings.Replace(abuseConfig(up.hostPort(), ""), "  scanning: {threshold: 8, window: 1m}\n",
 		"  scanning: {threshold: 8, window: 1m}\n  fuzzing: {threshold: 6, window: 1m}\n", 1)
-	cfg = strings.Replace(cfg, "    prefix: /public\n    upstream: svc\n    public: true\n",
-		"    prefix: /public\n    upstream: svc\n    public: true\n    validate: {content_types: [application/json], json: {max_depth: 4}}\n", 1)
+	cfg += "    validate: {content_types: [application/json], json: {max_depth: 4}}\n" // on the public route, the last
 	_, addr := startGateway(t, cfg)
 	post := func(path, body string) string {
 		raw := "POST " + path + " HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\nContent-Length: " +
@@ -413,5 +415,125 @@ func TestScrapingBan(t *testing.T) {
 	before := len(up.received())
 	if c := get("127.0.0.32", "/public/item/1"); c != "403" || len(up.received()) != before {
 		t.Fatalf("after the ban: %s", c)
+	}
+}
+
+// identityAbuseConfig is abuseConfig with a session cookie, an
+// enumeration detector, an orders route for authenticated callers and
+// (redisLine) shared state.
+func identityAbuseConfig(t *testing.T, up, redisLine string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse([]byte(identityAbuseYAML(up, redisLine)), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func identityAbuseYAML(up, redisLine string) string {
+	y := strings.Replace(abuseConfig(up, redisLine), "  ban_for: 1s\n",
+		"  ban_for: 1m\n  session_cookie: sid\n  enumeration: {threshold: 6, window: 1m}\n", 1)
+	return y + "  - id: orders\n    prefix: /orders\n    upstream: svc\n    auth: {jwt: [idp]}\n    authorize: any_authenticated\n"
+}
+
+// TestIdentityEnumerationBan: an authenticated caller probing other
+// users' orders from a pool of five addresses (each address far below
+// the threshold) is banned as an identity: refused from a fresh address,
+// on every instance sharing Redis, while other callers from the same
+// addresses are served; the service receives nothing of the banned
+// caller; an operator lift through the admin API restores the caller
+// everywhere.
+func TestIdentityEnumerationBan(t *testing.T) {
+	t.Setenv("RAMPART_AUTHZ_SECRET", authzSecret)
+	rs := startRedis(t, "")
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/orders/1" {
+			w.WriteHeader(http.StatusNotFound) // someone else's order
+		}
+	})
+	cfg := identityAbuseConfig(t, up.hostPort(), "rate_limiting:\n  redis: {addresses: [\""+rs.Addr+"\"]}\n")
+	ev := &pipeline.EventRecorder{}
+	g1, a1 := startConfig(t, cfg, pipeline.Deps{Now: time.Now, Events: ev})
+	g2, a2 := startGateway(t, identityAbuseYAML(up.hostPort(), "rate_limiting:\n  redis: {addresses: [\""+rs.Addr+"\"]}\n"))
+	mallory, alice := hsToken(t, map[string]any{"sub": "mallory"}), hsToken(t, map[string]any{"sub": "alice"})
+	get := func(addr, src, tok, path string) string {
+		return strings.Join(statusLines(rawExchangeFrom(t, src, addr, "GET "+path+" HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer "+tok+"\r\nConnection: close\r\n\r\n")), ",")
+	}
+	time.Sleep(200 * time.Millisecond) // subscriptions established
+	for i := range 6 {
+		if c := get(a1, fmt.Sprintf("127.0.0.%d", 40+i%5), mallory, fmt.Sprintf("/orders/%d", 100+i)); c != "404" {
+			t.Fatalf("probe %d: %s", i, c)
+		}
+	}
+	before := len(up.received())
+	if c := get(a1, "127.0.0.60", mallory, "/orders/1"); c != "403" {
+		t.Fatalf("the banned identity from a fresh address: %s", c)
+	}
+	waitUntil(t, "the identity ban on the second instance", func() bool { return get(a2, "127.0.0.61", mallory, "/orders/1") == "403" })
+	if n := len(up.received()); n != before {
+		t.Fatalf("the service received %d requests of the banned identity", n-before)
+	}
+	if c := get(a1, "127.0.0.40", alice, "/orders/1"); c != "200" {
+		t.Fatalf("another caller from the same address: %s", c)
+	}
+	var banned *pipeline.Event
+	for _, e := range ev.Events() {
+		if e.Code == "abuse.banned" && e.Attrs["key"] == "identity" {
+			banned = &e
+		}
+	}
+	if banned == nil || banned.Subject != "mallory" || banned.Attrs["client"] != "identity:mallory@https:%2F%2Fidp.test" || banned.Attrs["detector"] != "enumeration" {
+		t.Fatalf("ban event: %+v", banned)
+	}
+	if err := g1.liftBan(banned.Attrs["client"], "tester"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the lift on the second instance", func() bool { return get(a2, "127.0.0.61", mallory, "/orders/1") == "200" })
+	if bans := g2.Guard().List(time.Now()); len(bans) != 0 {
+		t.Fatalf("bans after the lift: %+v", bans)
+	}
+}
+
+// TestSessionBan: failed logins carrying one session cookie from five
+// addresses (one each) ban the session: the cookie is refused before
+// authentication from any address, a client without it is not, and the
+// cookie's value appears in no event, no dashboard and no Redis key.
+func TestSessionBan(t *testing.T) {
+	t.Setenv("RAMPART_AUTHZ_SECRET", authzSecret)
+	rs := startRedis(t, "")
+	up := newUpstream(t, nil)
+	ev := &pipeline.EventRecorder{}
+	g, addr := startConfig(t, identityAbuseConfig(t, up.hostPort(), "rate_limiting:\n  redis: {addresses: [\""+rs.Addr+"\"]}\n"),
+		pipeline.Deps{Now: time.Now, Events: ev})
+	const secret = "s3cret-session-value"
+	login := func(src, cookie string) string {
+		return strings.Join(statusLines(rawExchangeFrom(t, src, addr,
+			"GET /login HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer x.y.z\r\n"+cookie+"Connection: close\r\n\r\n")), ",")
+	}
+	for i := range 5 {
+		if c := login(fmt.Sprintf("127.0.0.%d", 70+i), "Cookie: theme=dark; sid="+secret+"\r\n"); c != "401" {
+			t.Fatalf("attempt %d: %s", i, c)
+		}
+	}
+	if c := login("127.0.0.80", "Cookie: sid="+secret+"\r\n"); c != "403" {
+		t.Fatalf("the banned session from a fresh address: %s", c)
+	}
+	if c := login("127.0.0.80", ""); c != "401" {
+		t.Fatalf("the same address without the session: %s", c)
+	}
+	bans := g.Guard().List(time.Now())
+	if len(bans) != 1 || bans[0].Client.Kind() != "session" {
+		t.Fatalf("bans: %+v", bans)
+	}
+	rc := redis.NewClient(&redis.Options{Addr: rs.Addr})
+	defer rc.Close()
+	keys, err := rc.Keys(context.Background(), "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dump := fmt.Sprintf("%+v %v %v", ev.Events(), bans[0].Client, keys); strings.Contains(dump, secret) {
+		t.Fatal("the session cookie's value was kept")
+	} else if !strings.Contains(fmt.Sprint(keys), bans[0].Client.String()) {
+		t.Fatalf("the session ban is not shared: %v", keys)
 	}
 }

@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/abuse"
 	"github.com/rampart-gw/rampart/internal/admin"
-	"github.com/rampart-gw/rampart/internal/clientip"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 	"github.com/rampart-gw/rampart/internal/plan"
@@ -96,16 +96,40 @@ func (g *Gateway) banFromAPI(client string, d time.Duration, by string) error {
 	if g.guard == nil {
 		return errors.New("abuse detection is off")
 	}
-	k, err := clientip.ParseKey(client, g.plan.Load().Config.ClientIP.IPv6Prefix)
+	k, err := g.clientKey(client)
 	if err != nil {
-		return fmt.Errorf("not a client address: %q", client)
+		return err
 	}
 	until := g.deps.Now().Add(d)
 	g.guard.BanEverywhere(k, until)
-	g.deps.Events.Emit(pipeline.Event{Name: "abuse.banned_by_operator", Code: "abuse.banned_by_operator", ClientIP: clientip.KeyString(k),
-		Attrs: map[string]string{"by": by, "until": until.UTC().Format(time.RFC3339)}})
-	g.outputs.Record("ban.added", by, map[string]string{"client": clientip.KeyString(k), "until": until.UTC().Format(time.RFC3339)})
+	g.deps.Events.Emit(keyEvent(pipeline.Event{Name: "abuse.banned_by_operator", Code: "abuse.banned_by_operator",
+		Attrs: map[string]string{"by": by, "until": until.UTC().Format(time.RFC3339)}}, k))
+	g.outputs.Record("ban.added", by, map[string]string{"client": k.String(), "until": until.UTC().Format(time.RFC3339)})
 	return admin.NotSaved(g.runtime.SaveBans())
+}
+
+// clientKey reads a client key as the admin API names it: an address, an
+// IPv6 prefix, identity:SUBJECT@ISSUER or session:HASH.
+func (g *Gateway) clientKey(client string) (abuse.Key, error) {
+	k, err := abuse.ParseKey(client, g.plan.Load().Config.ClientIP.IPv6Prefix)
+	if err != nil {
+		return k, fmt.Errorf("not a client address, identity or session: %q (%v)", client, err)
+	}
+	return k, nil
+}
+
+// keyEvent names the client of ev by key k: the client address field for
+// an address, the client attribute otherwise.
+func keyEvent(ev pipeline.Event, k abuse.Key) pipeline.Event {
+	if k.Addr.IsValid() {
+		ev.ClientIP = k.String()
+		return ev
+	}
+	if ev.Attrs == nil {
+		ev.Attrs = map[string]string{}
+	}
+	ev.Attrs["client"] = k.String()
+	return ev
 }
 
 // revokeFromAPI refuses a token or a subject's tokens until a time, as a
@@ -144,14 +168,14 @@ func (g *Gateway) runtimeTarget() runstate.Target {
 		}}
 	if g.guard != nil {
 		t.Ban = func(client string, until time.Time) {
-			if k, err := clientip.ParseKey(client, g.plan.Load().Config.ClientIP.IPv6Prefix); err == nil {
+			if k, err := g.clientKey(client); err == nil {
 				g.guard.Ban(k, until)
 			}
 		}
 		t.Bans = func(yield func(string, time.Time)) {
 			for _, b := range g.guard.List(g.deps.Now()) {
 				if !b.Tighten {
-					yield(clientip.KeyString(b.Client), b.Until)
+					yield(b.Client.String(), b.Until)
 				}
 			}
 		}
@@ -281,23 +305,26 @@ func (g *Gateway) reportHealth(report func(upstream, target string, healthy bool
 func (g *Gateway) dashboardState() admin.State {
 	now := g.deps.Now()
 	p := g.plan.Load()
-	st := admin.State{Live: g.live.Snapshot(now), Bans: []admin.Ban{}, Upstreams: []admin.Upstream{}, Routes: []admin.RouteView{},
+	st := admin.State{Bans: []admin.Ban{}, Upstreams: []admin.Upstream{}, Routes: []admin.RouteView{},
 		Config: admin.ConfigState{Version: g.version.Load(), Hash: p.Config.Hash, LastReload: time.Unix(g.loadedAt.Load(), 0).UTC().Format(time.RFC3339)}}
 	if t := g.trigger.Load(); t != nil {
 		st.Config.Trigger = *t
 	}
+	categories := map[string]string{}
 	for _, name := range p.Listeners() {
 		for _, rt := range p.Listener(name).Routes() {
 			st.Routes = append(st.Routes, admin.RouteView{Listener: name, ID: rt.ID(), Category: rt.Category(), Stages: Stages(rt)})
+			categories[rt.ID()] = rt.Category()
 		}
 	}
+	st.Live = g.live.Snapshot(now, func(route string) string { return categories[route] })
 	if g.guard != nil {
 		for _, b := range g.guard.List(now) {
 			action := "ban"
 			if b.Tighten {
 				action = "tighten"
 			}
-			st.Bans = append(st.Bans, admin.Ban{IP: clientip.KeyString(b.Client), Until: b.Until.UTC().Format(time.RFC3339), Action: action})
+			st.Bans = append(st.Bans, admin.Ban{IP: b.Client.String(), Kind: b.Client.Kind(), Until: b.Until.UTC().Format(time.RFC3339), Action: action})
 		}
 	}
 	p.Pools().Targets(now.UnixNano(), func(upstream, target string, healthy, drained bool) {
@@ -314,12 +341,12 @@ func (g *Gateway) liftBan(ip, by string) error {
 	if g.guard == nil {
 		return errors.New("abuse detection is off")
 	}
-	k, err := clientip.ParseKey(ip, g.plan.Load().Config.ClientIP.IPv6Prefix)
+	k, err := g.clientKey(ip)
 	if err != nil {
-		return fmt.Errorf("not a client address: %q", ip)
+		return err
 	}
 	g.guard.Lift(k)
-	g.deps.Events.Emit(pipeline.Event{Name: "abuse.lifted", Code: "abuse.lifted", ClientIP: clientip.KeyString(k), Attrs: map[string]string{"by": by}})
-	g.outputs.Record("ban.lifted", by, map[string]string{"client": clientip.KeyString(k)})
+	g.deps.Events.Emit(keyEvent(pipeline.Event{Name: "abuse.lifted", Code: "abuse.lifted", Attrs: map[string]string{"by": by}}, k))
+	g.outputs.Record("ban.lifted", by, map[string]string{"client": k.String()})
 	return admin.NotSaved(g.runtime.SaveBans())
 }

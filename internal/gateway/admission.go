@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"net/http"
-	"strconv"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -151,10 +150,9 @@ func (a *admission) ban() error {
 	if guard == nil {
 		return nil
 	}
-	if until, banned := guard.Banned(a.s.ClientIP, a.s.Start); banned {
-		e := pipeline.Deny(http.StatusForbidden, abuse.CodeBanned, "client temporarily banned")
-		e.Header = http.Header{"Retry-After": {strconv.Itoa(max(1, int(until.Sub(a.s.Start).Seconds())))}}
-		return e
+	a.s.Session = a.plan.Session(a.r)
+	if until, banned := guard.Banned(a.s.ClientIP, a.s.Session, a.s.Start); banned {
+		return abuse.BannedErr(until, a.s.Start)
 	}
 	return nil
 }
@@ -171,9 +169,7 @@ func (a *admission) tighten() error {
 		return pipeline.DenyErr(http.StatusServiceUnavailable, "ratelimit.unavailable", "rate limit store unavailable", err)
 	}
 	if !res.Allowed {
-		e := pipeline.Deny(http.StatusTooManyRequests, abuse.CodeThrottled, "client temporarily throttled")
-		e.Header = http.Header{"Retry-After": {strconv.Itoa(max(1, int(res.RetryAfter.Seconds()+0.999)))}}
-		return e
+		return abuse.ThrottledErr(res.RetryAfter)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/abuse"
 	"github.com/rampart-gw/rampart/internal/clientip"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/observe"
@@ -91,7 +92,11 @@ func (h *listenerHandler) finish(r *http.Request, x *exchange) {
 	}
 	if g.metrics != nil {
 		g.metrics.Request(s.RouteID, r.Method, status, code, end.Sub(s.Start), s.UpstreamTime)
-		g.live.Request(end, clientKeyText(s), status, code, end.Sub(s.Start))
+		category := ""
+		if x.rt != nil {
+			category = x.rt.Category()
+		}
+		g.live.Request(end, clientKeyText(s), category, status, code, end.Sub(s.Start))
 	}
 	if s.Decision != nil && s.Decision.Status != 499 {
 		g.emitRefusal(r, s)
@@ -102,16 +107,28 @@ func (h *listenerHandler) finish(r *http.Request, x *exchange) {
 		if s.Decision != nil && s.Decision.Status == 499 {
 			status = max(rec.status, http.StatusOK)
 		}
-		g.guard.Observe(s.ClientIP, status, code, x.rt != nil && x.rt.Sensitive(), end)
-		g.guard.ObserveLogin(s.Account, s.ClientIP, status, end)
-		subject := ""
-		if s.Identity != nil {
-			subject = s.Identity.Subject
-			g.guard.ObserveIdentity(s.Caller(), subject, s.ClientIP, end)
-		}
-		if r.Method == http.MethodGet && status >= 200 && status < 300 && x.rt != nil {
-			g.guard.ObserveRead(s.Caller(), subject, s.ClientIP, s.Path, end)
-		}
+		g.observeAbuse(x.rt, r.Method, s, status, code, end)
+	}
+}
+
+// observeAbuse feeds a finished request to the abuse detectors, under
+// every key the client has: its address, its identity, its session.
+func (g *Gateway) observeAbuse(rt *plan.Route, method string, s *pipeline.Scope, status int, code string, end time.Time) {
+	c := abuse.Client{IP: s.ClientIP, Session: s.Session}
+	if rt != nil {
+		c.Route, c.Category = rt.ID(), rt.Category()
+	}
+	if s.Identity != nil {
+		c.Issuer, c.Subject = s.Identity.Issuer, s.Identity.Subject
+	}
+	g.guard.ObserveClient(c, status, code, rt != nil && rt.Sensitive(), end)
+	g.guard.ObserveLogin(s.Account, s.ClientIP, status, end)
+	if s.Identity != nil {
+		g.guard.ObserveIdentity(c, end)
+	}
+	// Static content is many distinct objects by nature: not scraping.
+	if method == http.MethodGet && status >= 200 && status < 300 && rt != nil && rt.Category() != "static" {
+		g.guard.ObserveRead(c, s.Path, end)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 )
 
@@ -33,6 +34,19 @@ type liveSecond struct {
 	classes  [5]int // 1xx..5xx
 	blocked  map[string]int
 	lat      [len(latBounds) + 1]int
+	cats     [categorySlots][2]int // requests and refusals by route category
+}
+
+// categorySlots are the route categories and one for requests no route
+// took.
+const categorySlots = len(config.Categories) + 1
+
+// categorySlot is c's index in liveSecond.cats.
+func categorySlot(c string) int {
+	if i := slices.Index(config.Categories[:], c); i >= 0 {
+		return i
+	}
+	return len(config.Categories)
 }
 
 type clientStat struct{ requests, refused int }
@@ -45,8 +59,9 @@ func NewLive() *Live {
 	return &Live{clients: [2]map[string]*clientStat{{}, {}}, events: make([]pipeline.Event, 0, maxEvents)}
 }
 
-// Request records one finished request.
-func (l *Live) Request(now time.Time, clientIP string, status int, code string, dur time.Duration) {
+// Request records one finished request (category: its route's, "" when
+// none took it).
+func (l *Live) Request(now time.Time, clientIP, category string, status int, code string, dur time.Duration) {
 	unix := now.Unix()
 	us := dur.Microseconds()
 	b := 0
@@ -67,7 +82,10 @@ func (l *Live) Request(now time.Time, clientIP string, status int, code string, 
 		s.classes[c]++
 	}
 	s.lat[b]++
+	cat := &s.cats[categorySlot(category)]
+	cat[0]++
 	if code != "" {
+		cat[1]++
 		if s.blocked == nil {
 			s.blocked = map[string]int{}
 		}
@@ -131,6 +149,19 @@ type Snapshot struct {
 	Clients  []ClientCount  `json:"top_clients"`
 	Offender []ClientCount  `json:"top_offenders"`
 	Events   []EventView    `json:"events"` // newest first
+	// Categories are the minute's requests, refusals and findings by
+	// route category (every category, in config order).
+	Categories []CategoryCount `json:"categories"`
+}
+
+// CategoryCount is one route category's traffic in the window: its
+// requests, those refused, and the findings (security events other than
+// refusals) among the latest events that name it.
+type CategoryCount struct {
+	Category string `json:"category"`
+	Requests int    `json:"requests"`
+	Refused  int    `json:"refused"`
+	Findings int    `json:"findings"`
 }
 
 // Count is a labelled count.
@@ -167,11 +198,17 @@ type EventView struct {
 	First string `json:"first"`
 }
 
-// Snapshot summarises the last minute at now.
-func (l *Live) Snapshot(now time.Time) Snapshot {
+// Snapshot summarises the last minute at now. categoryOf names a route's
+// category, for the findings whose events name their route only (nil:
+// such findings are not counted by category).
+func (l *Live) Snapshot(now time.Time, categoryOf func(route string) string) Snapshot {
 	unix := now.Unix()
 	snap := Snapshot{Time: unix, Classes: map[string]int{"1xx": 0, "2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0}}
 	reasons := map[string]int{}
+	cats := make([]CategoryCount, len(config.Categories))
+	for i, c := range config.Categories {
+		cats[i].Category = c
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	// The series are the complete seconds of the window (the current one
@@ -188,6 +225,10 @@ func (l *Live) Snapshot(now time.Time) Snapshot {
 				snap.Classes[string(rune('1'+i))+"xx"] += n
 			}
 			requests, p50, p99 = s.requests, quantile(s.lat[:], s.requests, 0.50), quantile(s.lat[:], s.requests, 0.99)
+			for i := range config.Categories {
+				cats[i].Requests += s.cats[i][0]
+				cats[i].Refused += s.cats[i][1]
+			}
 		}
 		if t == unix {
 			break
@@ -223,6 +264,19 @@ func (l *Live) Snapshot(now time.Time) Snapshot {
 		}
 	}
 	snap.Events = l.eventRows(50)
+	for _, ev := range l.events {
+		if ev.Name == "refusal" {
+			continue
+		}
+		c := ev.Attrs["category"]
+		if c == "" && ev.Route != "" && categoryOf != nil {
+			c = categoryOf(ev.Route)
+		}
+		if i := categorySlot(c); i < len(cats) {
+			cats[i].Findings++
+		}
+	}
+	snap.Categories = cats
 	return snap
 }
 

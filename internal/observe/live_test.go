@@ -12,16 +12,16 @@ func TestLiveSnapshot(t *testing.T) {
 	l := NewLive()
 	now := time.Unix(1_800_000_000, 0)
 	for i := 0; i < 100; i++ {
-		l.Request(now.Add(-time.Duration(i%3)*time.Second), "198.51.100.1", 200, "", time.Duration(i)*100*time.Microsecond)
+		l.Request(now.Add(-time.Duration(i%3)*time.Second), "198.51.100.1", "read", 200, "", time.Duration(i)*100*time.Microsecond)
 	}
 	for i := 0; i < 7; i++ {
-		l.Request(now, "203.0.113.9", 403, "waf.sqli", time.Millisecond)
+		l.Request(now, "203.0.113.9", "payment", 403, "waf.sqli", time.Millisecond)
 	}
-	l.Request(now.Add(-2*time.Minute), "192.0.2.1", 200, "", time.Millisecond) // outside the window
+	l.Request(now.Add(-2*time.Minute), "192.0.2.1", "read", 200, "", time.Millisecond) // outside the window
 	for i := 0; i < maxEvents+5; i++ {
 		l.Emit(pipeline.Event{Name: "refusal", Code: "waf.sqli", RequestID: strconv.Itoa(i), Time: now})
 	}
-	s := l.Snapshot(now.Add(time.Second)) // the second of now is complete
+	s := l.Snapshot(now.Add(time.Second), nil) // the second of now is complete
 	last := len(s.RPS) - 1
 	if len(s.RPS) != 59 || s.Seconds[last] != now.Unix() {
 		t.Fatalf("series %d, last %d", len(s.RPS), s.Seconds[last])
@@ -45,11 +45,22 @@ func TestLiveSnapshot(t *testing.T) {
 	}
 	// The current second is still filling: it is not in the series, but
 	// it is in the totals.
-	if cur := l.Snapshot(now); cur.Seconds[len(cur.Seconds)-1] != now.Unix()-1 || cur.Classes["4xx"] != 7 {
+	if cur := l.Snapshot(now, nil); cur.Seconds[len(cur.Seconds)-1] != now.Unix()-1 || cur.Classes["4xx"] != 7 {
 		t.Fatalf("series end at %d (want %d), 4xx total %d", cur.Seconds[len(cur.Seconds)-1], now.Unix()-1, cur.Classes["4xx"])
 	}
 	if s.P99[last] <= 0 || s.P50[last] > s.P99[last] {
 		t.Fatalf("latency p50 %v p99 %v", s.P50[last], s.P99[last])
+	}
+	// By category: every category listed, the traffic and the refusals
+	// where they happened.
+	l.Emit(pipeline.Event{Name: "abuse.banned", Code: "abuse.banned", Time: now, Attrs: map[string]string{"category": "payment"}})
+	l.Emit(pipeline.Event{Name: "abuse.race", Code: "abuse.race", Time: now, Route: "redeem"})
+	cats := map[string]CategoryCount{}
+	for _, c := range l.Snapshot(now.Add(time.Second), func(string) string { return "payment" }).Categories {
+		cats[c.Category] = c
+	}
+	if len(cats) != 8 || cats["read"] != (CategoryCount{"read", 100, 0, 0}) || cats["payment"] != (CategoryCount{"payment", 7, 7, 2}) {
+		t.Fatalf("categories %v", cats)
 	}
 }
 
@@ -60,13 +71,13 @@ func TestLiveEventOrder(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		l.Emit(pipeline.Event{Code: "c" + strconv.Itoa(i)})
 	}
-	if s := l.Snapshot(time.Now()); s.Events[0].Code != "c2" || s.Events[2].Code != "c0" {
+	if s := l.Snapshot(time.Now(), nil); s.Events[0].Code != "c2" || s.Events[2].Code != "c0" {
 		t.Fatalf("order %+v", s.Events)
 	}
 	for i := 3; i < maxEvents+10; i++ {
 		l.Emit(pipeline.Event{Code: "c" + strconv.Itoa(i)})
 	}
-	if s := l.Snapshot(time.Now()); s.Events[0].Code != "c"+strconv.Itoa(maxEvents+9) || s.Events[1].Code != "c"+strconv.Itoa(maxEvents+8) {
+	if s := l.Snapshot(time.Now(), nil); s.Events[0].Code != "c"+strconv.Itoa(maxEvents+9) || s.Events[1].Code != "c"+strconv.Itoa(maxEvents+8) {
 		t.Fatalf("order after wrap %+v", s.Events[:2])
 	}
 }
@@ -97,7 +108,7 @@ func TestEventRowsCollapse(t *testing.T) {
 		l.Emit(pipeline.Event{Name: "refusal", Code: "abuse.banned", ClientIP: "203.0.113.9", Route: "none", Time: t0.Add(time.Duration(i) * time.Second)})
 	}
 	l.Emit(pipeline.Event{Name: "refusal", Code: "abuse.banned", ClientIP: "198.51.100.1", Route: "none", Time: t0.Add(10 * time.Second)})
-	rows := l.Snapshot(t0.Add(time.Minute)).Events
+	rows := l.Snapshot(t0.Add(time.Minute), nil).Events
 	if len(rows) != 2 || rows[0].ClientIP != "198.51.100.1" || rows[1].Count != 5 ||
 		rows[1].First != "2026-12-06T10:00:00Z" || rows[1].Time != "2026-12-06T10:00:04Z" {
 		t.Fatalf("rows %+v", rows)

@@ -26,6 +26,10 @@ type Scope struct {
 	// (rate-limit buckets, detector counters, bans): ClientIP for IPv4, its
 	// configured prefix (a /64 by default) for IPv6 (clientip.Key).
 	ClientKey netip.Prefix
+	// Session is the keyed hash of the session cookie the abuse section
+	// names ("" without one): a key the detectors may count by and
+	// sanction. Never the cookie's value.
+	Session string
 	// PeerIP is the TCP peer address.
 	PeerIP netip.Addr
 	// TrustedPeer reports whether the TCP peer is a configured trusted proxy.

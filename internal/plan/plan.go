@@ -7,6 +7,7 @@
 package plan
 
 import (
+	"crypto/rand"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -36,21 +37,23 @@ import (
 // through an atomic pointer and finish on the plan they started with.
 type Plan struct {
 	// Config is the config the plan was compiled from.
-	Config    *config.Config
-	listeners map[string]*Listener
-	pools     *proxy.Pools
-	authn     *authn.Set
-	signer    *assert.Signer
-	decision  decisionFields
-	wafs      *waf.Set     // reused across reloads (compiling the CRS takes a moment)
-	specs     *openapi.Set // reused across reloads while documents are unchanged
-	tighten   ratelimit.Limit
-	resp      *respond.Policy // response_headers of the gateway's own answers before routing
-	jwksPath  string
-	jwksRoute *Route
-	docs      *apidocs.Document // the published API document (nil without a docs section)
-	access    []*ipfilter.Rules // every compiled access section (their file watchers)
-	secrets   *store.Store      // the state store (nil without state.master_key): seals stored responses
+	Config        *config.Config
+	listeners     map[string]*Listener
+	pools         *proxy.Pools
+	authn         *authn.Set
+	signer        *assert.Signer
+	decision      decisionFields
+	wafs          *waf.Set     // reused across reloads (compiling the CRS takes a moment)
+	specs         *openapi.Set // reused across reloads while documents are unchanged
+	tighten       ratelimit.Limit
+	sessionCookie string               // abuse.session_cookie ("": none)
+	sessions      *abuse.SessionHasher // hashes its values
+	resp          *respond.Policy      // response_headers of the gateway's own answers before routing
+	jwksPath      string
+	jwksRoute     *Route
+	docs          *apidocs.Document // the published API document (nil without a docs section)
+	access        []*ipfilter.Rules // every compiled access section (their file watchers)
+	secrets       *store.Store      // the state store (nil without state.master_key): seals stored responses
 }
 
 // State is what a plan's stages use that outlives the plan: revocations
@@ -71,6 +74,9 @@ type State struct {
 	// idem are the routes' local Idempotency-Key stores, by route id:
 	// keys outlive reloads.
 	idem *idemStores
+	// sessionKey hashes session cookies when no master key is configured
+	// (random per process).
+	sessionKey []byte
 }
 
 // idemStores are the local idempotency stores (shared by every copy of
@@ -97,7 +103,8 @@ func (s *State) idempotencyStore(route string, limit, perCaller int, now func() 
 func NewState(cfg *config.Config, deps pipeline.Deps, guard func() *abuse.Guard) *State {
 	st := &State{JTIs: authn.NewJTIStore(), Limits: ratelimit.NewLocal(cfg.RateLimiting.MaxKeys),
 		Quotas: ratelimit.NewLocalQuotas(), Shared: ratelimit.OpenShared(cfg.RateLimiting.Redis, nil), Guard: guard,
-		idem: &idemStores{byRoute: map[string]*idempotency.Local{}}}
+		idem: &idemStores{byRoute: map[string]*idempotency.Local{}}, sessionKey: make([]byte, 32)}
+	rand.Read(st.sessionKey) //nolint:errcheck // crypto/rand.Read never fails
 	st.discover(cfg, deps)
 	return st
 }
@@ -168,6 +175,13 @@ func Compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, st *State) (*Pl
 	errs = append(errs, p.compileAssertion(cfg, !st.CheckOnly, secrets, deps.Now())...)
 	if a := cfg.Abuse; a != nil && a.TightenTo != nil {
 		p.tighten = ratelimit.LimitOf(a.TightenTo.Rate, a.TightenTo.Per, a.TightenTo.Burst)
+	}
+	if a := cfg.Abuse; a != nil && a.SessionCookie != "" {
+		key := secrets.Derive("abuse session keys")
+		if key == nil {
+			key = st.sessionKey
+		}
+		p.sessionCookie, p.sessions = a.SessionCookie, abuse.NewSessionHasher(key)
 	}
 	p.decision = compileDecisionFields(cfg.DecisionFields)
 	if p.resp, err = respond.Compile(cfg.ResponseHeaders, nil); err != nil {
@@ -282,6 +296,19 @@ func (p *Plan) Listeners() []string {
 
 // Pools returns the upstream pools.
 func (p *Plan) Pools() *proxy.Pools { return p.pools }
+
+// Session is the keyed hash of r's session cookie (abuse.session_cookie),
+// or "" when none is configured or sent.
+func (p *Plan) Session(r *http.Request) string {
+	if p.sessions == nil {
+		return ""
+	}
+	c, err := r.Cookie(p.sessionCookie)
+	if err != nil {
+		return ""
+	}
+	return p.sessions.Hash(c.Value)
+}
 
 // Tighten is the limit of clients the abuse guard tightened (Rate 0: none).
 func (p *Plan) Tighten() ratelimit.Limit { return p.tighten }

@@ -1,7 +1,9 @@
 package plan
 
 import (
+	"context"
 	"net/http"
+	"time"
 
 	"github.com/rampart-gw/rampart/internal/abuse"
 	"github.com/rampart-gw/rampart/internal/authz"
@@ -50,6 +52,7 @@ var routeStages = [...]struct {
 	{"access", "access", (*routeBuild).access},
 	{"pre_limit", "rate_limits", func(b *routeBuild) (pipeline.Middleware, error) { return b.preLimit, nil }},
 	{"authenticate", "auth", (*routeBuild).authenticate},
+	{"identity_ban", "auth", (*routeBuild).identityBan},
 	{"authorize", "authorize", func(b *routeBuild) (pipeline.Middleware, error) { return authz.New(b.r.Authorize) }},
 	{"limit", "rate_limits", func(b *routeBuild) (pipeline.Middleware, error) { return b.limit, nil }},
 	{"quota", "quotas", (*routeBuild).quota},
@@ -92,6 +95,22 @@ func (b *routeBuild) access() (pipeline.Middleware, error) {
 
 func (b *routeBuild) authenticate() (pipeline.Middleware, error) {
 	return b.p.authn.Stage(b.r.Auth, b.lp.revocations, b.st.JTIs, b.deps), nil
+}
+
+// identityBan refuses sanctioned identities on an authenticated route
+// (when abuse detection is on).
+func (b *routeBuild) identityBan() (pipeline.Middleware, error) {
+	if b.r.Auth == nil || b.p.Config.Abuse == nil {
+		return nil, nil
+	}
+	limits, limit := b.st.Limits, b.p.tighten
+	return abuse.IdentityStage(b.st.Guard, func(ctx context.Context, key string, now time.Time) (bool, time.Duration, error) {
+		if limit.Rate <= 0 {
+			return true, 0, nil
+		}
+		res, err := limits.Allow(ctx, key, limit, now)
+		return res.Allowed, res.RetryAfter, err
+	}), nil
 }
 
 func (b *routeBuild) quota() (pipeline.Middleware, error) {
@@ -163,7 +182,7 @@ func (e *stageError) Unwrap() error { return e.err }
 func (p *Plan) compileRoute(r config.Route, lp *Listener, pool *proxy.Pool, deps pipeline.Deps, st *State) (*Route, error) {
 	b := &routeBuild{r: r, p: p, lp: lp, st: st, deps: deps}
 	b.preLimit, b.limit = ratelimit.Stages(r, st.Limits, st.Shared, deps.Now)
-	rt := &Route{id: r.ID, sensitive: r.Sensitive, category: r.Category}
+	rt := &Route{id: r.ID, sensitive: r.Sensitive || config.SensitiveCategory(r.Category), category: r.Category}
 	var err error
 	if rt.resp, err = respond.Compile(p.Config.ResponseHeaders, r.ResponseHeaders); err != nil {
 		return nil, &stageError{path: "response_headers", err: err}

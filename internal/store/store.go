@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
@@ -34,6 +35,7 @@ const MasterKeyBytes = 32
 type Store struct {
 	current key
 	keys    map[[8]byte]key // by id: the current key and previous ones
+	derive  []byte          // the root of Derive's keys, from the current master key
 }
 
 type key struct {
@@ -52,6 +54,8 @@ func New(current []byte, previous ...[]byte) (*Store, error) {
 		}
 		if i == 0 {
 			s.current = k
+			root := sha256.Sum256(append([]byte("rampart derived keys\x00"), raw...))
+			s.derive = root[:]
 		}
 		s.keys[k.id] = k
 	}
@@ -75,6 +79,19 @@ func newKey(raw []byte) (key, error) {
 	var id [8]byte
 	copy(id[:], h[:8])
 	return key{id: id, aead: aead}, nil
+}
+
+// Derive returns a 32-byte key for purpose, derived from the current
+// master key (HMAC-SHA256 under a hash of it), so that every instance
+// sharing the master key derives the same key and none reveals the
+// master key. A nil store returns nil.
+func (s *Store) Derive(purpose string) []byte {
+	if s == nil {
+		return nil
+	}
+	m := hmac.New(sha256.New, s.derive)
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
 }
 
 // ErrNotEncrypted is returned by Read for a file written without

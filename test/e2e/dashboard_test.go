@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -138,6 +141,7 @@ admin:
 	if c := get("/public/item", ""); c != "200" {
 		t.Fatalf("after the lift: %s, want 200", c)
 	}
+	dashboardIdentityBan(t, ctx, get, log)
 	dashboardOperations(t, ctx, get, up.Listener.Addr().String(), log)
 
 	// A viewer sees no action at all.
@@ -261,4 +265,57 @@ func dashboardOperations(t *testing.T, ctx context.Context, get func(path, tok s
 	if result != "config reloaded" {
 		t.Fatalf("reload from the dashboard: %q", result)
 	}
+}
+
+// dashboardIdentityBan bans an identity from the page (its token is then
+// refused from any address), sees the row's kind and the categories the
+// traffic fell in, and lifts it.
+func dashboardIdentityBan(t *testing.T, ctx context.Context, get func(path, tok string) string, log *consoleLog) {
+	t.Helper()
+	tok := hs256(t, "e2e-dashboard-secret-0123456789abcdef", `{"iss":"https://idp.test","aud":"api","sub":"mallory","exp":`+fmt.Sprint(time.Now().Add(time.Hour).Unix())+`}`)
+	if c := get("/login", tok); c != "200" {
+		t.Fatalf("mallory before the ban: %s", c)
+	}
+	const key = "identity:mallory@https:%2F%2Fidp.test"
+	row := `#bans tr[data-ip="` + key + `"]`
+	err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.ID("ban-ip"), key),
+		chromedp.Click(chromedp.CSS(`#ban-form button`)),
+		chromedp.WaitVisible(chromedp.CSS(row)),
+		chromedp.WaitVisible(chromedp.CSS(`#categories tr[data-category="login"]`)),
+	)
+	if err != nil {
+		t.Fatalf("banning an identity: %v (problems: %v)", err, log.all())
+	}
+	kind, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(row+" td:nth-child(2)")))
+	if err != nil || kind != "identity" {
+		t.Fatalf("the ban's key kind: %q %v", kind, err)
+	}
+	cats, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS("#categories tbody")))
+	if err != nil || !strings.Contains(cats, "static") {
+		t.Fatalf("categories: %q %v", cats, err)
+	}
+	if c := get("/login", tok); c != "403" {
+		t.Fatalf("the banned identity: %s, want 403", c)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(row+` button.lift`)),
+		chromedp.WaitNotPresent(chromedp.CSS(row)),
+	)
+	if err != nil {
+		t.Fatalf("lifting the identity ban: %v (problems: %v)", err, log.all())
+	}
+	if c := get("/login", tok); c != "200" {
+		t.Fatalf("mallory after the lift: %s, want 200", c)
+	}
+}
+
+// hs256 signs a compact JWT with an HMAC secret.
+func hs256(t *testing.T, secret, claims string) string {
+	t.Helper()
+	enc := base64.RawURLEncoding.EncodeToString
+	in := enc([]byte(`{"alg":"HS256","kid":"k","typ":"JWT"}`)) + "." + enc([]byte(claims))
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(in))
+	return in + "." + enc(m.Sum(nil))
 }

@@ -155,12 +155,19 @@ function render(s) {
   ensureCharts();
   traffic.setData([live.seconds, live.rps, live.blocked]);
   latency.setData([live.seconds, live.p50_ms, live.p99_ms]);
+  const routes = {};
+  for (const r of s.routes || []) routes[r.category] = (routes[r.category] || 0) + 1;
+  // Categories with routes or traffic; the rest would be rows of zeros.
+  fill("categories", (live.categories || []).filter((c) => routes[c.category] || c.requests || c.findings), (tr, c) => {
+    tr.dataset.category = c.category;
+    cell(tr, c.category); cell(tr, routes[c.category] || 0); cell(tr, c.requests); cell(tr, c.refused); cell(tr, c.findings);
+  });
   fill("reasons", live.blocked_by_reason, (tr, r) => { cell(tr, r.key); cell(tr, r.count); });
   fill("clients", live.top_clients, (tr, c) => { cell(tr, c.ip); cell(tr, c.requests); cell(tr, c.refused); });
   fill("offenders", live.top_offenders, (tr, c) => { cell(tr, c.ip); cell(tr, c.refused); cell(tr, c.requests); });
   fill("bans", s.bans, (tr, b) => {
     tr.dataset.ip = b.ip;
-    cell(tr, b.ip); cell(tr, b.action); cell(tr, utc(b.until));
+    cell(tr, b.ip); cell(tr, b.kind); cell(tr, b.action); cell(tr, utc(b.until));
     const td = cell(tr, "");
     if (can("bans.lift")) button(td, "lift", "lift", () => api("DELETE", "/bans/" + encodeURIComponent(b.ip)));
   });
