@@ -126,17 +126,18 @@ const DefaultMaxClients = 100000
 // IPv6 clients are keyed by prefix (clientip.Key), so such a host is one
 // client to the detectors and its ban covers the whole prefix.
 type Guard struct {
-	cfg      atomic.Pointer[settings]
-	baseline atomic.Pointer[Baseline]
-	counts   *table[counterKey, counter]
-	bans     *table[Key, sanction]
-	idBans   atomic.Bool // an identity or session was ever sanctioned: their lookups are worth making
-	log      *slog.Logger
-	events   pipeline.Events
-	redis    redis.UniversalClient
-	prefix   string
-	stopSub  context.CancelFunc
-	reconfig sync.Mutex // serialises Configure
+	cfg       atomic.Pointer[settings]
+	baseline  atomic.Pointer[Baseline]
+	endpoints atomic.Pointer[Endpoints]
+	counts    *table[counterKey, counter]
+	bans      *table[Key, sanction]
+	idBans    atomic.Bool // an identity or session was ever sanctioned: their lookups are worth making
+	log       *slog.Logger
+	events    pipeline.Events
+	redis     redis.UniversalClient
+	prefix    string
+	stopSub   context.CancelFunc
+	reconfig  sync.Mutex // serialises Configure
 
 	// Account-level detection: failed logins on one account from many
 	// client addresses (credential stuffing spread over a botnet).
@@ -172,6 +173,9 @@ type Options struct {
 	// population; BanOutliers bans them, otherwise they are only reported.
 	Baseline    *Baseline
 	BanOutliers bool
+	// Endpoints, when set, learns every route's traffic and reports the
+	// intervals that stand out (abuse.anomaly events naming the route).
+	Endpoints *Endpoints
 	// Tighten makes detections (and banned outliers) throttle the client
 	// to the caller's tightened limit instead of refusing everything.
 	Tighten bool
@@ -239,6 +243,9 @@ func (g *Guard) Configure(o Options) {
 		v6Bits: cmp.Or(o.IPv6Prefix, clientip.DefaultIPv6Prefix), spread: o.Spread, scrape: o.Scrape})
 	if b := g.baseline.Load(); (o.Baseline == nil) != (b == nil) {
 		g.baseline.Store(o.Baseline) // keep the learned state unless turned on or off
+	}
+	if e := g.endpoints.Load(); (o.Endpoints == nil) != (e == nil) {
+		g.endpoints.Store(o.Endpoints)
 	}
 }
 
@@ -385,6 +392,23 @@ func (g *Guard) observeBaseline(st *settings, k netip.Prefix, status int, now ti
 			continue
 		}
 		g.sanctionKey(st, AddrKey(out), "anomaly:"+signal, Client{}, now)
+	}
+}
+
+// ObserveEndpoint feeds the route baselines one finished request.
+func (g *Guard) ObserveEndpoint(route, category string, status int, bytes int64, now time.Time) {
+	if e := g.endpoints.Load(); e != nil {
+		e.Add(route, category, status, bytes, now)
+	}
+}
+
+// EndpointEvent reports an endpoint anomaly on the security event stream.
+func EndpointEvent(events pipeline.Events, now func() time.Time) func(EndpointAnomaly) {
+	return func(a EndpointAnomaly) {
+		f := func(x float64) string { return strconv.FormatFloat(x, 'f', 1, 64) }
+		events.Emit(pipeline.Event{Time: now(), Name: "abuse.anomaly", Code: "abuse.anomaly", Route: a.Route, Reason: a.Reason(),
+			Attrs: map[string]string{"scope": "route", "signal": a.Signal, "category": a.Category, "observed": f(a.Observed),
+				"expected": f(a.Expected), "z": f(a.Z), "hour": strconv.Itoa(a.Hour)}})
 	}
 }
 

@@ -2,6 +2,7 @@ package abuse
 
 import (
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -36,6 +37,13 @@ func Compile(cfg *config.Config, deps pipeline.Deps, shared redis.UniversalClien
 	if an := a.Anomaly; an != nil {
 		o.Baseline = NewBaseline(an.Interval.D(), an.Z, an.MinRequests, a.MaxClients)
 		o.BanOutliers = an.Action == "ban"
+		if !an.Routes.Disabled {
+			now := deps.Now
+			if now == nil {
+				now = time.Now
+			}
+			o.Endpoints = NewEndpoints(an.Interval.D(), an.Z, an.Routes.MinRequests, EndpointEvent(o.Events, now))
+		}
 	}
 	o.addDetector("brute_force", a.BruteForce, Statuses(false, 401))
 	o.addDetector("scanning", a.Scanning, Codes(router.CodeNotFound, router.CodeUnknownHost))

@@ -316,6 +316,7 @@ func (c *Config) securityDefaults() {
 				an.Z = 6
 			}
 			setInt(&an.MinRequests, 50)
+			setInt(&an.Routes.MinRequests, 20)
 			if an.Action == "" {
 				an.Action = "log"
 			}

@@ -1309,6 +1309,19 @@ type Anomaly struct {
 	// Action: log (default: a security event) or ban (the abuse section's
 	// action: a ban or a tightened limit).
 	Action string `yaml:"action" enum:"log,ban"`
+	// Routes learns each route's request rate, error share and response
+	// size per interval, by hour of the day, and reports intervals that
+	// stand Z deviations above them (abuse.anomaly events naming the
+	// route and its category). On unless disabled.
+	Routes AnomalyRoutes `yaml:"routes"`
+}
+
+// AnomalyRoutes configures the per-route baselines.
+type AnomalyRoutes struct {
+	// Disabled turns them off.
+	Disabled bool `yaml:"disabled"`
+	// MinRequests in an interval before a route is scored. Default 20.
+	MinRequests int `yaml:"min_requests"`
 }
 
 // Detector is a threshold of signals per client in a window.

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -535,5 +537,56 @@ func TestSessionBan(t *testing.T) {
 		t.Fatal("the session cookie's value was kept")
 	} else if !strings.Contains(fmt.Sprint(keys), bans[0].Client.String()) {
 		t.Fatalf("the session ban is not shared: %v", keys)
+	}
+}
+
+// TestRouteAnomalyThroughGateway: a route's usual load raises nothing;
+// an interval with ten times the load is reported as an abuse.anomaly
+// naming the route, its category and the evidence.
+func TestRouteAnomalyThroughGateway(t *testing.T) {
+	t.Setenv("RAMPART_AUTHZ_SECRET", authzSecret)
+	up := newUpstream(t, nil)
+	cfg, err := config.Parse([]byte(strings.Replace(abuseConfig(up.hostPort(), ""), "  ban_for: 1s\n",
+		"  ban_for: 1s\n  anomaly: {interval: 10s, routes: {min_requests: 5}}\n", 1)), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func() { mu.Lock(); now = now.Add(10 * time.Second); mu.Unlock() }
+	ev := &pipeline.EventRecorder{}
+	_, addr := startConfig(t, cfg, pipeline.Deps{Now: clock, Events: ev})
+	client := &http.Client{}
+	burst := func(n int) {
+		for i := range n {
+			resp, err := client.Get("http://" + addr + "/public/item/" + strconv.Itoa(i%5))
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		advance()
+	}
+	anomalies := func() (out []pipeline.Event) {
+		for _, e := range ev.Events() {
+			if e.Code == "abuse.anomaly" && e.Attrs["scope"] == "route" {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	for i := range 6 {
+		burst(10 + i%3)
+	}
+	if a := anomalies(); len(a) != 0 {
+		t.Fatalf("the usual load reported: %+v", a)
+	}
+	burst(150)
+	burst(1)
+	a := anomalies()
+	if len(a) != 1 || a[0].Route != "public" || a[0].Attrs["category"] != "read" || a[0].Attrs["signal"] != "request_rate" || a[0].Attrs["observed"] != "150.0" {
+		t.Fatalf("the flood: %+v", a)
 	}
 }

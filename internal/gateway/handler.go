@@ -108,6 +108,9 @@ func (h *listenerHandler) finish(r *http.Request, x *exchange) {
 			status = max(rec.status, http.StatusOK)
 		}
 		g.observeAbuse(x.rt, r.Method, s, status, code, end)
+		if x.rt != nil {
+			g.guard.ObserveEndpoint(x.rt.ID(), x.rt.Category(), status, rec.bytes, end)
+		}
 	}
 }
 

@@ -308,6 +308,9 @@ func (l *Live) eventRows(max int) []EventView {
 			v.Detail = d
 		} else if s := ev.Attrs["signal"]; s != "" {
 			v.Detail = s
+			if o := ev.Attrs["observed"]; o != "" {
+				v.Detail += " " + o + ", expected " + ev.Attrs["expected"]
+			}
 		}
 		index[key] = len(rows)
 		rows = append(rows, v)

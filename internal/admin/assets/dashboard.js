@@ -180,7 +180,7 @@ function render(s) {
       button(td, u.drained ? "resume" : "drain", "drain", () => api("PATCH", "/upstreams/" + encodeURIComponent(u.name) + "/targets/" + encodeURIComponent(u.target), { drained: !u.drained }));
     }
   });
-  fill("anomalies", (live.events || []).filter((e) => e.event === "abuse.anomaly"), (tr, e) => { cell(tr, utc(e.time)); cell(tr, e.client_ip); cell(tr, e.detail); });
+  fill("anomalies", (live.events || []).filter((e) => e.event === "abuse.anomaly"), (tr, e) => { cell(tr, utc(e.time)); cell(tr, e.client_ip || "route " + e.route); cell(tr, e.detail); });
   fill("events", (live.events || []).filter(matches), (tr, e) => {
     // Repeats of one event, code, client and route are one row.
     cell(tr, e.count > 1 ? utc(e.first) + " – " + utc(e.time) : utc(e.time)); cell(tr, e.count > 1 ? e.count : "");
