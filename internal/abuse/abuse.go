@@ -314,8 +314,8 @@ func (g *Guard) ObserveClient(c Client, status int, code string, sensitive bool,
 			break
 		}
 	}
-	if !matched || st.allowed(c.IP) {
-		return "" // the common case: no table touched
+	if !matched || st.allowed(c.IP) || code == CodeBanned || code == CodeThrottled {
+		return "" // the common case: no table touched; a sanctioned client's refusals are not new signals
 	}
 	fired := ""
 	var buf [3]Key

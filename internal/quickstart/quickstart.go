@@ -196,8 +196,11 @@ const guide = `Rampart quickstart: gateway on %[1]s in front of a built-in demo 
 
   Watch attacks being blocked live: in another terminal run
     %[7]s traffic --target %[1]s --duration 2m
-  (normal clients, an injection attacker, a scanner and a brute-forcer,
-  each from its own 127.0.0.x address; expect blocks, then bans).
+  (normal clients and attackers, each from its own 127.0.0.x address: an
+  injector, a scanner, a brute-forcer with a session cookie, a racer, a
+  scraper, then a flood; expect blocks, bans of addresses and of the
+  session, duplicate redemptions refused, and the flood in the anomaly
+  panel).
 
 Or try these (the JSON access log and security events appear below):
 

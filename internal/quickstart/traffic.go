@@ -37,12 +37,18 @@ type client struct {
 	body   func(r *rand.Rand) string
 	burst  int
 	spread time.Duration
+	// walk makes each copy of a burst a request of its own (a scraper's
+	// next objects) instead of the same one (a racer's duplicates).
+	walk bool
+	// after is the share of the run before the client starts (a flood
+	// only stands out once the normal load is learned).
+	after float64
 }
 
 // Traffic sends a bounded mix of normal and attack traffic to the
-// quickstart gateway: well-behaved clients, an injection attacker, a
-// scanner and a credential brute-forcer, each from its own loopback
-// address, so the dashboard shows blocks, bans and top offenders.
+// quickstart gateway: well-behaved clients and attackers (see
+// trafficClients), each from its own loopback address, so the dashboard
+// shows blocks, bans, top offenders, race refusals and anomalies.
 func Traffic(ctx context.Context, o TrafficOptions) error {
 	if _, err := url.Parse(o.Target); err != nil {
 		return err
@@ -62,6 +68,7 @@ func Traffic(ctx context.Context, o TrafficOptions) error {
 	report := time.NewTicker(5 * time.Second)
 	defer report.Stop()
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	start := time.Now()
 	sem := make(chan struct{}, 64) // bounded concurrency
 	for {
 		select {
@@ -76,8 +83,15 @@ func Traffic(ctx context.Context, o TrafficOptions) error {
 			if rng.IntN(10) < 3 {
 				c = clients[6+rng.IntN(len(clients)-6)]
 			}
+			if c.after > 0 && time.Since(start) < time.Duration(c.after*float64(o.Duration)) {
+				continue
+			}
 			rq := c.request(rng)
 			for range max(c.burst, 1) { // a burst: copies at once
+				rq := rq
+				if c.walk {
+					rq = c.request(rng)
+				}
 				select {
 				case sem <- struct{}{}:
 				default:
@@ -148,7 +162,7 @@ func (c *client) do(ctx context.Context, target string, rq request) (int, error)
 
 // trafficClients are the simulated clients, each from its own loopback
 // address: six normal ones first, then an injector (banned for fuzzing), a
-// scanner, a brute-forcer and a racer.
+// scanner, a brute-forcer, a racer, a scraper and a flood.
 func trafficClients() []*client {
 	attacks := []string{
 		"/search?q=" + url.QueryEscape("1' OR '1'='1' UNION SELECT password FROM users--"),
@@ -178,8 +192,21 @@ func trafficClients() []*client {
 		&client{name: "scanner", http: loopbackClient(77), next: func(r *rand.Rand) (string, string, http.Header) {
 			return "GET", scans[r.IntN(len(scans))], nil
 		}},
+		// Guessed tokens, in one session: the address and the session are
+		// both banned.
 		&client{name: "brute-force", http: loopbackClient(88), next: func(r *rand.Rand) (string, string, http.Header) {
-			return "GET", fmt.Sprintf("/orders/%d", r.IntN(50)), http.Header{"Authorization": {fmt.Sprintf("Bearer guessed-token-%d", r.IntN(1e6))}}
+			return "GET", fmt.Sprintf("/orders/%d", r.IntN(50)), http.Header{"Authorization": {fmt.Sprintf("Bearer guessed-token-%d", r.IntN(1e6))},
+				"Cookie": {"demo_session=stolen-session-7f3a"}}
+		}},
+		// A scraper reading user after user, twenty at a time: banned past
+		// 300 distinct objects a minute.
+		&client{name: "scraper", http: loopbackClient(111), burst: 20, walk: true, next: func(r *rand.Rand) (string, string, http.Header) {
+			return "GET", fmt.Sprintf("/users/%d", 1000+r.IntN(100000)), nil
+		}},
+		// A flood of /hello from the second half of the run: the route's
+		// request rate stands out of its learned baseline (abuse.anomaly).
+		&client{name: "flood", http: loopbackClient(122), burst: 20, after: 0.6, next: func(r *rand.Rand) (string, string, http.Header) {
+			return "GET", "/hello", nil
 		}},
 		// A race: five identical redemptions within 200 ms, hoping two pass
 		// the service's check before either writes (refused as in flight,

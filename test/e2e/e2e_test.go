@@ -373,7 +373,7 @@ func TestQuickstartGuide(t *testing.T) {
 
 	// The traffic generator the guide suggests: attacks get blocked and
 	// attackers banned.
-	tr := start(t, "traffic", "--target", base, "--duration", "6s", "--rate", "60")
+	tr := start(t, "traffic", "--target", base, "--duration", "12s", "--rate", "60")
 	select {
 	case <-tr.done:
 	case <-time.After(30 * time.Second):
@@ -392,6 +392,7 @@ func TestQuickstartGuide(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^rampart_active_bans [1-9]`).MatchString(m) {
 		t.Errorf("no active ban after the traffic run")
 	}
+	guideDetectors(t, p)
 	// The discovery report the guide shows: what the traffic used, and
 	// the personal data the demo's /users answers carry.
 	req, _ = http.NewRequest("GET", "http://"+admin+"/api/v1/discovery/report", nil)
@@ -1012,5 +1013,24 @@ journal: {output: journal.jsonl, checkpoint_key: "${env:E2E_JOURNAL_KEY}"}
 	out, err = exec.Command(binary, "journal", "verify", "--config", cfg).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "BROKEN") || !strings.Contains(string(out), "was edited") {
 		t.Fatalf("verify of an edited journal: %v\n%s", err, out)
+	}
+}
+
+// guideDetectors checks that the traffic run made each detector fire, as
+// the guide promises: its security events name them.
+func guideDetectors(t *testing.T, p *proc) {
+	t.Helper()
+	out, _ := p.output()
+	for _, want := range []string{
+		`"detector":"brute_force","key":"address"`, `"detector":"brute_force","key":"session"`,
+		`"detector":"scanning"`, `"detector":"fuzzing"`, `"detector":"scraping"`,
+		`"code":"abuse.race"`, `"code":"abuse.anomaly","route":"hello"`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("after the traffic run, no security event with %s", want)
+		}
+	}
+	if strings.Contains(out, "stolen-session-7f3a") {
+		t.Error("the session cookie's value was logged")
 	}
 }
