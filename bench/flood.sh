@@ -8,8 +8,13 @@
 # alternate DURATION seconds of legitimate traffic alone with the same
 # traffic beside a flood of FLOOD_RATE new addresses per second.
 #
+# With IDENTITIES=on every flood request is also a new authenticated
+# identity and a new session cookie, refused by the route's authorization
+# (a signal counted under all three keys).
+#
 #   bench/flood.sh
 #   PRELOAD=1000000 ROUNDS=5 DURATION=5 FLOOD_RATE=2000 bench/flood.sh
+#   IDENTITIES=on PRELOAD=300000 bench/flood.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +24,10 @@ DURATION=${DURATION:-5}
 FLOOD_RATE=${FLOOD_RATE:-2000}
 ABUSE=${ABUSE:-on} # off: the same without abuse detection (what the flood costs anyway)
 ANOMALY=${ANOMALY:-on} # off: abuse detection without the learned baseline
+IDENTITIES=${IDENTITIES:-off}
 ANOMALY_LINE="  anomaly: {interval: 10s, action: log}"
+FLOOD_SECRET=flood-bench-secret-0123456789abcdef0123
+FLOOD_ARGS=()
 [ "$ANOMALY" = on ] || ANOMALY_LINE=""
 
 # shellcheck source=bench/lib.sh
@@ -40,9 +48,20 @@ routes: [{id: api, prefix: /api, upstream: up, public: true}]
 access_log: {output: $work/access.log}
 security_events: {output: $work/events.log}
 YAML
+if [ "$IDENTITIES" = on ]; then
+	FLOOD_ARGS=(-hs-secret "$FLOOD_SECRET")
+	export RAMPART_FLOOD_SECRET=$FLOOD_SECRET
+	cat >>"$work/flood.yaml" <<YAML
+authn:
+  jwt:
+    - {name: flood, issuer: "https://flood.test", audiences: [bench], algorithms: [HS256], keys: [{kid: k, algorithm: HS256, secret: "\${env:RAMPART_FLOOD_SECRET}"}]}
+YAML
+	sed -i 's|^routes: \[|routes: [{id: id, prefix: /id, upstream: up, auth: {jwt: [flood]}, authorize: {scopes_all: [never]}}, |' "$work/flood.yaml"
+fi
 [ "$ABUSE" = off ] || cat >>"$work/flood.yaml" <<YAML
 abuse:
   ban_for: 1m
+  session_cookie: sid
 $ANOMALY_LINE
 YAML
 taskset -c "$SUT_CPU" env GOMAXPROCS=1 "$work/rampart" run --config "$work/flood.yaml" --watch=false ${CPUPROFILE:+--cpuprofile "$CPUPROFILE"} >/dev/null 2>"$work/rampart.err" &
@@ -63,7 +82,7 @@ legit() { # -> req/s of the legitimate client
 taskset -c "$WRK_CPU" wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$P_GW/api/" >/dev/null
 rss0=$(rss "$GW" VmRSS)
 echo "preloading $PRELOAD new addresses..." >&2
-taskset -c "$WRK_CPU" "$work/flood" -target "http://127.0.0.1:$P_GW" -n "$PRELOAD" -conns 16 -duration 10m
+taskset -c "$WRK_CPU" "$work/flood" -target "http://127.0.0.1:$P_GW" -n "$PRELOAD" -conns 16 -duration 10m "${FLOOD_ARGS[@]}"
 rss1=$(rss "$GW" VmRSS)
 next=$PRELOAD
 results="$work/results.tsv"
@@ -71,7 +90,7 @@ results="$work/results.tsv"
 for r in $(seq 1 "$ROUNDS"); do
 	quiet=$(legit)
 	n=$((FLOOD_RATE * (DURATION + 2)))
-	taskset -c "$WRK_CPU" "$work/flood" -target "http://127.0.0.1:$P_GW" -start "$next" -n "$n" -rate "$FLOOD_RATE" -conns 8 -duration "$((DURATION + 2))s" 2>"$work/flood.out" &
+	taskset -c "$WRK_CPU" "$work/flood" -target "http://127.0.0.1:$P_GW" -start "$next" -n "$n" -rate "$FLOOD_RATE" -conns 8 -duration "$((DURATION + 2))s" "${FLOOD_ARGS[@]}" 2>"$work/flood.out" &
 	fp=$!
 	sleep 1
 	loud=$(legit)

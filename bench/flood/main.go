@@ -5,9 +5,18 @@
 // produce. Even requests come from IPv4 addresses (10.0.0.0/8), odd ones
 // from IPv6 addresses each in a /64 of its own (2001:db8::/32). Bounded by
 // -n and -duration.
+//
+// With -hs-secret each request is also a new identity and a new session:
+// a token for subject flood-N (HS256 under the secret, issuer
+// https://flood.test, audience bench) and a cookie sid=flood-N, for
+// /id/N, a route that authenticates it and refuses it (403 authz.denied,
+// a signal counted by address, identity and session at once).
 package main
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"flag"
 	"fmt"
 	"io"
@@ -39,6 +48,7 @@ func main() {
 	rate := flag.Int("rate", 0, "requests per second (0: as fast as possible)")
 	conns := flag.Int("conns", 8, "connections")
 	dur := flag.Duration("duration", 10*time.Minute, "stop after this long")
+	secret := flag.String("hs-secret", "", "HS256 secret: each request a new identity and session")
 	flag.Parse()
 	tr := &http.Transport{MaxIdleConnsPerHost: *conns, MaxConnsPerHost: *conns}
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
@@ -63,6 +73,11 @@ func main() {
 					}
 				}
 				req, _ := http.NewRequest("GET", fmt.Sprintf("%s/no-such-path/%d", *target, i), nil)
+				if *secret != "" {
+					req, _ = http.NewRequest("GET", fmt.Sprintf("%s/id/%d", *target, i), nil)
+					req.Header.Set("Authorization", "Bearer "+token(*secret, i))
+					req.Header.Set("Cookie", fmt.Sprintf("sid=flood-%d", i))
+				}
 				req.Header.Set("X-Forwarded-For", addr(i))
 				resp, err := client.Do(req)
 				if err != nil {
@@ -79,4 +94,14 @@ func main() {
 	el := time.Since(began)
 	fmt.Fprintf(os.Stderr, "flood: %d requests from new addresses in %.1fs (%.0f/s), %d failed\n",
 		sent.Load(), el.Seconds(), float64(sent.Load())/el.Seconds(), failed.Load())
+}
+
+// token is an HS256 JWT for subject flood-i, valid for an hour.
+func token(secret string, i int) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	claims := fmt.Sprintf(`{"iss":"https://flood.test","aud":"bench","sub":"flood-%d","exp":%d}`, i, time.Now().Add(time.Hour).Unix())
+	in := enc([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc([]byte(claims))
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(in))
+	return in + "." + enc(m.Sum(nil))
 }

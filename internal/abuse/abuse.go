@@ -93,9 +93,12 @@ type counter struct {
 	start int64  // unix ns
 }
 
+// counterKey is one detector's count of one key, the key kept as a
+// 64-bit keyed hash: eight bytes per entry, whatever the key's length (a
+// collision, one in 2^64 per pair, would only share a count).
 type counterKey struct {
 	detector uint8
-	client   Key
+	client   uint64
 }
 
 // settings are what a reload replaces; the request path reads them with
@@ -143,10 +146,10 @@ type Guard struct {
 	// client addresses (credential stuffing spread over a botnet).
 	accountFail *table[string, accountWindow]
 	locked      *table[string, time.Time]
-	idAddrs     *table[string, spreadWindow] // identity → client addresses
-	addrIDs     *table[string, spreadWindow] // client address → identities
-	reads       *table[Key, readWindow]      // caller → a sketch of the distinct paths read
-	readSeed    maphash.Seed
+	idAddrs     *table[uint64, spreadWindow] // identity (hash) → client addresses
+	addrIDs     *table[uint64, spreadWindow] // client address (hash) → identities
+	reads       *table[uint64, readWindow]   // caller (hash) → a sketch of the distinct paths read
+	seed        maphash.Seed                 // of the hashes that key those tables and the counters
 }
 
 type accountWindow struct {
@@ -204,8 +207,8 @@ func New(o Options) *Guard {
 	}
 	g := &Guard{counts: newTable[counterKey, counter](n), bans: newTable[Key, sanction](n),
 		accountFail: newTable[string, accountWindow](n), locked: newTable[string, time.Time](n),
-		idAddrs: newTable[string, spreadWindow](n), addrIDs: newTable[string, spreadWindow](n),
-		reads: newTable[Key, readWindow](max(n/10, 1024)), readSeed: maphash.MakeSeed(),
+		idAddrs: newTable[uint64, spreadWindow](n), addrIDs: newTable[uint64, spreadWindow](n),
+		reads: newTable[uint64, readWindow](max(n/10, 1024)), seed: maphash.MakeSeed(),
 		log: o.Log, events: o.Events, redis: o.Redis, prefix: o.Prefix}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
@@ -248,6 +251,10 @@ func (g *Guard) Configure(o Options) {
 		g.endpoints.Store(o.Endpoints)
 	}
 }
+
+// hash is k's keyed hash, the key of the counters and the per-caller
+// tables.
+func (g *Guard) hash(k Key) uint64 { return maphash.Comparable(g.seed, k) }
 
 // Key is the key under which the guard keeps ip's state.
 func (g *Guard) Key(ip netip.Addr) Key { return AddrKey(clientip.Key(ip, g.cfg.Load().v6Bits)) }
@@ -364,7 +371,7 @@ func (g *Guard) set(k Key, sc sanction) {
 // crossed the threshold (the count then starts over).
 func (g *Guard) count(st *settings, i uint8, k Key, d Detector, now time.Time) (fired bool) {
 	ns := now.UnixNano()
-	g.counts.update(counterKey{i, k}, true, func(c *counter, _ bool) bool {
+	g.counts.update(counterKey{i, g.hash(k)}, true, func(c *counter, _ bool) bool {
 		if c.gen != st.gen || ns-c.start >= int64(d.Window) {
 			*c = counter{gen: st.gen, start: ns}
 		}

@@ -287,3 +287,39 @@ func TestKeyText(t *testing.T) {
 		t.Error("session hashes: not keyed, not stable, or an empty value hashed")
 	}
 }
+
+// TestGuardMemoryBoundedIdentities: a flood where every request is a new
+// address, a new identity and a new session, refused (a signal under all
+// three keys) and feeding the identity spread tables, the scraping
+// sketches and the route baseline, leaves the guard within its bound.
+func TestGuardMemoryBoundedIdentities(t *testing.T) {
+	if testing.Short() {
+		t.Skip("300,000 observations")
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	const clients = 100000
+	g := New(Options{BanFor: time.Minute, MaxClients: clients, Baseline: NewBaseline(time.Minute, 6, 50, clients),
+		Endpoints: NewEndpoints(time.Minute, 6, 20, func(EndpointAnomaly) {}),
+		Spread:    spreadSettings{addresses: 10, identities: 10, window: 10 * time.Minute},
+		Scrape:    scrapeSettings{distinct: 1000, window: 10 * time.Minute},
+		Detectors: []Detector{{Name: "enumeration", Threshold: 30, Window: time.Minute, Keys: KeyIP | KeyIdentity | KeySession, Match: Statuses(false, 403)}}})
+	now := time.Unix(1_700_000_000, 0)
+	h := NewSessionHasher([]byte("k"))
+	for i := range 300000 {
+		c := Client{IP: v6(i, 1), Issuer: "https://flood.test", Subject: fmt.Sprint("flood-", i), Session: h.Hash(fmt.Sprint("flood-", i)), Route: "id", Category: "read"}
+		g.ObserveClient(c, 403, "authz.denied", false, now)
+		g.ObserveIdentity(c, now)
+		g.ObserveRead(c, fmt.Sprint("/id/", i), now)
+		g.ObserveEndpoint("id", "read", 403, 100, now)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("guard heap after 300,000 identities: %d MiB", grown>>20)
+	if limit := int64(clients * 2 * 300); grown > limit { // 43 MiB measured; identity spread held 127 MiB in maps of strings before
+		t.Fatalf("guard holds %d MiB; bound %d MiB", grown>>20, limit>>20)
+	}
+	runtime.KeepAlive(g)
+}

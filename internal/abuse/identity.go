@@ -3,6 +3,7 @@ package abuse
 import (
 	"hash/maphash"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -18,10 +19,12 @@ import (
 // bounded: a window ends when it reaches its threshold, and the tables
 // hold at most max_clients entries each.
 
-// spreadWindow is the distinct values seen for one key in a window.
+// spreadWindow is the distinct values seen for one key in a window, as
+// 64-bit hashes: eight bytes each, the first without a map, so that a
+// flood of one-request identities costs little per entry.
 type spreadWindow struct {
-	start time.Time
-	seen  map[string]struct{}
+	start int64 // unix ns
+	seen  []uint64
 }
 
 // spreadSettings are the signal's thresholds (zero: off).
@@ -37,25 +40,28 @@ func (g *Guard) ObserveIdentity(c Client, now time.Time) {
 	if sp.window <= 0 || c.Subject == "" || !c.IP.IsValid() {
 		return
 	}
-	addr := clientip.KeyString(clientip.Key(c.IP, st.v6Bits))
-	identity := IdentityKey(c.Issuer, c.Subject).String()
-	if n := spreadAdd(g.idAddrs, identity, addr, sp.addresses, sp.window, now); n > 0 {
-		g.spreadEvent("addresses", c.Subject, addr, n, sp.window, now)
+	addr := AddrKey(clientip.Key(c.IP, st.v6Bits))
+	identity := IdentityKey(c.Issuer, c.Subject)
+	if n := spreadAdd(g.idAddrs, g.hash(identity), g.hash(addr), sp.addresses, sp.window, now); n > 0 {
+		g.spreadEvent("addresses", c.Subject, addr.String(), n, sp.window, now)
 	}
-	if n := spreadAdd(g.addrIDs, addr, identity, sp.identities, sp.window, now); n > 0 {
-		g.spreadEvent("identities", c.Subject, addr, n, sp.window, now)
+	if n := spreadAdd(g.addrIDs, g.hash(addr), g.hash(identity), sp.identities, sp.window, now); n > 0 {
+		g.spreadEvent("identities", c.Subject, addr.String(), n, sp.window, now)
 	}
 }
 
-// spreadAdd adds value to key's window and returns the count when it
-// reaches limit (the window then starts over), else 0.
-func spreadAdd(t *table[string, spreadWindow], key, value string, limit int, window time.Duration, now time.Time) int {
+// spreadAdd adds value (a hash) to key's window and returns the count
+// when it reaches limit (the window then starts over), else 0.
+func spreadAdd(t *table[uint64, spreadWindow], key, value uint64, limit int, window time.Duration, now time.Time) int {
 	reached := 0
+	ns := now.UnixNano()
 	t.update(key, true, func(w *spreadWindow, _ bool) bool {
-		if w.seen == nil || now.Sub(w.start) >= window {
-			*w = spreadWindow{start: now, seen: map[string]struct{}{}}
+		if w.seen == nil || ns-w.start >= int64(window) {
+			*w = spreadWindow{start: ns, seen: make([]uint64, 0, 1)}
 		}
-		w.seen[value] = struct{}{}
+		if !slices.Contains(w.seen, value) {
+			w.seen = append(w.seen, value)
+		}
 		if len(w.seen) >= limit {
 			reached = len(w.seen)
 			return false
@@ -99,11 +105,11 @@ func (g *Guard) ObserveRead(c Client, path string, now time.Time) {
 	}
 	k := c.keys(kind, st.v6Bits, buf[:0])[0]
 	n := 0
-	g.reads.update(k, true, func(w *readWindow, _ bool) bool {
+	g.reads.update(g.hash(k), true, func(w *readWindow, _ bool) bool {
 		if w.start.IsZero() || now.Sub(w.start) >= sc.window {
 			*w = readWindow{start: now}
 		}
-		if e := w.add(maphash.String(g.readSeed, path)); e >= sc.distinct {
+		if e := w.add(maphash.String(g.seed, path)); e >= sc.distinct {
 			n = e
 			return false // reported: the window starts over
 		}
