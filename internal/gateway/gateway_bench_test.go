@@ -254,21 +254,28 @@ func paymentRoute(defences string) func(string) string {
 // BenchmarkPaymentPlain, BenchmarkPaymentDefended and
 // BenchmarkPaymentDefendedRedis: the same POSTs through the route without
 // its defences, with every one on (per-caller concurrency, the race
-// detector, idempotency keys) in memory, and with them in Redis.
+// detector, idempotency keys, and every abuse detector with the learned
+// baselines) in memory, and with them in Redis.
 func BenchmarkPaymentPlain(b *testing.B) {
 	_, h := benchGatewayWith(b, paymentRoute("    race: {action: off}\n    max_in_flight_per_identity: 0\n"))
 	benchPayment(b, h)
 }
 
 func BenchmarkPaymentDefended(b *testing.B) {
-	_, h := benchGatewayWith(b, paymentRoute("    category: payment\n    idempotency: {required: true}\n"))
+	_, h := benchGatewayWith(b, func(y string) string {
+		return paymentRoute("    category: payment\n    idempotency: {required: true}\n")(y) + everyDetector
+	})
 	benchPayment(b, h)
 }
+
+// everyDetector is an abuse section with every detector and both learned
+// baselines on, counting by address, identity and session.
+const everyDetector = "abuse:\n  ban_for: 1m\n  session_cookie: sid\n  scraping: {action: ban}\n  anomaly: {interval: 10s}\n"
 
 func BenchmarkPaymentDefendedRedis(b *testing.B) {
 	srv := testredis.Start(b, "")
 	_, h := benchGatewayWith(b, func(y string) string {
-		return paymentRoute("    category: payment\n    idempotency: {required: true}\n")(y) +
+		return paymentRoute("    category: payment\n    idempotency: {required: true}\n")(y) + everyDetector +
 			"rate_limiting: {redis: {addresses: [\"" + srv.Addr + "\"]}}\n"
 	})
 	benchPayment(b, h)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -116,7 +117,7 @@ func TestStoredResponsesSealed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, el := range local.byKey {
-		if bytes.Contains(el.Value.(*localEntry).rec, []byte("4111")) {
+		if bytes.Contains(local.slots[el].rec, []byte("4111")) {
 			t.Fatal("a stored response is in the clear")
 		}
 	}
@@ -146,5 +147,53 @@ func TestRecordEncoding(t *testing.T) {
 	}
 	if _, err := unmarshal(append(b, 0)); err == nil {
 		t.Fatal("trailing bytes accepted")
+	}
+}
+
+// TestLocalStoreLinks: after a random mix of claims, puts and releases
+// by a few owners, every key is on the order chain once and on its
+// owner's chain once, and the bounds hold.
+func TestLocalStoreLinks(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := NewLocal(50, 8, func() time.Time { return now })
+	ctx := context.Background()
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	for i := range 20000 {
+		owner, key := fmt.Sprint("o", rng.IntN(12)), fmt.Sprint("k", rng.IntN(200))
+		switch rng.IntN(4) {
+		case 0:
+			l.Release(ctx, key)
+		case 1:
+			l.Put(ctx, owner, key, []byte(key), time.Minute)
+		default:
+			l.Claim(ctx, owner, key, []byte(key), time.Minute)
+		}
+		if i%1000 == 0 {
+			now = now.Add(30 * time.Second)
+		}
+		seen := map[int32]bool{}
+		for j := l.order.head; j >= 0; j = l.slots[j].next {
+			if seen[j] {
+				t.Fatal("a cycle in the order chain")
+			}
+			seen[j] = true
+		}
+		owned := 0
+		for o, oc := range l.byOwner {
+			n := 0
+			for j := oc.head; j >= 0; j = l.slots[j].onext {
+				if l.slots[j].owner != o || !seen[j] {
+					t.Fatal("an owner chain holds a stranger or a removed slot")
+				}
+				n++
+			}
+			if n != oc.n || n > 8 {
+				t.Fatalf("owner chain of %d, counted %d", n, oc.n)
+			}
+			owned += n
+		}
+		if len(seen) != len(l.byKey) || owned != len(l.byKey) || len(l.byKey) > 50 {
+			t.Fatalf("order %d, owned %d, keys %d", len(seen), owned, len(l.byKey))
+		}
 	}
 }

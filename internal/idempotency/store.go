@@ -1,12 +1,13 @@
 package idempotency
 
 import (
-	"container/list"
 	"context"
 	"errors"
+	"hash/maphash"
 	"sync"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/pipeline"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -22,97 +23,155 @@ type Store interface {
 // Local keeps records in memory: at most perOwner for one caller (its
 // oldest make room for its new ones, so a caller flooding keys evicts only
 // its own) and at most max in all (the oldest make room), both O(1).
+//
+// Entries live in one slice linked by index (in insertion order, and per
+// owner), keyed by 32-byte arrays and owner hashes: the only pointer an
+// entry holds is its record, so a full store costs the garbage collector
+// one small object per key rather than a web of list elements and
+// strings.
 type Local struct {
 	mu       sync.Mutex
 	max      int
 	perOwner int
-	order    *list.List // of *localEntry, oldest at the front
-	byKey    map[string]*list.Element
-	byOwner  map[string]*list.List // of *list.Element (in order), per owner
+	slots    []localEntry
+	free     []int32
+	order    chain                 // every entry, oldest first
+	byKey    map[[32]byte]int32    // → slot
+	byOwner  map[uint64]ownerChain // → the owner's entries, oldest first
+	seed     maphash.Seed
 	now      func() time.Time
 }
 
 type localEntry struct {
-	key, owner string
-	rec        []byte
-	expires    time.Time
-	ownerEl    *list.Element // this entry in byOwner[owner]
+	key          [32]byte
+	owner        uint64
+	expires      int64 // unix ns
+	rec          []byte
+	prev, next   int32 // in order
+	oprev, onext int32 // in the owner's chain
+}
+
+// chain is a doubly linked list of slots by index (-1: none).
+type chain struct{ head, tail int32 }
+
+type ownerChain struct {
+	chain
+	n int
 }
 
 // NewLocal returns a local store of at most max keys, perOwner per caller.
 func NewLocal(limit, perOwner int, now func() time.Time) *Local {
-	return &Local{max: limit, perOwner: max(perOwner, 1), order: list.New(), byKey: map[string]*list.Element{},
-		byOwner: map[string]*list.List{}, now: now}
+	return &Local{max: max(limit, 1), perOwner: max(perOwner, 1), order: chain{-1, -1}, byKey: map[[32]byte]int32{},
+		byOwner: map[uint64]ownerChain{}, seed: maphash.MakeSeed(), now: now}
 }
 
 func (l *Local) Claim(_ context.Context, owner, key string, rec []byte, ttl time.Duration) (bool, []byte, error) {
+	k := pipeline.Key32(key)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.now()
-	if el := l.byKey[key]; el != nil {
-		if e := el.Value.(*localEntry); now.Before(e.expires) {
+	now := l.now().UnixNano()
+	if i, ok := l.byKey[k]; ok {
+		if e := &l.slots[i]; now < e.expires {
 			return false, e.rec, nil
 		}
-		l.remove(el)
+		l.remove(i)
 	}
-	l.insert(owner, key, rec, now.Add(ttl))
+	l.insert(maphash.String(l.seed, owner), k, rec, now+int64(ttl))
 	return true, nil, nil
 }
 
 func (l *Local) Put(_ context.Context, owner, key string, rec []byte, ttl time.Duration) error {
+	k := pipeline.Key32(key)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if el := l.byKey[key]; el != nil {
-		l.remove(el)
+	if i, ok := l.byKey[k]; ok {
+		l.remove(i)
 	}
-	l.insert(owner, key, rec, l.now().Add(ttl))
+	l.insert(maphash.String(l.seed, owner), k, rec, l.now().UnixNano()+int64(ttl))
 	return nil
 }
 
 func (l *Local) Release(_ context.Context, key string) error {
+	k := pipeline.Key32(key)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if el := l.byKey[key]; el != nil {
-		l.remove(el)
+	if i, ok := l.byKey[k]; ok {
+		l.remove(i)
 	}
 	return nil
 }
 
-func (l *Local) insert(owner, key string, rec []byte, expires time.Time) {
-	mine := l.byOwner[owner]
-	if mine == nil {
-		mine = list.New()
-		l.byOwner[owner] = mine
+func (l *Local) insert(owner uint64, key [32]byte, rec []byte, expires int64) {
+	for oc := l.byOwner[owner]; oc.n >= l.perOwner; oc = l.byOwner[owner] {
+		l.remove(oc.head)
 	}
-	for mine.Len() >= l.perOwner {
-		l.remove(mine.Front().Value.(*list.Element))
+	for len(l.byKey) >= l.max {
+		l.remove(l.order.head)
 	}
-	for l.order.Len() >= l.max {
-		l.remove(l.order.Front())
+	var i int32
+	if n := len(l.free); n > 0 {
+		i, l.free = l.free[n-1], l.free[:n-1]
+	} else {
+		l.slots = append(l.slots, localEntry{})
+		i = int32(len(l.slots) - 1)
 	}
-	e := &localEntry{key: key, owner: owner, rec: rec, expires: expires}
-	el := l.order.PushBack(e)
-	e.ownerEl = mine.PushBack(el)
-	l.byKey[key] = el
+	l.slots[i] = localEntry{key: key, owner: owner, expires: expires, rec: rec, prev: l.order.tail, next: -1}
+	l.link(&l.order, i, func(e *localEntry) *int32 { return &e.next })
+	oc := l.byOwner[owner]
+	if oc.n == 0 {
+		oc.chain = chain{-1, -1}
+	}
+	l.slots[i].oprev, l.slots[i].onext = oc.tail, -1
+	l.link(&oc.chain, i, func(e *localEntry) *int32 { return &e.onext })
+	oc.n++
+	l.byOwner[owner] = oc
+	l.byKey[key] = i
 }
 
-func (l *Local) remove(el *list.Element) {
-	e := el.Value.(*localEntry)
-	delete(l.byKey, e.key)
-	l.order.Remove(el)
-	if mine := l.byOwner[e.owner]; mine != nil {
-		mine.Remove(e.ownerEl)
-		if mine.Len() == 0 {
-			delete(l.byOwner, e.owner)
-		}
+// link appends slot i (its prev link already set) to c.
+func (l *Local) link(c *chain, i int32, next func(*localEntry) *int32) {
+	if c.tail >= 0 {
+		*next(&l.slots[c.tail]) = i
+	} else {
+		c.head = i
 	}
+	c.tail = i
+}
+
+// unlink takes slot i out of c, given its links.
+func (l *Local) unlink(c *chain, prev, next int32, prevNext func(*localEntry) *int32, nextPrev func(*localEntry) *int32) {
+	if prev >= 0 {
+		*prevNext(&l.slots[prev]) = next
+	} else {
+		c.head = next
+	}
+	if next >= 0 {
+		*nextPrev(&l.slots[next]) = prev
+	} else {
+		c.tail = prev
+	}
+}
+
+func (l *Local) remove(i int32) {
+	e := l.slots[i]
+	delete(l.byKey, e.key)
+	l.unlink(&l.order, e.prev, e.next, func(x *localEntry) *int32 { return &x.next }, func(x *localEntry) *int32 { return &x.prev })
+	oc := l.byOwner[e.owner]
+	l.unlink(&oc.chain, e.oprev, e.onext, func(x *localEntry) *int32 { return &x.onext }, func(x *localEntry) *int32 { return &x.oprev })
+	if oc.n--; oc.n == 0 {
+		delete(l.byOwner, e.owner)
+	} else {
+		l.byOwner[e.owner] = oc
+	}
+	l.slots[i] = localEntry{}
+	l.free = append(l.free, i)
 }
 
 // Len is the number of keys held (tests).
 func (l *Local) Len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.order.Len()
+	return len(l.byKey)
 }
 
 // Redis keeps records in Redis, shared by every instance.

@@ -2,7 +2,9 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"log/slog"
 	"net/netip"
 	"time"
@@ -139,4 +141,17 @@ func ClaimPath(claims map[string]any, path []string) any {
 		cur = m[p]
 	}
 	return cur
+}
+
+// Key32 is a store's 32-byte form of a key that is usually the hex of a
+// SHA-256 (the idempotency and race keys): decoded when it is, hashed
+// with SHA-256 otherwise. Stores keyed by it hold no pointer per key.
+func Key32(s string) [32]byte {
+	var k [32]byte
+	if len(s) == 64 {
+		if _, err := hex.Decode(k[:], []byte(s)); err == nil {
+			return k
+		}
+	}
+	return sha256.Sum256([]byte(s))
 }

@@ -9,7 +9,6 @@ package race
 
 import (
 	"bytes"
-	"container/list"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -153,46 +152,63 @@ func (d *Detector) flag(r *http.Request, n int64) {
 	d.events.Emit(ev)
 }
 
-// Local counts in memory, at most max keys (oldest out first).
+// Local counts in memory, at most max keys (oldest out first). The
+// counts live in a ring in the order their windows started (a route's
+// window is fixed, so also the order they end): each addition first
+// drops the counts whose window has ended from the front, so the ring
+// holds only live windows, and a full ring drops its oldest. Nothing in
+// it is a pointer: a full detector costs the garbage collector nothing
+// to scan.
 type Local struct {
 	mu    sync.Mutex
-	max   int
-	order *list.List
-	byKey map[string]*list.Element
+	ring  []localCount
+	head  int                // the oldest count
+	size  int                // counts in the ring
+	byKey map[[32]byte]int32 // → its count's index in the ring
 	now   func() time.Time
 }
 
 type localCount struct {
-	key     string
+	key     [32]byte
 	n       int64
-	expires time.Time
+	expires int64 // unix ns
 }
 
 // NewLocal returns a local counter of at most max keys.
 func NewLocal(max int, now func() time.Time) *Local {
-	return &Local{max: max, order: list.New(), byKey: map[string]*list.Element{}, now: now}
+	return &Local{ring: make([]localCount, max), byKey: map[[32]byte]int32{}, now: now}
 }
 
 func (l *Local) Add(_ context.Context, key string, window time.Duration) (int64, error) {
+	k := pipeline.Key32(key)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.now()
-	if el := l.byKey[key]; el != nil {
-		c := el.Value.(*localCount)
-		if now.Before(c.expires) {
-			c.n++
-			return c.n, nil
-		}
-		delete(l.byKey, key)
-		l.order.Remove(el)
+	now := l.now().UnixNano()
+	for l.size > 0 && l.ring[l.head].expires <= now {
+		l.pop()
 	}
-	for l.order.Len() >= l.max {
-		front := l.order.Front()
-		delete(l.byKey, front.Value.(*localCount).key)
-		l.order.Remove(front)
+	if i, ok := l.byKey[k]; ok {
+		l.ring[i].n++ // a live window: pop has dropped the ended ones
+		return l.ring[i].n, nil
 	}
-	l.byKey[key] = l.order.PushBack(&localCount{key: key, n: 1, expires: now.Add(window)})
+	if l.size == len(l.ring) {
+		l.pop()
+	}
+	i := (l.head + l.size) % len(l.ring)
+	l.ring[i] = localCount{key: k, n: 1, expires: now + int64(window)}
+	l.size++
+	l.byKey[k] = int32(i)
 	return 1, nil
+}
+
+// pop drops the oldest count.
+func (l *Local) pop() {
+	c := &l.ring[l.head]
+	if j, ok := l.byKey[c.key]; ok && int(j) == l.head {
+		delete(l.byKey, c.key)
+	}
+	l.head = (l.head + 1) % len(l.ring)
+	l.size--
 }
 
 // Redis counts in Redis, shared by every instance.

@@ -36,7 +36,15 @@ func TestCounters(t *testing.T) {
 	// The local counter holds at most its bound.
 	local.Add(ctx, "a", time.Minute)
 	local.Add(ctx, "b", time.Minute)
-	if local.order.Len() != 2 {
-		t.Fatalf("%d keys", local.order.Len())
+	if local.size != 2 || len(local.byKey) != 2 {
+		t.Fatalf("%d keys", local.size)
+	}
+	// Over its bound, the oldest window goes first; a live key counts on.
+	if n, _ := local.Add(ctx, "b", time.Minute); n != 2 {
+		t.Fatalf("b counted %d", n)
+	}
+	local.Add(ctx, "c", time.Minute)
+	if n, _ := local.Add(ctx, "a", time.Minute); n != 1 {
+		t.Fatalf("a, evicted by c, counted %d", n)
 	}
 }
