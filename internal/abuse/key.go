@@ -6,11 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"hash"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/clientip"
@@ -102,12 +104,16 @@ func ParseKey(s string, v6Bits int) (Key, error) {
 }
 
 // SessionHasher hashes session cookie values into session keys.
-type SessionHasher struct{ key []byte }
+type SessionHasher struct{ macs sync.Pool }
 
 // NewSessionHasher hashes with key: derived from the state master key,
 // so that every instance sharing Redis names a session alike, or random
 // per process without one.
-func NewSessionHasher(key []byte) *SessionHasher { return &SessionHasher{key: key} }
+func NewSessionHasher(key []byte) *SessionHasher {
+	h := &SessionHasher{}
+	h.macs.New = func() any { return hmac.New(sha256.New, key) }
+	return h
+}
 
 // Hash is the keyed hash of a session value (128 bits, hex), or "" for
 // an empty value.
@@ -115,9 +121,13 @@ func (h *SessionHasher) Hash(value string) string {
 	if h == nil || value == "" {
 		return ""
 	}
-	m := hmac.New(sha256.New, h.key)
+	m := h.macs.Get().(hash.Hash)
+	m.Reset()
 	m.Write([]byte(value))
-	return hex.EncodeToString(m.Sum(nil)[:16])
+	var sum [sha256.Size]byte
+	s := hex.EncodeToString(m.Sum(sum[:0])[:16])
+	h.macs.Put(m)
+	return s
 }
 
 // BannedErr is the refusal of a banned client (403 abuse.banned, with

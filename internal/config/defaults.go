@@ -277,50 +277,8 @@ func (c *Config) securityDefaults() {
 			a.Header = "X-Rampart-Assertion"
 		}
 	}
-	if a := c.Abuse; a != nil {
-		setDur(&a.BanFor, 15*time.Minute)
-		setInt(&a.MaxClients, 100000)
-		if a.Action == "" {
-			a.Action = "ban"
-		}
-		setInt(&a.CredentialStuffing.DistinctIPs, 5)
-		setDur(&a.CredentialStuffing.Window, 10*time.Minute)
-		setInt(&a.IdentitySpread.Addresses, 10)
-		setInt(&a.IdentitySpread.Identities, 10)
-		setDur(&a.IdentitySpread.Window, 10*time.Minute)
-		setInt(&a.Scraping.Distinct, 1000)
-		setDur(&a.Scraping.Window, 10*time.Minute)
-		if a.Scraping.Action == "" {
-			a.Scraping.Action = "flag"
-		}
-		if a.TightenTo == nil {
-			a.TightenTo = &RateLimit{Rate: 1, Per: Duration(10 * time.Second)}
-		}
-		if a.TightenTo.Burst == 0 {
-			a.TightenTo.Burst = a.TightenTo.Rate
-		}
-		for _, d := range []struct {
-			det       *Detector
-			threshold int
-		}{{&a.BruteForce, 10}, {&a.Scanning, 50}, {&a.Enumeration, 30}, {&a.Fuzzing, 20}} {
-			setInt(&d.det.Threshold, d.threshold)
-			setDur(&d.det.Window, time.Minute)
-			setInt(&d.det.SensitiveThreshold, max(1, (d.det.Threshold+1)/2))
-			if d.det.Keys == nil {
-				d.det.Keys = []string{"ip", "identity", "session"}
-			}
-		}
-		if an := a.Anomaly; an != nil {
-			setDur(&an.Interval, 10*time.Second)
-			if an.Z == 0 {
-				an.Z = 6
-			}
-			setInt(&an.MinRequests, 50)
-			setInt(&an.Routes.MinRequests, 20)
-			if an.Action == "" {
-				an.Action = "log"
-			}
-		}
+	if c.Abuse != nil {
+		c.Abuse.defaults()
 	}
 	if c.DecisionFields.Headers == nil {
 		c.DecisionFields.Headers = []string{"X-Plan", "X-Tier", "X-Premium", "X-Is-Admin", "X-Admin", "X-Role", "X-Roles", "X-Scopes", "X-Account-Type", "X-Debug"}
@@ -331,6 +289,55 @@ func (c *Config) securityDefaults() {
 	if c.StripIdentityHeaders == nil {
 		c.StripIdentityHeaders = []string{"X-Auth-*", "X-User-*", "X-Forwarded-User", "X-Remote-User", "X-Consumer-*"}
 	}
+}
+
+// defaults fills the abuse section: the detectors, their keys and
+// thresholds, the baselines.
+func (a *Abuse) defaults() {
+	setDur(&a.BanFor, 15*time.Minute)
+	setInt(&a.MaxClients, 100000)
+	if a.Action == "" {
+		a.Action = "ban"
+	}
+	setInt(&a.CredentialStuffing.DistinctIPs, 5)
+	setDur(&a.CredentialStuffing.Window, 10*time.Minute)
+	setInt(&a.IdentitySpread.Addresses, 10)
+	setInt(&a.IdentitySpread.Identities, 10)
+	setDur(&a.IdentitySpread.Window, 10*time.Minute)
+	setInt(&a.Scraping.Distinct, 1000)
+	setDur(&a.Scraping.Window, 10*time.Minute)
+	if a.Scraping.Action == "" {
+		a.Scraping.Action = "flag"
+	}
+	if a.TightenTo == nil {
+		a.TightenTo = &RateLimit{Rate: 1, Per: Duration(10 * time.Second)}
+	}
+	if a.TightenTo.Burst == 0 {
+		a.TightenTo.Burst = a.TightenTo.Rate
+	}
+	for _, d := range []struct {
+		det       *Detector
+		threshold int
+	}{{&a.BruteForce, 10}, {&a.Scanning, 50}, {&a.Enumeration, 30}, {&a.Fuzzing, 20}} {
+		setInt(&d.det.Threshold, d.threshold)
+		setDur(&d.det.Window, time.Minute)
+		setInt(&d.det.SensitiveThreshold, max(1, (d.det.Threshold+1)/2))
+		if d.det.Keys == nil {
+			d.det.Keys = []string{"ip", "identity", "session"}
+		}
+	}
+	if an := a.Anomaly; an != nil {
+		setDur(&an.Interval, 10*time.Second)
+		if an.Z == 0 {
+			an.Z = 6
+		}
+		setInt(&an.MinRequests, 50)
+		setInt(&an.Routes.MinRequests, 20)
+		if an.Action == "" {
+			an.Action = "log"
+		}
+	}
+
 }
 
 // documentationDefaults fills the journal, discovery and docs sections.

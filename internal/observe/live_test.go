@@ -51,8 +51,22 @@ func TestLiveSnapshot(t *testing.T) {
 	if s.P99[last] <= 0 || s.P50[last] > s.P99[last] {
 		t.Fatalf("latency p50 %v p99 %v", s.P50[last], s.P99[last])
 	}
-	// By category: every category listed, the traffic and the refusals
-	// where they happened.
+}
+
+// TestLiveCategories: every category is listed, with the traffic and the
+// refusals where they happened, and the findings by the category an event
+// names or by its route's.
+func TestLiveCategories(t *testing.T) {
+	l := NewLive()
+	now := time.Unix(1_800_000_000, 0)
+	for i := 0; i < 100; i++ {
+		l.Request(now, "198.51.100.1", "read", 200, "", time.Millisecond)
+	}
+	for i := 0; i < 7; i++ {
+		l.Request(now, "203.0.113.9", "payment", 403, "waf.sqli", time.Millisecond)
+	}
+	l.Request(now, "203.0.113.9", "", 404, "router.not_found", time.Millisecond)
+	l.Emit(pipeline.Event{Name: "refusal", Code: "waf.sqli", Time: now, Route: "redeem"})
 	l.Emit(pipeline.Event{Name: "abuse.banned", Code: "abuse.banned", Time: now, Attrs: map[string]string{"category": "payment"}})
 	l.Emit(pipeline.Event{Name: "abuse.race", Code: "abuse.race", Time: now, Route: "redeem"})
 	cats := map[string]CategoryCount{}
