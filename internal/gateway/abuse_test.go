@@ -471,7 +471,13 @@ func TestIdentityEnumerationBan(t *testing.T) {
 	if c := get(a1, "127.0.0.60", mallory, "/orders/1"); c != "403" {
 		t.Fatalf("the banned identity from a fresh address: %s", c)
 	}
-	waitUntil(t, "the identity ban on the second instance", func() bool { return get(a2, "127.0.0.61", mallory, "/orders/1") == "403" })
+	waitUntil(t, "the identity ban on the second instance", func() bool {
+		_, _, banned := g2.Guard().IdentitySanction("https://idp.test", "mallory", time.Now())
+		return banned
+	})
+	if c := get(a2, "127.0.0.61", mallory, "/orders/1"); c != "403" {
+		t.Fatalf("the banned identity on the second instance: %s", c)
+	}
 	if n := len(up.received()); n != before {
 		t.Fatalf("the service received %d requests of the banned identity", n-before)
 	}
