@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -126,4 +127,25 @@ func FuzzAppendJSONString(f *testing.F) {
 			t.Fatalf("%q: unsafe bytes in %q", s, got)
 		}
 	})
+}
+
+// TestCallerFollowsAuthentication: the caller key is made once, and made
+// again when authentication sets the identity.
+func TestCallerFollowsAuthentication(t *testing.T) {
+	s := &Scope{ClientKey: netip.MustParsePrefix("203.0.113.7/32")}
+	before := s.Caller()
+	if before != "ip\x00203.0.113.7/32" || s.Caller() != before {
+		t.Fatalf("before authentication: %q", before)
+	}
+	s.Identity = &Identity{Issuer: "https://idp", Subject: "alice"}
+	if after := s.Caller(); after != "id\x00https://idp\x00alice" {
+		t.Fatalf("after authentication: %q", after)
+	}
+	var none *Scope
+	if none.Caller() != "" {
+		t.Fatal("a nil scope has a caller")
+	}
+	if k := Key32(string(make([]byte, 32))); k != [32]byte{} {
+		t.Fatal("a raw 32-byte key is not taken as is")
+	}
 }

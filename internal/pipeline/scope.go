@@ -72,6 +72,9 @@ type Scope struct {
 	Decision *Error
 	// Attrs are extra access-log attributes added by stages.
 	Attrs []slog.Attr
+
+	caller    string    // Caller's answer, made once
+	callerFor *Identity // the identity it was made for (nil: the address)
 }
 
 type scopeKey struct{}
@@ -94,10 +97,16 @@ func (s *Scope) Caller() string {
 	if s == nil {
 		return ""
 	}
-	if s.Identity != nil {
-		return "id\x00" + s.Identity.Issuer + "\x00" + s.Identity.Subject
+	if s.caller != "" && s.callerFor == s.Identity {
+		return s.caller // several stages ask; authentication changes the answer
 	}
-	return "ip\x00" + s.ClientKey.String()
+	s.callerFor = s.Identity
+	if s.Identity != nil {
+		s.caller = "id\x00" + s.Identity.Issuer + "\x00" + s.Identity.Subject
+	} else {
+		s.caller = "ip\x00" + s.ClientKey.String()
+	}
+	return s.caller
 }
 
 // Param returns a template path parameter of the matched route.
@@ -143,11 +152,15 @@ func ClaimPath(claims map[string]any, path []string) any {
 	return cur
 }
 
-// Key32 is a store's 32-byte form of a key that is usually the hex of a
-// SHA-256 (the idempotency and race keys): decoded when it is, hashed
-// with SHA-256 otherwise. Stores keyed by it hold no pointer per key.
+// Key32 is a store's 32-byte form of a key that is usually a SHA-256
+// (the idempotency and race keys): taken as is when 32 bytes long,
+// decoded when 64 hex digits, hashed with SHA-256 otherwise. Stores keyed by it hold no pointer per key.
 func Key32(s string) [32]byte {
 	var k [32]byte
+	if len(s) == 32 {
+		copy(k[:], s) // already 32 bytes (a raw SHA-256)
+		return k
+	}
 	if len(s) == 64 {
 		if _, err := hex.Decode(k[:], []byte(s)); err == nil {
 			return k

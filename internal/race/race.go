@@ -113,7 +113,8 @@ func (d *Detector) middleware(next pipeline.Handler) pipeline.Handler {
 			h.Write([]byte{0})
 		}
 		h.Write(head)
-		n, err := d.count.Add(r.Context(), hex.EncodeToString(h.Sum(nil)), d.cfg.Window.D())
+		var sum [sha256.Size]byte
+		n, err := d.count.Add(r.Context(), string(h.Sum(sum[:0])), d.cfg.Window.D())
 		if err != nil || n < int64(d.cfg.Requests) {
 			return next(w, r) // a store failure never refuses
 		}
@@ -226,5 +227,5 @@ func NewRedis(c redis.UniversalClient, prefix string) *Redis {
 var countScript = redis.NewScript(`local n = redis.call("INCR", KEYS[1]) if n == 1 then redis.call("PEXPIRE", KEYS[1], ARGV[1]) end return n`)
 
 func (r *Redis) Add(ctx context.Context, key string, window time.Duration) (int64, error) {
-	return countScript.Run(ctx, r.c, []string{r.prefix + key}, window.Milliseconds()).Int64()
+	return countScript.Run(ctx, r.c, []string{r.prefix + hex.EncodeToString([]byte(key))}, window.Milliseconds()).Int64()
 }
