@@ -32,6 +32,11 @@ type acceptor struct {
 	// ended: when the listener closes, each is still served (Accept
 	// returns it) rather than cut after its handshake.
 	handshaking atomic.Int64
+	// handedOver counts connections given to the server (or about to be)
+	// that it has not yet seen as new (http.StateNew): with handshaking
+	// and the listener's fresh count, no accepted connection is ever
+	// uncounted while a drain waits for first requests.
+	handedOver atomic.Int64
 	// abandon is closed once nothing accepts any more (the server
 	// stopped): a handshake finishing then closes its connection.
 	abandon     chan struct{}
@@ -116,6 +121,7 @@ func (a *acceptor) acceptPlain() (net.Conn, error) {
 			continue
 		}
 		info := &ConnInfo{Listener: a.name, framing: newFraming()}
+		a.handedOver.Add(1)
 		return &inspectedConn{Conn: c, info: info, release: func() { a.lim.release(c) }}, nil
 	}
 }
@@ -187,9 +193,11 @@ func (a *acceptor) finishTLS(raw net.Conn) {
 		info := &ConnInfo{Listener: a.name, TLS: &st, framing: newFraming()}
 		out = &inspectedConn{Conn: tc, info: info, release: func() { a.lim.release(raw) }}
 	}
+	a.handedOver.Add(1) // before handshaking ends (deferred): never a moment uncounted
 	select {
 	case a.ready <- out:
 	case <-a.abandon:
+		a.handedOver.Add(-1)
 		a.lim.release(raw)
 		a.lim.release(tc)
 		_ = tc.Close()

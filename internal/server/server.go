@@ -216,6 +216,7 @@ func (l *Listener) trackFresh(c net.Conn, st http.ConnState) {
 	if st == http.StateNew {
 		l.fresh.Store(c, struct{}{})
 		l.freshCount.Add(1)
+		l.acc.handedOver.Add(-1) // counted fresh first: never a moment uncounted
 	} else if _, ok := l.fresh.LoadAndDelete(c); ok {
 		l.freshCount.Add(-1)
 	}
@@ -388,7 +389,7 @@ func (l *Listener) Drain(ctx context.Context) error {
 func (l *Listener) awaitFirstRequests(ctx context.Context) {
 	tick := time.NewTicker(2 * time.Millisecond)
 	defer tick.Stop()
-	for l.acc.handshaking.Load() > 0 || l.freshCount.Load() > 0 {
+	for l.acc.handshaking.Load() > 0 || l.acc.handedOver.Load() > 0 || l.freshCount.Load() > 0 {
 		select {
 		case <-ctx.Done():
 			return
