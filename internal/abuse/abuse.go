@@ -61,6 +61,8 @@ type Client struct {
 	// Route and Category are where the request went ("" before routing),
 	// for the events.
 	Route, Category string
+	// Bytes is the size of the answer's body.
+	Bytes int64
 }
 
 // keys returns c's keys of the kinds in ks.
@@ -313,7 +315,7 @@ func (g *Guard) ObserveClient(c Client, status int, code string, sensitive bool,
 		return ""
 	}
 	st := g.cfg.Load()
-	g.observeBaseline(st, clientip.Key(c.IP, st.v6Bits), status, now)
+	g.observeBaseline(st, clientip.Key(c.IP, st.v6Bits), status, c.Bytes, now)
 	matched := false
 	for _, d := range st.detectors {
 		if d.Match(status, code, sensitive) {
@@ -384,12 +386,12 @@ func (g *Guard) count(st *settings, i uint8, k Key, d Detector, now time.Time) (
 
 // observeBaseline feeds the learned baseline and acts on the outliers of
 // an interval that just closed.
-func (g *Guard) observeBaseline(st *settings, k netip.Prefix, status int, now time.Time) {
+func (g *Guard) observeBaseline(st *settings, k netip.Prefix, status int, bytes int64, now time.Time) {
 	b := g.baseline.Load()
 	if b == nil {
 		return
 	}
-	for out, signal := range b.Add(k, status, now) {
+	for out, signal := range b.Add(k, status, bytes, now) {
 		if st.allowed(out.Addr()) {
 			continue
 		}

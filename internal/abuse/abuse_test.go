@@ -167,7 +167,7 @@ func TestBaselineBounded(t *testing.T) {
 	b := NewBaseline(time.Second, 6, 1, 6400)
 	now := time.Unix(1_700_000_000, 0)
 	for i := 0; i < 200000; i++ {
-		b.Add(netip.PrefixFrom(v4(i), 32), 200, now)
+		b.Add(netip.PrefixFrom(v4(i), 32), 200, 0, now)
 	}
 	n := 0
 	for i := range b.shards {

@@ -11,12 +11,14 @@ import (
 
 // Baseline learns what normal traffic looks like and flags clients that
 // stand far outside it. Every Interval it closes each active client's
-// counts (requests, and the share of 401/403/404/429 answers), folds them
+// counts (requests, the share of 401/403/404/429 answers, and the bytes
+// of answers it read), folds them
 // into population statistics kept as exponentially weighted mean and
 // variance, and scores the client against them. A client whose request
 // count or error share lies more than Z standard deviations above the
 // population, with at least MinRequests requests in the interval, is an
-// outlier. The population adapts (Alpha per interval), so a slow general
+// outlier; so is one that read far more bytes than clients do (a scraper
+// taking the catalogue at a normal request rate, large objects each). The population adapts (Alpha per interval), so a slow general
 // rise in traffic is learned, while a single client's burst is not.
 //
 // Clients are counted in shards under their own locks, each bounded; the
@@ -34,10 +36,11 @@ type Baseline struct {
 	shards [tableShards]baselineShard
 	seed   maphash.Seed
 
-	mu   sync.Mutex // the population statistics, held while scoring
-	rate ewma
-	errs ewma
-	seen int
+	mu     sync.Mutex // the population statistics, held while scoring
+	rate   ewma
+	errs   ewma
+	volume ewma // KiB of answers per client per interval
+	seen   int
 }
 
 type baselineShard struct {
@@ -47,6 +50,7 @@ type baselineShard struct {
 
 type window struct {
 	n, bad int
+	bytes  int64
 }
 
 // ewma is an exponentially weighted mean and variance.
@@ -88,10 +92,10 @@ func NewBaseline(interval time.Duration, z float64, minRequests, maxClients int)
 	return b
 }
 
-// Add counts one finished request of client k and, when an interval
-// closes, returns the outliers of the closed interval with the signal that
-// flagged them.
-func (b *Baseline) Add(k netip.Prefix, status int, now time.Time) map[netip.Prefix]string {
+// Add counts one finished request of client k (bytes: its answer's
+// size) and, when an interval closes, returns the outliers of the closed
+// interval with the signal that flagged them.
+func (b *Baseline) Add(k netip.Prefix, status int, bytes int64, now time.Time) map[netip.Prefix]string {
 	var out map[netip.Prefix]string
 	e := now.UnixNano()/int64(b.interval) + 1
 	if cur := b.epoch.Load(); e > cur && b.epoch.CompareAndSwap(cur, e) && cur != 0 {
@@ -109,6 +113,7 @@ func (b *Baseline) Add(k netip.Prefix, status int, now time.Time) map[netip.Pref
 		sh.clients[k] = w
 	}
 	w.n++
+	w.bytes += bytes
 	if status == 401 || status == 403 || status == 404 || status == 429 {
 		w.bad++
 	}
@@ -151,6 +156,8 @@ func (b *Baseline) score(closed []map[netip.Prefix]*window) map[netip.Prefix]str
 				signal = "request_rate"
 			case b.errs.z(share*100) > b.z:
 				signal = "error_ratio"
+			case b.volume.z(float64(w.bytes)/1024) > b.z:
+				signal = "bytes_read" // a scraper reading far more than clients do
 			}
 			if signal != "" {
 				if out == nil {
@@ -164,6 +171,7 @@ func (b *Baseline) score(closed []map[netip.Prefix]*window) map[netip.Prefix]str
 		for _, w := range clients {
 			b.rate.add(float64(w.n), b.alpha)
 			b.errs.add(float64(w.bad)/float64(w.n)*100, b.alpha)
+			b.volume.add(float64(w.bytes)/1024, b.alpha)
 		}
 	}
 	b.seen++

@@ -107,19 +107,17 @@ func (h *listenerHandler) finish(r *http.Request, x *exchange) {
 		if s.Decision != nil && s.Decision.Status == 499 {
 			status = max(rec.status, http.StatusOK)
 		}
-		g.observeAbuse(x.rt, r.Method, s, status, code, end)
-		if x.rt != nil {
-			g.guard.ObserveEndpoint(x.rt.ID(), x.rt.Category(), status, rec.bytes, end)
-		}
+		g.observeAbuse(x.rt, r.Method, s, status, code, rec.bytes, end)
 	}
 }
 
 // observeAbuse feeds a finished request to the abuse detectors, under
 // every key the client has: its address, its identity, its session.
-func (g *Gateway) observeAbuse(rt *plan.Route, method string, s *pipeline.Scope, status int, code string, end time.Time) {
-	c := abuse.Client{IP: s.ClientIP, Session: s.Session}
+func (g *Gateway) observeAbuse(rt *plan.Route, method string, s *pipeline.Scope, status int, code string, bytes int64, end time.Time) {
+	c := abuse.Client{IP: s.ClientIP, Session: s.Session, Bytes: bytes}
 	if rt != nil {
 		c.Route, c.Category = rt.ID(), rt.Category()
+		g.guard.ObserveEndpoint(c.Route, c.Category, status, bytes, end)
 	}
 	if s.Identity != nil {
 		c.Issuer, c.Subject = s.Identity.Issuer, s.Identity.Subject
