@@ -256,27 +256,35 @@ func paymentRoute(defences string) func(string) string {
 // its defences, with every one on (per-caller concurrency, the race
 // detector, idempotency keys, and every abuse detector with the learned
 // baselines) in memory, and with them in Redis.
-func BenchmarkPaymentPlain(b *testing.B) {
-	_, h := benchGatewayWith(b, paymentRoute("    race: {action: off}\n    max_in_flight_per_identity: 0\n"))
-	benchPayment(b, h)
-}
+func BenchmarkPaymentPlain(b *testing.B) { benchPaymentRoute(b, undefended, "") }
 
-func BenchmarkPaymentDefended(b *testing.B) {
-	_, h := benchGatewayWith(b, func(y string) string {
-		return paymentRoute("    category: payment\n    idempotency: {required: true}\n")(y) + everyDetector
-	})
-	benchPayment(b, h)
-}
-
-// everyDetector is an abuse section with every detector and both learned
-// baselines on, counting by address, identity and session.
-const everyDetector = "abuse:\n  ban_for: 1m\n  session_cookie: sid\n  scraping: {action: ban}\n  anomaly: {interval: 10s}\n"
+func BenchmarkPaymentDefended(b *testing.B) { benchPaymentRoute(b, defended, everyDetector) }
 
 func BenchmarkPaymentDefendedRedis(b *testing.B) {
 	srv := testredis.Start(b, "")
-	_, h := benchGatewayWith(b, func(y string) string {
-		return paymentRoute("    category: payment\n    idempotency: {required: true}\n")(y) + everyDetector +
-			"rate_limiting: {redis: {addresses: [\"" + srv.Addr + "\"]}}\n"
-	})
+	benchPaymentRoute(b, defended, everyDetector+"rate_limiting: {redis: {addresses: [\""+srv.Addr+"\"]}}\n")
+}
+
+// The payment route's defences one at a time, for the breakdown in
+// BENCHMARKS.md.
+func BenchmarkPaymentOnlyIdempotency(b *testing.B) {
+	benchPaymentRoute(b, undefended+"    idempotency: {required: true}\n", "")
+}
+func BenchmarkPaymentOnlyRace(b *testing.B)      { benchPaymentRoute(b, "    category: payment\n", "") }
+func BenchmarkPaymentOnlyDetectors(b *testing.B) { benchPaymentRoute(b, undefended, everyDetector) }
+
+// The route's defences: none, or every one; everyDetector is an abuse
+// section with every detector and both learned baselines on, counting
+// by address, identity and session.
+const (
+	undefended    = "    race: {action: off}\n    max_in_flight_per_identity: 0\n"
+	defended      = "    category: payment\n    idempotency: {required: true}\n"
+	everyDetector = "abuse:\n  ban_for: 1m\n  session_cookie: sid\n  scraping: {action: ban}\n  anomaly: {interval: 10s}\n"
+)
+
+// benchPaymentRoute runs benchPayment on the /api route with these
+// defences and extra top-level config.
+func benchPaymentRoute(b *testing.B, defences, extra string) {
+	_, h := benchGatewayWith(b, func(y string) string { return paymentRoute(defences)(y) + extra })
 	benchPayment(b, h)
 }
