@@ -61,7 +61,8 @@ func (a EndpointAnomaly) Reason() string {
 type routeStats struct {
 	category      string
 	n, bad, bytes atomic.Int64
-	idle          int // intervals without a request (under Endpoints.mu)
+	idle          int  // intervals without a request (under Endpoints.mu)
+	counted       bool // an interval was closed: the first, begun part way through, is neither scored nor learned
 	all           [3]ewmaCount
 	hours         [24][3]ewmaCount
 }
@@ -116,6 +117,10 @@ func (e *Endpoints) close(hour int) {
 			return true
 		}
 		rs.idle = 0
+		if !rs.counted {
+			rs.counted = true
+			return true
+		}
 		values := [3]float64{float64(n), float64(bad) / float64(n) * 100, float64(bytes) / float64(n)}
 		for i, x := range values {
 			e.score(k.(string), rs, i, x, hour, n)
@@ -132,9 +137,12 @@ func (e *Endpoints) score(route string, rs *routeStats, i int, x float64, hour i
 	}
 	alpha := 0.1
 	if base.seen >= e.warmup && n >= int64(e.minRequests) {
-		if z := base.z(x); z > e.z {
+		// The deviation is at least a tenth of the mean: a route whose
+		// answers are always 143 bytes must not flag 150.
+		sd := max(math.Sqrt(base.variance), 1, math.Abs(base.mean)/10)
+		if z := (x - base.mean) / sd; z > e.z {
 			e.report(EndpointAnomaly{Route: route, Category: rs.category, Signal: endpointSignals[i], Observed: x,
-				Expected: base.mean, SD: math.Max(math.Sqrt(base.variance), 1), Z: z, Hour: of, Interval: e.interval})
+				Expected: base.mean, SD: sd, Z: z, Hour: of, Interval: e.interval})
 			alpha = 0.01 // learned slowly: a lasting change still becomes normal, an attack does not
 		}
 	}

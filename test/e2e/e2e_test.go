@@ -373,7 +373,7 @@ func TestQuickstartGuide(t *testing.T) {
 
 	// The traffic generator the guide suggests: attacks get blocked and
 	// attackers banned.
-	tr := start(t, "traffic", "--target", base, "--duration", "12s", "--rate", "60")
+	tr := start(t, "traffic", "--target", base, "--duration", "16s", "--rate", "60")
 	select {
 	case <-tr.done:
 	case <-time.After(30 * time.Second):
