@@ -249,8 +249,8 @@ func (g *Guard) Configure(o Options) {
 	if b := g.baseline.Load(); (o.Baseline == nil) != (b == nil) {
 		g.baseline.Store(o.Baseline) // keep the learned state unless turned on or off
 	}
-	if e := g.endpoints.Load(); (o.Endpoints == nil) != (e == nil) {
-		g.endpoints.Store(o.Endpoints)
+	if e := g.endpoints.Load(); e == nil || o.Endpoints == nil || !e.adopt(o.Endpoints) {
+		g.endpoints.Store(o.Endpoints) // a new interval starts learning anew
 	}
 }
 

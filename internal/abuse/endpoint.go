@@ -83,6 +83,18 @@ func NewEndpoints(interval time.Duration, z float64, minRequests int, report fun
 	return &Endpoints{interval: interval, z: z, minRequests: minRequests, warmup: 3, report: report}
 }
 
+// adopt takes n's thresholds when n counts the same interval, keeping
+// what e learned, and reports whether it did.
+func (e *Endpoints) adopt(n *Endpoints) bool {
+	if n.interval != e.interval {
+		return false
+	}
+	e.mu.Lock()
+	e.z, e.minRequests, e.report = n.z, n.minRequests, n.report
+	e.mu.Unlock()
+	return true
+}
+
 // Add counts one finished request of a route (category its category,
 // bytes the response body's size).
 func (e *Endpoints) Add(route, category string, status int, bytes int64, now time.Time) {

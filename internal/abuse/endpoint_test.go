@@ -92,3 +92,22 @@ func TestEndpointHours(t *testing.T) {
 		t.Fatalf("the usual 09:00 load reported: %+v", got)
 	}
 }
+
+// TestEndpointsReload: a reload with the same interval keeps what was
+// learned and takes the new thresholds; a new interval starts anew.
+func TestEndpointsReload(t *testing.T) {
+	g := New(Options{Endpoints: NewEndpoints(10*time.Second, 6, 20, func(EndpointAnomaly) {})})
+	learned := g.endpoints.Load()
+	g.Configure(Options{Endpoints: NewEndpoints(10*time.Second, 4, 5, func(EndpointAnomaly) {})})
+	if e := g.endpoints.Load(); e != learned || e.z != 4 || e.minRequests != 5 {
+		t.Fatalf("same interval: kept %v, z %v, min %d", e == learned, e.z, e.minRequests)
+	}
+	g.Configure(Options{Endpoints: NewEndpoints(time.Minute, 4, 5, func(EndpointAnomaly) {})})
+	if g.endpoints.Load() == learned {
+		t.Fatal("a new interval kept the old learner")
+	}
+	g.Configure(Options{})
+	if g.endpoints.Load() != nil {
+		t.Fatal("turned off, still learning")
+	}
+}
