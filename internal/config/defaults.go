@@ -439,6 +439,9 @@ func (c *Config) idempotencyDefaults(i *Idempotency) {
 	}
 	setInt(&i.MaxKeys, 100000)
 	setInt(&i.MaxKeysPerCaller, 100)
+	if i.MaxStoreBytes == 0 {
+		i.MaxStoreBytes = 64 << 20
+	}
 }
 
 // categoryDefaults infers a route's category when it names none, and

@@ -179,6 +179,9 @@ type Idempotency struct {
 	// oldest make room for its new ones, so a caller sending key after
 	// key cannot evict other callers' records. Default 100.
 	MaxKeysPerCaller int `yaml:"max_keys_per_caller"`
+	// MaxStoreBytes bounds the bytes of the records the local store
+	// keeps (the oldest make room), whatever their number. Default 64MiB.
+	MaxStoreBytes ByteSize `yaml:"max_store_bytes"`
 }
 
 // Docs configures the published API document.

@@ -39,7 +39,7 @@ func TestParseKey(t *testing.T) {
 // expired ones, and a caller flooding keys evicts only its own.
 func TestLocalStoreBounds(t *testing.T) {
 	now := time.Unix(1000, 0)
-	l := NewLocal(3, 3, func() time.Time { return now })
+	l := NewLocal(3, 3, 1<<20, func() time.Time { return now })
 	ctx := context.Background()
 	for _, k := range []string{"a", "b", "c", "d"} {
 		if ok, _, _ := l.Claim(ctx, "o"+k, k, []byte(k), time.Minute); !ok {
@@ -61,7 +61,7 @@ func TestLocalStoreBounds(t *testing.T) {
 	}
 
 	// A victim's record survives a flood of keys by one attacker.
-	l = NewLocal(1000, 10, time.Now)
+	l = NewLocal(1000, 10, 1<<20, time.Now)
 	l.Claim(ctx, "victim", "victim-key", []byte("v"), time.Hour)
 	for i := range 100000 {
 		l.Claim(ctx, "mallory", fmt.Sprint("k", i), []byte("m"), time.Hour)
@@ -71,6 +71,19 @@ func TestLocalStoreBounds(t *testing.T) {
 	}
 	if l.Len() != 11 {
 		t.Fatalf("%d keys held", l.Len())
+	}
+
+	// Large answers from many callers cycle the store within its bytes:
+	// keys alone would let 1,000 answers of 100 KiB hold 100 MiB.
+	l = NewLocal(1000, 10, 1<<20, time.Now)
+	for i := range 200 {
+		l.Put(ctx, fmt.Sprint("caller", i%50), fmt.Sprint("big", i), make([]byte, 100<<10), time.Hour)
+		if l.Bytes() > 1<<20 {
+			t.Fatalf("after %d answers the store holds %d bytes", i+1, l.Bytes())
+		}
+	}
+	if l.Len() != 10 {
+		t.Fatalf("%d answers of 100 KiB held in 1 MiB", l.Len())
 	}
 }
 
@@ -102,7 +115,7 @@ func TestStoredResponsesSealed(t *testing.T) {
 	k := make([]byte, store.MasterKeyBytes)
 	rand.Read(k)
 	seal, _ := store.New(k)
-	local := NewLocal(10, 10, time.Now)
+	local := NewLocal(10, 10, 1<<20, time.Now)
 	mw := Stage(config.Route{ID: "pay", Idempotency: &config.Idempotency{TTL: config.Duration(time.Hour), Methods: []string{"POST"},
 		MaxResponseBytes: 1024, MaxKeys: 10, MaxKeysPerCaller: 10}}, local, seal)
 	h := mw(func(w http.ResponseWriter, r *http.Request) error {
@@ -155,7 +168,7 @@ func TestRecordEncoding(t *testing.T) {
 // owner's chain once, and the bounds hold.
 func TestLocalStoreLinks(t *testing.T) {
 	now := time.Unix(1000, 0)
-	l := NewLocal(50, 8, func() time.Time { return now })
+	l := NewLocal(50, 8, 4096, func() time.Time { return now })
 	ctx := context.Background()
 	rng := mrand.New(mrand.NewPCG(1, 2))
 	for i := range 20000 {
@@ -191,6 +204,13 @@ func TestLocalStoreLinks(t *testing.T) {
 				t.Fatalf("owner chain of %d, counted %d", n, oc.n)
 			}
 			owned += n
+		}
+		var held int64
+		for j := range seen {
+			held += int64(len(l.slots[j].rec))
+		}
+		if held != l.bytes || l.bytes > 4096 {
+			t.Fatalf("records of %d bytes, counted %d", held, l.bytes)
 		}
 		if len(seen) != len(l.byKey) || owned != len(l.byKey) || len(l.byKey) > 50 {
 			t.Fatalf("order %d, owned %d, keys %d", len(seen), owned, len(l.byKey))

@@ -22,7 +22,9 @@ type Store interface {
 
 // Local keeps records in memory: at most perOwner for one caller (its
 // oldest make room for its new ones, so a caller flooding keys evicts only
-// its own) and at most max in all (the oldest make room), both O(1).
+// its own), at most max in all and at most maxBytes of records (the
+// oldest make room; one record over the bound is kept alone), all O(1)
+// amortised.
 //
 // Entries live in one slice linked by index (in insertion order, and per
 // owner), keyed by 32-byte arrays and owner hashes: the only pointer an
@@ -33,6 +35,8 @@ type Local struct {
 	mu       sync.Mutex
 	max      int
 	perOwner int
+	maxBytes int64
+	bytes    int64 // of the records held
 	slots    []localEntry
 	free     []int32
 	order    chain                 // every entry, oldest first
@@ -59,9 +63,10 @@ type ownerChain struct {
 	n int
 }
 
-// NewLocal returns a local store of at most max keys, perOwner per caller.
-func NewLocal(limit, perOwner int, now func() time.Time) *Local {
-	return &Local{max: max(limit, 1), perOwner: max(perOwner, 1), order: chain{-1, -1}, byKey: map[[32]byte]int32{},
+// NewLocal returns a local store of at most max keys, perOwner per
+// caller, maxBytes of records.
+func NewLocal(limit, perOwner int, maxBytes int64, now func() time.Time) *Local {
+	return &Local{max: max(limit, 1), perOwner: max(perOwner, 1), maxBytes: maxBytes, order: chain{-1, -1}, byKey: map[[32]byte]int32{},
 		byOwner: map[uint64]ownerChain{}, seed: maphash.MakeSeed(), now: now}
 }
 
@@ -105,9 +110,10 @@ func (l *Local) insert(owner uint64, key [32]byte, rec []byte, expires int64) {
 	for oc := l.byOwner[owner]; oc.n >= l.perOwner; oc = l.byOwner[owner] {
 		l.remove(oc.head)
 	}
-	for len(l.byKey) >= l.max {
+	for len(l.byKey) >= l.max || len(l.byKey) > 0 && l.bytes+int64(len(rec)) > l.maxBytes {
 		l.remove(l.order.head)
 	}
+	l.bytes += int64(len(rec))
 	var i int32
 	if n := len(l.free); n > 0 {
 		i, l.free = l.free[n-1], l.free[:n-1]
@@ -154,6 +160,7 @@ func (l *Local) unlink(c *chain, prev, next int32, prevNext func(*localEntry) *i
 
 func (l *Local) remove(i int32) {
 	e := l.slots[i]
+	l.bytes -= int64(len(e.rec))
 	delete(l.byKey, e.key)
 	l.unlink(&l.order, e.prev, e.next, func(x *localEntry) *int32 { return &x.next }, func(x *localEntry) *int32 { return &x.prev })
 	oc := l.byOwner[e.owner]
@@ -165,6 +172,13 @@ func (l *Local) remove(i int32) {
 	}
 	l.slots[i] = localEntry{}
 	l.free = append(l.free, i)
+}
+
+// Bytes is the size of the records held (tests).
+func (l *Local) Bytes() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.bytes
 }
 
 // Len is the number of keys held (tests).

@@ -86,13 +86,13 @@ type idemStores struct {
 }
 
 // idempotencyStore returns route's local store, made on first use.
-func (s *State) idempotencyStore(route string, limit, perCaller int, now func() time.Time) *idempotency.Local {
+func (s *State) idempotencyStore(route string, limit, perCaller int, maxBytes int64, now func() time.Time) *idempotency.Local {
 	if s.idem == nil {
 		s.idem = &idemStores{byRoute: map[string]*idempotency.Local{}}
 	}
 	l := s.idem.byRoute[route]
 	if l == nil {
-		l = idempotency.NewLocal(limit, perCaller, now)
+		l = idempotency.NewLocal(limit, perCaller, maxBytes, now)
 		s.idem.byRoute[route] = l
 	}
 	return l

@@ -132,7 +132,7 @@ func (b *routeBuild) idempotency() (pipeline.Middleware, error) {
 		}
 		st = idempotency.NewRedis(b.st.Shared.Client(), prefix)
 	} else {
-		st = b.st.idempotencyStore(b.r.ID, c.MaxKeys, c.MaxKeysPerCaller, b.deps.Now)
+		st = b.st.idempotencyStore(b.r.ID, c.MaxKeys, c.MaxKeysPerCaller, int64(c.MaxStoreBytes), b.deps.Now)
 	}
 	return idempotency.Stage(b.r, st, b.p.secrets), nil
 }
