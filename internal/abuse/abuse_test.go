@@ -184,22 +184,30 @@ func TestGuardMemoryBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a million observations")
 	}
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	g := New(Options{BanFor: time.Minute, MaxClients: 100000, Baseline: NewBaseline(time.Minute, 6, 50, 100000),
-		Detectors: []Detector{{Name: "scanning", Threshold: 50, Window: time.Minute, Match: Codes("router.not_found")}}})
-	now := time.Unix(1_700_000_000, 0)
-	for i := 0; i < 1000000; i++ {
-		g.Observe(v6(i, 1), 404, "router.not_found", false, now)
-	}
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	var g *Guard
+	grown := heapGrowth(func() {
+		g = New(Options{BanFor: time.Minute, MaxClients: 100000, Baseline: NewBaseline(time.Minute, 6, 50, 100000),
+			Detectors: []Detector{{Name: "scanning", Threshold: 50, Window: time.Minute, Match: Codes("router.not_found")}}})
+		now := time.Unix(1_700_000_000, 0)
+		for i := 0; i < 1000000; i++ {
+			g.Observe(v6(i, 1), 404, "router.not_found", false, now)
+		}
+	})
 	if limit := int64(100000 * 2 * 300); grown > limit {
 		t.Fatalf("guard holds %d MiB after a million clients; bound %d MiB", grown>>20, limit>>20)
 	}
 	runtime.KeepAlive(g)
+}
+
+// heapGrowth is how much live heap fill leaves behind.
+func heapGrowth(fill func()) int64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	fill()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	return int64(after.HeapAlloc) - int64(before.HeapAlloc)
 }
 
 // An identity from many addresses and an address with many identities
@@ -296,27 +304,24 @@ func TestGuardMemoryBoundedIdentities(t *testing.T) {
 	if testing.Short() {
 		t.Skip("300,000 observations")
 	}
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
 	const clients = 100000
-	g := New(Options{BanFor: time.Minute, MaxClients: clients, Baseline: NewBaseline(time.Minute, 6, 50, clients),
-		Endpoints: NewEndpoints(time.Minute, 6, 20, func(EndpointAnomaly) {}),
-		Spread:    spreadSettings{addresses: 10, identities: 10, window: 10 * time.Minute},
-		Scrape:    scrapeSettings{distinct: 1000, window: 10 * time.Minute},
-		Detectors: []Detector{{Name: "enumeration", Threshold: 30, Window: time.Minute, Keys: KeyIP | KeyIdentity | KeySession, Match: Statuses(false, 403)}}})
-	now := time.Unix(1_700_000_000, 0)
-	h := NewSessionHasher([]byte("k"))
-	for i := range 300000 {
-		c := Client{IP: v6(i, 1), Issuer: "https://flood.test", Subject: fmt.Sprint("flood-", i), Session: h.Hash(fmt.Sprint("flood-", i)), Route: "id", Category: "read"}
-		g.ObserveClient(c, 403, "authz.denied", false, now)
-		g.ObserveIdentity(c, now)
-		g.ObserveRead(c, fmt.Sprint("/id/", i), now)
-		g.ObserveEndpoint("id", "read", 403, 100, now)
-	}
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	var g *Guard
+	grown := heapGrowth(func() {
+		g = New(Options{BanFor: time.Minute, MaxClients: clients, Baseline: NewBaseline(time.Minute, 6, 50, clients),
+			Endpoints: NewEndpoints(time.Minute, 6, 20, func(EndpointAnomaly) {}),
+			Spread:    spreadSettings{addresses: 10, identities: 10, window: 10 * time.Minute},
+			Scrape:    scrapeSettings{distinct: 1000, window: 10 * time.Minute},
+			Detectors: []Detector{{Name: "enumeration", Threshold: 30, Window: time.Minute, Keys: KeyIP | KeyIdentity | KeySession, Match: Statuses(false, 403)}}})
+		now := time.Unix(1_700_000_000, 0)
+		h := NewSessionHasher([]byte("k"))
+		for i := range 300000 {
+			c := Client{IP: v6(i, 1), Issuer: "https://flood.test", Subject: fmt.Sprint("flood-", i), Session: h.Hash(fmt.Sprint("flood-", i)), Route: "id", Category: "read"}
+			g.ObserveClient(c, 403, "authz.denied", false, now)
+			g.ObserveIdentity(c, now)
+			g.ObserveRead(c, fmt.Sprint("/id/", i), now)
+			g.ObserveEndpoint("id", "read", 403, 100, now)
+		}
+	})
 	t.Logf("guard heap after 300,000 identities: %d MiB", grown>>20)
 	if limit := int64(clients * 2 * 300); grown > limit { // 43 MiB measured; identity spread held 127 MiB in maps of strings before
 		t.Fatalf("guard holds %d MiB; bound %d MiB", grown>>20, limit>>20)
