@@ -15,7 +15,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -90,11 +89,10 @@ func (s *stage) middleware(next pipeline.Handler) pipeline.Handler {
 		if !ok {
 			return pipeline.Deny(http.StatusBadRequest, CodeKeyInvalid, "Idempotency-Key must be one string of 1 to 255 printable characters")
 		}
-		body, err := io.ReadAll(r.Body)
+		body, err := pipeline.ReadBody(r)
 		if err != nil {
 			return pipeline.BodyReadError(err)
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
 		owner := pipeline.ScopeOf(r.Context()).Caller()
 		return s.serve(w, r, next, owner, s.scope(owner, key), fingerprint(r, body))
 	}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -147,5 +148,27 @@ func TestCallerFollowsAuthentication(t *testing.T) {
 	}
 	if k := Key32(string(make([]byte, 32))); k != [32]byte{} {
 		t.Fatal("a raw 32-byte key is not taken as is")
+	}
+}
+
+// TestReadBodyOnce: the body is read once; a later stage gets the same
+// bytes; the request still carries the whole body; once anything read
+// from it, it is no longer offered as whole.
+func TestReadBodyOnce(t *testing.T) {
+	r := httptest.NewRequest("POST", "/", strings.NewReader(`{"voucher":"SPRING-1"}`))
+	first, err := ReadBody(r)
+	if err != nil || string(first) != `{"voucher":"SPRING-1"}` {
+		t.Fatalf("first read: %q %v", first, err)
+	}
+	again, err := ReadBody(r)
+	if err != nil || &again[0] != &first[0] {
+		t.Fatal("read again rather than shared")
+	}
+	b, _ := io.ReadAll(io.LimitReader(r.Body, 3))
+	if string(b) != `{"v` {
+		t.Fatalf("the request's body: %q", b)
+	}
+	if _, ok := BufferedBody(r); ok {
+		t.Fatal("a partly read body offered as whole")
 	}
 }

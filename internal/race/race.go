@@ -100,13 +100,10 @@ func (d *Detector) middleware(next pipeline.Handler) pipeline.Handler {
 		if !changesState(r.Method) {
 			return next(w, r)
 		}
-		// The body's first bytes and its length tell requests apart; the
-		// rest streams on unread (an upload is never buffered here).
-		head, err := io.ReadAll(io.LimitReader(r.Body, hashedBody))
+		head, err := bodyHead(r)
 		if err != nil {
 			return pipeline.BodyReadError(err)
 		}
-		r.Body = readCloser{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
 		h := sha256.New()
 		for _, p := range []string{d.route, pipeline.ScopeOf(r.Context()).Caller(), r.Method, r.URL.Path, r.URL.RawQuery, strconv.FormatInt(r.ContentLength, 10)} {
 			h.Write([]byte(p))
@@ -126,6 +123,21 @@ func (d *Detector) middleware(next pipeline.Handler) pipeline.Handler {
 		}
 		return next(w, r)
 	}
+}
+
+// bodyHead is the body's first bytes, which with its length tell
+// requests apart: taken from a body an earlier stage read whole, else
+// read, the rest streaming on unread (an upload is never buffered here).
+func bodyHead(r *http.Request) ([]byte, error) {
+	if b, ok := pipeline.BufferedBody(r); ok {
+		return b[:min(len(b), hashedBody)], nil
+	}
+	head, err := io.ReadAll(io.LimitReader(r.Body, hashedBody))
+	if err != nil {
+		return nil, err
+	}
+	r.Body = readCloser{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
+	return head, nil
 }
 
 // hashedBody is how much of a body the detector reads.

@@ -121,15 +121,11 @@ func (o Options) checkBody(r *http.Request) error {
 	default:
 		return nil
 	}
-	body, err := io.ReadAll(r.Body)
+	body, err := pipeline.ReadBody(r)
 	if err != nil {
 		return pipeline.BodyReadError(err)
 	}
-	if err := check(body); err != nil {
-		return err
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	return nil
+	return check(body)
 }
 
 // checkMultipart parses a multipart/form-data body completely: a
