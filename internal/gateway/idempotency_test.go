@@ -174,3 +174,39 @@ func TestIdempotencyServiceFailureNotKept(t *testing.T) {
 		t.Fatalf("no key: %d", s)
 	}
 }
+
+// TestIdempotencyAndRaceInRedis: with Redis, the claim of a key and the
+// race detector's count are one script: the first redemption passes
+// (counted once, not twice), the same request under another key within
+// the window is refused as a race, a retry under the first key is
+// answered from its record, and the service redeems once; after the
+// window the request is new again.
+func TestIdempotencyAndRaceInRedis(t *testing.T) {
+	rs := startRedis(t, "")
+	v := &voucherService{}
+	p := newIDP(t, nil)
+	p.addKey("k1", true)
+	up := newUpstream(t, v.handler)
+	src := "      discovery: true\n      allow_plaintext: true\n      min_refetch: 1s\n      refresh: 1h"
+	cfg := strings.Replace(authConfig(up.hostPort(), p.srv.URL, src, ""), "    authorize: any_authenticated\n",
+		"    authorize: any_authenticated\n    category: payment\n    idempotency: {required: true}\n", 1)
+	_, addr := startGateway(t, cfg+"rate_limiting: {redis: {addresses: [\""+rs.Addr+"\"]}}\n")
+	tok := p.token("k1", "alice", time.Minute)
+	body := `{"voucher":"SPRING-7"}`
+	if c, _, b := redeem(t, addr, tok, "key-a", body); c != 201 {
+		t.Fatalf("first redemption: %d %s", c, b)
+	}
+	if c, _, b := redeem(t, addr, tok, "key-b", body); c != 409 || !strings.Contains(b, "abuse.race") {
+		t.Fatalf("the same redemption under another key: %d %s", c, b)
+	}
+	if c, h, _ := redeem(t, addr, tok, "key-a", body); c != 201 || h.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("a retry under the first key: %d %v", c, h)
+	}
+	if n := v.redeemed.Load(); n != 1 {
+		t.Fatalf("the service redeemed %d times", n)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if c, _, b := redeem(t, addr, tok, "key-c", body); c != 201 {
+		t.Fatalf("after the window: %d %s", c, b)
+	}
+}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/pipeline"
+	"github.com/rampart-gw/rampart/internal/race"
 	"github.com/rampart-gw/rampart/internal/store"
 )
 
@@ -59,17 +60,32 @@ type stage struct {
 	store   Store
 	seal    *store.Store // nil: records stored in the clear
 	maxBody int64
+	count   *Counting // nil: the race detector counts on its own
+}
+
+// Counting lets a claim count the request for the route's race detector
+// in the same Redis round trip: Key is the detector's key of a request
+// (race.Key), Where its Redis key, Window its window. The count travels
+// to the detector with the request (race.WithCount).
+type Counting struct {
+	Key    func(r *http.Request, body []byte) string
+	Where  func(key string) string
+	Window time.Duration
 }
 
 // Stage returns the route's idempotency stage (nil without a section).
 // st is the store the section names; seal encrypts stored responses
-// (nil: none configured).
-func Stage(r config.Route, st Store, seal *store.Store) pipeline.Middleware {
+// (nil: none configured); count, with a Redis store, counts for the race
+// detector in the claim's round trip (nil: not).
+func Stage(r config.Route, st Store, seal *store.Store, count *Counting) pipeline.Middleware {
 	c := r.Idempotency
 	if c == nil {
 		return nil
 	}
 	s := &stage{route: r.ID, cfg: *c, store: st, seal: seal, maxBody: int64(c.MaxResponseBytes)}
+	if _, ok := st.(*Redis); ok {
+		s.count = count
+	}
 	return s.middleware
 }
 
@@ -94,20 +110,23 @@ func (s *stage) middleware(next pipeline.Handler) pipeline.Handler {
 			return pipeline.BodyReadError(err)
 		}
 		owner := pipeline.ScopeOf(r.Context()).Caller()
-		return s.serve(w, r, next, owner, s.scope(owner, key), fingerprint(r, body))
+		return s.serve(w, r, next, owner, s.scope(owner, key), fingerprint(r, body), body)
 	}
 }
 
 // serve claims the key and forwards, or answers from what it holds.
-func (s *stage) serve(w http.ResponseWriter, r *http.Request, next pipeline.Handler, owner, key, fp string) error {
+func (s *stage) serve(w http.ResponseWriter, r *http.Request, next pipeline.Handler, owner, key, fp string, body []byte) error {
 	ctx := r.Context()
 	claim, _ := s.encode(key, &record{Fingerprint: fp})
-	claimed, existing, err := s.store.Claim(ctx, owner, key, claim, lockTTL)
+	claimed, existing, counted, err := s.claim(r, owner, key, claim, body)
 	if err != nil {
 		return pipeline.DenyErr(http.StatusServiceUnavailable, CodeConflict, "the idempotency store is unavailable", err)
 	}
 	if !claimed {
 		return s.answerExisting(w, key, fp, existing)
+	}
+	if counted != ctx {
+		r = r.WithContext(counted)
 	}
 	rec := &capture{ResponseWriter: w, max: s.maxBody}
 	err = next(rec, r)
@@ -124,6 +143,22 @@ func (s *stage) serve(w http.ResponseWriter, r *http.Request, next pipeline.Hand
 		_ = s.store.Put(context.WithoutCancel(ctx), owner, key, b, s.cfg.TTL.D())
 	}
 	return nil
+}
+
+// claim claims key for the request; with Counting, it counts the
+// request for the race detector in the same round trip and returns the
+// request's context marked counted (else r's own).
+func (s *stage) claim(r *http.Request, owner, key string, rec, body []byte) (bool, []byte, context.Context, error) {
+	ctx := r.Context()
+	if s.count == nil {
+		claimed, existing, err := s.store.Claim(ctx, owner, key, rec, lockTTL)
+		return claimed, existing, ctx, err
+	}
+	claimed, existing, n, err := s.store.(*Redis).ClaimCounting(ctx, key, rec, lockTTL, s.count.Where(s.count.Key(r, body)), s.count.Window)
+	if claimed {
+		ctx = race.WithCount(ctx, n)
+	}
+	return claimed, existing, ctx, err
 }
 
 // answerExisting answers a request whose key is taken.

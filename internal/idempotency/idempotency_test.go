@@ -110,6 +110,49 @@ func TestRedisClaimIsExclusive(t *testing.T) {
 	}
 }
 
+// ClaimCounting: a fresh key is claimed and the counter counted in one
+// round trip; a held key is not claimed and the counter is not counted;
+// of sixteen parallel claims of one key, one wins and one count is made.
+func TestRedisClaimCounting(t *testing.T) {
+	srv := testredis.Start(t, "")
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { c.Close() })
+	r := NewRedis(c, "test:")
+	ctx := context.Background()
+	for i, want := range []int64{1, 2} {
+		claimed, _, n, err := r.ClaimCounting(ctx, fmt.Sprint("key", i), []byte("claim"), time.Minute, "test:race:x", time.Second)
+		if err != nil || !claimed || n != want {
+			t.Fatalf("claim %d: %v %d %v", i, claimed, n, err)
+		}
+	}
+	claimed, held, _, err := r.ClaimCounting(ctx, "key0", []byte("other"), time.Minute, "test:race:x", time.Second)
+	if err != nil || claimed || string(held) != "claim" {
+		t.Fatalf("a held key: %v %q %v", claimed, held, err)
+	}
+	if n, _ := c.Get(ctx, "test:race:x").Int64(); n != 2 {
+		t.Fatalf("a held key was counted: %d", n)
+	}
+	if ttl := c.PTTL(ctx, "test:race:x").Val(); ttl <= 0 || ttl > time.Second {
+		t.Fatalf("the count's window: %v", ttl)
+	}
+	var won, counted atomic.Int64
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if ok, _, n, err := r.ClaimCounting(ctx, "contended", []byte("v"), time.Minute, "test:race:y", time.Minute); err == nil && ok {
+				won.Add(1)
+				counted.Store(n)
+			}
+		}()
+	}
+	wg.Wait()
+	if won.Load() != 1 || counted.Load() != 1 {
+		t.Fatalf("%d claims won, count %d", won.Load(), counted.Load())
+	}
+}
+
 // Stored responses are sealed: the store holds no response text.
 func TestStoredResponsesSealed(t *testing.T) {
 	k := make([]byte, store.MasterKeyBytes)
@@ -117,7 +160,7 @@ func TestStoredResponsesSealed(t *testing.T) {
 	seal, _ := store.New(k)
 	local := NewLocal(10, 10, 1<<20, time.Now)
 	mw := Stage(config.Route{ID: "pay", Idempotency: &config.Idempotency{TTL: config.Duration(time.Hour), Methods: []string{"POST"},
-		MaxResponseBytes: 1024, MaxKeys: 10, MaxKeysPerCaller: 10}}, local, seal)
+		MaxResponseBytes: 1024, MaxKeys: 10, MaxKeysPerCaller: 10}}, local, seal, nil)
 	h := mw(func(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(201)
 		w.Write([]byte(`{"card":"4111111111111111"}`))

@@ -214,6 +214,42 @@ func (r *Redis) Claim(ctx context.Context, _, key string, rec []byte, ttl time.D
 	return false, nil, errors.New("idempotency key contended")
 }
 
+// claimCountScript claims KEYS[1] with ARGV[1] for ARGV[2] ms and, when
+// it did, counts KEYS[2] in a window of ARGV[3] ms: {1, count}; else it
+// returns what the key holds: {0, record}.
+var claimCountScript = redis.NewScript(`
+if redis.call("SET", KEYS[1], ARGV[1], "NX", "PX", ARGV[2]) then
+  local n = redis.call("INCR", KEYS[2])
+  if n == 1 then redis.call("PEXPIRE", KEYS[2], ARGV[3]) end
+  return {1, n}
+end
+return {0, redis.call("GET", KEYS[1])}`)
+
+// ClaimCounting is Claim and, when it claims, one more count of the Redis
+// key counter (the race detector's) in the same round trip: its count in
+// the window that began with its first request. Both keys are given to
+// the script, so with Redis Cluster they must share a hash slot (the
+// plan only uses it without Cluster).
+func (r *Redis) ClaimCounting(ctx context.Context, key string, rec []byte, ttl time.Duration, counter string, window time.Duration) (bool, []byte, int64, error) {
+	for range 3 { // the holder may expire between SET NX and GET
+		v, err := claimCountScript.Run(ctx, r.c, []string{r.prefix + key, counter}, rec, ttl.Milliseconds(), window.Milliseconds()).Slice()
+		if err != nil {
+			return false, nil, 0, err
+		}
+		if len(v) != 2 {
+			return false, nil, 0, errors.New("unexpected answer from the claim script")
+		}
+		if ok, _ := v[0].(int64); ok == 1 {
+			n, _ := v[1].(int64)
+			return true, nil, n, nil
+		}
+		if held, ok := v[1].(string); ok {
+			return false, []byte(held), 0, nil
+		}
+	}
+	return false, nil, 0, errors.New("idempotency key contended")
+}
+
 func (r *Redis) Put(ctx context.Context, _, key string, rec []byte, ttl time.Duration) error {
 	return r.c.Set(ctx, r.prefix+key, rec, ttl).Err()
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/ratelimit"
 	"github.com/rampart-gw/rampart/internal/respond"
 	"github.com/rampart-gw/rampart/internal/validate"
+	"github.com/redis/go-redis/v9"
 )
 
 // Route is one route's compiled chain and response policy.
@@ -124,17 +125,29 @@ func (b *routeBuild) idempotency() (pipeline.Middleware, error) {
 	if c == nil {
 		return nil, nil
 	}
-	var st idempotency.Store
-	if c.Store == "redis" && b.st.Shared != nil {
-		prefix := ""
-		if r := b.p.Config.RateLimiting.Redis; r != nil {
-			prefix = r.KeyPrefix
-		}
-		st = idempotency.NewRedis(b.st.Shared.Client(), prefix)
-	} else {
-		st = b.st.idempotencyStore(b.r.ID, c.MaxKeys, c.MaxKeysPerCaller, int64(c.MaxStoreBytes), b.deps.Now)
+	if c.Store != "redis" || b.st.Shared == nil {
+		st := b.st.idempotencyStore(b.r.ID, c.MaxKeys, c.MaxKeysPerCaller, int64(c.MaxStoreBytes), b.deps.Now)
+		return idempotency.Stage(b.r, st, b.p.secrets, nil), nil
 	}
-	return idempotency.Stage(b.r, st, b.p.secrets), nil
+	client, prefix := b.st.Shared.Client(), b.redisPrefix()
+	var count *idempotency.Counting
+	if _, cluster := client.(*redis.ClusterClient); !cluster && b.r.Race != nil && b.r.Race.Action != "off" {
+		// The race detector counts in Redis too (race below): one script
+		// claims the key and counts the request, a round trip saved. Not
+		// with Redis Cluster, where the two keys may lie in other slots.
+		route, counter := b.r.ID, race.NewRedis(client, prefix)
+		count = &idempotency.Counting{Key: func(r *http.Request, body []byte) string { return race.Key(route, r, body) },
+			Where: counter.RedisKey, Window: b.r.Race.Window.D()}
+	}
+	return idempotency.Stage(b.r, idempotency.NewRedis(client, prefix), b.p.secrets, count), nil
+}
+
+// redisPrefix is the key prefix of the shared Redis.
+func (b *routeBuild) redisPrefix() string {
+	if r := b.p.Config.RateLimiting.Redis; r != nil {
+		return r.KeyPrefix
+	}
+	return ""
 }
 
 // race compiles the route's duplicate detector: counted in Redis when
@@ -145,11 +158,7 @@ func (b *routeBuild) race() (pipeline.Middleware, error) {
 	}
 	var c race.Counter
 	if b.st.Shared != nil {
-		prefix := ""
-		if r := b.p.Config.RateLimiting.Redis; r != nil {
-			prefix = r.KeyPrefix
-		}
-		c = race.NewRedis(b.st.Shared.Client(), prefix)
+		c = race.NewRedis(b.st.Shared.Client(), b.redisPrefix())
 	} else {
 		c = race.NewLocal(raceKeys, b.deps.Now)
 	}

@@ -100,19 +100,17 @@ func (d *Detector) middleware(next pipeline.Handler) pipeline.Handler {
 		if !changesState(r.Method) {
 			return next(w, r)
 		}
-		head, err := bodyHead(r)
-		if err != nil {
-			return pipeline.BodyReadError(err)
+		n, counted := r.Context().Value(countedKey{}).(int64)
+		if !counted {
+			head, err := bodyHead(r)
+			if err != nil {
+				return pipeline.BodyReadError(err)
+			}
+			if n, err = d.count.Add(r.Context(), Key(d.route, r, head), d.cfg.Window.D()); err != nil {
+				n = 0 // a store failure never refuses
+			}
 		}
-		h := sha256.New()
-		for _, p := range []string{d.route, pipeline.ScopeOf(r.Context()).Caller(), r.Method, r.URL.Path, r.URL.RawQuery, strconv.FormatInt(r.ContentLength, 10)} {
-			h.Write([]byte(p))
-			h.Write([]byte{0})
-		}
-		h.Write(head)
-		var sum [sha256.Size]byte
-		n, err := d.count.Add(r.Context(), string(h.Sum(sum[:0])), d.cfg.Window.D())
-		if err != nil || n < int64(d.cfg.Requests) {
+		if n < int64(d.cfg.Requests) {
 			return next(w, r) // a store failure never refuses
 		}
 		if d.cfg.Action == "refuse" {
@@ -123,6 +121,32 @@ func (d *Detector) middleware(next pipeline.Handler) pipeline.Handler {
 		}
 		return next(w, r)
 	}
+}
+
+// Key is what tells a request apart for the detector: its route,
+// caller, method, path, query, length and the first bytes of its body
+// (head; only its first 64 KiB count). A raw SHA-256.
+func Key(route string, r *http.Request, head []byte) string {
+	h := sha256.New()
+	for _, p := range []string{route, pipeline.ScopeOf(r.Context()).Caller(), r.Method, r.URL.Path, r.URL.RawQuery, strconv.FormatInt(r.ContentLength, 10)} {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	h.Write(head[:min(len(head), hashedBody)])
+	var sum [sha256.Size]byte
+	return string(h.Sum(sum[:0]))
+}
+
+// countedKey carries a request's count when an earlier stage counted
+// it in the same Redis round trip as its own work (WithCount).
+type countedKey struct{}
+
+// WithCount marks a request as counted already (n: its count in the
+// window): the detector then decides on n without counting again. The
+// idempotency stage does this when it claims a key and counts the
+// request in one Redis script.
+func WithCount(ctx context.Context, n int64) context.Context {
+	return context.WithValue(ctx, countedKey{}, n)
 }
 
 // bodyHead is the body's first bytes, which with its length tell
@@ -239,5 +263,8 @@ func NewRedis(c redis.UniversalClient, prefix string) *Redis {
 var countScript = redis.NewScript(`local n = redis.call("INCR", KEYS[1]) if n == 1 then redis.call("PEXPIRE", KEYS[1], ARGV[1]) end return n`)
 
 func (r *Redis) Add(ctx context.Context, key string, window time.Duration) (int64, error) {
-	return countScript.Run(ctx, r.c, []string{r.prefix + hex.EncodeToString([]byte(key))}, window.Milliseconds()).Int64()
+	return countScript.Run(ctx, r.c, []string{r.RedisKey(key)}, window.Milliseconds()).Int64()
 }
+
+// RedisKey is where key's count lives in Redis.
+func (r *Redis) RedisKey(key string) string { return r.prefix + hex.EncodeToString([]byte(key)) }
