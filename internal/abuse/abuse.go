@@ -301,16 +301,10 @@ func (g *Guard) sanction(k Key, now time.Time) (sc sanction, ok bool) {
 	return sc, ok
 }
 
-// Observe feeds one finished request of a client known by its address
-// only. It returns the detector that sanctioned the client, or "".
-func (g *Guard) Observe(ip netip.Addr, status int, code string, sensitive bool, now time.Time) string {
-	return g.ObserveClient(Client{IP: ip}, status, code, sensitive, now)
-}
-
-// ObserveClient feeds one finished request: each detector it is a
+// Observe feeds one finished request: each detector it is a
 // signal for counts it under each of the client's keys the detector
 // counts by. It returns the detector that sanctioned a key, or "".
-func (g *Guard) ObserveClient(c Client, status int, code string, sensitive bool, now time.Time) string {
+func (g *Guard) Observe(c Client, status int, code string, sensitive bool, now time.Time) string {
 	if !c.IP.IsValid() {
 		return ""
 	}
@@ -352,11 +346,7 @@ func (g *Guard) sanctionKey(st *settings, k Key, detector string, c Client, now 
 		attrs["category"] = c.Category
 	}
 	ev := pipeline.Event{Time: now, Name: eventName(sc), Code: eventName(sc), Route: c.Route, Subject: c.Subject, Attrs: attrs}
-	if k.Addr.IsValid() {
-		ev.ClientIP = k.String()
-	} else {
-		attrs["client"] = k.String()
-	}
+	k.Tag(&ev)
 	g.events.Emit(ev)
 	g.publish(k, sc)
 }

@@ -15,12 +15,12 @@ func BenchmarkObserveNewAddresses(b *testing.B) {
 	g := scanGuard(100000)
 	now := time.Unix(1_700_000_000, 0)
 	for i := 0; i < 200000; i++ {
-		g.Observe(v4(i), 404, "router.not_found", false, now)
+		g.Observe(Client{IP: v4(i)}, 404, "router.not_found", false, now)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		g.Observe(v4(200000+i), 404, "router.not_found", false, now)
+		g.Observe(Client{IP: v4(200000 + i)}, 404, "router.not_found", false, now)
 	}
 }
 
@@ -41,7 +41,7 @@ func BenchmarkBannedCheckDuringFlood(b *testing.B) {
 				return
 			default:
 			}
-			g.Observe(v6(int(n.Add(1)), 1), 404, "router.not_found", false, now)
+			g.Observe(Client{IP: v6(int(n.Add(1)), 1)}, 404, "router.not_found", false, now)
 		}
 	}()
 	legit := netip.MustParseAddr("198.51.100.7")
@@ -50,7 +50,7 @@ func BenchmarkBannedCheckDuringFlood(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			g.Banned(legit, "", now)
-			g.Observe(legit, 200, "", false, now)
+			g.Observe(Client{IP: legit}, 200, "", false, now)
 		}
 	})
 	b.StopTimer()

@@ -45,8 +45,8 @@ func TestFloodOfAddressesStaysBounded(t *testing.T) {
 	attacker := netip.MustParseAddr("192.0.2.66")
 	banned := false
 	for i := 0; i < flood; i++ {
-		g.Observe(v4(i), 404, "router.not_found", false, now)
-		if i%1000 == 0 && g.Observe(attacker, 401, "authn.invalid_token", false, now) != "" {
+		g.Observe(Client{IP: v4(i)}, 404, "router.not_found", false, now)
+		if i%1000 == 0 && g.Observe(Client{IP: attacker}, 401, "authn.invalid_token", false, now) != "" {
 			banned = true
 		}
 	}
@@ -78,7 +78,7 @@ func TestIPv6KeyedByPrefix(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	fired := ""
 	for h := 0; h < 20; h++ {
-		fired = g.Observe(v6(7, uint16(h+1)), 404, "router.not_found", false, now)
+		fired = g.Observe(Client{IP: v6(7, uint16(h+1))}, 404, "router.not_found", false, now)
 	}
 	if fired != "scanning" {
 		t.Fatalf("20 404s from one /64: fired %q", fired)
@@ -91,7 +91,7 @@ func TestIPv6KeyedByPrefix(t *testing.T) {
 	}
 	// An IPv4-mapped address is the IPv4 client.
 	for i := 0; i < 20; i++ {
-		g.Observe(netip.MustParseAddr("::ffff:192.0.2.9"), 404, "router.not_found", false, now)
+		g.Observe(Client{IP: netip.MustParseAddr("::ffff:192.0.2.9")}, 404, "router.not_found", false, now)
 	}
 	if _, ok := g.Banned(netip.MustParseAddr("192.0.2.9"), "", now); !ok {
 		t.Fatal("an IPv4-mapped client is not its IPv4 address")
@@ -113,7 +113,7 @@ func TestIPv6PrefixConfigurable(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		b := base
 		b[7] = byte(i) // /64s 2001:db8:0:100, :101, :102 — one /56
-		g.Observe(netip.AddrFrom16(b), 404, "router.not_found", false, now)
+		g.Observe(Client{IP: netip.AddrFrom16(b)}, 404, "router.not_found", false, now)
 	}
 	if _, ok := g.Banned(netip.MustParseAddr("2001:db8:0:1ff::9"), "", now); !ok {
 		t.Fatal("a /56 client spreading over its /64s is not one client")
@@ -190,7 +190,7 @@ func TestGuardMemoryBounded(t *testing.T) {
 			Detectors: []Detector{{Name: "scanning", Threshold: 50, Window: time.Minute, Match: Codes("router.not_found")}}})
 		now := time.Unix(1_700_000_000, 0)
 		for i := 0; i < 1000000; i++ {
-			g.Observe(v6(i, 1), 404, "router.not_found", false, now)
+			g.Observe(Client{IP: v6(i, 1)}, 404, "router.not_found", false, now)
 		}
 	})
 	if limit := int64(100000 * 2 * 300); grown > limit {
@@ -316,7 +316,7 @@ func TestGuardMemoryBoundedIdentities(t *testing.T) {
 		h := NewSessionHasher([]byte("k"))
 		for i := range 300000 {
 			c := Client{IP: v6(i, 1), Issuer: "https://flood.test", Subject: fmt.Sprint("flood-", i), Session: h.Hash(fmt.Sprint("flood-", i)), Route: "id", Category: "read"}
-			g.ObserveClient(c, 403, "authz.denied", false, now)
+			g.Observe(c, 403, "authz.denied", false, now)
 			g.ObserveIdentity(c, now)
 			g.ObserveRead(c, fmt.Sprint("/id/", i), now)
 			g.ObserveEndpoint("id", "read", 403, 100, now)

@@ -80,6 +80,19 @@ func (k Key) String() string {
 
 func keyEscape(s string) string { return strings.ReplaceAll(url.PathEscape(s), "@", "%40") }
 
+// Tag names k as the client of ev: the client address field for an
+// address, the "client" attribute for an identity or a session.
+func (k Key) Tag(ev *pipeline.Event) {
+	if k.Addr.IsValid() {
+		ev.ClientIP = k.String()
+		return
+	}
+	if ev.Attrs == nil {
+		ev.Attrs = map[string]string{}
+	}
+	ev.Attrs["client"] = k.String()
+}
+
 // ParseKey reads a key as String spells it; an address stands for its
 // client key (IPv6 by v6Bits).
 func ParseKey(s string, v6Bits int) (Key, error) {

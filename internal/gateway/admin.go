@@ -102,8 +102,10 @@ func (g *Gateway) banFromAPI(client string, d time.Duration, by string) error {
 	}
 	until := g.deps.Now().Add(d)
 	g.guard.BanEverywhere(k, until)
-	g.deps.Events.Emit(keyEvent(pipeline.Event{Name: "abuse.banned_by_operator", Code: "abuse.banned_by_operator",
-		Attrs: map[string]string{"by": by, "until": until.UTC().Format(time.RFC3339)}}, k))
+	ev := pipeline.Event{Name: "abuse.banned_by_operator", Code: "abuse.banned_by_operator",
+		Attrs: map[string]string{"by": by, "until": until.UTC().Format(time.RFC3339)}}
+	k.Tag(&ev)
+	g.deps.Events.Emit(ev)
 	g.outputs.Record("ban.added", by, map[string]string{"client": k.String(), "until": until.UTC().Format(time.RFC3339)})
 	return admin.NotSaved(g.runtime.SaveBans())
 }
@@ -116,20 +118,6 @@ func (g *Gateway) clientKey(client string) (abuse.Key, error) {
 		return k, fmt.Errorf("not a client address, identity or session: %q (%v)", client, err)
 	}
 	return k, nil
-}
-
-// keyEvent names the client of ev by key k: the client address field for
-// an address, the client attribute otherwise.
-func keyEvent(ev pipeline.Event, k abuse.Key) pipeline.Event {
-	if k.Addr.IsValid() {
-		ev.ClientIP = k.String()
-		return ev
-	}
-	if ev.Attrs == nil {
-		ev.Attrs = map[string]string{}
-	}
-	ev.Attrs["client"] = k.String()
-	return ev
 }
 
 // revokeFromAPI refuses a token or a subject's tokens until a time, as a
@@ -346,7 +334,9 @@ func (g *Gateway) liftBan(ip, by string) error {
 		return err
 	}
 	g.guard.Lift(k)
-	g.deps.Events.Emit(keyEvent(pipeline.Event{Name: "abuse.lifted", Code: "abuse.lifted", Attrs: map[string]string{"by": by}}, k))
+	ev := pipeline.Event{Name: "abuse.lifted", Code: "abuse.lifted", Attrs: map[string]string{"by": by}}
+	k.Tag(&ev)
+	g.deps.Events.Emit(ev)
 	g.outputs.Record("ban.lifted", by, map[string]string{"client": k.String()})
 	return admin.NotSaved(g.runtime.SaveBans())
 }

@@ -104,6 +104,7 @@ func (a *admission) clientIP() error {
 		s.ClientIPText = s.ClientIP.String()
 		s.ClientKey = clientip.Key(s.ClientIP, a.lp.IPv6Prefix())
 	}
+	s.Session = a.plan.Session(r) // "" unless abuse.session_cookie names one
 	return nil
 }
 
@@ -150,7 +151,6 @@ func (a *admission) ban() error {
 	if guard == nil {
 		return nil
 	}
-	a.s.Session = a.plan.Session(a.r)
 	if until, banned := guard.Banned(a.s.ClientIP, a.s.Session, a.s.Start); banned {
 		return abuse.BannedErr(until, a.s.Start)
 	}

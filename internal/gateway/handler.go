@@ -122,7 +122,7 @@ func (g *Gateway) observeAbuse(rt *plan.Route, method string, s *pipeline.Scope,
 	if s.Identity != nil {
 		c.Issuer, c.Subject = s.Identity.Issuer, s.Identity.Subject
 	}
-	g.guard.ObserveClient(c, status, code, rt != nil && rt.Sensitive(), end)
+	g.guard.Observe(c, status, code, rt != nil && rt.Sensitive(), end)
 	g.guard.ObserveLogin(s.Account, s.ClientIP, status, end)
 	if s.Identity != nil {
 		g.guard.ObserveIdentity(c, end)
