@@ -9,7 +9,6 @@
 package idempotency
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -18,6 +17,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/config"
@@ -58,7 +58,7 @@ type stage struct {
 	route   string
 	cfg     config.Idempotency
 	store   Store
-	seal    *store.Store // nil: records stored in the clear
+	sealer  *store.Store // nil: records stored in the clear
 	maxBody int64
 	count   *Counting // nil: the race detector counts on its own
 }
@@ -82,7 +82,7 @@ func Stage(r config.Route, st Store, seal *store.Store, count *Counting) pipelin
 	if c == nil {
 		return nil
 	}
-	s := &stage{route: r.ID, cfg: *c, store: st, seal: seal, maxBody: int64(c.MaxResponseBytes)}
+	s := &stage{route: r.ID, cfg: *c, store: st, sealer: seal, maxBody: int64(c.MaxResponseBytes)}
 	if _, ok := st.(*Redis); ok {
 		s.count = count
 	}
@@ -117,7 +117,7 @@ func (s *stage) middleware(next pipeline.Handler) pipeline.Handler {
 // serve claims the key and forwards, or answers from what it holds.
 func (s *stage) serve(w http.ResponseWriter, r *http.Request, next pipeline.Handler, owner, key, fp string, body []byte) error {
 	ctx := r.Context()
-	claim, _ := s.encode(key, &record{Fingerprint: fp})
+	claim, _ := s.seal(key, (&record{Fingerprint: fp}).marshal())
 	claimed, existing, counted, err := s.claim(r, owner, key, claim, body)
 	if err != nil {
 		return pipeline.DenyErr(http.StatusServiceUnavailable, CodeConflict, "the idempotency store is unavailable", err)
@@ -128,18 +128,15 @@ func (s *stage) serve(w http.ResponseWriter, r *http.Request, next pipeline.Hand
 	if counted != ctx {
 		r = r.WithContext(counted)
 	}
-	rec := &capture{ResponseWriter: w, max: s.maxBody}
+	rec := newCapture(w, s.maxBody, fp)
+	defer rec.free()
 	err = next(rec, r)
 	if err != nil || rec.status >= 500 || rec.status == 0 {
 		// Not answered by the service, or it failed: a retry may try again.
 		_ = s.store.Release(context.WithoutCancel(ctx), key)
 		return err
 	}
-	done := &record{Fingerprint: fp, Done: true, Replayable: !rec.overflow, Status: rec.status}
-	if !rec.overflow {
-		done.Header, done.Body = rec.header, rec.body.Bytes()
-	}
-	if b, err := s.encode(key, done); err == nil {
+	if b, err := s.seal(key, rec.record()); err == nil {
 		_ = s.store.Put(context.WithoutCancel(ctx), owner, key, b, s.cfg.TTL.D())
 	}
 	return nil
@@ -224,53 +221,68 @@ func parseKey(lines []string) (string, bool) {
 	return k, true
 }
 
-func (s *stage) encode(key string, rec *record) ([]byte, error) {
-	b := rec.marshal()
-	if s.seal == nil {
+// seal encrypts an encoded record when the store's records are sealed;
+// the record it returns may be b itself.
+func (s *stage) seal(key string, b []byte) ([]byte, error) {
+	if s.sealer == nil {
 		return b, nil
 	}
-	return s.seal.Seal("idempotency/"+key, b)
+	return s.sealer.Seal("idempotency/"+key, b)
 }
 
 func (s *stage) decode(key string, b []byte) (*record, error) {
-	if s.seal != nil {
+	if s.sealer != nil {
 		var err error
-		if b, err = s.seal.Open("idempotency/"+key, b); err != nil {
+		if b, err = s.sealer.Open("idempotency/"+key, b); err != nil {
 			return nil, err
 		}
 	}
 	return unmarshal(b)
 }
 
-// recordVersion starts every encoded record.
-const recordVersion = 1
+// recordVersion starts every encoded record; version 1 records (the
+// body's length as a uvarint) are still read.
+const recordVersion = 2
 
-// marshal encodes a record compactly: version, flags, status, the
-// fingerprint, the headers and the body, lengths as uvarints.
+// Record flags.
+const (
+	flagDone       = 1
+	flagReplayable = 2
+)
+
+// marshal encodes a record compactly: its head (appendHead), then the
+// body's length (4 bytes) and the body.
 func (rec *record) marshal() []byte {
-	b := make([]byte, 0, 64+len(rec.Body))
 	flags := byte(0)
 	if rec.Done {
-		flags |= 1
+		flags |= flagDone
 	}
 	if rec.Replayable {
-		flags |= 2
+		flags |= flagReplayable
 	}
-	b = append(b, recordVersion, flags)
-	b = binary.BigEndian.AppendUint16(b, uint16(rec.Status))
-	b = appendBytes(b, []byte(rec.Fingerprint))
-	b = binary.AppendUvarint(b, uint64(len(rec.Header)))
-	for k, vs := range rec.Header {
-		b = appendBytes(b, []byte(k))
-		b = binary.AppendUvarint(b, uint64(len(vs)))
-		for _, v := range vs {
-			b = appendBytes(b, []byte(v))
-		}
-	}
-	return appendBytes(b, rec.Body)
+	b := appendHead(make([]byte, 0, 64+len(rec.Body)), flags, rec.Status, rec.Fingerprint, rec.Header)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(rec.Body)))
+	return append(b, rec.Body...)
 }
 
-func appendBytes(b, p []byte) []byte {
+// appendHead appends a record's head: version, flags, status, the
+// fingerprint and the headers, lengths as uvarints.
+func appendHead(b []byte, flags byte, status int, fp string, h http.Header) []byte {
+	b = append(b, recordVersion, flags)
+	b = binary.BigEndian.AppendUint16(b, uint16(status))
+	b = appendString(b, fp)
+	b = binary.AppendUvarint(b, uint64(len(h)))
+	for k, vs := range h {
+		b = appendString(b, k)
+		b = binary.AppendUvarint(b, uint64(len(vs)))
+		for _, v := range vs {
+			b = appendString(b, v)
+		}
+	}
+	return b
+}
+
+func appendString(b []byte, p string) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(p))), p...)
 }
 
@@ -278,10 +290,10 @@ func appendBytes(b, p []byte) []byte {
 var errRecord = errors.New("idempotency record is damaged")
 
 func unmarshal(b []byte) (*record, error) {
-	if len(b) < 4 || b[0] != recordVersion {
+	if len(b) < 4 || b[0] != recordVersion && b[0] != 1 {
 		return nil, errRecord
 	}
-	rec := &record{Done: b[1]&1 != 0, Replayable: b[1]&2 != 0, Status: int(binary.BigEndian.Uint16(b[2:4]))}
+	rec := &record{Done: b[1]&flagDone != 0, Replayable: b[1]&flagReplayable != 0, Status: int(binary.BigEndian.Uint16(b[2:4]))}
 	r := reader{b: b[4:]}
 	rec.Fingerprint = string(r.bytes())
 	if n := r.uvarint(); n > 0 && r.err == nil {
@@ -296,7 +308,17 @@ func unmarshal(b []byte) (*record, error) {
 			}
 		}
 	}
-	rec.Body = r.bytes()
+	if r.err != nil {
+		return nil, errRecord
+	}
+	if b[0] == 1 {
+		rec.Body = r.bytes()
+	} else if len(r.b) < 4 || uint64(binary.BigEndian.Uint32(r.b)) != uint64(len(r.b)-4) {
+		return nil, errRecord
+	} else {
+		rec.Body = r.b[4:]
+		r.b = nil
+	}
 	if r.err != nil || len(r.b) != 0 {
 		return nil, errRecord
 	}
@@ -330,21 +352,44 @@ func (r *reader) bytes() []byte {
 	return p
 }
 
-// capture passes a response through and keeps a copy of it, up to max
-// bytes of body.
+// capture passes a response through and builds its record as it goes:
+// the head when the status is written, then up to max bytes of body.
+// Captures and their buffers are pooled: a store copies what it keeps.
 type capture struct {
 	http.ResponseWriter
-	max      int64
+	max      int
+	fp       string
+	rec      []byte
+	head     int // the head's length in rec
 	status   int
-	header   http.Header
-	body     bytes.Buffer
 	overflow bool
+}
+
+var captures = sync.Pool{New: func() any { return new(capture) }}
+
+// maxPooledRecord bounds the buffer a pooled capture keeps.
+const maxPooledRecord = 64 << 10
+
+func newCapture(w http.ResponseWriter, max int64, fp string) *capture {
+	c := captures.Get().(*capture)
+	*c = capture{ResponseWriter: w, max: int(max), fp: fp, rec: c.rec[:0]}
+	return c
+}
+
+func (c *capture) free() {
+	if cap(c.rec) > maxPooledRecord {
+		c.rec = nil
+	}
+	*c = capture{rec: c.rec[:0]}
+	captures.Put(c)
 }
 
 func (c *capture) WriteHeader(code int) {
 	if c.status == 0 {
 		c.status = code
-		c.header = c.ResponseWriter.Header().Clone()
+		c.rec = appendHead(c.rec[:0], 0, code, c.fp, c.ResponseWriter.Header())
+		c.rec = append(c.rec, 0, 0, 0, 0) // the body's length, set by record
+		c.head = len(c.rec)
 	}
 	c.ResponseWriter.WriteHeader(code)
 }
@@ -354,14 +399,28 @@ func (c *capture) Write(p []byte) (int, error) {
 		c.WriteHeader(http.StatusOK)
 	}
 	if !c.overflow {
-		if int64(c.body.Len()+len(p)) > c.max {
+		if len(c.rec)-c.head+len(p) > c.max {
 			c.overflow = true
-			c.body.Reset()
+			c.rec = c.rec[:c.head]
 		} else {
-			c.body.Write(p)
+			c.rec = append(c.rec, p...)
 		}
 	}
 	return c.ResponseWriter.Write(p)
+}
+
+// record is the answer's record, done: replayable with its headers and
+// body, or (too large to keep) with its status alone. It lives in the
+// capture's buffer.
+func (c *capture) record() []byte {
+	if c.overflow {
+		c.rec = appendHead(c.rec[:0], flagDone, c.status, c.fp, nil)
+		c.rec = append(c.rec, 0, 0, 0, 0)
+		return c.rec
+	}
+	c.rec[1] = flagDone | flagReplayable
+	binary.BigEndian.PutUint32(c.rec[c.head-4:], uint32(len(c.rec)-c.head))
+	return c.rec
 }
 
 // Unwrap lets http.ResponseController reach the connection (flushes).

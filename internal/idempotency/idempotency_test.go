@@ -173,7 +173,7 @@ func TestStoredResponsesSealed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, el := range local.byKey {
-		if bytes.Contains(local.slots[el].rec, []byte("4111")) {
+		if e := local.slots[el]; bytes.Contains(local.ring[e.off:e.off+e.n], []byte("4111")) {
 			t.Fatal("a stored response is in the clear")
 		}
 	}
@@ -204,11 +204,21 @@ func TestRecordEncoding(t *testing.T) {
 	if _, err := unmarshal(append(b, 0)); err == nil {
 		t.Fatal("trailing bytes accepted")
 	}
+	// A record of the first version (the body's length as a uvarint),
+	// stored in Redis before an upgrade, still replays.
+	v1 := []byte{1, 3, 0, 201, 2, 'f', 'p', 0, 4, 'b', 'o', 'd', 'y'}
+	if got, err := unmarshal(v1); err != nil || got.Fingerprint != "fp" || got.Status != 201 || !got.Replayable || string(got.Body) != "body" {
+		t.Fatalf("version 1: %+v %v", got, err)
+	}
+	if _, err := unmarshal(v1[:len(v1)-1]); err == nil {
+		t.Fatal("a cut version 1 record decoded")
+	}
 }
 
 // TestLocalStoreLinks: after a random mix of claims, puts and releases
-// by a few owners, every key is on the order chain once and on its
-// owner's chain once, and the bounds hold.
+// of records of many sizes by a few owners, every key is on the order
+// chain once and on its owner's chain once, the bounds hold, and every
+// record is intact in the ring, in order, overlapping no other.
 func TestLocalStoreLinks(t *testing.T) {
 	now := time.Unix(1000, 0)
 	l := NewLocal(50, 8, 4096, func() time.Time { return now })
@@ -216,13 +226,14 @@ func TestLocalStoreLinks(t *testing.T) {
 	rng := mrand.New(mrand.NewPCG(1, 2))
 	for i := range 20000 {
 		owner, key := fmt.Sprint("o", rng.IntN(12)), fmt.Sprint("k", rng.IntN(200))
+		rec := []byte(key + "|" + strings.Repeat("x", rng.IntN(600)))
 		switch rng.IntN(4) {
 		case 0:
 			l.Release(ctx, key)
 		case 1:
-			l.Put(ctx, owner, key, []byte(key), time.Minute)
+			l.Put(ctx, owner, key, rec, time.Minute)
 		default:
-			l.Claim(ctx, owner, key, []byte(key), time.Minute)
+			l.Claim(ctx, owner, key, rec, time.Minute)
 		}
 		if i%1000 == 0 {
 			now = now.Add(30 * time.Second)
@@ -250,8 +261,14 @@ func TestLocalStoreLinks(t *testing.T) {
 		}
 		var held int64
 		for j := range seen {
-			held += int64(len(l.slots[j].rec))
+			e := l.slots[j]
+			held += int64(e.n)
+			k, _, _ := strings.Cut(string(l.ring[e.off:e.off+e.n]), "|")
+			if pipeline.Key32(k) != e.key {
+				t.Fatalf("the record of slot %d was overwritten", j)
+			}
 		}
+		checkRingOrder(t, l)
 		if held != l.bytes || l.bytes > 4096 {
 			t.Fatalf("records of %d bytes, counted %d", held, l.bytes)
 		}
@@ -259,4 +276,57 @@ func TestLocalStoreLinks(t *testing.T) {
 			t.Fatalf("order %d, owned %d, keys %d", len(seen), owned, len(l.byKey))
 		}
 	}
+}
+
+// checkRingOrder: the records follow each other in the ring in the order
+// they were stored, oldest first, wrapping at most once, and overlap
+// neither each other nor the space after the newest.
+func checkRingOrder(t *testing.T, l *Local) {
+	t.Helper()
+	wraps, end := 0, -1
+	for j := l.order.head; j >= 0; j = l.slots[j].next {
+		e := l.slots[j]
+		if e.off+e.n > len(l.ring) {
+			t.Fatalf("a record past the ring's end")
+		}
+		if end >= 0 && e.off < end {
+			if wraps++; wraps > 1 {
+				t.Fatalf("the ring wraps twice")
+			}
+		}
+		end = e.off + e.n
+	}
+	if len(l.byKey) == 0 {
+		return
+	}
+	if h := l.slots[l.order.head]; end > l.w && (wraps > 0 || h.off < l.w) {
+		t.Fatalf("the newest record ends at %d, past where the next goes (%d)", end, l.w)
+	}
+	if h := l.slots[l.order.head]; wraps == 1 && h.off < l.w {
+		t.Fatalf("the newest records overwrote the oldest")
+	}
+}
+
+// A record larger than the store's bound is kept alone, and the store
+// then takes small records again.
+func TestLocalStoreOversizedRecord(t *testing.T) {
+	l := NewLocal(100, 100, 1000, time.Now)
+	ctx := context.Background()
+	for i := range 5 {
+		l.Put(ctx, "o", fmt.Sprint("s", i), bytes.Repeat([]byte{'s'}, 100), time.Minute)
+	}
+	l.Put(ctx, "o", "big", bytes.Repeat([]byte{'b'}, 5000), time.Minute)
+	if l.Len() != 1 || l.Bytes() != 5000 {
+		t.Fatalf("%d keys, %d bytes", l.Len(), l.Bytes())
+	}
+	if ok, got, _ := l.Claim(ctx, "o", "big", nil, time.Minute); ok || len(got) != 5000 || got[4999] != 'b' {
+		t.Fatalf("the large record: claimed %v, %d bytes", ok, len(got))
+	}
+	for i := range 5 {
+		l.Put(ctx, "o", fmt.Sprint("t", i), bytes.Repeat([]byte{'t'}, 100), time.Minute)
+	}
+	if l.Len() != 5 || l.Bytes() != 500 {
+		t.Fatalf("%d keys, %d bytes", l.Len(), l.Bytes())
+	}
+	checkRingOrder(t, l)
 }

@@ -1,6 +1,7 @@
 package idempotency
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"hash/maphash"
@@ -26,20 +27,24 @@ type Store interface {
 // oldest make room; one record over the bound is kept alone), all O(1)
 // amortised.
 //
-// Entries live in one slice linked by index (in insertion order, and per
-// owner), keyed by 32-byte arrays and owner hashes: the only pointer an
-// entry holds is its record, so a full store costs the garbage collector
-// one small object per key rather than a web of list elements and
-// strings.
+// The records are copied into one ring of bytes in the order they were
+// stored (the oldest are overwritten first, which is also the order of
+// their expiry, since a route's keys share a TTL), and the entries that
+// index them live in one slice linked by index, keyed by 32-byte arrays
+// and owner hashes. Nothing in the store holds a pointer: a full store is
+// a few large objects the garbage collector need not scan, and storing a
+// record allocates nothing once the ring has grown.
 type Local struct {
 	mu       sync.Mutex
 	max      int
 	perOwner int
 	maxBytes int64
 	bytes    int64 // of the records held
+	ring     []byte
+	w        int // where the next record goes in ring
 	slots    []localEntry
 	free     []int32
-	order    chain                 // every entry, oldest first
+	order    chain                 // every entry, oldest first (so in ring order)
 	byKey    map[[32]byte]int32    // → slot
 	byOwner  map[uint64]ownerChain // → the owner's entries, oldest first
 	seed     maphash.Seed
@@ -50,10 +55,13 @@ type localEntry struct {
 	key          [32]byte
 	owner        uint64
 	expires      int64 // unix ns
-	rec          []byte
+	off, n       int   // the record: ring[off:off+n]
 	prev, next   int32 // in order
 	oprev, onext int32 // in the owner's chain
 }
+
+// minRing is the ring's first size; it doubles up to maxBytes.
+const minRing = 64 << 10
 
 // chain is a doubly linked list of slots by index (-1: none).
 type chain struct{ head, tail int32 }
@@ -70,6 +78,7 @@ func NewLocal(limit, perOwner int, maxBytes int64, now func() time.Time) *Local 
 		byOwner: map[uint64]ownerChain{}, seed: maphash.MakeSeed(), now: now}
 }
 
+// Claim stores a copy of rec; the record it returns instead is a copy.
 func (l *Local) Claim(_ context.Context, owner, key string, rec []byte, ttl time.Duration) (bool, []byte, error) {
 	k := pipeline.Key32(key)
 	l.mu.Lock()
@@ -77,7 +86,7 @@ func (l *Local) Claim(_ context.Context, owner, key string, rec []byte, ttl time
 	now := l.now().UnixNano()
 	if i, ok := l.byKey[k]; ok {
 		if e := &l.slots[i]; now < e.expires {
-			return false, e.rec, nil
+			return false, bytes.Clone(l.ring[e.off : e.off+e.n]), nil
 		}
 		l.remove(i)
 	}
@@ -85,6 +94,7 @@ func (l *Local) Claim(_ context.Context, owner, key string, rec []byte, ttl time
 	return true, nil, nil
 }
 
+// Put stores a copy of rec.
 func (l *Local) Put(_ context.Context, owner, key string, rec []byte, ttl time.Duration) error {
 	k := pipeline.Key32(key)
 	l.mu.Lock()
@@ -113,6 +123,8 @@ func (l *Local) insert(owner uint64, key [32]byte, rec []byte, expires int64) {
 	for len(l.byKey) >= l.max || len(l.byKey) > 0 && l.bytes+int64(len(rec)) > l.maxBytes {
 		l.remove(l.order.head)
 	}
+	off := l.place(len(rec))
+	copy(l.ring[off:], rec)
 	l.bytes += int64(len(rec))
 	var i int32
 	if n := len(l.free); n > 0 {
@@ -121,7 +133,7 @@ func (l *Local) insert(owner uint64, key [32]byte, rec []byte, expires int64) {
 		l.slots = append(l.slots, localEntry{})
 		i = int32(len(l.slots) - 1)
 	}
-	l.slots[i] = localEntry{key: key, owner: owner, expires: expires, rec: rec, prev: l.order.tail, next: -1}
+	l.slots[i] = localEntry{key: key, owner: owner, expires: expires, off: off, n: len(rec), prev: l.order.tail, next: -1}
 	l.link(&l.order, i, func(e *localEntry) *int32 { return &e.next })
 	oc := l.byOwner[owner]
 	if oc.n == 0 {
@@ -132,6 +144,48 @@ func (l *Local) insert(owner uint64, key [32]byte, rec []byte, expires int64) {
 	oc.n++
 	l.byOwner[owner] = oc
 	l.byKey[key] = i
+}
+
+// place finds n free bytes in the ring after the newest record, growing
+// the ring while it has not wrapped, else overwriting the oldest records,
+// and returns where they start.
+func (l *Local) place(n int) int {
+	if len(l.byKey) == 0 {
+		l.w = 0
+		if n > len(l.ring) {
+			l.ring = make([]byte, max(n, min(max(2*len(l.ring), minRing), int(l.maxBytes))))
+		}
+	}
+	if l.w+n > len(l.ring) {
+		if wrapped := len(l.byKey) > 0 && l.slots[l.order.head].off >= l.w; !wrapped && len(l.ring) < int(l.maxBytes) {
+			grown := make([]byte, max(l.w+n, min(2*len(l.ring), int(l.maxBytes))))
+			copy(grown, l.ring[:l.w])
+			l.ring = grown
+		}
+		if l.w+n > len(l.ring) {
+			// The records from the oldest to the ring's end are in the
+			// way too.
+			for len(l.byKey) > 0 && l.slots[l.order.head].off >= l.w {
+				l.remove(l.order.head)
+			}
+			l.w = 0
+		}
+	}
+	// The oldest record is the first in the ring after w: free the
+	// records in the way.
+	for len(l.byKey) > 0 {
+		h := &l.slots[l.order.head]
+		if h.off >= l.w+n || h.off+h.n <= l.w {
+			break
+		}
+		l.remove(l.order.head)
+	}
+	if len(l.byKey) == 0 && n > len(l.ring) {
+		return l.place(n)
+	}
+	off := l.w
+	l.w += n
+	return off
 }
 
 // link appends slot i (its prev link already set) to c.
@@ -160,7 +214,7 @@ func (l *Local) unlink(c *chain, prev, next int32, prevNext func(*localEntry) *i
 
 func (l *Local) remove(i int32) {
 	e := l.slots[i]
-	l.bytes -= int64(len(e.rec))
+	l.bytes -= int64(e.n)
 	delete(l.byKey, e.key)
 	l.unlink(&l.order, e.prev, e.next, func(x *localEntry) *int32 { return &x.next }, func(x *localEntry) *int32 { return &x.prev })
 	oc := l.byOwner[e.owner]
