@@ -10,7 +10,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -243,28 +246,59 @@ func BenchmarkDiscovery100(b *testing.B) { benchDiscovery(b, "1") }
 // which fill the idempotency store (paymentStoreBytes) so that each
 // answer kept evicts the oldest.
 func benchPayment(b *testing.B, h http.Handler) {
-	pay := func(i int) {
-		body := fmt.Sprintf(`{"voucher":"SUMMER-%d","amount":1250,"currency":"EUR"}`, i)
-		req := httptest.NewRequest("POST", "http://gw/api/v1/pay", strings.NewReader(body))
-		req.RemoteAddr = "127.0.0.1:5555"
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Idempotency-Key", fmt.Sprintf("%032x", i))
-		w := &discardWriter{h: http.Header{}}
-		h.ServeHTTP(w, req)
-		if w.status != http.StatusOK {
-			b.Fatalf("request %d: %d", i, w.status)
-		}
-	}
+	pay := paymentRequests(b, h)
 	for i := range paymentWarmup {
-		pay(-1 - i)
+		pay(-1-i, "127.0.0.1:5555")
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu0 := processCPU()
 	for i := 0; i < b.N; i++ {
-		pay(i)
+		pay(i, "127.0.0.1:5555")
 	}
 	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+}
+
+// benchPaymentParallel is benchPayment from 32 goroutines per core at
+// once, as a gateway under load serves them.
+func benchPaymentParallel(b *testing.B, h http.Handler) {
+	pay := paymentRequests(b, h)
+	for i := range paymentWarmup {
+		pay(-1-i, "127.0.0.1:5555")
+	}
+	var next, callers atomic.Int64
+	b.ReportAllocs()
+	b.SetParallelism(32)
+	b.ResetTimer()
+	cpu0 := processCPU()
+	b.RunParallel(func(pb *testing.PB) {
+		// Each goroutine is a caller of its own: the route lets a caller
+		// have one request in flight.
+		addr := fmt.Sprintf("127.0.1.%d:5555", callers.Add(1))
+		for pb.Next() {
+			pay(int(next.Add(1)), addr)
+		}
+	})
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+}
+
+// paymentRequests returns a function that sends the i-th distinct POST
+// (its own body and Idempotency-Key) from addr and fails b unless it is
+// answered 200.
+func paymentRequests(b *testing.B, h http.Handler) func(i int, addr string) {
+	var failed atomic.Bool
+	return func(i int, addr string) {
+		body := fmt.Sprintf(`{"voucher":"SUMMER-%d","amount":1250,"currency":"EUR"}`, i)
+		req := httptest.NewRequest("POST", "http://gw/api/v1/pay", strings.NewReader(body))
+		req.RemoteAddr = addr
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", fmt.Sprintf("%032x", i))
+		w := &discardWriter{h: http.Header{}}
+		h.ServeHTTP(w, req)
+		if w.status != http.StatusOK && !failed.Swap(true) {
+			b.Errorf("request %d: %d", i, w.status)
+		}
+	}
 }
 
 // paymentWarmup requests fill an idempotency store of paymentStoreBytes
@@ -296,6 +330,81 @@ func BenchmarkPaymentDefendedRedis(b *testing.B) {
 	benchPaymentRoute(b, defended, everyDetector+"rate_limiting: {redis: {addresses: [\""+srv.Addr+"\"]}}\n")
 }
 
+// BenchmarkPaymentSideBySide runs the plain, the defended and the
+// Redis-defended route in turns of paymentTurn requests each (b.N
+// requests per route in all) and reports the median of the per-turn
+// ratios of process CPU per request: the VM's slow drifts in speed,
+// which make separate benchmarks of one route disagree by 20% from run
+// to run, fall on all three alike. One request at a time.
+func BenchmarkPaymentSideBySide(b *testing.B) { paymentSideBySide(b, 1) }
+
+// BenchmarkPaymentSideBySideParallel is the same with 64 callers
+// sending at once, as a gateway under load serves them.
+func BenchmarkPaymentSideBySideParallel(b *testing.B) { paymentSideBySide(b, 64) }
+
+func paymentSideBySide(b *testing.B, callers int) {
+	srv := testredis.Start(b, "")
+	redisCfg := "rate_limiting: {redis: {addresses: [\"" + srv.Addr + "\"]}}\n"
+	routes := []func(string) string{
+		paymentRoute(undefended),
+		func(y string) string { return paymentRoute(defended)(y) + everyDetector },
+		func(y string) string { return paymentRoute(defended)(y) + everyDetector + redisCfg },
+	}
+	pays := make([]func(int, string), len(routes))
+	for i, edit := range routes {
+		_, h := benchGatewayWith(b, edit)
+		pays[i] = paymentRequests(b, h)
+		for j := range paymentWarmup {
+			pays[i](-1-j, "127.0.0.1:5555")
+		}
+	}
+	var ratios [2][]float64
+	b.ResetTimer()
+	for done := 0; done < b.N; done += paymentTurn {
+		var cpu [3]float64
+		for i, pay := range pays {
+			cpu0 := processCPU()
+			payConcurrently(pay, done, done+paymentTurn, callers)
+			cpu[i] = float64(processCPU() - cpu0)
+		}
+		ratios[0] = append(ratios[0], cpu[1]/cpu[0])
+		ratios[1] = append(ratios[1], cpu[2]/cpu[0])
+	}
+	b.ReportMetric(median(ratios[0]), "defended/plain")
+	b.ReportMetric(median(ratios[1]), "redis/plain")
+}
+
+// payConcurrently sends requests from to until, from callers at once
+// (each its own address: a caller may have one request in flight).
+func payConcurrently(pay func(int, string), from, until, callers int) {
+	var next atomic.Int64
+	next.Store(int64(from))
+	var wg sync.WaitGroup
+	for c := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			addr := fmt.Sprintf("127.0.1.%d:5555", c+1)
+			for i := int(next.Add(1)) - 1; i < until; i = int(next.Add(1)) - 1 {
+				pay(i, addr)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// paymentTurn is the requests each route serves in a turn.
+const paymentTurn = 1000
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
+}
+
 // The payment route's defences one at a time, for the breakdown in
 // BENCHMARKS.md.
 func BenchmarkPaymentOnlyIdempotency(b *testing.B) {
@@ -318,4 +427,23 @@ const (
 func benchPaymentRoute(b *testing.B, defences, extra string) {
 	_, h := benchGatewayWith(b, func(y string) string { return paymentRoute(defences)(y) + extra })
 	benchPayment(b, h)
+}
+
+// The same three under concurrent load.
+func BenchmarkPaymentPlainParallel(b *testing.B) {
+	_, h := benchGatewayWith(b, paymentRoute(undefended))
+	benchPaymentParallel(b, h)
+}
+
+func BenchmarkPaymentDefendedParallel(b *testing.B) {
+	_, h := benchGatewayWith(b, func(y string) string { return paymentRoute(defended)(y) + everyDetector })
+	benchPaymentParallel(b, h)
+}
+
+func BenchmarkPaymentDefendedRedisParallel(b *testing.B) {
+	srv := testredis.Start(b, "")
+	_, h := benchGatewayWith(b, func(y string) string {
+		return paymentRoute(defended)(y) + everyDetector + "rate_limiting: {redis: {addresses: [\"" + srv.Addr + "\"]}}\n"
+	})
+	benchPaymentParallel(b, h)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/pipeline"
+	"github.com/rampart-gw/rampart/internal/redisbatch"
 	"github.com/rampart-gw/rampart/internal/store"
 	"github.com/rampart-gw/rampart/internal/testredis"
 )
@@ -90,9 +91,7 @@ func TestLocalStoreBounds(t *testing.T) {
 // Redis: one of many parallel claims wins.
 func TestRedisClaimIsExclusive(t *testing.T) {
 	srv := testredis.Start(t, "")
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	t.Cleanup(func() { c.Close() })
-	r := NewRedis(c, "test:")
+	r := NewRedis(testBatcher(t, srv.Addr), "test:")
 	var won atomic.Int64
 	var wg sync.WaitGroup
 	for range 16 {
@@ -115,9 +114,8 @@ func TestRedisClaimIsExclusive(t *testing.T) {
 // of sixteen parallel claims of one key, one wins and one count is made.
 func TestRedisClaimCounting(t *testing.T) {
 	srv := testredis.Start(t, "")
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	t.Cleanup(func() { c.Close() })
-	r := NewRedis(c, "test:")
+	batch := testBatcher(t, srv.Addr)
+	c, r := batch.Client(), NewRedis(batch, "test:")
 	ctx := context.Background()
 	for i, want := range []int64{1, 2} {
 		claimed, _, n, err := r.ClaimCounting(ctx, fmt.Sprint("key", i), []byte("claim"), time.Minute, "test:race:x", time.Second)
@@ -329,4 +327,34 @@ func TestLocalStoreOversizedRecord(t *testing.T) {
 		t.Fatalf("%d keys, %d bytes", l.Len(), l.Bytes())
 	}
 	checkRingOrder(t, l)
+}
+
+// testBatcher is a batcher on a client of the Redis server at addr,
+// closed with the test.
+func testBatcher(t *testing.T, addr string) *redisbatch.Batcher {
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	b := redisbatch.New(c, time.Second)
+	t.Cleanup(func() { b.Close(); c.Close() })
+	return b
+}
+
+// Redis: an answer is stored without waiting, yet a retry on the same
+// instance right after it finds it (its claim is queued after the
+// answer), never the claim it replaced.
+func TestRedisPutThenRetry(t *testing.T) {
+	srv := testredis.Start(t, "")
+	r := NewRedis(testBatcher(t, srv.Addr), "test:")
+	ctx := context.Background()
+	for i := range 200 {
+		key := fmt.Sprint("k", i)
+		if ok, _, err := r.Claim(ctx, "o", key, []byte("claim"), time.Minute); !ok || err != nil {
+			t.Fatalf("claim %d: %v %v", i, ok, err)
+		}
+		if err := r.Put(ctx, "o", key, []byte("answer"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if ok, held, err := r.Claim(ctx, "o", key, []byte("claim"), time.Minute); ok || err != nil || string(held) != "answer" {
+			t.Fatalf("retry %d: claimed %v, held %q, %v", i, ok, held, err)
+		}
+	}
 }

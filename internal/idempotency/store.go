@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/pipeline"
+	"github.com/rampart-gw/rampart/internal/redisbatch"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -242,24 +243,36 @@ func (l *Local) Len() int {
 	return len(l.byKey)
 }
 
-// Redis keeps records in Redis, shared by every instance.
+// Redis keeps records in Redis, shared by every instance. Its commands
+// go through the shared batcher, pipelined with the other Redis commands
+// of concurrent requests; an answer is stored without waiting for Redis
+// (a retry on this instance is queued after it, so it finds it).
 type Redis struct {
-	c      redis.UniversalClient
+	batch  *redisbatch.Batcher
 	prefix string
 }
 
 // NewRedis returns a Redis store under prefix.
-func NewRedis(c redis.UniversalClient, prefix string) *Redis {
-	return &Redis{c: c, prefix: prefix + "idem:"}
+func NewRedis(batch *redisbatch.Batcher, prefix string) *Redis {
+	return &Redis{batch: batch, prefix: prefix + "idem:"}
 }
 
+// Claim sets the key if it is free and reads it, in one round trip.
 func (r *Redis) Claim(ctx context.Context, _, key string, rec []byte, ttl time.Duration) (bool, []byte, error) {
 	for range 3 { // the holder may expire between SET NX and GET
-		ok, err := r.c.SetNX(ctx, r.prefix+key, rec, ttl).Result()
-		if err != nil || ok {
-			return ok, nil, err
+		var set *redis.BoolCmd
+		var get *redis.StringCmd
+		err := r.batch.Do(ctx, func(ctx context.Context, p redis.Pipeliner) {
+			set = p.SetNX(ctx, r.prefix+key, rec, ttl)
+			get = p.Get(ctx, r.prefix+key)
+		})
+		if err != nil {
+			return false, nil, err
 		}
-		b, err := r.c.Get(ctx, r.prefix+key).Bytes()
+		if set.Val() {
+			return true, nil, nil
+		}
+		b, err := get.Bytes()
 		if errors.Is(err, redis.Nil) {
 			continue
 		}
@@ -286,7 +299,14 @@ return {0, redis.call("GET", KEYS[1])}`)
 // plan only uses it without Cluster).
 func (r *Redis) ClaimCounting(ctx context.Context, key string, rec []byte, ttl time.Duration, counter string, window time.Duration) (bool, []byte, int64, error) {
 	for range 3 { // the holder may expire between SET NX and GET
-		v, err := claimCountScript.Run(ctx, r.c, []string{r.prefix + key, counter}, rec, ttl.Milliseconds(), window.Milliseconds()).Slice()
+		var cmd *redis.Cmd
+		err := r.batch.Do(ctx, func(ctx context.Context, p redis.Pipeliner) {
+			cmd = claimCountScript.EvalSha(ctx, p, []string{r.prefix + key, counter}, rec, ttl.Milliseconds(), window.Milliseconds())
+		}, claimCountScript)
+		if err != nil {
+			return false, nil, 0, err
+		}
+		v, err := cmd.Slice()
 		if err != nil {
 			return false, nil, 0, err
 		}
@@ -304,10 +324,16 @@ func (r *Redis) ClaimCounting(ctx context.Context, key string, rec []byte, ttl t
 	return false, nil, 0, errors.New("idempotency key contended")
 }
 
-func (r *Redis) Put(ctx context.Context, _, key string, rec []byte, ttl time.Duration) error {
-	return r.c.Set(ctx, r.prefix+key, rec, ttl).Err()
+// Put stores a copy of rec without waiting for Redis's reply.
+func (r *Redis) Put(_ context.Context, _, key string, rec []byte, ttl time.Duration) error {
+	rec = bytes.Clone(rec)
+	return r.batch.Send(func(ctx context.Context, p redis.Pipeliner) {
+		p.Set(ctx, r.prefix+key, rec, ttl)
+	})
 }
 
 func (r *Redis) Release(ctx context.Context, key string) error {
-	return r.c.Del(ctx, r.prefix+key).Err()
+	return r.batch.Do(ctx, func(ctx context.Context, p redis.Pipeliner) {
+		p.Del(ctx, r.prefix+key)
+	})
 }

@@ -129,17 +129,17 @@ func (b *routeBuild) idempotency() (pipeline.Middleware, error) {
 		st := b.st.idempotencyStore(b.r.ID, c.MaxKeys, c.MaxKeysPerCaller, int64(c.MaxStoreBytes), b.deps.Now)
 		return idempotency.Stage(b.r, st, b.p.secrets, nil), nil
 	}
-	client, prefix := b.st.Shared.Client(), b.redisPrefix()
+	batch, prefix := b.st.Shared.Batcher(), b.redisPrefix()
 	var count *idempotency.Counting
-	if _, cluster := client.(*redis.ClusterClient); !cluster && b.r.Race != nil && b.r.Race.Action != "off" {
+	if _, cluster := batch.Client().(*redis.ClusterClient); !cluster && b.r.Race != nil && b.r.Race.Action != "off" {
 		// The race detector counts in Redis too (race below): one script
 		// claims the key and counts the request, a round trip saved. Not
 		// with Redis Cluster, where the two keys may lie in other slots.
-		route, counter := b.r.ID, race.NewRedis(client, prefix)
+		route, counter := b.r.ID, race.NewRedis(batch, prefix)
 		count = &idempotency.Counting{Key: func(r *http.Request, body []byte) string { return race.Key(route, r, body) },
 			Where: counter.RedisKey, Window: b.r.Race.Window.D()}
 	}
-	return idempotency.Stage(b.r, idempotency.NewRedis(client, prefix), b.p.secrets, count), nil
+	return idempotency.Stage(b.r, idempotency.NewRedis(batch, prefix), b.p.secrets, count), nil
 }
 
 // redisPrefix is the key prefix of the shared Redis.
@@ -158,7 +158,7 @@ func (b *routeBuild) race() (pipeline.Middleware, error) {
 	}
 	var c race.Counter
 	if b.st.Shared != nil {
-		c = race.NewRedis(b.st.Shared.Client(), b.redisPrefix())
+		c = race.NewRedis(b.st.Shared.Batcher(), b.redisPrefix())
 	} else {
 		c = race.NewLocal(raceKeys, b.deps.Now)
 	}

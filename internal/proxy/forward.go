@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -149,6 +150,13 @@ func rewriter(route config.Route, pool *Pool, strip stripper, opts Options) func
 		h["X-Request-Id"] = []string{s.RequestID}
 		if cred != nil {
 			h[credHeader] = cred
+		}
+		if b, ok := pipeline.BufferedBody(out); ok {
+			// A body a stage read whole goes out as what it is, bytes
+			// in memory: the transport then writes it with the headers
+			// (one write, one packet) instead of flushing the headers
+			// first as for a body that may block.
+			out.Body = io.NopCloser(bytes.NewReader(b))
 		}
 	}
 }

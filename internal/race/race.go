@@ -22,6 +22,7 @@ import (
 
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/pipeline"
+	"github.com/rampart-gw/rampart/internal/redisbatch"
 )
 
 // Decision codes.
@@ -150,11 +151,16 @@ func WithCount(ctx context.Context, n int64) context.Context {
 }
 
 // bodyHead is the body's first bytes, which with its length tell
-// requests apart: taken from a body an earlier stage read whole, else
-// read, the rest streaming on unread (an upload is never buffered here).
+// requests apart: taken from a body an earlier stage read whole; a body
+// of known length that fits is read whole (pipeline.ReadBody: the stages
+// after and the upstream request reuse it); else its head is read, the
+// rest streaming on unread (an upload is never buffered here).
 func bodyHead(r *http.Request) ([]byte, error) {
 	if b, ok := pipeline.BufferedBody(r); ok {
 		return b[:min(len(b), hashedBody)], nil
+	}
+	if r.ContentLength >= 0 && r.ContentLength <= hashedBody {
+		return pipeline.ReadBody(r)
 	}
 	head, err := io.ReadAll(io.LimitReader(r.Body, hashedBody))
 	if err != nil {
@@ -248,22 +254,30 @@ func (l *Local) pop() {
 	l.size--
 }
 
-// Redis counts in Redis, shared by every instance.
+// Redis counts in Redis, shared by every instance, through the shared
+// batcher.
 type Redis struct {
-	c      redis.UniversalClient
+	batch  *redisbatch.Batcher
 	prefix string
 }
 
 // NewRedis returns a Redis counter under prefix.
-func NewRedis(c redis.UniversalClient, prefix string) *Redis {
-	return &Redis{c: c, prefix: prefix + "race:"}
+func NewRedis(batch *redisbatch.Batcher, prefix string) *Redis {
+	return &Redis{batch: batch, prefix: prefix + "race:"}
 }
 
 // countScript counts and starts the window with the first request.
 var countScript = redis.NewScript(`local n = redis.call("INCR", KEYS[1]) if n == 1 then redis.call("PEXPIRE", KEYS[1], ARGV[1]) end return n`)
 
 func (r *Redis) Add(ctx context.Context, key string, window time.Duration) (int64, error) {
-	return countScript.Run(ctx, r.c, []string{r.RedisKey(key)}, window.Milliseconds()).Int64()
+	var cmd *redis.Cmd
+	err := r.batch.Do(ctx, func(ctx context.Context, p redis.Pipeliner) {
+		cmd = countScript.EvalSha(ctx, p, []string{r.RedisKey(key)}, window.Milliseconds())
+	}, countScript)
+	if err != nil {
+		return 0, err
+	}
+	return cmd.Int64()
 }
 
 // RedisKey is where key's count lives in Redis.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/rampart-gw/rampart/internal/redisbatch"
 	"github.com/rampart-gw/rampart/internal/testredis"
 )
 
@@ -16,10 +17,12 @@ func TestCounters(t *testing.T) {
 	srv := testredis.Start(t, "")
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	t.Cleanup(func() { c.Close() })
+	batch := redisbatch.New(c, time.Second)
+	t.Cleanup(batch.Close)
 	now := time.Now()
 	local := NewLocal(2, func() time.Time { return now })
 	ctx := context.Background()
-	for name, ctr := range map[string]Counter{"local": local, "redis": NewRedis(c, "t:")} {
+	for name, ctr := range map[string]Counter{"local": local, "redis": NewRedis(batch, "t:")} {
 		for i, want := range []int64{1, 2, 3} {
 			if n, err := ctr.Add(ctx, "k", 300*time.Millisecond); err != nil || n != want {
 				t.Fatalf("%s: add %d: %d %v", name, i, n, err)
@@ -28,7 +31,7 @@ func TestCounters(t *testing.T) {
 	}
 	now = now.Add(time.Second)
 	time.Sleep(350 * time.Millisecond)
-	for name, ctr := range map[string]Counter{"local": local, "redis": NewRedis(c, "t:")} {
+	for name, ctr := range map[string]Counter{"local": local, "redis": NewRedis(batch, "t:")} {
 		if n, _ := ctr.Add(ctx, "k", time.Second); n != 1 {
 			t.Fatalf("%s: after the window: %d", name, n)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/pipeline"
+	"github.com/rampart-gw/rampart/internal/redisbatch"
 )
 
 // Stages compiles a route's rate_limits, split in two: those keyed by the
@@ -95,6 +96,7 @@ func keyPart(kind string) KeyPart {
 type Shared struct {
 	fingerprint string
 	client      redis.UniversalClient
+	batch       *redisbatch.Batcher
 	limiter     *Redis
 	quotas      *RedisQuotas
 }
@@ -110,8 +112,18 @@ func OpenShared(c *config.Redis, prev *Shared) *Shared {
 		return prev
 	}
 	client := Client(c)
-	return &Shared{fingerprint: fp, client: client, limiter: NewRedis(client, c.KeyPrefix, c.Timeout.D()),
+	batch := redisbatch.New(client, c.Timeout.D())
+	return &Shared{fingerprint: fp, client: client, batch: batch, limiter: NewRedis(batch, c.KeyPrefix, c.Timeout.D()),
 		quotas: NewRedisQuotas(client, c.KeyPrefix+"quota:", c.Timeout.D())}
+}
+
+// Batcher returns the batcher of the Redis client's commands (nil on a
+// nil Shared).
+func (s *Shared) Batcher() *redisbatch.Batcher {
+	if s == nil {
+		return nil
+	}
+	return s.batch
 }
 
 // Client returns the Redis client (nil on a nil Shared).
@@ -133,7 +145,7 @@ func (s *Shared) Quotas(local QuotaStore) QuotaStore {
 // Close stops the limiter and closes the client (nil: no-op).
 func (s *Shared) Close() {
 	if s != nil {
-		s.limiter.Close()
+		s.batch.Close()
 		_ = s.client.Close()
 	}
 }

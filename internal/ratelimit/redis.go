@@ -3,13 +3,13 @@ package ratelimit
 import (
 	"context"
 	"errors"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/redisbatch"
 )
 
 // gcraScript is GCRA in one atomic round trip. It reads Redis's own clock
@@ -35,12 +35,14 @@ return {1, math.floor((now - allow_at) / T), nxt - now}
 // standalone, Sentinel (master_name) or Cluster (several addresses). It is
 // the one constructor, for the gateway's shared state and for the CLI.
 // Calls time out after the section's timeout and are not retried (the
-// failure policy of each limit decides).
+// failure policy of each limit decides). It speaks RESP2: the gateway
+// uses no RESP3 feature, and with RESP3 the client looks for push
+// notifications before every reply (a fifth of a command's CPU).
 func Client(c *config.Redis) redis.UniversalClient {
 	return redis.NewUniversalClient(&redis.UniversalOptions{
 		Addrs: c.Addresses, MasterName: c.MasterName, Username: c.Username, Password: c.Password.Reveal(), DB: c.DB,
 		DialTimeout: time.Second, ReadTimeout: c.Timeout.D(), WriteTimeout: c.Timeout.D(), PoolTimeout: c.Timeout.D(),
-		MaxRetries: -1,
+		MaxRetries: -1, Protocol: 2,
 	})
 }
 
@@ -51,113 +53,20 @@ var ErrStoreOpen = errors.New("rate limit store circuit open")
 // check, with a circuit breaker that stops calling a failing Redis for a
 // while (the rule's failure policy then applies) and retries on its own.
 type Redis struct {
-	client  redis.UniversalClient
+	batch   *redisbatch.Batcher
 	prefix  string
 	timeout time.Duration
-	calls   chan *call
-	stop    chan struct{}
 
 	mu        sync.Mutex
 	failures  int
 	openUntil time.Time
 }
 
-// call is one queued check.
-type call struct {
-	key   string
-	T     int64
-	tau   int64
-	reply chan callResult
-}
-
-type callResult struct {
-	vals []int64
-	err  error
-}
-
-// NewRedis wraps a go-redis client. prefix namespaces the keys. Checks
-// are coalesced: whatever checks are waiting when the previous batch
-// returns go to Redis together, pipelined, one write and one read for all
-// of them; under load that amortises the round trip over many requests.
-func NewRedis(client redis.UniversalClient, prefix string, timeout time.Duration) *Redis {
-	r := &Redis{client: client, prefix: prefix, timeout: timeout, calls: make(chan *call, 1024), stop: make(chan struct{})}
-	go r.loop()
-	return r
-}
-
-// Close stops the batching loop.
-func (r *Redis) Close() { close(r.stop) }
-
-const maxBatch = 128
-
-func (r *Redis) loop() {
-	batch := make([]*call, 0, maxBatch)
-	for {
-		select {
-		case <-r.stop:
-			return
-		case c := <-r.calls:
-			batch = append(batch[:0], c)
-		}
-	drain:
-		for len(batch) < maxBatch {
-			select {
-			case c := <-r.calls:
-				batch = append(batch, c)
-			default:
-				break drain
-			}
-		}
-		r.run(batch)
-	}
-}
-
-func (r *Redis) run(batch []*call) {
-	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
-	defer cancel()
-	cmds, err := r.exec(ctx, batch)
-	if err != nil && isNoScript(err) {
-		// Redis restarted and lost the script: load it once and retry.
-		if lerr := gcraScript.Load(ctx, r.client).Err(); lerr == nil {
-			cmds, err = r.exec(ctx, batch)
-		}
-	}
-	for i, c := range batch {
-		var res callResult
-		if err != nil && cmds == nil {
-			res.err = err
-		} else {
-			res.vals, res.err = cmds[i].Int64Slice()
-		}
-		c.reply <- res
-	}
-}
-
-func (r *Redis) exec(ctx context.Context, batch []*call) ([]*redis.Cmd, error) {
-	pipe := r.client.Pipeline()
-	cmds := make([]*redis.Cmd, len(batch))
-	for i, c := range batch {
-		cmds[i] = gcraScript.EvalSha(ctx, pipe, []string{r.prefix + c.key}, c.T, c.tau)
-	}
-	_, err := pipe.Exec(ctx)
-	if err != nil && !isNoScript(err) {
-		// A reply-level error of one command is in its Cmd; a transport
-		// error fails them all.
-		for _, cmd := range cmds {
-			if cmd.Err() == nil {
-				return cmds, nil
-			}
-		}
-		return nil, err
-	}
-	if err != nil {
-		return nil, err
-	}
-	return cmds, nil
-}
-
-func isNoScript(err error) bool {
-	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
+// NewRedis checks limits through batch (its checks are coalesced with
+// the other Redis commands of concurrent requests). prefix namespaces
+// the keys.
+func NewRedis(batch *redisbatch.Batcher, prefix string, timeout time.Duration) *Redis {
+	return &Redis{batch: batch, prefix: prefix, timeout: timeout}
 }
 
 const (
@@ -177,7 +86,7 @@ func (r *Redis) Ready(ctx context.Context, now time.Time) error {
 	if open {
 		return ErrStoreOpen
 	}
-	return r.client.Ping(ctx).Err()
+	return r.batch.Client().Ping(ctx).Err()
 }
 
 // Allow implements Store.
@@ -192,25 +101,13 @@ func (r *Redis) Allow(ctx context.Context, key string, l Limit, now time.Time) (
 	if T < 1 {
 		T = 1
 	}
-	c := &call{key: key, T: T, tau: T * int64(l.Burst), reply: make(chan callResult, 1)}
-	timer := time.NewTimer(r.timeout)
-	defer timer.Stop()
+	var cmd *redis.Cmd
+	err := r.batch.Do(ctx, func(ctx context.Context, p redis.Pipeliner) {
+		cmd = gcraScript.EvalSha(ctx, p, []string{r.prefix + key}, T, T*int64(l.Burst))
+	}, gcraScript)
 	var res []int64
-	var err error
-	select {
-	case r.calls <- c:
-		select {
-		case out := <-c.reply:
-			res, err = out.vals, out.err
-		case <-timer.C:
-			err = context.DeadlineExceeded
-		case <-ctx.Done():
-			err = ctx.Err()
-		}
-	case <-timer.C:
-		err = context.DeadlineExceeded
-	case <-ctx.Done():
-		err = ctx.Err()
+	if err == nil {
+		res, err = cmd.Int64Slice()
 	}
 	r.mu.Lock()
 	if err != nil {

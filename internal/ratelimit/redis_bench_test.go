@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/redisbatch"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -36,7 +37,9 @@ func BenchmarkRedisParallel(b *testing.B) {
 	}
 	client := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{addr}, PoolSize: 32})
 	defer client.Close()
-	st := NewRedis(client, "bench:", time.Second)
+	batch := redisbatch.New(client, time.Second)
+	defer batch.Close()
+	st := NewRedis(batch, "bench:", time.Second)
 	lim := Limit{Rate: 1000000, Period: time.Second, Burst: 1000000}
 	b.ReportAllocs()
 	b.SetParallelism(8)

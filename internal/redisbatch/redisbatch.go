@@ -1,0 +1,218 @@
+// Package redisbatch coalesces the gateway's Redis commands: whatever
+// commands requests are waiting to send when the previous batch returns
+// go to Redis together, pipelined, one write and one read for all of
+// them. Under load that amortises a round trip's system calls and
+// wake-ups over many requests: the rate limiter's checks, the
+// idempotency claims and the race detector's counts of concurrent
+// requests share them. A command may also be sent without waiting for
+// its reply (storing an answer after the response left).
+package redisbatch
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Batcher sends the commands of one Redis client in batches.
+type Batcher struct {
+	client  redis.UniversalClient
+	timeout time.Duration
+	ops     chan *op
+	stop    chan struct{}
+}
+
+// Queue adds an operation's commands to a pipeline; the commands it
+// returns are read by the caller once Do returns.
+type Queue func(ctx context.Context, p redis.Pipeliner)
+
+type op struct {
+	queue   Queue
+	scripts []*redis.Script // loaded again if Redis lost them
+	done    chan struct{}   // nil: nobody waits
+	cmds    []redis.Cmder
+}
+
+// maxBatch bounds the commands of one pipeline; queued bounds those
+// waiting for the next.
+const (
+	maxBatch = 128
+	queued   = 4096
+)
+
+// New starts a batcher on client; each batch times out after timeout.
+func New(client redis.UniversalClient, timeout time.Duration) *Batcher {
+	b := &Batcher{client: client, timeout: timeout, ops: make(chan *op, queued), stop: make(chan struct{})}
+	go b.loop()
+	return b
+}
+
+// Close stops the batcher; operations queued after are not sent.
+func (b *Batcher) Close() { close(b.stop) }
+
+func (b *Batcher) closed() bool {
+	select {
+	case <-b.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// Client is the batcher's Redis client.
+func (b *Batcher) Client() redis.UniversalClient { return b.client }
+
+// ErrClosed is returned by an operation given to a closed batcher.
+var ErrClosed = errors.New("redis batcher closed")
+
+// Do queues an operation and waits until its batch returned (or ctx
+// ends, or the batcher's timeout passes): the commands q queued then hold
+// their replies. scripts are the Lua scripts q runs by hash, loaded again
+// if Redis restarted and lost them.
+func (b *Batcher) Do(ctx context.Context, q Queue, scripts ...*redis.Script) error {
+	if b.closed() {
+		return ErrClosed
+	}
+	o := &op{queue: q, scripts: scripts, done: make(chan struct{})}
+	timer := time.NewTimer(b.timeout)
+	defer timer.Stop()
+	select {
+	case b.ops <- o:
+	case <-timer.C:
+		return context.DeadlineExceeded
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-b.stop:
+		return ErrClosed
+	}
+	select {
+	case <-o.done:
+		return firstErr(o.cmds)
+	case <-timer.C:
+		return context.DeadlineExceeded
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-b.stop:
+		return ErrClosed
+	}
+}
+
+// Send queues an operation without waiting for its reply: it waits only
+// while the queue is full (at most the batcher's timeout).
+func (b *Batcher) Send(q Queue, scripts ...*redis.Script) error {
+	if b.closed() {
+		return ErrClosed
+	}
+	o := &op{queue: q, scripts: scripts}
+	select {
+	case b.ops <- o:
+		return nil
+	default:
+	}
+	timer := time.NewTimer(b.timeout)
+	defer timer.Stop()
+	select {
+	case b.ops <- o:
+		return nil
+	case <-timer.C:
+		return context.DeadlineExceeded
+	case <-b.stop:
+		return ErrClosed
+	}
+}
+
+func (b *Batcher) loop() {
+	batch := make([]*op, 0, maxBatch)
+	for {
+		select {
+		case <-b.stop:
+			return
+		case o := <-b.ops:
+			batch = append(batch[:0], o)
+		}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case o := <-b.ops:
+				batch = append(batch, o)
+			default:
+				break drain
+			}
+		}
+		b.run(batch)
+		clear(batch)
+	}
+}
+
+// run sends a batch; the operations that failed because Redis lost a
+// script are sent once more after loading it.
+func (b *Batcher) run(batch []*op) {
+	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+	defer cancel()
+	b.exec(ctx, batch)
+	var again []*op
+	for _, o := range batch {
+		if isNoScript(firstErr(o.cmds)) {
+			again = append(again, o)
+		}
+	}
+	if len(again) > 0 && b.load(ctx, again) == nil {
+		b.exec(ctx, again)
+	}
+	for _, o := range batch {
+		if o.done != nil {
+			close(o.done)
+		}
+	}
+}
+
+// exec sends the operations in one pipeline; each keeps its commands
+// (a transport error is in every command).
+func (b *Batcher) exec(ctx context.Context, batch []*op) {
+	pipe := b.client.Pipeline()
+	for _, o := range batch {
+		n := pipe.Len()
+		o.queue(ctx, pipe)
+		o.cmds = nil
+		if added := pipe.Len() - n; added > 0 {
+			o.cmds = make([]redis.Cmder, added)
+		}
+	}
+	cmds, _ := pipe.Exec(ctx)
+	i := 0
+	for _, o := range batch {
+		i += copy(o.cmds, cmds[i:])
+	}
+}
+
+// load loads the scripts of ops.
+func (b *Batcher) load(ctx context.Context, ops []*op) error {
+	seen := map[*redis.Script]bool{}
+	for _, o := range ops {
+		for _, s := range o.scripts {
+			if !seen[s] {
+				seen[s] = true
+				if err := s.Load(ctx, b.client).Err(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func firstErr(cmds []redis.Cmder) error {
+	for _, c := range cmds {
+		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+	}
+	return nil
+}
+
+func isNoScript(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
+}
