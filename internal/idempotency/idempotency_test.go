@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"hash/maphash"
 	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -170,8 +171,9 @@ func TestStoredResponsesSealed(t *testing.T) {
 	if err := h(httptest.NewRecorder(), req); err != nil {
 		t.Fatal(err)
 	}
-	for _, el := range local.byKey {
-		if e := local.slots[el]; bytes.Contains(local.ring[e.off:e.off+e.n], []byte("4111")) {
+	sh := local.shards[0]
+	for _, el := range sh.byKey {
+		if e := sh.slots[el]; bytes.Contains(sh.ring[e.off:e.off+e.n], []byte("4111")) {
 			t.Fatal("a stored response is in the clear")
 		}
 	}
@@ -219,7 +221,8 @@ func TestRecordEncoding(t *testing.T) {
 // record is intact in the ring, in order, overlapping no other.
 func TestLocalStoreLinks(t *testing.T) {
 	now := time.Unix(1000, 0)
-	l := NewLocal(50, 8, 4096, func() time.Time { return now })
+	local := NewLocal(50, 8, 4096, func() time.Time { return now })
+	l := local.shards[0]
 	ctx := context.Background()
 	rng := mrand.New(mrand.NewPCG(1, 2))
 	for i := range 20000 {
@@ -227,11 +230,11 @@ func TestLocalStoreLinks(t *testing.T) {
 		rec := []byte(key + "|" + strings.Repeat("x", rng.IntN(600)))
 		switch rng.IntN(4) {
 		case 0:
-			l.Release(ctx, key)
+			local.Release(ctx, key)
 		case 1:
-			l.Put(ctx, owner, key, rec, time.Minute)
+			local.Put(ctx, owner, key, rec, time.Minute)
 		default:
-			l.Claim(ctx, owner, key, rec, time.Minute)
+			local.Claim(ctx, owner, key, rec, time.Minute)
 		}
 		if i%1000 == 0 {
 			now = now.Add(30 * time.Second)
@@ -279,7 +282,7 @@ func TestLocalStoreLinks(t *testing.T) {
 // checkRingOrder: the records follow each other in the ring in the order
 // they were stored, oldest first, wrapping at most once, and overlap
 // neither each other nor the space after the newest.
-func checkRingOrder(t *testing.T, l *Local) {
+func checkRingOrder(t *testing.T, l *shard) {
 	t.Helper()
 	wraps, end := 0, -1
 	for j := l.order.head; j >= 0; j = l.slots[j].next {
@@ -326,7 +329,7 @@ func TestLocalStoreOversizedRecord(t *testing.T) {
 	if l.Len() != 5 || l.Bytes() != 500 {
 		t.Fatalf("%d keys, %d bytes", l.Len(), l.Bytes())
 	}
-	checkRingOrder(t, l)
+	checkRingOrder(t, l.shards[0])
 }
 
 // testBatcher is a batcher on a client of the Redis server at addr,
@@ -356,5 +359,38 @@ func TestRedisPutThenRetry(t *testing.T) {
 		if ok, held, err := r.Claim(ctx, "o", key, []byte("claim"), time.Minute); ok || err != nil || string(held) != "answer" {
 			t.Fatalf("retry %d: claimed %v, held %q, %v", i, ok, held, err)
 		}
+	}
+}
+
+// A large store is split by caller: each caller's keys live in one
+// shard, where its bound holds, and the store's bound holds in all.
+func TestLocalStoreShards(t *testing.T) {
+	l := NewLocal(800, 10, 64<<20, time.Now)
+	if len(l.shards) != maxShards {
+		t.Fatalf("%d shards", len(l.shards))
+	}
+	ctx := context.Background()
+	for i := range 5000 {
+		owner := fmt.Sprint("caller", i%150)
+		l.Put(ctx, owner, fmt.Sprint(owner, "/", i), []byte("answer"), time.Minute)
+	}
+	if l.Len() > 800 {
+		t.Fatalf("%d keys held", l.Len())
+	}
+	for i := range 150 {
+		owner := fmt.Sprint("caller", i)
+		_, home := l.of(owner)
+		for _, s := range l.shards {
+			oc := s.byOwner[maphash.String(l.seed, owner)]
+			if s != home && oc.n > 0 || oc.n > 10 {
+				t.Fatalf("%s: %d keys in a shard", owner, oc.n)
+			}
+		}
+	}
+	// A released key is gone, whichever shard held it.
+	l.Put(ctx, "x", "released", []byte("a"), time.Minute)
+	l.Release(ctx, "released")
+	if ok, _, _ := l.Claim(ctx, "x", "released", []byte("b"), time.Minute); !ok {
+		t.Fatal("a released key is still held")
 	}
 }

@@ -26,16 +26,23 @@ type Store interface {
 // oldest make room for its new ones, so a caller flooding keys evicts only
 // its own), at most max in all and at most maxBytes of records (the
 // oldest make room; one record over the bound is kept alone), all O(1)
-// amortised.
-//
-// The records are copied into one ring of bytes in the order they were
-// stored (the oldest are overwritten first, which is also the order of
-// their expiry, since a route's keys share a TTL), and the entries that
-// index them live in one slice linked by index, keyed by 32-byte arrays
-// and owner hashes. Nothing in the store holds a pointer: a full store is
-// a few large objects the garbage collector need not scan, and storing a
-// record allocates nothing once the ring has grown.
+// amortised. It is split in up to eight shards by caller, each with its
+// share of max and maxBytes, so that concurrent requests rarely wait for
+// each other.
 type Local struct {
+	seed   maphash.Seed
+	shards []*shard
+}
+
+// shard is a part of a Local. Its records are copied into one ring of
+// bytes in the order they were stored (the oldest are overwritten
+// first, which is also the order of their expiry, since a route's keys
+// share a TTL), and the entries that index them live in one slice
+// linked by index, keyed by 32-byte arrays and owner hashes. Nothing in
+// it holds a pointer: a full store is a few large objects the garbage
+// collector need not scan, and storing a record allocates nothing once
+// the ring has grown.
+type shard struct {
 	mu       sync.Mutex
 	max      int
 	perOwner int
@@ -48,7 +55,6 @@ type Local struct {
 	order    chain                 // every entry, oldest first (so in ring order)
 	byKey    map[[32]byte]int32    // → slot
 	byOwner  map[uint64]ownerChain // → the owner's entries, oldest first
-	seed     maphash.Seed
 	now      func() time.Time
 }
 
@@ -60,6 +66,13 @@ type localEntry struct {
 	prev, next   int32 // in order
 	oprev, onext int32 // in the owner's chain
 }
+
+// maxShards bounds a Local's shards; each gets at least minShardBytes
+// and room for perOwner keys.
+const (
+	maxShards     = 8
+	minShardBytes = 1 << 20
+)
 
 // minRing is the ring's first size; it doubles up to maxBytes.
 const minRing = 64 << 10
@@ -75,49 +88,67 @@ type ownerChain struct {
 // NewLocal returns a local store of at most max keys, perOwner per
 // caller, maxBytes of records.
 func NewLocal(limit, perOwner int, maxBytes int64, now func() time.Time) *Local {
-	return &Local{max: max(limit, 1), perOwner: max(perOwner, 1), maxBytes: maxBytes, order: chain{-1, -1}, byKey: map[[32]byte]int32{},
-		byOwner: map[uint64]ownerChain{}, seed: maphash.MakeSeed(), now: now}
+	limit, perOwner = max(limit, 1), max(perOwner, 1)
+	n := min(maxShards, limit/perOwner, int(maxBytes/minShardBytes))
+	n = max(n, 1)
+	l := &Local{seed: maphash.MakeSeed()}
+	for range n {
+		l.shards = append(l.shards, &shard{max: max(limit/n, 1), perOwner: perOwner, maxBytes: maxBytes / int64(n), order: chain{-1, -1},
+			byKey: map[[32]byte]int32{}, byOwner: map[uint64]ownerChain{}, now: now})
+	}
+	return l
+}
+
+// of returns owner's hash and shard.
+func (l *Local) of(owner string) (uint64, *shard) {
+	h := maphash.String(l.seed, owner)
+	return h, l.shards[h%uint64(len(l.shards))]
 }
 
 // Claim stores a copy of rec; the record it returns instead is a copy.
 func (l *Local) Claim(_ context.Context, owner, key string, rec []byte, ttl time.Duration) (bool, []byte, error) {
 	k := pipeline.Key32(key)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now().UnixNano()
-	if i, ok := l.byKey[k]; ok {
-		if e := &l.slots[i]; now < e.expires {
-			return false, bytes.Clone(l.ring[e.off : e.off+e.n]), nil
+	o, s := l.of(owner)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now().UnixNano()
+	if i, ok := s.byKey[k]; ok {
+		if e := &s.slots[i]; now < e.expires {
+			return false, bytes.Clone(s.ring[e.off : e.off+e.n]), nil
 		}
-		l.remove(i)
+		s.remove(i)
 	}
-	l.insert(maphash.String(l.seed, owner), k, rec, now+int64(ttl))
+	s.insert(o, k, rec, now+int64(ttl))
 	return true, nil, nil
 }
 
 // Put stores a copy of rec.
 func (l *Local) Put(_ context.Context, owner, key string, rec []byte, ttl time.Duration) error {
 	k := pipeline.Key32(key)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if i, ok := l.byKey[k]; ok {
-		l.remove(i)
+	o, s := l.of(owner)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i, ok := s.byKey[k]; ok {
+		s.remove(i)
 	}
-	l.insert(maphash.String(l.seed, owner), k, rec, l.now().UnixNano()+int64(ttl))
+	s.insert(o, k, rec, s.now().UnixNano()+int64(ttl))
 	return nil
 }
 
+// Release forgets key, whoever holds it.
 func (l *Local) Release(_ context.Context, key string) error {
 	k := pipeline.Key32(key)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if i, ok := l.byKey[k]; ok {
-		l.remove(i)
+	for _, s := range l.shards {
+		s.mu.Lock()
+		if i, ok := s.byKey[k]; ok {
+			s.remove(i)
+		}
+		s.mu.Unlock()
 	}
 	return nil
 }
 
-func (l *Local) insert(owner uint64, key [32]byte, rec []byte, expires int64) {
+func (l *shard) insert(owner uint64, key [32]byte, rec []byte, expires int64) {
 	for oc := l.byOwner[owner]; oc.n >= l.perOwner; oc = l.byOwner[owner] {
 		l.remove(oc.head)
 	}
@@ -150,7 +181,7 @@ func (l *Local) insert(owner uint64, key [32]byte, rec []byte, expires int64) {
 // place finds n free bytes in the ring after the newest record, growing
 // the ring while it has not wrapped, else overwriting the oldest records,
 // and returns where they start.
-func (l *Local) place(n int) int {
+func (l *shard) place(n int) int {
 	if len(l.byKey) == 0 {
 		l.w = 0
 		if n > len(l.ring) {
@@ -190,7 +221,7 @@ func (l *Local) place(n int) int {
 }
 
 // link appends slot i (its prev link already set) to c.
-func (l *Local) link(c *chain, i int32, next func(*localEntry) *int32) {
+func (l *shard) link(c *chain, i int32, next func(*localEntry) *int32) {
 	if c.tail >= 0 {
 		*next(&l.slots[c.tail]) = i
 	} else {
@@ -200,7 +231,7 @@ func (l *Local) link(c *chain, i int32, next func(*localEntry) *int32) {
 }
 
 // unlink takes slot i out of c, given its links.
-func (l *Local) unlink(c *chain, prev, next int32, prevNext func(*localEntry) *int32, nextPrev func(*localEntry) *int32) {
+func (l *shard) unlink(c *chain, prev, next int32, prevNext func(*localEntry) *int32, nextPrev func(*localEntry) *int32) {
 	if prev >= 0 {
 		*prevNext(&l.slots[prev]) = next
 	} else {
@@ -213,7 +244,7 @@ func (l *Local) unlink(c *chain, prev, next int32, prevNext func(*localEntry) *i
 	}
 }
 
-func (l *Local) remove(i int32) {
+func (l *shard) remove(i int32) {
 	e := l.slots[i]
 	l.bytes -= int64(e.n)
 	delete(l.byKey, e.key)
@@ -231,16 +262,24 @@ func (l *Local) remove(i int32) {
 
 // Bytes is the size of the records held (tests).
 func (l *Local) Bytes() int64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.bytes
+	var n int64
+	for _, s := range l.shards {
+		s.mu.Lock()
+		n += s.bytes
+		s.mu.Unlock()
+	}
+	return n
 }
 
 // Len is the number of keys held (tests).
 func (l *Local) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.byKey)
+	n := 0
+	for _, s := range l.shards {
+		s.mu.Lock()
+		n += len(s.byKey)
+		s.mu.Unlock()
+	}
+	return n
 }
 
 // Redis keeps records in Redis, shared by every instance. Its commands

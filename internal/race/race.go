@@ -195,20 +195,30 @@ func (d *Detector) flag(r *http.Request, n int64) {
 	d.events.Emit(ev)
 }
 
-// Local counts in memory, at most max keys (oldest out first). The
-// counts live in a ring in the order their windows started (a route's
-// window is fixed, so also the order they end): each addition first
-// drops the counts whose window has ended from the front, so the ring
-// holds only live windows, and a full ring drops its oldest. Nothing in
-// it is a pointer: a full detector costs the garbage collector nothing
-// to scan.
+// Local counts in memory, at most max keys, in shards by key (a key is
+// a hash already, so they share the keys evenly and concurrent requests
+// rarely wait for each other).
 type Local struct {
+	shards [localShards]localShard
+}
+
+// localShards is the number of shards of a Local.
+const localShards = 16
+
+// localShard holds its counts in a ring in the order their windows
+// started (a route's window is fixed, so also the order they end): each
+// addition first drops the counts whose window has ended from the
+// front, so the ring holds only live windows, and a full ring drops its
+// oldest. Nothing in it is a pointer: a full detector costs the garbage
+// collector nothing to scan.
+type localShard struct {
 	mu    sync.Mutex
 	ring  []localCount
 	head  int                // the oldest count
 	size  int                // counts in the ring
 	byKey map[[32]byte]int32 // → its count's index in the ring
 	now   func() time.Time
+	_     [64]byte // no false sharing between neighbouring shards
 }
 
 type localCount struct {
@@ -219,11 +229,23 @@ type localCount struct {
 
 // NewLocal returns a local counter of at most max keys.
 func NewLocal(max int, now func() time.Time) *Local {
-	return &Local{ring: make([]localCount, max), byKey: map[[32]byte]int32{}, now: now}
+	l := &Local{}
+	per := max / localShards
+	if per < 1 {
+		per = 1
+	}
+	for i := range l.shards {
+		l.shards[i] = localShard{ring: make([]localCount, per), byKey: map[[32]byte]int32{}, now: now}
+	}
+	return l
 }
 
 func (l *Local) Add(_ context.Context, key string, window time.Duration) (int64, error) {
 	k := pipeline.Key32(key)
+	return l.shards[k[0]%localShards].add(k, window), nil
+}
+
+func (l *localShard) add(k [32]byte, window time.Duration) int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now().UnixNano()
@@ -232,7 +254,7 @@ func (l *Local) Add(_ context.Context, key string, window time.Duration) (int64,
 	}
 	if i, ok := l.byKey[k]; ok {
 		l.ring[i].n++ // a live window: pop has dropped the ended ones
-		return l.ring[i].n, nil
+		return l.ring[i].n
 	}
 	if l.size == len(l.ring) {
 		l.pop()
@@ -241,11 +263,11 @@ func (l *Local) Add(_ context.Context, key string, window time.Duration) (int64,
 	l.ring[i] = localCount{key: k, n: 1, expires: now + int64(window)}
 	l.size++
 	l.byKey[k] = int32(i)
-	return 1, nil
+	return 1
 }
 
 // pop drops the oldest count.
-func (l *Local) pop() {
+func (l *localShard) pop() {
 	c := &l.ring[l.head]
 	if j, ok := l.byKey[c.key]; ok && int(j) == l.head {
 		delete(l.byKey, c.key)

@@ -2,11 +2,13 @@ package race
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/rampart-gw/rampart/internal/pipeline"
 	"github.com/rampart-gw/rampart/internal/redisbatch"
 	"github.com/rampart-gw/rampart/internal/testredis"
 )
@@ -36,18 +38,33 @@ func TestCounters(t *testing.T) {
 			t.Fatalf("%s: after the window: %d", name, n)
 		}
 	}
-	// The local counter holds at most its bound.
-	local.Add(ctx, "a", time.Minute)
-	local.Add(ctx, "b", time.Minute)
-	if local.size != 2 || len(local.byKey) != 2 {
-		t.Fatalf("%d keys", local.size)
+	// The local counter holds at most its bound: two keys per shard here.
+	local = NewLocal(2*localShards, func() time.Time { return now })
+	same := keysOfOneShard(3)
+	a, b, c3 := same[0], same[1], same[2]
+	local.Add(ctx, a, time.Minute)
+	local.Add(ctx, b, time.Minute)
+	if sh := &local.shards[pipeline.Key32(a)[0]%localShards]; sh.size != 2 || len(sh.byKey) != 2 {
+		t.Fatalf("%d keys", sh.size)
 	}
 	// Over its bound, the oldest window goes first; a live key counts on.
-	if n, _ := local.Add(ctx, "b", time.Minute); n != 2 {
+	if n, _ := local.Add(ctx, b, time.Minute); n != 2 {
 		t.Fatalf("b counted %d", n)
 	}
-	local.Add(ctx, "c", time.Minute)
-	if n, _ := local.Add(ctx, "a", time.Minute); n != 1 {
+	local.Add(ctx, c3, time.Minute)
+	if n, _ := local.Add(ctx, a, time.Minute); n != 1 {
 		t.Fatalf("a, evicted by c, counted %d", n)
 	}
+}
+
+// keysOfOneShard returns n keys that fall in one shard of a Local.
+func keysOfOneShard(n int) []string {
+	var out []string
+	for i := 0; len(out) < n; i++ {
+		k := fmt.Sprint("key", i)
+		if pipeline.Key32(k)[0]%localShards == 0 {
+			out = append(out, k)
+		}
+	}
+	return out
 }
