@@ -10,7 +10,6 @@ package idempotency
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -185,19 +184,14 @@ func (s *stage) answerExisting(w http.ResponseWriter, key, fp string, raw []byte
 
 // scope binds a key to the route and the caller.
 func (s *stage) scope(owner, key string) string {
-	h := sha256.Sum256([]byte(s.route + "\x00" + owner + "\x00" + key))
+	h := pipeline.Digest([]byte(key), s.route, owner)
 	return hex.EncodeToString(h[:])
 }
 
 // fingerprint identifies the request a key was first used for.
 func fingerprint(r *http.Request, body []byte) string {
-	h := sha256.New()
-	for _, part := range []string{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("Content-Type")} {
-		h.Write([]byte(part))
-		h.Write([]byte{0})
-	}
-	h.Write(body)
-	return string(h.Sum(nil))
+	h := pipeline.Digest(body, r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("Content-Type"))
+	return string(h[:])
 }
 
 // parseKey accepts one header line: an sf-string ("...") as the draft

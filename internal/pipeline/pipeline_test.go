@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"io"
@@ -170,5 +172,43 @@ func TestReadBodyOnce(t *testing.T) {
 	}
 	if _, ok := BufferedBody(r); ok {
 		t.Fatal("a partly read body offered as whole")
+	}
+}
+
+// A body is read into a buffer of its declared length, and a body that
+// does not match it (shorter, longer) is an error, not a truncated or
+// padded body; one without a declared length is read as it comes.
+func TestReadBodyDeclaredLength(t *testing.T) {
+	for _, c := range []struct {
+		body    string
+		length  int64
+		wantErr bool
+	}{
+		{`{"a":1}`, 7, false},
+		{`{"a":1}`, -1, false},
+		{`{"a":1}`, 5, true},  // longer than declared
+		{`{"a":1}`, 10, true}, // shorter than declared
+	} {
+		r := httptest.NewRequest("POST", "/", strings.NewReader(c.body))
+		r.ContentLength = c.length
+		b, err := ReadBody(r)
+		if (err != nil) != c.wantErr || err == nil && string(b) != c.body {
+			t.Fatalf("%q declared %d: %q %v", c.body, c.length, b, err)
+		}
+	}
+}
+
+// Digest hashes from the stack when short and streams when long, to the
+// same SHA-256 of the parts (each ended by a zero byte) and the tail.
+func TestDigest(t *testing.T) {
+	for _, tail := range [][]byte{[]byte(`{"x":1}`), bytes.Repeat([]byte("y"), 5000)} {
+		want := sha256.Sum256(append([]byte("POST\x00/pay\x00"), tail...))
+		if Digest(tail, "POST", "/pay") != want {
+			t.Fatalf("a digest of a %d-byte tail differs", len(tail))
+		}
+	}
+	body := []byte(`{"voucher":"SUMMER-1","amount":1250}`)
+	if n := testing.AllocsPerRun(100, func() { _ = Digest(body, "POST", "/api/v1/pay", "", "application/json") }); n != 0 {
+		t.Fatalf("%v allocations for a short digest", n)
 	}
 }

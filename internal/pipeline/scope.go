@@ -104,7 +104,8 @@ func (s *Scope) Caller() string {
 	if s.Identity != nil {
 		s.caller = "id\x00" + s.Identity.Issuer + "\x00" + s.Identity.Subject
 	} else {
-		s.caller = "ip\x00" + s.ClientKey.String()
+		var buf [64]byte
+		s.caller = string(s.ClientKey.AppendTo(append(buf[:0], "ip\x00"...)))
 	}
 	return s.caller
 }

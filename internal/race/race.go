@@ -10,7 +10,6 @@ package race
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"io"
 	"net/http"
@@ -128,14 +127,9 @@ func (d *Detector) middleware(next pipeline.Handler) pipeline.Handler {
 // caller, method, path, query, length and the first bytes of its body
 // (head; only its first 64 KiB count). A raw SHA-256.
 func Key(route string, r *http.Request, head []byte) string {
-	h := sha256.New()
-	for _, p := range []string{route, pipeline.ScopeOf(r.Context()).Caller(), r.Method, r.URL.Path, r.URL.RawQuery, strconv.FormatInt(r.ContentLength, 10)} {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
-	}
-	h.Write(head[:min(len(head), hashedBody)])
-	var sum [sha256.Size]byte
-	return string(h.Sum(sum[:0]))
+	h := pipeline.Digest(head[:min(len(head), hashedBody)], route, pipeline.ScopeOf(r.Context()).Caller(), r.Method, r.URL.Path,
+		r.URL.RawQuery, strconv.FormatInt(r.ContentLength, 10))
+	return string(h[:])
 }
 
 // countedKey carries a request's count when an earlier stage counted
