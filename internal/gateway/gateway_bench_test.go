@@ -336,42 +336,67 @@ func BenchmarkPaymentDefendedRedis(b *testing.B) {
 // ratios of process CPU per request: the VM's slow drifts in speed,
 // which make separate benchmarks of one route disagree by 20% from run
 // to run, fall on all three alike. One request at a time.
-func BenchmarkPaymentSideBySide(b *testing.B) { paymentSideBySide(b, 1) }
+func BenchmarkPaymentSideBySide(b *testing.B) { paymentSideBySide(b, 1, paymentRoutes(b)) }
 
 // BenchmarkPaymentSideBySideParallel is the same with 64 callers
 // sending at once, as a gateway under load serves them.
-func BenchmarkPaymentSideBySideParallel(b *testing.B) { paymentSideBySide(b, 64) }
+func BenchmarkPaymentSideBySideParallel(b *testing.B) { paymentSideBySide(b, 64, paymentRoutes(b)) }
 
-func paymentSideBySide(b *testing.B, callers int) {
+// BenchmarkPaymentPartsSideBySide is the plain route beside each
+// defence alone, 64 callers at once.
+func BenchmarkPaymentPartsSideBySide(b *testing.B) {
+	paymentSideBySide(b, 64, []sideRoute{
+		{"plain", paymentRoute(undefended)},
+		{"race", paymentRoute("    category: payment\n")},
+		{"idempotency", paymentRoute(undefended + "    idempotency: {required: true, max_store_bytes: " + paymentStoreBytes + "}\n")},
+		{"detectors", func(y string) string { return paymentRoute(undefended)(y) + everyDetector }},
+	})
+}
+
+// sideRoute is a route config edit to benchmark beside others.
+type sideRoute struct {
+	name string
+	edit func(string) string
+}
+
+// paymentRoutes: plain, defended in memory, defended in Redis.
+func paymentRoutes(b *testing.B) []sideRoute {
 	srv := testredis.Start(b, "")
 	redisCfg := "rate_limiting: {redis: {addresses: [\"" + srv.Addr + "\"]}}\n"
-	routes := []func(string) string{
-		paymentRoute(undefended),
-		func(y string) string { return paymentRoute(defended)(y) + everyDetector },
-		func(y string) string { return paymentRoute(defended)(y) + everyDetector + redisCfg },
+	return []sideRoute{
+		{"plain", paymentRoute(undefended)},
+		{"defended", func(y string) string { return paymentRoute(defended)(y) + everyDetector }},
+		{"redis", func(y string) string { return paymentRoute(defended)(y) + everyDetector + redisCfg }},
 	}
+}
+
+// paymentSideBySide serves routes in turns, callers at once, and reports
+// each route's median per-turn CPU ratio to the first.
+func paymentSideBySide(b *testing.B, callers int, routes []sideRoute) {
 	pays := make([]func(int, string), len(routes))
-	for i, edit := range routes {
-		_, h := benchGatewayWith(b, edit)
+	for i, r := range routes {
+		_, h := benchGatewayWith(b, r.edit)
 		pays[i] = paymentRequests(b, h)
 		for j := range paymentWarmup {
 			pays[i](-1-j, "127.0.0.1:5555")
 		}
 	}
-	var ratios [2][]float64
+	ratios := make([][]float64, len(routes))
 	b.ResetTimer()
 	for done := 0; done < b.N; done += paymentTurn {
-		var cpu [3]float64
+		cpu := make([]float64, len(routes))
 		for i, pay := range pays {
 			cpu0 := processCPU()
 			payConcurrently(pay, done, done+paymentTurn, callers)
 			cpu[i] = float64(processCPU() - cpu0)
 		}
-		ratios[0] = append(ratios[0], cpu[1]/cpu[0])
-		ratios[1] = append(ratios[1], cpu[2]/cpu[0])
+		for i := 1; i < len(routes); i++ {
+			ratios[i] = append(ratios[i], cpu[i]/cpu[0])
+		}
 	}
-	b.ReportMetric(median(ratios[0]), "defended/plain")
-	b.ReportMetric(median(ratios[1]), "redis/plain")
+	for i := 1; i < len(routes); i++ {
+		b.ReportMetric(median(ratios[i]), routes[i].name+"/"+routes[0].name)
+	}
 }
 
 // payConcurrently sends requests from to until, from callers at once
@@ -404,14 +429,6 @@ func median(xs []float64) float64 {
 	}
 	return s[len(s)/2]
 }
-
-// The payment route's defences one at a time, for the breakdown in
-// BENCHMARKS.md.
-func BenchmarkPaymentOnlyIdempotency(b *testing.B) {
-	benchPaymentRoute(b, undefended+"    idempotency: {required: true, max_store_bytes: "+paymentStoreBytes+"}\n", "")
-}
-func BenchmarkPaymentOnlyRace(b *testing.B)      { benchPaymentRoute(b, "    category: payment\n", "") }
-func BenchmarkPaymentOnlyDetectors(b *testing.B) { benchPaymentRoute(b, undefended, everyDetector) }
 
 // The route's defences: none, or every one; everyDetector is an abuse
 // section with every detector and both learned baselines on, counting
