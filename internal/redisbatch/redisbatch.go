@@ -76,23 +76,15 @@ func (b *Batcher) Do(ctx context.Context, q Queue, scripts ...*redis.Script) err
 	if b.closed() {
 		return ErrClosed
 	}
+	ctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
 	o := &op{queue: q, scripts: scripts, done: make(chan struct{})}
-	timer := time.NewTimer(b.timeout)
-	defer timer.Stop()
-	select {
-	case b.ops <- o:
-	case <-timer.C:
-		return context.DeadlineExceeded
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-b.stop:
-		return ErrClosed
+	if err := b.enqueue(ctx, o); err != nil {
+		return err
 	}
 	select {
 	case <-o.done:
 		return firstErr(o.cmds)
-	case <-timer.C:
-		return context.DeadlineExceeded
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-b.stop:
@@ -112,13 +104,18 @@ func (b *Batcher) Send(q Queue, scripts ...*redis.Script) error {
 		return nil
 	default:
 	}
-	timer := time.NewTimer(b.timeout)
-	defer timer.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+	defer cancel()
+	return b.enqueue(ctx, o)
+}
+
+// enqueue hands o to the loop, waiting while the queue is full.
+func (b *Batcher) enqueue(ctx context.Context, o *op) error {
 	select {
 	case b.ops <- o:
 		return nil
-	case <-timer.C:
-		return context.DeadlineExceeded
+	case <-ctx.Done():
+		return ctx.Err()
 	case <-b.stop:
 		return ErrClosed
 	}
