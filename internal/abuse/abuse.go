@@ -150,7 +150,8 @@ type Guard struct {
 	locked      *table[string, time.Time]
 	idAddrs     *table[uint64, spreadWindow] // identity (hash) → client addresses
 	addrIDs     *table[uint64, spreadWindow] // client address (hash) → identities
-	reads       *table[uint64, readWindow]   // caller (hash) → a sketch of the distinct paths read
+	reads       *table[uint64, readWindow]   // caller and route (hash) → a sketch of the distinct paths read
+	readRoutes  sync.Map                     // route → *readBaseline: what its callers usually read (kept across reloads)
 	seed        maphash.Seed                 // of the hashes that key those tables and the counters
 }
 

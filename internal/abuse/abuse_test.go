@@ -2,8 +2,10 @@ package abuse
 
 import (
 	"fmt"
+	mrand "math/rand/v2"
 	"net/netip"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -258,6 +260,66 @@ func TestScraping(t *testing.T) {
 	}
 	if len(ev.Events()) != 1 {
 		t.Fatal("one path read again and again was reported as scraping")
+	}
+}
+
+// TestLearnedScraping: on a route whose callers read a few objects per
+// window, a caller reading far more is reported long before the
+// configured threshold, with the threshold and what the route's callers
+// usually read; on a route whose callers read many, the same caller is
+// not; before a route has seen enough windows, the configured threshold
+// holds.
+func TestLearnedScraping(t *testing.T) {
+	ev := &pipeline.EventRecorder{}
+	sc := scrapeSettings{distinct: 1000, window: time.Minute, learn: learnSettings{z: 6, floor: 50, windows: 50}}
+	g := New(Options{Events: ev, Scrape: sc})
+	now := time.Unix(1000, 0)
+	rng := mrand.New(mrand.NewPCG(3, 4))
+	caller := func(i int) Client {
+		return Client{IP: netip.AddrFrom4([4]byte{10, 1, byte(i / 250), byte(i % 250)}), Route: "orders"}
+	}
+	read := func(c Client, n int, route string) {
+		c.Route = route
+		for j := range n {
+			g.ObserveRead(c, fmt.Sprintf("/%s/%d", route, rng.IntN(1000000)+j), now)
+		}
+	}
+	// A fresh route: a caller reading 200 objects is under the
+	// configured 1000.
+	read(caller(9999), 200, "orders")
+	if len(ev.Events()) != 0 {
+		t.Fatal("reported before the route's baseline was learned")
+	}
+	// Three windows: 100 callers read 2–8 orders each; on "catalogue"
+	// they read 150–250 items each.
+	for range 3 {
+		for i := range 100 {
+			read(caller(i), 2+rng.IntN(7), "orders")
+			read(caller(i), 150+rng.IntN(100), "catalogue")
+		}
+		now = now.Add(time.Minute)
+	}
+	for i := range 100 { // their windows end and are learned
+		read(caller(i), 1, "orders")
+		read(caller(i), 1, "catalogue")
+	}
+	if len(ev.Events()) != 0 {
+		t.Fatalf("usual readers reported: %+v", ev.Events()[0])
+	}
+	scraper := Client{IP: netip.MustParseAddr("203.0.113.50")}
+	read(scraper, 200, "orders")
+	evs := ev.Events()
+	if len(evs) == 0 || evs[0].Code != "abuse.scraping" || evs[0].Route != "orders" {
+		t.Fatalf("a scraper of orders: %d events", len(evs))
+	}
+	if lim, _ := strconv.Atoi(evs[0].Attrs["limit"]); lim < 50 || lim > 60 || evs[0].Attrs["expected"] == "" {
+		t.Fatalf("the learned threshold: %v", evs[0].Attrs)
+	}
+	read(scraper, 200, "catalogue")
+	for _, e := range ev.Events() {
+		if e.Route == "catalogue" {
+			t.Fatal("200 reads reported on a route whose callers read as many")
+		}
 	}
 }
 

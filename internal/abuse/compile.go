@@ -25,6 +25,9 @@ func Compile(cfg *config.Config, deps pipeline.Deps, shared redis.UniversalClien
 	}
 	if sc := a.Scraping; !sc.Disabled {
 		o.Scrape = scrapeSettings{distinct: sc.Distinct, window: sc.Window.D(), ban: sc.Action == "ban"}
+		if l := sc.Learned; !l.Disabled {
+			o.Scrape.learn = learnSettings{z: l.Z, floor: l.Floor, windows: l.Windows}
+		}
 	}
 	if sp := a.IdentitySpread; !sp.Disabled {
 		o.Spread = spreadSettings{addresses: sp.Addresses, identities: sp.Identities, window: sp.Window.D()}

@@ -309,6 +309,11 @@ func (a *Abuse) defaults() {
 	if a.Scraping.Action == "" {
 		a.Scraping.Action = "flag"
 	}
+	if a.Scraping.Learned.Z == 0 {
+		a.Scraping.Learned.Z = 6
+	}
+	setInt(&a.Scraping.Learned.Floor, 50)
+	setInt(&a.Scraping.Learned.Windows, 50)
 	if a.TightenTo == nil {
 		a.TightenTo = &RateLimit{Rate: 1, Per: Duration(10 * time.Second)}
 	}

@@ -1267,6 +1267,25 @@ type Scraping struct {
 	// Action is flag (an abuse.scraping event, the default) or ban (the
 	// client is sanctioned like by the other detectors).
 	Action string `yaml:"action" enum:"flag,ban"`
+	// Learned lowers the threshold on each route to what its callers
+	// usually read in a window, plus a margin. On unless disabled.
+	Learned LearnedScraping `yaml:"learned"`
+}
+
+// LearnedScraping sets a route's scraping threshold from its own
+// traffic: the distinct objects its callers read in a window, learned
+// from every caller's finished window.
+type LearnedScraping struct {
+	// Disabled keeps the fixed threshold (Distinct) on every route.
+	Disabled bool `yaml:"disabled"`
+	// Z: a caller reading more than the route's callers usually do plus Z
+	// standard deviations is scraping. Default 6.
+	Z float64 `yaml:"z"`
+	// Floor: the learned threshold is never below it. Default 50.
+	Floor int `yaml:"floor"`
+	// Windows: the callers' finished windows a route must have seen
+	// before its learned threshold applies. Default 50.
+	Windows int `yaml:"windows"`
 }
 
 // IdentitySpread configures the identity/address spread signal.

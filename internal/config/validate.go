@@ -358,6 +358,14 @@ func (c *Config) validateAbuse(p *Problems) {
 				p.Add("abuse.anomaly.interval", "at least 100ms")
 			}
 		}
+		if l := a.Scraping.Learned; !l.Disabled {
+			if l.Z < 2 {
+				p.Add("abuse.scraping.learned.z", "at least 2 (lower flags ordinary readers)")
+			}
+			if l.Floor < 1 || l.Windows < 1 {
+				p.Add("abuse.scraping.learned", "floor and windows must be positive")
+			}
+		}
 		for name, d := range map[string]Detector{"brute_force": a.BruteForce, "scanning": a.Scanning, "enumeration": a.Enumeration, "fuzzing": a.Fuzzing} {
 			if d.Threshold < 1 {
 				p.Add("abuse."+name+".threshold", "must be positive")

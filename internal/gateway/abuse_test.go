@@ -420,6 +420,47 @@ func TestScrapingBan(t *testing.T) {
 	}
 }
 
+// TestLearnedScrapingBan: once a route has learned that its callers read
+// two to four objects in a window, a client reading a few dozen is
+// banned there (far below the configured 1,000), and the service
+// receives nothing more from it.
+func TestLearnedScrapingBan(t *testing.T) {
+	t.Setenv("RAMPART_AUTHZ_SECRET", authzSecret)
+	up := newUpstream(t, nil)
+	_, addr := startGateway(t, strings.Replace(abuseConfig(up.hostPort(), ""), "  ban_for: 1s\n",
+		"  ban_for: 1m\n  scraping: {distinct: 1000, window: 1s, action: ban, learned: {windows: 20, floor: 15}}\n", 1))
+	get := func(src, path string) string {
+		return strings.Join(statusLines(rawExchangeFrom(t, src, addr, "GET "+path+" HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")), ",")
+	}
+	for c := range 20 {
+		for i := range 2 + c%3 {
+			if s := get(fmt.Sprintf("127.0.0.%d", 40+c), fmt.Sprintf("/public/item/%d", 100*c+i)); s != "200" {
+				t.Fatalf("a usual reader: %s", s)
+			}
+		}
+	}
+	time.Sleep(1100 * time.Millisecond)
+	for c := range 20 { // their windows end and are learned
+		if s := get(fmt.Sprintf("127.0.0.%d", 40+c), "/public/item/1"); s != "200" {
+			t.Fatalf("a usual reader, next window: %s", s)
+		}
+	}
+	banned := 0
+	for i := range 200 {
+		if get("127.0.0.70", fmt.Sprintf("/public/item/%d", 5000+i)) == "403" {
+			banned = i
+			break
+		}
+	}
+	if banned < 12 || banned > 25 {
+		t.Fatalf("the scraper was banned after %d objects (learned threshold 15)", banned)
+	}
+	before := len(up.received())
+	if c := get("127.0.0.70", "/public/item/1"); c != "403" || len(up.received()) != before {
+		t.Fatalf("after the ban: %s", c)
+	}
+}
+
 // identityAbuseConfig is abuseConfig with a session cookie, an
 // enumeration detector, an orders route for authenticated callers and
 // (redisLine) shared state.
