@@ -166,9 +166,9 @@ func (g *Guard) reportScraping(st *settings, c Client, k Key, n, limit int, rb *
 // window reported as scraping is not learned from). The threshold it
 // gives is kept in an atomic, so reads do not take its lock.
 type readBaseline struct {
-	mu    sync.Mutex
-	stat  ewma
-	seen  int
+	mu     sync.Mutex
+	stat   ewma
+	seen   int
 	learnt atomic.Int64 // the learned threshold, 0 until enough windows were seen
 }
 
