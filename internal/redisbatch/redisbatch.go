@@ -20,6 +20,7 @@ import (
 // Batcher sends the commands of one Redis client in batches.
 type Batcher struct {
 	client  redis.UniversalClient
+	conn    *redis.Conn // the loop's own connection (one server), nil until the first batch
 	timeout time.Duration
 	ops     chan *op
 	stop    chan struct{}
@@ -122,6 +123,11 @@ func (b *Batcher) enqueue(ctx context.Context, o *op) error {
 }
 
 func (b *Batcher) loop() {
+	defer func() {
+		if b.conn != nil {
+			_ = b.conn.Close()
+		}
+	}()
 	batch := make([]*op, 0, maxBatch)
 	for {
 		select {
@@ -169,7 +175,7 @@ func (b *Batcher) run(batch []*op) {
 // exec sends the operations in one pipeline; each keeps its commands
 // (a transport error is in every command).
 func (b *Batcher) exec(ctx context.Context, batch []*op) {
-	pipe := b.client.Pipeline()
+	pipe := b.pipeline()
 	for _, o := range batch {
 		n := pipe.Len()
 		o.queue(ctx, pipe)
@@ -178,11 +184,26 @@ func (b *Batcher) exec(ctx context.Context, batch []*op) {
 			o.cmds = make([]redis.Cmder, added)
 		}
 	}
-	cmds, _ := pipe.Exec(ctx)
+	cmds, _ := pipe.Exec(ctx) // a dropped connection fails this batch; the next dials again
 	i := 0
 	for _, o := range batch {
 		i += copy(o.cmds, cmds[i:])
 	}
+}
+
+// pipeline starts a batch: on the loop's own connection when the
+// client talks to one server (a batch then skips the pool, whose health
+// check costs a system call each time), else through the client
+// (Cluster: a batch may go to several nodes).
+func (b *Batcher) pipeline() redis.Pipeliner {
+	c, ok := b.client.(*redis.Client)
+	if !ok {
+		return b.client.Pipeline()
+	}
+	if b.conn == nil {
+		b.conn = c.Conn()
+	}
+	return b.conn.Pipeline()
 }
 
 // load loads the scripts of ops.

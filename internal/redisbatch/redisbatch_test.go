@@ -169,3 +169,29 @@ func TestTimeoutAndClose(t *testing.T) {
 		t.Fatalf("after Close: %v", err)
 	}
 }
+
+// When Redis drops the batcher's own connection (a restart, a failover,
+// a CLIENT KILL), the failing batch reports an error and a next one
+// succeeds on a new connection.
+func TestReconnectsAfterTheConnectionDrops(t *testing.T) {
+	b, c, _ := start(t)
+	ctx := context.Background()
+	set := func() error {
+		return b.Do(ctx, func(ctx context.Context, p redis.Pipeliner) { p.Set(ctx, "k", "v", time.Minute) })
+	}
+	if err := set(); err != nil {
+		t.Fatal(err)
+	}
+	killer := redis.NewClient(&redis.Options{Addr: c.Options().Addr})
+	defer killer.Close()
+	if err := killer.ClientKillByFilter(ctx, "TYPE", "normal", "SKIPME", "yes").Err(); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	for range 3 {
+		if err = set(); err == nil {
+			return
+		}
+	}
+	t.Fatalf("no batch succeeded after the connection dropped: %v", err)
+}
