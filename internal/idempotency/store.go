@@ -128,10 +128,14 @@ func (l *Local) Put(_ context.Context, owner, key string, rec []byte, ttl time.D
 	o, s := l.of(owner)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if i, ok := s.byKey[k]; ok {
+	expires := s.now().UnixNano() + int64(ttl)
+	if i, ok := s.byKey[k]; ok && s.slots[i].owner == o {
+		s.refresh(i, rec, expires) // the usual case: the answer replaces its claim
+		return nil
+	} else if ok {
 		s.remove(i)
 	}
-	s.insert(o, k, rec, s.now().UnixNano()+int64(ttl))
+	s.insert(o, k, rec, expires)
 	return nil
 }
 
@@ -152,7 +156,7 @@ func (l *shard) insert(owner uint64, key [32]byte, rec []byte, expires int64) {
 	for oc := l.byOwner[owner]; oc.n >= l.perOwner; oc = l.byOwner[owner] {
 		l.remove(oc.head)
 	}
-	for len(l.byKey) >= l.max || len(l.byKey) > 0 && l.bytes+int64(len(rec)) > l.maxBytes {
+	for len(l.byKey) >= l.max || l.order.head >= 0 && l.bytes+int64(len(rec)) > l.maxBytes {
 		l.remove(l.order.head)
 	}
 	off := l.place(len(rec))
@@ -178,18 +182,36 @@ func (l *shard) insert(owner uint64, key [32]byte, rec []byte, expires int64) {
 	l.byKey[key] = i
 }
 
+// refresh gives slot i a new record, which as the newest goes to the end
+// of the order and of the ring: the key's entry, its owner's chain and
+// the maps are left as they are.
+func (l *shard) refresh(i int32, rec []byte, expires int64) {
+	e := &l.slots[i]
+	l.bytes -= int64(e.n)
+	l.unlink(&l.order, e.prev, e.next, func(x *localEntry) *int32 { return &x.next }, func(x *localEntry) *int32 { return &x.prev })
+	for l.order.head >= 0 && l.bytes+int64(len(rec)) > l.maxBytes {
+		l.remove(l.order.head)
+	}
+	off := l.place(len(rec)) // i is out of the order: place never frees it
+	copy(l.ring[off:], rec)
+	l.bytes += int64(len(rec))
+	e = &l.slots[i]
+	e.off, e.n, e.expires, e.prev, e.next = off, len(rec), expires, l.order.tail, -1
+	l.link(&l.order, i, func(x *localEntry) *int32 { return &x.next })
+}
+
 // place finds n free bytes in the ring after the newest record, growing
 // the ring while it has not wrapped, else overwriting the oldest records,
 // and returns where they start.
 func (l *shard) place(n int) int {
-	if len(l.byKey) == 0 {
+	if l.order.head < 0 {
 		l.w = 0
 		if n > len(l.ring) {
 			l.ring = make([]byte, max(n, min(max(2*len(l.ring), minRing), int(l.maxBytes))))
 		}
 	}
 	if l.w+n > len(l.ring) {
-		if wrapped := len(l.byKey) > 0 && l.slots[l.order.head].off >= l.w; !wrapped && len(l.ring) < int(l.maxBytes) {
+		if wrapped := l.order.head >= 0 && l.slots[l.order.head].off >= l.w; !wrapped && len(l.ring) < int(l.maxBytes) {
 			grown := make([]byte, max(l.w+n, min(2*len(l.ring), int(l.maxBytes))))
 			copy(grown, l.ring[:l.w])
 			l.ring = grown
@@ -197,7 +219,7 @@ func (l *shard) place(n int) int {
 		if l.w+n > len(l.ring) {
 			// The records from the oldest to the ring's end are in the
 			// way too.
-			for len(l.byKey) > 0 && l.slots[l.order.head].off >= l.w {
+			for l.order.head >= 0 && l.slots[l.order.head].off >= l.w {
 				l.remove(l.order.head)
 			}
 			l.w = 0
@@ -205,14 +227,14 @@ func (l *shard) place(n int) int {
 	}
 	// The oldest record is the first in the ring after w: free the
 	// records in the way.
-	for len(l.byKey) > 0 {
+	for l.order.head >= 0 {
 		h := &l.slots[l.order.head]
 		if h.off >= l.w+n || h.off+h.n <= l.w {
 			break
 		}
 		l.remove(l.order.head)
 	}
-	if len(l.byKey) == 0 && n > len(l.ring) {
+	if l.order.head < 0 && n > len(l.ring) {
 		return l.place(n)
 	}
 	off := l.w
