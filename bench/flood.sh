@@ -8,6 +8,11 @@
 # alternate DURATION seconds of legitimate traffic alone with the same
 # traffic beside a flood of FLOOD_RATE new addresses per second.
 #
+# Between them it measures the gateway's own CPU (from /proc) for COST_N
+# flood requests and for a few seconds of legitimate ones: what each
+# costs, and so the share of its core a flood of FLOOD_RATE per second
+# leaves to legitimate traffic, whatever the clients sharing a core did.
+#
 # With IDENTITIES=on every flood request is also a new authenticated
 # identity and a new session cookie, refused by the route's authorization
 # (a signal counted under all three keys).
@@ -73,6 +78,7 @@ for i in $(seq 1 100); do
 	[ "$i" = 100 ] && { echo "rampart did not come up" >&2; cat "$work/rampart.err" >&2; exit 1; }
 done
 rss() { awk -v k="$2" '$1==k":"{printf "%.0f", $2/1024}' "/proc/$1/status"; }
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / hz}' "/proc/$1/stat"; } # seconds
 legit() { # -> req/s of the legitimate client
 	taskset -c "$WRK_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" -H "X-Forwarded-For: 198.51.100.7" "http://127.0.0.1:$P_GW/api/" >"$work/wrk.out"
 	awk '/Non-2xx|Socket errors/{print "WARNING: " $0 > "/dev/stderr"}' "$work/wrk.out"
@@ -84,7 +90,19 @@ rss0=$(rss "$GW" VmRSS)
 echo "preloading $PRELOAD new addresses..." >&2
 taskset -c "$WRK_CPU" "$work/flood" -target "http://127.0.0.1:$P_GW" -n "$PRELOAD" -conns 16 -duration 10m "${FLOOD_ARGS[@]}"
 rss1=$(rss "$GW" VmRSS)
-next=$PRELOAD
+# What one flood request and one legitimate request cost the gateway
+# (its own CPU, from /proc: unaffected by how fast the clients ran).
+COST_N=${COST_N:-30000}
+c0=$(cpu "$GW")
+taskset -c "$WRK_CPU" "$work/flood" -target "http://127.0.0.1:$P_GW" -start "$PRELOAD" -n "$COST_N" -conns 16 -duration 5m "${FLOOD_ARGS[@]}" 2>/dev/null
+c1=$(cpu "$GW")
+taskset -c "$WRK_CPU" wrk -t1 -c"$CONNS" -d5s -H "X-Forwarded-For: 198.51.100.7" "http://127.0.0.1:$P_GW/api/" >"$work/wrk-cost.out"
+c2=$(cpu "$GW")
+legit_n=$(awk '/requests in/{print $1}' "$work/wrk-cost.out")
+flood_us=$(python3 -c "print(f'{($c1 - $c0) / $COST_N * 1e6:.1f}')")
+legit_us=$(python3 -c "print(f'{($c2 - $c1) / $legit_n * 1e6:.1f}')")
+echo "gateway CPU: a flood request $flood_us µs, a legitimate request $legit_us µs" >&2
+next=$((PRELOAD + COST_N))
 results="$work/results.tsv"
 : >"$results"
 for r in $(seq 1 "$ROUNDS"); do
@@ -105,11 +123,14 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 rss2=$(rss "$GW" VmRSS)
 hwm=$(rss "$GW" VmHWM)
-python3 - "$results" "$rss0" "$rss1" "$rss2" "$hwm" "$next" "$FLOOD_RATE" <<'PY'
+python3 - "$results" "$rss0" "$rss1" "$rss2" "$hwm" "$next" "$FLOOD_RATE" "$flood_us" "$legit_us" <<'PY'
 import sys, statistics as st
 rows = [l.split("\t") for l in open(sys.argv[1]) if l.strip()]
 ratios = sorted(float(b) / float(a) for _, a, b in rows)
-rss0, rss1, rss2, hwm, total, rate = sys.argv[2:8]
+rss0, rss1, rss2, hwm, total, rate, flood_us, legit_us = sys.argv[2:10]
+share = 1 - float(rate) * float(flood_us) / 1e6
+print(f"\ngateway CPU per request: flood {flood_us} µs, legitimate {legit_us} µs: a flood of {rate}/s takes "
+      f"{(1 - share) * 100:.1f}% of the gateway's core, leaving legitimate traffic {share:.3f}× of it")
 print(f"\n{len(rows)} rounds; {total} distinct client addresses sent in all; flood beside the measured traffic: {rate} new addresses/s\n")
 print("| legitimate req/s alone (median) | beside the flood (median) | ratio (median of rounds) | range | RSS idle → after preload → end MiB | peak RSS MiB |")
 print("|---:|---:|---:|---:|---:|---:|")
