@@ -63,6 +63,10 @@ func benchGatewayServing(b *testing.B, contentType, payload string, edit func(st
 		b.Fatal(err)
 	}
 	b.Cleanup(func() {
+		if g.guard != nil {
+			g.guard.Close()
+		}
+		g.state.Load().Release(nil) // its Redis client: no dialling a stopped server
 		_ = g.outputs.Close(context.Background())
 	})
 	return g, g.Handler("public")

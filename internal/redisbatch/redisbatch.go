@@ -24,6 +24,7 @@ type Batcher struct {
 	timeout time.Duration
 	ops     chan *op
 	stop    chan struct{}
+	exited  chan struct{} // closed when the loop has returned
 }
 
 // Queue adds an operation's commands to a pipeline; the commands it
@@ -46,13 +47,21 @@ const (
 
 // New starts a batcher on client; each batch times out after timeout.
 func New(client redis.UniversalClient, timeout time.Duration) *Batcher {
-	b := &Batcher{client: client, timeout: timeout, ops: make(chan *op, queued), stop: make(chan struct{})}
+	b := &Batcher{client: client, timeout: timeout, ops: make(chan *op, queued), stop: make(chan struct{}), exited: make(chan struct{})}
 	go b.loop()
 	return b
 }
 
-// Close stops the batcher; operations queued after are not sent.
-func (b *Batcher) Close() { close(b.stop) }
+// Close stops the batcher, once its batch in flight returned (at most
+// its timeout), so that the client can be closed after it; operations
+// queued after are not sent.
+func (b *Batcher) Close() {
+	close(b.stop)
+	select {
+	case <-b.exited:
+	case <-time.After(2 * b.timeout): // a client without read timeouts
+	}
+}
 
 func (b *Batcher) closed() bool {
 	select {
@@ -127,6 +136,7 @@ func (b *Batcher) loop() {
 		if b.conn != nil {
 			_ = b.conn.Close()
 		}
+		close(b.exited)
 	}()
 	batch := make([]*op, 0, maxBatch)
 	for {

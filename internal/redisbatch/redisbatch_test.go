@@ -156,7 +156,7 @@ func TestTimeoutAndClose(t *testing.T) {
 			c.Close()
 		}
 	})
-	c := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), Protocol: 2, ReadTimeout: 5 * time.Second})
+	c := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), Protocol: 2, ReadTimeout: time.Second})
 	t.Cleanup(func() { c.Close() })
 	b := New(c, 200*time.Millisecond)
 	t0 := time.Now()
