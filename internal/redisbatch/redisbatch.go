@@ -194,7 +194,14 @@ func (b *Batcher) exec(ctx context.Context, batch []*op) {
 			o.cmds = make([]redis.Cmder, added)
 		}
 	}
-	cmds, _ := pipe.Exec(ctx) // a dropped connection fails this batch; the next dials again
+	cmds, err := pipe.Exec(ctx)
+	var reply redis.Error
+	if err != nil && !errors.As(err, &reply) && b.conn != nil {
+		// The connection failed (a restart, a failover): it stays
+		// failed, so the next batch opens another.
+		_ = b.conn.Close()
+		b.conn = nil
+	}
 	i := 0
 	for _, o := range batch {
 		i += copy(o.cmds, cmds[i:])

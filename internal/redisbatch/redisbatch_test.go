@@ -170,28 +170,40 @@ func TestTimeoutAndClose(t *testing.T) {
 	}
 }
 
-// When Redis drops the batcher's own connection (a restart, a failover,
-// a CLIENT KILL), the failing batch reports an error and a next one
-// succeeds on a new connection.
+// When Redis drops the batcher's own connection (a CLIENT KILL, a
+// failover) or goes away and comes back (a restart), the batches fail
+// meanwhile and succeed again once it answers.
 func TestReconnectsAfterTheConnectionDrops(t *testing.T) {
-	b, c, _ := start(t)
+	srv := testredis.Start(t, "")
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr, Protocol: 2, MaxRetries: -1})
+	b := New(c, time.Second)
+	t.Cleanup(func() { b.Close(); c.Close() })
 	ctx := context.Background()
 	set := func() error {
 		return b.Do(ctx, func(ctx context.Context, p redis.Pipeliner) { p.Set(ctx, "k", "v", time.Minute) })
 	}
-	if err := set(); err != nil {
-		t.Fatal(err)
+	recovers := func(what string) {
+		t.Helper()
+		var err error
+		for range 20 {
+			if err = set(); err == nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("no batch succeeded after %s: %v", what, err)
 	}
-	killer := redis.NewClient(&redis.Options{Addr: c.Options().Addr})
-	defer killer.Close()
+	recovers("the start")
+	killer := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	if err := killer.ClientKillByFilter(ctx, "TYPE", "normal", "SKIPME", "yes").Err(); err != nil {
 		t.Fatal(err)
 	}
-	var err error
-	for range 3 {
-		if err = set(); err == nil {
-			return
-		}
+	killer.Close()
+	recovers("CLIENT KILL")
+	srv.Stop()
+	if err := set(); err == nil {
+		t.Fatal("a batch succeeded with Redis stopped")
 	}
-	t.Fatalf("no batch succeeded after the connection dropped: %v", err)
+	testredis.Start(t, srv.Addr)
+	recovers("a restart")
 }
