@@ -1,8 +1,12 @@
 package abuse
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	mrand "math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"runtime"
 	"strconv"
@@ -389,4 +393,58 @@ func TestGuardMemoryBoundedIdentities(t *testing.T) {
 		t.Fatalf("guard holds %d MiB; bound %d MiB", grown>>20, limit>>20)
 	}
 	runtime.KeepAlive(g)
+}
+
+// TestIdentityStage: a banned identity is refused (403) from the stage
+// after authentication; a tightened one is held to its limit (429
+// abuse.throttled once the throttle refuses, 503 when its store fails);
+// other callers pass.
+func TestIdentityStage(t *testing.T) {
+	now := time.Unix(5000, 0)
+	g := New(Options{})
+	g.Ban(IdentityKey("https://idp", "mallory"), now.Add(time.Minute))
+	g.set(IdentityKey("https://idp", "trudy"), sanction{until: now.Add(time.Minute), tighten: true})
+	var left int
+	var storeErr error
+	var keys []string
+	throttle := func(_ context.Context, key string, _ time.Time) (bool, time.Duration, error) {
+		keys = append(keys, key)
+		left--
+		return left >= 0, 7 * time.Second, storeErr
+	}
+	h := IdentityStage(func() *Guard { return g }, throttle)(func(w http.ResponseWriter, r *http.Request) error { return nil })
+	call := func(subject string) error {
+		r := httptest.NewRequest("GET", "/orders/1", nil)
+		s := &pipeline.Scope{Start: now, Identity: &pipeline.Identity{Issuer: "https://idp", Subject: subject}}
+		return h(httptest.NewRecorder(), r.WithContext(pipeline.WithScope(r.Context(), s)))
+	}
+	status := func(err error) int {
+		var d *pipeline.Error
+		if errors.As(err, &d) {
+			return d.Status
+		}
+		return 0
+	}
+	if err := call("alice"); err != nil {
+		t.Fatalf("an unsanctioned caller: %v", err)
+	}
+	if c := status(call("mallory")); c != http.StatusForbidden {
+		t.Fatalf("a banned identity: %d", c)
+	}
+	left = 2
+	for i := range 2 {
+		if err := call("trudy"); err != nil {
+			t.Fatalf("a tightened identity within its limit, request %d: %v", i, err)
+		}
+	}
+	if c := status(call("trudy")); c != http.StatusTooManyRequests {
+		t.Fatalf("a tightened identity over its limit: %d", c)
+	}
+	if keys[0] != "abuse|identity:trudy@https:%2F%2Fidp" {
+		t.Fatalf("bucket %q", keys[0])
+	}
+	left, storeErr = 5, errors.New("store down")
+	if c := status(call("trudy")); c != http.StatusServiceUnavailable {
+		t.Fatalf("the limit store failing: %d", c)
+	}
 }

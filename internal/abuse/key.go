@@ -163,9 +163,24 @@ func ThrottledErr(retry time.Duration) error {
 // reports whether one more request is allowed, and when to retry.
 type Throttle func(ctx context.Context, key string, now time.Time) (ok bool, retry time.Duration, err error)
 
+// Hold holds a tightened key to its limit: nil while one more request
+// is allowed, else 429 abuse.throttled (503 when the limit store fails).
+// Addresses (at admission) and identities (after authentication) are
+// held alike, each under its own bucket.
+func Hold(ctx context.Context, throttle Throttle, k Key, now time.Time) error {
+	allowed, retry, err := throttle(ctx, "abuse|"+k.String(), now)
+	if err != nil {
+		return pipeline.DenyErr(http.StatusServiceUnavailable, "ratelimit.unavailable", "rate limit store unavailable", err)
+	}
+	if !allowed {
+		return ThrottledErr(retry)
+	}
+	return nil
+}
+
 // IdentityStage refuses an authenticated caller whose identity is
-// sanctioned: 403 while banned; held to the tightened limit by throttle
-// while tightened. It runs right after authentication.
+// sanctioned: 403 while banned; held to the tightened limit (Hold) while
+// tightened. It runs right after authentication.
 func IdentityStage(guard func() *Guard, throttle Throttle) pipeline.Middleware {
 	return func(next pipeline.Handler) pipeline.Handler {
 		return func(w http.ResponseWriter, r *http.Request) error {
@@ -181,12 +196,8 @@ func IdentityStage(guard func() *Guard, throttle Throttle) pipeline.Middleware {
 			case !tighten:
 				return BannedErr(until, s.Start)
 			}
-			allowed, retry, err := throttle(r.Context(), "abuse|"+IdentityKey(s.Identity.Issuer, s.Identity.Subject).String(), s.Start)
-			if err != nil {
-				return pipeline.DenyErr(http.StatusServiceUnavailable, "ratelimit.unavailable", "rate limit store unavailable", err)
-			}
-			if !allowed {
-				return ThrottledErr(retry)
+			if err := Hold(r.Context(), throttle, IdentityKey(s.Identity.Issuer, s.Identity.Subject), s.Start); err != nil {
+				return err
 			}
 			return next(w, r)
 		}

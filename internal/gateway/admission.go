@@ -160,18 +160,10 @@ func (a *admission) ban() error {
 // tighten holds a client the abuse guard tightened to its limit.
 func (a *admission) tighten() error {
 	guard, s := a.g.guard, a.s
-	limit := a.plan.Tighten()
-	if guard == nil || limit.Rate <= 0 || !guard.Tightened(s.ClientIP, s.Start) {
+	if guard == nil || a.plan.Tighten().Rate <= 0 || !guard.Tightened(s.ClientIP, s.Start) {
 		return nil
 	}
-	res, err := a.g.state.Load().Limits.Allow(a.r.Context(), "abuse|"+clientip.KeyString(s.ClientKey), limit, s.Start)
-	if err != nil {
-		return pipeline.DenyErr(http.StatusServiceUnavailable, "ratelimit.unavailable", "rate limit store unavailable", err)
-	}
-	if !res.Allowed {
-		return abuse.ThrottledErr(res.RetryAfter)
-	}
-	return nil
+	return abuse.Hold(a.r.Context(), a.plan.Throttle(a.g.state.Load().Limits), abuse.AddrKey(s.ClientKey), s.Start)
 }
 
 // host canonicalises Host and checks that every spelling of the

@@ -7,6 +7,7 @@
 package plan
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"log/slog"
@@ -312,6 +313,19 @@ func (p *Plan) Session(r *http.Request) string {
 
 // Tighten is the limit of clients the abuse guard tightened (Rate 0: none).
 func (p *Plan) Tighten() ratelimit.Limit { return p.tighten }
+
+// Throttle is the tightened limit in limits, for abuse.Hold: every
+// request allowed when the plan has none.
+func (p *Plan) Throttle(limits ratelimit.Store) abuse.Throttle {
+	limit := p.tighten
+	return func(ctx context.Context, key string, now time.Time) (bool, time.Duration, error) {
+		if limit.Rate <= 0 {
+			return true, 0, nil
+		}
+		res, err := limits.Allow(ctx, key, limit, now)
+		return res.Allowed, res.RetryAfter, err
+	}
+}
 
 // StripDecisionFields removes client-controlled decision fields from r;
 // when the config refuses them instead, it reports the first one found

@@ -1,9 +1,7 @@
 package plan
 
 import (
-	"context"
 	"net/http"
-	"time"
 
 	"github.com/rampart-gw/rampart/internal/abuse"
 	"github.com/rampart-gw/rampart/internal/authz"
@@ -104,14 +102,7 @@ func (b *routeBuild) identityBan() (pipeline.Middleware, error) {
 	if b.r.Auth == nil || b.p.Config.Abuse == nil {
 		return nil, nil
 	}
-	limits, limit := b.st.Limits, b.p.tighten
-	return abuse.IdentityStage(b.st.Guard, func(ctx context.Context, key string, now time.Time) (bool, time.Duration, error) {
-		if limit.Rate <= 0 {
-			return true, 0, nil
-		}
-		res, err := limits.Allow(ctx, key, limit, now)
-		return res.Allowed, res.RetryAfter, err
-	}), nil
+	return abuse.IdentityStage(b.st.Guard, b.p.Throttle(b.st.Limits)), nil
 }
 
 func (b *routeBuild) quota() (pipeline.Middleware, error) {
