@@ -1023,7 +1023,8 @@ type RateLimiting struct {
 	// IPv6Prefix is the former place of client_ip.ipv6_prefix, still read
 	// (with a warning) when client_ip.ipv6_prefix is not set.
 	IPv6Prefix int `yaml:"ipv6_prefix"`
-	// MaxKeys bounds the local store. Default 1000000.
+	// MaxKeys bounds the local stores: the limit buckets, and the
+	// consumers counted by quotas. Default 1000000.
 	MaxKeys int `yaml:"max_keys"`
 	// Redis shares limits across gateway instances. Limits use it by
 	// default when it is configured.

@@ -103,7 +103,7 @@ func (s *State) idempotencyStore(route string, limit, perCaller int, maxBytes in
 // (nil when detection is off).
 func NewState(cfg *config.Config, deps pipeline.Deps, guard func() *abuse.Guard) *State {
 	st := &State{JTIs: authn.NewJTIStore(), Limits: ratelimit.NewLocal(cfg.RateLimiting.MaxKeys),
-		Quotas: ratelimit.NewLocalQuotas(), Shared: ratelimit.OpenShared(cfg.RateLimiting.Redis, nil), Guard: guard,
+		Quotas: ratelimit.NewLocalQuotas(cfg.RateLimiting.MaxKeys), Shared: ratelimit.OpenShared(cfg.RateLimiting.Redis, nil), Guard: guard,
 		idem: &idemStores{byRoute: map[string]*idempotency.Local{}}, sessionKey: make([]byte, 32)}
 	rand.Read(st.sessionKey) //nolint:errcheck // crypto/rand.Read never fails
 	st.discover(cfg, deps)
@@ -233,7 +233,7 @@ func (p *Plan) compileAssertion(cfg *config.Config, create bool, secrets *store.
 // Check compiles cfg without binding anything, to find the problems that
 // loading cannot see (unreadable certificates, CA bundles, key files).
 func Check(cfg *config.Config) error {
-	st := &State{JTIs: authn.NewJTIStore(), Limits: ratelimit.NewLocal(1024), Quotas: ratelimit.NewLocalQuotas(),
+	st := &State{JTIs: authn.NewJTIStore(), Limits: ratelimit.NewLocal(1024), Quotas: ratelimit.NewLocalQuotas(1024),
 		Guard: func() *abuse.Guard { return nil }, CheckOnly: true}
 	p, err := Compile(cfg, pipeline.Deps{Log: slog.New(slog.DiscardHandler), Now: time.Now}, nil, st)
 	if err != nil {

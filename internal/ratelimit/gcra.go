@@ -5,8 +5,6 @@ package ratelimit
 
 import (
 	"context"
-	"hash/maphash"
-	"sync"
 	"time"
 )
 
@@ -68,73 +66,30 @@ func gcra(tat int64, l Limit, now int64) (newTat int64, r Result) {
 	return next, r
 }
 
-// Local is an in-process store: 64 shards, each a map of key → theoretical
-// arrival time under its own mutex, bounded in size. Entries whose time is
-// in the past carry no information (the bucket is full) and are the first
-// to go when a shard is full.
+// Local is an in-process store: keys → theoretical arrival time, in
+// bounded shards (shards). Entries whose time is in the past carry no
+// information (the bucket is full) and are the first to go when a shard
+// is full.
 type Local struct {
-	seed     maphash.Seed
-	shards   [64]shard
-	perShard int
-}
-
-type shard struct {
-	mu  sync.Mutex
-	tat map[string]int64
+	tat *shards[int64]
 }
 
 // NewLocal returns a local store holding at most maxKeys keys.
 func NewLocal(maxKeys int) *Local {
-	l := &Local{seed: maphash.MakeSeed(), perShard: max(maxKeys/64, 16)}
-	for i := range l.shards {
-		l.shards[i].tat = map[string]int64{}
-	}
-	return l
+	return &Local{tat: newShards(maxKeys, func(tat, now int64) bool { return tat <= now })}
 }
 
 // Allow implements Store.
 func (l *Local) Allow(_ context.Context, key string, lim Limit, now time.Time) (Result, error) {
-	sh := &l.shards[maphash.String(l.seed, key)%64]
 	n := now.UnixNano()
-	sh.mu.Lock()
-	tat, ok := sh.tat[key]
-	if !ok && len(sh.tat) >= l.perShard {
-		sh.evict(n, l.perShard)
-	}
-	newTat, r := gcra(tat, lim, n)
-	if r.Allowed {
-		sh.tat[key] = newTat
-	}
-	sh.mu.Unlock()
+	var r Result
+	l.tat.update(key, n, func(tat int64, _ bool) (int64, bool) {
+		var next int64
+		next, r = gcra(tat, lim, n)
+		return next, r.Allowed
+	})
 	return r, nil
 }
 
-func (s *shard) evict(now int64, limit int) {
-	for k, t := range s.tat {
-		if t <= now {
-			delete(s.tat, k)
-		}
-	}
-	if len(s.tat) >= limit {
-		// Still full: drop a tenth, arbitrary keys. Their next request
-		// starts a fresh bucket; bounded memory matters more.
-		n := len(s.tat)/10 + 1
-		for k := range s.tat {
-			delete(s.tat, k)
-			if n--; n == 0 {
-				break
-			}
-		}
-	}
-}
-
 // Len is the number of keys held (tests).
-func (l *Local) Len() int {
-	n := 0
-	for i := range l.shards {
-		l.shards[i].mu.Lock()
-		n += len(l.shards[i].tat)
-		l.shards[i].mu.Unlock()
-	}
-	return n
-}
+func (l *Local) Len() int { return l.tat.len() }

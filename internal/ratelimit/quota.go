@@ -5,7 +5,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -23,39 +22,37 @@ type QuotaStore interface {
 	Incr(ctx context.Context, key string, end time.Time) (int64, error)
 }
 
-// LocalQuotas is an in-process quota store (one machine).
+// LocalQuotas is an in-process quota store (one machine), holding at
+// most maxKeys consumers' counts: past that, the counts of ended windows
+// go first, then arbitrary ones (their count starts again), so a flood
+// of new consumers costs bounded memory and O(1) per request. Quotas
+// that must hold for more consumers belong in Redis.
 type LocalQuotas struct {
-	mu sync.Mutex
-	m  map[string]quotaEntry
+	counts *shards[quotaEntry]
 }
 
 type quotaEntry struct {
 	n   int64
-	end time.Time
+	end int64 // unix ns: the window's end
 }
 
-// NewLocalQuotas returns an empty store.
-func NewLocalQuotas() *LocalQuotas { return &LocalQuotas{m: map[string]quotaEntry{}} }
+// NewLocalQuotas returns an empty store of at most maxKeys consumers.
+func NewLocalQuotas(maxKeys int) *LocalQuotas {
+	return &LocalQuotas{counts: newShards(maxKeys, func(e quotaEntry, now int64) bool { return e.end <= now })}
+}
 
 // Incr implements QuotaStore.
 func (q *LocalQuotas) Incr(_ context.Context, key string, end time.Time) (int64, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	e := q.m[key]
-	if !e.end.Equal(end) {
-		e = quotaEntry{end: end}
-		if len(q.m) > 100000 {
-			now := time.Now()
-			for k, v := range q.m {
-				if now.After(v.end) {
-					delete(q.m, k)
-				}
-			}
+	var n int64
+	q.counts.update(key, time.Now().UnixNano(), func(e quotaEntry, _ bool) (quotaEntry, bool) {
+		if e.end != end.UnixNano() {
+			e = quotaEntry{end: end.UnixNano()}
 		}
-	}
-	e.n++
-	q.m[key] = e
-	return e.n, nil
+		e.n++
+		n = e.n
+		return e, true
+	})
+	return n, nil
 }
 
 // RedisQuotas keeps quotas in Redis, shared by every instance and

@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -96,7 +97,7 @@ func TestQuotaWindows(t *testing.T) {
 	if e := windowEnd(time.Date(2026, 12, 31, 10, 0, 0, 0, time.UTC), true); !e.Equal(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Errorf("month end %v", e)
 	}
-	q := NewLocalQuotas()
+	q := NewLocalQuotas(1000)
 	end := windowEnd(now, false)
 	for i := 1; i <= 3; i++ {
 		if n, _ := q.Incr(context.Background(), "k", end); n != int64(i) {
@@ -105,6 +106,39 @@ func TestQuotaWindows(t *testing.T) {
 	}
 	if n, _ := q.Incr(context.Background(), "k", end.Add(24*time.Hour)); n != 1 {
 		t.Fatalf("a new window starts at 1, got %d", n)
+	}
+}
+
+// TestLocalQuotasBounded: a flood of new consumers within one day (a
+// quota keyed by client address, the addresses endless) is held to the
+// store's bound, where before every new consumer past 100,000 scanned
+// them all under one lock and none was ever dropped; a consumer of an
+// unfilled store keeps its count, and ended windows go before live ones.
+func TestLocalQuotasBounded(t *testing.T) {
+	ctx := context.Background()
+	end := time.Now().Add(time.Hour)
+	q := NewLocalQuotas(6400)
+	for range 5 {
+		q.Incr(ctx, "steady", end)
+	}
+	for i := range 300000 {
+		q.Incr(ctx, fmt.Sprint("203.0.", i), end)
+	}
+	if n := q.counts.len(); n > 6400 {
+		t.Fatalf("%d consumers held, bound 6400", n)
+	}
+	q = NewLocalQuotas(6400)
+	for i := range 6000 {
+		q.Incr(ctx, fmt.Sprint("old-", i), time.Now().Add(-time.Minute)) // windows that ended
+	}
+	for range 5 {
+		q.Incr(ctx, "steady", end)
+	}
+	for i := range 3000 {
+		q.Incr(ctx, fmt.Sprint("new-", i), end)
+	}
+	if n, _ := q.Incr(ctx, "steady", end); n != 6 {
+		t.Fatalf("a live count was dropped while ended ones were held: %d", n)
 	}
 }
 

@@ -53,3 +53,19 @@ func BenchmarkRedisParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkLocalQuotasNewConsumers: a new consumer per request with the
+// store long full costs the same however many arrived before.
+func BenchmarkLocalQuotasNewConsumers(b *testing.B) {
+	q := NewLocalQuotas(100000)
+	end := time.Now().Add(time.Hour)
+	ctx := context.Background()
+	for i := range 200000 {
+		q.Incr(ctx, "warm-"+strconv.Itoa(i), end)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		q.Incr(ctx, "c-"+strconv.Itoa(i), end)
+	}
+}
