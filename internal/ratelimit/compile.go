@@ -114,7 +114,7 @@ func OpenShared(c *config.Redis, prev *Shared) *Shared {
 	client := Client(c)
 	batch := redisbatch.New(client, c.Timeout.D())
 	return &Shared{fingerprint: fp, client: client, batch: batch, limiter: NewRedis(batch, c.KeyPrefix, c.Timeout.D()),
-		quotas: NewRedisQuotas(client, c.KeyPrefix+"quota:", c.Timeout.D())}
+		quotas: NewRedisQuotas(batch, c.KeyPrefix+"quota:")}
 }
 
 // Batcher returns the batcher of the Redis client's commands (nil on a

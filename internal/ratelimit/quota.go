@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rampart-gw/rampart/internal/pipeline"
+	"github.com/rampart-gw/rampart/internal/redisbatch"
 )
 
 // CodeQuota is the decision code of an exhausted quota.
@@ -56,16 +57,15 @@ func (q *LocalQuotas) Incr(_ context.Context, key string, end time.Time) (int64,
 }
 
 // RedisQuotas keeps quotas in Redis, shared by every instance and
-// persistent across restarts.
+// persistent across restarts; its counts go through the shared batcher.
 type RedisQuotas struct {
-	client  redis.UniversalClient
-	prefix  string
-	timeout time.Duration
+	batch  *redisbatch.Batcher
+	prefix string
 }
 
-// NewRedisQuotas wraps a go-redis client.
-func NewRedisQuotas(c redis.UniversalClient, prefix string, timeout time.Duration) *RedisQuotas {
-	return &RedisQuotas{client: c, prefix: prefix, timeout: timeout}
+// NewRedisQuotas counts through batch under prefix.
+func NewRedisQuotas(batch *redisbatch.Batcher, prefix string) *RedisQuotas {
+	return &RedisQuotas{batch: batch, prefix: prefix}
 }
 
 var quotaScript = redis.NewScript(`
@@ -76,11 +76,15 @@ return n
 
 // Incr implements QuotaStore.
 func (q *RedisQuotas) Incr(ctx context.Context, key string, end time.Time) (int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, q.timeout)
-	defer cancel()
 	// The key names the window, so a late expiry never mixes windows.
 	k := q.prefix + key + "|" + strconv.FormatInt(end.Unix(), 10)
-	return quotaScript.Run(ctx, q.client, []string{k}, end.Add(time.Hour).UnixMilli()).Int64()
+	var cmd *redis.Cmd
+	if err := q.batch.Do(ctx, func(ctx context.Context, p redis.Pipeliner) {
+		cmd = quotaScript.EvalSha(ctx, p, []string{k}, end.Add(time.Hour).UnixMilli())
+	}, quotaScript); err != nil {
+		return 0, err
+	}
+	return cmd.Int64()
 }
 
 // Quota is one compiled quota of a route.
