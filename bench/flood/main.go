@@ -14,9 +14,6 @@
 package main
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"flag"
 	"fmt"
 	"io"
@@ -26,6 +23,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rampart-gw/rampart/internal/testtoken"
 )
 
 func addr(i int) string {
@@ -75,7 +74,7 @@ func main() {
 				req, _ := http.NewRequest("GET", fmt.Sprintf("%s/no-such-path/%d", *target, i), nil)
 				if *secret != "" {
 					req, _ = http.NewRequest("GET", fmt.Sprintf("%s/id/%d", *target, i), nil)
-					req.Header.Set("Authorization", "Bearer "+token(*secret, i))
+					req.Header.Set("Authorization", "Bearer "+testtoken.HS256(*secret, "https://flood.test", "bench", fmt.Sprintf("flood-%d", i), time.Hour))
 					req.Header.Set("Cookie", fmt.Sprintf("sid=flood-%d", i))
 				}
 				req.Header.Set("X-Forwarded-For", addr(i))
@@ -94,14 +93,4 @@ func main() {
 	el := time.Since(began)
 	fmt.Fprintf(os.Stderr, "flood: %d requests from new addresses in %.1fs (%.0f/s), %d failed\n",
 		sent.Load(), el.Seconds(), float64(sent.Load())/el.Seconds(), failed.Load())
-}
-
-// token is an HS256 JWT for subject flood-i, valid for an hour.
-func token(secret string, i int) string {
-	enc := base64.RawURLEncoding.EncodeToString
-	claims := fmt.Sprintf(`{"iss":"https://flood.test","aud":"bench","sub":"flood-%d","exp":%d}`, i, time.Now().Add(time.Hour).Unix())
-	in := enc([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc([]byte(claims))
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(in))
-	return in + "." + enc(m.Sum(nil))
 }

@@ -1,15 +1,14 @@
 package gateway
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rampart-gw/rampart/internal/testtoken"
 )
 
 // BenchmarkIdentityFloodSideBySide measures what a flood of new
@@ -109,7 +108,7 @@ func floodRequests(secret string, from, n int) []*http.Request {
 		r := httptest.NewRequest("GET", fmt.Sprintf("http://gw/id/%d", i), nil)
 		r.RemoteAddr = "127.0.0.1:5555"
 		r.Header.Set("X-Forwarded-For", fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255))
-		r.Header.Set("Authorization", "Bearer "+floodToken(secret, i))
+		r.Header.Set("Authorization", "Bearer "+testtoken.HS256(secret, "https://flood.test", "bench", fmt.Sprintf("flood-%d", i), time.Hour))
 		r.Header.Set("Cookie", fmt.Sprintf("sid=flood-%d", i))
 		out[j] = r
 	}
@@ -126,14 +125,4 @@ func legitRequest(b *testing.B, h http.Handler, i int) {
 	if w.status != http.StatusOK {
 		b.Fatalf("legitimate request %d: %d", i, w.status)
 	}
-}
-
-// floodToken is an HS256 token for subject flood-i, valid for an hour.
-func floodToken(secret string, i int) string {
-	enc := base64.RawURLEncoding.EncodeToString
-	claims := fmt.Sprintf(`{"iss":"https://flood.test","aud":"bench","sub":"flood-%d","exp":%d}`, i, time.Now().Add(time.Hour).Unix())
-	in := enc([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc([]byte(claims))
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(in))
-	return in + "." + enc(m.Sum(nil))
 }
