@@ -35,7 +35,9 @@ type op struct {
 	queue   Queue
 	scripts []*redis.Script // loaded again if Redis lost them
 	done    chan struct{}   // nil: nobody waits
+	queued  time.Time
 	cmds    []redis.Cmder
+	err     error // not sent: queued longer than the timeout
 }
 
 // maxBatch bounds the commands of one pipeline; queued bounds those
@@ -79,21 +81,25 @@ func (b *Batcher) Client() redis.UniversalClient { return b.client }
 var ErrClosed = errors.New("redis batcher closed")
 
 // Do queues an operation and waits until its batch returned (or ctx
-// ends, or the batcher's timeout passes): the commands q queued then hold
-// their replies. scripts are the Lua scripts q runs by hash, loaded again
+// ends; when Redis does not answer, at most about twice the batcher's
+// timeout: the batch before it, then its own): the commands q queued
+// then hold their replies. scripts are the Lua scripts q runs by hash, loaded again
 // if Redis restarted and lost them.
 func (b *Batcher) Do(ctx context.Context, q Queue, scripts ...*redis.Script) error {
 	if b.closed() {
 		return ErrClosed
 	}
-	ctx, cancel := context.WithTimeout(ctx, b.timeout)
-	defer cancel()
-	o := &op{queue: q, scripts: scripts, done: make(chan struct{})}
+	o := &op{queue: q, scripts: scripts, done: make(chan struct{}), queued: time.Now()}
 	if err := b.enqueue(ctx, o); err != nil {
 		return err
 	}
+	// No timer of its own: the loop fails an operation queued longer than
+	// the timeout, and a batch lasts at most the timeout.
 	select {
 	case <-o.done:
+		if o.err != nil {
+			return o.err
+		}
 		return firstErr(o.cmds)
 	case <-ctx.Done():
 		return ctx.Err()
@@ -108,19 +114,19 @@ func (b *Batcher) Send(q Queue, scripts ...*redis.Script) error {
 	if b.closed() {
 		return ErrClosed
 	}
-	o := &op{queue: q, scripts: scripts}
+	return b.enqueue(context.Background(), &op{queue: q, scripts: scripts, queued: time.Now()})
+}
+
+// enqueue hands o to the loop, waiting while the queue is full (at most
+// the timeout).
+func (b *Batcher) enqueue(ctx context.Context, o *op) error {
 	select {
 	case b.ops <- o:
 		return nil
 	default:
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+	ctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
-	return b.enqueue(ctx, o)
-}
-
-// enqueue hands o to the loop, waiting while the queue is full.
-func (b *Batcher) enqueue(ctx context.Context, o *op) error {
 	select {
 	case b.ops <- o:
 		return nil
@@ -163,11 +169,20 @@ func (b *Batcher) loop() {
 // run sends a batch; the operations that failed because Redis lost a
 // script are sent once more after loading it.
 func (b *Batcher) run(batch []*op) {
+	now := time.Now()
+	live := batch[:0:0]
+	for _, o := range batch {
+		if now.Sub(o.queued) > b.timeout {
+			o.err = context.DeadlineExceeded // its caller gave up on it
+		} else {
+			live = append(live, o)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 	defer cancel()
-	b.exec(ctx, batch)
+	b.exec(ctx, live)
 	var again []*op
-	for _, o := range batch {
+	for _, o := range live {
 		if isNoScript(firstErr(o.cmds)) {
 			again = append(again, o)
 		}
