@@ -63,6 +63,7 @@ func benchGatewayServing(b *testing.B, contentType, payload string, edit func(st
 		b.Fatal(err)
 	}
 	b.Cleanup(func() {
+		g.runtime.Close()
 		if g.guard != nil {
 			g.guard.Close()
 		}
