@@ -172,9 +172,9 @@ func (b *Batcher) run(batch []*op) {
 	now := time.Now()
 	live := batch[:0:0]
 	for _, o := range batch {
-		if now.Sub(o.queued) > b.timeout {
+		if o.done != nil && now.Sub(o.queued) > b.timeout {
 			o.err = context.DeadlineExceeded // its caller gave up on it
-		} else {
+		} else { // (what was sent without waiting is always sent: a kept answer lost would leave its key in flight)
 			live = append(live, o)
 		}
 	}

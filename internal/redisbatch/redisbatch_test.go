@@ -207,3 +207,39 @@ func TestReconnectsAfterTheConnectionDrops(t *testing.T) {
 	testredis.Start(t, srv.Addr)
 	recovers("a restart")
 }
+
+// Behind a batch that hangs, an operation whose caller waits fails once
+// it has waited longer than the timeout, without being sent; what was
+// sent without waiting is still sent when Redis answers again.
+func TestStaleOperations(t *testing.T) {
+	_, c, _ := start(t)
+	b := New(c, time.Second)
+	t.Cleanup(b.Close)
+	ctx := context.Background()
+	blocker := redis.NewClient(&redis.Options{Addr: c.Options().Addr})
+	defer blocker.Close()
+	// A script busy for 2.5 s holds Redis (this batcher's timeout is
+	// 1 s): the first batch hangs, the operations behind it grow stale.
+	go blocker.Eval(ctx, `local t = redis.call("TIME") local s = t[1] + t[2] / 1e6
+while true do local n = redis.call("TIME") if n[1] + n[2] / 1e6 - s > 2.5 then return 1 end end`, nil)
+	time.Sleep(100 * time.Millisecond)
+	go b.Do(ctx, func(ctx context.Context, p redis.Pipeliner) { p.Get(ctx, "first") })
+	time.Sleep(100 * time.Millisecond)
+	if err := b.Send(func(ctx context.Context, p redis.Pipeliner) { p.Set(ctx, "kept", "answer", time.Minute) }); err != nil {
+		t.Fatal(err)
+	}
+	err := b.Do(ctx, func(ctx context.Context, p redis.Pipeliner) { p.Set(ctx, "stale", "x", time.Minute) })
+	if err == nil {
+		t.Fatal("an operation queued past the timeout succeeded")
+	}
+	for range 50 {
+		if v, _ := c.Get(ctx, "kept").Result(); v == "answer" {
+			if n, _ := c.Exists(ctx, "stale").Result(); n != 0 {
+				t.Fatal("a stale operation was sent")
+			}
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("what was sent without waiting was dropped")
+}
