@@ -18,6 +18,18 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// abuseWith is abuseConfig (no Redis) with settings in place of its
+// "ban_for: 1s" line (settings: whole lines, ban_for among them).
+func abuseWith(up, settings string) string {
+	return strings.Replace(abuseConfig(up, ""), "  ban_for: 1s\n", settings, 1)
+}
+
+// getStatus sends a GET for path to addr from the source address src and
+// returns its status line(s).
+func getStatus(t *testing.T, src, addr, path string) string {
+	return strings.Join(statusLines(rawExchangeFrom(t, src, addr, "GET "+path+" HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")), ",")
+}
+
 func abuseConfig(up, redisLine string) string {
 	return `version: 1
 listeners: [{name: public, address: "127.0.0.1:0"}]
@@ -196,7 +208,7 @@ routes:
 func TestTightenAction(t *testing.T) {
 	t.Setenv("RAMPART_AUTHZ_SECRET", authzSecret)
 	up := newUpstream(t, nil)
-	cfg := strings.Replace(abuseConfig(up.hostPort(), ""), "  ban_for: 1s\n", "  ban_for: 1m\n  action: tighten\n  tighten_to: {rate: 1, per: 1h, burst: 2}\n", 1)
+	cfg := abuseWith(up.hostPort(), "  ban_for: 1m\n  action: tighten\n  tighten_to: {rate: 1, per: 1h, burst: 2}\n")
 	_, addr := startGateway(t, cfg)
 	try := func(path, auth string) string {
 		hdr := ""
@@ -361,8 +373,8 @@ func TestFuzzingBan(t *testing.T) {
 func TestIdentitySpreadThroughGateway(t *testing.T) {
 	t.Setenv("RAMPART_AUTHZ_SECRET", authzSecret)
 	up := newUpstream(t, nil)
-	cfg, err := config.Parse([]byte(strings.Replace(abuseConfig(up.hostPort(), ""), "  ban_for: 1s\n",
-		"  ban_for: 1s\n  identity_spread: {addresses: 5, identities: 50, window: 1m}\n", 1)), "test.yaml")
+	cfg, err := config.Parse([]byte(abuseWith(up.hostPort(),
+		"  ban_for: 1s\n  identity_spread: {addresses: 5, identities: 50, window: 1m}\n")), "test.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,11 +406,9 @@ func TestIdentitySpreadThroughGateway(t *testing.T) {
 func TestScrapingBan(t *testing.T) {
 	t.Setenv("RAMPART_AUTHZ_SECRET", authzSecret)
 	up := newUpstream(t, nil)
-	_, addr := startGateway(t, strings.Replace(abuseConfig(up.hostPort(), ""), "  ban_for: 1s\n",
-		"  ban_for: 1m\n  scraping: {distinct: 30, window: 1m, action: ban}\n", 1))
-	get := func(src, path string) string {
-		return strings.Join(statusLines(rawExchangeFrom(t, src, addr, "GET "+path+" HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")), ",")
-	}
+	_, addr := startGateway(t, abuseWith(up.hostPort(),
+		"  ban_for: 1m\n  scraping: {distinct: 30, window: 1m, action: ban}\n"))
+	get := func(src, path string) string { return getStatus(t, src, addr, path) }
 	for range 60 {
 		if c := get("127.0.0.31", "/public/item/1"); c != "200" {
 			t.Fatalf("one object read again: %s", c)
@@ -427,11 +437,9 @@ func TestScrapingBan(t *testing.T) {
 func TestLearnedScrapingBan(t *testing.T) {
 	t.Setenv("RAMPART_AUTHZ_SECRET", authzSecret)
 	up := newUpstream(t, nil)
-	_, addr := startGateway(t, strings.Replace(abuseConfig(up.hostPort(), ""), "  ban_for: 1s\n",
-		"  ban_for: 1m\n  scraping: {distinct: 1000, window: 1s, action: ban, learned: {windows: 20, floor: 15}}\n", 1))
-	get := func(src, path string) string {
-		return strings.Join(statusLines(rawExchangeFrom(t, src, addr, "GET "+path+" HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")), ",")
-	}
+	_, addr := startGateway(t, abuseWith(up.hostPort(),
+		"  ban_for: 1m\n  scraping: {distinct: 1000, window: 1s, action: ban, learned: {windows: 20, floor: 15}}\n"))
+	get := func(src, path string) string { return getStatus(t, src, addr, path) }
 	for c := range 20 {
 		for i := range 2 + c%3 {
 			if s := get(fmt.Sprintf("127.0.0.%d", 40+c), fmt.Sprintf("/public/item/%d", 100*c+i)); s != "200" {
@@ -593,8 +601,8 @@ func TestSessionBan(t *testing.T) {
 func TestRouteAnomalyThroughGateway(t *testing.T) {
 	t.Setenv("RAMPART_AUTHZ_SECRET", authzSecret)
 	up := newUpstream(t, nil)
-	cfg, err := config.Parse([]byte(strings.Replace(abuseConfig(up.hostPort(), ""), "  ban_for: 1s\n",
-		"  ban_for: 1s\n  anomaly: {interval: 10s, routes: {min_requests: 5}}\n", 1)), "test.yaml")
+	cfg, err := config.Parse([]byte(abuseWith(up.hostPort(),
+		"  ban_for: 1s\n  anomaly: {interval: 10s, routes: {min_requests: 5}}\n")), "test.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
