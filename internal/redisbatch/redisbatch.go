@@ -83,8 +83,8 @@ var ErrClosed = errors.New("redis batcher closed")
 // Do queues an operation and waits until its batch returned (or ctx
 // ends; when Redis does not answer, at most about twice the batcher's
 // timeout: the batch before it, then its own): the commands q queued
-// then hold their replies. scripts are the Lua scripts q runs by hash, loaded again
-// if Redis restarted and lost them.
+// then hold their replies. scripts are the Lua scripts q runs by hash,
+// loaded again if Redis restarted and lost them.
 func (b *Batcher) Do(ctx context.Context, q Queue, scripts ...*redis.Script) error {
 	if b.closed() {
 		return ErrClosed
@@ -169,12 +169,15 @@ func (b *Batcher) loop() {
 // run sends a batch; the operations that failed because Redis lost a
 // script are sent once more after loading it.
 func (b *Batcher) run(batch []*op) {
+	// An operation whose caller waits and has waited past the timeout is
+	// failed, not sent; what was sent without waiting is always sent (a
+	// kept answer lost would leave its key in flight).
 	now := time.Now()
 	live := batch[:0:0]
 	for _, o := range batch {
 		if o.done != nil && now.Sub(o.queued) > b.timeout {
-			o.err = context.DeadlineExceeded // its caller gave up on it
-		} else { // (what was sent without waiting is always sent: a kept answer lost would leave its key in flight)
+			o.err = context.DeadlineExceeded
+		} else {
 			live = append(live, o)
 		}
 	}
