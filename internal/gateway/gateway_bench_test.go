@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -376,7 +377,9 @@ func paymentRoutes(b *testing.B) []sideRoute {
 }
 
 // paymentSideBySide serves routes in turns, callers at once, and reports
-// each route's median per-turn CPU ratio to the first.
+// each route's median per-turn CPU ratio to the first. The requests of
+// a turn carry the profiler label route=NAME: with -test.cpuprofile,
+// pprof -tagfocus route=NAME shows one route's request path.
 func paymentSideBySide(b *testing.B, callers int, routes []sideRoute) {
 	pays := make([]func(int, string), len(routes))
 	for i, r := range routes {
@@ -390,9 +393,17 @@ func paymentSideBySide(b *testing.B, callers int, routes []sideRoute) {
 	b.ResetTimer()
 	for done := 0; done < b.N; done += paymentTurn {
 		cpu := make([]float64, len(routes))
-		for i, pay := range pays {
+		for k := range pays {
+			// Each turn starts with another route: no route always
+			// follows the same one.
+			i := (done/paymentTurn + k) % len(pays)
 			cpu0 := processCPU()
-			payConcurrently(pay, done, done+paymentTurn, callers)
+			pprof.Do(context.Background(), pprof.Labels("route", routes[i].name), func(context.Context) {
+				payConcurrently(pays[i], done, done+paymentTurn, callers)
+			})
+			// What the turn left running (answers kept in Redis after
+			// their responses, a garbage collection) is its own cost.
+			time.Sleep(paymentSettle)
 			cpu[i] = float64(processCPU() - cpu0)
 		}
 		for i := 1; i < len(routes); i++ {
@@ -423,8 +434,12 @@ func payConcurrently(pay func(int, string), from, until, callers int) {
 	wg.Wait()
 }
 
-// paymentTurn is the requests each route serves in a turn.
-const paymentTurn = 1000
+// paymentTurn is the requests each route serves in a turn;
+// paymentSettle, how long after it the turn's CPU is read.
+const (
+	paymentTurn   = 1000
+	paymentSettle = 20 * time.Millisecond
+)
 
 func median(xs []float64) float64 {
 	s := slices.Clone(xs)
