@@ -53,15 +53,13 @@ type WebhookOptions struct {
 // Emitter is the security event stream: Emit queues without blocking; one
 // goroutine writes JSON lines and another posts webhook batches.
 type Emitter struct {
-	queue   chan pipeline.Event
+	queue   *queue[pipeline.Event]
 	out     io.Writer
 	hook    *webhook
 	log     *slog.Logger
 	dropped atomic.Uint64
 	written atomic.Uint64
 	done    chan struct{}
-	closed  atomic.Bool
-	closeMu sync.RWMutex // Emit holds it for reading, Close for writing
 }
 
 // NewEmitter starts the stream.
@@ -69,7 +67,7 @@ func NewEmitter(o EventOptions) *Emitter {
 	if o.QueueSize <= 0 {
 		o.QueueSize = 10000
 	}
-	e := &Emitter{queue: make(chan pipeline.Event, o.QueueSize), out: o.Output, log: o.Log, done: make(chan struct{})}
+	e := &Emitter{queue: newQueue[pipeline.Event](o.QueueSize), out: o.Output, log: o.Log, done: make(chan struct{})}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
@@ -85,16 +83,9 @@ func (e *Emitter) Emit(ev pipeline.Event) {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
 	}
-	// The read lock keeps Close from closing the queue between the check
-	// and the send (a reload retires a stream while requests still emit).
-	e.closeMu.RLock()
-	defer e.closeMu.RUnlock()
-	if e.closed.Load() {
-		return
-	}
-	select {
-	case e.queue <- ev:
-	default:
+	// A retired stream (a reload) refuses quietly what requests still
+	// emit.
+	if full, _ := e.queue.push(ev); full {
 		e.dropped.Add(1)
 	}
 }
@@ -111,13 +102,9 @@ func (e *Emitter) Dropped() uint64 {
 // Close stops accepting events, writes those queued and flushes the
 // webhook, within ctx.
 func (e *Emitter) Close(ctx context.Context) error {
-	e.closeMu.Lock()
-	if e.closed.Swap(true) {
-		e.closeMu.Unlock()
+	if !e.queue.close() {
 		return nil
 	}
-	close(e.queue)
-	e.closeMu.Unlock()
 	select {
 	case <-e.done:
 	case <-ctx.Done():
@@ -133,18 +120,25 @@ func (e *Emitter) loop() {
 	defer close(e.done)
 	var buf []byte
 	lastDrop := uint64(0)
-	for ev := range e.queue {
-		buf = AppendEvent(buf[:0], ev)
-		if e.out != nil {
-			if _, err := e.out.Write(buf); err != nil {
-				e.log.Error("security events: write failed", "error", err)
+	var batch []pipeline.Event
+	for {
+		var ok bool
+		if batch, ok = e.queue.take(batch); !ok {
+			return
+		}
+		for _, ev := range batch {
+			buf = AppendEvent(buf[:0], ev)
+			if e.out != nil {
+				if _, err := e.out.Write(buf); err != nil {
+					e.log.Error("security events: write failed", "error", err)
+				}
 			}
+			if e.hook != nil {
+				e.hook.add(bytes.TrimSuffix(buf, []byte("\n")))
+			}
+			e.written.Add(1)
 		}
-		if e.hook != nil {
-			e.hook.add(bytes.TrimSuffix(buf, []byte("\n")))
-		}
-		e.written.Add(1)
-		if d := e.dropped.Load(); d != lastDrop && len(e.queue) == 0 {
+		if d := e.dropped.Load(); d != lastDrop {
 			e.log.Warn("security events dropped: the queue was full", "dropped_total", d)
 			lastDrop = d
 		}

@@ -262,8 +262,14 @@ func (t *fastTransport) dial(ctx context.Context, key, hostname string) (*h1Conn
 		}
 		conn = tc
 	}
-	return &h1Conn{Conn: conn, br: bufio.NewReaderSize(conn, 16<<10), bw: bufio.NewWriterSize(conn, 8<<10)}, nil
+	return &h1Conn{Conn: conn, br: bufio.NewReaderSize(conn, connBuffer), bw: bufio.NewWriterSize(conn, connBuffer)}, nil
 }
+
+// connBuffer is the size of a connection's read and write buffers: a
+// response's head and a request's head (and a small body) each fit in
+// one system call; larger reads and writes bypass the buffer. Every
+// pooled connection holds two, so they are kept small.
+const connBuffer = 4 << 10
 
 func (t *fastTransport) put(key string, c *h1Conn) {
 	c.lastUsed = time.Now()

@@ -350,3 +350,39 @@ func TestRetiredTransportKeepsNothing(t *testing.T) {
 		t.Fatal("the connection given back after retirement is still open")
 	}
 }
+
+// Heads and bodies larger than a connection's buffers pass whole, in both
+// directions, and the connection is reused after them.
+func TestFastPathLargerThanBuffers(t *testing.T) {
+	big := strings.Repeat("v", 3*connBuffer)
+	body := strings.Repeat("b", 10*connBuffer+7)
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Big") != big {
+			w.WriteHeader(400)
+			return
+		}
+		w.Header().Set("X-Big-Answer", big)
+		io.WriteString(w, body)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	ft := newFast(t)
+	for range 3 {
+		resp, got, err := do(t, ft, "GET", srv.URL+"/", http.Header{"X-Big": {big}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != 200 || resp.Header.Get("X-Big-Answer") != big || got != body {
+			t.Fatalf("status %d, header %d bytes, body %d bytes", resp.StatusCode, len(resp.Header.Get("X-Big-Answer")), len(got))
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections for 3 requests, want 1", n)
+	}
+}

@@ -207,13 +207,17 @@ const localShards = 16
 // collector nothing to scan.
 type localShard struct {
 	mu    sync.Mutex
-	ring  []localCount
+	ring  []localCount       // grows by doubling up to max: an idle route holds next to nothing
+	max   int                // counts the ring may hold
 	head  int                // the oldest count
 	size  int                // counts in the ring
 	byKey map[[32]byte]int32 // → its count's index in the ring
 	now   func() time.Time
 	_     [64]byte // no false sharing between neighbouring shards
 }
+
+// minLocalRing is a shard's first ring size.
+const minLocalRing = 64
 
 type localCount struct {
 	key     [32]byte
@@ -229,7 +233,7 @@ func NewLocal(max int, now func() time.Time) *Local {
 		per = 1
 	}
 	for i := range l.shards {
-		l.shards[i] = localShard{ring: make([]localCount, per), byKey: map[[32]byte]int32{}, now: now}
+		l.shards[i] = localShard{max: per, byKey: map[[32]byte]int32{}, now: now}
 	}
 	return l
 }
@@ -251,13 +255,28 @@ func (l *localShard) add(k [32]byte, window time.Duration) int64 {
 		return l.ring[i].n
 	}
 	if l.size == len(l.ring) {
-		l.pop()
+		if len(l.ring) < l.max {
+			l.grow()
+		} else {
+			l.pop()
+		}
 	}
 	i := (l.head + l.size) % len(l.ring)
 	l.ring[i] = localCount{key: k, n: 1, expires: now + int64(window)}
 	l.size++
 	l.byKey[k] = int32(i)
 	return 1
+}
+
+// grow doubles the ring (up to max), its counts moved to the front in
+// order.
+func (l *localShard) grow() {
+	ring := make([]localCount, min(max(2*len(l.ring), minLocalRing), l.max))
+	for j := range l.size {
+		ring[j] = l.ring[(l.head+j)%len(l.ring)]
+		l.byKey[ring[j].key] = int32(j)
+	}
+	l.ring, l.head = ring, 0
 }
 
 // pop drops the oldest count.

@@ -68,3 +68,41 @@ func keysOfOneShard(n int) []string {
 	}
 	return out
 }
+
+// A local counter's memory follows its keys: a shard's ring starts
+// small and doubles up to its bound, the counts kept in order across
+// each growth.
+func TestLocalGrowsWithItsKeys(t *testing.T) {
+	now := time.Now()
+	local := NewLocal(1000*localShards, func() time.Time { return now })
+	ctx := context.Background()
+	sh := &local.shards[0]
+	if len(sh.ring) != 0 {
+		t.Fatalf("an unused shard holds %d counts", len(sh.ring))
+	}
+	keys := keysOfOneShard(1500)
+	for _, k := range keys[:300] {
+		local.Add(ctx, k, time.Minute)
+	}
+	if len(sh.ring) != 512 || sh.size != 300 {
+		t.Fatalf("300 keys: ring of %d, %d counts", len(sh.ring), sh.size)
+	}
+	for _, k := range keys[:300] {
+		if n, _ := local.Add(ctx, k, time.Minute); n != 2 {
+			t.Fatalf("%s counted %d after the ring grew", k, n)
+		}
+	}
+	for _, k := range keys[300:] {
+		local.Add(ctx, k, time.Minute)
+	}
+	if len(sh.ring) != 1000 || sh.size != 1000 || len(sh.byKey) != 1000 {
+		t.Fatalf("1500 keys: ring of %d, %d counts, %d indexed", len(sh.ring), sh.size, len(sh.byKey))
+	}
+	// The oldest 500 went first; the newest count on.
+	if n, _ := local.Add(ctx, keys[0], time.Minute); n != 1 {
+		t.Fatalf("the oldest key counted %d", n)
+	}
+	if n, _ := local.Add(ctx, keys[1499], time.Minute); n != 2 {
+		t.Fatalf("the newest key counted %d", n)
+	}
+}
