@@ -24,6 +24,7 @@ func main() {
 	conns := flag.Int("conns", 50, "connections")
 	dur := flag.Duration("duration", 10*time.Second, "how long to send")
 	header := flag.String("header", "", "one request header, \"Name: value\"")
+	shedding := flag.Bool("shed", false, "count 503 answers as shed, not errors, and leave them out of the latencies (a 7th field: the shed count)")
 	flag.Parse()
 	tr := &http.Transport{MaxIdleConnsPerHost: *conns, MaxConnsPerHost: *conns, DisableCompression: true}
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
@@ -32,14 +33,14 @@ func main() {
 	end := start.Add(*dur)
 	var mu sync.Mutex
 	var lat []time.Duration
-	errs := 0
+	errs, shed := 0, 0
 	var wg sync.WaitGroup
 	for w := 0; w < *conns; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			local := make([]time.Duration, 0, int(dur.Seconds()*float64(*rate)/float64(*conns))+16)
-			localErrs := 0
+			localErrs, localShed := 0, 0
 			next := start.Add(time.Duration(w) * interval / time.Duration(*conns))
 			for next.Before(end) {
 				if d := time.Until(next); d > 0 {
@@ -50,21 +51,27 @@ func main() {
 					req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
 				}
 				resp, err := client.Do(req)
-				if err != nil {
-					localErrs++
-				} else {
+				status := 0
+				if err == nil {
 					_, _ = io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
-					if resp.StatusCode != 200 {
-						localErrs++
-					}
+					status = resp.StatusCode
 				}
-				local = append(local, time.Since(next))
+				switch {
+				case *shedding && status == http.StatusServiceUnavailable:
+					localShed++
+				case status != http.StatusOK:
+					localErrs++
+					local = append(local, time.Since(next))
+				default:
+					local = append(local, time.Since(next))
+				}
 				next = next.Add(interval)
 			}
 			mu.Lock()
 			lat = append(lat, local...)
 			errs += localErrs
+			shed += localShed
 			mu.Unlock()
 		}()
 	}
@@ -75,8 +82,12 @@ func main() {
 	}
 	slices.Sort(lat)
 	p := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Microseconds()) }
-	// One line: requests errors p50 p90 p99 p99.9 (µs)
-	fmt.Printf("%d %d %.0f %.0f %.0f %.0f\n", len(lat), errs, p(0.50), p(0.90), p(0.99), p(0.999))
+	// One line: requests errors p50 p90 p99 p99.9 (µs) [shed]
+	fmt.Printf("%d %d %.0f %.0f %.0f %.0f", len(lat), errs, p(0.50), p(0.90), p(0.99), p(0.999))
+	if *shedding {
+		fmt.Printf(" %d", shed)
+	}
+	fmt.Println()
 	if errs > 0 {
 		os.Exit(1)
 	}

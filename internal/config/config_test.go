@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestBadConfigsGolden loads every testdata/bad/*.yaml and compares the
@@ -373,5 +374,46 @@ routes:
 	if pay.Category != "payment" || *pay.MaxInFlightPerIdentity != 1 || pay.Race.Action != "refuse" || pay.Race.Requests != 2 ||
 		list.Category != "read" || *list.MaxInFlightPerIdentity != 0 || list.Race.Action != "off" {
 		t.Fatalf("defaults: %+v %+v / %+v %+v", pay, pay.Race, list, list.Race)
+	}
+}
+
+// Shedding is on for every route but streams, with its defaults; its
+// limits are checked and a bad one is named by its key and line.
+func TestOverloadDefaultsAndProblems(t *testing.T) {
+	cfg, err := Parse([]byte(`version: 1
+listeners: [{name: l, address: 127.0.0.1:8080}]
+upstreams: [{name: u, allow_plaintext: true, targets: [{url: "http://127.0.0.1:9"}]}]
+routes:
+  - {id: api, prefix: /api, upstream: u, public: true}
+  - {id: events, prefix: /events, upstream: u, public: true, stream: true}
+  - {id: tuned, prefix: /t, upstream: u, public: true, overload: {queue: 0, tolerance: 3}}
+`), "o.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := cfg.Routes[0].Overload; o.Off || o.MinLimit != 2 || o.MaxLimit != 1000 || o.Tolerance != 2 || *o.Queue != 16 || o.MaxWait.D() != 50*time.Millisecond {
+		t.Errorf("defaults %+v", o)
+	}
+	if !cfg.Routes[1].Overload.Off {
+		t.Error("a stream route sheds by default")
+	}
+	if o := cfg.Routes[2].Overload; *o.Queue != 0 || o.Tolerance != 3 || o.MinLimit != 2 {
+		t.Errorf("tuned: %+v", o)
+	}
+	_, err = Parse([]byte(`version: 1
+listeners: [{name: l, address: 127.0.0.1:8080}]
+upstreams: [{name: u, allow_plaintext: true, targets: [{url: "http://127.0.0.1:9"}]}]
+routes:
+  - id: api
+    prefix: /api
+    upstream: u
+    public: true
+    overload: {min_limit: 5, max_limit: 3, tolerance: 1, queue: -1, max_wait: 1m}
+`), "o.yaml")
+	for _, w := range []string{"o.yaml:9: routes[0].overload.max_limit", "o.yaml:9: routes[0].overload.tolerance",
+		"o.yaml:9: routes[0].overload.queue", "o.yaml:9: routes[0].overload.max_wait"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("want %q in %v", w, err)
+		}
 	}
 }

@@ -40,6 +40,11 @@ const (
 	DefaultIntrospectionCache    = 60 * time.Second
 	DefaultIntrospectionNegCache = 10 * time.Second
 	DefaultAssertionTTL          = 60 * time.Second
+	DefaultOverloadMinLimit      = 2
+	DefaultOverloadMaxLimit      = 1000
+	DefaultOverloadTolerance     = 2.0
+	DefaultOverloadQueue         = 16
+	DefaultOverloadMaxWait       = 50 * time.Millisecond
 )
 
 func setDur(d *Duration, def time.Duration) {
@@ -239,6 +244,7 @@ func (c *Config) routeDefaults(r *Route) {
 		c.idempotencyDefaults(i)
 	}
 	categoryDefaults(r)
+	overloadDefaults(r)
 	if v := r.Validate; v != nil && v.JSON != nil {
 		setInt(&v.JSON.MaxDepth, 32)
 		setInt(&v.JSON.MaxElements, 10000)
@@ -477,6 +483,25 @@ func categoryDefaults(r *Route) {
 	}
 	setInt(&r.Race.Requests, 2)
 	setDur(&r.Race.Window, time.Second)
+}
+
+// overloadDefaults turns shedding on with its default limits, except on
+// streaming routes (a stream's duration is not a latency).
+func overloadDefaults(r *Route) {
+	if r.Overload == nil {
+		r.Overload = &Overload{Off: r.Stream}
+	}
+	o := r.Overload
+	setInt(&o.MinLimit, DefaultOverloadMinLimit)
+	setInt(&o.MaxLimit, DefaultOverloadMaxLimit)
+	if o.Tolerance == 0 {
+		o.Tolerance = DefaultOverloadTolerance
+	}
+	if o.Queue == nil {
+		q := DefaultOverloadQueue
+		o.Queue = &q
+	}
+	setDur(&o.MaxWait, DefaultOverloadMaxWait)
 }
 
 // Categories are the route categories (routes[].category), in the order

@@ -63,6 +63,11 @@ func TestDocumentedDefaults(t *testing.T) {
 		"assertion.ttl":                                    dur(DefaultAssertionTTL),
 		"authn.introspection[].cache_ttl":                  dur(DefaultIntrospectionCache),
 		"authn.introspection[].negative_cache_ttl":         dur(DefaultIntrospectionNegCache),
+		"routes[].overload.min_limit":                      fmt.Sprint(DefaultOverloadMinLimit),
+		"routes[].overload.max_limit":                      fmt.Sprint(DefaultOverloadMaxLimit),
+		"routes[].overload.tolerance":                      fmt.Sprint(DefaultOverloadTolerance),
+		"routes[].overload.queue":                          fmt.Sprint(DefaultOverloadQueue),
+		"routes[].overload.max_wait":                       dur(DefaultOverloadMaxWait),
 	}
 	for key, val := range want {
 		row := fmt.Sprintf("| `%s` | `%s` |", key, val)

@@ -157,6 +157,29 @@ type Race struct {
 	Window Duration `yaml:"window"`
 }
 
+// Overload sheds a route's excess load: its concurrent requests are
+// bounded by a limit that adapts to the latency the route shows; a
+// request over it waits briefly for a slot, else is refused with 503
+// overload.shed and Retry-After. On by default.
+type Overload struct {
+	// Off turns shedding off on the route (long polls and streams, whose
+	// duration is not a latency).
+	Off bool `yaml:"off"`
+	// MinLimit is the lowest the limit falls, and the concurrency under
+	// which a slow route is taken to be slow, not overloaded. Default 2.
+	MinLimit int `yaml:"min_limit"`
+	// MaxLimit is the highest it rises, and where it starts. Default 1000.
+	MaxLimit int `yaml:"max_limit"`
+	// Tolerance is how many times its usual latency the route may take
+	// before the limit falls. Default 2.
+	Tolerance float64 `yaml:"tolerance"`
+	// Queue is how many requests may wait for a slot (0: none). Default 16.
+	Queue *int `yaml:"queue"`
+	// MaxWait bounds a request's wait for a slot; it waits at most the
+	// route's usual latency. Default 50ms.
+	MaxWait Duration `yaml:"max_wait"`
+}
+
 // Idempotency configures Idempotency-Key handling on a route (the IETF
 // httpapi draft "The Idempotency-Key HTTP Header Field").
 type Idempotency struct {
@@ -605,6 +628,9 @@ type Route struct {
 	// path, body) again within a short window. Default on payment
 	// routes: refuse; on write routes: flag.
 	Race *Race `yaml:"race"`
+	// Overload sheds the route's excess load (an adaptive concurrency
+	// limit). On by default.
+	Overload *Overload `yaml:"overload"`
 	// Validate checks the request's input before it is forwarded.
 	Validate *Validate `yaml:"validate"`
 	// WAF inspects requests with Coraza and the OWASP Core Rule Set.

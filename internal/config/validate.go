@@ -531,6 +531,7 @@ func (c *Config) validateRouteStages(p *Problems, base string, i int, r Route) {
 		c.validateIdempotency(p, base+".idempotency", i)
 	}
 	validateRaceDefence(p, base, r)
+	validateOverload(p, base, r.Overload)
 }
 
 // validateRaceDefence checks a route's per-caller concurrency and race
@@ -546,6 +547,28 @@ func validateRaceDefence(p *Problems, base string, r Route) {
 		if rc.Window.D() <= 0 || rc.Window.D() > time.Hour {
 			p.Add(base+".race.window", "want a duration up to 1h")
 		}
+	}
+}
+
+// validateOverload checks a route's shedding limits.
+func validateOverload(p *Problems, base string, o *Overload) {
+	if o == nil || o.Off {
+		return
+	}
+	if o.MinLimit < 1 {
+		p.Add(base+".overload.min_limit", "at least 1")
+	}
+	if o.MaxLimit < o.MinLimit {
+		p.Add(base+".overload.max_limit", "at least min_limit")
+	}
+	if o.Tolerance < 1.1 || o.Tolerance > 100 {
+		p.Add(base+".overload.tolerance", "want between 1.1 and 100 (times the route's usual latency)")
+	}
+	if o.Queue != nil && *o.Queue < 0 {
+		p.Add(base+".overload.queue", "must not be negative")
+	}
+	if o.MaxWait.D() < 0 || o.MaxWait.D() > 10*time.Second {
+		p.Add(base+".overload.max_wait", "want a duration up to 10s")
 	}
 }
 

@@ -98,7 +98,7 @@ func (h *listenerHandler) finish(r *http.Request, x *exchange) {
 		}
 		g.live.Request(end, clientKeyText(s), category, status, code, end.Sub(s.Start))
 	}
-	if s.Decision != nil && s.Decision.Status != 499 {
+	if s.Decision != nil && s.Decision.Status != 499 && !s.Decision.Summarised {
 		g.emitRefusal(r, s)
 	}
 	if g.guard != nil {

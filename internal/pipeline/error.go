@@ -25,6 +25,10 @@ type Error struct {
 	// Fields are client-safe details per offending input field, rendered
 	// as the problem's "errors" member (validation failures).
 	Fields []Field
+	// Summarised refusals are reported by their stage in a summary event,
+	// not one event each (load shedding: a flood of refusals that each
+	// cost an event would take the CPU the shedding saves).
+	Summarised bool
 }
 
 // Field names one offending input field by JSON pointer ("/body/age",

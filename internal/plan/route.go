@@ -10,6 +10,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/discovery"
 	"github.com/rampart-gw/rampart/internal/idempotency"
 	"github.com/rampart-gw/rampart/internal/observe"
+	"github.com/rampart-gw/rampart/internal/overload"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 	"github.com/rampart-gw/rampart/internal/proxy"
 	"github.com/rampart-gw/rampart/internal/race"
@@ -39,6 +40,9 @@ type Route struct {
 // Security: the route's IP firewall first (the cheapest refusal); limits
 // keyed by client IP or route come before authentication
 // (cheap refusals first; floods of bad credentials are limited too);
+// a route's excess load is shed next, before the stages that cost
+// (authentication, validation, the WAF) and only after the limits that
+// refuse a flooding client (its requests take no slot);
 // identity-keyed limits and quotas after authorization; the body limit
 // before anything that reads the body; the WAF after the cheaper
 // structural checks; the account lock last, on a body already checked;
@@ -50,6 +54,9 @@ var routeStages = [...]struct {
 }{
 	{"access", "access", (*routeBuild).access},
 	{"pre_limit", "rate_limits", func(b *routeBuild) (pipeline.Middleware, error) { return b.preLimit, nil }},
+	{"overload", "overload", func(b *routeBuild) (pipeline.Middleware, error) {
+		return overload.Stage(b.r, b.deps.Events, b.deps.Now), nil
+	}},
 	{"authenticate", "auth", (*routeBuild).authenticate},
 	{"identity_ban", "auth", (*routeBuild).identityBan},
 	{"authorize", "authorize", func(b *routeBuild) (pipeline.Middleware, error) { return authz.New(b.r.Authorize) }},

@@ -1,0 +1,277 @@
+// Package overload sheds a route's excess load before it queues without
+// bound. Each route has a concurrency limit that adapts to the latency
+// the route shows (a gradient limiter in the style of Envoy's adaptive
+// concurrency filter and Netflix's concurrency-limits): while requests
+// finish near the route's no-load latency the limit may grow when it is
+// reached; when they take more than Tolerance times it, the limit falls
+// in proportion. A request over the limit waits in a short queue (at
+// most the no-load latency, and MaxWait) for a slot, else is refused at
+// once with 503 overload.shed and Retry-After — cheaply, before the
+// route's costlier stages (authentication, validation, the WAF) run.
+package overload
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/pipeline"
+)
+
+// CodeShed is the decision code of a shed request (503).
+const CodeShed = "overload.shed"
+
+// The limiter's constants: a window closes after windowLength with at
+// least minSamples answers (else it waits, up to maxWindow, and closes
+// without a decision); events about sustained shedding are at least
+// eventEvery apart.
+const (
+	windowLength = 100 * time.Millisecond
+	maxWindow    = time.Second
+	minSamples   = 10
+	eventEvery   = 10 * time.Second
+	reprobeAfter = 20   // windows of high latency before the no-load latency is measured again
+	probeQueue   = 1024 // requests that may wait out a probe
+	minExcess    = 4    // requests queued beyond the latency target that make an overload
+)
+
+// Limiter is one route's adaptive concurrency limit.
+type Limiter struct {
+	route  string
+	cfg    config.Overload
+	events pipeline.Events
+	now    func() time.Time
+
+	mu       sync.Mutex
+	limit    float64
+	inFlight int
+	waiting  []chan struct{} // FIFO; a slot is handed over by closing
+	noLoad   time.Duration   // the route's latency when not overloaded (0: not yet known)
+	probing  bool            // this window measures noLoad at MinLimit
+	saved    float64         // the limit before the probe
+	high     int             // consecutive windows of high latency
+	epoch    int             // counts probes: a request knows which it was admitted in
+	win      window
+	shed     int       // since the last event
+	lastEv   time.Time // when the last event went out
+}
+
+// window accumulates the answers of the current window.
+type window struct {
+	start time.Time
+	sum   time.Duration
+	n     int
+	peak  int // most requests in flight at once
+}
+
+// New returns a route's limiter; now is the clock.
+func New(route string, c config.Overload, events pipeline.Events, now func() time.Time) *Limiter {
+	if events == nil {
+		events = pipeline.NoEvents{}
+	}
+	return &Limiter{route: route, cfg: c, events: events, now: now, limit: float64(c.MaxLimit), win: window{start: now()}}
+}
+
+// Stage returns the route's shedding stage (nil when off).
+func Stage(r config.Route, events pipeline.Events, now func() time.Time) pipeline.Middleware {
+	if r.Overload == nil || r.Overload.Off {
+		return nil
+	}
+	return New(r.ID, *r.Overload, events, now).Middleware
+}
+
+// Middleware admits a request within the limit, after a short wait, or
+// refuses it. Upgraded connections (WebSocket) and their duration are
+// not the route's latency: they pass uncounted.
+func (l *Limiter) Middleware(next pipeline.Handler) pipeline.Handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if r.Header.Get("Upgrade") != "" {
+			return next(w, r)
+		}
+		epoch, ok := l.acquire(r.Context())
+		if !ok {
+			e := pipeline.Deny(http.StatusServiceUnavailable, CodeShed, "the service is busy; retry shortly")
+			e.Header = http.Header{"Retry-After": {"1"}}
+			e.Summarised = true // closeWindow reports shedding every 10 s
+			return e
+		}
+		start := l.now()
+		defer func() { l.release(l.now().Sub(start), epoch) }()
+		return next(w, r)
+	}
+}
+
+// Limit is the current limit (tests, the admin API).
+func (l *Limiter) Limit() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return int(l.limit)
+}
+
+// acquire takes a slot, waiting in the queue when the limit is reached
+// and the queue has room, and returns the probe epoch it was admitted
+// in; false: shed.
+func (l *Limiter) acquire(ctx context.Context) (int, bool) {
+	l.mu.Lock()
+	if l.inFlight < int(l.limit) && len(l.waiting) == 0 {
+		l.take()
+		e := l.epoch
+		l.mu.Unlock()
+		return e, true
+	}
+	wait, room := l.maxWait(), *l.cfg.Queue
+	if l.probing {
+		wait, room = l.cfg.MaxWait.D(), probeQueue
+	}
+	if len(l.waiting) >= room || wait <= 0 {
+		l.shed++
+		l.mu.Unlock()
+		return 0, false
+	}
+	ch := make(chan struct{})
+	l.waiting = append(l.waiting, ch)
+	l.mu.Unlock()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return l.epochNow(), true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, c := range l.waiting {
+		if c == ch {
+			l.waiting = append(l.waiting[:i], l.waiting[i+1:]...)
+			l.shed++
+			return 0, false
+		}
+	}
+	return l.epoch, true // handed a slot as the wait ended
+}
+
+func (l *Limiter) epochNow() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.epoch
+}
+
+// take counts one more request in flight (l.mu held).
+func (l *Limiter) take() {
+	l.inFlight++
+	l.win.peak = max(l.win.peak, l.inFlight)
+}
+
+// maxWait is how long a request may wait for a slot: the route's
+// no-load latency, at most MaxWait (l.mu held).
+func (l *Limiter) maxWait() time.Duration {
+	if l.noLoad == 0 {
+		return l.cfg.MaxWait.D()
+	}
+	return min(l.noLoad, l.cfg.MaxWait.D())
+}
+
+// release ends a request that took rtt, admitted in epoch: its slot
+// goes to the first waiting request when the limit allows, and the
+// window may close. During a probe only the requests admitted in it
+// count (those before it may have queued behind an overload).
+func (l *Limiter) release(rtt time.Duration, epoch int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.probing || epoch == l.epoch {
+		l.win.sum += rtt
+		l.win.n++
+	}
+	l.inFlight--
+	l.closeWindow()
+	for len(l.waiting) > 0 && l.inFlight < int(l.limit) {
+		ch := l.waiting[0]
+		l.waiting = l.waiting[1:]
+		l.take()
+		close(ch)
+	}
+}
+
+// closeWindow adapts the limit once the window is long enough (l.mu
+// held).
+func (l *Limiter) closeWindow() {
+	now := l.now()
+	age := now.Sub(l.win.start)
+	if age < windowLength || l.win.n < minSamples {
+		if age >= maxWindow {
+			l.win = window{start: now, peak: l.inFlight}
+		}
+		return
+	}
+	l.adapt(l.win.sum/time.Duration(l.win.n), l.win.peak)
+	l.win = window{start: now, peak: l.inFlight}
+	if l.shed > 0 && now.Sub(l.lastEv) >= eventEvery {
+		l.events.Emit(pipeline.Event{Time: now, Name: CodeShed, Code: CodeShed, Route: l.route,
+			Reason: strconv.Itoa(l.shed) + " requests shed over the route's adaptive concurrency limit",
+			Attrs:  map[string]string{"shed": strconv.Itoa(l.shed), "limit": strconv.Itoa(int(l.limit))}})
+		l.shed, l.lastEv = 0, now
+	}
+}
+
+// adapt moves the limit by the window's mean latency against the
+// route's usual latency. The requests in flight beyond what the usual
+// latency times Tolerance supports (peak × (1 − Tolerance·usual/mean),
+// Little's law) are the route's queue: when at least minExcess queue,
+// the limit falls to what the latency supports (to at most half, from
+// the most actually in flight: a limit above them says nothing); when
+// the limit was reached and the latency held, it rises by its square
+// root. A few requests in flight cannot make a queue: a route that is
+// slow at low concurrency (a slow service, a collection) is slow, not
+// overloaded.
+//
+// The usual latency is learned from windows with few requests in flight
+// (at most MinLimit + 2): it follows faster ones by a fifth and slower
+// ones by a twentieth — what the route shows when light, collections
+// included, not one lucky window. When it is unknown under load, or the
+// route queued for reprobeAfter windows in a row (the service may have
+// become slower for good), a probe measures it: for one window the limit
+// is MinLimit, the requests over it waiting (up to MaxWait) rather than
+// shed.
+func (l *Limiter) adapt(mean time.Duration, peak int) {
+	if l.probing {
+		l.noLoad, l.limit, l.probing, l.high = mean, l.saved, false, 0
+		return
+	}
+	light := peak <= l.cfg.MinLimit+2
+	switch {
+	case l.noLoad == 0 && light:
+		l.noLoad = mean
+	case l.noLoad == 0:
+		l.probe()
+		return
+	case light && mean < l.noLoad:
+		l.noLoad -= (l.noLoad - mean) / 5
+	case light:
+		l.noLoad += (mean - l.noLoad) / 20
+	}
+	gradient := min(1, l.cfg.Tolerance*float64(l.noLoad)/float64(mean))
+	switch {
+	case float64(peak)*(1-gradient) >= minExcess:
+		if l.high++; l.high >= reprobeAfter {
+			l.probe()
+			return
+		}
+		l.limit = math.Max(float64(l.cfg.MinLimit), math.Min(l.limit, float64(peak))*math.Max(gradient, 0.5))
+	case gradient == 1 && peak >= int(l.limit):
+		l.high = 0
+		l.limit = math.Min(float64(l.cfg.MaxLimit), l.limit+math.Sqrt(l.limit))
+	default:
+		l.high = 0
+	}
+}
+
+// probe starts a window at MinLimit (l.mu held).
+func (l *Limiter) probe() {
+	l.saved, l.limit, l.probing = l.limit, float64(l.cfg.MinLimit), true
+	l.epoch++
+}

@@ -1,0 +1,206 @@
+package overload
+
+import (
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/pipeline"
+)
+
+func defaults() config.Overload {
+	return config.Overload{MinLimit: 2, MaxLimit: 1000, Tolerance: 2, Queue: queue(16), MaxWait: config.Duration(50 * time.Millisecond)}
+}
+
+func queue(n int) *int { return &n }
+
+type events struct {
+	mu  sync.Mutex
+	evs []pipeline.Event
+}
+
+func (e *events) Emit(ev pipeline.Event) { e.mu.Lock(); e.evs = append(e.evs, ev); e.mu.Unlock() }
+
+// serial is a service that does one thing at a time (a CPU-bound route
+// on one core): each request holds it for d.
+func serial(d time.Duration) pipeline.Handler {
+	var mu sync.Mutex
+	return func(w http.ResponseWriter, r *http.Request) error {
+		mu.Lock()
+		time.Sleep(d)
+		mu.Unlock()
+		return nil
+	}
+}
+
+// flood sends from callers at once for dur and returns the latencies of
+// the admitted requests sent in its last third and how many were shed.
+func flood(t *testing.T, h pipeline.Handler, callers int, dur time.Duration) ([]time.Duration, int) {
+	t.Helper()
+	var mu sync.Mutex
+	var admitted []time.Duration
+	var shed atomic.Int64
+	end := time.Now().Add(dur)
+	late := end.Add(-dur / 3)
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(end) {
+				start := time.Now()
+				err := h(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+				var d *pipeline.Error
+				switch {
+				case err == nil && start.After(late):
+					mu.Lock()
+					admitted = append(admitted, time.Since(start))
+					mu.Unlock()
+				case err == nil:
+				case errors.As(err, &d) && d.Status == 503 && d.Code == CodeShed && d.Header.Get("Retry-After") == "1":
+					shed.Add(1)
+					time.Sleep(time.Millisecond) // a client backing off a little
+				default:
+					t.Errorf("unexpected answer: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return admitted, int(shed.Load())
+}
+
+func p99(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)*99/100]
+}
+
+// The attack: 200 callers at once against a route that serves one
+// request per 2 ms. Without shedding they would queue (the last waits
+// 200 × 2 ms); with it the limit falls to a few, the excess is refused
+// at once, and the admitted requests wait a few service times at most.
+func TestShedsAFlood(t *testing.T) {
+	ev := &events{}
+	l := New("search", defaults(), ev, time.Now)
+	h := l.Middleware(serial(2 * time.Millisecond))
+	admitted, shed := flood(t, h, 200, 1500*time.Millisecond)
+	if shed == 0 || len(admitted) == 0 {
+		t.Fatalf("admitted %d, shed %d", len(admitted), shed)
+	}
+	if got := l.Limit(); got > 16 {
+		t.Errorf("limit %d after the flood, want near the route's capacity (a few)", got)
+	}
+	// Requests admitted once the limit adapted wait a few service times,
+	// not the whole crowd's (200 × 2 ms: 400 ms without shedding).
+	if q := p99(admitted); q > 60*time.Millisecond {
+		t.Errorf("admitted p99 %v, want a few service times (2 ms each)", q)
+	}
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	if len(ev.evs) != 1 || ev.evs[0].Code != CodeShed || ev.evs[0].Route != "search" || ev.evs[0].Attrs["shed"] == "" {
+		t.Errorf("events %+v, want one overload.shed for the route with its count", ev.evs)
+	}
+}
+
+// Ordinary traffic is never shed: requests one after another with a
+// latency that varies tenfold, and a burst of a few at once.
+func TestOrdinaryTrafficPasses(t *testing.T) {
+	l := New("api", defaults(), nil, time.Now)
+	h := l.Middleware(func(w http.ResponseWriter, r *http.Request) error {
+		time.Sleep(time.Duration(1+rand.IntN(10)) * time.Millisecond)
+		return nil
+	})
+	for range 200 {
+		if err := h(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, shed := flood(t, h, 4, 300*time.Millisecond); shed != 0 {
+		t.Errorf("%d of a 4-caller burst shed", shed)
+	}
+}
+
+// A service that turns slow while few requests are in flight is slow,
+// not overloaded: limiting it would refuse requests for nothing.
+func TestSlowServiceIsNotShed(t *testing.T) {
+	l := New("api", defaults(), nil, time.Now)
+	var slow atomic.Bool
+	h := l.Middleware(func(w http.ResponseWriter, r *http.Request) error {
+		if slow.Load() {
+			time.Sleep(20 * time.Millisecond)
+		} else {
+			time.Sleep(time.Millisecond)
+		}
+		return nil
+	})
+	if _, shed := flood(t, h, 2, 300*time.Millisecond); shed != 0 {
+		t.Fatalf("%d shed while fast", shed)
+	}
+	slow.Store(true)
+	if _, shed := flood(t, h, 2, 500*time.Millisecond); shed != 0 {
+		t.Errorf("%d shed when the service slowed with 2 callers", shed)
+	}
+}
+
+// A WebSocket upgrade lasts as long as the conversation: never counted.
+func TestUpgradesPassUncounted(t *testing.T) {
+	c := defaults()
+	c.MaxLimit, c.Queue = 2, queue(0)
+	l := New("ws", c, nil, time.Now)
+	release := make(chan struct{})
+	h := l.Middleware(func(w http.ResponseWriter, r *http.Request) error { <-release; return nil })
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := httptest.NewRequest("GET", "/", nil)
+			r.Header.Set("Upgrade", "websocket")
+			if err := h(httptest.NewRecorder(), r); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	time.Sleep(20 * time.Millisecond)
+	l.mu.Lock()
+	n := l.inFlight
+	l.mu.Unlock()
+	close(release)
+	wg.Wait()
+	if n != 0 {
+		t.Errorf("%d upgrades counted in flight", n)
+	}
+}
+
+// A request over the limit waits for a slot when the queue has room and
+// one frees in time; the queue's bound and the wait's are kept.
+func TestQueue(t *testing.T) {
+	c := defaults()
+	c.MaxLimit, c.Queue, c.MaxWait = 1, queue(1), config.Duration(time.Second)
+	l := New("q", c, nil, time.Now)
+	hold := make(chan struct{})
+	h := l.Middleware(func(w http.ResponseWriter, r *http.Request) error { <-hold; return nil })
+	results := make(chan error, 3)
+	for range 2 {
+		go func() { results <- h(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil)) }()
+	}
+	time.Sleep(30 * time.Millisecond) // one in flight, one waiting
+	if err := h(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil)); err == nil {
+		t.Fatal("a third request passed a limit of 1 and a queue of 1")
+	}
+	close(hold) // the first finishes; the waiting one gets its slot
+	for range 2 {
+		if err := <-results; err != nil {
+			t.Errorf("queued request: %v", err)
+		}
+	}
+}
