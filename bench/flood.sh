@@ -49,7 +49,7 @@ cat >"$work/flood.yaml" <<YAML
 version: 1
 listeners: [{name: bench, address: "127.0.0.1:$P_GW", trusted_proxies: [127.0.0.1]}]
 upstreams: [{name: up, allow_plaintext: true, targets: [{url: "http://127.0.0.1:$P_UP"}]}]
-routes: [{id: api, prefix: /api, upstream: up, public: true}]
+routes: [{id: api, prefix: /api, upstream: up, public: true, overload: {off: true}}]
 access_log: {output: $work/access.log}
 security_events: {output: $work/events.log}
 YAML

@@ -50,6 +50,7 @@ routes:
     upstream: up
     public: true
     skip_assertion: true
+    overload: {off: true}   # what 1,000 connections in flight hold, as nginx holds them
 YAML
 mkdir -p "$work/nginx"
 cat >"$work/nginx/nginx.conf" <<NGINX

@@ -45,6 +45,7 @@ const (
 	DefaultOverloadTolerance     = 2.0
 	DefaultOverloadQueue         = 16
 	DefaultOverloadMaxWait       = 50 * time.Millisecond
+	DefaultOverloadMinLatency    = 50 * time.Millisecond
 )
 
 func setDur(d *Duration, def time.Duration) {
@@ -502,6 +503,7 @@ func overloadDefaults(r *Route) {
 		o.Queue = &q
 	}
 	setDur(&o.MaxWait, DefaultOverloadMaxWait)
+	setDur(&o.MinLatency, DefaultOverloadMinLatency)
 }
 
 // Categories are the route categories (routes[].category), in the order

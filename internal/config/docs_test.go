@@ -68,6 +68,7 @@ func TestDocumentedDefaults(t *testing.T) {
 		"routes[].overload.tolerance":                      fmt.Sprint(DefaultOverloadTolerance),
 		"routes[].overload.queue":                          fmt.Sprint(DefaultOverloadQueue),
 		"routes[].overload.max_wait":                       dur(DefaultOverloadMaxWait),
+		"routes[].overload.min_latency":                    dur(DefaultOverloadMinLatency),
 	}
 	for key, val := range want {
 		row := fmt.Sprintf("| `%s` | `%s` |", key, val)

@@ -173,6 +173,10 @@ type Overload struct {
 	// Tolerance is how many times its usual latency the route may take
 	// before the limit falls. Default 2.
 	Tolerance float64 `yaml:"tolerance"`
+	// MinLatency is a latency the route may always take: under it the
+	// route is not overloaded, whatever its usual latency (a load test's
+	// few milliseconds of queueing are not worth refusing). Default 50ms.
+	MinLatency Duration `yaml:"min_latency"`
 	// Queue is how many requests may wait for a slot (0: none). Default 16.
 	Queue *int `yaml:"queue"`
 	// MaxWait bounds a request's wait for a slot; it waits at most the

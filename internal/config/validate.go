@@ -570,6 +570,9 @@ func validateOverload(p *Problems, base string, o *Overload) {
 	if o.MaxWait.D() < 0 || o.MaxWait.D() > 10*time.Second {
 		p.Add(base+".overload.max_wait", "want a duration up to 10s")
 	}
+	if o.MinLatency.D() < 0 || o.MinLatency.D() > 10*time.Second {
+		p.Add(base+".overload.min_latency", "want a duration up to 10s")
+	}
 }
 
 // validateIdempotency checks a route's idempotency section.

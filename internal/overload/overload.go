@@ -14,6 +14,7 @@ import (
 	"context"
 	"math"
 	"net/http"
+	"runtime/metrics"
 	"strconv"
 	"sync"
 	"time"
@@ -34,9 +35,10 @@ const (
 	maxWindow    = time.Second
 	minSamples   = 10
 	eventEvery   = 10 * time.Second
-	reprobeAfter = 20   // windows of high latency before the no-load latency is measured again
-	probeQueue   = 1024 // requests that may wait out a probe
-	minExcess    = 4    // requests queued beyond the latency target that make an overload
+	reprobeAfter = 20                    // windows of high latency before the no-load latency is measured again
+	probeQueue   = 1024                  // requests that may wait out a probe
+	minExcess    = 4                     // requests queued beyond the latency target that make an overload
+	schedBound   = 10 * time.Millisecond // goroutines waiting longer than this for a processor (p90): saturated
 )
 
 // Limiter is one route's adaptive concurrency limit.
@@ -56,6 +58,7 @@ type Limiter struct {
 	high     int             // consecutive windows of high latency
 	epoch    int             // counts probes: a request knows which it was admitted in
 	win      window
+	sched    schedLatency
 	shed     int       // since the last event
 	lastEv   time.Time // when the last event went out
 }
@@ -218,9 +221,9 @@ func (l *Limiter) closeWindow() {
 	}
 }
 
-// adapt moves the limit by the window's mean latency against the
-// route's usual latency. The requests in flight beyond what the usual
-// latency times Tolerance supports (peak × (1 − Tolerance·usual/mean),
+// adapt moves the limit by the window's mean latency against its target:
+// the route's usual latency times Tolerance, at least MinLatency. The
+// requests in flight beyond what the target supports (peak × (1 − target/mean),
 // Little's law) are the route's queue: when at least minExcess queue,
 // the limit falls to what the latency supports (to at most half, from
 // the most actually in flight: a limit above them says nothing); when
@@ -254,7 +257,13 @@ func (l *Limiter) adapt(mean time.Duration, peak int) {
 	case light:
 		l.noLoad += (mean - l.noLoad) / 20
 	}
-	gradient := min(1, l.cfg.Tolerance*float64(l.noLoad)/float64(mean))
+	target := max(l.cfg.Tolerance*float64(l.noLoad), float64(l.cfg.MinLatency.D()))
+	gradient := min(1, target/float64(mean))
+	if w := l.sched.p90(); w > schedBound {
+		// The processor is saturated: requests wait for it before they
+		// reach any route, which the latency above does not see.
+		gradient = min(gradient, float64(schedBound)/float64(w))
+	}
 	switch {
 	case float64(peak)*(1-gradient) >= minExcess:
 		if l.high++; l.high >= reprobeAfter {
@@ -274,4 +283,54 @@ func (l *Limiter) adapt(mean time.Duration, peak int) {
 func (l *Limiter) probe() {
 	l.saved, l.limit, l.probing = l.limit, float64(l.cfg.MinLimit), true
 	l.epoch++
+}
+
+// schedLatency reads how long runnable goroutines waited for a processor
+// since its last reading (the runtime's /sched/latencies histogram).
+type schedLatency struct {
+	sample []metrics.Sample
+	prev   []uint64
+}
+
+// p90 is the 90th percentile of the waits since the last call (0 when
+// too few to tell).
+func (s *schedLatency) p90() time.Duration {
+	if s.sample == nil {
+		s.sample = []metrics.Sample{{Name: "/sched/latencies:seconds"}}
+	}
+	metrics.Read(s.sample)
+	if s.sample[0].Value.Kind() != metrics.KindFloat64Histogram {
+		return 0
+	}
+	h := s.sample[0].Value.Float64Histogram()
+	prev := s.prev
+	s.prev = append(s.prev[:0:0], h.Counts...)
+	return p90Since(h.Counts, prev, h.Buckets)
+}
+
+// p90Since is the 90th percentile of a histogram's counts since prev (a
+// bucket's upper bound, or its lower one when unbounded); 0 with fewer
+// than minSamples or no earlier reading.
+func p90Since(counts, prev []uint64, buckets []float64) time.Duration {
+	if len(prev) != len(counts) || len(buckets) != len(counts)+1 {
+		return 0
+	}
+	var total uint64
+	for i, c := range counts {
+		total += c - prev[i]
+	}
+	if total < minSamples {
+		return 0
+	}
+	var seen uint64
+	for i, c := range counts {
+		if seen += c - prev[i]; seen*10 >= total*9 {
+			b := buckets[i+1]
+			if math.IsInf(b, 1) {
+				b = buckets[i]
+			}
+			return time.Duration(b * float64(time.Second))
+		}
+	}
+	return 0
 }

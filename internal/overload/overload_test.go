@@ -2,6 +2,7 @@ package overload
 
 import (
 	"errors"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -16,7 +17,8 @@ import (
 )
 
 func defaults() config.Overload {
-	return config.Overload{MinLimit: 2, MaxLimit: 1000, Tolerance: 2, Queue: queue(16), MaxWait: config.Duration(50 * time.Millisecond)}
+	return config.Overload{MinLimit: 2, MaxLimit: 1000, Tolerance: 2, Queue: queue(16), MaxWait: config.Duration(50 * time.Millisecond),
+		MinLatency: config.Duration(20 * time.Millisecond)}
 }
 
 func queue(n int) *int { return &n }
@@ -201,6 +203,50 @@ func TestQueue(t *testing.T) {
 	for range 2 {
 		if err := <-results; err != nil {
 			t.Errorf("queued request: %v", err)
+		}
+	}
+}
+
+// A load test's queueing — ten callers back to back on a route that
+// serves one request per millisecond, ~10 ms each — stays under
+// min_latency: nothing is shed. Without the floor the same queue is
+// an overload against the route's usual latency of ~1 ms.
+func TestMinLatencyFloor(t *testing.T) {
+	for _, c := range []struct {
+		floor    time.Duration
+		wantShed bool
+	}{{20 * time.Millisecond, false}, {0, true}} {
+		cfg := defaults()
+		cfg.MinLatency = config.Duration(c.floor)
+		l := New("api", cfg, nil, time.Now)
+		h := l.Middleware(serial(time.Millisecond))
+		for range 50 { // the usual latency, learned one at a time
+			if err := h(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, shed := flood(t, h, 10, time.Second); (shed > 0) != c.wantShed {
+			t.Errorf("min_latency %v: %d shed", c.floor, shed)
+		}
+	}
+}
+
+func TestP90Since(t *testing.T) {
+	// Counts[i] holds waits in [buckets[i], buckets[i+1]).
+	buckets := []float64{0, 0.001, 0.01, 0.1, math.Inf(1)}
+	for _, c := range []struct {
+		counts, prev []uint64
+		want         time.Duration
+	}{
+		{[]uint64{0, 100, 0, 0}, []uint64{0, 0, 0, 0}, 10 * time.Millisecond},
+		{[]uint64{0, 100, 50, 0}, []uint64{0, 95, 0, 0}, 100 * time.Millisecond}, // only what is new counts
+		{[]uint64{0, 80, 5, 15}, []uint64{0, 0, 0, 0}, 100 * time.Millisecond},
+		{[]uint64{0, 0, 0, 20}, []uint64{0, 0, 0, 0}, 100 * time.Millisecond}, // unbounded: its lower bound
+		{[]uint64{0, 3, 0, 0}, []uint64{0, 0, 0, 0}, 0},                       // too few
+		{[]uint64{0, 100, 0, 0}, nil, 0},                                      // no earlier reading
+	} {
+		if got := p90Since(c.counts, c.prev, buckets); got != c.want {
+			t.Errorf("%v since %v: %v, want %v", c.counts, c.prev, got, c.want)
 		}
 	}
 }
