@@ -36,3 +36,36 @@ start_upstream() {
 	taskset -c "$SUT_CPU" env GOMAXPROCS=1 "$work/upstream" -addr "127.0.0.1:$P_UP" &
 	pids+=($!)
 }
+
+# nginx_conf PORT CONNECTIONS: the nginx reverse proxy every script
+# compares with, on 127.0.0.1:PORT in front of the upstream ($P_UP), one
+# worker, CONNECTIONS connections at most, its files in $work/nginx.
+nginx_conf() {
+	mkdir -p "$work/nginx"
+	cat >"$work/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+worker_rlimit_nofile $(ulimit -Hn);
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections $2; }
+http {
+  access_log $work/nginx/access.log combined buffer=64k flush=1s;
+  keepalive_timeout 120s;
+  keepalive_requests 1000000;
+  client_body_temp_path $work/nginx;
+  proxy_temp_path $work/nginx;
+  fastcgi_temp_path $work/nginx;
+  uwsgi_temp_path $work/nginx;
+  scgi_temp_path $work/nginx;
+  upstream up { server 127.0.0.1:$P_UP; keepalive 64; }
+  server {
+    listen 127.0.0.1:$1 backlog=4096;
+    location / {
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+NGINX
+}

@@ -52,33 +52,7 @@ routes:
     skip_assertion: true
     overload: {off: true}   # what 1,000 connections in flight hold, as nginx holds them
 YAML
-mkdir -p "$work/nginx"
-cat >"$work/nginx/nginx.conf" <<NGINX
-worker_processes 1;
-worker_rlimit_nofile $(ulimit -Hn);
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 20000; }
-http {
-  access_log $work/nginx/access.log combined buffer=64k flush=1s;
-  keepalive_timeout 120s;
-  keepalive_requests 1000000;
-  client_body_temp_path $work/nginx;
-  proxy_temp_path $work/nginx;
-  fastcgi_temp_path $work/nginx;
-  uwsgi_temp_path $work/nginx;
-  scgi_temp_path $work/nginx;
-  upstream up { server 127.0.0.1:$P_UP; keepalive 64; }
-  server {
-    listen 127.0.0.1:$P_NGINX backlog=4096;
-    location / {
-      proxy_pass http://up;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
-}
-NGINX
+nginx_conf "$P_NGINX" 20000
 # start TARGET: a fresh server (each phase measures its own), its PID in
 # $pid once it answers; stop: that server stopped.
 start() {

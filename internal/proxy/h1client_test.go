@@ -64,6 +64,21 @@ func rawServer(t *testing.T, handle func(c net.Conn, br *bufio.Reader)) (addr st
 	return l.Addr().String(), conns
 }
 
+// countingServer serves h and counts the connections it accepts.
+func countingServer(t *testing.T, h http.HandlerFunc) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	conns := &atomic.Int32{}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv, conns
+}
+
 func readReq(br *bufio.Reader) (*http.Request, error) {
 	r, err := http.ReadRequest(br)
 	if err == nil {
@@ -73,8 +88,7 @@ func readReq(br *bufio.Reader) (*http.Request, error) {
 }
 
 func TestFastPathReusesConnections(t *testing.T) {
-	var conns atomic.Int32
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/chunked":
 			w.(http.Flusher).Flush()
@@ -84,14 +98,7 @@ func TestFastPathReusesConnections(t *testing.T) {
 		default:
 			io.WriteString(w, "hello "+r.URL.RequestURI()+" "+r.Header.Get("X-A")+" "+r.Host)
 		}
-	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
-	defer srv.Close()
+	})
 	ft := newFast(t)
 	for _, path := range []string{"/a%2Fb?q=1&r=%20", "/chunked", "/empty", "/x"} {
 		for i := 0; i < 3; i++ {
@@ -356,22 +363,14 @@ func TestRetiredTransportKeepsNothing(t *testing.T) {
 func TestFastPathLargerThanBuffers(t *testing.T) {
 	big := strings.Repeat("v", 3*connBuffer)
 	body := strings.Repeat("b", 10*connBuffer+7)
-	var conns atomic.Int32
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-Big") != big {
 			w.WriteHeader(400)
 			return
 		}
 		w.Header().Set("X-Big-Answer", big)
 		io.WriteString(w, body)
-	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
-	defer srv.Close()
+	})
 	ft := newFast(t)
 	for range 3 {
 		resp, got, err := do(t, ft, "GET", srv.URL+"/", http.Header{"X-Big": {big}})
