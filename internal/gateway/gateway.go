@@ -158,6 +158,7 @@ func (g *Gateway) openObservability(cfg *config.Config, deps *pipeline.Deps) err
 		})
 		deps.FetchFailed = g.metrics.JWKSFailure
 		deps.CertificateResult = g.metrics.Certificate
+		deps.OverloadLimit = g.metrics.OverloadLimit
 		g.live = observe.NewLive()
 		deps.Events = observe.Tee(deps.Events, g.live)
 	}

@@ -28,6 +28,7 @@ type Metrics struct {
 	lastReload prometheus.Gauge
 	jwksFail   *prometheus.CounterVec
 	certs      *prometheus.CounterVec
+	overload   *prometheus.GaugeVec
 }
 
 // Gauges are read when Prometheus scrapes.
@@ -67,7 +68,9 @@ func NewMetrics(g Gauges) *Metrics {
 		Help: "Failed JWKS or discovery fetches by issuer."}, []string{"issuer"})
 	m.certs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_acme_certificates_total",
 		Help: "ACME certificates obtained or renewed (result success) and attempts that failed (failure), by listener."}, []string{"listener", "result"})
-	m.reg.MustRegister(m.requests, m.duration, m.upstream, m.decisions, m.reloads, m.configVer, m.lastReload, m.jwksFail, m.certs,
+	m.overload = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rampart_overload_limit",
+		Help: "A route's adaptive concurrency limit (requests in flight before shedding)."}, []string{"route"})
+	m.reg.MustRegister(m.requests, m.duration, m.upstream, m.decisions, m.reloads, m.configVer, m.lastReload, m.jwksFail, m.certs, m.overload,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if g.ActiveBans != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rampart_active_bans",
@@ -162,6 +165,11 @@ func (m *Metrics) Reload(ok bool, version int) {
 
 // JWKSFailure records a failed key-set or discovery fetch.
 func (m *Metrics) JWKSFailure(issuer string) { m.jwksFail.WithLabelValues(issuer).Inc() }
+
+// OverloadLimit sets a route's current shedding limit.
+func (m *Metrics) OverloadLimit(route string, limit int) {
+	m.overload.WithLabelValues(route).Set(float64(limit))
+}
 
 // Certificate counts an ACME certificate obtained (ok) or failed.
 func (m *Metrics) Certificate(listener string, ok bool) {

@@ -47,6 +47,7 @@ type Limiter struct {
 	cfg    config.Overload
 	events pipeline.Events
 	now    func() time.Time
+	report func(route string, limit int) // nil: none
 
 	mu       sync.Mutex
 	limit    float64
@@ -79,12 +80,17 @@ func New(route string, c config.Overload, events pipeline.Events, now func() tim
 	return &Limiter{route: route, cfg: c, events: events, now: now, limit: float64(c.MaxLimit), win: window{start: now()}}
 }
 
-// Stage returns the route's shedding stage (nil when off).
-func Stage(r config.Route, events pipeline.Events, now func() time.Time) pipeline.Middleware {
+// Stage returns the route's shedding stage (nil when off); the limit's
+// changes go to deps.OverloadLimit when set.
+func Stage(r config.Route, deps pipeline.Deps) pipeline.Middleware {
 	if r.Overload == nil || r.Overload.Off {
 		return nil
 	}
-	return New(r.ID, *r.Overload, events, now).Middleware
+	l := New(r.ID, *r.Overload, deps.Events, deps.Now)
+	if l.report = deps.OverloadLimit; l.report != nil {
+		l.report(r.ID, int(l.limit))
+	}
+	return l.Middleware
 }
 
 // Middleware admits a request within the limit, after a short wait, or
@@ -211,7 +217,11 @@ func (l *Limiter) closeWindow() {
 		}
 		return
 	}
+	before := int(l.limit)
 	l.adapt(l.win.sum/time.Duration(l.win.n), l.win.peak)
+	if l.report != nil && int(l.limit) != before {
+		l.report(l.route, int(l.limit))
+	}
 	l.win = window{start: now, peak: l.inFlight}
 	if l.shed > 0 && now.Sub(l.lastEv) >= eventEvery {
 		l.events.Emit(pipeline.Event{Time: now, Name: CodeShed, Code: CodeShed, Route: l.route,

@@ -22,6 +22,9 @@ type Deps struct {
 	// CertificateResult, when set, is told of each certificate an ACME
 	// manager obtained (ok) or failed to obtain, for metrics.
 	CertificateResult func(listener string, ok bool)
+	// OverloadLimit, when set, is told of each change of a route's
+	// adaptive concurrency limit (shedding), for metrics.
+	OverloadLimit func(route string, limit int)
 	// CertRenewCheck is how often ACME certificates are checked for
 	// renewal (zero: every 10 minutes); tests shorten it.
 	CertRenewCheck time.Duration

@@ -55,7 +55,7 @@ var routeStages = [...]struct {
 	{"access", "access", (*routeBuild).access},
 	{"pre_limit", "rate_limits", func(b *routeBuild) (pipeline.Middleware, error) { return b.preLimit, nil }},
 	{"overload", "overload", func(b *routeBuild) (pipeline.Middleware, error) {
-		return overload.Stage(b.r, b.deps.Events, b.deps.Now), nil
+		return overload.Stage(b.r, b.deps), nil
 	}},
 	{"authenticate", "auth", (*routeBuild).authenticate},
 	{"identity_ban", "auth", (*routeBuild).identityBan},
