@@ -1,6 +1,7 @@
 package observe
 
 import (
+	"hash/maphash"
 	"slices"
 	"strings"
 	"sync"
@@ -13,18 +14,31 @@ import (
 // Live keeps the last minute of traffic, per second, and the latest
 // security events, for the live dashboard. Memory is bounded: 60 seconds
 // of counters, at most maxClients client IPs per minute, maxEvents events.
+// Requests are counted in parts by client (each with its own lock: the
+// request path of many cores does not queue on one), which a snapshot
+// adds up.
 type Live struct {
+	seed  maphash.Seed
+	parts [liveParts]livePart
+
+	mu     sync.Mutex // the events
+	events []pipeline.Event
+	next   int
+}
+
+// livePart is the traffic of the clients that hash to it.
+type livePart struct {
 	mu      sync.Mutex
 	secs    [liveSeconds]liveSecond
 	clients [2]map[string]*clientStat // this minute and the previous one
 	minute  int64
-	events  []pipeline.Event // ring
-	next    int
+	_       [64]byte // no false sharing between neighbouring parts
 }
 
 const (
 	liveSeconds = 60
-	maxClients  = 10000
+	liveParts   = 8
+	maxClients  = 10000 // per minute, all parts together
 	maxEvents   = 200
 )
 
@@ -56,7 +70,11 @@ var latBounds = [...]int64{250, 500, 1000, 2000, 5000, 10000, 25000, 50000, 1000
 
 // NewLive returns an empty window.
 func NewLive() *Live {
-	return &Live{clients: [2]map[string]*clientStat{{}, {}}, events: make([]pipeline.Event, 0, maxEvents)}
+	l := &Live{seed: maphash.MakeSeed(), events: make([]pipeline.Event, 0, maxEvents)}
+	for i := range l.parts {
+		l.parts[i].clients = [2]map[string]*clientStat{{}, {}}
+	}
+	return l
 }
 
 // Request records one finished request (category: its route's, "" when
@@ -68,6 +86,10 @@ func (l *Live) Request(now time.Time, clientIP, category string, status int, cod
 	for b < len(latBounds) && us > latBounds[b] {
 		b++
 	}
+	l.parts[maphash.String(l.seed, clientIP)%liveParts].request(unix, clientIP, category, status, code, b)
+}
+
+func (l *livePart) request(unix int64, clientIP, category string, status int, code string, b int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := &l.secs[unix%liveSeconds]
@@ -108,7 +130,7 @@ func (l *Live) Request(now time.Time, clientIP, category string, status int, cod
 	}
 	cs := cur[clientIP]
 	if cs == nil {
-		if len(cur) >= maxClients {
+		if len(cur) >= maxClients/liveParts {
 			return
 		}
 		cs = &clientStat{}
@@ -209,12 +231,11 @@ func (l *Live) Snapshot(now time.Time, categoryOf func(route string) string) Sna
 	for i, c := range config.Categories {
 		cats[i].Category = c
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	secs, clients := l.merged(unix / 60)
 	// The series are the complete seconds of the window (the current one
 	// is still filling and would draw as a drop); the totals include it.
 	for t := unix - liveSeconds + 1; t <= unix; t++ {
-		s := &l.secs[t%liveSeconds]
+		s := &secs[t%liveSeconds]
 		blocked, requests, p50, p99 := 0, 0, 0.0, 0.0
 		if s.unix == t {
 			for code, n := range s.blocked {
@@ -243,16 +264,8 @@ func (l *Live) Snapshot(now time.Time, categoryOf func(route string) string) Sna
 		snap.Reasons = append(snap.Reasons, Count{k, n})
 	}
 	slices.SortFunc(snap.Reasons, func(a, b Count) int { return b.Count - a.Count })
-	merged := map[string]ClientCount{}
-	for _, m := range l.clients {
-		for ip, c := range m {
-			cc := merged[ip]
-			cc.IP, cc.Requests, cc.Refused = ip, cc.Requests+c.requests, cc.Refused+c.refused
-			merged[ip] = cc
-		}
-	}
-	all := make([]ClientCount, 0, len(merged))
-	for _, c := range merged {
+	all := make([]ClientCount, 0, len(clients))
+	for _, c := range clients {
 		all = append(all, c)
 	}
 	slices.SortFunc(all, func(a, b ClientCount) int { return b.Requests - a.Requests })
@@ -263,6 +276,8 @@ func (l *Live) Snapshot(now time.Time, categoryOf func(route string) string) Sna
 			snap.Offender = append(snap.Offender, c)
 		}
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	snap.Events = l.eventRows(50)
 	for _, ev := range l.events {
 		if ev.Name == "refusal" {
@@ -278,6 +293,62 @@ func (l *Live) Snapshot(now time.Time, categoryOf func(route string) string) Sna
 	}
 	snap.Categories = cats
 	return snap
+}
+
+// merged adds up the parts: each second of the window (a second a part
+// has not seen yet counts as empty there) and each client's counts of
+// minute and the one before (a part that saw no request since holds
+// older ones).
+func (l *Live) merged(minute int64) (*[liveSeconds]liveSecond, map[string]ClientCount) {
+	var secs [liveSeconds]liveSecond
+	clients := map[string]ClientCount{}
+	for i := range l.parts {
+		p := &l.parts[i]
+		p.mu.Lock()
+		for j := range p.secs {
+			addSecond(&secs[j], &p.secs[j])
+		}
+		for k, m := range p.clients {
+			if at := p.minute - int64(k); at != minute && at != minute-1 {
+				continue
+			}
+			for ip, c := range m {
+				cc := clients[ip]
+				cc.IP, cc.Requests, cc.Refused = ip, cc.Requests+c.requests, cc.Refused+c.refused
+				clients[ip] = cc
+			}
+		}
+		p.mu.Unlock()
+	}
+	return &secs, clients
+}
+
+// addSecond adds src to dst, the newer second winning a slot they hold
+// for different seconds.
+func addSecond(dst, src *liveSecond) {
+	switch {
+	case src.unix == 0 || src.unix < dst.unix:
+		return
+	case src.unix > dst.unix:
+		*dst = liveSecond{unix: src.unix}
+	}
+	dst.requests += src.requests
+	for i, n := range src.classes {
+		dst.classes[i] += n
+	}
+	for i, n := range src.lat {
+		dst.lat[i] += n
+	}
+	for i, c := range src.cats {
+		dst.cats[i][0] += c[0]
+		dst.cats[i][1] += c[1]
+	}
+	for code, n := range src.blocked {
+		if dst.blocked == nil {
+			dst.blocked = map[string]int{}
+		}
+		dst.blocked[code] += n
+	}
 }
 
 // eventRows lists the recent events newest first, repeats of one kind,

@@ -2,6 +2,8 @@ package observe
 
 import (
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -127,4 +129,76 @@ func TestEventRowsCollapse(t *testing.T) {
 		rows[1].First != "2026-12-06T10:00:00Z" || rows[1].Time != "2026-12-06T10:00:04Z" {
 		t.Fatalf("rows %+v", rows)
 	}
+}
+
+// Requests are counted in parts by client; a snapshot adds them up, and
+// a part that has seen no request for minutes does not bring back its
+// clients of then.
+func TestLiveParts(t *testing.T) {
+	l := NewLive()
+	now := time.Unix(1_800_000_000, 0)
+	old := now.Add(-3 * time.Minute)
+	l.Request(old, "192.0.2.77", "read", 200, "", time.Millisecond)
+	for i := range 400 {
+		l.Request(now, "198.51.100."+strconv.Itoa(i%200), "read", 200, "", time.Millisecond)
+	}
+	used := 0
+	for i := range l.parts {
+		if l.parts[i].minute == now.Unix()/60 {
+			used++
+		}
+	}
+	if used < liveParts/2 {
+		t.Fatalf("200 clients fell in %d of %d parts", used, liveParts)
+	}
+	s := l.Snapshot(now.Add(time.Second), nil)
+	if s.RPS[len(s.RPS)-1] != 400 || s.Classes["2xx"] != 400 {
+		t.Fatalf("last second %d, 2xx %d", s.RPS[len(s.RPS)-1], s.Classes["2xx"])
+	}
+	for _, c := range s.Clients {
+		if c.IP == "192.0.2.77" {
+			t.Fatal("a client of three minutes ago is listed")
+		}
+		if c.Requests != 2 {
+			t.Fatalf("client %s: %d requests, want 2", c.IP, c.Requests)
+		}
+	}
+}
+
+// Requests from many goroutines and snapshots at once (run with -race).
+func TestLiveConcurrent(t *testing.T) {
+	l := NewLive()
+	now := time.Now()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 1000 {
+				l.Request(now, "203.0.113."+strconv.Itoa(g*10+i%10), "write", 200, "", time.Millisecond)
+			}
+		}()
+	}
+	for range 20 {
+		l.Snapshot(now, nil)
+	}
+	wg.Wait()
+	if s := l.Snapshot(now, nil); s.Classes["2xx"] != 8000 {
+		t.Fatalf("2xx %d, want 8000", s.Classes["2xx"])
+	}
+}
+
+// BenchmarkLiveRequestParallel is the dashboard's count of a request from
+// every core at once (-cpu 1,2,4,8): flat as cores grow, with no lock
+// that all requests share.
+func BenchmarkLiveRequestParallel(b *testing.B) {
+	l := NewLive()
+	var n atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		ip := "198.51.100." + strconv.Itoa(int(n.Add(1)))
+		now := time.Now()
+		for pb.Next() {
+			l.Request(now, ip, "read", 200, "", time.Millisecond)
+		}
+	})
 }
