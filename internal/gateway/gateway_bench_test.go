@@ -99,6 +99,28 @@ func BenchmarkPassThrough(b *testing.B) {
 	benchItems(b, h)
 }
 
+// BenchmarkPassThroughParallel is BenchmarkPassThrough from every core
+// at once, each goroutine a client of its own address: with -cpu 1,2,4,8
+// the CPU per request should stay flat as cores grow (no lock that every
+// request shares).
+func BenchmarkPassThroughParallel(b *testing.B) {
+	_, h := benchGateway(b)
+	var clients atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := processCPU()
+	b.RunParallel(func(pb *testing.PB) {
+		req := httptest.NewRequest("GET", "http://gw/api/v1/items?x=1", nil)
+		req.RemoteAddr = fmt.Sprintf("127.0.2.%d:5555", clients.Add(1))
+		req.Header.Set("User-Agent", "bench")
+		req.Header.Set("Accept", "*/*")
+		for pb.Next() {
+			h.ServeHTTP(&discardWriter{h: http.Header{}}, req)
+		}
+	})
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+}
+
 // benchItems drives h with the same clean GET b.N times.
 func benchItems(b *testing.B, h http.Handler) {
 	req := httptest.NewRequest("GET", "http://gw/api/v1/items?x=1", nil)
