@@ -35,10 +35,11 @@ const (
 	maxWindow    = time.Second
 	minSamples   = 10
 	eventEvery   = 10 * time.Second
-	reprobeAfter = 20                    // windows of high latency before the no-load latency is measured again
+	reprobeAfter = 20                    // windows of queueing before the usual latency is measured again
 	probeQueue   = 1024                  // requests that may wait out a probe
 	minExcess    = 4                     // requests queued beyond the latency target that make an overload
 	schedBound   = 10 * time.Millisecond // goroutines waiting longer than this for a processor (p90): saturated
+	maxProbeWait = 10 * time.Second      // the longest a request waits out a probe
 )
 
 // Limiter is one route's adaptive concurrency limit.
@@ -49,25 +50,27 @@ type Limiter struct {
 	now    func() time.Time
 	report func(route string, limit int) // nil: none
 
-	mu       sync.Mutex
-	limit    float64
-	inFlight int
-	waiting  []chan struct{} // FIFO; a slot is handed over by closing
-	noLoad   time.Duration   // the route's latency when not overloaded (0: not yet known)
-	probing  bool            // this window measures noLoad at MinLimit
-	saved    float64         // the limit before the probe
-	high     int             // consecutive windows of high latency
-	epoch    int             // counts probes: a request knows which it was admitted in
-	win      window
-	sched    schedLatency
-	shed     int       // since the last event
-	lastEv   time.Time // when the last event went out
+	mu        sync.Mutex
+	limit     float64
+	inFlight  int
+	waiting   []chan struct{} // FIFO; a slot is handed over by closing
+	noLoad    time.Duration   // the route's latency when not overloaded (0: not yet known)
+	probing   bool            // this window measures noLoad at MinLimit
+	saved     float64         // the limit before the probe
+	probeWait time.Duration   // how long a request may wait out the probe: at least twice the latency that started it
+	high      int             // consecutive windows of high latency
+	epoch     int             // counts probes: a request knows which it was admitted in
+	win       window
+	sched     schedLatency
+	shed      int       // since the last event
+	lastEv    time.Time // when the last event went out
 }
 
 // window accumulates the answers of the current window.
 type window struct {
 	start time.Time
 	sum   time.Duration
+	min   time.Duration // the quickest answer (0: none yet)
 	n     int
 	peak  int // most requests in flight at once
 }
@@ -134,7 +137,7 @@ func (l *Limiter) acquire(ctx context.Context) (int, bool) {
 	}
 	wait, room := l.maxWait(), *l.cfg.Queue
 	if l.probing {
-		wait, room = l.cfg.MaxWait.D(), probeQueue
+		wait, room = l.probeWait, probeQueue
 	}
 	if len(l.waiting) >= room || wait <= 0 {
 		l.shed++
@@ -195,6 +198,9 @@ func (l *Limiter) release(rtt time.Duration, epoch int) {
 	if !l.probing || epoch == l.epoch {
 		l.win.sum += rtt
 		l.win.n++
+		if l.win.min == 0 || rtt < l.win.min {
+			l.win.min = rtt
+		}
 	}
 	l.inFlight--
 	l.closeWindow()
@@ -218,7 +224,7 @@ func (l *Limiter) closeWindow() {
 		return
 	}
 	before := int(l.limit)
-	l.adapt(l.win.sum/time.Duration(l.win.n), l.win.peak)
+	l.adapt(l.win.sum/time.Duration(l.win.n), l.win.min, l.win.peak)
 	if l.report != nil && int(l.limit) != before {
 		l.report(l.route, int(l.limit))
 	}
@@ -245,12 +251,13 @@ func (l *Limiter) closeWindow() {
 // The usual latency is learned from windows with few requests in flight
 // (at most MinLimit + 2): it follows faster ones by a fifth and slower
 // ones by a twentieth — what the route shows when light, collections
-// included, not one lucky window. When it is unknown under load, or the
-// route queued for reprobeAfter windows in a row (the service may have
-// become slower for good), a probe measures it: for one window the limit
-// is MinLimit, the requests over it waiting (up to MaxWait) rather than
-// shed.
-func (l *Limiter) adapt(mean time.Duration, peak int) {
+// included, not one lucky window. First seen under load, it is the
+// window's quickest answer. When the route queued for reprobeAfter
+// windows in a row (the service may have become slower for good), a
+// probe measures it: for one window the limit is MinLimit, the requests
+// over it waiting (at least MaxWait, and twice the latency that started
+// the probe) rather than shed.
+func (l *Limiter) adapt(mean, quickest time.Duration, peak int) {
 	if l.probing {
 		l.noLoad, l.limit, l.probing, l.high = mean, l.saved, false, 0
 		return
@@ -260,8 +267,11 @@ func (l *Limiter) adapt(mean time.Duration, peak int) {
 	case l.noLoad == 0 && light:
 		l.noLoad = mean
 	case l.noLoad == 0:
-		l.probe()
-		return
+		// First seen under load: the quickest answer is the best guess
+		// (a parallel service answers all at its own pace; a saturated
+		// one answered its first requests before the queue built). A
+		// later probe corrects it if the route keeps queueing.
+		l.noLoad = quickest
 	case light && mean < l.noLoad:
 		l.noLoad -= (l.noLoad - mean) / 5
 	case light:
@@ -269,15 +279,18 @@ func (l *Limiter) adapt(mean time.Duration, peak int) {
 	}
 	target := max(l.cfg.Tolerance*float64(l.noLoad), float64(l.cfg.MinLatency.D()))
 	gradient := min(1, target/float64(mean))
-	if w := l.sched.p90(); w > schedBound {
+	if w := l.sched.p90(); w > schedBound && 2*mean > l.cfg.MinLatency.D() {
 		// The processor is saturated: requests wait for it before they
-		// reach any route, which the latency above does not see.
+		// reach any route, which the latency above does not see. Only
+		// for a route already slow (over half its floor): a machine
+		// busy with other processes delays goroutines too, and a quick
+		// route's bursts are not its overload.
 		gradient = min(gradient, float64(schedBound)/float64(w))
 	}
 	switch {
 	case float64(peak)*(1-gradient) >= minExcess:
 		if l.high++; l.high >= reprobeAfter {
-			l.probe()
+			l.probe(mean)
 			return
 		}
 		l.limit = math.Max(float64(l.cfg.MinLimit), math.Min(l.limit, float64(peak))*math.Max(gradient, 0.5))
@@ -290,8 +303,9 @@ func (l *Limiter) adapt(mean time.Duration, peak int) {
 }
 
 // probe starts a window at MinLimit (l.mu held).
-func (l *Limiter) probe() {
+func (l *Limiter) probe(mean time.Duration) {
 	l.saved, l.limit, l.probing = l.limit, float64(l.cfg.MinLimit), true
+	l.probeWait = min(max(l.cfg.MaxWait.D(), 2*mean), maxProbeWait)
 	l.epoch++
 }
 

@@ -271,3 +271,34 @@ func TestLimitReported(t *testing.T) {
 		t.Errorf("limits reported %v, want 1000 then lower", seen)
 	}
 }
+
+// Bursts of parallel requests to a slow service that answers them all
+// at its own pace (twenty "redeem" calls at once, a report that takes
+// 80 ms) are not an overload: none is shed, the first burst or the next.
+func TestParallelBurstsOnASlowService(t *testing.T) {
+	c := defaults()
+	c.MinLatency = config.Duration(50 * time.Millisecond)
+	l := New("redeem", c, nil, time.Now)
+	h := l.Middleware(func(w http.ResponseWriter, r *http.Request) error {
+		time.Sleep(80 * time.Millisecond)
+		return nil
+	})
+	for burst := range 4 {
+		var wg sync.WaitGroup
+		var shed atomic.Int64
+		for range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := h(httptest.NewRecorder(), httptest.NewRequest("POST", "/", nil)); err != nil {
+					shed.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if n := shed.Load(); n != 0 {
+			t.Fatalf("burst %d: %d of 20 shed", burst, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
