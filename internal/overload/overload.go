@@ -53,13 +53,13 @@ type Limiter struct {
 	mu        sync.Mutex
 	limit     float64
 	inFlight  int
-	waiting   []chan struct{} // FIFO; a slot is handed over by closing
-	noLoad    time.Duration   // the route's latency when not overloaded (0: not yet known)
-	probing   bool            // this window measures noLoad at MinLimit
-	saved     float64         // the limit before the probe
-	probeWait time.Duration   // how long a request may wait out the probe: at least twice the latency that started it
-	high      int             // consecutive windows of high latency
-	epoch     int             // counts probes: a request knows which it was admitted in
+	waiting   []chan int    // FIFO; a slot is handed over with the epoch it is taken in
+	noLoad    time.Duration // the route's latency when not overloaded (0: not yet known)
+	probing   bool          // this window measures noLoad at MinLimit
+	saved     float64       // the limit before the probe
+	probeWait time.Duration // how long a request may wait out the probe: at least twice the latency that started it
+	high      int           // consecutive windows of high latency
+	epoch     int           // counts probes: a request knows which it was admitted in
 	win       window
 	sched     schedLatency
 	shed      int       // since the last event
@@ -117,7 +117,7 @@ func (l *Limiter) Middleware(next pipeline.Handler) pipeline.Handler {
 	}
 }
 
-// Limit is the current limit (tests, the admin API).
+// Limit is the current limit.
 func (l *Limiter) Limit() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -144,14 +144,14 @@ func (l *Limiter) acquire(ctx context.Context) (int, bool) {
 		l.mu.Unlock()
 		return 0, false
 	}
-	ch := make(chan struct{})
+	ch := make(chan int, 1)
 	l.waiting = append(l.waiting, ch)
 	l.mu.Unlock()
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
-	case <-ch:
-		return l.epochNow(), true
+	case e := <-ch:
+		return e, true
 	case <-t.C:
 	case <-ctx.Done():
 	}
@@ -164,13 +164,7 @@ func (l *Limiter) acquire(ctx context.Context) (int, bool) {
 			return 0, false
 		}
 	}
-	return l.epoch, true // handed a slot as the wait ended
-}
-
-func (l *Limiter) epochNow() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.epoch
+	return <-ch, true // handed a slot as the wait ended
 }
 
 // take counts one more request in flight (l.mu held).
@@ -208,7 +202,7 @@ func (l *Limiter) release(rtt time.Duration, epoch int) {
 		ch := l.waiting[0]
 		l.waiting = l.waiting[1:]
 		l.take()
-		close(ch)
+		ch <- l.epoch
 	}
 }
 
