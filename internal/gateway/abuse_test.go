@@ -166,7 +166,16 @@ abuse:
 routes:
   - {id: public, prefix: /public, upstream: svc, public: true}
 `
-	_, addr := startGateway(t, cfg)
+	parsed, err := config.Parse([]byte(cfg), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The detector's intervals follow the gateway's clock, stepped here:
+	// a slow machine cannot spill one interval's requests into the next.
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	_, addr := startConfig(t, parsed, pipeline.Deps{Now: clock})
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
 	get := func(ip string) int {
 		req, _ := http.NewRequest("GET", "http://"+addr+"/public/x", nil)
@@ -179,7 +188,6 @@ routes:
 		return resp.StatusCode
 	}
 	for interval := 0; interval < 6; interval++ {
-		start := time.Now()
 		for c := 1; c <= 20; c++ {
 			for k := 0; k < 8+c%5; k++ {
 				get("198.51.100." + strconv.Itoa(c))
@@ -190,7 +198,9 @@ routes:
 				get("203.0.113.66")
 			}
 		}
-		time.Sleep(time.Until(start.Add(420 * time.Millisecond)))
+		mu.Lock()
+		now = now.Add(420 * time.Millisecond)
+		mu.Unlock()
 	}
 	get("198.51.100.1") // closes the last interval
 	if c := get("203.0.113.66"); c != 403 {
