@@ -69,3 +69,83 @@ http {
 }
 NGINX
 }
+
+# modsec_conf PORT CONNECTIONS PARANOIA: nginx with libmodsecurity3 and the
+# same OWASP CRS rule files rampart embeds (copied from its Go module), set
+# up as rampart's waf stage sets up Coraza: request rules only, blocking
+# at the given paranoia level, anomaly threshold 5, audit log off,
+# request bodies inspected, JSON bodies parsed, at most 256 arguments.
+# Its files are in $work/modsec. Debian's libnginx-mod-http-modsecurity
+# is installed when missing.
+modsec_conf() {
+	local mod=/usr/lib/nginx/modules/ngx_http_modsecurity_module.so
+	if [ ! -e "$mod" ]; then
+		echo "installing nginx's ModSecurity module (Debian package)..." >&2
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq >/dev/null
+		apt-get install -y -qq libnginx-mod-http-modsecurity >/dev/null
+	fi
+	local crs d="$work/modsec"
+	crs=$(go list -m -f '{{.Dir}}' github.com/corazawaf/coraza-coreruleset/v4)/rules
+	mkdir -p "$d/crs"
+	cp "$crs"/@owasp_crs/REQUEST-*.conf "$crs"/@owasp_crs/*.data "$d/crs/"
+	cp "$crs/@crs-setup.conf.example" "$d/crs-setup.conf"
+	# libmodsecurity 3.0.9 (Debian 12) expands no macros in an operator's
+	# argument: the threshold is written in, as the SecAction below sets it.
+	# Nor does it take a chained rule without actions (one in CRS 4).
+	sed -i -e 's/"@ge %{tx.inbound_anomaly_score_threshold}"/"@ge 5"/' \
+		-e 's/^\( *SecRule TX:EARLY_BLOCKING "@eq 1"\)$/\1 "t:none"/' "$d/crs/REQUEST-949-BLOCKING-EVALUATION.conf"
+	cat >"$d/main.conf" <<MODSEC
+SecRuleEngine On
+SecRequestBodyAccess On
+SecRule REQUEST_HEADERS:Content-Type "^(?:application(?:/soap\+|/)|text/)xml" "id:200000,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=XML"
+SecRule REQUEST_HEADERS:Content-Type "^application/json" "id:200001,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=JSON"
+SecRule REQUEST_HEADERS:Content-Type "^application/[a-z0-9.-]+[+]json" "id:200006,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=JSON"
+SecRequestBodyLimit 1048576
+SecRequestBodyNoFilesLimit 1048576
+SecRequestBodyLimitAction ProcessPartial
+SecRule REQBODY_ERROR "!@eq 0" "id:200002,phase:2,t:none,log,deny,status:400,msg:'Failed to parse request body.'"
+SecRule MULTIPART_STRICT_ERROR "!@eq 0" "id:200003,phase:2,t:none,log,deny,status:400,msg:'Multipart request body failed strict validation.'"
+SecResponseBodyAccess Off
+SecAuditEngine Off
+SecArgumentsLimit 256
+SecRule &ARGS "@gt 255" "id:10001,phase:1,deny,status:403,t:none,log,msg:'Too many arguments'"
+SecRule &ARGS "@gt 255" "id:10002,phase:2,deny,status:403,t:none,log,msg:'Too many arguments'"
+Include $d/crs-setup.conf
+SecAction "id:900000,phase:1,pass,t:none,nolog,setvar:tx.blocking_paranoia_level=$3"
+SecAction "id:900110,phase:1,pass,t:none,nolog,setvar:tx.inbound_anomaly_score_threshold=5,setvar:tx.outbound_anomaly_score_threshold=4"
+SecAction "id:900200,phase:1,pass,t:none,nolog,setvar:'tx.allowed_methods=GET HEAD POST OPTIONS PUT PATCH DELETE'"
+Include $d/crs/REQUEST-*.conf
+MODSEC
+	cat >"$d/nginx.conf" <<NGINX
+load_module $mod;
+worker_processes 1;
+worker_rlimit_nofile $(ulimit -Hn);
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections $2; }
+http {
+  access_log $d/access.log combined buffer=64k flush=1s;
+  keepalive_timeout 120s;
+  keepalive_requests 1000000;
+  client_body_temp_path $d;
+  client_body_buffer_size 1m;
+  client_max_body_size 1m;
+  proxy_temp_path $d;
+  fastcgi_temp_path $d;
+  uwsgi_temp_path $d;
+  scgi_temp_path $d;
+  upstream up { server 127.0.0.1:$P_UP; keepalive 64; }
+  server {
+    listen 127.0.0.1:$1 backlog=4096;
+    modsecurity on;
+    modsecurity_rules_file $d/main.conf;
+    location / {
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+NGINX
+}

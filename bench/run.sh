@@ -7,6 +7,11 @@
 #   bench/run.sh                 # 5 rounds of 10 s per target
 #   ROUNDS=3 DURATION=5 bench/run.sh
 #
+# modsec and modsec-json are nginx with libmodsecurity3 and the same CRS
+# rule files at the same paranoia level as rampart-waf and
+# rampart-waf-json (a clean GET with a query string; a 1 KiB JSON POST,
+# bench/order.json).
+#
 # Pinning: wrk on CPU 0; upstream and proxy on CPU 1 (GOMAXPROCS=1 for Go
 # processes, one nginx worker). Every run is bounded by DURATION.
 set -euo pipefail
@@ -15,7 +20,10 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-10}
 RATE=${RATE:-5000}   # latency phase: requests/s, below every target's saturation
-TARGETS=${TARGETS:-"direct rampart rampart-rl-local rampart-rl-redis rampart-jwt rampart-chain rampart-chain-reuse rampart-waf rampart-openapi rampart-obs-off rampart-obs-on rampart-obs-on10 bare nginx caddy"}
+# Targets left out of the latency phase: their capacity (a few hundred
+# requests/s on one core) is below any rate the others are compared at.
+NO_LATENCY=${NO_LATENCY:-"rampart-waf-json modsec-json"}
+TARGETS=${TARGETS:-"direct rampart rampart-rl-local rampart-rl-redis rampart-jwt rampart-chain rampart-chain-reuse rampart-waf rampart-waf-json modsec modsec-json rampart-openapi rampart-obs-off rampart-obs-on rampart-obs-on10 bare nginx caddy"}
 
 need() { command -v "$1" >/dev/null 2>&1; }
 if ! need wrk || ! need nginx || ! need caddy || ! need taskset || ! need redis-server; then
@@ -27,7 +35,7 @@ fi
 
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
-P_UP=$(free_port); P_RAMPART=$(free_port); P_RAMPART2=$(free_port); P_RAMPART3=$(free_port); P_RAMPART4=$(free_port); P_RAMPART5=$(free_port); P_ADMIN=$(free_port); P_ADMIN5=$(free_port); P_REDIS=$(free_port); P_BARE=$(free_port); P_NGINX=$(free_port); P_CADDY=$(free_port)
+P_UP=$(free_port); P_RAMPART=$(free_port); P_RAMPART2=$(free_port); P_RAMPART3=$(free_port); P_RAMPART4=$(free_port); P_RAMPART5=$(free_port); P_ADMIN=$(free_port); P_ADMIN5=$(free_port); P_REDIS=$(free_port); P_BARE=$(free_port); P_NGINX=$(free_port); P_CADDY=$(free_port); P_MODSEC=$(free_port)
 
 echo "building..." >&2
 go build -o "$work/upstream" ./bench/upstream
@@ -95,6 +103,7 @@ routes:
     skip_assertion: true
     waf: {paranoia: 1}
     overload: {off: true}   # throughput at saturation is measured here; shedding in bench/overload.sh
+    race: {action: off}     # wrk repeats one POST: not a race to flag
   - id: oas
     prefix: /oas
     upstream: up
@@ -175,6 +184,11 @@ taskset -c "$SUT_CPU" nginx -p "$work/nginx" -e "$work/nginx/error.log" -c "$wor
 pids+=($!)
 PID_NGINX=$!
 
+modsec_conf "$P_MODSEC" 4096 1
+taskset -c "$SUT_CPU" nginx -p "$work/modsec" -e "$work/modsec/error.log" -c "$work/modsec/nginx.conf" -g 'daemon off;' &
+pids+=($!)
+PID_MODSEC=$!
+
 cat >"$work/Caddyfile" <<CADDY
 {
 	admin off
@@ -188,16 +202,35 @@ HOME=$work XDG_DATA_HOME=$work XDG_CONFIG_HOME=$work $PIN caddy run --config "$w
 pids+=($!)
 PID_CADDY=$!
 
-port_of() { case $1 in direct) echo "$P_UP";; rampart|rampart-jwt|rampart-chain|rampart-rl-local|rampart-rl-redis|rampart-waf|rampart-openapi) echo "$P_RAMPART";; rampart-chain-reuse) echo "$P_RAMPART2";; rampart-obs-off) echo "$P_RAMPART3";; rampart-obs-on) echo "$P_RAMPART4";; rampart-obs-on10) echo "$P_RAMPART5";; bare) echo "$P_BARE";; nginx) echo "$P_NGINX";; caddy) echo "$P_CADDY";; esac; }
-pid_of() { case $1 in direct) echo "";; rampart|rampart-jwt|rampart-chain|rampart-rl-local|rampart-rl-redis|rampart-waf|rampart-openapi) echo "$PID_RAMPART";; rampart-chain-reuse) echo "$PID_RAMPART2";; rampart-obs-off) echo "$PID_RAMPART3";; rampart-obs-on) echo "$PID_RAMPART4";; rampart-obs-on10) echo "$PID_RAMPART5";; bare) echo "$PID_BARE";; nginx) echo "$PID_NGINX";; caddy) echo "$PID_CADDY";; esac; }
+port_of() { case $1 in direct) echo "$P_UP";; rampart|rampart-jwt|rampart-chain|rampart-rl-local|rampart-rl-redis|rampart-waf|rampart-waf-json|rampart-openapi) echo "$P_RAMPART";; modsec|modsec-json) echo "$P_MODSEC";; rampart-chain-reuse) echo "$P_RAMPART2";; rampart-obs-off) echo "$P_RAMPART3";; rampart-obs-on) echo "$P_RAMPART4";; rampart-obs-on10) echo "$P_RAMPART5";; bare) echo "$P_BARE";; nginx) echo "$P_NGINX";; caddy) echo "$P_CADDY";; esac; }
+pid_of() { case $1 in direct) echo "";; rampart|rampart-jwt|rampart-chain|rampart-rl-local|rampart-rl-redis|rampart-waf|rampart-waf-json|rampart-openapi) echo "$PID_RAMPART";; modsec|modsec-json) echo "$PID_MODSEC";; rampart-chain-reuse) echo "$PID_RAMPART2";; rampart-obs-off) echo "$PID_RAMPART3";; rampart-obs-on) echo "$PID_RAMPART4";; rampart-obs-on10) echo "$PID_RAMPART5";; bare) echo "$PID_BARE";; nginx) echo "$PID_NGINX";; caddy) echo "$PID_CADDY";; esac; }
 
-path_of() { case $1 in rampart-jwt) echo "/auth/x";; rampart-chain|rampart-chain-reuse) echo "/chain/x";; rampart-rl-local) echo "/rl-local/x";; rampart-rl-redis) echo "/rl-redis/x";; rampart-waf) echo "/waf/items?q=book";; rampart-openapi) echo "/oas/items?q=book&limit=20";; *) echo "/";; esac; }
+path_of() { case $1 in rampart-jwt) echo "/auth/x";; rampart-chain|rampart-chain-reuse) echo "/chain/x";; rampart-rl-local) echo "/rl-local/x";; rampart-rl-redis) echo "/rl-redis/x";; rampart-waf|modsec) echo "/waf/items?q=book";; rampart-waf-json|modsec-json) echo "/waf/orders";; rampart-openapi) echo "/oas/items?q=book&limit=20";; *) echo "/";; esac; }
 # wrk_auth: header arguments for a target.
 hdr_of() { case $1 in rampart-jwt|rampart-chain|rampart-chain-reuse) echo "Authorization: Bearer $TOKEN";; *) echo "X-Bench: 1";; esac; }
+# body_of: the POST body file of a target (none: it sends GETs).
+body_of() { case $1 in *-json) echo "bench/order.json";; *) echo "";; esac; }
+cat >"$work/post.lua" <<'LUA'
+local f = assert(io.open("bench/order.json", "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*a")
+wrk.headers["Content-Type"] = "application/json"
+f:close()
+LUA
+# wrk_args TARGET: wrk's arguments for a target after the connection ones.
+wrk_args() {
+	if [ -n "$(body_of "$1")" ]; then echo "-s $work/post.lua"; fi
+}
+# curl_args TARGET: the same request for curl.
+curl_args() {
+	local b
+	b=$(body_of "$1")
+	if [ -n "$b" ]; then echo "-H Content-Type:application/json --data-binary @$b"; fi
+}
 
 for t in $TARGETS; do
 	for i in $(seq 1 100); do
-		curl -fsS -o /dev/null -H "$(hdr_of "$t")" "http://127.0.0.1:$(port_of "$t")$(path_of "$t")" 2>/dev/null && break
+		curl -fsS -o /dev/null $(curl_args "$t") -H "$(hdr_of "$t")" "http://127.0.0.1:$(port_of "$t")$(path_of "$t")" 2>/dev/null && break
 		sleep 0.1
 		[ "$i" = 100 ] && { echo "$t did not come up" >&2; cat "$work"/*.err "$work"/*.log 2>/dev/null >&2; exit 1; }
 	done
@@ -223,13 +256,13 @@ bad=0
 results="$work/results.tsv"
 : >"$results"
 echo "warming up..." >&2
-for t in $TARGETS; do taskset -c "$WRK_CPU" wrk -t1 -c"$CONNS" -d2s -H "$(hdr_of "$t")" "http://127.0.0.1:$(port_of "$t")$(path_of "$t")" >/dev/null; done
+for t in $TARGETS; do taskset -c "$WRK_CPU" wrk -t1 -c"$CONNS" -d2s $(wrk_args "$t") -H "$(hdr_of "$t")" "http://127.0.0.1:$(port_of "$t")$(path_of "$t")" >/dev/null; done
 
 for r in $(seq 1 "$ROUNDS"); do
 	for t in $TARGETS; do
 		pid=$(pid_of "$t")
 		before=0; [ -n "$pid" ] && before=$(cpu_ticks "$pid")
-		out=$(taskset -c "$WRK_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -H "$(hdr_of "$t")" "http://127.0.0.1:$(port_of "$t")$(path_of "$t")")
+		out=$(taskset -c "$WRK_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency $(wrk_args "$t") -H "$(hdr_of "$t")" "http://127.0.0.1:$(port_of "$t")$(path_of "$t")")
 		after=0; [ -n "$pid" ] && after=$(cpu_ticks "$pid")
 		rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
 		reqs=$(awk '/requests in/ {print $1}' <<<"$out")
@@ -251,7 +284,8 @@ latres="$work/latency.tsv"
 echo "latency at a fixed $RATE req/s over $CONNS connections..." >&2
 for r in $(seq 1 "$ROUNDS"); do
 	for t in $TARGETS; do
-		if ! out=$(taskset -c "$WRK_CPU" "$work/latency" -url "http://127.0.0.1:$(port_of "$t")$(path_of "$t")" -header "$(hdr_of "$t")" -rate "$RATE" -conns "$CONNS" -duration "${DURATION}s"); then
+		case " $NO_LATENCY " in *" $t "*) continue;; esac
+		if ! out=$(taskset -c "$WRK_CPU" "$work/latency" -url "http://127.0.0.1:$(port_of "$t")$(path_of "$t")" -header "$(hdr_of "$t")" -body "$(body_of "$t")" -rate "$RATE" -conns "$CONNS" -duration "${DURATION}s"); then
 			echo "WARNING: $t: errors in the latency run: $out" >&2
 			bad=1
 		fi
@@ -278,9 +312,12 @@ for t in targets:
     vs_bare = f"{m['cpu']/med['bare']['cpu']:.2f}×" if "bare" in med and t != "direct" and med['bare']['cpu'] > 0 else "-"
     cpu = f"{m['cpu']:.1f}" if t != "direct" else "-"
     print(f"| {t} | {m['rps']:.0f} | {m['p50']:.0f} | {m['p99']:.0f} | {cpu} | {vs_nginx} | {vs_bare} |")
-for t in ("rampart-rl-local", "rampart-rl-redis", "rampart-waf", "rampart-openapi"):
+for t in ("rampart-rl-local", "rampart-rl-redis", "rampart-waf", "rampart-waf-json", "rampart-openapi"):
     if "rampart" in med and t in med:
         print(f"{t}: {med[t]['rps']/med['rampart']['rps']:.2f}× the pass-through req/s; proxy CPU {med[t]['cpu']:.1f} vs {med['rampart']['cpu']:.1f} µs/req")
+for a, b in (("rampart-waf", "modsec"), ("rampart-waf-json", "modsec-json")):
+    if a in med and b in med:
+        print(f"{a} vs nginx + ModSecurity + CRS on the same request: proxy CPU {med[a]['cpu']:.1f} vs {med[b]['cpu']:.1f} µs/req ({med[a]['cpu']/med[b]['cpu']:.2f}×), req/s {med[a]['rps']/med[b]['rps']:.2f}×")
 if "rampart" in med and "rampart-chain" in med:
     print(f"full chain (JWT cached + policy + signed EdDSA assertion): {med['rampart-chain']['rps']/med['rampart']['rps']:.2f}× the pass-through req/s; proxy CPU {med['rampart-chain']['cpu']:.1f} vs {med['rampart']['cpu']:.1f} µs/req")
 if "rampart" in med and "rampart-chain-reuse" in med:

@@ -61,8 +61,8 @@ status=${PIPESTATUS[1]}
 set -e
 [ "$status" -eq 0 ] || exit "$status"
 
-echo "== OWASP CRS regression suite (no -race: ~4,700 sequential requests)"
-go test -count=1 -run '^TestCRSRegression$' ./internal/waf
+echo "== OWASP CRS regression suite and the WAF prefilter's differential tests (no -race: ~35,000 requests through Coraza)"
+go test -count=1 -timeout 10m -run '^(TestCRSRegression|TestPrefilterDifferential|TestPrefilterNeverRefusesAMatch)$' ./internal/waf
 
 echo "== fuzzing (each target for a few seconds; FUZZTIME=10m for a release check)"
 # A newly interesting input is minimized for up to -fuzzminimizetime

@@ -7,6 +7,7 @@
 package main
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"io"
@@ -24,8 +25,19 @@ func main() {
 	conns := flag.Int("conns", 50, "connections")
 	dur := flag.Duration("duration", 10*time.Second, "how long to send")
 	header := flag.String("header", "", "one request header, \"Name: value\"")
+	bodyFile := flag.String("body", "", "send POST requests with this file's content as the body (default: GET)")
+	contentType := flag.String("content-type", "application/json", "the POST body's Content-Type")
 	shedding := flag.Bool("shed", false, "count 503 answers as shed, not errors, and leave them out of the latencies (a 7th field: the shed count)")
 	flag.Parse()
+	var body []byte
+	if *bodyFile != "" {
+		b, err := os.ReadFile(*bodyFile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		body = b
+	}
 	tr := &http.Transport{MaxIdleConnsPerHost: *conns, MaxConnsPerHost: *conns, DisableCompression: true}
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	interval := time.Duration(float64(time.Second) * float64(*conns) / float64(*rate))
@@ -47,6 +59,10 @@ func main() {
 					time.Sleep(d)
 				}
 				req, _ := http.NewRequest(http.MethodGet, *url, nil)
+				if body != nil {
+					req, _ = http.NewRequest(http.MethodPost, *url, bytes.NewReader(body))
+					req.Header.Set("Content-Type", *contentType)
+				}
 				if k, v, ok := strings.Cut(*header, ":"); ok {
 					req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
 				}

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"strconv"
@@ -44,6 +45,9 @@ type Options struct {
 	// testDirectives come right before the CRS rules (the regression
 	// runner's test set-up).
 	testDirectives string
+	// stockRegex runs the CRS's @rx rules through Coraza's own operator,
+	// without rampart's prefilter (the differential tests' reference).
+	stockRegex bool
 }
 
 // WAF is a compiled Coraza instance with the CRS loaded. Compiling takes a
@@ -67,9 +71,11 @@ func New(o Options) (*WAF, error) {
 		engine = "DetectionOnly"
 	}
 	var d strings.Builder
-	// Not "SecRxPreFilter On": Coraza's experimental literal pre-checks
-	// save 25-30% per argument, but with them the CRS regression suite
-	// misses 942220-2 (an SQLi rule stops firing).
+	// Not "SecRxPreFilter On": with Coraza's experimental literal
+	// pre-checks the CRS regression suite misses 942220-2 (an SQLi rule
+	// stops firing). The CRS's @rx rules run through rampart's own
+	// prefiltered operator instead (rx.go), proven against Coraza's by
+	// the differential tests.
 	d.WriteString("Include @coraza.conf-recommended\n")
 	d.WriteString("Include @crs-setup.conf.example\n")
 	fmt.Fprintf(&d, "SecRuleEngine %s\n", engine)
@@ -109,7 +115,12 @@ func New(o Options) (*WAF, error) {
 	for _, tag := range o.ExcludeTags {
 		fmt.Fprintf(&d, "SecRuleRemoveByTag %q\n", tag)
 	}
-	w, err := coraza.NewWAF(coraza.NewWAFConfig().WithRootFS(coreruleset.FS).WithDirectives(d.String()))
+	registerOperators()
+	var root fs.FS = prefilteredCRS{coreruleset.FS}
+	if o.stockRegex {
+		root = coreruleset.FS
+	}
+	w, err := coraza.NewWAF(coraza.NewWAFConfig().WithRootFS(root).WithDirectives(d.String()))
 	if err != nil {
 		return nil, fmt.Errorf("waf: %w", err)
 	}
