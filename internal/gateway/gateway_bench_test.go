@@ -127,6 +127,11 @@ func benchItems(b *testing.B, h http.Handler) {
 	req.RemoteAddr = "127.0.0.1:5555"
 	req.Header.Set("User-Agent", "bench")
 	req.Header.Set("Accept", "*/*")
+	benchRequest(b, h, req)
+}
+
+// benchRequest drives h with req b.N times.
+func benchRequest(b *testing.B, h http.Handler, req *http.Request) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu0 := processCPU()
@@ -403,37 +408,49 @@ func paymentRoutes(b *testing.B) []sideRoute {
 // a turn carry the profiler label route=NAME: with -test.cpuprofile,
 // pprof -tagfocus route=NAME shows one route's request path.
 func paymentSideBySide(b *testing.B, callers int, routes []sideRoute) {
-	pays := make([]func(int, string), len(routes))
+	names := make([]string, len(routes))
+	serve := make([]func(from, until int), len(routes))
 	for i, r := range routes {
 		_, h := benchGatewayWith(b, r.edit)
-		pays[i] = paymentRequests(b, h)
+		pay := paymentRequests(b, h)
 		for j := range paymentWarmup {
-			pays[i](-1-j, "127.0.0.1:5555")
+			pay(-1-j, "127.0.0.1:5555")
 		}
+		names[i] = r.name
+		serve[i] = func(from, until int) { payConcurrently(pay, from, until, callers) }
 	}
-	ratios := make([][]float64, len(routes))
+	sideBySide(b, names, serve)
+}
+
+// sideBySide serves b.N requests of each of several kinds in turns of
+// paymentTurn (serve[i](from, until) sends requests from to until) and
+// reports each kind's median per-turn CPU ratio to the first. The
+// requests of a turn carry the profiler label route=NAME: with
+// -test.cpuprofile, pprof -tagfocus route=NAME shows one kind's path.
+func sideBySide(b *testing.B, names []string, serve []func(from, until int)) {
+	ratios := make([][]float64, len(names))
 	b.ResetTimer()
 	for done := 0; done < b.N; done += paymentTurn {
-		cpu := make([]float64, len(routes))
-		for k := range pays {
-			// Each turn starts with another route: no route always
+		cpu := make([]float64, len(names))
+		for k := range serve {
+			// Each turn starts with another kind: no kind always
 			// follows the same one.
-			i := (done/paymentTurn + k) % len(pays)
+			i := (done/paymentTurn + k) % len(serve)
 			cpu0 := processCPU()
-			pprof.Do(context.Background(), pprof.Labels("route", routes[i].name), func(context.Context) {
-				payConcurrently(pays[i], done, done+paymentTurn, callers)
+			pprof.Do(context.Background(), pprof.Labels("route", names[i]), func(context.Context) {
+				serve[i](done, done+paymentTurn)
 			})
 			// What the turn left running (answers kept in Redis after
 			// their responses, a garbage collection) is its own cost.
 			time.Sleep(paymentSettle)
 			cpu[i] = float64(processCPU() - cpu0)
 		}
-		for i := 1; i < len(routes); i++ {
+		for i := 1; i < len(names); i++ {
 			ratios[i] = append(ratios[i], cpu[i]/cpu[0])
 		}
 	}
-	for i := 1; i < len(routes); i++ {
-		b.ReportMetric(median(ratios[i]), routes[i].name+"/"+routes[0].name)
+	for i := 1; i < len(names); i++ {
+		b.ReportMetric(median(ratios[i]), names[i]+"/"+names[0])
 	}
 }
 
