@@ -40,6 +40,9 @@ const (
 	minExcess    = 4                     // requests queued beyond the latency target that make an overload
 	schedBound   = 10 * time.Millisecond // goroutines waiting longer than this for a processor (p90): saturated
 	maxProbeWait = 10 * time.Second      // the longest a request waits out a probe
+	futileAfter  = 5                     // windows of cuts before their effect is judged
+	futileHold   = 50                    // windows without cuts after cuts that did not help (doubling while they keep not helping)
+	maxHold      = 600                   // the longest such pause
 )
 
 // Limiter is one route's adaptive concurrency limit.
@@ -59,11 +62,23 @@ type Limiter struct {
 	saved     float64       // the limit before the probe
 	probeWait time.Duration // how long a request may wait out the probe: at least twice the latency that started it
 	high      int           // consecutive windows of high latency
+	cuts      cutRun        // the current run of cuts (zero: none)
+	hold      int           // windows left without cuts (cuts that did not help)
+	nextHold  int           // the pause after the next cuts that do not help (0: futileHold)
 	epoch     int           // counts probes: a request knows which it was admitted in
 	win       window
 	sched     schedLatency
 	shed      int       // since the last event
 	lastEv    time.Time // when the last event went out
+}
+
+// cutRun is a run of consecutive windows that cut the limit: where it
+// started (the limit in effect), the highest mean latency seen in it and
+// how many windows it has lasted.
+type cutRun struct {
+	from    float64
+	worst   time.Duration
+	windows int
 }
 
 // window accumulates the answers of the current window.
@@ -283,17 +298,66 @@ func (l *Limiter) adapt(mean, quickest time.Duration, peak int) {
 	}
 	switch {
 	case float64(peak)*(1-gradient) >= minExcess:
+		if l.futile(mean, peak) {
+			return
+		}
 		if l.high++; l.high >= reprobeAfter {
 			l.probe(mean)
 			return
 		}
 		l.limit = math.Max(float64(l.cfg.MinLimit), math.Min(l.limit, float64(peak))*math.Max(gradient, 0.5))
 	case gradient == 1 && peak >= int(l.limit):
-		l.high = 0
+		l.high, l.cuts, l.nextHold = 0, cutRun{}, 0
 		l.limit = math.Min(float64(l.cfg.MaxLimit), l.limit+math.Sqrt(l.limit))
+	case gradient < 1 && l.cuts.windows > 0 && l.undo(mean):
+		// Cut until too few were left in flight to make a queue, and
+		// still slow: the cuts did not help.
 	default:
-		l.high = 0
+		l.high, l.cuts, l.nextHold = 0, cutRun{}, 0
 	}
+}
+
+// futile decides whether a window that asks for a cut gets one. Cuts
+// help when a refused request costs the gateway much less than an
+// admitted one (a WAF route, a slow service): the admitted requests then
+// get the processor and the route's latency falls. On a route whose
+// requests cost little more than a refusal (a pass-through under many
+// connections), refusing frees nothing and the latency stays where it
+// was, so cutting on would refuse nearly everything for nothing. After
+// futileAfter windows of cuts that took the limit to half or less while
+// the mean latency stayed above half the run's worst, the limit
+// goes back to where the cuts began and no cut is made for a while
+// (futileHold windows, doubling each time up to maxHold while cuts keep
+// not helping).
+func (l *Limiter) futile(mean time.Duration, peak int) bool {
+	if l.hold > 0 {
+		l.hold--
+		return true
+	}
+	c := &l.cuts
+	if c.windows == 0 {
+		c.from = math.Min(l.limit, float64(peak))
+	}
+	c.windows++
+	c.worst = max(c.worst, mean)
+	return c.windows > futileAfter && l.undo(mean)
+}
+
+// undo ends a run of cuts that took the limit to half or less while the
+// mean latency stayed above half the run's worst: the limit goes back to
+// where the run began and cuts pause (l.mu held). False: the cuts
+// helped, or have not gone far enough to tell.
+func (l *Limiter) undo(mean time.Duration) bool {
+	c := l.cuts
+	if l.limit > c.from/2 || 2*mean < max(c.worst, mean) {
+		return false
+	}
+	if l.nextHold == 0 {
+		l.nextHold = futileHold
+	}
+	l.limit, l.hold, l.high, l.cuts = math.Max(l.limit, c.from), l.nextHold, 0, cutRun{}
+	l.nextHold = min(2*l.nextHold, maxHold)
+	return true
 }
 
 // probe starts a window at MinLimit (l.mu held).
