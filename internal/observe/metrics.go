@@ -166,8 +166,13 @@ func (m *Metrics) Reload(ok bool, version int) {
 // JWKSFailure records a failed key-set or discovery fetch.
 func (m *Metrics) JWKSFailure(issuer string) { m.jwksFail.WithLabelValues(issuer).Inc() }
 
-// OverloadLimit sets a route's current shedding limit.
+// OverloadLimit sets a route's current shedding limit; a negative limit
+// removes the route's series (it no longer sheds).
 func (m *Metrics) OverloadLimit(route string, limit int) {
+	if limit < 0 {
+		m.overload.DeleteLabelValues(route)
+		return
+	}
 	m.overload.WithLabelValues(route).Set(float64(limit))
 }
 

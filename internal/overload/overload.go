@@ -98,19 +98,6 @@ func New(route string, c config.Overload, events pipeline.Events, now func() tim
 	return &Limiter{route: route, cfg: c, events: events, now: now, limit: float64(c.MaxLimit), win: window{start: now()}}
 }
 
-// Stage returns the route's shedding stage (nil when off); the limit's
-// changes go to deps.OverloadLimit when set.
-func Stage(r config.Route, deps pipeline.Deps) pipeline.Middleware {
-	if r.Overload == nil || r.Overload.Off {
-		return nil
-	}
-	l := New(r.ID, *r.Overload, deps.Events, deps.Now)
-	if l.report = deps.OverloadLimit; l.report != nil {
-		l.report(r.ID, int(l.limit))
-	}
-	return l.Middleware
-}
-
 // Middleware admits a request within the limit, after a short wait, or
 // refuses it. Upgraded connections (WebSocket) and their duration are
 // not the route's latency: they pass uncounted.

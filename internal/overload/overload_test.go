@@ -255,20 +255,77 @@ func TestP90Since(t *testing.T) {
 func TestLimitReported(t *testing.T) {
 	var mu sync.Mutex
 	var seen []int
-	r := config.Route{ID: "search", Overload: func() *config.Overload { c := defaults(); return &c }()}
-	mw := Stage(r, pipeline.Deps{Now: time.Now, OverloadLimit: func(route string, limit int) {
+	set := Compile(searchConfig(defaults()), pipeline.Deps{Now: time.Now, OverloadLimit: func(route string, limit int) {
 		mu.Lock()
 		defer mu.Unlock()
 		if route == "search" {
 			seen = append(seen, limit)
 		}
-	}})
-	h := mw(serial(2 * time.Millisecond))
+	}}, nil)
+	set.Start()
+	h := set.Stage(config.Route{ID: "search"})(serial(2 * time.Millisecond))
 	flood(t, h, 100, time.Second)
 	mu.Lock()
 	defer mu.Unlock()
 	if len(seen) < 2 || seen[0] != 1000 || seen[len(seen)-1] >= 1000 {
 		t.Errorf("limits reported %v, want 1000 then lower", seen)
+	}
+}
+
+// searchConfig is a config of one route, search, with this overload
+// section.
+func searchConfig(c config.Overload) *config.Config {
+	return &config.Config{Routes: []config.Route{{ID: "search", Overload: &c}}}
+}
+
+// A reload keeps a route's limiter while its section is unchanged (an
+// overload in progress stays limited, instead of every route opening
+// to max_limit); a changed section starts afresh; a route gone from the
+// config is reported gone (its metric series removed) once the new plan
+// starts, and not before.
+func TestLimiterKeptAcrossReloads(t *testing.T) {
+	var mu sync.Mutex
+	last := map[string]int{}
+	deps := pipeline.Deps{Now: time.Now, OverloadLimit: func(route string, limit int) {
+		mu.Lock()
+		defer mu.Unlock()
+		last[route] = limit
+	}}
+	reported := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		v, ok := last["search"]
+		if !ok {
+			return -2
+		}
+		return v
+	}
+	first := Compile(searchConfig(defaults()), deps, nil)
+	first.Start()
+	flood(t, first.Stage(config.Route{ID: "search"})(serial(2*time.Millisecond)), 100, time.Second)
+	limited := first.byRoute["search"].Limit()
+	if limited >= 1000 {
+		t.Fatalf("limit %d after a flood", limited)
+	}
+	same := Compile(searchConfig(defaults()), deps, first)
+	same.Start()
+	if same.byRoute["search"] != first.byRoute["search"] || reported() != limited {
+		t.Errorf("unchanged section: limiter kept %v, reported %d, want the limit %d", same.byRoute["search"] == first.byRoute["search"], reported(), limited)
+	}
+	c := defaults()
+	c.Tolerance = 3
+	changed := Compile(searchConfig(c), deps, same)
+	changed.Start()
+	if got := changed.byRoute["search"].Limit(); got != 1000 || reported() != 1000 {
+		t.Errorf("changed section: limit %d, reported %d, want a fresh 1000", got, reported())
+	}
+	gone := Compile(&config.Config{}, deps, changed)
+	if reported() != 1000 {
+		t.Errorf("reported %d before the plan without the route started", reported())
+	}
+	gone.Start()
+	if reported() != -1 || gone.Stage(config.Route{ID: "search"}) != nil {
+		t.Errorf("route gone: reported %d, want -1 (series removed)", reported())
 	}
 }
 

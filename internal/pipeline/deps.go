@@ -23,7 +23,8 @@ type Deps struct {
 	// manager obtained (ok) or failed to obtain, for metrics.
 	CertificateResult func(listener string, ok bool)
 	// OverloadLimit, when set, is told of each change of a route's
-	// adaptive concurrency limit (shedding), for metrics.
+	// adaptive concurrency limit (shedding), for metrics; -1 when a
+	// reload left the route without shedding.
 	OverloadLimit func(route string, limit int)
 	// CertRenewCheck is how often ACME certificates are checked for
 	// renewal (zero: every 10 minutes); tests shorten it.

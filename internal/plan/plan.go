@@ -25,6 +25,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/idempotency"
 	"github.com/rampart-gw/rampart/internal/ipfilter"
 	"github.com/rampart-gw/rampart/internal/openapi"
+	"github.com/rampart-gw/rampart/internal/overload"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 	"github.com/rampart-gw/rampart/internal/proxy"
 	"github.com/rampart-gw/rampart/internal/ratelimit"
@@ -44,8 +45,9 @@ type Plan struct {
 	authn         *authn.Set
 	signer        *assert.Signer
 	decision      decisionFields
-	wafs          *waf.Set     // reused across reloads (compiling the CRS takes a moment)
-	specs         *openapi.Set // reused across reloads while documents are unchanged
+	wafs          *waf.Set      // reused across reloads (compiling the CRS takes a moment)
+	specs         *openapi.Set  // reused across reloads while documents are unchanged
+	overloads     *overload.Set // each route's shedding limiter, kept across reloads while its section is unchanged
 	tighten       ratelimit.Limit
 	sessionCookie string               // abuse.session_cookie ("": none)
 	sessions      *abuse.SessionHasher // hashes its values
@@ -192,6 +194,7 @@ func Compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, st *State) (*Pl
 	errs = append(errs, e...)
 	p.specs, e = openapi.CompileRoutes(cfg, deps.Events, prev.specs)
 	errs = append(errs, e...)
+	p.overloads = overload.Compile(cfg, deps, prev.overloads)
 	p.pools, e = proxy.CompilePools(cfg, deps, prev.pools)
 	errs = append(errs, e...)
 	if cfg.Docs != nil {
@@ -246,6 +249,7 @@ func Check(cfg *config.Config) error {
 // Start starts health checks, key fetching and access-list watchers
 // (idempotent).
 func (p *Plan) Start() {
+	p.overloads.Start()
 	p.pools.Start()
 	p.authn.Start()
 	for _, r := range p.access {

@@ -10,7 +10,6 @@ import (
 	"github.com/rampart-gw/rampart/internal/discovery"
 	"github.com/rampart-gw/rampart/internal/idempotency"
 	"github.com/rampart-gw/rampart/internal/observe"
-	"github.com/rampart-gw/rampart/internal/overload"
 	"github.com/rampart-gw/rampart/internal/pipeline"
 	"github.com/rampart-gw/rampart/internal/proxy"
 	"github.com/rampart-gw/rampart/internal/race"
@@ -55,7 +54,7 @@ var routeStages = [...]struct {
 	{"access", "access", (*routeBuild).access},
 	{"pre_limit", "rate_limits", func(b *routeBuild) (pipeline.Middleware, error) { return b.preLimit, nil }},
 	{"overload", "overload", func(b *routeBuild) (pipeline.Middleware, error) {
-		return overload.Stage(b.r, b.deps), nil
+		return b.p.overloads.Stage(b.r), nil
 	}},
 	{"authenticate", "auth", (*routeBuild).authenticate},
 	{"identity_ban", "auth", (*routeBuild).identityBan},
