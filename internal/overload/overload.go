@@ -65,6 +65,8 @@ type Limiter struct {
 	cuts      cutRun        // the current run of cuts (zero: none)
 	hold      int           // windows left without cuts (cuts that did not help)
 	nextHold  int           // the pause after the next cuts that do not help (0: futileHold)
+	undone    time.Duration // the mean latency when cuts were last undone
+	trust     int           // windows of cuts not judged (undoing them made the latency worse)
 	epoch     int           // counts probes: a request knows which it was admitted in
 	win       window
 	sched     schedLatency
@@ -312,14 +314,25 @@ func (l *Limiter) adapt(mean, quickest time.Duration, peak int) {
 // connections), refusing frees nothing and the latency stays where it
 // was, so cutting on would refuse nearly everything for nothing. After
 // futileAfter windows of cuts that took the limit to half or less while
-// the mean latency stayed above half the run's worst, the limit
-// goes back to where the cuts began and no cut is made for a while
+// the mean latency stayed above three quarters of the run's worst, the
+// limit goes back to where the cuts began and no cut is made for a while
 // (futileHold windows, doubling each time up to maxHold while cuts keep
-// not helping).
+// not helping) — unless the latency then doubles, which shows the cuts
+// were helping after all.
 func (l *Limiter) futile(mean time.Duration, peak int) bool {
-	if l.hold > 0 {
+	switch {
+	case l.hold > 0 && mean > 2*l.undone:
+		// Undoing the cuts doubled the latency: they were helping
+		// (the route's own queue, a service held at a few requests,
+		// measured slow through a busy gateway). Cut, and trust cuts
+		// for a while.
+		l.hold, l.trust = 0, maxHold
+	case l.hold > 0:
 		l.hold--
 		return true
+	case l.trust > 0:
+		l.trust--
+		return false
 	}
 	c := &l.cuts
 	if c.windows == 0 {
@@ -331,18 +344,19 @@ func (l *Limiter) futile(mean time.Duration, peak int) bool {
 }
 
 // undo ends a run of cuts that took the limit to half or less while the
-// mean latency stayed above half the run's worst: the limit goes back to
+// mean latency stayed above three quarters of the run's worst (a queue
+// draining after cuts that help takes it lower): the limit goes back to
 // where the run began and cuts pause (l.mu held). False: the cuts
 // helped, or have not gone far enough to tell.
 func (l *Limiter) undo(mean time.Duration) bool {
 	c := l.cuts
-	if l.limit > c.from/2 || 2*mean < max(c.worst, mean) {
+	if l.limit > c.from/2 || 4*mean < 3*max(c.worst, mean) {
 		return false
 	}
 	if l.nextHold == 0 {
 		l.nextHold = futileHold
 	}
-	l.limit, l.hold, l.high, l.cuts = math.Max(l.limit, c.from), l.nextHold, 0, cutRun{}
+	l.limit, l.hold, l.high, l.cuts, l.undone = math.Max(l.limit, c.from), l.nextHold, 0, cutRun{}, mean
 	l.nextHold = min(2*l.nextHold, maxHold)
 	return true
 }
