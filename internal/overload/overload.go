@@ -40,7 +40,7 @@ const (
 	minExcess    = 4                     // requests queued beyond the latency target that make an overload
 	schedBound   = 10 * time.Millisecond // goroutines waiting longer than this for a processor (p90): saturated
 	maxProbeWait = 10 * time.Second      // the longest a request waits out a probe
-	futileAfter  = 5                     // windows of cuts before their effect is judged
+	futileAfter  = 10                    // windows of cuts before their effect is judged (a queue drains meanwhile)
 	futileHold   = 50                    // windows without cuts after cuts that did not help (doubling while they keep not helping)
 	maxHold      = 600                   // the longest such pause
 )
@@ -65,8 +65,6 @@ type Limiter struct {
 	cuts      cutRun        // the current run of cuts (zero: none)
 	hold      int           // windows left without cuts (cuts that did not help)
 	nextHold  int           // the pause after the next cuts that do not help (0: futileHold)
-	undone    time.Duration // the mean latency when cuts were last undone
-	trust     int           // windows of cuts not judged (undoing them made the latency worse)
 	epoch     int           // counts probes: a request knows which it was admitted in
 	win       window
 	sched     schedLatency
@@ -75,11 +73,11 @@ type Limiter struct {
 }
 
 // cutRun is a run of consecutive windows that cut the limit: where it
-// started (the limit in effect), the highest mean latency seen in it and
-// how many windows it has lasted.
+// started (the limit in effect), the most requests served a second seen
+// in it, and how many windows it has lasted.
 type cutRun struct {
 	from    float64
-	worst   time.Duration
+	rate    float64
 	windows int
 }
 
@@ -222,7 +220,7 @@ func (l *Limiter) closeWindow() {
 		return
 	}
 	before := int(l.limit)
-	l.adapt(l.win.sum/time.Duration(l.win.n), l.win.min, l.win.peak)
+	l.adapt(l.win.sum/time.Duration(l.win.n), l.win.min, l.win.peak, float64(l.win.n)/age.Seconds())
 	if l.report != nil && int(l.limit) != before {
 		l.report(l.route, int(l.limit))
 	}
@@ -255,7 +253,7 @@ func (l *Limiter) closeWindow() {
 // probe measures it: for one window the limit is MinLimit, the requests
 // over it waiting (at least MaxWait, and twice the latency that started
 // the probe) rather than shed.
-func (l *Limiter) adapt(mean, quickest time.Duration, peak int) {
+func (l *Limiter) adapt(mean, quickest time.Duration, peak int, rate float64) {
 	if l.probing {
 		l.noLoad, l.limit, l.probing, l.high = mean, l.saved, false, 0
 		return
@@ -285,9 +283,12 @@ func (l *Limiter) adapt(mean, quickest time.Duration, peak int) {
 		// route's bursts are not its overload.
 		gradient = min(gradient, float64(schedBound)/float64(w))
 	}
+	if l.episode(rate, peak) {
+		return
+	}
 	switch {
 	case float64(peak)*(1-gradient) >= minExcess:
-		if l.futile(mean, peak) {
+		if l.futile(rate, peak) {
 			return
 		}
 		if l.high++; l.high >= reprobeAfter {
@@ -296,67 +297,78 @@ func (l *Limiter) adapt(mean, quickest time.Duration, peak int) {
 		}
 		l.limit = math.Max(float64(l.cfg.MinLimit), math.Min(l.limit, float64(peak))*math.Max(gradient, 0.5))
 	case gradient == 1 && peak >= int(l.limit):
-		l.high, l.cuts, l.nextHold = 0, cutRun{}, 0
+		l.high = 0
 		l.limit = math.Min(float64(l.cfg.MaxLimit), l.limit+math.Sqrt(l.limit))
-	case gradient < 1 && l.cuts.windows > 0 && l.undo(mean):
-		// Cut until too few were left in flight to make a queue, and
-		// still slow: the cuts did not help.
+		if l.cuts.windows > 0 && l.limit >= l.cuts.from {
+			l.cuts, l.nextHold = cutRun{}, 0 // recovered: the cuts are over
+		}
 	default:
-		l.high, l.cuts, l.nextHold = 0, cutRun{}, 0
+		l.high = 0
 	}
 }
 
-// futile decides whether a window that asks for a cut gets one. Cuts
-// help when a refused request costs the gateway much less than an
-// admitted one (a WAF route, a slow service): the admitted requests then
-// get the processor and the route's latency falls. On a route whose
-// requests cost little more than a refusal (a pass-through under many
-// connections), refusing frees nothing and the latency stays where it
-// was, so cutting on would refuse nearly everything for nothing. After
-// futileAfter windows of cuts that took the limit to half or less while
-// the mean latency stayed above three quarters of the run's worst, the
-// limit goes back to where the cuts began and no cut is made for a while
-// (futileHold windows, doubling each time up to maxHold while cuts keep
-// not helping) — unless the latency then doubles, which shows the cuts
-// were helping after all.
-func (l *Limiter) futile(mean time.Duration, peak int) bool {
+// episode counts a window of the current cuts and the most requests
+// served a second in them, and reports whether it undid them (l.mu
+// held). The cuts last from the first until the limit has grown back to
+// where they began, or until the limit no longer holds requests back
+// (peak below it: the load fell, and with it the requests served, which
+// says nothing of the cuts).
+func (l *Limiter) episode(rate float64, peak int) bool {
 	switch {
-	case l.hold > 0 && mean > 2*l.undone:
-		// Undoing the cuts doubled the latency: they were helping
-		// (the route's own queue, a service held at a few requests,
-		// measured slow through a busy gateway). Cut, and trust cuts
-		// for a while.
-		l.hold, l.trust = 0, maxHold
-	case l.hold > 0:
-		l.hold--
-		return true
-	case l.trust > 0:
-		l.trust--
+	case l.cuts.windows == 0:
+		return false
+	case peak < int(l.limit):
+		l.cuts, l.nextHold = cutRun{}, 0
 		return false
 	}
-	c := &l.cuts
-	if c.windows == 0 {
-		c.from = math.Min(l.limit, float64(peak))
-	}
-	c.windows++
-	c.worst = max(c.worst, mean)
-	return c.windows > futileAfter && l.undo(mean)
+	l.cuts.windows++
+	l.cuts.rate = max(l.cuts.rate, rate)
+	return l.cuts.windows > futileAfter && l.undo(rate)
 }
 
-// undo ends a run of cuts that took the limit to half or less while the
-// mean latency stayed above three quarters of the run's worst (a queue
-// draining after cuts that help takes it lower): the limit goes back to
-// where the run began and cuts pause (l.mu held). False: the cuts
-// helped, or have not gone far enough to tell.
-func (l *Limiter) undo(mean time.Duration) bool {
+// futile reports that a window that asks for a cut gets none (cuts are
+// paused), and starts an episode of cuts (l.mu held). Cuts
+// help when a refused request costs the gateway much less than an
+// admitted one (a WAF route, a slow service): the route keeps serving
+// what it can, and sooner. On a route whose requests cost little more
+// than a refusal (a pass-through under many connections, its latency
+// the crowd waiting for the processor), refusing frees nothing: the
+// route serves fewer and fewer requests for the same latency, and
+// cutting on would refuse nearly everything. Cuts are judged over their
+// whole episode (episode) — a slow route cuts a little in many windows,
+// with growth between: after futileAfter windows, when the limit is at
+// half or less of where the episode began
+// and the route serves less than a quarter as many requests a second as
+// at the episode's best, the limit goes back to where the episode began
+// and no cut is made for a while (futileHold windows, doubling each time
+// up to maxHold while cuts keep not helping).
+func (l *Limiter) futile(rate float64, peak int) bool {
+	if l.hold > 0 {
+		l.hold--
+		return true
+	}
+	if l.cuts.windows == 0 {
+		l.cuts = cutRun{from: math.Min(l.limit, float64(peak)), rate: rate, windows: 1}
+	}
+	return false
+}
+
+// undo ends cuts that took the limit to half or less while the route came
+// to serve less than a quarter as many requests a second as at the
+// episode's best: the cuts did not shorten a queue (a route whose queue
+// was cut serves about as many, sooner; refusals cost a little, so
+// somewhat fewer), they refused the work the route could do (l.mu held).
+// The limit goes back to where the episode began and cuts pause. False:
+// the cuts helped, or have not gone far enough to tell.
+func (l *Limiter) undo(rate float64) bool {
 	c := l.cuts
-	if l.limit > c.from/2 || 4*mean < 3*max(c.worst, mean) {
+	if l.limit > c.from/2 || 4*rate >= max(c.rate, rate) {
 		return false
 	}
 	if l.nextHold == 0 {
 		l.nextHold = futileHold
 	}
-	l.limit, l.hold, l.high, l.cuts, l.undone = math.Max(l.limit, c.from), l.nextHold, 0, cutRun{}, mean
+	l.limit, l.hold, l.high, l.cuts = math.Max(l.limit, c.from), l.nextHold, 0, cutRun{}
 	l.nextHold = min(2*l.nextHold, maxHold)
 	return true
 }

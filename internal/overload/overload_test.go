@@ -386,8 +386,8 @@ func TestCutsThatDoNotHelpAreUndone(t *testing.T) {
 		return nil
 	})
 	var served, shed atomic.Int64
-	end := time.Now().Add(3 * time.Second)
-	late := end.Add(-2 * time.Second)
+	end := time.Now().Add(4 * time.Second)
+	late := end.Add(-2 * time.Second) // the cuts are judged over a second or so first
 	var wg sync.WaitGroup
 	for range 50 {
 		wg.Add(1)
