@@ -163,8 +163,13 @@ func TestPrefilterTricky(t *testing.T) {
 		{`(?:cat|wget)[\s;]`, "concatenate", false}, // never followed by a space or ;
 		{`(?:cat|wget)[\s;]`, "cat /etc/passwd", true},
 		{`(?:cat|wget)[\s;]`, "w g e t", false},
-		{`c["'\\]*a["'\\]*t`, "c'a't", true},
-		{`c["'\\]*a["'\\]*t`, "tac", true},  // bytes present, order not analysed
+		{`c["'\\]*a["'\\]*t`, "c'a't", true},  // a gap holds a quote
+		{`c["'\\]*a["'\\]*t`, "concat", true}, // no gap: the word itself
+		{`c["'\\]*a["'\\]*t`, "tac", false},   // no word, no quote or backslash
+		{`c["'\\]*a["'\\]*t`, "c a t", false}, // a space is not padding here
+		{`(?i)c(?:\$x*)?u\b`, "CU", true},     // an assertion is no gap
+		{`(?i)c(?:\$x*)?u`, "c$xxu", true},
+		{`(?i)c(?:\$x*)?u`, "cxu", false},
 		{`c["'\\]*a["'\\]*t`, "dog", false}, // a byte missing
 	} {
 		cr, err := compileRX(c.pattern)
