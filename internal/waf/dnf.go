@@ -137,7 +137,9 @@ func classShape(chars []string) shape {
 }
 
 // concatShape: every part is required, so the alternatives multiply; a
-// part that would make more than maxProduct is left out (requiring less).
+// part that would make more than maxProduct is left out (requiring less),
+// unless one side has a single alternative (the product is then no
+// larger than the other side).
 func concatShape(subs []*syntax.Regexp) shape {
 	acc := shape{alts: []conj{{}}}
 	for i := 0; i < len(subs); {
@@ -146,7 +148,7 @@ func concatShape(subs []*syntax.Regexp) shape {
 			t, after = shapeOf(subs[i]), i+1
 		}
 		i = after
-		if t.always || len(acc.alts)*len(t.alts) > maxProduct {
+		if t.always || (len(acc.alts) > 1 && len(t.alts) > 1 && len(acc.alts)*len(t.alts) > maxProduct) {
 			continue
 		}
 		next := make([]conj, 0, len(acc.alts)*len(t.alts))
