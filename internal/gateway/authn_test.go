@@ -92,8 +92,13 @@ func (p *idp) token(kid, sub string, ttl time.Duration) string {
 	k := p.keys[kid]
 	p.mu.Unlock()
 	now := time.Now().Unix()
-	h := b64url.EncodeToString([]byte(`{"alg":"ES256","typ":"at+jwt","kid":"` + kid + `"}`))
-	c := b64url.EncodeToString([]byte(fmt.Sprintf(`{"iss":%q,"sub":%q,"aud":"orders-api","iat":%d,"exp":%d,"scope":"orders:read"}`, p.srv.URL, sub, now, now+int64(ttl/time.Second))))
+	return es256JWT(k, `{"alg":"ES256","typ":"at+jwt","kid":"`+kid+`"}`,
+		fmt.Sprintf(`{"iss":%q,"sub":%q,"aud":"orders-api","iat":%d,"exp":%d,"scope":"orders:read"}`, p.srv.URL, sub, now, now+int64(ttl/time.Second)))
+}
+
+// es256JWT signs a JWT of this header and claims (JSON) with k.
+func es256JWT(k *ecdsa.PrivateKey, header, claims string) string {
+	h, c := b64url.EncodeToString([]byte(header)), b64url.EncodeToString([]byte(claims))
 	d := sha256.Sum256([]byte(h + "." + c))
 	r, s, _ := ecdsa.Sign(rand.Reader, k, d[:])
 	sig := make([]byte, 64)

@@ -62,7 +62,7 @@ type Limiter struct {
 	saved     float64       // the limit before the probe
 	probeWait time.Duration // how long a request may wait out the probe: at least twice the latency that started it
 	high      int           // consecutive windows of high latency
-	cuts      cutRun        // the current run of cuts (zero: none)
+	cuts      cutRun        // the current episode of cuts (zero: none)
 	hold      int           // windows left without cuts (cuts that did not help)
 	nextHold  int           // the pause after the next cuts that do not help (0: futileHold)
 	epoch     int           // counts probes: a request knows which it was admitted in
@@ -72,9 +72,10 @@ type Limiter struct {
 	lastEv    time.Time // when the last event went out
 }
 
-// cutRun is a run of consecutive windows that cut the limit: where it
-// started (the limit in effect), the most requests served a second seen
-// in it, and how many windows it has lasted.
+// cutRun is an episode of cuts (from the first until the limit has grown
+// back, or no longer holds requests back): where it started (the limit
+// in effect), the most requests served a second in it, and how many
+// windows it has lasted.
 type cutRun struct {
 	from    float64
 	rate    float64
@@ -288,7 +289,7 @@ func (l *Limiter) adapt(mean, quickest time.Duration, peak int, rate float64) {
 	}
 	switch {
 	case float64(peak)*(1-gradient) >= minExcess:
-		if l.futile(rate, peak) {
+		if l.paused(rate, peak) {
 			return
 		}
 		if l.high++; l.high >= reprobeAfter {
@@ -326,23 +327,16 @@ func (l *Limiter) episode(rate float64, peak int) bool {
 	return l.cuts.windows > futileAfter && l.undo(rate)
 }
 
-// futile reports that a window that asks for a cut gets none (cuts are
-// paused), and starts an episode of cuts (l.mu held). Cuts
-// help when a refused request costs the gateway much less than an
-// admitted one (a WAF route, a slow service): the route keeps serving
-// what it can, and sooner. On a route whose requests cost little more
-// than a refusal (a pass-through under many connections, its latency
-// the crowd waiting for the processor), refusing frees nothing: the
-// route serves fewer and fewer requests for the same latency, and
-// cutting on would refuse nearly everything. Cuts are judged over their
-// whole episode (episode) — a slow route cuts a little in many windows,
-// with growth between: after futileAfter windows, when the limit is at
-// half or less of where the episode began
-// and the route serves less than a quarter as many requests a second as
-// at the episode's best, the limit goes back to where the episode began
-// and no cut is made for a while (futileHold windows, doubling each time
-// up to maxHold while cuts keep not helping).
-func (l *Limiter) futile(rate float64, peak int) bool {
+// paused reports that a window asking for a cut gets none (cuts that did
+// not help are paused), and otherwise starts an episode of cuts if none
+// is running (l.mu held). Cuts help when a refused request costs the
+// gateway much less than an admitted one (a WAF route, a slow service):
+// the route keeps serving what it can, and sooner. On a route whose
+// requests cost little more than a refusal (a pass-through under many
+// connections, its latency the crowd waiting for the processor),
+// refusing frees nothing and cutting on would refuse nearly everything;
+// episode and undo judge that over the whole episode.
+func (l *Limiter) paused(rate float64, peak int) bool {
 	if l.hold > 0 {
 		l.hold--
 		return true

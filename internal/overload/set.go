@@ -1,7 +1,7 @@
 package overload
 
 import (
-	"fmt"
+	"reflect"
 
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/pipeline"
@@ -13,7 +13,7 @@ import (
 // the middle of an overload does not open every route to max_limit.
 type Set struct {
 	byRoute map[string]*Limiter
-	keys    map[string]string // route id -> its section, as compared
+	config  map[string]config.Overload // route id -> its section
 	report  func(route string, limit int)
 	gone    []string // routes of the previous set that no longer shed
 }
@@ -22,14 +22,13 @@ type Set struct {
 // none) where the route's section is the same. Nothing is reported
 // until Start: a plan that is not accepted leaves the metrics alone.
 func Compile(cfg *config.Config, deps pipeline.Deps, prev *Set) *Set {
-	s := &Set{byRoute: map[string]*Limiter{}, keys: map[string]string{}, report: deps.OverloadLimit}
+	s := &Set{byRoute: map[string]*Limiter{}, config: map[string]config.Overload{}, report: deps.OverloadLimit}
 	for _, r := range cfg.Routes {
 		if r.Overload == nil || r.Overload.Off {
 			continue
 		}
-		k := sectionKey(*r.Overload)
-		s.keys[r.ID] = k
-		if prev != nil && prev.keys[r.ID] == k {
+		s.config[r.ID] = *r.Overload
+		if prev != nil && prev.byRoute[r.ID] != nil && reflect.DeepEqual(prev.config[r.ID], *r.Overload) {
 			s.byRoute[r.ID] = prev.byRoute[r.ID]
 			continue
 		}
@@ -45,17 +44,6 @@ func Compile(cfg *config.Config, deps pipeline.Deps, prev *Set) *Set {
 		}
 	}
 	return s
-}
-
-// sectionKey is an overload section's values (the queue by value, not
-// by its pointer).
-func sectionKey(c config.Overload) string {
-	q := -1
-	if c.Queue != nil {
-		q = *c.Queue
-	}
-	c.Queue = nil
-	return fmt.Sprintf("%+v queue=%d", c, q)
 }
 
 // Start reports the limits of the accepted plan's routes, and that the

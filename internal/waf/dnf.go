@@ -44,7 +44,6 @@ func (b byteSet) union(o byteSet) byteSet {
 	return byteSet{b[0] | o[0], b[1] | o[1], b[2] | o[2], b[3] | o[3]}
 }
 func (b byteSet) within(o byteSet) bool { return b[0]&^o[0]|b[1]&^o[1]|b[2]&^o[2]|b[3]&^o[3] == 0 }
-func (b byteSet) equal(o byteSet) bool  { return b == o }
 func (b byteSet) meets(o byteSet) bool  { return b[0]&o[0]|b[1]&o[1]|b[2]&o[2]|b[3]&o[3] != 0 }
 func bytesOf(s string) (b byteSet) {
 	for i := 0; i < len(s); i++ {

@@ -40,55 +40,42 @@ func registerOperators() {
 	registerOnce.Do(func() { plugins.RegisterOperator(rxOperator, newRX) })
 }
 
-// rx is the operator of one rule.
+// rx is the @rx operator of the rules with one expression: compiled
+// once and shared by every rule (and WAF) that names it.
 type rx struct {
 	re  *regexp.Regexp
 	pre *prefilter
 	bin *binaryregexp.Regexp // expressions matching arbitrary bytes
 }
 
-// compiledRx is shared by every rule (and WAF) with the same expression.
-type compiledRx struct {
-	re  *regexp.Regexp
-	pre *prefilter
-	bin *binaryregexp.Regexp
-}
-
 func newRX(o plugintypes.OperatorOptions) (plugintypes.Operator, error) {
-	compile := func() (any, error) { return compileRX(o.Arguments) }
-	var (
-		c   any
-		err error
-	)
-	if o.Memoizer != nil {
-		c, err = o.Memoizer.Do("rampart_rx:"+o.Arguments, compile)
-	} else {
-		c, err = compile()
+	if o.Memoizer == nil {
+		return compileRX(o.Arguments)
 	}
+	c, err := o.Memoizer.Do("rampart_rx:"+o.Arguments, func() (any, error) { return compileRX(o.Arguments) })
 	if err != nil {
 		return nil, err
 	}
-	cr := c.(*compiledRx)
-	return &rx{re: cr.re, pre: cr.pre, bin: cr.bin}, nil
+	return c.(*rx), nil
 }
 
 // compileRX compiles an expression as Coraza's @rx does: dot-all and
 // multi-line, or, when it matches bytes that are not UTF-8, as a byte
 // expression (without prefilter).
-func compileRX(expr string) (*compiledRx, error) {
+func compileRX(expr string) (*rx, error) {
 	if matchesArbitraryBytes(expr) {
 		re, err := binaryregexp.Compile(expr)
 		if err != nil {
 			return nil, err
 		}
-		return &compiledRx{bin: re}, nil
+		return &rx{bin: re}, nil
 	}
 	pattern := "(?sm)" + expr
 	re, err := regexp.Compile(pattern)
 	if err != nil {
 		return nil, err
 	}
-	return &compiledRx{re: re, pre: newPrefilter(pattern)}, nil
+	return &rx{re: re, pre: newPrefilter(pattern)}, nil
 }
 
 // Evaluate implements plugintypes.Operator with Coraza's @rx semantics:
