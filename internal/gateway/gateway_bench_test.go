@@ -105,12 +105,36 @@ func BenchmarkPassThrough(b *testing.B) {
 // request shares).
 func BenchmarkPassThroughParallel(b *testing.B) {
 	_, h := benchGateway(b)
+	benchParallel(b, h, "/api/v1/items?x=1")
+}
+
+// BenchmarkRefusalParallel is BenchmarkRefusal from every core at once:
+// the gateway's own stages and shared state (metrics, the dashboard's
+// count, the access log) without an upstream, a socket or a second
+// process's work in the figure.
+func BenchmarkRefusalParallel(b *testing.B) {
+	_, h := benchGateway(b)
+	benchParallel(b, h, "/nothing/here")
+}
+
+// BenchmarkBareReverseProxyParallel is the Go floor from every core at
+// once: how much of BenchmarkPassThroughParallel's growth with cores is
+// net/http, loopback sockets and the in-process upstream rather than
+// the gateway.
+func BenchmarkBareReverseProxyParallel(b *testing.B) {
+	benchParallel(b, bareReverseProxy(b), "/api/v1/items?x=1")
+}
+
+// benchParallel drives h with a clean GET of path from every goroutine
+// of b.RunParallel, each a client of its own address, and reports the
+// process's CPU per request.
+func benchParallel(b *testing.B, h http.Handler, path string) {
 	var clients atomic.Int64
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu0 := processCPU()
 	b.RunParallel(func(pb *testing.PB) {
-		req := httptest.NewRequest("GET", "http://gw/api/v1/items?x=1", nil)
+		req := httptest.NewRequest("GET", "http://gw"+path, nil)
 		req.RemoteAddr = fmt.Sprintf("127.0.2.%d:5555", clients.Add(1))
 		req.Header.Set("User-Agent", "bench")
 		req.Header.Set("Accept", "*/*")
@@ -193,25 +217,21 @@ func BenchmarkRefusal(b *testing.B) {
 // BenchmarkBareReverseProxy is the Go floor for BenchmarkPassThrough: a
 // zero-feature httputil.ReverseProxy in front of the same upstream.
 func BenchmarkBareReverseProxy(b *testing.B) {
+	benchItems(b, bareReverseProxy(b))
+}
+
+// bareReverseProxy is a zero-feature httputil.ReverseProxy in front of a
+// loopback upstream that returns 1 KiB.
+func bareReverseProxy(b *testing.B) http.Handler {
 	payload := strings.Repeat("x", 1024)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, payload)
 	}))
-	defer up.Close()
+	b.Cleanup(up.Close)
 	target, _ := url.Parse(up.URL)
-	rp := &httputil.ReverseProxy{
+	return &httputil.ReverseProxy{
 		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(target) },
 		Transport: &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true},
-	}
-	req := httptest.NewRequest("GET", "http://gw/api/v1/items?x=1", nil)
-	req.RemoteAddr = "127.0.0.1:5555"
-	req.Header.Set("User-Agent", "bench")
-	req.Header.Set("Accept", "*/*")
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		w := &discardWriter{h: http.Header{}}
-		rp.ServeHTTP(w, req)
 	}
 }
 
