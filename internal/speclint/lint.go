@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/rampart-gw/rampart/internal/sarif"
+
 	"go.yaml.in/yaml/v3"
 )
 
@@ -161,38 +163,21 @@ func WriteJSON(w io.Writer, fs []Finding) error {
 // tool's driver, each finding a result with its physical location and
 // its JSON pointer as the logical location.
 func WriteSARIF(w io.Writer, fs []Finding, version string) error {
-	level := map[Severity]string{Info: "note", Warning: "warning", Error: "error"}
+	level := map[Severity]string{Info: sarif.LevelNote, Warning: sarif.LevelWarning, Error: sarif.LevelError}
 	index := map[string]int{}
-	var driverRules []map[string]any
+	driver := sarif.Driver{Name: "rampart spec lint", Version: version, InformationURI: "https://github.com/rampart-gw/rampart/blob/main/docs/api-docs.md"}
 	for i, r := range allRules() {
 		index[r.id] = i
-		driverRules = append(driverRules, map[string]any{
-			"id": r.id, "shortDescription": map[string]string{"text": r.summary},
-			"help": map[string]string{"text": r.fix}, "defaultConfiguration": map[string]string{"level": level[r.severity]},
-		})
+		driver.Rules = append(driver.Rules, sarif.Rule{ID: r.id, ShortDescription: sarif.Message{Text: r.summary},
+			Help: &sarif.Message{Text: r.fix}, DefaultConfiguration: sarif.Configuration{Level: level[r.severity]}})
 	}
-	results := []map[string]any{}
+	var results []sarif.Result
 	for _, f := range fs {
-		results = append(results, map[string]any{
-			"ruleId": f.Rule, "ruleIndex": index[f.Rule], "level": level[f.Severity],
-			"message": map[string]string{"text": f.Message + " (fix: " + f.Fix + ")"},
-			"locations": []map[string]any{{
-				"physicalLocation": map[string]any{"artifactLocation": map[string]string{"uri": f.File},
-					"region": map[string]int{"startLine": f.Line, "startColumn": f.Column}},
-				"logicalLocations": []map[string]string{{"fullyQualifiedName": f.Pointer, "kind": "member"}},
-			}},
-		})
+		results = append(results, sarif.Result{RuleID: f.Rule, RuleIndex: index[f.Rule], Level: level[f.Severity],
+			Message:   sarif.Message{Text: f.Message + " (fix: " + f.Fix + ")"},
+			Locations: []sarif.Location{sarif.At(f.File, f.Line, f.Column, f.Pointer, "member")}})
 	}
-	log := map[string]any{
-		"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0",
-		"runs": []map[string]any{{
-			"tool":    map[string]any{"driver": map[string]any{"name": "rampart spec lint", "version": version, "informationUri": "https://github.com/rampart-gw/rampart/blob/main/docs/api-docs.md", "rules": driverRules}},
-			"results": results,
-		}},
-	}
-	e := json.NewEncoder(w)
-	e.SetIndent("", "  ")
-	return e.Encode(log)
+	return sarif.Write(w, sarif.New(driver, results))
 }
 
 // Worst is the highest severity among fs (-1 when there is none).

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/rampart-gw/rampart/internal/sarif/sariftest"
 )
 
 // breaks holds, for every rule, edits of testdata/clean.yaml (which
@@ -195,6 +197,7 @@ paths:
 	if err := WriteSARIF(&b, fs, "test"); err != nil {
 		t.Fatal(err)
 	}
+	sariftest.Validate(t, b.Bytes())
 	var sarif struct {
 		Version string
 		Runs    []struct {
