@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Config is a whole configuration file.
@@ -89,6 +90,10 @@ type Config struct {
 	// (sampled; shapes and counts, never values) and reports shadow,
 	// zombie and drifting operations and sensitive data in responses.
 	Discovery *Discovery `yaml:"discovery"`
+	// Audit sets how `rampart audit`'s findings are enforced: with
+	// fail_on, run and reload refuse a config with findings at or above
+	// that severity that are not accepted here.
+	Audit *Audit `yaml:"audit"`
 	// Hash is the SHA-256 of the config's bytes (hex), as the journal and
 	// the admin listener name a config version.
 	Hash string `yaml:"-"`
@@ -116,6 +121,42 @@ type Listener struct {
 	// Access allows and denies client addresses on the whole listener,
 	// before any other check of a request.
 	Access *Access `yaml:"access"`
+}
+
+// Audit enforces the config audit (`rampart audit`).
+type Audit struct {
+	// FailOn is the lowest severity of an unaccepted finding that makes
+	// run and reload refuse the config (a reload keeps the old plan):
+	// low, medium, high or critical. Default none: findings are only
+	// reported (rampart check, rampart audit, the admin API).
+	FailOn string `yaml:"fail_on" enum:"none,low,medium,high,critical"`
+	// Accept lists findings the owners accept, each with a reason and
+	// an expiry; an expired acceptance counts as none.
+	Accept []AuditAcceptance `yaml:"accept"`
+}
+
+// AuditAcceptance accepts the findings of one audit rule, on one route
+// or everywhere, until a date.
+type AuditAcceptance struct {
+	// Rule is the rule id, e.g. RA-RATE-002.
+	Rule string `yaml:"rule" required:"true"`
+	// Route limits the acceptance to this route's findings (its id);
+	// empty: every finding of the rule.
+	Route string `yaml:"route"`
+	// Reason says why the risk is accepted (shown next to the finding).
+	Reason string `yaml:"reason" required:"true"`
+	// Expires is the last day the acceptance holds (YYYY-MM-DD, UTC).
+	Expires string `yaml:"expires" required:"true"`
+}
+
+// ExpiresAt is the first instant the acceptance no longer holds (the
+// day after Expires, UTC); false when Expires is not a date.
+func (a AuditAcceptance) ExpiresAt() (time.Time, bool) {
+	d, err := time.Parse(time.DateOnly, a.Expires)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return d.AddDate(0, 0, 1), true
 }
 
 // Discovery configures API discovery from live traffic.

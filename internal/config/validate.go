@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ func (c *Config) validate(p *Problems) {
 	c.validateAssertion(p)
 	c.validateDocs(p, listeners)
 	c.validateDiscovery(p)
+	c.validateAudit(p)
 	c.validateRateLimiting(p)
 	c.validateAbuse(p)
 	c.warnResponseHeaders(c.ResponseHeaders, "response_headers")
@@ -260,6 +262,33 @@ func (c *Config) validateAssertion(p *Problems) {
 }
 
 // validateDiscovery checks the sampling rates and bounds.
+// auditRuleID is the shape of an audit rule id (RA-PRACTICE-NNN); the
+// rules themselves are the audit package's.
+var auditRuleID = regexp.MustCompile(`^RA-[A-Z]+-[0-9]{3}$`)
+
+// validateAudit checks the audit section's acceptances: a rule id, a
+// reason, a date, a route that exists.
+func (c *Config) validateAudit(p *Problems) {
+	if c.Audit == nil {
+		return
+	}
+	for i, a := range c.Audit.Accept {
+		base := fmt.Sprintf("audit.accept[%d]", i)
+		if !auditRuleID.MatchString(a.Rule) {
+			p.Add(base+".rule", "%q: want a rule id such as RA-RATE-002 (rampart audit --rules lists them)", a.Rule)
+		}
+		if strings.TrimSpace(a.Reason) == "" {
+			p.Add(base+".reason", "say why the finding is accepted")
+		}
+		if _, ok := a.ExpiresAt(); !ok {
+			p.Add(base+".expires", "%q: want a date, YYYY-MM-DD", a.Expires)
+		}
+		if a.Route != "" && !slices.ContainsFunc(c.Routes, func(r Route) bool { return r.ID == a.Route }) {
+			p.Add(base+".route", "no route with id %q", a.Route)
+		}
+	}
+}
+
 func (c *Config) validateDiscovery(p *Problems) {
 	if d := c.Discovery; d != nil {
 		if d.Sample < 0 || d.Sample > 1 {
@@ -1303,8 +1332,23 @@ var SecureResponseHeaders = []string{"X-Content-Type-Options", "X-Frame-Options"
 // warnResponseHeaders reports every secure default a response_headers
 // section changes.
 func (c *Config) warnResponseHeaders(rh *ResponseHeaders, path string) {
+	for _, w := range WeakenedDefaults(rh) {
+		c.warn(path+"."+w.Key, "%s", w.Msg)
+	}
+}
+
+// Weakening is a response-header change that weakens a secure default:
+// the key that makes it (remove, set, add) and what it does.
+type Weakening struct {
+	Key, Header, Msg string
+}
+
+// WeakenedDefaults lists the secure default response headers that rh
+// removes, replaces or adds to (rampart check warns; rampart audit
+// reports).
+func WeakenedDefaults(rh *ResponseHeaders) []Weakening {
 	if rh == nil {
-		return
+		return nil
 	}
 	has := func(m map[string]string, name string) bool {
 		for k := range m {
@@ -1314,14 +1358,16 @@ func (c *Config) warnResponseHeaders(rh *ResponseHeaders, path string) {
 		}
 		return false
 	}
+	var out []Weakening
 	for _, d := range SecureResponseHeaders {
 		switch {
 		case slices.ContainsFunc(rh.Remove, func(n string) bool { return strings.EqualFold(n, d) }):
-			c.warn(path+".remove", "removes the secure default %s", d)
+			out = append(out, Weakening{"remove", d, "removes the secure default " + d})
 		case has(rh.Set, d):
-			c.warn(path+".set", "replaces the secure default %s", d)
+			out = append(out, Weakening{"set", d, "replaces the secure default " + d})
 		case has(rh.Add, d):
-			c.warn(path+".add", "adds to the secure default %s", d)
+			out = append(out, Weakening{"add", d, "adds to the secure default " + d})
 		}
 	}
+	return out
 }

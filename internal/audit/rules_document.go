@@ -1,0 +1,102 @@
+package audit
+
+import (
+	"fmt"
+
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/speclint"
+)
+
+var documentRules = []Rule{
+	{
+		ID: "RA-DOC-001", Practice: Document, Severity: Low,
+		Title: "A route has no OpenAPI document",
+		Why:   "Without a document the route cannot be validated, published or compared with live traffic; what it serves is whatever the service does.",
+		Refs:  []string{"OWASP API9:2023"},
+		Fix:   "openapi: {spec: specs/orders.yaml}",
+		Check: func(c *config.Config, ck *checker) {
+			for i, r := range c.Routes {
+				if r.OpenAPI == nil && !r.Stream {
+					ck.route(i, "", "route %q has no openapi document", r.ID)
+				}
+			}
+		},
+	},
+	{
+		ID: "RA-DOC-002", Practice: Document, Severity: Medium,
+		Title: "An OpenAPI document fails the security lint",
+		Why:   "Errors of the spec lint are contract gaps an attacker uses: operations without security, unbounded strings and arrays, secrets in examples.",
+		Refs:  []string{"OWASP API9:2023", "OWASP API4:2023"},
+		Fix:   "rampart spec lint --config rampart.yaml   # and fix the document",
+		Documents: func(c *config.Config, read func(string) ([]byte, error), ck *checker) {
+			lintDocuments(c, read, ck, func(s speclint.Severity) bool { return s == speclint.Error })
+		},
+	},
+	{
+		ID: "RA-DOC-003", Practice: Document, Severity: Low,
+		Title: "An OpenAPI document has lint warnings",
+		Why:   "Warnings of the spec lint weaken validation (missing formats, bounds, examples) or the document's agreement with the routes.",
+		Refs:  []string{"OWASP API9:2023"},
+		Fix:   "rampart spec lint --config rampart.yaml --fail-on warning",
+		Documents: func(c *config.Config, read func(string) ([]byte, error), ck *checker) {
+			lintDocuments(c, read, ck, func(s speclint.Severity) bool { return s == speclint.Warning })
+		},
+	},
+	{
+		ID: "RA-DOC-004", Practice: Document, Severity: Low,
+		Title: "API discovery is off",
+		Why:   "Without discovery nobody learns of shadow endpoints (served, undocumented), zombie ones (documented, retired) or personal data in answers.",
+		Refs:  []string{"OWASP API9:2023"},
+		Fix:   "discovery: {sample: 0.01}",
+		Check: func(c *config.Config, ck *checker) {
+			if c.Discovery == nil {
+				ck.at("discovery", "the discovery section is not set")
+			}
+		},
+	},
+	{
+		ID: "RA-DOC-005", Practice: Document, Severity: Low,
+		Title: "The API is not published",
+		Why:   "Without a published document clients code against guesses, and reviewers cannot see what the gateway enforces.",
+		Refs:  []string{"OWASP API9:2023"},
+		Fix:   "docs: {title: Example API, listeners: [public]}",
+		Check: func(c *config.Config, ck *checker) {
+			if c.Docs == nil && len(c.Routes) > 0 {
+				ck.at("docs", "the docs section is not set")
+			}
+		},
+	},
+}
+
+// lintDocuments runs the spec lint and its cross-check with the routes
+// on every attached document, reporting the findings keep selects at
+// their place in the document.
+func lintDocuments(c *config.Config, read func(string) ([]byte, error), ck *checker, keep func(speclint.Severity) bool) {
+	var files []string
+	routes := map[string][]config.Route{}
+	for _, r := range c.Routes {
+		if r.OpenAPI == nil {
+			continue
+		}
+		if routes[r.OpenAPI.Spec] == nil {
+			files = append(files, r.OpenAPI.Spec)
+		}
+		routes[r.OpenAPI.Spec] = append(routes[r.OpenAPI.Spec], r)
+	}
+	for _, f := range files {
+		src, err := read(f)
+		if err != nil {
+			continue // the plan reports unreadable documents
+		}
+		lint, err := speclint.Lint(f, src, speclint.Options{})
+		if err != nil {
+			continue
+		}
+		cross, _ := speclint.CrossCheck(f, src, routes[f], speclint.Options{})
+		for _, x := range append(lint, cross...) {
+			if keep(x.Severity) {
+				ck.in(x.File, x.Line, x.Pointer, routes[f][0].ID, fmt.Sprintf("%s: %s (fix: %s)", x.Rule, x.Message, x.Fix))
+			}
+		}
+	}
+}
