@@ -317,7 +317,6 @@ func TestRuleCatalogue(t *testing.T) {
 	}
 }
 
-
 // documentsFor reads the attached documents from disk, except that for
 // the document rules' bad cases it breaks them: a string without a
 // length limit (a lint error) or an operation without a 500 response
