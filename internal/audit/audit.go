@@ -68,6 +68,16 @@ func ParseSeverity(s string) (Severity, bool) {
 // MarshalText writes the severity's name (JSON reports).
 func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText reads a severity's name.
+func (s *Severity) UnmarshalText(b []byte) error {
+	v, ok := ParseSeverity(string(b))
+	if !ok {
+		return fmt.Errorf("unknown severity %q", b)
+	}
+	*s = v
+	return nil
+}
+
 // Rule is one check. Check reports its findings through the checker.
 type Rule struct {
 	ID       string // RA-<PRACTICE>-NNN, stable across releases
@@ -210,7 +220,10 @@ func (r *Report) accept(cfg *config.Config, now time.Time) {
 				f.Expired = a.Expires
 			}
 		}
-		if !used {
+		switch _, known := Lookup(a.Rule); {
+		case !known:
+			r.Unused = append(r.Unused, fmt.Sprintf("audit.accept[%d]: %s is not a rule", i, a.Rule))
+		case !used:
 			r.Unused = append(r.Unused, fmt.Sprintf("audit.accept[%d]: %s%s matches no finding", i, a.Rule, onRoute(a.Route)))
 		}
 	}

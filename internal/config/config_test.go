@@ -417,3 +417,37 @@ routes:
 		}
 	}
 }
+
+// DeferSecrets judges a config whose secrets are not present: every
+// reference (env, file, vault) stands for a distinct placeholder, and
+// malformed references are still errors.
+func TestDeferSecrets(t *testing.T) {
+	yaml := `version: 1
+listeners: [{name: l, address: "127.0.0.1:0"}]
+vault: {address: "https://vault.example.com", token: "${env:RAMPART_TEST_UNSET_VAULT_TOKEN}"}
+admin:
+  principals:
+    - {name: a, role: admin, token: "${env:RAMPART_TEST_UNSET_A}"}
+    - {name: b, role: viewer, token: "${file:/nonexistent/rampart-token}"}
+    - {name: c, role: viewer, token: "${vault:secret/data/rampart#token}"}
+routes: []
+`
+	if _, err := Parse([]byte(yaml), "defer.yaml"); err == nil {
+		t.Fatal("unset references accepted without DeferSecrets")
+	}
+	cfg, err := ParseWith([]byte(yaml), "defer.yaml", LoadOptions{DeferSecrets: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, p := range cfg.Admin.Principals {
+		if !p.Token.IsSet() || p.Token.Literal() || seen[p.Token.Reveal()] {
+			t.Errorf("principal %s: token %v", p.Name, p.Token.Ref())
+		}
+		seen[p.Token.Reveal()] = true
+	}
+	bad := strings.Replace(yaml, "${env:RAMPART_TEST_UNSET_A}", "${env:}", 1)
+	if _, err := ParseWith([]byte(bad), "defer.yaml", LoadOptions{DeferSecrets: true}); err == nil || !strings.Contains(err.Error(), "admin.principals[0].token") {
+		t.Errorf("malformed reference: %v", err)
+	}
+}

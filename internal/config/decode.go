@@ -34,6 +34,7 @@ type decoder struct {
 	lines   map[string]int
 	visits  int
 	pending []pendingSecret // ${vault:} references, read once the document is decoded
+	env     environment     // where ${env:} and ${file:} references are read
 }
 
 // pendingSecret is a ${vault:} reference and the key that holds it.
@@ -62,7 +63,13 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	}
 	if v.CanAddr() {
 		if u, ok := v.Addr().Interface().(yamlDecoder); ok {
-			if err := u.decodeYAML(n); err != nil {
+			err := error(nil)
+			if s, ok := u.(*Secret); ok {
+				err = s.decodeFrom(n, d.env)
+			} else {
+				err = u.decodeYAML(n)
+			}
+			if err != nil {
 				d.probs.addAt(n.Line, path, "%v", err)
 			}
 			if s, ok := u.(*Secret); ok && s.pending {

@@ -25,6 +25,11 @@ type LoadOptions struct {
 	// into a warning instead of an error: for local development only
 	// (`--allow-literal-secrets`).
 	AllowLiteralSecrets bool
+	// DeferSecrets checks secret references for form but reads none:
+	// each stands for a placeholder derived from the reference, and
+	// Vault is not contacted. For judging a config where its secrets
+	// are not present (`rampart audit` in a pipeline); never for serving.
+	DeferSecrets bool
 }
 
 // Load reads, decodes, defaults and validates the config file at path. The
@@ -100,9 +105,18 @@ func ParseWith(data []byte, file string, o LoadOptions) (*Config, error) {
 	cfg := &Config{File: file, Hash: hex.EncodeToString(sum[:]), lines: map[string]int{"": doc.Line}, opts: o}
 	probs := newProblems(file, cfg.lines)
 	values := newProblems(file, cfg.lines)
-	d := &decoder{probs: probs, values: values, lines: cfg.lines}
+	d := &decoder{probs: probs, values: values, lines: cfg.lines, env: osEnv{}}
+	if o.DeferSecrets {
+		d.env = deferredEnv{}
+	}
 	d.decode(doc, reflect.ValueOf(cfg).Elem(), "")
-	resolveVault(cfg, d.pending, probs)
+	if o.DeferSecrets {
+		for _, p := range d.pending {
+			p.secret.fill(placeholder(p.secret.ref))
+		}
+	} else {
+		resolveVault(cfg, d.pending, probs)
+	}
 	// Every problem at once: the checks run on what did decode, and a
 	// check's finding on a key that did not decode (an unset variable
 	// then "required") is left out, the decoder having said why.

@@ -140,11 +140,14 @@ func (s *Secret) fill(v string) { s.value, s.pending = s.prefix+v, false }
 // NewSecret wraps a value obtained outside a config file.
 func NewSecret(v string) Secret { return Secret{value: v} }
 
-func (s *Secret) decodeYAML(n *yaml.Node) error {
+func (s *Secret) decodeYAML(n *yaml.Node) error { return s.decodeFrom(n, osEnv{}) }
+
+// decodeFrom reads a secret, resolving its reference in env.
+func (s *Secret) decodeFrom(n *yaml.Node, env environment) error {
 	if n.Kind != yaml.ScalarNode {
 		return fmt.Errorf("expected a secret reference such as \"${env:NAME}\", got %s", describe(n))
 	}
-	v, ref, err := resolveSecret(n.Value, osEnv{})
+	v, ref, err := resolveSecret(n.Value, env)
 	if errors.Is(err, errVaultPending) {
 		*s = Secret{ref: ref, prefix: v, pending: true}
 		return nil
