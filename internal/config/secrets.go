@@ -25,7 +25,9 @@ func (osEnv) ReadFile(path string) ([]byte, error) { return os.ReadFile(path) }
 type deferredEnv struct{}
 
 func (deferredEnv) LookupEnv(name string) (string, bool) { return placeholder("env:" + name), true }
-func (deferredEnv) ReadFile(path string) ([]byte, error) { return []byte(placeholder("file:" + path)), nil }
+func (deferredEnv) ReadFile(path string) ([]byte, error) {
+	return []byte(placeholder("file:" + path)), nil
+}
 
 // placeholder stands for the secret a reference names: 64 hex digits
 // (a valid key of every length the config asks for), distinct per
