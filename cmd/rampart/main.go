@@ -2,6 +2,7 @@
 //
 //	rampart run --config FILE        serve the configured listeners (run.go)
 //	rampart check --config FILE      validate a config, print every problem (check.go)
+//	rampart audit --config FILE      grade a config against the eight practices (audit.go)
 //	rampart quickstart               run the embedded demo on 127.0.0.1:8080 (quickstart.go)
 //	rampart traffic                  send demo traffic to the quickstart (quickstart.go)
 //	rampart token --key FILE ...     mint a test JWT (token.go)
@@ -40,6 +41,10 @@ const usage = `usage: rampart <command> [flags]
 commands:
   run --config FILE       serve the configured listeners (SIGHUP or a file change reloads)
   check --config FILE     validate a config and print every problem (exit 1 on error)
+  audit --config FILE [--format text|json|sarif] [--fail-on low|medium|high|critical|none]
+                          grade a config against the eight practices of gateway security:
+                          every finding with its line, why it matters and the fix
+  audit --rules           list the audit rules
   quickstart [--addr A] [--admin A]
                           run the embedded demo config in front of a built-in upstream,
                           with the live dashboard on the admin address
@@ -100,6 +105,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdAdmin(args[1:], stdout, stderr)
 	case "spec":
 		return cmdSpec(args[1:], stdout, stderr)
+	case "audit":
+		return cmdAudit(args[1:], stdout, stderr)
 	case "docs":
 		return cmdDocs(args[1:], stdout, stderr)
 	case "discover":

@@ -61,6 +61,9 @@ type Options struct {
 	// report against the declared documents (nil: discovery is off; an
 	// error: off in the running config).
 	Discovery func() (draft []byte, report any, err error)
+	// Posture returns the running config's audit and its change at the
+	// last reload (the admin API's /posture and the dashboard's panel).
+	Posture func() any
 	// Keys manages the API key store (nil: no api_keys section).
 	Keys KeyAdmin
 	// ClientAllowed is the admin listener's IP firewall on its direct

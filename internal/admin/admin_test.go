@@ -51,7 +51,8 @@ func newFixture() *fixture {
 			f.banned = append(f.banned, ip+" "+d.String()+" "+by)
 			return nil
 		},
-		Reload: func(by string) error { f.reloads = append(f.reloads, by); return nil },
+		Reload:  func(by string) error { f.reloads = append(f.reloads, by); return nil },
+		Posture: func() any { return map[string]string{"grade": "B"} },
 		Discovery: func() ([]byte, any, error) {
 			return []byte(`{"openapi":"3.1.0"}`), map[string]any{"shadow": []any{}}, nil
 		},
@@ -258,6 +259,7 @@ func TestRoleMatrix(t *testing.T) {
 			OpReload:     func() int { return ok(f.do("POST", "/api/v1/reload", bearer, "").Code) },
 			OpRotateKey:  func() int { return f.do("POST", "/api/v1/assertion/rotate", bearer, "").Code },
 			OpDiscovery:  func() int { return f.do("GET", "/api/v1/discovery/report", bearer, "").Code },
+			OpPosture:    func() int { return f.do("GET", "/api/v1/posture", bearer, "").Code },
 			OpRevokeRead: func() int { return f.do("GET", "/api/v1/revocations", bearer, "").Code },
 			OpKeysRead:   func() int { return f.do("GET", "/api/v1/apikeys", bearer, "").Code },
 			OpDrain: func() int {

@@ -26,6 +26,7 @@ const (
 	OpDrain      = "targets.drain"
 	OpRotateKey  = "assertion.rotate"
 	OpDiscovery  = "discovery.read"
+	OpPosture    = "posture.read"
 )
 
 // apiRoutes are the admin API's operations: the one list that registers
@@ -51,6 +52,7 @@ var apiRoutes = []struct {
 	{"POST", "/assertion/rotate", OpRotateKey, (*api).rotateKey},
 	{"GET", "/discovery/openapi", OpDiscovery, (*api).discoveryDraft},
 	{"GET", "/discovery/report", OpDiscovery, (*api).discoveryReport},
+	{"GET", "/posture", OpPosture, (*api).posture},
 	{"GET", "/openapi.json", OpAPIDoc, (*api).document},
 }
 
@@ -309,6 +311,18 @@ func (a *api) discoveryReport() pipeline.Handler {
 			return pipeline.Deny(http.StatusConflict, "admin.unavailable", err.Error())
 		}
 		writeJSON(w, http.StatusOK, report)
+		return nil
+	}
+}
+
+// posture answers the running config's audit: grades per practice,
+// findings, and how they changed at the last reload.
+func (a *api) posture() pipeline.Handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if a.o.Posture == nil {
+			return pipeline.Deny(http.StatusConflict, "admin.unavailable", "no posture")
+		}
+		writeJSON(w, http.StatusOK, a.o.Posture())
 		return nil
 	}
 }

@@ -60,6 +60,7 @@ var permissions = map[string]Role{
 	OpReload:        Admin,
 	OpRotateKey:     Admin,
 	OpDiscovery:     Viewer,
+	OpPosture:       Viewer,
 }
 
 // operations lists, sorted, the operations role may perform (the

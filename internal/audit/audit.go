@@ -122,9 +122,18 @@ type Acceptance struct {
 // Counts reports whether the finding counts (is not accepted).
 func (f Finding) Counts() bool { return f.Accepted == nil }
 
-// Key identifies a finding across reloads (the same rule at the same
-// key path).
-func (f Finding) Key() string { return f.Rule + " " + f.Path }
+// Key identifies a finding across reloads: the same rule at the same
+// key path, a route named by its id rather than its position (a route
+// added before it is no new finding).
+func (f Finding) Key() string {
+	path := f.Path
+	if f.Route != "" && strings.HasPrefix(path, "routes[") {
+		if _, rest, ok := strings.Cut(path, "]"); ok {
+			path = "routes[" + f.Route + "]" + rest
+		}
+	}
+	return f.Rule + " " + path
+}
 
 func (f Finding) String() string {
 	loc := f.File

@@ -189,3 +189,12 @@ func TestTextAndJSON(t *testing.T) {
 		t.Errorf("summary %q", s)
 	}
 }
+
+func TestFindingKeyNamesRoutesByID(t *testing.T) {
+	a := Finding{Rule: "RA-AUTHN-004", Path: "routes[0].auth", Route: "orders"}
+	b := Finding{Rule: "RA-AUTHN-004", Path: "routes[3].auth", Route: "orders"}
+	c := Finding{Rule: "RA-AUTHN-004", Path: "routes[3].auth", Route: "create"}
+	if a.Key() != b.Key() || b.Key() == c.Key() || a.Key() != "RA-AUTHN-004 routes[orders].auth" {
+		t.Errorf("keys %q %q %q", a.Key(), b.Key(), c.Key())
+	}
+}

@@ -65,6 +65,7 @@ func (g *Gateway) startAdmin(a *config.Admin) error {
 		Keys:          g.keyAdmin(),
 		Drain:         g.drainFromAPI,
 		Reload:        g.reloadFromAPI,
+		Posture:       func() any { return g.Posture() },
 		Now:           g.deps.Now,
 	}
 	if g.plan.Load().Config.Assertion != nil {

@@ -38,11 +38,12 @@ type Gateway struct {
 	// adminAccessStop stops the admin listener's IP firewall's list-file
 	// watcher (at shutdown).
 	adminAccessStop func()
-	version         atomic.Int64           // plan sequence number, for metrics
-	live            *observe.Live          // the dashboard's window; nil without an admin section
-	loadedAt        atomic.Int64           // unix time of the last successful load or reload
-	trigger         atomic.Pointer[string] // what caused the last successful load
-	configFile      atomic.Pointer[string] // the config file, for reloads through the admin API
+	version         atomic.Int64                  // plan sequence number, for metrics
+	live            *observe.Live                 // the dashboard's window; nil without an admin section
+	loadedAt        atomic.Int64                  // unix time of the last successful load or reload
+	trigger         atomic.Pointer[string]        // what caused the last successful load
+	posture         atomic.Pointer[PostureChange] // how the last reload changed the audit (nil: none yet)
+	configFile      atomic.Pointer[string]        // the config file, for reloads through the admin API
 
 	state atomic.Pointer[plan.State] // what outlives plans: revocations, limits, quotas, the Redis client, the learner
 	guard *abuse.Guard               // abuse counters and bans survive reloads; nil when off
@@ -300,6 +301,7 @@ func (g *Gateway) reload(cfg *config.Config, trigger string) error {
 	// Pools the new plan no longer uses stop their health checks and
 	// close idle connections; requests still using them finish.
 	old.CloseUnshared(p)
+	g.postureReloaded(old.Audit, p.Audit, trigger)
 	version := g.version.Add(1)
 	g.loadedAt.Store(g.deps.Now().Unix())
 	g.trigger.Store(&trigger)

@@ -12,9 +12,12 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"os"
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/rampart-gw/rampart/internal/audit"
 
 	"github.com/rampart-gw/rampart/internal/abuse"
 	"github.com/rampart-gw/rampart/internal/apidocs"
@@ -57,6 +60,10 @@ type Plan struct {
 	docs          *apidocs.Document // the published API document (nil without a docs section)
 	access        []*ipfilter.Rules // every compiled access section (their file watchers)
 	secrets       *store.Store      // the state store (nil without state.master_key): seals stored responses
+	// Audit is the config graded against the eight practices (the
+	// admin API's posture); with audit.fail_on, findings at or above it
+	// that are not accepted refuse the config.
+	Audit *audit.Report
 }
 
 // State is what a plan's stages use that outlives the plan: revocations
@@ -168,6 +175,10 @@ func Compile(cfg *config.Config, deps pipeline.Deps, prev *Plan, st *State) (*Pl
 		prev = &Plan{}
 	}
 	var errs, e []error
+	p.Audit = audit.Run(cfg, audit.Options{Now: deps.Now, Documents: os.ReadFile})
+	if err := audit.Enforce(cfg, p.Audit); err != nil {
+		errs = append(errs, err)
+	}
 	secrets, err := store.FromConfig(cfg.State)
 	if err != nil {
 		errs = append(errs, cfg.Problem("state.master_key", "%v", err))

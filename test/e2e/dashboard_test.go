@@ -143,6 +143,7 @@ admin:
 	}
 	dashboardIdentityBan(t, ctx, get, log)
 	dashboardOperations(t, ctx, get, up.Listener.Addr().String(), log)
+	dashboardPosture(t, ctx, cfg, log)
 
 	// A viewer sees no action at all.
 	err = chromedp.Do(ctx,
@@ -264,6 +265,58 @@ func dashboardOperations(t *testing.T, ctx context.Context, get func(path, tok s
 	}
 	if result != "config reloaded" {
 		t.Fatalf("reload from the dashboard: %q", result)
+	}
+}
+
+// dashboardPosture reads the posture panel (the config's grades and
+// findings), then changes the config file to expose an admin path
+// publicly and, once it is reloaded, sees the panel report the lowered grade, the new finding and the
+// security event.
+func dashboardPosture(t *testing.T, ctx context.Context, cfg string, log *consoleLog) {
+	t.Helper()
+	text := func(sel string) string {
+		v, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("%s: %v (problems: %v)", sel, err, log.all())
+		}
+		return v
+	}
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`#posture tbody tr`))); err != nil {
+		t.Fatalf("posture panel: %v (problems: %v)", err, log.all())
+	}
+	grade, practices, findings := text("#posture-grade"), text("#posture tbody"), text("#posture-findings tbody")
+	if !strings.Contains(grade, "/100") || !strings.Contains(practices, "authenticate") || !strings.Contains(practices, "document") ||
+		!strings.Contains(findings, "RA-AUTHN-006") || strings.Contains(findings, "RA-AUTHN-001") {
+		t.Fatalf("posture before: grade %q, practices %q, findings %q", grade, practices, findings)
+	}
+	src, _ := os.ReadFile(cfg)
+	worse := strings.Replace(string(src), "routes:\n", "routes:\n  - {id: console, prefix: /admin, upstream: svc, public: true}\n", 1)
+	if err := os.WriteFile(cfg, []byte(worse), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The file change reloads the config (rampart run watches it).
+	var change string
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(change, "lowered") && time.Now().Before(deadline) {
+		change, _ = chromedp.Run(ctx, chromedp.TextContent(chromedp.ID("posture-change")))
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(change, "lowered: ") || !strings.Contains(change, "authenticate") || !strings.Contains(change, "5 new, 0 resolved") {
+		t.Fatalf("posture after the reload: %q (problems: %v)", change, log.all())
+	}
+	if f := text("#posture-findings tbody"); !strings.Contains(f, "RA-AUTHN-001") {
+		t.Fatalf("the new finding is not listed: %q", f)
+	}
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`#events tbody`))); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for events := ""; !strings.Contains(events, "config.audit_lowered"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no config.audit_lowered event on the dashboard: %q", events)
+		}
+		events = text("#events tbody")
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

@@ -9,7 +9,7 @@ const csrf = document.querySelector('meta[name="csrf-token"]').content;
 const ops = new Set(document.querySelector('meta[name="ops"]').content.split(" "));
 const can = (op) => ops.has(op);
 const $ = (id) => document.getElementById(id);
-let traffic = null, latency = null, last = null;
+let traffic = null, latency = null, last = null, postureVersion = -1;
 
 function text(el, v) { el.textContent = v; }
 
@@ -108,6 +108,27 @@ function loadKeys() {
   }), (e) => say("API keys: " + e.message));
 }
 
+// loadPosture shows the running config's audit: the grade of each
+// practice, what the last reload changed, the findings that count.
+function loadPosture() {
+  if (!can("posture.read")) return;
+  api("GET", "/posture").then((p) => {
+    const r = p.report;
+    text($("posture-grade"), r.grade + " (" + r.score + "/100)");
+    $("posture-grade").className = "grade grade-" + r.grade;
+    fill("posture", r.practices, (tr, g) => {
+      cell(tr, g.practice); cell(tr, g.grade, "grade grade-" + g.grade); cell(tr, g.score);
+      cell(tr, ["critical", "high", "medium", "low"].filter((k) => g.findings[k]).map((k) => g.findings[k] + " " + k).join(", "));
+    });
+    const c = p.last_reload;
+    text($("posture-change"), !c ? "no reload since start" : "last reload (" + c.trigger + ", " + utc(c.at) + "): " + c.grade_before + " → " + c.grade_after +
+      ", " + (c.added || []).length + " new, " + (c.resolved || []).length + " resolved" + (c.lowered ? " · lowered: " + c.lowered.join(", ") : ""));
+    fill("posture-findings", (r.findings || []).filter((f) => !f.accepted), (tr, f) => {
+      cell(tr, f.severity, "sev-" + f.severity); cell(tr, f.rule); cell(tr, f.file.split("/").pop() + ":" + f.line + " " + f.path); cell(tr, f.message);
+    });
+  }, (e) => say("posture: " + e.message));
+}
+
 function wireForms() {
   for (const el of document.querySelectorAll(".op")) el.hidden = !can(el.dataset.op);
   $("ban-form").addEventListener("submit", (e) => {
@@ -151,6 +172,7 @@ function render(s) {
   text($("p99"), (live.p99_ms[n - 1] ?? 0).toFixed(2));
   text($("classes"), Object.entries(live.status_classes).filter(([, v]) => v > 0).map(([k, v]) => k + " " + v).join(" · ") || "–");
   text($("nbans"), (s.bans || []).length);
+  if (s.config.version !== postureVersion) { postureVersion = s.config.version; loadPosture(); }
   text($("config"), "config v" + s.config.version + " · loaded " + utc(s.config.last_reload) + (s.events_dropped ? " · events dropped " + s.events_dropped : ""));
   ensureCharts();
   traffic.setData([live.seconds, live.rps, live.blocked]);
