@@ -107,7 +107,6 @@ func TestAcceptanceSectionChecked(t *testing.T) {
 		"audit:\n  accept: [{rule: AUTHN-4, reason: r, expires: 2027-06-01}]\n":                   "audit.accept[0].rule",
 		"audit:\n  accept: [{rule: RA-AUTHN-004, reason: \" \", expires: 2027-06-01}]\n":          "audit.accept[0].reason",
 		"audit:\n  accept: [{rule: RA-AUTHN-004, reason: r, expires: next year}]\n":               "audit.accept[0].expires",
-		"audit:\n  accept: [{rule: RA-AUTHN-004, route: nope, reason: r, expires: 2027-06-01}]\n": "audit.accept[0].route",
 		"audit:\n  accept: [{rule: RA-AUTHN-004, expires: 2027-06-01}]\n":                         "audit.accept[0].reason",
 		"audit: {fail_on: severe}\n": "audit.fail_on",
 	} {

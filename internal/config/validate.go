@@ -284,7 +284,7 @@ func (c *Config) validateAudit(p *Problems) {
 			p.Add(base+".expires", "%q: want a date, YYYY-MM-DD", a.Expires)
 		}
 		if a.Route != "" && !slices.ContainsFunc(c.Routes, func(r Route) bool { return r.ID == a.Route }) {
-			p.Add(base+".route", "no route with id %q", a.Route)
+			c.warn(base+".route", "no route with id %q: the acceptance covers nothing", a.Route)
 		}
 	}
 }
