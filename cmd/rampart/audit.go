@@ -7,6 +7,7 @@ import (
 
 	"github.com/rampart-gw/rampart/internal/audit"
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/quickstart"
 )
 
 // cmdAudit is `rampart audit`: the config graded against the eight
@@ -16,11 +17,12 @@ import (
 // Exit status 1 when a finding that is not accepted reaches --fail-on,
 // 2 for usage or a config that does not load.
 func cmdAudit(args []string, stdout, stderr io.Writer) int {
-	f := newFlags("audit", "rampart audit --config FILE [--format text|json|sarif] [--fail-on low|medium|high|critical|none] | rampart audit --rules", stderr)
+	f := newFlags("audit", "rampart audit --config FILE | --quickstart [--format text|json|sarif] [--fail-on low|medium|high|critical|none] | rampart audit --rules", stderr)
 	path := f.String("config", "", "config file (YAML)")
 	format := f.String("format", "text", "text, json or sarif")
 	failOn := f.String("fail-on", "", "exit 1 when a finding that is not accepted is at least this severe (default: the config's audit.fail_on, else high)")
 	rules := f.Bool("rules", false, "list the rules")
+	qs := f.Bool("quickstart", false, "audit the embedded config of rampart quickstart")
 	if err := f.Parse(args); err != nil {
 		return 2
 	}
@@ -30,10 +32,18 @@ func cmdAudit(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	if *path == "" || !validFormat(*format) || f.NArg() > 0 {
+	if (*path == "") == !*qs || !validFormat(*format) || f.NArg() > 0 {
 		return f.bad()
 	}
-	cfg, err := config.LoadWith(*path, config.LoadOptions{AllowLiteralSecrets: true, DeferSecrets: true})
+	opts := config.LoadOptions{AllowLiteralSecrets: true, DeferSecrets: true}
+	var cfg *config.Config
+	var err error
+	if *qs {
+		src := quickstart.Config("127.0.0.1:8080", "127.0.0.1:8081", "127.0.0.1:8082", "127.0.0.1:9901", quickstart.DefaultStateDir())
+		cfg, err = config.ParseWith(src, "quickstart.yaml (embedded)", opts)
+	} else {
+		cfg, err = config.LoadWith(*path, opts)
+	}
 	if err != nil {
 		printProblems(stderr, err)
 		return 2
@@ -46,7 +56,9 @@ func cmdAudit(args []string, stdout, stderr io.Writer) int {
 	for i := range r.Findings {
 		r.Findings[i].File = displayPath(r.Findings[i].File)
 	}
-	r.File = displayPath(r.File)
+	if !*qs {
+		r.File = displayPath(r.File)
+	}
 	switch *format {
 	case "json":
 		err = audit.WriteJSON(stdout, r)

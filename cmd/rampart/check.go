@@ -3,6 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+
+	"github.com/rampart-gw/rampart/internal/audit"
 
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/plan"
@@ -36,6 +39,8 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	fmt.Fprintf(stdout, "%s: OK (%d listeners, %d upstreams, %d routes)\n", path, len(cfg.Listeners), len(cfg.Upstreams), len(cfg.Routes))
+	r := audit.Run(cfg, audit.Options{Documents: os.ReadFile})
+	fmt.Fprintf(stdout, "audit: %s (rampart audit --config %s for the findings)\n", r.Summary(), path)
 	return 0
 }
 

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/audit"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/devidp"
 	"github.com/rampart-gw/rampart/internal/quickstart"
@@ -77,7 +78,8 @@ func cmdQuickstart(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprint(stdout, quickstart.Guide(quickstart.GuideOptions{Addr: *addr, Admin: *adminAddr, Token: token, NoScope: noScope,
-		WrongAudience: wrongAud, AdminToken: adminToken, Self: invocation(), Issuer: issuer, StateDir: dir, KeyCreated: created}))
+		WrongAudience: wrongAud, AdminToken: adminToken, Self: invocation(), Issuer: issuer, StateDir: dir, KeyCreated: created,
+		Audit: audit.Run(cfg, audit.Options{}).Summary()}))
 	code := serve(cfg, runOptions{drain: 5 * time.Second}, newLogger(stderr), stderr)
 	if code != 0 {
 		fmt.Fprintf(stderr, "hint: is %s or %s already in use? try: %s quickstart --addr 127.0.0.1:8081 --admin 127.0.0.1:9902\n", *addr, *adminAddr, invocation())

@@ -59,7 +59,7 @@ func (r *Report) Summary() string {
 			accepted++
 		}
 	}
-	s := fmt.Sprintf("audit: grade %s (%d/100)", r.Grade, r.Score)
+	s := fmt.Sprintf("grade %s (%d/100)", r.Grade, r.Score)
 	if c := countsText(counts); c != "" {
 		s += ", " + c
 	} else {

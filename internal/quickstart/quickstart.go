@@ -171,6 +171,8 @@ type GuideOptions struct {
 	// KeyCreated says the master key was generated at this start.
 	StateDir   string
 	KeyCreated bool
+	// Audit is the one-line audit summary of the config.
+	Audit string
 }
 
 // Guide is the walk through every practice that quickstart prints.
@@ -180,19 +182,21 @@ func Guide(o GuideOptions) string {
 		key = "Generated a master key (encrypts the runtime state at rest): " + filepath.Join(o.StateDir, MasterKeyFile)
 	}
 	return fmt.Sprintf(guide, "http://"+o.Addr, o.Token, o.WrongAudience, o.Admin, o.AdminToken, o.NoScope, o.Self, key,
-		o.Issuer, url.QueryEscape(o.Issuer))
+		o.Issuer, url.QueryEscape(o.Issuer), o.Audit)
 }
 
 // guide: %[1]s base URL, %[2]s token, %[3]s other-audience token, %[4]s
 // admin address, %[5]s admin token, %[6]s token without the scope, %[7]s
 // the rampart command, %[8]s the master key line, %[9]s the IdP's issuer,
-// %[10]s the issuer query-escaped.
+// %[10]s the issuer query-escaped, %[11]s the audit summary.
 const guide = `Rampart quickstart: gateway on %[1]s in front of a built-in demo upstream.
 
   Live security dashboard: http://%[4]s/dashboard/
   API docs portal (every route, its security and answers): %[1]s/api-docs/
   Admin token (sign in with it; new at every start): %[5]s
   %[8]s
+  Audit of this demo config: %[11]s
+  (public routes and a development IdP by design; details: %[7]s audit --quickstart)
 
   Watch attacks being blocked live: in another terminal run
     %[7]s traffic --target %[1]s --duration 2m
@@ -253,6 +257,10 @@ Or try these (the JSON access log and security events appear below):
   # document declares (shadow), and personal data in responses
   curl -s -H "Authorization: Bearer %[5]s" http://%[4]s/api/v1/discovery/report
   curl -s -H "Authorization: Bearer %[5]s" http://%[4]s/api/v1/discovery/openapi   # the learned OpenAPI document
+
+  # this config graded against the eight practices of gateway security,
+  # what the last reload changed (the dashboard's Security posture panel)
+  curl -s -H "Authorization: Bearer %[5]s" http://%[4]s/api/v1/posture
 
   # a ban: probing unknown paths is scanning; within a few probes the
   # client is banned for a minute (403 abuse.banned with Retry-After), on

@@ -197,6 +197,44 @@ func rawGet(t *testing.T, addr, target string) string {
 // guideRevocation follows the guide's admin API step: a generated master
 // key, every token of alice revoked (401 at once), kept encrypted in the
 // state directory, lifted again.
+// guidePosture: the grade the guide prints is the one the admin API's
+// posture reports and the one `rampart audit --quickstart` gives.
+func guidePosture(t *testing.T, admin, guide string) {
+	t.Helper()
+	printed := regexp.MustCompile(`Audit of this demo config: grade ([A-F]) \((\d+)/100\)`).FindStringSubmatch(guide)
+	adminTok := regexp.MustCompile(`Admin token \(sign in with it; new at every start\): ([0-9a-f]{64})`).FindStringSubmatch(guide)
+	if printed == nil || adminTok == nil || !strings.Contains(guide, "/api/v1/posture") || !strings.Contains(guide, " audit --quickstart") {
+		t.Fatalf("the guide shows no audit:\n%s", guide)
+	}
+	req, _ := http.NewRequest("GET", "http://"+admin+"/api/v1/posture", nil)
+	req.Header.Set("Authorization", "Bearer "+adminTok[1])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var posture struct {
+		Report struct {
+			Grade     string
+			Score     int
+			Practices []struct{ Practice, Grade string }
+			Findings  []struct{ Rule string }
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&posture); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("posture: %d %v", resp.StatusCode, err)
+	}
+	r := posture.Report
+	if r.Grade != printed[1] || fmt.Sprint(r.Score) != printed[2] || len(r.Practices) != 8 || len(r.Findings) == 0 {
+		t.Errorf("posture %s (%d), %d practices, %d findings; the guide says %s (%s)", r.Grade, r.Score, len(r.Practices), len(r.Findings), printed[1], printed[2])
+	}
+	out, _ := exec.Command(binary, "audit", "--quickstart", "--format", "json").Output()
+	var cli struct{ Grade string }
+	if err := json.Unmarshal(out, &cli); err != nil || cli.Grade != r.Grade {
+		t.Errorf("rampart audit --quickstart: %q %v, the running quickstart: %s", cli.Grade, err, r.Grade)
+	}
+}
+
 func guideRevocation(t *testing.T, base, admin, token, guide, stateDir string) {
 	t.Helper()
 	if !strings.Contains(guide, "Generated a master key") || !strings.Contains(guide, filepath.Join(stateDir, "master.key")) {
@@ -309,6 +347,7 @@ func TestQuickstartGuide(t *testing.T) {
 	}
 	guidePractices(t, base, stdout)
 	guideRevocation(t, base, admin, token[1], stdout, filepath.Join(stateHome, "rampart", "quickstart"))
+	guidePosture(t, admin, stdout)
 	// The JSON access log is on stdout, one parseable line per request.
 	waitFor(t, "access log lines", func() bool {
 		out, _ := p.output()
