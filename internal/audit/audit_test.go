@@ -104,10 +104,10 @@ func TestAcceptances(t *testing.T) {
 func TestAcceptanceSectionChecked(t *testing.T) {
 	setEnv(t)
 	for section, want := range map[string]string{
-		"audit:\n  accept: [{rule: AUTHN-4, reason: r, expires: 2027-06-01}]\n":                   "audit.accept[0].rule",
-		"audit:\n  accept: [{rule: RA-AUTHN-004, reason: \" \", expires: 2027-06-01}]\n":          "audit.accept[0].reason",
-		"audit:\n  accept: [{rule: RA-AUTHN-004, reason: r, expires: next year}]\n":               "audit.accept[0].expires",
-		"audit:\n  accept: [{rule: RA-AUTHN-004, expires: 2027-06-01}]\n":                         "audit.accept[0].reason",
+		"audit:\n  accept: [{rule: AUTHN-4, reason: r, expires: 2027-06-01}]\n":          "audit.accept[0].rule",
+		"audit:\n  accept: [{rule: RA-AUTHN-004, reason: \" \", expires: 2027-06-01}]\n": "audit.accept[0].reason",
+		"audit:\n  accept: [{rule: RA-AUTHN-004, reason: r, expires: next year}]\n":      "audit.accept[0].expires",
+		"audit:\n  accept: [{rule: RA-AUTHN-004, expires: 2027-06-01}]\n":                "audit.accept[0].reason",
 		"audit: {fail_on: severe}\n": "audit.fail_on",
 	} {
 		_, err := config.Parse([]byte(clean+section), "../../examples/audit-test.yaml")
