@@ -182,6 +182,7 @@ func TestExamplesLoad(t *testing.T) {
 	t.Setenv("RAMPART_EXAMPLE_API_KEY", "example-upstream-key-0123456789abcdef")
 	t.Setenv("RAMPART_EXAMPLE_SIEM_TOKEN", "Bearer example-siem-token")
 	t.Setenv("RAMPART_EXAMPLE_ADMIN_TOKEN", "example-admin-token-0123456789abcdef")
+	t.Setenv("RAMPART_EXAMPLE_METRICS_TOKEN", "example-metrics-token-0123456789abcdef")
 	t.Setenv("RAMPART_EXAMPLE_REDIS_PASSWORD", "example-redis-password")
 	t.Setenv("RAMPART_EXAMPLE_JOURNAL_KEY", "example-journal-checkpoint-key-0123456789")
 	t.Setenv("RAMPART_EXAMPLE_MASTER_KEY", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff")
