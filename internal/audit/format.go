@@ -149,3 +149,27 @@ func ruleName(title string) string {
 	}
 	return b.String()
 }
+
+// WriteCatalogue writes the rule catalogue as Markdown: a table of every
+// rule, then each rule with why it matters, its references and the fix
+// (docs/audit.md holds it between markers, and a test keeps it current).
+func WriteCatalogue(w io.Writer) {
+	fmt.Fprintf(w, "| rule | severity | practice | finding |\n|---|---|---|---|\n")
+	for _, r := range Rules() {
+		fmt.Fprintf(w, "| [%s](#%s) | %s | %s | %s |\n", r.ID, strings.ToLower(r.ID), r.Severity, r.Practice, r.Title)
+	}
+	for _, p := range Practices {
+		fmt.Fprintf(w, "\n### %s\n", strings.ToUpper(string(p[:1]))+string(p[1:]))
+		for _, r := range Rules() {
+			if r.Practice != p {
+				continue
+			}
+			fmt.Fprintf(w, "\n<a id=\"%s\"></a>\n#### %s: %s\n\n", strings.ToLower(r.ID), r.ID, r.Title)
+			fmt.Fprintf(w, "Severity **%s**", r.Severity)
+			if len(r.Refs) > 0 {
+				fmt.Fprintf(w, " · %s", strings.Join(r.Refs, ", "))
+			}
+			fmt.Fprintf(w, "\n\n%s\n\nFix:\n\n```yaml\n%s\n```\n", r.Why, r.Fix)
+		}
+	}
+}
