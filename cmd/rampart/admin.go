@@ -46,6 +46,7 @@ var adminOps = map[string]adminOp{
 	"apikeys":           {"", 0, get("/apikeys")},
 	"discovery-openapi": {"", 0, get("/discovery/openapi")},
 	"discovery-report":  {"", 0, get("/discovery/report")},
+	"posture":           {"", 0, get("/posture")},
 	"reload":            {"", 0, func(adminFlags, []string) (string, string, any, error) { return "POST", "/reload", nil, nil }},
 	"rotate-key": {"", 0, func(adminFlags, []string) (string, string, any, error) {
 		return "POST", "/assertion/rotate", nil, nil

@@ -70,7 +70,7 @@ commands:
                           learn the API from an access log or a recorded file: the learned
                           OpenAPI document, or the report against the config's documents
   discover export|report  what a running gateway learned (through its admin API)
-  admin OPERATION [ARGS]  call the running gateway's admin API (plan, bans, ban, unban,
+  admin OPERATION [ARGS]  call the running gateway's admin API (plan, posture, bans, ban, unban,
                           revoke, unrevoke, drain, resume, reload, rotate-key, apikeys...);
                           the token from RAMPART_ADMIN_TOKEN or --token-file
   health [--url URL]      exit 0 when the gateway answers /healthz (container health checks)
