@@ -48,6 +48,7 @@ admin:
 		want string // in stdout
 	}{
 		{[]string{"plan"}, `"id": "public"`},
+		{[]string{"posture"}, `"practice": "authenticate"`},
 		{[]string{"ban", "203.0.113.77", "--for", "10m"}, `"banned": "203.0.113.77"`},
 		{[]string{"bans"}, "203.0.113.77"},
 		{[]string{"unban", "203.0.113.77"}, "ok"},
