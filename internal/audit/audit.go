@@ -88,9 +88,10 @@ type Rule struct {
 	Refs     []string
 	Fix      string // a config snippet that resolves it
 	Check    func(c *config.Config, ck *checker)
-	// Documents checks the routes' OpenAPI documents, read through read
-	// (run only when the caller can read them).
-	Documents func(c *config.Config, read func(path string) ([]byte, error), ck *checker)
+	// Documents checks the spec lint's findings on the routes' OpenAPI
+	// documents (run only when the caller can read them; the documents
+	// are linted once per audit, whichever rules ask).
+	Documents func(lint func() []documentFinding, ck *checker)
 }
 
 // Finding is one place a rule found its problem.
@@ -191,13 +192,20 @@ func RunRules(cfg *config.Config, o Options, rules []Rule) *Report {
 		o.Now = time.Now
 	}
 	var out []Finding
+	var linted []documentFinding
+	lint := func() []documentFinding {
+		if linted == nil {
+			linted = lintDocuments(cfg, o.Documents)
+		}
+		return linted
+	}
 	for i := range rules {
 		ck := &checker{c: cfg, rule: &rules[i]}
 		if rules[i].Check != nil {
 			rules[i].Check(cfg, ck)
 		}
 		if rules[i].Documents != nil && o.Documents != nil {
-			rules[i].Documents(cfg, o.Documents, ck)
+			rules[i].Documents(lint, ck)
 		}
 		out = append(out, ck.out...)
 	}

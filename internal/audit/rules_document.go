@@ -28,9 +28,7 @@ var documentRules = []Rule{
 		Why:   "Errors of the spec lint are contract gaps an attacker uses: operations without security, unbounded strings and arrays, secrets in examples.",
 		Refs:  []string{"OWASP API9:2023", "OWASP API4:2023"},
 		Fix:   "rampart spec lint --config rampart.yaml   # and fix the document",
-		Documents: func(c *config.Config, read func(string) ([]byte, error), ck *checker) {
-			lintDocuments(c, read, ck, func(s speclint.Severity) bool { return s == speclint.Error })
-		},
+		Documents: func(lint func() []documentFinding, ck *checker) { reportLint(lint(), speclint.Error, ck) },
 	},
 	{
 		ID: "RA-DOC-003", Practice: Document, Severity: Low,
@@ -38,9 +36,7 @@ var documentRules = []Rule{
 		Why:   "Warnings of the spec lint weaken validation (missing formats, bounds, examples) or the document's agreement with the routes.",
 		Refs:  []string{"OWASP API9:2023"},
 		Fix:   "rampart spec lint --config rampart.yaml --fail-on warning",
-		Documents: func(c *config.Config, read func(string) ([]byte, error), ck *checker) {
-			lintDocuments(c, read, ck, func(s speclint.Severity) bool { return s == speclint.Warning })
-		},
+		Documents: func(lint func() []documentFinding, ck *checker) { reportLint(lint(), speclint.Warning, ck) },
 	},
 	{
 		ID: "RA-DOC-004", Practice: Document, Severity: Low,
@@ -68,10 +64,18 @@ var documentRules = []Rule{
 	},
 }
 
+// documentFinding is a spec lint finding on a document attached to
+// route (the first route it is attached to).
+type documentFinding struct {
+	speclint.Finding
+	route string
+}
+
 // lintDocuments runs the spec lint and its cross-check with the routes
-// on every attached document, reporting the findings keep selects at
-// their place in the document.
-func lintDocuments(c *config.Config, read func(string) ([]byte, error), ck *checker, keep func(speclint.Severity) bool) {
+// on every attached document (an unreadable one is the plan's to
+// report).
+func lintDocuments(c *config.Config, read func(string) ([]byte, error)) []documentFinding {
+	out := []documentFinding{}
 	var files []string
 	routes := map[string][]config.Route{}
 	for _, r := range c.Routes {
@@ -86,7 +90,7 @@ func lintDocuments(c *config.Config, read func(string) ([]byte, error), ck *chec
 	for _, f := range files {
 		src, err := read(f)
 		if err != nil {
-			continue // the plan reports unreadable documents
+			continue
 		}
 		lint, err := speclint.Lint(f, src, speclint.Options{})
 		if err != nil {
@@ -94,9 +98,18 @@ func lintDocuments(c *config.Config, read func(string) ([]byte, error), ck *chec
 		}
 		cross, _ := speclint.CrossCheck(f, src, routes[f], speclint.Options{})
 		for _, x := range append(lint, cross...) {
-			if keep(x.Severity) {
-				ck.in(x.File, x.Line, x.Pointer, routes[f][0].ID, fmt.Sprintf("%s: %s (fix: %s)", x.Rule, x.Message, x.Fix))
-			}
+			out = append(out, documentFinding{x, routes[f][0].ID})
+		}
+	}
+	return out
+}
+
+// reportLint reports the findings of one severity at their place in the
+// document.
+func reportLint(fs []documentFinding, severity speclint.Severity, ck *checker) {
+	for _, x := range fs {
+		if x.Severity == severity {
+			ck.in(x.File, x.Line, x.Pointer, x.route, fmt.Sprintf("%s: %s (fix: %s)", x.Rule, x.Message, x.Fix))
 		}
 	}
 }
