@@ -446,6 +446,10 @@ routes: []
 		}
 		seen[p.Token.Reveal()] = true
 	}
+	novault := strings.Replace(yaml, "vault: {address: \"https://vault.example.com\", token: \"${env:RAMPART_TEST_UNSET_VAULT_TOKEN}\"}\n", "", 1)
+	if _, err := ParseWith([]byte(novault), "defer.yaml", LoadOptions{DeferSecrets: true}); err == nil || !strings.Contains(err.Error(), "needs a vault section") {
+		t.Errorf("a vault reference without a vault section: %v", err)
+	}
 	bad := strings.Replace(yaml, "${env:RAMPART_TEST_UNSET_A}", "${env:}", 1)
 	if _, err := ParseWith([]byte(bad), "defer.yaml", LoadOptions{DeferSecrets: true}); err == nil || !strings.Contains(err.Error(), "admin.principals[0].token") {
 		t.Errorf("malformed reference: %v", err)

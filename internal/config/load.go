@@ -110,13 +110,7 @@ func ParseWith(data []byte, file string, o LoadOptions) (*Config, error) {
 		d.env = deferredEnv{}
 	}
 	d.decode(doc, reflect.ValueOf(cfg).Elem(), "")
-	if o.DeferSecrets {
-		for _, p := range d.pending {
-			p.secret.fill(placeholder(p.secret.ref))
-		}
-	} else {
-		resolveVault(cfg, d.pending, probs)
-	}
+	resolveVault(cfg, d.pending, probs) // with DeferSecrets: placeholders, Vault not contacted
 	// Every problem at once: the checks run on what did decode, and a
 	// check's finding on a key that did not decode (an unset variable
 	// then "required") is left out, the decoder having said why.

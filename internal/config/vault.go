@@ -8,30 +8,46 @@ import (
 	"github.com/rampart-gw/rampart/internal/vaultref"
 )
 
+// vaultReferencesValid reports, through fail, references that cannot
+// be read whatever Vault answers: without a vault section, or in the
+// vault section itself.
+func vaultReferencesValid(cfg *Config, pending []pendingSecret, fail func(string)) bool {
+	if len(pending) == 0 {
+		return false
+	}
+	if cfg.Vault == nil {
+		fail("a ${vault:} reference needs a vault section")
+		return false
+	}
+	for _, p := range pending {
+		if strings.HasPrefix(p.path, "vault.") {
+			fail("the vault section's own secrets come from ${env:} or ${file:}, not from Vault")
+			return false
+		}
+	}
+	return true
+}
+
 // resolveVault reads the ${vault:} references of a decoded config from
 // its vault section. A problem (no vault section, a failed login, a
 // missing field) is reported at each reference's key and line; the
 // config then does not load, and on a reload the old one keeps serving.
 func resolveVault(cfg *Config, pending []pendingSecret, probs *Problems) {
-	if len(pending) == 0 {
-		return
-	}
-	v := cfg.Vault
 	fail := func(msg string) {
 		for _, p := range pending {
 			probs.addAt(p.line, p.path, "%s", msg)
 		}
 	}
-	if v == nil {
-		fail("a ${vault:} reference needs a vault section")
+	if !vaultReferencesValid(cfg, pending, fail) {
 		return
 	}
-	for _, p := range pending {
-		if strings.HasPrefix(p.path, "vault.") {
-			fail("the vault section's own secrets come from ${env:} or ${file:}, not from Vault")
-			return
+	if cfg.opts.DeferSecrets {
+		for _, p := range pending {
+			p.secret.fill(placeholder(p.secret.ref))
 		}
+		return
 	}
+	v := cfg.Vault
 	o := v.Options()
 	if o.Token == "" && o.RoleID == "" {
 		fail("vault needs token or approle to log in")
