@@ -79,7 +79,7 @@ func cmdQuickstart(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprint(stdout, quickstart.Guide(quickstart.GuideOptions{Addr: *addr, Admin: *adminAddr, Token: token, NoScope: noScope,
 		WrongAudience: wrongAud, AdminToken: adminToken, Self: invocation(), Issuer: issuer, StateDir: dir, KeyCreated: created,
-		Audit: audit.Run(cfg, audit.Options{}).Summary()}))
+		Audit: audit.Run(cfg, audit.Options{Documents: os.ReadFile}).Summary()}))
 	code := serve(cfg, runOptions{drain: 5 * time.Second}, newLogger(stderr), stderr)
 	if code != 0 {
 		fmt.Fprintf(stderr, "hint: is %s or %s already in use? try: %s quickstart --addr 127.0.0.1:8081 --admin 127.0.0.1:9902\n", *addr, *adminAddr, invocation())

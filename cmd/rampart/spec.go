@@ -89,32 +89,13 @@ func lintTargets(cfgPath string, files []string, o speclint.Options) ([]speclint
 // lintAttached lints every document the config attaches to a route
 // (once per document) and checks each against the routes it is on.
 func lintAttached(cfg *config.Config, o speclint.Options) ([]speclint.Finding, error) {
-	var out []speclint.Finding
-	var files []string
-	routes := map[string][]config.Route{}
-	for _, r := range cfg.Routes {
-		if r.OpenAPI != nil {
-			if routes[r.OpenAPI.Spec] == nil {
-				files = append(files, r.OpenAPI.Spec)
-			}
-			routes[r.OpenAPI.Spec] = append(routes[r.OpenAPI.Spec], r)
-		}
+	docs, err := speclint.LintAttached(cfg.Routes, os.ReadFile, displayPath, o)
+	if err != nil {
+		return nil, err
 	}
-	for _, f := range files {
-		src, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		name := displayPath(f)
-		lint, err := speclint.Lint(name, src, o)
-		if err != nil {
-			return nil, err
-		}
-		cross, err := speclint.CrossCheck(name, src, routes[f], o)
-		if err != nil {
-			return nil, err
-		}
-		out = append(append(out, lint...), cross...)
+	var out []speclint.Finding
+	for _, d := range docs {
+		out = append(out, d.Findings...)
 	}
 	speclint.Sort(out)
 	return out, nil

@@ -166,10 +166,15 @@ func (ck *checker) route(i int, sub, format string, args ...any) {
 	ck.add(path, ck.c.Routes[i].ID, fmt.Sprintf(format, args...))
 }
 
-func (ck *checker) add(path, route, msg string) {
+// add reports a finding at a key path of the config.
+func (ck *checker) add(path, route, msg string) { ck.in(ck.c.File, ck.c.Line(path), path, route, msg) }
+
+// in reports a finding in file at line, named by path (a key path, or a
+// JSON pointer in an OpenAPI document), on behalf of route.
+func (ck *checker) in(file string, line int, path, route, msg string) {
 	r := ck.rule
 	ck.out = append(ck.out, Finding{Rule: r.ID, Practice: r.Practice, Severity: r.Severity, Title: r.Title,
-		File: ck.c.File, Line: ck.c.Line(path), Path: path, Route: route, Message: msg, Why: r.Why, Refs: r.Refs, Fix: r.Fix})
+		File: file, Line: line, Path: path, Route: route, Message: msg, Why: r.Why, Refs: r.Refs, Fix: r.Fix})
 }
 
 // Options change what a run sees.
@@ -298,11 +303,3 @@ func Enforce(cfg *config.Config, r *Report) error {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
-
-// in reports a finding located in another file (an OpenAPI document)
-// at line, named by pointer, on behalf of route.
-func (ck *checker) in(file string, line int, pointer, route, msg string) {
-	r := ck.rule
-	ck.out = append(ck.out, Finding{Rule: r.ID, Practice: r.Practice, Severity: r.Severity, Title: r.Title,
-		File: file, Line: line, Path: pointer, Route: route, Message: msg, Why: r.Why, Refs: r.Refs, Fix: r.Fix})
-}

@@ -133,12 +133,17 @@ func withinPrivate(p netip.Prefix) bool {
 	})
 }
 
-// bodyLimit is a route's body limit: its own, else its listeners' (the
-// largest of them).
+// bodyLimit is a route's body limit: its own, else its listeners'.
 func bodyLimit(c *config.Config, r config.Route) config.ByteSize {
 	if r.MaxBodyBytes > 0 {
 		return r.MaxBodyBytes
 	}
+	return listenersBodyLimit(c, r)
+}
+
+// listenersBodyLimit is the largest body limit of the listeners a route
+// is served on.
+func listenersBodyLimit(c *config.Config, r config.Route) config.ByteSize {
 	var most config.ByteSize
 	for _, l := range c.Listeners {
 		if len(r.Listeners) == 0 || slices.Contains(r.Listeners, l.Name) {

@@ -72,33 +72,14 @@ type documentFinding struct {
 }
 
 // lintDocuments runs the spec lint and its cross-check with the routes
-// on every attached document (an unreadable one is the plan's to
-// report).
+// on every attached document; one that cannot be read or parsed is the
+// plan's to report (openapi compiles it) and is left out here.
 func lintDocuments(c *config.Config, read func(string) ([]byte, error)) []documentFinding {
 	out := []documentFinding{}
-	var files []string
-	routes := map[string][]config.Route{}
-	for _, r := range c.Routes {
-		if r.OpenAPI == nil {
-			continue
-		}
-		if routes[r.OpenAPI.Spec] == nil {
-			files = append(files, r.OpenAPI.Spec)
-		}
-		routes[r.OpenAPI.Spec] = append(routes[r.OpenAPI.Spec], r)
-	}
-	for _, f := range files {
-		src, err := read(f)
-		if err != nil {
-			continue
-		}
-		lint, err := speclint.Lint(f, src, speclint.Options{})
-		if err != nil {
-			continue
-		}
-		cross, _ := speclint.CrossCheck(f, src, routes[f], speclint.Options{})
-		for _, x := range append(lint, cross...) {
-			out = append(out, documentFinding{x, routes[f][0].ID})
+	docs, _ := speclint.LintAttached(c.Routes, read, func(p string) string { return p }, speclint.Options{})
+	for _, d := range docs {
+		for _, f := range d.Findings {
+			out = append(out, documentFinding{f, d.Routes[0].ID})
 		}
 	}
 	return out

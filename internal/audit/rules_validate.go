@@ -16,7 +16,7 @@ var validateRules = []Rule{
 		Fix:   "validate: {content_types: [application/json], json: {max_depth: 16}}",
 		Check: func(c *config.Config, ck *checker) {
 			for i, r := range c.Routes {
-				if r.MaxBodyBytes > 0 && r.MaxBodyBytes > listenersBodyLimit(c, r) && r.Validate == nil && r.OpenAPI == nil {
+				if r.MaxBodyBytes > listenersBodyLimit(c, r) && r.Validate == nil && r.OpenAPI == nil {
 					ck.route(i, "max_body_bytes", "route %q accepts bodies up to %d bytes and validates none", r.ID, r.MaxBodyBytes)
 				}
 			}
@@ -194,11 +194,4 @@ var validateRules = []Rule{
 			}
 		},
 	},
-}
-
-// listenersBodyLimit is the largest body limit of the listeners a route
-// is served on.
-func listenersBodyLimit(c *config.Config, r config.Route) config.ByteSize {
-	r.MaxBodyBytes = 0
-	return bodyLimit(c, r)
 }

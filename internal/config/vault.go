@@ -8,10 +8,10 @@ import (
 	"github.com/rampart-gw/rampart/internal/vaultref"
 )
 
-// vaultReferencesValid reports, through fail, references that cannot
-// be read whatever Vault answers: without a vault section, or in the
-// vault section itself.
-func vaultReferencesValid(cfg *Config, pending []pendingSecret, fail func(string)) bool {
+// vaultReferencesToRead reports whether there are references to read
+// from Vault; through fail, those that cannot be read whatever Vault
+// answers (without a vault section, or in the vault section itself).
+func vaultReferencesToRead(cfg *Config, pending []pendingSecret, fail func(string)) bool {
 	if len(pending) == 0 {
 		return false
 	}
@@ -38,7 +38,7 @@ func resolveVault(cfg *Config, pending []pendingSecret, probs *Problems) {
 			probs.addAt(p.line, p.path, "%s", msg)
 		}
 	}
-	if !vaultReferencesValid(cfg, pending, fail) {
+	if !vaultReferencesToRead(cfg, pending, fail) {
 		return
 	}
 	if cfg.opts.DeferSecrets {

@@ -126,7 +126,7 @@ type Suppression struct {
 func At(file string, line, column int, name, kind string) Location {
 	l := Location{PhysicalLocation: PhysicalLocation{
 		ArtifactLocation: ArtifactLocation{URI: file},
-		Region:           Region{StartLine: max(line, 1), StartColumn: max(column, 0)},
+		Region:           Region{StartLine: max(line, 1), StartColumn: column},
 	}}
 	if name != "" {
 		l.LogicalLocations = []LogicalLocation{{FullyQualifiedName: name, Kind: kind}}

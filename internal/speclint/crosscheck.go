@@ -1,6 +1,7 @@
 package speclint
 
 import (
+	"errors"
 	"net/url"
 	"slices"
 	"strings"
@@ -147,4 +148,64 @@ func serverBases(d *doc) []string {
 		return []string{""}
 	}
 	return out
+}
+
+// Attached is the lint and the cross-check of one document attached to
+// routes: its path as the config names it, the routes it is attached to
+// (in config order) and the findings.
+type Attached struct {
+	Spec     string
+	Routes   []config.Route
+	Findings []Finding
+}
+
+// LintAttached lints every document the routes attach (once each, in
+// the order the routes first name them), with its cross-check against
+// the routes it is attached to. read reads a document; name is how its
+// findings name the file. A document that cannot be read or parsed is
+// left out and its error joined into the returned one.
+func LintAttached(routes []config.Route, read func(string) ([]byte, error), name func(string) string, o Options) ([]Attached, error) {
+	var out []Attached
+	index := map[string]int{}
+	for _, r := range routes {
+		if r.OpenAPI == nil {
+			continue
+		}
+		i, ok := index[r.OpenAPI.Spec]
+		if !ok {
+			i = len(out)
+			index[r.OpenAPI.Spec] = i
+			out = append(out, Attached{Spec: r.OpenAPI.Spec})
+		}
+		out[i].Routes = append(out[i].Routes, r)
+	}
+	var errs []error
+	kept := out[:0]
+	for _, a := range out {
+		fs, err := lintOne(a, read, name(a.Spec), o)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		a.Findings = fs
+		kept = append(kept, a)
+	}
+	return kept, errors.Join(errs...)
+}
+
+// lintOne is the lint and cross-check of one attached document.
+func lintOne(a Attached, read func(string) ([]byte, error), file string, o Options) ([]Finding, error) {
+	src, err := read(a.Spec)
+	if err != nil {
+		return nil, err
+	}
+	lint, err := Lint(file, src, o)
+	if err != nil {
+		return nil, err
+	}
+	cross, err := CrossCheck(file, src, a.Routes, o)
+	if err != nil {
+		return nil, err
+	}
+	return append(lint, cross...), nil
 }
