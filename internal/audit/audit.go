@@ -296,8 +296,11 @@ func Enforce(cfg *config.Config, r *Report) error {
 		if f.Expired != "" {
 			expired = fmt.Sprintf("; its acceptance expired after %s", f.Expired)
 		}
-		errs = append(errs, cfg.Problem(f.Path, "audit %s (%s, fail_on: %s): %s%s; accept it under audit.accept with a reason and an expiry, or fix: %s",
-			f.Rule, f.Severity, cfg.Audit.FailOn, f.Message, expired, oneLine(f.Fix)))
+		// At the finding's own place: a document's findings are in the
+		// document, not the config.
+		errs = append(errs, &config.FieldError{File: f.File, Line: f.Line, Path: f.Path, Msg: fmt.Sprintf(
+			"audit %s (%s, fail_on: %s): %s%s; accept it under audit.accept with a reason and an expiry, or fix: %s",
+			f.Rule, f.Severity, cfg.Audit.FailOn, f.Message, expired, oneLine(f.Fix))})
 	}
 	return errors.Join(errs...)
 }

@@ -197,3 +197,19 @@ func TestFindingKeyNamesRoutesByID(t *testing.T) {
 		t.Errorf("keys %q %q %q", a.Key(), b.Key(), c.Key())
 	}
 }
+
+// A document's finding is refused at its place in the document.
+func TestEnforceLocatesDocumentFindings(t *testing.T) {
+	setEnv(t)
+	cfg := parse(t, clean+"audit: {fail_on: medium}\n")
+	r := RunRules(cfg, Options{Documents: documentsFor("RA-DOC-002")}, documentRules)
+	fe := config.FieldErrors(Enforce(cfg, r))
+	if len(fe) == 0 {
+		t.Fatal("no refusal")
+	}
+	for _, e := range fe {
+		if !strings.HasSuffix(e.File, "orders.yaml") || e.Line < 2 || !strings.HasPrefix(e.Path, "/paths/") {
+			t.Errorf("located at %s:%d %s", e.File, e.Line, e.Path)
+		}
+	}
+}
